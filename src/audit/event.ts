@@ -1,0 +1,87 @@
+/**
+ * The typed audit event: what the reassembler hands to enrichment and detection, and what
+ * `credwatch replay --events` prints (one JSON object per line). Field names are part of the CLI's
+ * contract, so they are snake_case-free and stable.
+ *
+ * Strings that came from the kernel may hold bytes that are not valid UTF-8. They are decoded with
+ * the "surrogateescape" convention (see src/audit/bytes.ts): each invalid byte 0xNN becomes the lone
+ * surrogate U+DCNN, which JSON.stringify writes as "\udcNN". Nothing is lost and it round-trips.
+ */
+
+/** One raw record as read from netlink or a log line, before field parsing. */
+export interface RawRecord {
+  /** Numeric record type (1300 SYSCALL, 1309 EXECVE, ...). */
+  type: number;
+  /** The record text as the kernel sends it: `audit(SEC.MS:SERIAL): k=v ...` (auditd adds `type=` and `node=`). */
+  text: string;
+}
+
+export type SockaddrFamily = 'unix' | 'inet' | 'inet6' | 'netlink' | number;
+
+export interface Sockaddr {
+  family: SockaddrFamily;
+  /** AF_UNIX path; abstract names start with "@" (the leading NUL shown as @, as ss(8) does). */
+  path: string | null;
+  addr: string | null;
+  port: number | null;
+}
+
+export interface SyscallInfo {
+  /** "x86_64", "i386", ... or the raw hex when unknown. */
+  arch: string | null;
+  nr: number | null;
+  name: string | null;
+  success: boolean | null;
+  exit: number | null;
+}
+
+export interface ProcessInfo {
+  pid: number | null;
+  ppid: number | null;
+  uid: number | null;
+  euid: number | null;
+  gid: number | null;
+  egid: number | null;
+  /** 4294967295 (unset) is reported as null. */
+  auid: number | null;
+  ses: number | null;
+  /** "(none)" is reported as null. */
+  tty: string | null;
+  comm: string | null;
+  exe: string | null;
+  cwd: string | null;
+  /** Exact argv from EXECVE records (null when the event has no EXECVE). */
+  argv: string[] | null;
+  /** Decoded PROCTITLE (NULs become spaces; the kernel cuts it at 128 bytes). */
+  title: string | null;
+}
+
+export interface PathInfo {
+  name: string | null;
+  nametype: string | null;
+  inode: number | null;
+  mode: string | null;
+}
+
+export interface AuditEvent {
+  /** "SEC.MS:SERIAL", e.g. "1700000000.123:4567". */
+  id: string;
+  /** ISO 8601 from the audit timestamp. */
+  time: string;
+  /** Milliseconds since the epoch from the audit timestamp. */
+  timeMs: number;
+  serial: number;
+  node: string | null;
+  /** Record type names in arrival order, e.g. ["SYSCALL","EXECVE","CWD","PATH","PROCTITLE","EOE"]. */
+  types: string[];
+  /** True when the event was emitted because it timed out or was evicted before its EOE. */
+  incomplete: boolean;
+  syscall: SyscallInfo | null;
+  process: ProcessInfo | null;
+  paths: PathInfo[];
+  sockaddr: Sockaddr | null;
+  /** The rule key (`key=`), null when "(null)". */
+  key: string | null;
+  /** The raw records of the event (type name + original text), kept for evidence. */
+  records: { type: string; text: string }[];
+}

@@ -1,0 +1,86 @@
+/**
+ * A finding: what the detection engine emits, the store keeps, the CLI shows and the shippers send.
+ * Every string in a finding has been through redaction (src/detect/redact.ts) before it exists.
+ */
+
+export const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+export function severityRank(s: Severity): number {
+  return SEVERITIES.indexOf(s);
+}
+
+export type Confidence = 'low' | 'medium' | 'high';
+
+export interface FindingProcess {
+  pid: number | null;
+  ppid: number | null;
+  exe: string | null;
+  comm: string | null;
+  argv: string[] | null;
+  cwd: string | null;
+  uid: number | null;
+  user: string | null;
+  auid: number | null;
+  tty: string | null;
+  interactive: boolean;
+  /** Ancestors, nearest first: pid, exe and argv of each known parent. */
+  parents: { pid: number; exe: string | null; argv: string[] | null }[];
+}
+
+export interface FindingContainer {
+  id: string;
+  /** "docker" | "containerd" | "cri-o" | "podman" | "unknown" */
+  runtime: string;
+  pod_uid: string | null;
+}
+
+export interface KubeContext {
+  user: string | null;
+  groups: string[];
+  impersonated_user: string | null;
+  verb: string | null;
+  resource: string | null;
+  subresource: string | null;
+  namespace: string | null;
+  name: string | null;
+  source_ips: string[];
+  user_agent: string | null;
+  response_code: number | null;
+  audit_id: string | null;
+}
+
+export interface Evidence {
+  /** Audit event id "SEC.MS:SERIAL" or Kubernetes auditID. */
+  event_id: string;
+  time: string;
+  /** Why this event is evidence (indicator ids that matched, or "sequence:<rule>"). */
+  role: string;
+  /** Redacted raw records (audit) or the redacted JSON event (kube-audit, type "k8s"). */
+  records: { type: string; text: string }[];
+}
+
+export interface Finding {
+  /** Stable id: the same detection of the same events always yields the same id (idempotent shipping). */
+  id: string;
+  rule: string;
+  title: string;
+  description: string;
+  severity: Severity;
+  score: number;
+  confidence: Confidence;
+  /** DETECTIONS.md rows, e.g. ["H1"]. */
+  covers: string[];
+  /** MITRE ATT&CK ids, e.g. ["T1552.007"]. */
+  mitre: string[];
+  /** Time of the triggering event, ISO 8601. */
+  time: string;
+  host: string;
+  source: 'audit' | 'kube-audit';
+  /** Indicator ids that matched. */
+  indicators: string[];
+  process: FindingProcess | null;
+  container: FindingContainer | null;
+  kube: KubeContext | null;
+  evidence: Evidence[];
+}
