@@ -1,0 +1,9 @@
+/** Public surface of the findings store. */
+export { openStore, type FindingStore, type OpenStoreOptions } from './store';
+export { DEFAULT_DB_PATH, StoreOpenError, type StoreOpenErrorKind } from './db';
+export { AmbiguousIdError } from './findings';
+export { Outbox } from './outbox';
+export { State } from './state';
+export { BatchWriter, type BatchWriterOptions, type BatchWriterCounters, type FindingSink } from './batch-writer';
+export { type RetentionPolicy, type RetentionResult } from './retention';
+export type { FindingsQuery, OutboxReader, StateStore } from './types';
