@@ -1,13 +1,21 @@
 import type { Command } from 'commander';
-import { RuntimeFailure } from '../errors';
+import { loadConfig, summarizeConfig } from '../../daemon/config';
 
-// Placeholder until the owning issue lands: the command exists so that --help lists it.
+/**
+ * `credwatch config check FILE`: validates a configuration exactly as `credwatch run` would load it
+ * (same schema, same permission checks, same environment token resolution). Prints "ok" and a summary,
+ * or the errors with FILE:LINE:COLUMN; a ConfigError exits 2 through main.ts.
+ */
 export function register(program: Command): void {
-  program
-    .command('config')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new RuntimeFailure('config is not implemented yet');
+  const config = program.command('config').description('Work with the agent configuration file');
+  config
+    .command('check')
+    .description('Validate a configuration file (exit 0 when valid, 2 with key and line when not)')
+    .argument('<file>', 'YAML configuration file, e.g. /etc/credwatch/config.yaml')
+    .action((file: string) => {
+      const { config: cfg, source } = loadConfig(file);
+      process.stdout.write(`ok: ${source}\n${summarizeConfig(cfg).map((l) => `  ${l}\n`).join('')}`);
     });
+  config.exitOverride();
+  for (const cmd of config.commands) cmd.exitOverride();
 }

@@ -1,0 +1,119 @@
+/**
+ * The agent's configuration schema (zod). Every object is strict: an unknown key is an error, because a
+ * misspelt key silently falling back to a default is how an agent ends up not doing what its operator
+ * thinks it does. Keys are snake_case, exactly as written in the YAML file.
+ */
+import { z } from 'zod';
+
+export const DEFAULT_CONFIG_PATH = '/etc/credwatch/config.yaml';
+export const DEFAULT_DB_PATH = '/var/lib/credwatch/findings.db';
+export const DEFAULT_METRICS_LISTEN = '127.0.0.1:9464';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const AUDIT_MODES = ['auto', 'unicast', 'multicast'] as const;
+
+/** "host:port", "[v6]:port" or "off". Parsed by parseListenAddress(). */
+const LISTEN_RE = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/;
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** null means "off" (no metrics endpoint). Throws on anything else that is not host:port. */
+export function parseListenAddress(text: string): ListenAddress | null {
+  if (text === 'off') return null;
+  const m = LISTEN_RE.exec(text);
+  if (!m) throw new Error(`not host:port: ${text}`);
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) throw new Error(`port out of range: ${port}`);
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+const listenSchema = z.string().refine(
+  (s) => {
+    try {
+      parseListenAddress(s);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'expected "HOST:PORT" (e.g. 127.0.0.1:9464, [::1]:9464) or "off"' },
+);
+
+const nonEmpty = z.string().min(1, 'expected a non-empty string');
+const absolutePath = z.string().startsWith('/', 'expected an absolute path');
+const id32 = z.number().int().min(0).max(4294967295);
+
+const storageSchema = z.strictObject({
+  path: absolutePath.default(DEFAULT_DB_PATH),
+  retention_days: z.number().int().min(1).max(3650).default(30),
+  /** Soft cap on the database size; retention trims oldest findings first. */
+  max_mb: z.number().int().min(16).default(1024),
+});
+
+const auditSchema = z.strictObject({
+  mode: z.enum(AUDIT_MODES).default('auto'),
+  backlog_limit: z.number().int().min(64).max(1_048_576).default(8192),
+  /**
+   * Kernel's audit_backlog_wait_time, in jiffies as the kernel takes it (kernel default 60*HZ). Unset
+   * means "leave the kernel's value alone". 0 means processes never wait for a full backlog; records
+   * are dropped and counted in `lost` instead.
+   */
+  backlog_wait_time: z.number().int().min(0).max(2_147_483_647).optional(),
+  /** "default" = the rules the detection pack asks for; or explicit auditctl-syntax rule lines. */
+  rules: z
+    .union([z.literal('default'), z.array(nonEmpty)], { error: 'expected "default" or a list of auditctl rule lines' })
+    .default('default'),
+});
+
+const allowSchema = z.strictObject({
+  /** Executable paths whose activity never raises a finding (e.g. a backup agent). */
+  exes: z.array(absolutePath).default([]),
+  uids: z.array(id32).default([]),
+  auids: z.array(id32).default([]),
+  /** Image references or prefixes, e.g. "registry.k8s.io/kube-proxy". */
+  container_images: z.array(nonEmpty).default([]),
+  /** Full container ids or unique prefixes of at least 12 hex digits. */
+  container_ids: z.array(z.string().regex(/^[0-9a-f]{12,64}$/, 'expected 12 to 64 lowercase hex digits')).default([]),
+  /** Kubernetes namespaces. */
+  namespaces: z.array(nonEmpty).default([]),
+  /** Kubernetes user names (kube audit findings). */
+  k8s_users: z.array(nonEmpty).default([]),
+});
+
+const detectionsSchema = z.strictObject({
+  /** Extra rule pack directory, loaded after the built-in rules. */
+  rules_dir: absolutePath.optional(),
+  allow: allowSchema.prefault({}),
+});
+
+// TODO(src/ship): replace with the shipper's `shipOutputSchema` once src/ship exports it. Until then an
+// output is any mapping; token resolution (config.ts) already works on `name`, `token` and `token_env`.
+const shipOutputPlaceholder = z.record(z.string(), z.unknown());
+
+const kubeAuditSourceSchema = z.strictObject({
+  path: absolutePath,
+});
+
+const metricsSchema = z.strictObject({
+  listen: listenSchema.default(DEFAULT_METRICS_LISTEN),
+});
+
+const logSchema = z.strictObject({
+  level: z.enum(LOG_LEVELS).default('info'),
+});
+
+export const configSchema = z.strictObject({
+  storage: storageSchema.prefault({}),
+  audit: auditSchema.prefault({}),
+  detections: detectionsSchema.prefault({}),
+  ship: z.array(shipOutputPlaceholder).default([]),
+  kube_audit: z.array(kubeAuditSourceSchema).default([]),
+  metrics: metricsSchema.prefault({}),
+  log: logSchema.prefault({}),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,193 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  BUILTIN_DEFAULTS_SOURCE,
+  ConfigError,
+  defaultConfig,
+  loadConfig,
+  parseConfigText,
+  parseListenAddress,
+  shipTokenEnvName,
+} from '../../../src/daemon/config';
+
+function problemsOf(text: string, env: Record<string, string> = {}): ConfigError {
+  try {
+    parseConfigText(text, 'test.yaml', env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('config errors name the key, the line and what is expected', () => {
+  it('bad type', () => {
+    const e = problemsOf('storage:\n  path: /x/y.db\n  retention_days: "ten"\n');
+    expect(e.problems).toEqual([
+      { path: 'storage.retention_days', line: 3, column: 19, message: 'expected number, got the string "ten"' },
+    ]);
+    expect(e.message).toContain('test.yaml:3:19: storage.retention_days: expected number');
+    expect(e.exitCode).toBe(2);
+  });
+
+  it('unknown key, with a did-you-mean hint', () => {
+    const e = problemsOf('log:\n  level: info\naudit:\n  backlog_limt: 100\n');
+    expect(e.problems).toHaveLength(1);
+    expect(e.problems[0]).toMatchObject({ path: 'audit.backlog_limt', line: 4, column: 3 });
+    expect(e.problems[0]?.message).toContain('unknown key "backlog_limt"; did you mean "backlog_limit"?');
+  });
+
+  it('unknown top-level key', () => {
+    const e = problemsOf('metric:\n  listen: off\n');
+    expect(e.problems[0]).toMatchObject({ path: 'metric', line: 1, column: 1 });
+    expect(e.problems[0]?.message).toContain('did you mean "metrics"');
+  });
+
+  it('bad enum value lists the allowed ones', () => {
+    const e = problemsOf('audit:\n  mode: fast\n');
+    expect(e.problems).toEqual([
+      { path: 'audit.mode', line: 2, column: 9, message: 'expected one of "auto", "unicast", "multicast", got the string "fast"' },
+    ]);
+  });
+
+  it('bad YAML syntax gives the line from the parser', () => {
+    const e = problemsOf('audit:\n  mode: auto\n  rules: [ "-a always,exit"\nlog:\n  level: info\n');
+    expect(e.problems[0]?.line).toBeGreaterThanOrEqual(3);
+    expect(e.problems[0]?.message).toMatch(/^YAML syntax error: /);
+  });
+
+  it('duplicate keys are an error, not a silent override', () => {
+    const e = problemsOf('log:\n  level: info\nlog:\n  level: debug\n');
+    expect(e.problems[0]).toMatchObject({ line: 3 });
+    expect(e.problems[0]?.message).toContain('unique');
+  });
+
+  it('a bad item in a list points at the item', () => {
+    const e = problemsOf('audit:\n  rules:\n    - "-w /etc/shadow -p r -k credwatch:x"\n    - 42\n');
+    expect(e.problems).toEqual([{ path: 'audit.rules[1]', line: 4, column: 7, message: 'expected string, got number 42' }]);
+  });
+
+  it('a missing required key points at its parent', () => {
+    const e = problemsOf('kube_audit:\n  - {}\n');
+    expect(e.problems[0]).toMatchObject({ path: 'kube_audit[0].path', line: 2, message: 'required: expected string' });
+  });
+
+  it('reports every problem, not only the first', () => {
+    const e = problemsOf('audit:\n  mode: x\nlog:\n  level: loud\n');
+    expect(e.problems.map((p) => [p.path, p.line])).toEqual([
+      ['audit.mode', 2],
+      ['log.level', 4],
+    ]);
+  });
+
+  it('a non-mapping document is refused', () => {
+    expect(problemsOf('- a\n- b\n').problems[0]?.message).toContain('expected a mapping');
+  });
+});
+
+describe('defaults', () => {
+  it('empty text gives the built-in defaults', () => {
+    const c = parseConfigText('', 'empty.yaml', {});
+    expect(c).toEqual(defaultConfig());
+    expect(c.storage).toEqual({ path: '/var/lib/credwatch/findings.db', retention_days: 30, max_mb: 1024 });
+    expect(c.audit).toEqual({ mode: 'auto', backlog_limit: 8192, rules: 'default' });
+    expect(c.metrics.listen).toBe('127.0.0.1:9464');
+    expect(c.log.level).toBe('info');
+    expect(c.ship).toEqual([]);
+    expect(c.detections.allow.exes).toEqual([]);
+  });
+
+  it('a partial section keeps the defaults of its other keys', () => {
+    const c = parseConfigText('audit:\n  mode: multicast\n', 'p.yaml', {});
+    expect(c.audit).toEqual({ mode: 'multicast', backlog_limit: 8192, rules: 'default' });
+  });
+
+  it('no file at the default path means built-in defaults', () => {
+    const r = loadConfig(undefined, {}, '/nonexistent/credwatch/config.yaml');
+    expect(r.source).toBe(BUILTIN_DEFAULTS_SOURCE);
+    expect(r.config).toEqual(defaultConfig());
+  });
+
+  it('an explicitly given file that does not exist is an error', () => {
+    expect(() => loadConfig('/nonexistent/credwatch/config.yaml', {})).toThrow(/no such file/);
+  });
+
+  it('metrics can be turned off; listen addresses parse', () => {
+    expect(parseConfigText('metrics:\n  listen: "off"\n', 'm.yaml', {}).metrics.listen).toBe('off');
+    expect(parseListenAddress('off')).toBeNull();
+    expect(parseListenAddress('127.0.0.1:9464')).toEqual({ host: '127.0.0.1', port: 9464 });
+    expect(parseListenAddress('[::1]:9464')).toEqual({ host: '::1', port: 9464 });
+    expect(() => parseListenAddress('127.0.0.1:99999')).toThrow();
+  });
+});
+
+describe('secrets', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'credwatch-config-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  function write(name: string, text: string, mode: number): string {
+    const p = path.join(dir, name);
+    fs.writeFileSync(p, text);
+    fs.chmodSync(p, mode);
+    return p;
+  }
+
+  it('CREDWATCH_SHIP_<NAME>_TOKEN overrides the token of that output', () => {
+    const text = 'ship:\n  - name: splunk-prod\n    url: https://127.0.0.1:8088\n';
+    const env = { [shipTokenEnvName('splunk-prod')]: 'from-env' };
+    expect(shipTokenEnvName('splunk-prod')).toBe('CREDWATCH_SHIP_SPLUNK_PROD_TOKEN');
+    const c = parseConfigText(text, 'e.yaml', env);
+    expect((c.ship[0] as { token?: string }).token).toBe('from-env');
+  });
+
+  it('token_env names the variable holding the token', () => {
+    const text = 'ship:\n  - name: hec\n    token_env: MY_HEC_TOKEN\n';
+    const c = parseConfigText(text, 'e.yaml', { MY_HEC_TOKEN: 's3cret' });
+    expect(c.ship[0]).toMatchObject({ name: 'hec', token: 's3cret' });
+    expect(c.ship[0]).not.toHaveProperty('token_env');
+    const e = problemsOf(text, {});
+    expect(e.problems[0]).toMatchObject({ path: 'ship[0].token_env', line: 3 });
+    expect(e.problems[0]?.message).toContain('MY_HEC_TOKEN is not set');
+  });
+
+  it('a world-readable file holding a token literal is refused, naming the line', () => {
+    const p = write('readable.yaml', 'log:\n  level: info\nship:\n  - name: hec\n    token: abc123\n', 0o644);
+    let err: unknown;
+    try {
+      loadConfig(p, {});
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const ce = err as ConfigError;
+    expect(ce.problems[0]).toMatchObject({ path: 'ship[0].token', line: 5 });
+    expect(ce.message).toContain('world-readable');
+    expect(ce.message).toContain('chmod 600');
+    expect(ce.message).not.toContain('abc123');
+  });
+
+  it('the same file with mode 0600 loads', () => {
+    const p = write('private.yaml', 'ship:\n  - name: hec\n    token: abc123\n', 0o600);
+    expect(loadConfig(p, {}).config.ship[0]).toMatchObject({ token: 'abc123' });
+  });
+
+  it('a world-readable file whose token comes from the environment loads', () => {
+    const p = write('envtoken.yaml', 'ship:\n  - name: hec\n    token_env: HEC_T\n', 0o644);
+    expect(loadConfig(p, { HEC_T: 'x' }).config.ship[0]).toMatchObject({ token: 'x' });
+  });
+
+  it('a group- or world-writable file is refused', () => {
+    const p = write('writable.yaml', 'log:\n  level: info\n', 0o666);
+    expect(() => loadConfig(p, {})).toThrow(/group- or world-writable/);
+  });
+
+  it('duplicate output names are refused (they would share one outbox cursor)', () => {
+    const e = problemsOf('ship:\n  - name: a\n  - name: b\n  - name: a\n');
+    expect(e.problems[0]).toMatchObject({ path: 'ship[2].name', line: 4 });
+  });
+});
