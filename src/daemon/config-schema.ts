@@ -4,6 +4,7 @@
  * thinks it does. Keys are snake_case, exactly as written in the YAML file.
  */
 import { z } from 'zod';
+import { shipOutputSchema } from '../ship/shipper';
 
 export const DEFAULT_CONFIG_PATH = '/etc/credwatch/config.yaml';
 export const DEFAULT_DB_PATH = '/var/lib/credwatch/findings.db';
@@ -89,9 +90,6 @@ const detectionsSchema = z.strictObject({
   allow: allowSchema.prefault({}),
 });
 
-// TODO(src/ship): replace with the shipper's `shipOutputSchema` once src/ship exports it. Until then an
-// output is any mapping; token resolution (config.ts) already works on `name`, `token` and `token_env`.
-const shipOutputPlaceholder = z.record(z.string(), z.unknown());
 
 const kubeAuditSourceSchema = z.strictObject({
   path: absolutePath,
@@ -109,7 +107,7 @@ export const configSchema = z.strictObject({
   storage: storageSchema.prefault({}),
   audit: auditSchema.prefault({}),
   detections: detectionsSchema.prefault({}),
-  ship: z.array(shipOutputPlaceholder).default([]),
+  ship: z.array(shipOutputSchema).default([]),
   kube_audit: z.array(kubeAuditSourceSchema).default([]),
   metrics: metricsSchema.prefault({}),
   log: logSchema.prefault({}),

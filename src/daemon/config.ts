@@ -58,6 +58,10 @@ function resolveShipTokens(parsed: Parsed, env: Env): ConfigProblem[] {
     if (typeof output !== 'object' || output === null || Array.isArray(output)) return;
     const o = output as Record<string, unknown>;
     if ('token_env' in o) {
+      if ('token' in o) {
+        problems.push({ path: `ship[${i}].token_env`, ...locate(parsed.doc, parsed.lc, ['ship', i, 'token_env']), message: 'give token or token_env, not both' });
+        return;
+      }
       const varName = o.token_env;
       if (typeof varName !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(varName)) {
         problems.push({ path: `ship[${i}].token_env`, ...locate(parsed.doc, parsed.lc, ['ship', i, 'token_env']), message: 'expected the name of an environment variable' });
@@ -116,9 +120,7 @@ function semanticProblems(config: Config, parsed: Parsed): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   // Each output has its own outbox cursor, keyed by name: two outputs with one name would share it.
   const seen = new Map<string, number>();
-  config.ship.forEach((o, i) => {
-    const name = (o as { name?: unknown }).name;
-    if (typeof name !== 'string') return;
+  config.ship.forEach(({ name }, i) => {
     const first = seen.get(name);
     if (first !== undefined) {
       problems.push({ path: `ship[${i}].name`, ...locate(parsed.doc, parsed.lc, ['ship', i, 'name']), message: `duplicate output name "${name}" (also ship[${first}])` });
@@ -194,11 +196,7 @@ export function summarizeConfig(config: Config): string[] {
   const rules = config.audit.rules === 'default' ? 'default (from the detection rules)' : `${config.audit.rules.length} explicit`;
   const allow = config.detections.allow;
   const allowCount = Object.values(allow).reduce((n, list) => n + list.length, 0);
-  const outputs = config.ship.map((o) => {
-    const r = o as { name?: unknown; type?: unknown; format?: unknown };
-    const kind = typeof r.type === 'string' ? r.type : typeof r.format === 'string' ? r.format : 'output';
-    return typeof r.name === 'string' ? `${r.name} (${kind})` : kind;
-  });
+  const outputs = config.ship.map((o) => `${o.name} (${o.type} ${o.url}, token ${o.token !== undefined ? 'set' : 'none'})`);
   return [
     `storage: ${config.storage.path}, retention ${config.storage.retention_days} days, max ${config.storage.max_mb} MB`,
     `audit: mode ${config.audit.mode}, backlog_limit ${config.audit.backlog_limit}` +

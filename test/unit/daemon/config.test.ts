@@ -138,7 +138,7 @@ describe('secrets', () => {
   }
 
   it('CREDWATCH_SHIP_<NAME>_TOKEN overrides the token of that output', () => {
-    const text = 'ship:\n  - name: splunk-prod\n    url: https://127.0.0.1:8088\n';
+    const text = 'ship:\n  - name: splunk-prod\n    type: splunk-hec\n    url: https://127.0.0.1:8088\n';
     const env = { [shipTokenEnvName('splunk-prod')]: 'from-env' };
     expect(shipTokenEnvName('splunk-prod')).toBe('CREDWATCH_SHIP_SPLUNK_PROD_TOKEN');
     const c = parseConfigText(text, 'e.yaml', env);
@@ -146,17 +146,17 @@ describe('secrets', () => {
   });
 
   it('token_env names the variable holding the token', () => {
-    const text = 'ship:\n  - name: hec\n    token_env: MY_HEC_TOKEN\n';
+    const text = 'ship:\n  - name: hec\n    type: splunk-hec\n    url: https://127.0.0.1:8088\n    token_env: MY_HEC_TOKEN\n';
     const c = parseConfigText(text, 'e.yaml', { MY_HEC_TOKEN: 's3cret' });
     expect(c.ship[0]).toMatchObject({ name: 'hec', token: 's3cret' });
     expect(c.ship[0]).not.toHaveProperty('token_env');
     const e = problemsOf(text, {});
-    expect(e.problems[0]).toMatchObject({ path: 'ship[0].token_env', line: 3 });
+    expect(e.problems[0]).toMatchObject({ path: 'ship[0].token_env', line: 5 });
     expect(e.problems[0]?.message).toContain('MY_HEC_TOKEN is not set');
   });
 
   it('a world-readable file holding a token literal is refused, naming the line', () => {
-    const p = write('readable.yaml', 'log:\n  level: info\nship:\n  - name: hec\n    token: abc123\n', 0o644);
+    const p = write('readable.yaml', 'log:\n  level: info\nship:\n  - name: hec\n    token: abc123\n    type: splunk-hec\n    url: https://127.0.0.1:8088\n', 0o644);
     let err: unknown;
     try {
       loadConfig(p, {});
@@ -172,12 +172,12 @@ describe('secrets', () => {
   });
 
   it('the same file with mode 0600 loads', () => {
-    const p = write('private.yaml', 'ship:\n  - name: hec\n    token: abc123\n', 0o600);
+    const p = write('private.yaml', 'ship:\n  - name: hec\n    type: splunk-hec\n    url: https://127.0.0.1:8088\n    token: abc123\n', 0o600);
     expect(loadConfig(p, {}).config.ship[0]).toMatchObject({ token: 'abc123' });
   });
 
   it('a world-readable file whose token comes from the environment loads', () => {
-    const p = write('envtoken.yaml', 'ship:\n  - name: hec\n    token_env: HEC_T\n', 0o644);
+    const p = write('envtoken.yaml', 'ship:\n  - name: hec\n    type: splunk-hec\n    url: https://127.0.0.1:8088\n    token_env: HEC_T\n', 0o644);
     expect(loadConfig(p, { HEC_T: 'x' }).config.ship[0]).toMatchObject({ token: 'x' });
   });
 
@@ -187,7 +187,19 @@ describe('secrets', () => {
   });
 
   it('duplicate output names are refused (they would share one outbox cursor)', () => {
-    const e = problemsOf('ship:\n  - name: a\n  - name: b\n  - name: a\n');
-    expect(e.problems[0]).toMatchObject({ path: 'ship[2].name', line: 4 });
+    const out = (n: string) => `  - name: ${n}\n    type: collector\n    url: https://127.0.0.1:9443\n`;
+    const e = problemsOf(`ship:\n${out('a')}${out('b')}${out('a')}`);
+    expect(e.problems[0]).toMatchObject({ path: 'ship[2].name', line: 8 });
+  });
+
+  it('ship outputs are validated by the shipper schema, with key and line', () => {
+    const e = problemsOf('ship:\n  - name: c\n    type: collector\n    url: https://127.0.0.1:9443\n    gzipp: true\n');
+    expect(e.problems.map((p) => [p.path, p.line])).toEqual([
+      ['ship[0].gzipp', 5],
+    ]);
+    expect(e.problems[0]?.message).toContain('did you mean "gzip"');
+    const e2 = problemsOf('ship:\n  - name: c\n    type: collector\n    url: http://127.0.0.1:9443\n');
+    expect(e2.problems[0]).toMatchObject({ path: 'ship[0].url', line: 4 });
+    expect(e2.problems[0]?.message).toContain('https://');
   });
 });
