@@ -1,0 +1,87 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openStore, type FindingStore } from '../../../src/store';
+import { retentionSteps } from '../../../src/store/retention';
+import { makeFinding } from './fixtures';
+
+const DAY = 86_400_000;
+const NOW = Date.parse('2026-11-22T12:00:00Z');
+let dir: string;
+let s: FindingStore;
+
+function count(table: string): number {
+  return (s.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+}
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-ret-'));
+  s = openStore(path.join(dir, 'findings.db'));
+});
+afterEach(() => {
+  s.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('retention by age', () => {
+  it('deletes findings (and their evidence) older than the limit and nothing else', () => {
+    const old = Array.from({ length: 1200 }, (_, i) => makeFinding({ id: `old${i}`, time: NOW - 31 * DAY + i, evidence: 2 }));
+    const young = Array.from({ length: 300 }, (_, i) => makeFinding({ id: `young${i}`, time: NOW - 29 * DAY + i, evidence: 2 }));
+    s.insertFindings([...young.slice(0, 150), ...old, ...young.slice(150)]); // commit order unlike time order
+    s.outbox.ack('hec', 10);
+    s.state.set('offset', '42');
+
+    expect(s.enforceRetention({ maxAgeDays: 30 }, NOW)).toEqual({ deleted: 1200 });
+
+    const left = s.queryFindings({}).map((f) => f.id).sort();
+    expect(left).toEqual(young.map((f) => f.id).sort());
+    expect(count('evidence')).toBe(600);
+    expect(s.getFinding('young0')?.evidence).toHaveLength(2);
+    expect(s.outbox.cursor('hec')).toBe(10);
+    expect(s.state.get('offset')).toBe('42');
+    expect(s.enforceRetention({ maxAgeDays: 30 }, NOW)).toEqual({ deleted: 0 });
+  });
+
+  it('works in transactions of at most 500 findings', () => {
+    s.insertFindings(Array.from({ length: 1234 }, (_, i) => makeFinding({ time: NOW - 40 * DAY + i })));
+    const steps = [...retentionSteps(s.db, { maxAgeDays: 1 }, NOW)].filter((n) => n > 0);
+    expect(steps).toEqual([500, 500, 234]);
+  });
+
+  it('no policy deletes nothing', () => {
+    s.insertFindings([makeFinding({ time: NOW - 400 * DAY })]);
+    expect(s.enforceRetention({}, NOW).deleted).toBe(0);
+    expect(count('findings')).toBe(1);
+  });
+});
+
+describe('retention by size', () => {
+  it('deletes the oldest findings until live data fits, keeps the newest, and gives space back', () => {
+    const big = 'x'.repeat(2000);
+    const all = Array.from({ length: 2000 }, (_, i) => {
+      const f = makeFinding({ id: `s${String(i).padStart(5, '0')}`, time: NOW - 2000_000 + i * 1000 });
+      f.evidence[0]!.records.push({ type: 'EXECVE', text: big });
+      return f;
+    });
+    for (let i = 0; i < all.length; i += 200) s.insertFindings(all.slice(i, i + 200));
+    s.db.pragma('wal_checkpoint(TRUNCATE)');
+    const fileBefore = fs.statSync(s.path).size;
+    expect(s.sizeBytes()).toBeGreaterThan(4_000_000);
+
+    const max = 1_000_000;
+    const { deleted } = s.enforceRetention({ maxBytes: max }, NOW);
+    s.db.pragma('wal_checkpoint(TRUNCATE)');
+
+    expect(deleted).toBeGreaterThan(0);
+    expect(s.sizeBytes()).toBeLessThanOrEqual(max);
+    expect(s.db.pragma('freelist_count', { simple: true })).toBe(0);
+    expect(fs.statSync(s.path).size).toBeLessThan(fileBefore / 2);
+    const left = s.queryFindings({}).map((f) => f.id);
+    expect(left.length).toBe(2000 - deleted);
+    // Exactly the newest survive.
+    expect(left.slice().sort()).toEqual(all.slice(deleted).map((f) => f.id));
+    expect(count('evidence')).toBe(left.length);
+    expect((s.db.pragma('integrity_check', { simple: true }) as string)).toBe('ok');
+  });
+});
