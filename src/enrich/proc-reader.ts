@@ -1,0 +1,83 @@
+/**
+ * The seam between enrichment and /proc. The live reader reads the real files; replay and tests use
+ * `nullProcReader` (nothing known) or a fake, so the process table behaves the same without /proc.
+ * Every method returns null when the process is gone or the file unreadable — never throws.
+ */
+import * as fs from 'node:fs';
+
+export interface ProcStat {
+  ppid: number;
+  /** Field 22 of /proc/<pid>/stat: start time in clock ticks since boot. Tells pid reuse apart. */
+  startTime: number;
+  comm: string;
+}
+
+export interface ProcReader {
+  readCgroup(pid: number): string | null;
+  readStat(pid: number): ProcStat | null;
+  readExe(pid: number): string | null;
+  readCmdline(pid: number): string[] | null;
+  readCwd(pid: number): string | null;
+  /** loginuid; null when unset (4294967295) or unknown. */
+  readLoginUid(pid: number): number | null;
+}
+
+/** Parses /proc/<pid>/stat text. comm may hold spaces and ')' so fields start after the LAST ')'. */
+export function parseProcStat(text: string): ProcStat | null {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) return null;
+  // After ") " come field 3 (state), 4 (ppid), ... 22 (starttime): index 0 is field 3.
+  const rest = text.slice(close + 2).split(' ');
+  const ppid = Number(rest[1]);
+  const startTime = Number(rest[19]);
+  if (!Number.isFinite(ppid) || !Number.isFinite(startTime)) return null;
+  return { ppid, startTime, comm: text.slice(open + 1, close) };
+}
+
+function readText(path: string): string | null {
+  try {
+    return fs.readFileSync(path, 'latin1');
+  } catch {
+    return null;
+  }
+}
+
+function readLink(path: string): string | null {
+  try {
+    return fs.readlinkSync(path);
+  } catch {
+    return null;
+  }
+}
+
+export function createLiveProcReader(procRoot = '/proc'): ProcReader {
+  return {
+    readCgroup: (pid) => readText(`${procRoot}/${pid}/cgroup`),
+    readStat: (pid) => {
+      const t = readText(`${procRoot}/${pid}/stat`);
+      return t === null ? null : parseProcStat(t);
+    },
+    readExe: (pid) => readLink(`${procRoot}/${pid}/exe`),
+    readCmdline: (pid) => {
+      const t = readText(`${procRoot}/${pid}/cmdline`);
+      if (t === null || t.length === 0) return null;
+      return (t.endsWith('\0') ? t.slice(0, -1) : t).split('\0');
+    },
+    readCwd: (pid) => readLink(`${procRoot}/${pid}/cwd`),
+    readLoginUid: (pid) => {
+      const t = readText(`${procRoot}/${pid}/loginuid`);
+      const n = t === null ? NaN : Number(t.trim());
+      return Number.isFinite(n) && n !== 4294967295 ? n : null;
+    },
+  };
+}
+
+export const nullProcReader: ProcReader = {
+  readCgroup: () => null,
+  readStat: () => null,
+  readExe: () => null,
+  readCmdline: () => null,
+  readCwd: () => null,
+  readLoginUid: () => null,
+};

@@ -1,0 +1,201 @@
+/**
+ * pid -> what we know about the process: built from exec events (argv, exe, cwd) and every syscall
+ * event (ppid, uid, auid, tty), and — when live — from /proc through an injectable ProcReader.
+ *
+ * Why keep exited processes: a sequence (token read, then a connect) is joined through the process
+ * tree, and the reader has often exited by the time the connect arrives. The table is an LRU bounded
+ * by `maxEntries`; entries are replaced when a pid is reused (different start time or a new exec
+ * with another parent).
+ */
+import type { AuditEvent } from '../audit/event';
+import { parseProcCgroup, type CgroupIdentity } from './cgroup';
+import { nullProcReader, type ProcReader } from './proc-reader';
+
+export interface ProcessEntry {
+  pid: number;
+  ppid: number | null;
+  exe: string | null;
+  comm: string | null;
+  argv: string[] | null;
+  cwd: string | null;
+  /** /proc/<pid>/stat field 22 (clock ticks since boot); null when never read live. */
+  startTime: number | null;
+  uid: number | null;
+  auid: number | null;
+  tty: string | null;
+  /** undefined = not looked up yet; null = looked up, host process. */
+  container: CgroupIdentity | null | undefined;
+  /** Audit time (ms) of the last event seen for this pid. */
+  lastSeenMs: number;
+  /** Wall time (ms) /proc was last consulted for this pid (bounds /proc reads to one per interval). */
+  checkedMs: number;
+}
+
+export interface ProcessTableOptions {
+  reader?: ProcReader;
+  maxEntries?: number;
+  /** Maximum ancestors walked by parents() and container fallback. */
+  maxDepth?: number;
+  /** A known pid's start time is re-checked in /proc at most this often (pid reuse detection). */
+  recheckMs?: number;
+}
+
+export class ProcessTable {
+  private readonly entries = new Map<number, ProcessEntry>();
+  private readonly reader: ProcReader;
+  private readonly maxEntries: number;
+  private readonly maxDepth: number;
+  private readonly recheckMs: number;
+
+  constructor(opts: ProcessTableOptions = {}) {
+    this.reader = opts.reader ?? nullProcReader;
+    this.maxEntries = opts.maxEntries ?? 32_768;
+    this.maxDepth = opts.maxDepth ?? 16;
+    this.recheckMs = opts.recheckMs ?? 1_000;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(pid: number): ProcessEntry | undefined {
+    return this.entries.get(pid);
+  }
+
+  /**
+   * Called as soon as any record carrying a pid arrives, before its event is complete, so that
+   * /proc/<pid>/cgroup is read while the process still exists. Cheap when the pid is known and its
+   * start time matches; a changed start time means pid reuse and starts a fresh entry.
+   */
+  noteRecordPid(pid: number, nowMs = Date.now()): void {
+    const known = this.entries.get(pid);
+    if (known && known.container !== undefined && nowMs - known.checkedMs < this.recheckMs) return;
+    const stat = this.reader.readStat(pid);
+    if (!stat) return;
+    let e = known;
+    if (!e || (e.startTime !== null && e.startTime !== stat.startTime)) {
+      e = this.fresh(pid, nowMs);
+    }
+    e.checkedMs = nowMs;
+    e.startTime = stat.startTime;
+    e.ppid ??= stat.ppid;
+    e.comm ??= stat.comm;
+    if (e.container === undefined) {
+      const text = this.reader.readCgroup(pid);
+      if (text !== null) e.container = parseProcCgroup(text);
+    }
+    this.touch(e);
+    // The parent matters for the chain and for the container fallback; read it while it exists too.
+    if (!this.entries.has(stat.ppid) && stat.ppid > 1) this.fromProc(stat.ppid, nowMs);
+  }
+
+  /** Folds an event into the table and returns the entry for its process (null without a pid). */
+  observe(ev: AuditEvent): ProcessEntry | null {
+    const p = ev.process;
+    if (!p || p.pid === null) return null;
+    let e = this.entries.get(p.pid);
+    const isExec = p.argv !== null;
+    if (e && e.startTime === null && isExec && p.ppid !== null && e.ppid !== null && e.ppid !== p.ppid) {
+      // Replay (no start time): same pid, different parent at exec means the pid was reused. Live,
+      // noteRecordPid already told reuse apart by start time.
+      e = undefined;
+    }
+    e ??= this.fresh(p.pid, ev.timeMs);
+    if (p.ppid !== null) e.ppid = p.ppid;
+    if (p.exe !== null) e.exe = p.exe;
+    if (p.comm !== null) e.comm = p.comm;
+    if (p.uid !== null) e.uid = p.uid;
+    e.auid = p.auid;
+    e.tty = p.tty;
+    if (isExec) {
+      e.argv = p.argv;
+      if (p.cwd !== null) e.cwd = p.cwd;
+    } else if (p.cwd !== null && e.cwd === null) {
+      e.cwd = p.cwd;
+    }
+    e.lastSeenMs = Math.max(e.lastSeenMs, ev.timeMs);
+    this.touch(e);
+    return e;
+  }
+
+  /** Ancestors, nearest first; stops at pid 0/1, unknown pids, `maxDepth`, or a cycle. */
+  parents(pid: number, maxDepth = this.maxDepth): ProcessEntry[] {
+    const out: ProcessEntry[] = [];
+    const seen = new Set<number>([pid]);
+    let cur = this.entries.get(pid)?.ppid ?? null;
+    while (cur !== null && cur > 0 && out.length < maxDepth && !seen.has(cur)) {
+      seen.add(cur);
+      const e = this.entries.get(cur);
+      if (!e) break;
+      out.push(e);
+      cur = e.ppid;
+    }
+    return out;
+  }
+
+  /** True when `ancestor` is `pid` itself or one of its known ancestors. */
+  isInTree(pid: number, ancestor: number): boolean {
+    if (pid === ancestor) return true;
+    return this.parents(pid).some((e) => e.pid === ancestor);
+  }
+
+  /**
+   * Container of a pid: its own cgroup when known, else the nearest ancestor whose cgroup was read.
+   * A process can only be in its parent's container or a nested one, so the fallback is safe.
+   */
+  containerOf(pid: number): CgroupIdentity | null {
+    const own = this.entries.get(pid);
+    if (own && own.container !== undefined) return own.container;
+    for (const p of this.parents(pid)) {
+      if (p.container !== undefined) return p.container;
+    }
+    return null;
+  }
+
+  private fromProc(pid: number, nowMs: number): void {
+    const stat = this.reader.readStat(pid);
+    if (!stat) return;
+    const e = this.fresh(pid, nowMs);
+    e.startTime = stat.startTime;
+    e.ppid = stat.ppid;
+    e.comm = stat.comm;
+    e.exe = this.reader.readExe(pid);
+    e.argv = this.reader.readCmdline(pid);
+    e.cwd = this.reader.readCwd(pid);
+    e.auid = this.reader.readLoginUid(pid);
+    const text = this.reader.readCgroup(pid);
+    if (text !== null) e.container = parseProcCgroup(text);
+    this.touch(e);
+  }
+
+  private fresh(pid: number, nowMs: number): ProcessEntry {
+    const e: ProcessEntry = {
+      pid,
+      ppid: null,
+      exe: null,
+      comm: null,
+      argv: null,
+      cwd: null,
+      startTime: null,
+      uid: null,
+      auid: null,
+      tty: null,
+      container: undefined,
+      lastSeenMs: nowMs,
+      checkedMs: -Infinity,
+    };
+    this.entries.set(pid, e);
+    return e;
+  }
+
+  // Map iteration order is insertion order: re-inserting marks most recently used.
+  private touch(e: ProcessEntry): void {
+    this.entries.delete(e.pid);
+    this.entries.set(e.pid, e);
+    while (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done) break;
+      this.entries.delete(oldest.value);
+    }
+  }
+}

@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { ProcessTable } from '../../../src/enrich/process-table';
+import { parseProcStat, type ProcReader } from '../../../src/enrich/proc-reader';
+import { makeEvent } from './helpers';
+
+const CID = 'b77cf884c985acfdc4a742df4c3299307b74a687de98ab3182f19332ee49ab95';
+const UID = '4407d6d9-5a5e-4394-8ac2-54145e3d7f7f';
+
+function fakeProc(procs: Record<number, { ppid: number; start: number; cgroup?: string; exe?: string }>): ProcReader {
+  return {
+    readStat: (pid) => (procs[pid] ? { ppid: procs[pid].ppid, startTime: procs[pid].start, comm: 'c' } : null),
+    readCgroup: (pid) => procs[pid]?.cgroup ?? (procs[pid] ? '0::/\n' : null),
+    readExe: (pid) => procs[pid]?.exe ?? null,
+    readCmdline: () => null,
+    readCwd: () => null,
+    readLoginUid: () => null,
+  };
+}
+
+describe('parseProcStat', () => {
+  it('takes ppid and start time (field 22) after the last ")" even when comm has spaces and parens', () => {
+    const fields = Array.from({ length: 50 }, (_, i) => String(i + 3));
+    fields[1] = '42'; // field 4 ppid
+    fields[19] = '987654'; // field 22 starttime
+    expect(parseProcStat(`1234 (a) b (c) ${fields.join(' ')}`)).toEqual({ ppid: 42, startTime: 987654, comm: 'a) b (c' });
+  });
+});
+
+describe('ProcessTable', () => {
+  it('builds entries and a parent chain from exec events, nearest first', () => {
+    const t = new ProcessTable();
+    t.observe(makeEvent({ process: { pid: 10, ppid: 1, exe: '/usr/bin/bash', argv: ['bash'] } }));
+    t.observe(makeEvent({ process: { pid: 20, ppid: 10, exe: '/usr/bin/xargs', argv: ['xargs', 'docker', 'inspect'] } }));
+    t.observe(makeEvent({ process: { pid: 30, ppid: 20, exe: '/usr/bin/docker', argv: ['docker', 'inspect', 'abc'], cwd: '/root' } }));
+    expect(t.get(30)?.argv).toEqual(['docker', 'inspect', 'abc']);
+    expect(t.get(30)?.cwd).toBe('/root');
+    expect(t.parents(30).map((e) => e.pid)).toEqual([20, 10]);
+    expect(t.isInTree(30, 10)).toBe(true);
+    expect(t.isInTree(10, 30)).toBe(false);
+  });
+
+  it('is cycle-safe and depth-bounded', () => {
+    const t = new ProcessTable({ maxDepth: 3 });
+    t.observe(makeEvent({ process: { pid: 1000, ppid: 1001, argv: ['a'] } }));
+    t.observe(makeEvent({ process: { pid: 1001, ppid: 1000, argv: ['b'] } }));
+    expect(t.parents(1000).map((e) => e.pid)).toEqual([1001]);
+    for (let i = 0; i < 10; i++) t.observe(makeEvent({ process: { pid: 2000 + i, ppid: 2000 + i + 1, argv: ['x'] } }));
+    expect(t.parents(2000)).toHaveLength(3);
+  });
+
+  it('is an LRU bounded by maxEntries', () => {
+    const t = new ProcessTable({ maxEntries: 3 });
+    for (const pid of [1, 2, 3]) t.observe(makeEvent({ process: { pid, argv: ['x'] } }));
+    t.observe(makeEvent({ process: { pid: 1, argv: ['again'] } })); // 1 becomes most recent
+    t.observe(makeEvent({ process: { pid: 4, argv: ['x'] } }));
+    expect(t.size).toBe(3);
+    expect(t.get(2)).toBeUndefined();
+    expect(t.get(1)?.argv).toEqual(['again']);
+  });
+
+  it('tells pid reuse apart by start time when live', () => {
+    const procs = { 50: { ppid: 1, start: 100, cgroup: `4:memory:/docker/${CID}\n` } };
+    const t = new ProcessTable({ reader: fakeProc(procs) });
+    t.noteRecordPid(50, 0);
+    expect(t.containerOf(50)?.containerId).toBe(CID);
+    procs[50] = { ppid: 1, start: 200, cgroup: '0::/\n' };
+    t.noteRecordPid(50, 100); // within recheckMs: cached, no /proc read
+    expect(t.get(50)?.startTime).toBe(100);
+    t.noteRecordPid(50, 5_000);
+    expect(t.get(50)?.startTime).toBe(200);
+    expect(t.containerOf(50)).toBeNull();
+  });
+
+  it('in replay, a new exec of a known pid under another parent starts a fresh entry', () => {
+    const t = new ProcessTable();
+    t.observe(makeEvent({ process: { pid: 70, ppid: 5, argv: ['old'], cwd: '/old' } }));
+    t.observe(makeEvent({ process: { pid: 70, ppid: 6, argv: ['new'], cwd: null } }));
+    expect(t.get(70)?.cwd).toBeNull();
+  });
+
+  it('reads the cgroup early and falls back to the parent when the process is gone', () => {
+    const procs: Record<number, { ppid: number; start: number; cgroup?: string }> = {
+      300: { ppid: 1, start: 1, cgroup: `4:memory:/kubepods/besteffort/pod${UID}/${CID}\n` },
+    };
+    const t = new ProcessTable({ reader: fakeProc(procs) });
+    t.noteRecordPid(300);
+    // pid 301 exited before we could read it; we know its parent from its SYSCALL record.
+    t.observe(makeEvent({ process: { pid: 301, ppid: 300, argv: ['cat', 'token'] } }));
+    expect(t.containerOf(301)).toEqual({ containerId: CID, runtime: 'unknown', podUid: UID });
+  });
+
+  it('noteRecordPid also reads the parent from /proc', () => {
+    const procs = { 400: { ppid: 399, start: 1 }, 399: { ppid: 1, start: 1, exe: '/usr/bin/bash' } };
+    const t = new ProcessTable({ reader: fakeProc(procs) });
+    t.noteRecordPid(400);
+    expect(t.parents(400).map((e) => e.exe)).toEqual(['/usr/bin/bash']);
+  });
+});
