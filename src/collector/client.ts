@@ -2,7 +2,7 @@
  * Fleet queries against a credwatch collector: `credwatch findings --collector URL` calls this.
  * The wire protocol is `GET /v1/findings?since=&until=&min_severity=&rule=&container=&host=&limit=`
  * (since/until in epoch milliseconds) with a bearer token and/or a client certificate; the answer is
- * NDJSON, one Finding per line, oldest first.
+ * NDJSON, one Finding per line, newest first (as `credwatch findings --db` lists them).
  */
 import type { Finding } from '../detect/finding';
 import type { FindingsQuery } from '../store/types';

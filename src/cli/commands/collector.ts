@@ -1,13 +1,78 @@
+/**
+ * `credwatch collector [--config FILE]`: runs the fleet collector in the foreground (systemd unit
+ * credwatch-collector.service). Exit 2 for configuration problems (including missing TLS material),
+ * 1 for runtime failures; SIGTERM/SIGINT close the listener and the database and exit 0.
+ */
+import { accessSync, constants } from 'node:fs';
 import type { Command } from 'commander';
-import { RuntimeFailure } from '../errors';
+import { UsageError } from '../errors';
+import { DEFAULT_COLLECTOR_CONFIG_PATH, loadCollectorConfig } from '../../collector/config';
+import { startCollectorServer } from '../../collector/server';
+import { openCollectorStore } from '../../collector/store';
+import { createLogger } from '../../daemon/logger';
 
-// Placeholder until the owning issue lands: the command exists so that --help lists it.
+const RETENTION_EVERY_MS = 60 * 60_000;
+
+function requireReadable(what: string, file: string): void {
+  try {
+    accessSync(file, constants.R_OK);
+  } catch (err) {
+    throw new UsageError(`collector: cannot read TLS ${what} ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'}); TLS is required, the collector does not serve plain HTTP`);
+  }
+}
+
+export async function runCollector(configPath: string): Promise<void> {
+  const config = loadCollectorConfig(configPath);
+  requireReadable('certificate', config.tls.cert_file);
+  requireReadable('key', config.tls.key_file);
+  if (config.tls.client_ca_file) requireReadable('client CA', config.tls.client_ca_file);
+  const logger = createLogger(config.log.level === 'silent' ? 'fatal' : config.log.level);
+  if (typeof process.getuid === 'function' && process.getuid() === 0) {
+    logger.warn('collector is running as root; it needs no privileges (the systemd unit runs it as a dynamic user)');
+  }
+  const store = openCollectorStore(config.storage.path);
+  let server;
+  try {
+    server = await startCollectorServer({ config, store, logger });
+  } catch (err) {
+    store.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      throw new UsageError(`collector: cannot listen on ${config.listen}: ${code}`);
+    }
+    throw err;
+  }
+  const retention = async (): Promise<void> => {
+    try {
+      const deleted = await store.retain(config.storage.retention_days, Date.now());
+      if (deleted > 0) logger.info({ deleted, days: config.storage.retention_days }, 'retention removed old findings');
+    } catch (err) {
+      logger.error({ err }, 'retention failed');
+    }
+  };
+  void retention();
+  const timer = setInterval(() => void retention(), RETENTION_EVERY_MS);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      logger.info({ signal }, 'collector stopping');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  clearInterval(timer);
+  await server.close();
+  store.close();
+  logger.info({ counters: server.counters() }, 'collector stopped');
+  logger.flush();
+}
+
 export function register(program: Command): void {
   program
     .command('collector')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new RuntimeFailure('collector is not implemented yet');
+    .description('Run the HTTPS collector that receives findings from agents and answers fleet queries')
+    .option('-c, --config <file>', 'collector configuration file', DEFAULT_COLLECTOR_CONFIG_PATH)
+    .action(async (opts: { config: string }) => {
+      await runCollector(opts.config);
     });
 }

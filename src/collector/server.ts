@@ -1,0 +1,278 @@
+/**
+ * The collector: an HTTPS-only server that takes findings from many agents and answers fleet queries.
+ *
+ *   POST /v1/findings   NDJSON batch (gzip or plain), auth = bearer token or client certificate, role ingest
+ *                       200 {"accepted": n, "duplicates": m}; all-or-nothing (see ingest.ts)
+ *   GET  /v1/findings   ?since=&until=&min_severity=&rule=&container=&host=&limit=, role query; NDJSON, newest first
+ *   GET  /healthz       200 "ok" without auth (for load balancers; reveals nothing)
+ *
+ * Errors are JSON `{"error": "..."}` with 400 (malformed), 401 (no/unknown credentials), 403 (not allowed),
+ * 404, 405, 413 (body over max_body_bytes, before or after decompression), 415, 429 (rate limit, with
+ * Retry-After). A bad request costs that request only: the server keeps serving. Secrets (tokens) are
+ * never logged or echoed: responses name what was wrong, not what was sent.
+ */
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import pino, { type Logger } from 'pino';
+import { SEVERITIES, type Severity } from '../detect/finding';
+import { RateLimitedLog } from '../daemon/logger';
+import type { FindingsQuery } from '../store/types';
+import { Authenticator, RateLimiter, type Principal } from './auth';
+import type { CollectorConfig } from './config';
+import { IngestError, decodeBody, parseNdjsonFindings } from './ingest';
+import type { CollectorStore } from './store';
+import { parseListenAddress } from '../daemon/config-schema';
+
+export interface CollectorServerOptions {
+  config: CollectorConfig;
+  store: CollectorStore;
+  logger?: Logger;
+  now?: () => number;
+  /** Override `config.listen` (tests use port 0). */
+  listen?: { host: string; port: number };
+}
+
+export interface CollectorCounters {
+  requests: number;
+  batches: number;
+  accepted: number;
+  duplicates: number;
+  rejected: Record<string, number>;
+}
+
+export interface CollectorServer {
+  readonly host: string;
+  readonly port: number;
+  /** https://HOST:PORT */
+  readonly url: string;
+  counters(): CollectorCounters;
+  close(): Promise<void>;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+const MAX_QUERY_LIMIT = 10_000;
+const DEFAULT_QUERY_LIMIT = 1000;
+
+function parseTime(name: string, v: string | null): number | undefined {
+  if (v === null || v === '') return undefined;
+  if (/^\d{1,16}$/.test(v)) return Number(v);
+  const ms = Date.parse(v);
+  if (Number.isNaN(ms)) throw new HttpError(400, `${name} must be epoch milliseconds or an ISO 8601 time`);
+  return ms;
+}
+
+export function parseFindingsQuery(params: URLSearchParams): FindingsQuery {
+  const q: FindingsQuery = {};
+  const since = parseTime('since', params.get('since'));
+  const until = parseTime('until', params.get('until'));
+  if (since !== undefined) q.sinceMs = since;
+  if (until !== undefined) q.untilMs = until;
+  const sev = params.get('min_severity');
+  if (sev !== null && sev !== '') {
+    if (!(SEVERITIES as readonly string[]).includes(sev)) throw new HttpError(400, `min_severity must be one of ${SEVERITIES.join(', ')}`);
+    q.minSeverity = sev as Severity;
+  }
+  for (const key of ['rule', 'container', 'host'] as const) {
+    const v = params.get(key);
+    if (v !== null && v !== '') {
+      if (v.length > 256) throw new HttpError(400, `${key} is too long`);
+      q[key] = v;
+    }
+  }
+  const limit = params.get('limit');
+  if (limit !== null && limit !== '') {
+    if (!/^\d{1,6}$/.test(limit) || Number(limit) < 1) throw new HttpError(400, `limit must be an integer from 1 to ${MAX_QUERY_LIMIT}`);
+    q.limit = Math.min(MAX_QUERY_LIMIT, Number(limit));
+  } else q.limit = DEFAULT_QUERY_LIMIT;
+  return q;
+}
+
+/** Reads the body up to `max` bytes; over that, throws 413 without buffering the rest. */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    req.on('data', (chunk: Buffer) => {
+      if (done) return;
+      size += chunk.length;
+      if (size > max) {
+        done = true;
+        chunks.length = 0;
+        reject(new HttpError(413, `body is over the limit of ${max} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (!done) {
+        done = true;
+        resolve(Buffer.concat(chunks, size));
+      }
+    });
+    req.on('error', (err) => {
+      if (!done) {
+        done = true;
+        reject(err);
+      }
+    });
+  });
+}
+
+export async function startCollectorServer(opts: CollectorServerOptions): Promise<CollectorServer> {
+  const { config, store } = opts;
+  const logger = opts.logger ?? pino({ level: 'silent' });
+  const now = opts.now ?? Date.now;
+  const auth = new Authenticator(config.agents);
+  const agentLimiter = new RateLimiter(config.rate_limit.requests_per_second, config.rate_limit.burst, now);
+  // Failed authentications are limited per address, so guessing tokens is slow and cannot flood logs.
+  const failLimiter = new RateLimiter(Math.max(1, config.rate_limit.requests_per_second / 4), Math.max(5, Math.floor(config.rate_limit.burst / 4)), now);
+  const rejectLog = new RateLimitedLog(logger, 10_000, now);
+  const counters: CollectorCounters = { requests: 0, batches: 0, accepted: 0, duplicates: 0, rejected: {} };
+  const maxBody = config.max_body_bytes;
+
+  const send = (res: ServerResponse, status: number, body: string, headers: Record<string, string>): void => {
+    if (res.headersSent) return;
+    res.writeHead(status, { 'content-length': String(Buffer.byteLength(body)), 'cache-control': 'no-store', ...headers });
+    res.end(body);
+  };
+  const sendError = (req: IncomingMessage, res: ServerResponse, err: HttpError, who: string | null): void => {
+    counters.rejected[err.status] = (counters.rejected[err.status] ?? 0) + 1;
+    const headers: Record<string, string> = { 'content-type': 'application/json', ...err.headers };
+    // If the request body was not read to the end, the connection cannot carry another request.
+    if (!req.complete) headers.connection = 'close';
+    send(res, err.status, `${JSON.stringify({ error: err.message })}\n`, headers);
+    if (err.status !== 429) {
+      rejectLog.report(`${err.status}:${who ?? req.socket.remoteAddress ?? '?'}`, 1, `collector rejected a request: ${err.message}`, {
+        status: err.status,
+        agent: who,
+        remote: req.socket.remoteAddress,
+        path: req.url?.split('?')[0],
+      });
+    }
+  };
+
+  const authenticate = (req: IncomingMessage): Principal => {
+    const result = auth.authenticate(req);
+    if (result.ok) return result.principal;
+    const wait = failLimiter.take(`ip:${req.socket.remoteAddress ?? '?'}`);
+    if (wait > 0) throw new HttpError(429, 'too many failed authentications from this address', { 'retry-after': String(Math.ceil(wait / 1000)) });
+    throw new HttpError(result.status, result.error, result.status === 401 ? { 'www-authenticate': 'Bearer realm="credwatch"' } : {});
+  };
+
+  const limit = (p: Principal): void => {
+    const wait = agentLimiter.take(`agent:${p.agent}`);
+    if (wait > 0) throw new HttpError(429, `rate limit for agent ${p.agent} exceeded`, { 'retry-after': String(Math.max(1, Math.ceil(wait / 1000))) });
+  };
+
+  const ingest = async (req: IncomingMessage, res: ServerResponse, p: Principal): Promise<void> => {
+    if (!p.roles.includes('ingest')) throw new HttpError(403, `agent ${p.agent} may not send findings (role ingest)`);
+    const named = req.headers['x-credwatch-agent'];
+    if (typeof named === 'string' && named !== p.agent) throw new HttpError(403, 'X-Credwatch-Agent names a different agent than the credentials');
+    limit(p);
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > maxBody) throw new HttpError(413, `body is over the limit of ${maxBody} bytes`);
+    const raw = await readBody(req, maxBody);
+    const body = await decodeBody(raw, req.headers['content-encoding'], maxBody);
+    const findings = parseNdjsonFindings(body);
+    const { accepted, duplicates } = store.ingest(p.agent, findings, now());
+    counters.batches++;
+    counters.accepted += accepted;
+    counters.duplicates += duplicates;
+    logger.debug({ agent: p.agent, accepted, duplicates }, 'batch ingested');
+    send(res, 200, `${JSON.stringify({ accepted, duplicates })}\n`, { 'content-type': 'application/json' });
+  };
+
+  const query = (res: ServerResponse, p: Principal, params: URLSearchParams): void => {
+    if (!p.roles.includes('query')) throw new HttpError(403, `${p.agent} may not query findings (role query)`);
+    limit(p);
+    const findings = store.query(parseFindingsQuery(params));
+    let out = '';
+    for (const f of findings) out += `${JSON.stringify(f)}\n`;
+    send(res, 200, out, { 'content-type': 'application/x-ndjson' });
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    counters.requests++;
+    let who: string | null = null;
+    try {
+      const url = new URL(req.url ?? '/', 'https://collector');
+      if (url.pathname === '/healthz') {
+        if (req.method !== 'GET') throw new HttpError(405, 'use GET', { allow: 'GET' });
+        send(res, 200, 'ok\n', { 'content-type': 'text/plain' });
+        return;
+      }
+      if (url.pathname !== '/v1/findings') throw new HttpError(404, 'no such endpoint; use /v1/findings');
+      if (req.method !== 'POST' && req.method !== 'GET') throw new HttpError(405, 'use POST to send findings, GET to query them', { allow: 'GET, POST' });
+      const p = authenticate(req);
+      who = p.agent;
+      if (req.method === 'POST') await ingest(req, res, p);
+      else query(res, p, url.searchParams);
+    } catch (err) {
+      if (err instanceof HttpError) sendError(req, res, err, who);
+      else if (err instanceof IngestError) sendError(req, res, new HttpError(err.status, err.message), who);
+      else {
+        logger.error({ err, agent: who }, 'collector failed to handle a request');
+        sendError(req, res, new HttpError(500, 'internal error; the batch was not stored, send it again'), who);
+      }
+    }
+  };
+
+  const tlsOptions = {
+    cert: readFileSync(config.tls.cert_file),
+    key: readFileSync(config.tls.key_file),
+    ...(config.tls.client_ca_file ? { ca: readFileSync(config.tls.client_ca_file), requestCert: true } : {}),
+    // With a client CA, a certificate is asked for; whether it is required is the operator's choice.
+    // Unverified certificates are never trusted: auth.ts reads the CN only when socket.authorized.
+    rejectUnauthorized: config.tls.require_client_cert,
+    minVersion: 'TLSv1.2' as const,
+  };
+  const server: Server = createServer(tlsOptions, (req, res) => {
+    void handle(req, res);
+  });
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 120_000;
+  server.keepAliveTimeout = 10_000;
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
+    rejectLog.report(`tls:${err.code ?? 'ERR'}`, 1, 'TLS handshake with a client failed (plain HTTP, unknown client certificate, or a scanner)', {
+      code: err.code,
+      remote: socket.remoteAddress,
+    });
+  });
+
+  const listen = opts.listen ?? parseListenAddress(config.listen);
+  if (!listen) throw new Error('collector listen address is "off"');
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listen.port, listen.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const hostForUrl = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  logger.info({ listen: `${hostForUrl}:${addr.port}`, agents: config.agents.length, mtls: Boolean(config.tls.client_ca_file) }, 'collector listening (HTTPS only)');
+  return {
+    host: addr.address,
+    port: addr.port,
+    url: `https://${hostForUrl}:${addr.port}`,
+    counters: () => ({ ...counters, rejected: { ...counters.rejected } }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+        rejectLog.flush('collector rejected requests (final count)');
+      }),
+  };
+}
