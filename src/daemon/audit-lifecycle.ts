@@ -1,0 +1,491 @@
+/**
+ * The agent's side of the kernel audit configuration: which mode to read in, which rules to install,
+ * and how to leave the kernel exactly as it was found.
+ *
+ * Policy (DESIGN.md "touch only what is ours"):
+ * - `auto` reads as the audit daemon (unicast) when no live process holds the audit pid; otherwise it
+ *   joins the read-only multicast group beside that daemon (auditd keeps working, its rules untouched).
+ * - `enabled=2` (immutable) cannot be changed without a reboot: run with the rules already loaded,
+ *   install nothing, and say so.
+ * - The first rule is `-a never,exit -F pid=<own pid> -k credwatch:self`, put at the head of the exit
+ *   list, so that the agent's own connects and file opens never feed back into its input.
+ * - Every rule we add carries a key starting with "credwatch"; we remember the exact payloads and remove
+ *   exactly those on shutdown. On start, leftovers with our key from a run that was SIGKILLed are
+ *   removed (only rules with our key, never anyone else's).
+ * - Status fields we change (enabled, backlog_limit, backlog_wait_time) are remembered with their old
+ *   values and restored on shutdown unless someone else changed them after us.
+ *
+ * Claiming the audit pid is the reader socket's job, not ours: the kernel sends unicast records to the
+ * netlink port that registered, so the registration has to come from the socket that reads. Call
+ * `plan()`, open the reader in `plan.mode`, then `install()`; on the way out `shutdown()`, then close.
+ */
+import * as fs from 'node:fs';
+import type { Logger } from './logger';
+import { RateLimitedLog } from './logger';
+
+/** Fields of the kernel's struct audit_status (AUDIT_GET). */
+export interface AuditStatus {
+  enabled: number;
+  failure: number;
+  pid: number;
+  rate_limit: number;
+  backlog_limit: number;
+  lost: number;
+  backlog: number;
+  backlog_wait_time: number;
+}
+
+export type AuditStatusUpdate = Partial<Pick<AuditStatus, 'enabled' | 'pid' | 'backlog_limit' | 'backlog_wait_time'>>;
+
+/**
+ * The synchronous audit control calls the lifecycle needs. The native addon satisfies it; tests use a
+ * fake. Calls throw an error with `code` ("EEXIST", "EPERM", "ENOENT"...) when the kernel refuses.
+ */
+export interface AuditControl {
+  getStatus(): AuditStatus;
+  setStatus(update: AuditStatusUpdate): void;
+  addRule(payload: Buffer): void;
+  deleteRule(payload: Buffer): void;
+  /** Raw audit_rule_data payloads, in kernel order. */
+  listRules(): Buffer[];
+}
+
+/** Text rule ⇄ audit_rule_data (src/audit/rules.ts). */
+export interface RuleCodec {
+  encode(text: string): Buffer;
+  /** The rule's key(s) (several keys are joined with \x01 by the kernel), or null when it has none. */
+  key(payload: Buffer): string | null;
+}
+
+export type AuditMode = 'auto' | 'unicast' | 'multicast';
+export type ReadMode = 'unicast' | 'multicast';
+
+export const OUR_KEY_PREFIX = 'credwatch';
+export const SELF_RULE_KEY = 'credwatch:self';
+
+// struct audit_rule_data layout (linux/audit.h): flags, action, field_count, mask[64], fields[64],
+// values[64], fieldflags[64], buflen, buf[].
+const RULE_FLAGS_OFFSET = 0;
+const RULE_FIELD_COUNT_OFFSET = 8;
+const RULE_FIELDS_OFFSET = 12 + 64 * 4;
+const RULE_VALUES_OFFSET = RULE_FIELDS_OFFSET + 64 * 4;
+const AUDIT_FILTER_PREPEND = 0x10;
+const AUDIT_PID_FIELD = 0;
+
+/** The pid in a rule's `-F pid=N` field, or null. Reads the fixed-size arrays only. */
+export function rulePidField(payload: Buffer): number | null {
+  if (payload.length < RULE_VALUES_OFFSET + 64 * 4) return null;
+  const count = Math.min(payload.readUInt32LE(RULE_FIELD_COUNT_OFFSET), 64);
+  for (let i = 0; i < count; i++) {
+    if (payload.readUInt32LE(RULE_FIELDS_OFFSET + i * 4) === AUDIT_PID_FIELD) return payload.readUInt32LE(RULE_VALUES_OFFSET + i * 4);
+  }
+  return null;
+}
+
+export function isOurKey(key: string | null): boolean {
+  return key !== null && key.split('\x01').some((k) => k.startsWith(OUR_KEY_PREFIX));
+}
+
+export function selfExclusionRule(pid: number): string {
+  return `-a never,exit -F pid=${pid} -k ${SELF_RULE_KEY}`;
+}
+
+/** Thrown when the requested mode cannot be had, or the self-exclusion cannot be installed. */
+export class AuditLifecycleError extends Error {
+  readonly exitCode = 1;
+}
+
+export interface AuditPlan {
+  mode: ReadMode;
+  immutable: boolean;
+  /** The live process holding the audit pid when we started (auditd), or null. */
+  holderPid: number | null;
+  /** Why this mode, in words for the log and `credwatch status`. */
+  reason: string;
+  before: AuditStatus;
+}
+
+export interface FieldChange {
+  field: 'enabled' | 'backlog_limit' | 'backlog_wait_time';
+  before: number;
+  after: number;
+}
+
+export interface InstallReport {
+  installed: number;
+  /** Rules the kernel refused, with why; the agent keeps running without them. */
+  failed: { rule: string; error: string }[];
+  /** Rules already present (identical rule, our key): left alone, not removed on shutdown. */
+  alreadyPresent: number;
+  staleRemoved: number;
+  changes: FieldChange[];
+}
+
+export interface ShutdownReport {
+  removed: number;
+  /** Ours, but already gone (someone ran auditctl -D, or -d on it). */
+  missing: number;
+  restored: FieldChange[];
+  /** Changed by someone else after us: left as they are. */
+  leftAlone: FieldChange[];
+  releasedPid: boolean;
+  errors: string[];
+}
+
+export interface KernelStats {
+  lost: number;
+  /** Records the kernel lost since the previous poll (u32 wrap handled). */
+  lostDelta: number;
+  backlog: number;
+  backlogLimit: number;
+  /** The audit pid now (it changes when auditd starts or stops beside us). */
+  pid: number;
+  enabled: number;
+}
+
+export interface AuditLifecycleOptions {
+  control: AuditControl;
+  codec: RuleCodec;
+  mode: AuditMode;
+  /** Our rules in auditctl syntax; each must carry a key starting with "credwatch". */
+  rules: readonly string[];
+  backlogLimit?: number;
+  backlogWaitTime?: number;
+  logger: Logger;
+  selfPid?: number;
+  /** Seams for tests. */
+  isProcessAlive?: (pid: number) => boolean;
+  looksLikeCredwatch?: (pid: number) => boolean;
+  now?: () => number;
+}
+
+export function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function cmdlineMentionsCredwatch(pid: number): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('credwatch');
+  } catch {
+    return false;
+  }
+}
+
+function errText(err: unknown): string {
+  const code = (err as { code?: unknown }).code;
+  const msg = err instanceof Error ? err.message : String(err);
+  return typeof code === 'string' && !msg.includes(code) ? `${code}: ${msg}` : msg;
+}
+
+function errCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+export class AuditLifecycle {
+  private readonly control: AuditControl;
+  private readonly codec: RuleCodec;
+  private readonly logger: Logger;
+  private readonly selfPid: number;
+  private readonly isAlive: (pid: number) => boolean;
+  private readonly looksLikeCredwatch: (pid: number) => boolean;
+  private readonly drops: RateLimitedLog;
+  private currentPlan: AuditPlan | null = null;
+  /** Payloads we added, in the order added (self-exclusion first), as the kernel lists them. */
+  private readonly added: { text: string; payload: Buffer }[] = [];
+  private readonly changes: FieldChange[] = [];
+  private pollTimer: NodeJS.Timeout | null = null;
+  private lastLost: number | null = null;
+  private shutDown = false;
+
+  constructor(private readonly opts: AuditLifecycleOptions) {
+    this.control = opts.control;
+    this.codec = opts.codec;
+    this.logger = opts.logger;
+    this.selfPid = opts.selfPid ?? process.pid;
+    this.isAlive = opts.isProcessAlive ?? processIsAlive;
+    this.looksLikeCredwatch = opts.looksLikeCredwatch ?? ((pid) => this.isAlive(pid) && cmdlineMentionsCredwatch(pid));
+    this.drops = new RateLimitedLog(opts.logger, 10_000, opts.now);
+  }
+
+  get plan(): AuditPlan | null {
+    return this.currentPlan;
+  }
+
+  /** Payloads we installed and will remove (copies). */
+  installedPayloads(): Buffer[] {
+    return this.added.map((a) => Buffer.from(a.payload));
+  }
+
+  /** Reads the kernel status and decides the mode. Changes nothing. */
+  decide(): AuditPlan {
+    const before = this.control.getStatus();
+    const immutable = before.enabled === 2;
+    const holder = before.pid !== 0 && before.pid !== this.selfPid && this.isAlive(before.pid) ? before.pid : null;
+    let mode: ReadMode;
+    let reason: string;
+    switch (this.opts.mode) {
+      case 'unicast':
+        if (holder !== null) {
+          throw new AuditLifecycleError(
+            `audit.mode is unicast but pid ${holder} already holds the audit socket (auditd?); use audit.mode auto or multicast to read beside it`,
+          );
+        }
+        mode = 'unicast';
+        reason = 'configured unicast';
+        break;
+      case 'multicast':
+        mode = 'multicast';
+        reason = 'configured multicast';
+        break;
+      default:
+        if (holder !== null) {
+          mode = 'multicast';
+          reason = `pid ${holder} holds the audit socket; reading the multicast group beside it`;
+        } else {
+          mode = 'unicast';
+          reason = before.pid === 0 ? 'no audit daemon; reading as the audit daemon' : `audit pid ${before.pid} is dead; taking it over`;
+        }
+    }
+    this.currentPlan = { mode, immutable, holderPid: holder, reason, before };
+    this.logger.info({ mode, reason, immutable, status: before }, 'audit mode chosen');
+    if (immutable) {
+      this.logger.warn(
+        { enabled: 2 },
+        'kernel audit configuration is immutable (enabled=2): running with the rules already loaded and installing none; detections that need other rules see nothing until the next reboot',
+      );
+    }
+    return this.currentPlan;
+  }
+
+  /**
+   * Removes rules with our key left by a previous run that ended without cleanup, and lets the kernel
+   * drop a dead audit pid. Refuses when another live credwatch agent owns those rules.
+   */
+  cleanupStale(): number {
+    const status = this.control.getStatus();
+    if (status.enabled === 2) return 0;
+    if (status.pid !== 0 && status.pid !== this.selfPid && !this.isAlive(status.pid)) {
+      // Any AUDIT_SET of the pid makes the kernel probe the registered port and reset a dead one.
+      try {
+        this.control.setStatus({ pid: 0 });
+        this.logger.info({ deadPid: status.pid }, 'released the audit pid of a process that no longer exists');
+      } catch (err) {
+        this.logger.warn({ deadPid: status.pid, error: errText(err) }, 'could not release a dead audit pid; the kernel releases it on its next send');
+      }
+    }
+    const stale = this.control.listRules().filter((p) => isOurKey(this.codec.key(p)));
+    for (const p of stale) {
+      const owner = this.codec.key(p)?.split('\x01').includes(SELF_RULE_KEY) ? rulePidField(p) : null;
+      if (owner !== null && owner !== this.selfPid && this.looksLikeCredwatch(owner)) {
+        throw new AuditLifecycleError(`another credwatch agent (pid ${owner}) is running and owns the credwatch audit rules; stop it first`);
+      }
+    }
+    let removed = 0;
+    for (const p of stale) {
+      try {
+        this.control.deleteRule(p);
+        removed++;
+      } catch (err) {
+        if (errCode(err) !== 'ENOENT') this.logger.warn({ key: this.codec.key(p), error: errText(err) }, 'could not remove a stale credwatch rule');
+      }
+    }
+    if (removed > 0) this.logger.info({ removed }, 'removed credwatch audit rules left by a previous run');
+    return removed;
+  }
+
+  /**
+   * Applies the plan: stale cleanup, backlog settings, self-exclusion then our rules, enable. Call
+   * after the reader socket is open so that the first records have somewhere to go.
+   */
+  install(): InstallReport {
+    const plan = this.currentPlan ?? this.decide();
+    const report: InstallReport = { installed: 0, failed: [], alreadyPresent: 0, staleRemoved: 0, changes: [] };
+    if (plan.immutable) return report;
+    report.staleRemoved = this.cleanupStale();
+
+    const now = this.control.getStatus();
+    if (this.opts.backlogLimit !== undefined && now.backlog_limit !== this.opts.backlogLimit) {
+      this.change('backlog_limit', now.backlog_limit, this.opts.backlogLimit);
+    }
+    if (this.opts.backlogWaitTime !== undefined && now.backlog_wait_time !== this.opts.backlogWaitTime) {
+      this.change('backlog_wait_time', now.backlog_wait_time, this.opts.backlogWaitTime);
+    }
+
+    const selfText = selfExclusionRule(this.selfPid);
+    try {
+      this.addOurs(selfText, true);
+    } catch (err) {
+      this.rollback();
+      throw new AuditLifecycleError(`cannot install the self-exclusion rule "${selfText}": ${errText(err)}`);
+    }
+    report.installed++;
+
+    for (const text of this.opts.rules) {
+      try {
+        if (this.addOurs(text, false)) report.installed++;
+        else report.alreadyPresent++;
+      } catch (err) {
+        report.failed.push({ rule: text, error: errText(err) });
+        this.logger.error({ rule: text, error: errText(err) }, 'audit rule refused; running without it');
+      }
+    }
+
+    if (now.enabled === 0) this.change('enabled', 0, 1);
+    report.changes = [...this.changes];
+    this.logger.info(
+      { installed: report.installed, failed: report.failed.length, alreadyPresent: report.alreadyPresent, staleRemoved: report.staleRemoved, changes: report.changes },
+      'audit rules installed',
+    );
+    return report;
+  }
+
+  /** Returns true when added, false when an identical rule was already there (EEXIST). */
+  private addOurs(text: string, prepend: boolean): boolean {
+    const payload = this.codec.encode(text);
+    if (!isOurKey(this.codec.key(payload))) {
+      throw new AuditLifecycleError(`rule has no key starting with "${OUR_KEY_PREFIX}" (add -k ${OUR_KEY_PREFIX}:<name>): ${text}`);
+    }
+    let toSend = payload;
+    if (prepend) {
+      // The kernel clears the prepend flag when it stores the rule, and compares flags on delete, so
+      // the payload we remember for removal is the one without it.
+      toSend = Buffer.from(payload);
+      toSend.writeUInt32LE(toSend.readUInt32LE(RULE_FLAGS_OFFSET) | AUDIT_FILTER_PREPEND, RULE_FLAGS_OFFSET);
+    }
+    try {
+      this.control.addRule(toSend);
+    } catch (err) {
+      if (errCode(err) === 'EEXIST') {
+        this.logger.warn({ rule: text }, 'an identical audit rule is already loaded; leaving it to its owner');
+        return false;
+      }
+      throw err;
+    }
+    this.added.push({ text, payload });
+    return true;
+  }
+
+  private change(field: FieldChange['field'], before: number, after: number): void {
+    this.control.setStatus({ [field]: after });
+    this.changes.push({ field, before, after });
+  }
+
+  /** Undo after a failed install: remove what we added, restore what we changed. */
+  private rollback(): void {
+    this.removeOurs([]);
+    this.restoreFields({ restored: [], leftAlone: [], errors: [] });
+  }
+
+  private removeOurs(errors: string[]): { removed: number; missing: number } {
+    let removed = 0;
+    let missing = 0;
+    // Reverse order: our rules first, the self-exclusion last, so the agent stays unaudited to the end.
+    while (this.added.length > 0) {
+      const a = this.added.pop() as { text: string; payload: Buffer };
+      try {
+        this.control.deleteRule(a.payload);
+        removed++;
+      } catch (err) {
+        if (errCode(err) === 'ENOENT') missing++;
+        else errors.push(`delete "${a.text}": ${errText(err)}`);
+      }
+    }
+    return { removed, missing };
+  }
+
+  private restoreFields(out: { restored: FieldChange[]; leftAlone: FieldChange[]; errors: string[] }): void {
+    let status: AuditStatus;
+    try {
+      status = this.control.getStatus();
+    } catch (err) {
+      out.errors.push(`get status: ${errText(err)}`);
+      return;
+    }
+    while (this.changes.length > 0) {
+      const c = this.changes.pop() as FieldChange;
+      if (status[c.field] !== c.after) {
+        out.leftAlone.push(c);
+        continue;
+      }
+      try {
+        this.control.setStatus({ [c.field]: c.before });
+        out.restored.push(c);
+      } catch (err) {
+        out.errors.push(`restore ${c.field}=${c.before}: ${errText(err)}`);
+      }
+    }
+  }
+
+  /** Removes exactly our rules and restores what we changed. Safe to call twice. */
+  shutdown(): ShutdownReport {
+    this.stopPolling();
+    const report: ShutdownReport = { removed: 0, missing: 0, restored: [], leftAlone: [], releasedPid: false, errors: [] };
+    if (this.shutDown) return report;
+    this.shutDown = true;
+    const r = this.removeOurs(report.errors);
+    report.removed = r.removed;
+    report.missing = r.missing;
+    this.restoreFields(report);
+    if (this.currentPlan?.mode === 'unicast') {
+      try {
+        if (this.control.getStatus().pid === this.selfPid) {
+          this.control.setStatus({ pid: 0 });
+          report.releasedPid = true;
+        }
+      } catch (err) {
+        report.errors.push(`release audit pid: ${errText(err)}`);
+      }
+    }
+    this.drops.flush('kernel dropped audit records (final count)');
+    const level = report.errors.length > 0 ? 'error' : 'info';
+    this.logger[level](report, 'audit configuration restored');
+    return report;
+  }
+
+  /**
+   * Polls the kernel's lost counter, backlog and audit pid every `intervalMs` and reports deltas.
+   * Loss is logged with its cause at most once per 10 s per cause.
+   */
+  startPolling(intervalMs: number, onStats: (s: KernelStats) => void): void {
+    this.stopPolling();
+    const tick = (): void => {
+      let s: AuditStatus;
+      try {
+        s = this.control.getStatus();
+      } catch (err) {
+        this.drops.report('status_poll_failed', 1, 'could not read kernel audit status', { error: errText(err) });
+        return;
+      }
+      onStats(this.observe(s));
+    };
+    this.pollTimer = setInterval(tick, intervalMs);
+    this.pollTimer.unref();
+  }
+
+  stopPolling(): void {
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.pollTimer = null;
+  }
+
+  /** One poll's worth of bookkeeping (exposed so tests need no timers). */
+  observe(s: AuditStatus): KernelStats {
+    const lostDelta = this.lastLost === null ? 0 : (s.lost - this.lastLost) >>> 0;
+    this.lastLost = s.lost;
+    if (lostDelta > 0) {
+      const cause = s.backlog >= s.backlog_limit * 0.9 ? 'kernel_backlog_full' : s.rate_limit > 0 ? 'kernel_rate_limit' : 'kernel_lost';
+      this.drops.report(cause, lostDelta, 'kernel dropped audit records', {
+        backlog: s.backlog,
+        backlog_limit: s.backlog_limit,
+        rate_limit: s.rate_limit,
+        backlog_wait_time: s.backlog_wait_time,
+      });
+    }
+    return { lost: s.lost, lostDelta, backlog: s.backlog, backlogLimit: s.backlog_limit, pid: s.pid, enabled: s.enabled };
+  }
+}
