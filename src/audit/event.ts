@@ -24,6 +24,9 @@ export interface Sockaddr {
   path: string | null;
   addr: string | null;
   port: number | null;
+  /** AF_NETLINK only: nl_pid and nl_groups (added by the parser helper; absent for other families). */
+  pid?: number;
+  groups?: number;
 }
 
 export interface SyscallInfo {
@@ -80,8 +83,15 @@ export interface AuditEvent {
   process: ProcessInfo | null;
   paths: PathInfo[];
   sockaddr: Sockaddr | null;
-  /** The rule key (`key=`), null when "(null)". */
+  /** The rule key (`key=`), null when "(null)". When several rules matched, the first key. */
   key: string | null;
+  /** Present only when the kernel reported several keys (joined by \x01 in the record): all of them. */
+  keys?: string[];
+  /**
+   * Present only when a record could not be decoded exactly, e.g. "argv: a3 length 16000 != 15999",
+   * "sockaddr: malformed". The event is still emitted with what could be decoded.
+   */
+  problems?: string[];
   /** The raw records of the event (type name + original text), kept for evidence. */
   records: { type: string; text: string }[];
 }

@@ -1,0 +1,156 @@
+/**
+ * Lossless kernel bytes <-> JavaScript strings ("surrogateescape").
+ *
+ * The kernel hands us raw bytes (argv, file names, comm, proctitle) that are usually UTF-8 but need
+ * not be. A JS string cannot hold arbitrary bytes, and Buffer#toString('utf8') silently replaces bad
+ * bytes with U+FFFD, which would lose evidence. We use the convention Python calls "surrogateescape":
+ *
+ *  - a byte sequence that is valid UTF-8 decodes normally;
+ *  - each byte 0xNN (always >= 0x80) that is not part of a valid UTF-8 sequence becomes the lone
+ *    surrogate U+DCNN. Valid UTF-8 can never produce a lone surrogate, so the mapping is reversible;
+ *  - JSON.stringify writes such a character as "\udcNN", so the JSON output stays valid.
+ *
+ * encodeSurrogateEscaped() is the exact inverse: decode(bytes) -> encode -> the same bytes.
+ */
+import { isUtf8 } from 'node:buffer';
+
+const HEX_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 10; i++) HEX_VALUE[0x30 + i] = i;
+for (let i = 0; i < 6; i++) {
+  HEX_VALUE[0x41 + i] = 10 + i;
+  HEX_VALUE[0x61 + i] = 10 + i;
+}
+
+/** Value of one hex digit character code, or -1. */
+export function hexDigit(code: number): number {
+  return code < 128 ? (HEX_VALUE[code] as number) : -1;
+}
+
+/**
+ * Decodes `text[start, end)` as hex into `out` at `outOffset` without intermediate strings.
+ * Returns the number of bytes written, or -1 when the range has odd length or a non-hex character.
+ */
+export function decodeHexInto(text: string, start: number, end: number, out: Uint8Array, outOffset: number): number {
+  const len = end - start;
+  if (len < 0 || (len & 1) !== 0) return -1;
+  let o = outOffset;
+  for (let i = start; i < end; i += 2) {
+    const hi = hexDigit(text.charCodeAt(i));
+    const lo = hexDigit(text.charCodeAt(i + 1));
+    if (hi < 0 || lo < 0) return -1;
+    out[o++] = (hi << 4) | lo;
+  }
+  return o - outOffset;
+}
+
+/** Hex `text[start, end)` to bytes; null when it is not well-formed hex. */
+export function decodeHex(text: string, start = 0, end = text.length): Buffer | null {
+  const len = end - start;
+  if (len < 0 || (len & 1) !== 0) return null;
+  const out = Buffer.allocUnsafe(len >> 1);
+  return decodeHexInto(text, start, end, out, 0) < 0 ? null : out;
+}
+
+/** True when every character of `text[start, end)` is a hex digit and the length is even. */
+export function isHex(text: string, start = 0, end = text.length): boolean {
+  if (((end - start) & 1) !== 0) return false;
+  for (let i = start; i < end; i++) if (hexDigit(text.charCodeAt(i)) < 0) return false;
+  return true;
+}
+
+/** Bytes to string with surrogateescape (see the module comment). */
+export function decodeSurrogateEscaped(bytes: Uint8Array, start = 0, end = bytes.length): string {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const view = start === 0 && end === buf.length ? buf : buf.subarray(start, end);
+  // Fast path: the common case is valid UTF-8, which the built-in decoder handles at native speed.
+  if (isUtf8(view)) return view.toString('utf8');
+  return decodeSlow(view);
+}
+
+/** Hex `text[start, end)` straight to a surrogate-escaped string; null when not well-formed hex. */
+export function hexToString(text: string, start = 0, end = text.length): string | null {
+  const bytes = decodeHex(text, start, end);
+  return bytes === null ? null : decodeSurrogateEscaped(bytes);
+}
+
+function decodeSlow(b: Buffer): string {
+  let out = '';
+  let runStart = 0; // start of a pending valid run, decoded in one go
+  let i = 0;
+  const n = b.length;
+  while (i < n) {
+    const c = b[i] as number;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    const len = validSequenceLength(b, i, n);
+    if (len > 0) {
+      i += len;
+      continue;
+    }
+    if (i > runStart) out += b.toString('utf8', runStart, i);
+    out += String.fromCharCode(0xdc00 + c);
+    i++;
+    runStart = i;
+  }
+  if (n > runStart) out += b.toString('utf8', runStart, n);
+  return out;
+}
+
+/** Length of the valid UTF-8 sequence starting at b[i] (a lead byte >= 0x80), or 0 when invalid. */
+function validSequenceLength(b: Buffer, i: number, n: number): number {
+  const c = b[i] as number;
+  const cont = (k: number): number => (i + k < n ? (b[i + k] as number) : -1);
+  if (c >= 0xc2 && c <= 0xdf) {
+    const c1 = cont(1);
+    return c1 >= 0x80 && c1 <= 0xbf ? 2 : 0;
+  }
+  if (c >= 0xe0 && c <= 0xef) {
+    const c1 = cont(1);
+    const c2 = cont(2);
+    // E0 needs A0..BF (no overlongs); ED needs 80..9F (no UTF-16 surrogates).
+    const lo = c === 0xe0 ? 0xa0 : 0x80;
+    const hi = c === 0xed ? 0x9f : 0xbf;
+    return c1 >= lo && c1 <= hi && c2 >= 0x80 && c2 <= 0xbf ? 3 : 0;
+  }
+  if (c >= 0xf0 && c <= 0xf4) {
+    const c1 = cont(1);
+    const c2 = cont(2);
+    const c3 = cont(3);
+    const lo = c === 0xf0 ? 0x90 : 0x80;
+    const hi = c === 0xf4 ? 0x8f : 0xbf;
+    return c1 >= lo && c1 <= hi && c2 >= 0x80 && c2 <= 0xbf && c3 >= 0x80 && c3 <= 0xbf ? 4 : 0;
+  }
+  return 0;
+}
+
+/** The inverse of decodeSurrogateEscaped: lone U+DC80..U+DCFF become the raw byte again. */
+export function encodeSurrogateEscaped(str: string): Buffer {
+  if (!hasEscapedByte(str)) return Buffer.from(str, 'utf8');
+  const parts: Buffer[] = [];
+  let runStart = 0;
+  for (let i = 0; i < str.length; i++) {
+    const c = str.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const next = str.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) i++; // a real surrogate pair: ordinary character
+      continue;
+    }
+    if (c >= 0xdc80 && c <= 0xdcff) {
+      if (i > runStart) parts.push(Buffer.from(str.slice(runStart, i), 'utf8'));
+      parts.push(Buffer.of(c - 0xdc00));
+      runStart = i + 1;
+    }
+  }
+  if (runStart < str.length) parts.push(Buffer.from(str.slice(runStart), 'utf8'));
+  return Buffer.concat(parts);
+}
+
+function hasEscapedByte(str: string): boolean {
+  for (let i = 0; i < str.length; i++) {
+    const c = str.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdfff) return true;
+  }
+  return false;
+}
