@@ -1,0 +1,23 @@
+{
+  "targets": [
+    {
+      "target_name": "credwatch_audit",
+      "sources": [
+        "native/addon.cc",
+        "native/audit_socket.cc",
+        "native/control.cc",
+        "native/errors.cc",
+        "native/reader_thread.cc",
+        "native/sd_notify.cc",
+        "native/text.cc"
+      ],
+      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
+      "ldflags": ["-pthread"],
+      "conditions": [
+        ["OS!='linux'", {"type": "none", "sources!": ["native/addon.cc"]}]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,127 @@
+#include "reader_thread.h"
+
+#include <linux/netlink.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <vector>
+
+namespace credwatch {
+
+ReaderThread::~ReaderThread() { Stop(); }
+
+void ReaderThread::Start(int socketFd, int wakeFd, size_t batchMaxRecords, Counters* counters,
+                         BatchPool* pool, BatchSink* sink, Batch* first) {
+  fd_ = socketFd;
+  wakeFd_ = wakeFd;
+  batchMaxRecords_ = batchMaxRecords;
+  counters_ = counters;
+  pool_ = pool;
+  sink_ = sink;
+  thread_ = std::thread([this, first] { Run(first); });
+}
+
+void ReaderThread::Stop() {
+  if (!thread_.joinable()) return;
+  uint64_t one = 1;
+  // The eventfd stays readable once written, so a single write wakes poll() however often it loops.
+  while (write(wakeFd_, &one, sizeof(one)) < 0 && errno == EINTR) {
+  }
+  thread_.join();
+}
+
+Batch* ReaderThread::Flush(Batch* batch) {
+  size_t count = batch->records.size();
+  switch (sink_->Submit(batch)) {
+    case SubmitResult::kAccepted:
+      counters_->batches.fetch_add(1, std::memory_order_relaxed);
+      return pool_->Take();
+    case SubmitResult::kFull:
+    case SubmitResult::kClosing:
+      break;
+  }
+  counters_->queueDrops.fetch_add(count, std::memory_order_relaxed);
+  batch->Clear();
+  return batch;
+}
+
+void ReaderThread::ReportError(const char* syscall, int err) {
+  Batch* b = pool_->Take();
+  b->isError = true;
+  b->error = SysError{syscall, err, "audit reader"};
+  if (sink_->Submit(b) != SubmitResult::kAccepted) pool_->Give(b);
+}
+
+void ReaderThread::Run(Batch* batch) {
+  std::vector<char> buf(kReceiveBuffer);
+  pollfd fds[2] = {{fd_, POLLIN, 0}, {wakeFd_, POLLIN, 0}};
+  bool failed = false;
+  // Records read while AUDIT_SET pid was being acknowledged are already in the first batch.
+  if (!batch->records.empty()) batch = Flush(batch);
+  while (!failed) {
+    int r = poll(fds, 2, -1);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      ReportError("poll", errno);
+      break;
+    }
+    if (fds[1].revents != 0) break;
+    // Drain everything readable; the batch goes out when the socket runs dry or the batch is full.
+    for (;;) {
+      sockaddr_nl from{};
+      socklen_t fromLen = sizeof(from);
+      ssize_t n = recvfrom(fd_, buf.data(), buf.size(), MSG_DONTWAIT | MSG_TRUNC,
+                           reinterpret_cast<sockaddr*>(&from), &fromLen);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        if (errno == ENOBUFS) {
+          // The kernel could not queue records for us (multicast overflow); the socket stays usable.
+          counters_->enobufs.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        ReportError("recvfrom", errno);
+        failed = true;
+        break;
+      }
+      if (from.nl_pid != 0) {
+        counters_->badSender.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      // The kernel fills nlmsg_len inconsistently for audit records, so the datagram size is the
+      // record size. One datagram carries one record.
+      size_t len = static_cast<size_t>(n);
+      if (len > buf.size()) {
+        counters_->truncated.fetch_add(1, std::memory_order_relaxed);
+        len = buf.size();
+      }
+      if (len < NLMSG_HDRLEN) {
+        counters_->truncated.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
+      if (nlh->nlmsg_type < NLMSG_MIN_TYPE) {
+        counters_->ignored.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      const char* text = buf.data() + NLMSG_HDRLEN;
+      size_t textLen = len - NLMSG_HDRLEN;
+      while (textLen > 0 && text[textLen - 1] == '\0') textLen--;
+      counters_->received.fetch_add(1, std::memory_order_relaxed);
+      counters_->bytes.fetch_add(len, std::memory_order_relaxed);
+      batch->Append(nlh->nlmsg_type, text, textLen);
+      if (batch->records.size() >= batchMaxRecords_ || batch->bytes.size() >= kMaxBatchBytes) {
+        batch = Flush(batch);
+      }
+    }
+    if (!batch->records.empty()) batch = Flush(batch);
+  }
+  // Records read before the stop request still go out; the sink is released only after join().
+  if (!batch->records.empty()) batch = Flush(batch);
+  pool_->Give(batch);
+}
+
+}  // namespace credwatch

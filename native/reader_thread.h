@@ -1,0 +1,73 @@
+// The dedicated thread that reads the NETLINK_AUDIT socket. It never touches JavaScript: it fills
+// batches and hands them to a BatchSink (the ThreadSafeFunction in audit_socket.cc). It is a plain
+// std::thread, not a libuv pool worker, because it blocks for the life of the socket.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <thread>
+
+#include "batch.h"
+
+namespace credwatch {
+
+// Every record the thread reads ends up in exactly one of: delivered, queueDrops, or (briefly) a batch
+// in flight. Everything the socket refuses or that is not a record is counted separately.
+struct Counters {
+  std::atomic<uint64_t> received{0};    // audit records read from the socket
+  std::atomic<uint64_t> bytes{0};       // their size in bytes, netlink header included
+  std::atomic<uint64_t> batches{0};     // batches accepted by the queue to JavaScript
+  std::atomic<uint64_t> delivered{0};   // records handed to the JavaScript callback
+  std::atomic<uint64_t> queueDrops{0};  // records dropped because the queue to JavaScript was full
+  std::atomic<uint64_t> enobufs{0};     // ENOBUFS from recv(): the kernel dropped records for us
+  std::atomic<uint64_t> truncated{0};   // records longer than the receive buffer (or shorter than a header)
+  std::atomic<uint64_t> badSender{0};   // datagrams whose sender port id was not 0 (not the kernel)
+  std::atomic<uint64_t> ignored{0};     // netlink control messages (NOOP, DONE, ERROR acks) on the reader
+  std::atomic<int64_t> queued{0};       // batches waiting in the queue to JavaScript right now
+};
+
+enum class SubmitResult { kAccepted, kFull, kClosing };
+
+class BatchSink {
+ public:
+  virtual ~BatchSink() = default;
+  // Called on the reader thread; takes ownership of `batch` only when it returns kAccepted.
+  virtual SubmitResult Submit(Batch* batch) = 0;
+};
+
+class ReaderThread {
+ public:
+  // At least 16 + 8970 (MAX_AUDIT_MESSAGE_LENGTH) per message; 64 KiB leaves room for anything a
+  // future kernel might send, and MSG_TRUNC still tells us when a datagram did not fit.
+  static constexpr size_t kReceiveBuffer = 65536;
+  // A batch is also closed when its arena passes this size, bounding memory per queued batch.
+  static constexpr size_t kMaxBatchBytes = 1 << 20;
+
+  ReaderThread() = default;
+  ~ReaderThread();
+  ReaderThread(const ReaderThread&) = delete;
+  ReaderThread& operator=(const ReaderThread&) = delete;
+
+  // `first` is the batch to fill first (it may already hold records read during start-up).
+  void Start(int socketFd, int wakeFd, size_t batchMaxRecords, Counters* counters, BatchPool* pool,
+             BatchSink* sink, Batch* first);
+  // Wakes the thread through the eventfd and joins it. Safe to call when not running.
+  void Stop();
+  bool running() const { return thread_.joinable(); }
+
+ private:
+  void Run(Batch* batch);
+  Batch* Flush(Batch* batch);
+  void ReportError(const char* syscall, int err);
+
+  std::thread thread_;
+  int fd_ = -1;
+  int wakeFd_ = -1;
+  size_t batchMaxRecords_ = 256;
+  Counters* counters_ = nullptr;
+  BatchPool* pool_ = nullptr;
+  BatchSink* sink_ = nullptr;
+};
+
+}  // namespace credwatch

@@ -1,0 +1,20 @@
+// Record text to JavaScript strings without losing bytes. Kernel audit text is ASCII in practice
+// (untrusted values are hex-encoded), so the fast path is a Latin-1 copy; anything else is decoded as
+// UTF-8 with the "surrogateescape" convention the rest of credwatch uses (src/audit/event.ts): each
+// byte that is not part of valid UTF-8 becomes the lone surrogate U+DC80..U+DCFF, so it round-trips.
+#pragma once
+
+#include <node_api.h>
+
+#include <cstddef>
+#include <string>
+
+namespace credwatch {
+
+// `scratch` is reused between calls to avoid an allocation per non-ASCII record.
+napi_value MakeRecordString(napi_env env, const char* data, size_t len, std::u16string& scratch);
+
+// Exposed for tests of the decoder through the addon.
+void DecodeSurrogateEscape(const unsigned char* p, size_t n, std::u16string& out);
+
+}  // namespace credwatch

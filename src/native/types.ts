@@ -1,0 +1,117 @@
+/**
+ * The native addon's surface, exactly as native/addon.cc exports it. Only src/native/binding.ts
+ * loads the addon; everything else uses the validated wrappers there.
+ */
+
+/** The kernel's audit status (struct audit_status). Older kernels leave later fields at 0. */
+export interface AuditStatus {
+  mask: number;
+  /** 0 off, 1 on, 2 locked (immutable until reboot). */
+  enabled: number;
+  /** 0 silent, 1 printk, 2 panic. */
+  failure: number;
+  /** pid of the unicast audit daemon, 0 when none. */
+  pid: number;
+  rateLimit: number;
+  backlogLimit: number;
+  lost: number;
+  backlog: number;
+  featureBitmap: number;
+  backlogWaitTime: number;
+  backlogWaitTimeActual: number;
+}
+
+/**
+ * Fields AUDIT_SET may change. `enabled` and `failure` accept only 0 or 1: credwatch never locks
+ * the audit configuration (enabled=2) nor makes the kernel panic on audit failure (failure=2).
+ */
+export interface AuditStatusChange {
+  enabled?: 0 | 1;
+  failure?: 0 | 1;
+  pid?: number;
+  rateLimit?: number;
+  backlogLimit?: number;
+  backlogWaitTime?: number;
+}
+
+export type AuditSocketMode = 'unicast' | 'multicast';
+
+/** One record as it comes off the socket: netlink message type and the text after the header. */
+export interface NativeRecord {
+  type: number;
+  text: string;
+}
+
+export interface AuditSocketOptions {
+  /**
+   * unicast: become the audit daemon (AUDIT_SET pid from the reading socket; EEXIST while another
+   * daemon holds it). multicast: join AUDIT_NLGRP_READLOG (needs CAP_AUDIT_READ), coexists with auditd.
+   */
+  mode: AuditSocketMode;
+  /** Batches that may wait for the JavaScript thread; beyond it records are dropped and counted. Default 64. */
+  queueLimit?: number;
+  /** A batch is sent when the socket has nothing more to read or it holds this many records. Default 256. */
+  batchMaxRecords?: number;
+  /** SO_RCVBUF(FORCE) for the reading socket in bytes. Default 4 MiB. */
+  receiveBuffer?: number;
+  /** Called on the JavaScript thread with each batch. Must not throw (a throw goes to onError). */
+  onBatch: (batch: NativeRecord[]) => void;
+  /** Reader failures (an AuditError; the reader stops) and exceptions thrown by onBatch/onClosed. */
+  onError?: (err: Error) => void;
+  /** Called once after close(), when the last queued batch has been delivered. */
+  onClosed?: () => void;
+}
+
+export interface AuditSocketCounters {
+  /** Audit records read from the socket. */
+  received: number;
+  /** Their bytes, netlink header included. */
+  bytes: number;
+  /** Batches accepted into the queue to JavaScript. */
+  batches: number;
+  /** Records handed to onBatch. */
+  delivered: number;
+  /** Records dropped because the queue to JavaScript was full (JavaScript was not keeping up). */
+  queueDrops: number;
+  /** ENOBUFS from recv(): the kernel could not queue records for us (multicast overflow). */
+  enobufs: number;
+  /** Datagrams larger than the receive buffer (delivered cut) or shorter than a netlink header. */
+  truncated: number;
+  /** Datagrams from a sender other than the kernel (port id != 0), discarded. */
+  badSender: number;
+  /** Netlink control messages (acknowledgements) seen on the reading socket. */
+  ignored: number;
+  /** Batches waiting for the JavaScript thread right now (never more than queueLimit). */
+  queued: number;
+}
+
+export interface NativeAuditSocket {
+  /** Opens and binds the socket (unicast: registers as audit daemon) and starts the reader thread. */
+  start(): void;
+  /** Stops the reader thread and closes the socket. Safe to call twice. Does not change kernel state. */
+  close(): void;
+  getCounters(): AuditSocketCounters;
+  /** Keep the event loop alive while the reader runs (the default). */
+  ref(): void;
+  /** Let the process exit while the reader runs. */
+  unref(): void;
+  /** Netlink port id of the reading socket (0 before start). */
+  portId(): number;
+}
+
+export interface NativeAuditSocketConstructor {
+  new (options: AuditSocketOptions): NativeAuditSocket;
+}
+
+export interface NativeBinding {
+  AuditSocket: NativeAuditSocketConstructor;
+  setErrorClass(cls: new (message: string, syscall: string, errno: number) => Error): void;
+  getStatus(): AuditStatus;
+  setStatus(changes: AuditStatusChange): void;
+  addRule(rule: Buffer): void;
+  deleteRule(rule: Buffer): void;
+  listRules(): Buffer[];
+  sdNotify(socketPath: string, state: string): void;
+  /** Test hook: the record-text decoder (ASCII fast path, UTF-8 with surrogateescape otherwise). */
+  decodeRecordText(bytes: Buffer): string;
+}
