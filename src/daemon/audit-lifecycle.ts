@@ -7,7 +7,7 @@
  *   joins the read-only multicast group beside that daemon (auditd keeps working, its rules untouched).
  * - `enabled=2` (immutable) cannot be changed without a reboot: run with the rules already loaded,
  *   install nothing, and say so.
- * - The first rule is `-a never,exit -F pid=<own pid> -k credwatch:self`, put at the head of the exit
+ * - The first rule is `-a never,exit -S all -F pid=<own pid> -k credwatch:self`, put at the head of the exit
  *   list, so that the agent's own connects and file opens never feed back into its input.
  * - Every rule we add carries a key starting with "credwatch"; we remember the exact payloads and remove
  *   exactly those on shutdown. On start, leftovers with our key from a run that was SIGKILLed are
@@ -86,8 +86,13 @@ export function isOurKey(key: string | null): boolean {
   return key !== null && key.split('\x01').some((k) => k.startsWith(OUR_KEY_PREFIX));
 }
 
+/**
+ * Verified on this kernel with auditctl: the exit filter accepts `-F pid=` (it matches the thread group
+ * id, so every thread of the agent). `-S all` is needed because auditctl refuses a key without a
+ * syscall; with no arch field the rule covers both ABIs.
+ */
 export function selfExclusionRule(pid: number): string {
-  return `-a never,exit -F pid=${pid} -k ${SELF_RULE_KEY}`;
+  return `-a never,exit -S all -F pid=${pid} -k ${SELF_RULE_KEY}`;
 }
 
 /** Thrown when the requested mode cannot be had, or the self-exclusion cannot be installed. */

@@ -66,7 +66,8 @@ export const fakeCodec: RuleCodec = {
   encode(text: string): Buffer {
     const key = /-k (\S+)/.exec(text)?.[1] ?? null;
     const pid = /-F pid=(\d+)/.exec(text)?.[1];
-    const syscall = /-S (\S+)/.exec(text)?.[1];
+    const syscallName = /-S (\S+)/.exec(text)?.[1];
+    const syscall = syscallName === 'all' ? undefined : syscallName;
     const action = /never,/.test(text) ? 0 : 1;
     const keyBytes = key ? Buffer.from(key) : Buffer.alloc(0);
     const b = Buffer.alloc(HEADER + keyBytes.length);
