@@ -13,11 +13,11 @@
  *    whole event on its own when no syscall rule matched. Such events wait for EOE, and otherwise
  *    complete by age (`maxAgeMs`, on the wall clock even when the stream is idle: call tick()).
  *
- * `incomplete: true` means we did not see the end of the event: it was evicted because too many
- * events were in flight, it was a late record of an event already emitted, or it aged out / was
- * flushed without an EOE while holding records that only exist inside a syscall event (SYSCALL,
- * PATH, CWD, EXECVE, SOCKADDR, PROCTITLE, ...). A lone AVC or CONFIG_CHANGE that ages out is
- * complete: nothing else was coming. Rule sets that suppress EOE therefore produce incomplete
+ * `incomplete: true` means we did not see the end of the event: it was a late record of an event
+ * already emitted, or it was emitted without an EOE (aged out, evicted because `maxInFlight` events
+ * were in flight, or flushed) while holding records that only exist inside a syscall event
+ * (SYSCALL, PATH, CWD, EXECVE, SOCKADDR, PROCTITLE, ...). A lone AVC or CONFIG_CHANGE emitted that
+ * way is complete: nothing else was coming. Evictions are counted in `evicted` either way. Rule sets that suppress EOE therefore produce incomplete
  * syscall events; the events are still whole, the flag only says the end was not confirmed.
  *
  * Serial gaps: kernel serials rise by one per event that emitted any record (serials are taken
@@ -44,7 +44,10 @@ export interface ReassemblerOptions {
   onParseError?: (failure: RecordParseFailure) => void;
   /** Maximum events in flight; the oldest is evicted (emitted incomplete) beyond it. Default 4096. */
   maxInFlight?: number;
-  /** Age after which an event without EOE is emitted. Default 2000 ms. */
+  /**
+   * Age after which an event without EOE is emitted. Default 2000 ms. Replaying a file passes
+   * Infinity: a log's timestamps say nothing about how late a record may be written.
+   */
   maxAgeMs?: number;
   /**
    * Time source for ageing. Default Date.now (live streams). For replaying a file use
@@ -292,7 +295,7 @@ export class Reassembler {
       const e = this.queue[this.queueHead++] as Entry;
       if (e.done) continue;
       this.stats.evicted++;
-      this.finish(e, this.nodeState(e.node), true);
+      this.finishAged(e, this.nodeState(e.node));
       break;
     }
     this.compactQueue();

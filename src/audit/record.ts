@@ -73,12 +73,10 @@ export function parseRecord(raw: RawRecord, node?: string | null): RecordParseRe
     typeName = text.slice(pos + 5, sp);
     pos = sp + 1;
     if (text.startsWith('msg=', pos)) pos += 4;
-    if (type === 0) {
-      const n = recordTypeNumber(typeName);
-      if (n === undefined) return fail(`unknown record type name ${typeName}`, text);
-      type = n;
-    }
-    if (typeName.startsWith('UNKNOWN[')) typeName = recordTypeName(type);
+    // A name we have no number for (a newer auditd) keeps its name and type 0: it still belongs
+    // to its event, it just cannot complete one early.
+    if (type === 0) type = recordTypeNumber(typeName) ?? 0;
+    if (typeName.startsWith('UNKNOWN[') && type > 0) typeName = recordTypeName(type);
   }
   if (!text.startsWith(AUDIT_OPEN, pos)) return fail('missing audit( timestamp', text);
   pos += AUDIT_OPEN.length;
@@ -126,7 +124,7 @@ export function parseRecord(raw: RawRecord, node?: string | null): RecordParseRe
   if (text.charCodeAt(pos) === 58 /* : */) pos++;
   while (text.charCodeAt(pos) === 32) pos++;
 
-  if (type <= 0) return fail('record without a type', text);
+  if (type <= 0 && typeName === null) return fail('record without a type', text);
   const sepAt = text.indexOf('\x1d', pos);
   return {
     failed: false,

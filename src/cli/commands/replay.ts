@@ -1,13 +1,247 @@
+/**
+ * `credwatch replay [--events] [--json] [--records] [--stats] FILE...|-`
+ *
+ * Feeds recorded auditd logs through the same parser and reassembler the daemon uses.
+ *  - `--events`: one AuditEvent JSON object per line on stdout, in completion order. The raw
+ *    `records` (type + original text) are left out unless `--records` is given: they double the
+ *    output and every decoded field is already there.
+ *  - without `--events`: findings, through the detection engine (see replayFindings below).
+ * Files are read in order as one stream (a log and its rotated predecessors may be given together);
+ * `-` is stdin. A file that cannot be read is an error (exit 1) reported before any output.
+ * Counters that signal trouble (parse errors, evictions, late records, undecodable values, serial
+ * gaps) are summarised on stderr at the end when non-zero; `--stats` always prints all of them.
+ * A progress line is drawn on stderr when it is a terminal and the input is larger than 64 MiB.
+ */
+import * as fs from 'node:fs';
 import type { Command } from 'commander';
-import { RuntimeFailure } from '../errors';
+import type { AuditEvent } from '../../audit/event';
+import { Reassembler, type ReassemblerStats } from '../../audit/reassembler';
+import type { RecordParseFailure } from '../../audit/record';
+import { readAuditLog, type LineSplitter } from '../../sources/auditlog';
+import { RuntimeFailure, UsageError } from '../errors';
 
-// Placeholder until the owning issue lands: the command exists so that --help lists it.
+export interface ReplayOptions {
+  events?: boolean;
+  json?: boolean;
+  records?: boolean;
+  stats?: boolean;
+}
+
+/**
+ * SEAM for the lead: findings mode needs the detection engine (src/detect), which this command
+ * deliberately does not import yet. Replace the body with the engine wiring.
+ */
+export function replayFindings(files: string[], opts: ReplayOptions): Promise<number> {
+  void files;
+  void opts;
+  throw new RuntimeFailure('findings mode needs the detection engine');
+}
+
 export function register(program: Command): void {
   program
     .command('replay')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new RuntimeFailure('replay is not implemented yet');
+    .description('Replay recorded auditd logs through the pipeline; prints findings, or events with --events')
+    .argument('<files...>', 'auditd log files, or - for stdin')
+    .option('--events', 'print the reassembled audit events as JSON lines instead of findings')
+    .option('--json', 'JSON output (events are always JSON)')
+    .option('--records', 'with --events: include each event\'s raw records')
+    .option('--stats', 'print record/event counters on stderr at the end')
+    .action(async (files: string[], opts: ReplayOptions) => {
+      process.exitCode = opts.events ? await replayEvents(files, opts) : await replayFindings(files, opts);
     });
+}
+
+const PROGRESS_MIN_BYTES = 64 * 1024 * 1024;
+const OUT_FLUSH_CHARS = 256 * 1024;
+const TICK_EVERY_BATCHES = 1;
+
+interface FileInfo {
+  path: string;
+  size: number | null;
+}
+
+function checkFiles(files: string[]): FileInfo[] {
+  if (files.length === 0) throw new UsageError('replay: give at least one FILE (or - for stdin)');
+  if (files.filter((f) => f === '-').length > 1) throw new UsageError('replay: stdin (-) can be given only once');
+  return files.map((path) => {
+    if (path === '-') return { path, size: null };
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(path);
+      fs.accessSync(path, fs.constants.R_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      throw new RuntimeFailure(`cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+    }
+    if (st.isDirectory()) throw new RuntimeFailure(`cannot read ${path}: is a directory`);
+    if (looksLikeJson(path)) {
+      throw new UsageError(`${path} looks like Kubernetes audit JSON; --events shows kernel audit events only (drop --events for findings)`);
+    }
+    return { path, size: st.size };
+  });
+}
+
+/** Kubernetes audit logs are JSON lines; auditd lines start with `type=` or `node=`. */
+function looksLikeJson(path: string): boolean {
+  let fd: number | null = null;
+  try {
+    fd = fs.openSync(path, 'r');
+    const buf = Buffer.alloc(64);
+    const n = fs.readSync(fd, buf, 0, 64, 0);
+    const head = buf.toString('utf8', 0, n).trimStart();
+    return head.startsWith('{') || head.startsWith('[');
+  } catch {
+    return false;
+  } finally {
+    if (fd !== null) fs.closeSync(fd);
+  }
+}
+
+/** stdout writer that batches small writes and waits for 'drain' when the pipe is full. */
+class BufferedOut {
+  private buf = '';
+  constructor(private readonly stream: NodeJS.WriteStream) {}
+  add(s: string): void {
+    this.buf += s;
+  }
+  get pending(): number {
+    return this.buf.length;
+  }
+  async flush(): Promise<void> {
+    if (this.buf.length === 0) return;
+    const chunk = this.buf;
+    this.buf = '';
+    if (!this.stream.write(chunk)) await waitDrainOrError(this.stream);
+  }
+}
+
+function waitDrainOrError(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onDrain = (): void => {
+      stream.off('error', onError);
+      resolve();
+    };
+    const onError = (err: Error): void => {
+      stream.off('drain', onDrain);
+      reject(err);
+    };
+    stream.once('drain', onDrain);
+    stream.once('error', onError);
+  });
+}
+
+function eventLine(ev: AuditEvent, withRecords: boolean): string {
+  if (withRecords) return JSON.stringify(ev) + '\n';
+  const records = ev.records;
+  // Leave `records` out without copying the object: stringify skips undefined properties.
+  (ev as { records?: unknown }).records = undefined;
+  const line = JSON.stringify(ev) + '\n';
+  ev.records = records;
+  return line;
+}
+
+class Progress {
+  private last = 0;
+  private shown = false;
+  private readonly start = Date.now();
+  constructor(
+    private readonly total: number,
+    private readonly enabled: boolean,
+  ) {}
+  update(bytes: number, events: number): void {
+    if (!this.enabled) return;
+    const now = Date.now();
+    if (now - this.last < 500) return;
+    this.last = now;
+    const secs = Math.max(0.001, (now - this.start) / 1000);
+    const pct = this.total > 0 ? ((100 * bytes) / this.total).toFixed(1) : '?';
+    process.stderr.write(
+      `\r\x1b[Kreplay: ${mib(bytes)}/${mib(this.total)} MiB (${pct}%), ${events} events, ${Math.round(events / secs)} events/s`,
+    );
+    this.shown = true;
+  }
+  done(): void {
+    if (this.shown) process.stderr.write('\r\x1b[K');
+  }
+}
+
+function mib(n: number): string {
+  return (n / (1024 * 1024)).toFixed(1);
+}
+
+export async function replayEvents(files: string[], opts: ReplayOptions): Promise<number> {
+  const infos = checkFiles(files);
+  const out = new BufferedOut(process.stdout);
+  const withRecords = opts.records === true;
+  const failures: string[] = [];
+  const reassembler = new Reassembler({
+    // A log's timestamps say nothing about how late a record may be written, so replay does not age
+    // events by time: EOE, the in-flight bound and the final flush complete them.
+    maxAgeMs: Infinity,
+    onEvent: (ev) => out.add(eventLine(ev, withRecords)),
+    onParseError: (f: RecordParseFailure) => {
+      if (failures.length < 5) failures.push(`${f.reason}: ${f.text.length > 120 ? f.text.slice(0, 120) + '...' : f.text}`);
+    },
+  });
+  const totalBytes = infos.reduce((a, f) => a + (f.size ?? 0), 0);
+  const progress = new Progress(totalBytes, process.stderr.isTTY === true && totalBytes >= PROGRESS_MIN_BYTES && !infos.some((f) => f.size === null));
+  let bytesBefore = 0;
+  let overlong = 0;
+  let lines = 0;
+
+  for (const info of infos) {
+    const holder: { splitter?: LineSplitter } = {};
+    let batches = 0;
+    try {
+      for await (const batch of readAuditLog(info.path, { onProgress: (b) => progress.update(bytesBefore + b, reassembler.stats.events) }, holder)) {
+        for (let i = 0; i < batch.length; i++) {
+          const rec = batch[i]!;
+          reassembler.push(rec, rec.node);
+        }
+        if (++batches % TICK_EVERY_BATCHES === 0 && out.pending >= OUT_FLUSH_CHARS) await out.flush();
+      }
+    } catch (err) {
+      await out.flush();
+      throw new RuntimeFailure(`reading ${info.path}: ${(err as Error).message}`);
+    }
+    const st = holder.splitter?.stats;
+    if (st) {
+      bytesBefore += st.bytes;
+      overlong += st.overlongLines;
+      lines += st.lines;
+    }
+  }
+  reassembler.flush();
+  await out.flush();
+  progress.done();
+  summarise(reassembler.stats, { overlong, lines }, failures, opts.stats === true);
+  return 0;
+}
+
+function summarise(s: ReassemblerStats, src: { overlong: number; lines: number }, failures: string[], always: boolean): void {
+  const trouble = s.parseErrors + s.evicted + s.lateRecords + s.decodeErrors + s.serialGaps + src.overlong;
+  if (!always && trouble === 0) return;
+  const parts = always
+    ? [
+        `${src.lines} lines`,
+        `${s.records} records`,
+        `${s.events} events`,
+        `${s.incomplete} incomplete`,
+        `${s.parseErrors} parse errors`,
+        `${s.evicted} evicted`,
+        `${s.lateRecords} late records`,
+        `${s.decodeErrors} undecodable values`,
+        `${s.serialGaps} missing serials`,
+        `${src.overlong} overlong lines skipped`,
+      ]
+    : [
+        s.parseErrors ? `${s.parseErrors} parse errors` : '',
+        s.evicted ? `${s.evicted} events evicted` : '',
+        s.lateRecords ? `${s.lateRecords} late records` : '',
+        s.decodeErrors ? `${s.decodeErrors} undecodable values` : '',
+        s.serialGaps ? `${s.serialGaps} missing serials (gaps)` : '',
+        src.overlong ? `${src.overlong} overlong lines skipped` : '',
+      ].filter((p) => p !== '');
+  process.stderr.write(`credwatch replay: ${parts.join(', ')}\n`);
+  for (const f of failures) process.stderr.write(`  parse error: ${f}\n`);
 }
