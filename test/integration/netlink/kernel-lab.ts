@@ -1,0 +1,164 @@
+/**
+ * Shared helpers for tests against the real kernel audit subsystem. These tests change global kernel
+ * state, so run them under the lab lock: `flock /tmp/credwatch-audit.lock npx vitest run test/integration/netlink`.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+
+import type { RawRecord } from '../../../src/audit/event';
+import { listRules, getStatus, deleteRule, loadNative } from '../../../src/native/binding';
+import type { AuditStatus } from '../../../src/native/types';
+
+export const TEST_KEY = 'credwatch:test';
+
+/** Why the kernel tests cannot run here, or null when they can. */
+export function kernelSkipReason(): string | null {
+  if (process.getuid?.() !== 0) return 'needs root (CAP_AUDIT_CONTROL, CAP_AUDIT_READ)';
+  try {
+    loadNative();
+  } catch (err) {
+    return `native addon not built (npx node-gyp rebuild): ${(err as Error).message}`;
+  }
+  try {
+    getStatus();
+  } catch (err) {
+    return `audit netlink socket unusable: ${(err as Error).message}`;
+  }
+  return null;
+}
+
+export function reportSkip(suite: string, reason: string | null): void {
+  if (reason !== null) console.warn(`[skip] ${suite}: ${reason}`);
+}
+
+/**
+ * A minimal audit_rule_data for `-a always,exit -F arch=b64 -S <nr> -F key=<key>` (x86_64), used when
+ * src/audit/rules.ts is not available. Layout: linux/audit.h struct audit_rule_data.
+ */
+export function minimalExitRule(syscallNr: number, key: string): Buffer {
+  const AUDIT_FILTER_EXIT = 0x04;
+  const AUDIT_ALWAYS = 2;
+  const AUDIT_ARCH = 11;
+  const AUDIT_FILTERKEY = 210;
+  const AUDIT_EQUAL = 0x40000000;
+  const AUDIT_ARCH_X86_64 = 0xc000003e;
+  const MASK = 12;
+  const FIELDS = MASK + 64 * 4;
+  const VALUES = FIELDS + 64 * 4;
+  const FIELDFLAGS = VALUES + 64 * 4;
+  const BUFLEN = FIELDFLAGS + 64 * 4;
+  const keyBytes = Buffer.from(key, 'utf8');
+  const b = Buffer.alloc(BUFLEN + 4 + keyBytes.length);
+  b.writeUInt32LE(AUDIT_FILTER_EXIT, 0);
+  b.writeUInt32LE(AUDIT_ALWAYS, 4);
+  b.writeUInt32LE(2, 8);
+  const word = MASK + Math.floor(syscallNr / 32) * 4;
+  b.writeUInt32LE((b.readUInt32LE(word) | (1 << syscallNr % 32)) >>> 0, word);
+  b.writeUInt32LE(AUDIT_ARCH, FIELDS);
+  b.writeUInt32LE(AUDIT_ARCH_X86_64, VALUES);
+  b.writeUInt32LE(AUDIT_EQUAL, FIELDFLAGS);
+  b.writeUInt32LE(AUDIT_FILTERKEY, FIELDS + 4);
+  b.writeUInt32LE(keyBytes.length, VALUES + 4);
+  b.writeUInt32LE(AUDIT_EQUAL, FIELDFLAGS + 4);
+  b.writeUInt32LE(keyBytes.length, BUFLEN);
+  keyBytes.copy(b, BUFLEN + 4);
+  return b;
+}
+
+const SYSCALL_NR: Record<string, number> = { execve: 59, getppid: 110 };
+
+/** The rule payload for `-a always,exit -F arch=b64 -S <name> -k <key>`: A2's encoder when present, else ours. */
+export async function exitRule(syscall: 'execve' | 'getppid', key: string = TEST_KEY): Promise<Buffer> {
+  const text = `-a always,exit -F arch=b64 -S ${syscall} -k ${key}`;
+  try {
+    const modulePath = '../../../src/audit/rules';
+    const rules = (await import(modulePath)) as { encodeRule?: (t: string) => Buffer };
+    if (typeof rules.encodeRule === 'function') return rules.encodeRule(text);
+  } catch {
+    // encoder not available (or mid-edit): fall back to the local minimal payload
+  }
+  return minimalExitRule(SYSCALL_NR[syscall]!, key);
+}
+
+export interface KernelSnapshot {
+  status: AuditStatus;
+  rules: string[];
+}
+
+/** What a test must leave exactly as it found: status fields we may touch and the full rule list. */
+export function snapshot(): KernelSnapshot {
+  return { status: getStatus(), rules: listRules().map((r) => r.toString('hex')) };
+}
+
+export function comparableStatus(s: AuditStatus): Pick<AuditStatus, 'enabled' | 'failure' | 'pid' | 'rateLimit' | 'backlogLimit' | 'backlogWaitTime'> {
+  return {
+    enabled: s.enabled,
+    failure: s.failure,
+    pid: s.pid,
+    rateLimit: s.rateLimit,
+    backlogLimit: s.backlogLimit,
+    backlogWaitTime: s.backlogWaitTime,
+  };
+}
+
+/** Last-resort cleanup: deletes any rule carrying our test key and puts status fields back. */
+export function restoreKernel(before: KernelSnapshot): void {
+  for (const rule of listRules()) {
+    if (rule.includes(Buffer.from(TEST_KEY)) && !before.rules.includes(rule.toString('hex'))) {
+      try {
+        deleteRule(rule);
+      } catch {
+        // already gone
+      }
+    }
+  }
+  const now = getStatus();
+  const b = before.status;
+  if (now.pid !== b.pid && now.pid === process.pid) loadNative().setStatus({ pid: 0 });
+  if (now.backlogLimit !== b.backlogLimit) loadNative().setStatus({ backlogLimit: b.backlogLimit });
+  if (now.backlogWaitTime !== b.backlogWaitTime) loadNative().setStatus({ backlogWaitTime: b.backlogWaitTime });
+  if (now.enabled !== b.enabled && b.enabled < 2 && now.enabled < 2) loadNative().setStatus({ enabled: b.enabled as 0 | 1 });
+}
+
+export function probeToken(): string {
+  return `credwatch-probe-${randomBytes(6).toString('hex')}`;
+}
+
+/** Execs `/bin/echo <token> "two words"` as a child process and waits for it. */
+export function execProbe(token: string): void {
+  execFileSync('/bin/echo', [token, 'two words'], { stdio: 'ignore' });
+}
+
+export function hex(s: string): string {
+  return Buffer.from(s, 'utf8').toString('hex').toUpperCase();
+}
+
+/** The audit(...) event id of a record text. */
+export function eventId(text: string): string | null {
+  const m = /^audit\((\d+\.\d+:\d+)\)/.exec(text);
+  return m ? m[1]! : null;
+}
+
+/**
+ * Records of the probe's execve event: finds the EXECVE naming the token, then every record with the
+ * same event id.
+ */
+export function probeEvent(records: RawRecord[], token: string): RawRecord[] {
+  const execve = records.find((r) => r.type === 1309 && r.text.includes(`"${token}"`));
+  if (!execve) return [];
+  const id = eventId(execve.text);
+  return records.filter((r) => eventId(r.text) === id);
+}
+
+export async function waitFor(cond: () => boolean, timeoutMs: number, stepMs = 20): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (cond()) return true;
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+  return cond();
+}
+
+export function pythonAvailable(): boolean {
+  return spawnSync('python3', ['-c', 'pass']).status === 0;
+}

@@ -1,0 +1,82 @@
+/**
+ * Against the real kernel, as the audit daemon (unicast): install a rule with our key, exec a known
+ * program with known arguments, receive its records through the addon, stop, and find the kernel
+ * exactly as before. Run under the lab lock (see kernel-lab.ts).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { RawRecord } from '../../../src/audit/event';
+import { NetlinkSource } from '../../../src/sources/netlink';
+import {
+  comparableStatus,
+  execProbe,
+  exitRule,
+  hex,
+  kernelSkipReason,
+  probeEvent,
+  probeToken,
+  reportSkip,
+  restoreKernel,
+  snapshot,
+  waitFor,
+  type KernelSnapshot,
+} from './kernel-lab';
+
+const skip = kernelSkipReason();
+reportSkip('netlink unicast', skip);
+
+describe.skipIf(skip !== null)('netlink source, unicast, real kernel', () => {
+  let before: KernelSnapshot;
+
+  beforeAll(() => {
+    before = snapshot();
+  });
+
+  afterAll(() => {
+    restoreKernel(before);
+  });
+
+  it('receives SYSCALL, EXECVE, PATH, PROCTITLE and EOE of a probe exec, then leaves status and rules as found', async () => {
+    const source = new NetlinkSource();
+    const records: RawRecord[] = [];
+    const token = probeToken();
+    let consumer: Promise<void> | null = null;
+    try {
+      const report = await source.start({ mode: 'unicast', enable: true, backlogLimit: 8192, rules: [await exitRule('execve')] });
+      expect(report.added).toBe(1);
+      expect(source.kernelStatus().pid).toBe(process.pid);
+      expect(source.kernelStatus().enabled).toBe(1);
+      consumer = (async () => {
+        for await (const batch of source) records.push(...batch);
+      })();
+      execProbe(token);
+      const complete = await waitFor(() => probeEvent(records, token).some((r) => r.type === 1320), 5000);
+      expect(complete, 'probe event with EOE arrived').toBe(true);
+    } finally {
+      const stopReport = await source.stop();
+      expect(stopReport.errors).toEqual([]);
+      expect(stopReport.releasedPid).toBe(true);
+      await consumer;
+    }
+
+    const event = probeEvent(records, token);
+    const types = event.map((r) => r.type);
+    for (const t of [1300, 1309, 1302, 1327, 1320]) expect(types).toContain(t);
+    expect(types[types.length - 1]).toBe(1320);
+    const execve = event.find((r) => r.type === 1309)!;
+    expect(execve.text).toMatch(/^audit\(\d+\.\d{3}:\d+\): argc=3 /);
+    expect(execve.text).toContain(`a0="/bin/echo" a1="${token}" a2=${hex('two words')}`);
+    expect(event.find((r) => r.type === 1300)!.text).toMatch(/ syscall=59 success=yes .* key="credwatch:test"/);
+    expect(event.find((r) => r.type === 1327)!.text).toContain(`proctitle=${hex(`/bin/echo\0${token}\0two words`)}`);
+    for (const r of records) expect(r.text.endsWith('\0')).toBe(false);
+
+    const counters = source.counters();
+    expect(counters.received).toBe(counters.delivered + counters.queueDrops);
+    expect(counters.queueDrops).toBe(0);
+    expect(counters.queued).toBe(0);
+
+    const after = snapshot();
+    expect(comparableStatus(after.status)).toEqual(comparableStatus(before.status));
+    expect(after.rules).toEqual(before.rules);
+  });
+});
