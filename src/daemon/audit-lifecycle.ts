@@ -20,42 +20,43 @@
  * `plan()`, open the reader in `plan.mode`, then `install()`; on the way out `shutdown()`, then close.
  */
 import * as fs from 'node:fs';
+import { encodeRule, ruleKey, toKernelForm } from '../audit/rules';
+import type { AuditStatus, AuditStatusChange } from '../native/types';
 import type { Logger } from './logger';
 import { RateLimitedLog } from './logger';
 
-/** Fields of the kernel's struct audit_status (AUDIT_GET). */
-export interface AuditStatus {
-  enabled: number;
-  failure: number;
-  pid: number;
-  rate_limit: number;
-  backlog_limit: number;
-  lost: number;
-  backlog: number;
-  backlog_wait_time: number;
-}
-
-export type AuditStatusUpdate = Partial<Pick<AuditStatus, 'enabled' | 'pid' | 'backlog_limit' | 'backlog_wait_time'>>;
+export type { AuditStatus, AuditStatusChange };
 
 /**
- * The synchronous audit control calls the lifecycle needs. The native addon satisfies it; tests use a
- * fake. Calls throw an error with `code` ("EEXIST", "EPERM", "ENOENT"...) when the kernel refuses.
+ * The synchronous audit control calls the lifecycle needs: a subset of src/native/binding.ts's
+ * AuditControl (createAuditControl() satisfies it); tests use a fake. Calls throw an error with `code`
+ * ("EEXIST", "EPERM", "ENOENT"...) when the kernel refuses.
  */
 export interface AuditControl {
   getStatus(): AuditStatus;
-  setStatus(update: AuditStatusUpdate): void;
+  setStatus(update: AuditStatusChange): void;
   addRule(payload: Buffer): void;
   deleteRule(payload: Buffer): void;
   /** Raw audit_rule_data payloads, in kernel order. */
   listRules(): Buffer[];
 }
 
-/** Text rule ⇄ audit_rule_data (src/audit/rules.ts). */
+/** Text rule ⇄ audit_rule_data. */
 export interface RuleCodec {
+  /** The payload to send to AUDIT_ADD_RULE. */
   encode(text: string): Buffer;
-  /** The rule's key(s) (several keys are joined with \x01 by the kernel), or null when it has none. */
-  key(payload: Buffer): string | null;
+  /** The same rule as the kernel lists it back (what AUDIT_DEL_RULE and comparisons use). */
+  kernelForm(payload: Buffer): Buffer;
+  /** The rule's keys; empty when it has none. Must not throw on a payload it does not understand. */
+  keys(payload: Buffer): string[];
 }
+
+/** src/audit/rules.ts. */
+export const auditRuleCodec: RuleCodec = {
+  encode: (text) => encodeRule(text),
+  kernelForm: (payload) => toKernelForm(payload),
+  keys: (payload) => ruleKey(payload),
+};
 
 export type AuditMode = 'auto' | 'unicast' | 'multicast';
 export type ReadMode = 'unicast' | 'multicast';
@@ -82,8 +83,8 @@ export function rulePidField(payload: Buffer): number | null {
   return null;
 }
 
-export function isOurKey(key: string | null): boolean {
-  return key !== null && key.split('\x01').some((k) => k.startsWith(OUR_KEY_PREFIX));
+export function isOurRule(keys: readonly string[]): boolean {
+  return keys.some((k) => k.startsWith(OUR_KEY_PREFIX));
 }
 
 /**
@@ -111,7 +112,7 @@ export interface AuditPlan {
 }
 
 export interface FieldChange {
-  field: 'enabled' | 'backlog_limit' | 'backlog_wait_time';
+  field: 'enabled' | 'backlogLimit' | 'backlogWaitTime';
   before: number;
   after: number;
 }
@@ -150,7 +151,8 @@ export interface KernelStats {
 
 export interface AuditLifecycleOptions {
   control: AuditControl;
-  codec: RuleCodec;
+  /** Default: src/audit/rules.ts. */
+  codec?: RuleCodec;
   mode: AuditMode;
   /** Our rules in auditctl syntax; each must carry a key starting with "credwatch". */
   rules: readonly string[];
@@ -210,7 +212,7 @@ export class AuditLifecycle {
 
   constructor(private readonly opts: AuditLifecycleOptions) {
     this.control = opts.control;
-    this.codec = opts.codec;
+    this.codec = opts.codec ?? auditRuleCodec;
     this.logger = opts.logger;
     this.selfPid = opts.selfPid ?? process.pid;
     this.isAlive = opts.isProcessAlive ?? processIsAlive;
@@ -284,9 +286,9 @@ export class AuditLifecycle {
         this.logger.warn({ deadPid: status.pid, error: errText(err) }, 'could not release a dead audit pid; the kernel releases it on its next send');
       }
     }
-    const stale = this.control.listRules().filter((p) => isOurKey(this.codec.key(p)));
+    const stale = this.control.listRules().filter((p) => isOurRule(this.codec.keys(p)));
     for (const p of stale) {
-      const owner = this.codec.key(p)?.split('\x01').includes(SELF_RULE_KEY) ? rulePidField(p) : null;
+      const owner = this.codec.keys(p).includes(SELF_RULE_KEY) ? rulePidField(p) : null;
       if (owner !== null && owner !== this.selfPid && this.looksLikeCredwatch(owner)) {
         throw new AuditLifecycleError(`another credwatch agent (pid ${owner}) is running and owns the credwatch audit rules; stop it first`);
       }
@@ -297,7 +299,7 @@ export class AuditLifecycle {
         this.control.deleteRule(p);
         removed++;
       } catch (err) {
-        if (errCode(err) !== 'ENOENT') this.logger.warn({ key: this.codec.key(p), error: errText(err) }, 'could not remove a stale credwatch rule');
+        if (errCode(err) !== 'ENOENT') this.logger.warn({ keys: this.codec.keys(p), error: errText(err) }, 'could not remove a stale credwatch rule');
       }
     }
     if (removed > 0) this.logger.info({ removed }, 'removed credwatch audit rules left by a previous run');
@@ -315,11 +317,11 @@ export class AuditLifecycle {
     report.staleRemoved = this.cleanupStale();
 
     const now = this.control.getStatus();
-    if (this.opts.backlogLimit !== undefined && now.backlog_limit !== this.opts.backlogLimit) {
-      this.change('backlog_limit', now.backlog_limit, this.opts.backlogLimit);
+    if (this.opts.backlogLimit !== undefined && now.backlogLimit !== this.opts.backlogLimit) {
+      this.change('backlogLimit', now.backlogLimit, this.opts.backlogLimit);
     }
-    if (this.opts.backlogWaitTime !== undefined && now.backlog_wait_time !== this.opts.backlogWaitTime) {
-      this.change('backlog_wait_time', now.backlog_wait_time, this.opts.backlogWaitTime);
+    if (this.opts.backlogWaitTime !== undefined && now.backlogWaitTime !== this.opts.backlogWaitTime) {
+      this.change('backlogWaitTime', now.backlogWaitTime, this.opts.backlogWaitTime);
     }
 
     const selfText = selfExclusionRule(this.selfPid);
@@ -353,15 +355,17 @@ export class AuditLifecycle {
   /** Returns true when added, false when an identical rule was already there (EEXIST). */
   private addOurs(text: string, prepend: boolean): boolean {
     const payload = this.codec.encode(text);
-    if (!isOurKey(this.codec.key(payload))) {
+    if (!isOurRule(this.codec.keys(payload))) {
       throw new AuditLifecycleError(`rule has no key starting with "${OUR_KEY_PREFIX}" (add -k ${OUR_KEY_PREFIX}:<name>): ${text}`);
     }
+    // The kernel clears the prepend flag when it stores the rule and compares flags on delete, so the
+    // payload we remember (for removal, and to compare with listRules) is the stored form without it.
+    const stored = this.codec.kernelForm(payload);
+    stored.writeUInt32LE((stored.readUInt32LE(RULE_FLAGS_OFFSET) & ~AUDIT_FILTER_PREPEND) >>> 0, RULE_FLAGS_OFFSET);
     let toSend = payload;
     if (prepend) {
-      // The kernel clears the prepend flag when it stores the rule, and compares flags on delete, so
-      // the payload we remember for removal is the one without it.
       toSend = Buffer.from(payload);
-      toSend.writeUInt32LE(toSend.readUInt32LE(RULE_FLAGS_OFFSET) | AUDIT_FILTER_PREPEND, RULE_FLAGS_OFFSET);
+      toSend.writeUInt32LE((toSend.readUInt32LE(RULE_FLAGS_OFFSET) | AUDIT_FILTER_PREPEND) >>> 0, RULE_FLAGS_OFFSET);
     }
     try {
       this.control.addRule(toSend);
@@ -372,12 +376,12 @@ export class AuditLifecycle {
       }
       throw err;
     }
-    this.added.push({ text, payload });
+    this.added.push({ text, payload: stored });
     return true;
   }
 
   private change(field: FieldChange['field'], before: number, after: number): void {
-    this.control.setStatus({ [field]: after });
+    this.control.setStatus({ [field]: after } as AuditStatusChange);
     this.changes.push({ field, before, after });
   }
 
@@ -419,7 +423,7 @@ export class AuditLifecycle {
         continue;
       }
       try {
-        this.control.setStatus({ [c.field]: c.before });
+        this.control.setStatus({ [c.field]: c.before } as AuditStatusChange);
         out.restored.push(c);
       } catch (err) {
         out.errors.push(`restore ${c.field}=${c.before}: ${errText(err)}`);
@@ -483,14 +487,16 @@ export class AuditLifecycle {
     const lostDelta = this.lastLost === null ? 0 : (s.lost - this.lastLost) >>> 0;
     this.lastLost = s.lost;
     if (lostDelta > 0) {
-      const cause = s.backlog >= s.backlog_limit * 0.9 ? 'kernel_backlog_full' : s.rate_limit > 0 ? 'kernel_rate_limit' : 'kernel_lost';
+      // The kernel does not say why it lost a record; a full backlog at poll time is the likely cause,
+      // else the rate limit if one is set, else (no reader, hold queue full) plain "kernel_lost".
+      const cause = s.backlog >= s.backlogLimit * 0.9 ? 'kernel_backlog_full' : s.rateLimit > 0 ? 'kernel_rate_limit' : 'kernel_lost';
       this.drops.report(cause, lostDelta, 'kernel dropped audit records', {
         backlog: s.backlog,
-        backlog_limit: s.backlog_limit,
-        rate_limit: s.rate_limit,
-        backlog_wait_time: s.backlog_wait_time,
+        backlogLimit: s.backlogLimit,
+        rateLimit: s.rateLimit,
+        backlogWaitTime: s.backlogWaitTime,
       });
     }
-    return { lost: s.lost, lostDelta, backlog: s.backlog, backlogLimit: s.backlog_limit, pid: s.pid, enabled: s.enabled };
+    return { lost: s.lost, lostDelta, backlog: s.backlog, backlogLimit: s.backlogLimit, pid: s.pid, enabled: s.enabled };
   }
 }

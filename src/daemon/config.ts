@@ -10,6 +10,8 @@
 import * as fs from 'node:fs';
 import { LineCounter, parseDocument, isMap, isScalar, isSeq, isPair, type Document } from 'yaml';
 import { configSchema, DEFAULT_CONFIG_PATH, parseListenAddress, type Config } from './config-schema';
+import { encodeRule, ruleKey } from '../audit/rules';
+import { isOurRule, OUR_KEY_PREFIX } from './audit-lifecycle';
 import { ConfigError, locate, yamlSyntaxProblems, zodProblems, type ConfigProblem } from './config-errors';
 
 export type { Config } from './config-schema';
@@ -126,6 +128,20 @@ function semanticProblems(config: Config, parsed: Parsed): ConfigProblem[] {
       problems.push({ path: `ship[${i}].name`, ...locate(parsed.doc, parsed.lc, ['ship', i, 'name']), message: `duplicate output name "${name}" (also ship[${first}])` });
     } else seen.set(name, i);
   });
+  // Explicit audit rules must encode, and carry our key (we remove rules by that key, only ours).
+  if (config.audit.rules !== 'default') {
+    config.audit.rules.forEach((text, i) => {
+      const where = { path: `audit.rules[${i}]`, ...locate(parsed.doc, parsed.lc, ['audit', 'rules', i]) };
+      let payload: Buffer;
+      try {
+        payload = encodeRule(text);
+      } catch (err) {
+        problems.push({ ...where, message: `not a valid audit rule: ${(err as Error).message}` });
+        return;
+      }
+      if (!isOurRule(ruleKey(payload))) problems.push({ ...where, message: `needs a key starting with "${OUR_KEY_PREFIX}" (add -k ${OUR_KEY_PREFIX}:<name>)` });
+    });
+  }
   return problems;
 }
 

@@ -9,7 +9,8 @@ import {
   selfExclusionRule,
   type AuditLifecycleOptions,
 } from '../../../src/daemon/audit-lifecycle';
-import { FakeAuditKernel, fakeCodec } from './fake-audit';
+import { encodeRule, ruleKey } from '../../../src/audit/rules';
+import { FakeAuditKernel } from './fake-audit';
 
 const SELF = 4242;
 const AUDITD = 777;
@@ -29,9 +30,8 @@ function lifecycle(kernel: FakeAuditKernel, over: Partial<AuditLifecycleOptions>
   const log = capture();
   const lc = new AuditLifecycle({
     control: kernel,
-    codec: fakeCodec,
     mode: 'auto',
-    rules: ['-a always,exit -S connect -k credwatch:connect', '-a always,exit -S execve -k credwatch:exec'],
+    rules: ['-a always,exit -F arch=b64 -S connect -k credwatch:connect', '-a always,exit -F arch=b64 -S execve -k credwatch:exec'],
     backlogLimit: 8192,
     logger: log.logger,
     selfPid: SELF,
@@ -42,7 +42,7 @@ function lifecycle(kernel: FakeAuditKernel, over: Partial<AuditLifecycleOptions>
   return { lc, log };
 }
 
-const keys = (k: FakeAuditKernel): (string | null)[] => k.rules.map((r) => fakeCodec.key(r));
+const keys = (k: FakeAuditKernel): string[] => k.rules.map((r) => ruleKey(r).join(','));
 
 describe('mode choice', () => {
   it('auto takes unicast when the kernel audit pid is 0', () => {
@@ -63,17 +63,18 @@ describe('mode choice', () => {
 
   it('auto reads multicast beside a live audit daemon and leaves its rules alone', () => {
     const k = new FakeAuditKernel();
-    k.status = { ...k.status, pid: AUDITD, enabled: 1, backlog_limit: 8192 };
-    const auditdRule = fakeCodec.encode('-a always,exit -S openat -k auditd-rule');
-    k.rules.push(auditdRule);
+    k.status = { ...k.status, pid: AUDITD, enabled: 1, backlogLimit: 8192 };
+    const auditdRule = encodeRule('-a always,exit -F arch=b64 -S openat -k auditd-rule');
+    k.addRule(auditdRule);
+    const auditdRules = k.listRules();
     const { lc } = lifecycle(k, {}, [SELF, AUDITD]);
     const plan = lc.decide();
     expect(plan).toMatchObject({ mode: 'multicast', holderPid: AUDITD });
     lc.install();
     expect(k.status.pid).toBe(AUDITD);
     lc.shutdown();
-    expect(k.rules).toEqual([auditdRule]);
-    expect(k.status).toMatchObject({ pid: AUDITD, enabled: 1, backlog_limit: 8192 });
+    expect(k.listRules()).toEqual(auditdRules);
+    expect(k.status).toMatchObject({ pid: AUDITD, enabled: 1, backlogLimit: 8192 });
   });
 
   it('unicast is refused while a live daemon holds the socket', () => {
@@ -90,8 +91,8 @@ describe('mode choice', () => {
 describe('install and shutdown', () => {
   it('installs the self-exclusion first, then our rules, and enables audit', () => {
     const k = new FakeAuditKernel();
-    const foreign = fakeCodec.encode('-a always,exit -S openat -k someone-else');
-    k.rules.push(foreign);
+    const foreign = encodeRule('-a always,exit -F arch=b64 -S openat -k someone-else');
+    k.addRule(foreign);
     const { lc } = lifecycle(k);
     lc.decide();
     const report = lc.install();
@@ -99,26 +100,26 @@ describe('install and shutdown', () => {
     // The self-exclusion goes before every other rule (prepended), ours are appended.
     expect(keys(k)).toEqual([SELF_RULE_KEY, 'someone-else', 'credwatch:connect', 'credwatch:exec']);
     expect(rulePidField(k.rules[0] as Buffer)).toBe(SELF);
-    expect(k.status).toMatchObject({ enabled: 1, backlog_limit: 8192 });
+    expect(k.status).toMatchObject({ enabled: 1, backlogLimit: 8192 });
     expect(report.changes).toEqual([
-      { field: 'backlog_limit', before: 64, after: 8192 },
+      { field: 'backlogLimit', before: 64, after: 8192 },
       { field: 'enabled', before: 0, after: 1 },
     ]);
   });
 
   it('shutdown removes exactly our rules and restores the fields it changed', () => {
     const k = new FakeAuditKernel();
-    const foreign = fakeCodec.encode('-a always,exit -S openat -k someone-else');
-    k.rules.push(foreign);
+    const foreign = encodeRule('-a always,exit -F arch=b64 -S openat -k someone-else');
+    k.addRule(foreign);
     const before = { status: k.getStatus(), rules: k.listRules() };
     const { lc } = lifecycle(k, { backlogWaitTime: 0 });
     lc.decide();
     k.status.pid = SELF; // what the reader socket does when it opens in unicast mode
     lc.install();
-    expect(k.status.backlog_wait_time).toBe(0);
+    expect(k.status.backlogWaitTime).toBe(0);
     const report = lc.shutdown();
     expect(report).toMatchObject({ removed: 4 - 1, missing: 0, releasedPid: true, errors: [] });
-    expect(report.restored.map((c) => c.field).sort()).toEqual(['backlog_limit', 'backlog_wait_time', 'enabled']);
+    expect(report.restored.map((c) => c.field).sort()).toEqual(['backlogLimit', 'backlogWaitTime', 'enabled']);
     expect(k.getStatus()).toEqual(before.status);
     expect(k.listRules()).toEqual(before.rules);
     expect(lc.shutdown()).toMatchObject({ removed: 0 }); // idempotent
@@ -129,10 +130,10 @@ describe('install and shutdown', () => {
     const { lc } = lifecycle(k);
     lc.decide();
     lc.install();
-    k.status.backlog_limit = 320; // e.g. auditctl -b 320 while we ran
+    k.status.backlogLimit = 320; // e.g. auditctl -b 320 while we ran
     const report = lc.shutdown();
-    expect(report.leftAlone).toEqual([{ field: 'backlog_limit', before: 64, after: 8192 }]);
-    expect(k.status.backlog_limit).toBe(320);
+    expect(report.leftAlone).toEqual([{ field: 'backlogLimit', before: 64, after: 8192 }]);
+    expect(k.status.backlogLimit).toBe(320);
     expect(k.status.enabled).toBe(0);
   });
 
@@ -141,7 +142,7 @@ describe('install and shutdown', () => {
     const { lc } = lifecycle(k);
     lc.decide();
     lc.install();
-    k.rules = k.rules.filter((r) => fakeCodec.key(r) !== 'credwatch:exec');
+    k.rules = k.rules.filter((r) => ruleKey(r)[0] !== 'credwatch:exec');
     expect(lc.shutdown()).toMatchObject({ removed: 2, missing: 1, errors: [] });
     expect(k.rules).toEqual([]);
   });
@@ -153,7 +154,7 @@ describe('install and shutdown', () => {
     lc.decide();
     const report = lc.install();
     expect(report.installed).toBe(2);
-    expect(report.failed).toEqual([{ rule: '-a always,exit -S connect -k credwatch:connect', error: expect.stringContaining('EINVAL') as unknown }]);
+    expect(report.failed).toEqual([{ rule: '-a always,exit -F arch=b64 -S connect -k credwatch:connect', error: expect.stringContaining('EINVAL') as unknown }]);
     expect(log.lines.some((l) => l.msg === 'audit rule refused; running without it')).toBe(true);
     lc.shutdown();
     expect(k.rules).toEqual([]);
@@ -161,7 +162,7 @@ describe('install and shutdown', () => {
 
   it('a rule without our key is refused before it reaches the kernel', () => {
     const k = new FakeAuditKernel();
-    const { lc } = lifecycle(k, { rules: ['-a always,exit -S execve -k not-ours'] });
+    const { lc } = lifecycle(k, { rules: ['-a always,exit -F arch=b64 -S execve -k not-ours'] });
     lc.decide();
     const report = lc.install();
     expect(report.failed[0]?.error).toContain('no key starting with "credwatch"');
@@ -184,13 +185,16 @@ describe('immutable audit (enabled=2), fake kernel only', () => {
   it('is detected, installs nothing, changes nothing, and says so', () => {
     const k = new FakeAuditKernel();
     k.status.enabled = 2;
-    const existing = fakeCodec.encode('-a always,exit -S execve -k site-policy');
-    k.rules.push(existing);
+    const existing = encodeRule('-a always,exit -S execve -k site-policy');
+    k.status.enabled = 0;
+    k.addRule(existing);
+    k.status.enabled = 2;
+    const existingRules = k.listRules();
     const { lc, log } = lifecycle(k);
     const plan = lc.decide();
     expect(plan.immutable).toBe(true);
     expect(lc.install()).toEqual({ installed: 0, failed: [], alreadyPresent: 0, staleRemoved: 0, changes: [] });
-    expect(k.rules).toEqual([existing]);
+    expect(k.listRules()).toEqual(existingRules);
     expect(k.setCalls).toEqual([]);
     expect(log.lines.some((l) => l.level === 40 && String(l.msg).includes('immutable'))).toBe(true);
     expect(lc.shutdown()).toMatchObject({ removed: 0, restored: [], errors: [] });
@@ -203,12 +207,11 @@ describe('stale rules from a killed run', () => {
     const k = new FakeAuditKernel();
     const deadAgent = 999;
     k.status = { ...k.status, pid: deadAgent, enabled: 1 };
-    const foreign = fakeCodec.encode('-a always,exit -S openat -k ops-team');
-    k.rules.push(
-      fakeCodec.encode(selfExclusionRule(deadAgent)),
-      foreign,
-      fakeCodec.encode('-a always,exit -S connect -k credwatch:connect'),
-    );
+    const foreign = encodeRule('-a always,exit -F arch=b64 -S openat -k ops-team');
+    for (const r of [encodeRule(selfExclusionRule(deadAgent)), foreign, encodeRule('-a always,exit -F arch=b64 -S connect -k credwatch:connect')]) {
+      k.addRule(r);
+    }
+    const foreignStored = k.listRules()[1];
     const { lc } = lifecycle(k);
     expect(lc.decide().mode).toBe('unicast');
     const report = lc.install();
@@ -217,13 +220,13 @@ describe('stale rules from a killed run', () => {
     expect(keys(k)).toEqual([SELF_RULE_KEY, 'ops-team', 'credwatch:connect', 'credwatch:exec']);
     expect(rulePidField(k.rules[0] as Buffer)).toBe(SELF);
     lc.shutdown();
-    expect(k.rules).toEqual([foreign]);
+    expect(k.listRules()).toEqual([foreignStored]);
     expect(k.status.enabled).toBe(1); // it was 1 when we came: not ours to turn off
   });
 
   it('refuses to start when a live credwatch agent owns the rules', () => {
     const k = new FakeAuditKernel();
-    k.rules.push(fakeCodec.encode(selfExclusionRule(555)));
+    k.addRule(encodeRule(selfExclusionRule(555)));
     const { lc } = lifecycle(k, { looksLikeCredwatch: (pid) => pid === 555 });
     lc.decide();
     expect(() => lc.install()).toThrow(/another credwatch agent \(pid 555\)/);

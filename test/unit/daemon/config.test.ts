@@ -69,6 +69,16 @@ describe('config errors name the key, the line and what is expected', () => {
     expect(e.problems).toEqual([{ path: 'audit.rules[1]', line: 4, column: 7, message: 'expected string, got number 42' }]);
   });
 
+  it('explicit audit rules must encode and carry a credwatch key', () => {
+    const e = problemsOf('audit:\n  rules:\n    - "-a always,exit -F arch=b64 -S execve -k credwatch:exec"\n    - "-a always,exit -S nosuchcall -k credwatch:x"\n    - "-w /etc/shadow -p r -k theirs"\n');
+    expect(e.problems.map((p) => [p.path, p.line])).toEqual([
+      ['audit.rules[1]', 4],
+      ['audit.rules[2]', 5],
+    ]);
+    expect(e.problems[0]?.message).toContain('not a valid audit rule');
+    expect(e.problems[1]?.message).toContain('needs a key starting with "credwatch"');
+  });
+
   it('a missing required key points at its parent', () => {
     const e = problemsOf('kube_audit:\n  - {}\n');
     expect(e.problems[0]).toMatchObject({ path: 'kube_audit[0].path', line: 2, message: 'required: expected string' });
