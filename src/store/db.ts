@@ -12,6 +12,11 @@ export type Db = Database.Database;
 
 export const DEFAULT_DB_PATH = '/var/lib/credwatch/findings.db';
 
+/** The database the CLI reads when no --db is given: $CREDWATCH_DB, else the default path. */
+export function defaultDbPath(env: NodeJS.ProcessEnv = process.env): string {
+  return env.CREDWATCH_DB && env.CREDWATCH_DB !== '' ? env.CREDWATCH_DB : DEFAULT_DB_PATH;
+}
+
 /** PRAGMA application_id of a credwatch findings database ("CWFD"); lets us tell our file from others. */
 export const APPLICATION_ID = 0x43574644;
 

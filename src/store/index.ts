@@ -1,6 +1,6 @@
 /** Public surface of the findings store. */
 export { openStore, type FindingStore, type OpenStoreOptions } from './store';
-export { DEFAULT_DB_PATH, StoreOpenError, type StoreOpenErrorKind } from './db';
+export { DEFAULT_DB_PATH, defaultDbPath, StoreOpenError, type StoreOpenErrorKind } from './db';
 export { AmbiguousIdError } from './findings';
 export { Outbox } from './outbox';
 export { State } from './state';

@@ -1,13 +1,159 @@
-import type { Command } from 'commander';
-import { RuntimeFailure } from '../errors';
+/**
+ * `credwatch findings`: list findings from the local database (read-only, never blocks the daemon)
+ * or, with --collector, from a credwatch collector for the whole fleet.
+ *
+ * Output format: a table unless --json (or --format json) is given, whether or not stdout is a
+ * terminal. Scripts ask for JSON explicitly; a format that silently changes when output is piped
+ * surprises people reading `credwatch findings | less`.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { Option, type Command } from 'commander';
+import { SEVERITIES, type Finding, type Severity } from '../../detect/finding';
+import { defaultDbPath, openStore } from '../../store';
+import type { FindingsQuery } from '../../store/types';
+import { RuntimeFailure, UsageError } from '../errors';
+import { toJsonLine } from '../render/escape';
+import { renderFindingsTable } from '../render/findings';
 
-// Placeholder until the owning issue lands: the command exists so that --help lists it.
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/**
+ * "30m", "1h", "2d", "1w" (that long before now), "2026-11-01" (midnight UTC) or an ISO 8601 time.
+ * Throws UsageError naming the flag.
+ */
+export function parseTimeSpec(flag: string, value: string, nowMs: number): number {
+  const v = value.trim();
+  const rel = /^(\d+)\s*([smhdw])$/.exec(v);
+  if (rel) return nowMs - Number(rel[1]) * UNIT_MS[rel[2]!]!;
+  if (/^\d{4}-\d{2}-\d{2}$/.test(v)) {
+    const ms = Date.parse(`${v}T00:00:00Z`);
+    if (Number.isFinite(ms) && new Date(ms).toISOString().startsWith(v)) return ms;
+  } else if (/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}/.test(v)) {
+    // Without a zone, an ISO time would be read as local time; we show and take UTC.
+    const iso = v.replace(' ', 'T');
+    const ms = Date.parse(/(Z|[+-]\d{2}:?\d{2})$/i.test(iso) ? iso : `${iso}Z`);
+    if (Number.isFinite(ms)) return ms;
+  }
+  throw new UsageError(`${flag}: cannot understand "${value}"; use a duration (30m, 1h, 2d, 1w), a date (2026-11-01, UTC) or an ISO 8601 time`);
+}
+
+export function parseLimit(value: string): number {
+  if (!/^\d+$/.test(value.trim())) throw new UsageError(`--limit: expected a whole number (0 for no limit), got "${value}"`);
+  return Number(value);
+}
+
+export type OutputFormat = 'table' | 'json';
+
+export function resolveFormat(opts: { json?: boolean; format?: string }): OutputFormat {
+  if (opts.json && opts.format === 'table') throw new UsageError('--json and --format table contradict each other');
+  return opts.json || opts.format === 'json' ? 'json' : 'table';
+}
+
+interface FindingsOptions {
+  since?: string;
+  until?: string;
+  minSeverity?: Severity;
+  rule?: string;
+  container?: string;
+  host?: string;
+  limit: string;
+  json?: boolean;
+  format?: string;
+  db?: string;
+  collector?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  tokenEnv?: string;
+}
+
 export function register(program: Command): void {
   program
     .command('findings')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new RuntimeFailure('findings is not implemented yet');
+    .description('List findings, newest first, from the local database (or a collector with --collector)')
+    .option('--since <when>', 'only findings at or after: 30m, 1h, 2d, 1w, 2026-11-01 (UTC) or an ISO time')
+    .option('--until <when>', 'only findings before (same forms as --since)')
+    .addOption(new Option('--min-severity <level>', 'only findings at least this severe').choices(SEVERITIES.filter((s) => s !== 'info')))
+    .option('--rule <id>', 'only findings of this rule')
+    .option('--container <id>', 'only findings in this container (id or id prefix)')
+    .option('--host <name>', 'only findings from this host (useful with --collector)')
+    .option('--limit <n>', 'at most this many findings (0 for no limit)', '100')
+    .option('--json', 'one JSON object per line (same as --format json)')
+    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']))
+    .option('--db <file>', `findings database (default: $CREDWATCH_DB or ${defaultDbPath({})})`)
+    .option('--collector <url>', 'query a credwatch collector (https://...) instead of the local database')
+    .option('--ca <file>', 'with --collector: CA bundle to trust')
+    .option('--cert <file>', 'with --collector: client certificate (mTLS)')
+    .option('--key <file>', 'with --collector: client key (mTLS)')
+    .option('--token-env <var>', 'with --collector: environment variable holding the bearer token')
+    .action(async (opts: FindingsOptions) => {
+      const format = resolveFormat(opts);
+      const now = Date.now();
+      const q: FindingsQuery = { limit: parseLimit(opts.limit) };
+      if (q.limit === 0) delete q.limit;
+      if (opts.since !== undefined) q.sinceMs = parseTimeSpec('--since', opts.since, now);
+      if (opts.until !== undefined) q.untilMs = parseTimeSpec('--until', opts.until, now);
+      if (q.sinceMs !== undefined && q.untilMs !== undefined && q.sinceMs >= q.untilMs) {
+        throw new UsageError('--since must be earlier than --until');
+      }
+      if (opts.minSeverity !== undefined) q.minSeverity = opts.minSeverity;
+      if (opts.rule !== undefined) q.rule = opts.rule;
+      if (opts.container !== undefined) q.container = opts.container.toLowerCase();
+      if (opts.host !== undefined) q.host = opts.host;
+
+      const findings = opts.collector !== undefined ? await fromCollector(opts, q) : fromDb(opts.db ?? defaultDbPath(), q);
+      writeFindings(findings, format);
     });
+}
+
+function fromDb(dbPath: string, q: FindingsQuery): Finding[] {
+  const store = openStore(dbPath, { readonly: true });
+  try {
+    return store.queryFindings(q);
+  } finally {
+    store.close();
+  }
+}
+
+async function fromCollector(opts: FindingsOptions, q: FindingsQuery): Promise<Finding[]> {
+  if (opts.db !== undefined) throw new UsageError('--db and --collector are exclusive: read one place');
+  const tls: { ca?: string; cert?: string; key?: string; token?: string } = {};
+  for (const [flag, file] of [['--ca', opts.ca], ['--cert', opts.cert], ['--key', opts.key]] as const) {
+    if (file === undefined) continue;
+    if (!fs.existsSync(file)) throw new UsageError(`${flag}: no such file: ${file}`);
+  }
+  if (opts.ca !== undefined) tls.ca = opts.ca;
+  if (opts.cert !== undefined) tls.cert = opts.cert;
+  if (opts.key !== undefined) tls.key = opts.key;
+  if ((opts.cert === undefined) !== (opts.key === undefined)) throw new UsageError('--cert and --key go together');
+  if (opts.tokenEnv !== undefined) {
+    const token = process.env[opts.tokenEnv];
+    if (token === undefined || token === '') throw new UsageError(`--token-env: environment variable ${opts.tokenEnv} is not set`);
+    tls.token = token;
+  }
+  // Loaded only here: the local query path should not pay for the HTTPS client.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { queryCollector } = require('../../collector/client') as typeof import('../../collector/client');
+  try {
+    const found = await queryCollector(opts.collector!, q, tls);
+    // The collector answers oldest first; show newest first like the local query.
+    return found.sort((a, b) => Date.parse(b.time) - Date.parse(a.time));
+  } catch (err) {
+    throw new RuntimeFailure(`querying the collector ${opts.collector} failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function writeFindings(findings: Finding[], format: OutputFormat): void {
+  if (format === 'json') {
+    let out = '';
+    for (const f of findings) out += toJsonLine(f) + '\n';
+    process.stdout.write(out);
+    return;
+  }
+  if (findings.length === 0) {
+    process.stdout.write('No findings.\n');
+    return;
+  }
+  process.stdout.write(renderFindingsTable(findings, { localHost: os.hostname() }));
 }

@@ -1,13 +1,27 @@
+/** `credwatch show ID`: one finding with its full evidence (process chain, container/pod, redacted records). */
 import type { Command } from 'commander';
+import { defaultDbPath, openStore } from '../../store';
 import { RuntimeFailure } from '../errors';
+import { toJsonLine } from '../render/escape';
+import { renderFindingDetail } from '../render/findings';
+import { resolveFormat } from './findings';
 
-// Placeholder until the owning issue lands: the command exists so that --help lists it.
 export function register(program: Command): void {
   program
     .command('show')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new RuntimeFailure('show is not implemented yet');
+    .description('Show one finding with its full evidence')
+    .argument('<id>', 'finding id or a unique prefix of it (as listed by `credwatch findings`)')
+    .option('--json', 'the finding as one JSON object')
+    .option('--db <file>', `findings database (default: $CREDWATCH_DB or ${defaultDbPath({})})`)
+    .action((id: string, opts: { json?: boolean; db?: string }) => {
+      const format = resolveFormat(opts);
+      const store = openStore(opts.db ?? defaultDbPath(), { readonly: true });
+      try {
+        const f = store.getFinding(id.trim());
+        if (!f) throw new RuntimeFailure(`no finding with id or id prefix "${id}" in ${store.path}`);
+        process.stdout.write(format === 'json' ? toJsonLine(f) + '\n' : renderFindingDetail(f));
+      } finally {
+        store.close();
+      }
     });
 }

@@ -1,13 +1,74 @@
+/**
+ * `credwatch status`: how the daemon is doing, from the snapshot it publishes into the database every
+ * ~2 s, plus what the database itself says (findings today, outbox depth). Works whether the daemon
+ * runs or not; exits 1 only when the database cannot be read.
+ */
 import type { Command } from 'commander';
-import { RuntimeFailure } from '../errors';
+import { readStatusSnapshot } from '../../daemon/status-snapshot';
+import { defaultDbPath, openStore } from '../../store';
+import { toJsonLine } from '../render/escape';
+import { renderStatus, type StatusReport } from '../render/status';
+import { formatDuration } from '../render/time';
+import { resolveFormat } from './findings';
 
-// Placeholder until the owning issue lands: the command exists so that --help lists it.
+/** A snapshot older than this means the daemon is gone or hung (it publishes every ~2 s). */
+export const STALE_SNAPSHOT_MS = 10_000;
+
+function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export function register(program: Command): void {
   program
     .command('status')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new RuntimeFailure('status is not implemented yet');
+    .description('Show whether the daemon runs and how it is doing (kernel audit, rates, drops, outbox)')
+    .option('--json', 'the status as one JSON object')
+    .option('--db <file>', `findings database (default: $CREDWATCH_DB or ${defaultDbPath({})})`)
+    .action((opts: { json?: boolean; db?: string }) => {
+      const format = resolveFormat(opts);
+      const now = Date.now();
+      const store = openStore(opts.db ?? defaultDbPath(), { readonly: true });
+      let report: StatusReport;
+      try {
+        const snapshot = readStatusSnapshot(store.state);
+        const ageMs = snapshot ? Math.max(0, now - snapshot.updatedMs) : null;
+        let running = false;
+        let reason: string | undefined;
+        if (!snapshot) reason = 'no status snapshot in this database: the daemon has not run with it';
+        else if (!pidAlive(snapshot.pid)) reason = `pid ${snapshot.pid} is gone; last snapshot ${formatDuration(ageMs!)} ago`;
+        else if (ageMs! > STALE_SNAPSHOT_MS) reason = `pid ${snapshot.pid} exists but its last snapshot is ${formatDuration(ageMs!)} old (hung, or another process reused the pid)`;
+        else running = true;
+
+        const dayStart = Math.floor(now / 86_400_000) * 86_400_000;
+        const outbox: Record<string, number> = {};
+        const lastShip: Record<string, number | null> = {};
+        for (const [name, ms] of Object.entries(snapshot?.lastShip ?? {})) lastShip[name] = ms;
+        for (const name of Object.keys(snapshot?.outbox ?? {})) outbox[name] = store.outbox.depth(name);
+        for (const o of store.outbox.outputs()) {
+          outbox[o.output] = store.outbox.depth(o.output);
+          // The cursor moves only on a successful delivery: its time is the last successful ship.
+          lastShip[o.output] = Math.max(lastShip[o.output] ?? 0, o.updatedMs);
+        }
+        report = {
+          db: store.path,
+          running,
+          ...(reason !== undefined ? { notRunningReason: reason } : {}),
+          snapshotAgeMs: ageMs,
+          uptimeMs: snapshot && running ? now - snapshot.startedMs : null,
+          findingsToday: store.countFindingsSince(dayStart),
+          outbox,
+          lastShip,
+          snapshot,
+        };
+      } finally {
+        store.close();
+      }
+      process.stdout.write(format === 'json' ? toJsonLine(report) + '\n' : renderStatus(report, now));
     });
 }

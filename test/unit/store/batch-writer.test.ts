@@ -28,7 +28,11 @@ function flakySink() {
       sink.calls++;
       if (sink.down) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
       let n = 0;
-      for (const f of fs_) if (!rows.has(f.id)) (rows.set(f.id, f), n++);
+      for (const f of fs_) {
+        if (rows.has(f.id)) continue;
+        rows.set(f.id, f);
+        n++;
+      }
       return n;
     },
   };

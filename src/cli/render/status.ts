@@ -1,0 +1,53 @@
+/** The human-readable `credwatch status` report. Every value from the snapshot is escaped: it is data. */
+import type { StatusSnapshot } from '../../daemon/status-snapshot';
+import { fitCell } from './escape';
+import { formatDuration, formatTime } from './time';
+
+export interface StatusReport {
+  db: string;
+  running: boolean;
+  /** Why we think the daemon is not running (absent when running). */
+  notRunningReason?: string;
+  snapshotAgeMs: number | null;
+  uptimeMs: number | null;
+  findingsToday: number;
+  outbox: Record<string, number>;
+  lastShip: Record<string, number | null>;
+  snapshot: StatusSnapshot | null;
+}
+
+const e = (s: string | number) => fitCell(String(s), 200);
+
+function kv(rec: Record<string, number | null>, fmt: (v: number | null) => string): string {
+  const keys = Object.keys(rec).sort();
+  return keys.length === 0 ? 'none' : keys.map((k) => `${e(k)} ${fmt(rec[k] ?? null)}`).join(', ');
+}
+
+export function renderStatus(r: StatusReport, nowMs: number): string {
+  const out: string[] = [];
+  const s = r.snapshot;
+  if (r.running && s) {
+    out.push(`daemon:        running (pid ${s.pid}, up ${formatDuration(r.uptimeMs ?? 0)}, version ${e(s.version)}, mode ${e(s.mode)})`);
+  } else {
+    out.push(`daemon:        not running (${r.notRunningReason ?? 'unknown'})`);
+  }
+  out.push(`database:      ${e(r.db)}`);
+  if (r.running && s) {
+    if (s.kernel) {
+      const k = s.kernel;
+      out.push(
+        `kernel audit:  enabled ${k.enabled}${k.enabled === 2 ? ' (immutable)' : ''}, pid ${k.pid}${k.pid === s.pid ? ' (credwatch)' : ''}, ` +
+          `backlog ${k.backlog}/${k.backlogLimit}, lost ${k.lost}, failure ${k.failure}, rate_limit ${k.rateLimit}, backlog_wait_time ${k.backlogWaitTime}`,
+      );
+    } else {
+      out.push('kernel audit:  not read (replay or no access)');
+    }
+    if (s.immutable) out.push('               audit rules are immutable (enabled=2): running with the rules already loaded');
+    out.push(`rates:         ${s.rates.recordsPerSec.toFixed(1)} records/s, ${s.rates.eventsPerSec.toFixed(1)} events/s`);
+    out.push(`drops:         ${kv(s.drops, (v) => String(v ?? 0))}`);
+  }
+  out.push(`findings today (UTC): ${r.findingsToday}`);
+  out.push(`outbox depth:  ${kv(r.outbox, (v) => String(v ?? 0))}`);
+  out.push(`last ship:     ${kv(r.lastShip, (v) => (v === null ? 'never' : `${formatTime(v)} (${formatDuration(nowMs - v)} ago)`))}`);
+  return out.join('\n') + '\n';
+}
