@@ -168,7 +168,6 @@ const COMPARE_BY_PAIR: ReadonlyMap<string, number> = (() => {
   }
   return m;
 })();
-const FILE_TYPE_BY_VALUE: ReadonlyMap<number, string> = new Map([...FILE_TYPES].map(([name, v]) => [v, name]));
 
 // ---------------------------------------------------------------------------------------------
 // Host environment
@@ -370,9 +369,9 @@ export function parseRuleText(line: string, env: RuleEnvironment = systemRuleEnv
     if (st.fields.length >= MAX_FIELDS - 1) fail('too many fields in rule', last);
     st.fields.push({ name: 'key', op: '=', value: st.keys.join(KEY_SEPARATOR) });
   }
-  let syscalls: 'all' | number[];
-  if (st.list !== 'task' && !st.syscallAdded) syscalls = 'all';
-  else syscalls = maskToSyscalls(st.mask);
+  // Non-task rules without -S get every syscall (auditctl's handle_request).
+  if (st.list !== 'task' && !st.syscallAdded) st.mask.fill(0xffffffff);
+  const syscalls = isAllSyscalls(st.mask) ? 'all' : maskToSyscalls(st.mask);
   return { list: st.list, action: st.action, prepend: st.prepend, syscalls, fields: st.fields };
 }
 
@@ -625,6 +624,12 @@ function parseFieldValue(st: ParseState, def: FieldDef, op: RuleOperator, tok: T
   }
 }
 
+/** auditctl's own test for "all": every word but the last (whose top bits the kernel clears) is full. */
+function isAllSyscalls(mask: Uint32Array): boolean {
+  for (let w = 0; w < BITMASK_WORDS - 1; w++) if (mask[w] !== 0xffffffff) return false;
+  return true;
+}
+
 function maskToSyscalls(mask: Uint32Array): number[] {
   const out: number[] = [];
   for (let w = 0; w < BITMASK_WORDS; w++) {
@@ -696,14 +701,17 @@ export function encodeRule(specOrText: RuleSpec | string): Buffer {
 }
 
 /**
- * The payload as the kernel lists it back after adding it: the kernel clears the 16 syscall-class
- * marker bits at the top of the mask (auditctl sets them with `-S all` and every watch) after
- * expanding them, which with `all` changes nothing else. Everything else comes back unchanged.
+ * The payload as the kernel lists it back after adding it (checked on 6.18 in
+ * test/integration/rules): the kernel clears the 16 syscall-class marker bits at the top of the mask
+ * (auditctl sets them with `-S all` and every watch) after expanding them, which with `all` changes
+ * nothing else, and it does not report AUDIT_FILTER_PREPEND (`-A`). Everything else comes back as sent.
  */
 export function toKernelForm(payload: Buffer): Buffer {
   const out = Buffer.from(payload);
+  if (out.length < AUDIT_RULE_HEADER_SIZE) return out;
+  out.writeUInt32LE((out.readUInt32LE(OFF_FLAGS) & ~AUDIT_FILTER_PREPEND) >>> 0, OFF_FLAGS);
   const at = OFF_MASK + 63 * 4;
-  if (out.length >= AUDIT_RULE_HEADER_SIZE) out.writeUInt32LE((out.readUInt32LE(at) & ~CLASS_MARKER_BITS_WORD63) >>> 0, at);
+  out.writeUInt32LE((out.readUInt32LE(at) & ~CLASS_MARKER_BITS_WORD63) >>> 0, at);
   return out;
 }
 
@@ -757,9 +765,7 @@ export function decodeRule(buf: Buffer): RuleSpec {
     const name = FIELD_BY_ID.get(f.id)?.name ?? `f${f.id}`;
     return { name, op, value: f.text ?? f.value };
   });
-  // auditctl's own test for "all": every word but the last (whose top bits the kernel clears) is full.
-  let all = true;
-  for (let w = 0; w < BITMASK_WORDS - 1; w++) if (raw.mask[w] !== 0xffffffff) all = false;
+  const all = isAllSyscalls(raw.mask);
   return {
     list,
     action,
@@ -819,15 +825,11 @@ function formatValue(f: RuleField): string {
       return permLetters(v);
     case 'arg':
       return `0x${v.toString(16).toUpperCase()}`;
-    case 'uid':
-    case 'sessionid':
-      return v === 0xffffffff ? 'unset' : String(signed);
     case 'exit': {
-      const name = signed < 0 ? ERRNO_NAMES.get(-signed) : ERRNO_NAMES.get(signed);
-      return name === undefined ? String(signed) : signed < 0 ? `-${name}` : name;
+      // auditctl 3.0.9 names negative results only (`-EACCES`); a positive exit prints as a number.
+      const name = signed < 0 ? ERRNO_NAMES.get(-signed) : undefined;
+      return name === undefined ? String(signed) : `-${name}`;
     }
-    case 'filetype':
-      return FILE_TYPE_BY_VALUE.get(v) ?? String(signed);
     default:
       return f.name === 'inode' ? String(v) : String(signed);
   }
@@ -856,7 +858,8 @@ export function formatRule(spec: RuleSpec, machine: Machine = machineOfThisProce
   for (const f of spec.fields) {
     if (f.name === 'arch') continue;
     if (f.name === 'path' && watch) out += `-w ${formatValue(f)}`;
-    else if (f.name === 'dir' && watch) out += `-w ${formatValue(f)}/`;
+    // auditctl 3.0.9 prints a directory watch without the trailing slash newer versions add.
+    else if (f.name === 'dir' && watch) out += `-w ${formatValue(f)}`;
     else if (f.name === 'perm' && watch) out += ` -p ${formatValue(f)}`;
     else if (f.name === 'field_compare' && typeof f.value === 'number' && COMPARE_PAIRS.has(f.value)) {
       const [a, b] = COMPARE_PAIRS.get(f.value) as readonly [string, string];
