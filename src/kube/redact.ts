@@ -52,12 +52,14 @@ export function redactRequestObject(obj: unknown): unknown {
 
 const JWT = /eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*/g;
 const BEARER = /(Bearer(?:\s+|%20|\+))[A-Za-z0-9._~+/=-]{8,}/gi;
-// --token=x, --token x, token%3Dx (URL-encoded in requestURI query strings), password=x.
-const FLAG_SECRET = /((?:--?)?(?:token|password|passwd|client-secret)(?:=|%3D|\s+|\+))(?!\[REDACTED\])[^\s&"',;]+/gi;
+// --token=x / --token x (flags), token=x and token%3Dx (query strings, URL-encoded commands). Bare
+// words ("token for", "db-password from") are not values and stay.
+const FLAG_SECRET = /(?<![\w-])(--?(?:token|password|passwd|client-secret)(?:=|%3D|\s+|\+))(?!\[REDACTED\])[^\s&"',;]+/gi;
+const KEY_SECRET = /(\b(?:token|access_token|password|passwd|client_secret)(?:=|%3D))(?!\[REDACTED\])[^\s&"',;]+/gi;
 
 /** Scrub credential-shaped substrings from any text that will be stored or shipped. */
 export function redactText(text: string): string {
-  return text.replace(JWT, REDACTED).replace(BEARER, `$1${REDACTED}`).replace(FLAG_SECRET, `$1${REDACTED}`);
+  return text.replace(JWT, REDACTED).replace(BEARER, `$1${REDACTED}`).replace(FLAG_SECRET, `$1${REDACTED}`).replace(KEY_SECRET, `$1${REDACTED}`);
 }
 
 /** The compact JSON evidence record for one event, in the audit.k8s.io/v1 field names. */

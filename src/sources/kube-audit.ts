@@ -40,6 +40,8 @@ export interface KubeAuditFollowerOptions {
   logger?: KubeSourceLogger;
   /** Longest line held in memory; longer ones are skipped and counted (default 4 MiB). */
   maxLineBytes?: number;
+  /** Use fs.watch for prompt reads (default true); polling always runs as the backstop. */
+  watch?: boolean;
   /** Minimum spacing of StateStore writes while data flows (default 1000 ms); stop() always writes. */
   persistEveryMs?: number;
 }
@@ -212,10 +214,17 @@ export class KubeAuditFollower {
     this.running = true;
     const dir = path.dirname(this.opts.path);
     const base = path.basename(this.opts.path);
+    if (this.opts.watch !== false) this.startWatcher(dir, base);
+    this.timer = setInterval(() => this.kick(), this.opts.pollMs);
+    this.timer.unref();
+    await this.pump();
+  }
+
+  private startWatcher(dir: string, base: string): void {
     try {
       // Watch the directory, not the file: a watch on the file follows the renamed inode.
       this.watcher = fs.watch(dir, { persistent: false }, (_evt, name) => {
-        if (name === null || name === base || String(name).startsWith(base)) this.kick();
+        if (name === null || String(name).startsWith(base)) this.kick();
       });
       this.watcher.on('error', () => {
         this.watcher?.close();
@@ -224,9 +233,6 @@ export class KubeAuditFollower {
     } catch {
       this.watcher = null;
     }
-    this.timer = setInterval(() => this.kick(), this.opts.pollMs);
-    this.timer.unref();
-    await this.pump();
   }
 
   /** Stops following, finishing the read in progress and persisting the position. */
@@ -295,6 +301,7 @@ export class KubeAuditFollower {
       this.counters.rotations++;
       this.opts.logger?.info?.({ path: this.opts.path, inode: st.ino }, 'kube audit log rotated');
       await this.openCurrent();
+      this.persist(true);
       if (this.fh !== null) await this.drain();
     } else if (st !== null && st.size < this.readPos) {
       this.restartAfterTruncation();
@@ -369,6 +376,7 @@ export class KubeAuditFollower {
       this.inode = current.inode;
       this.committed = this.readPos = 0;
       this.splitter.reset();
+      this.persist(true); // the rotated file is done: never re-read it after a crash
       return;
     }
   }

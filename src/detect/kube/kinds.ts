@@ -135,7 +135,10 @@ function tokenRequest(c: CompiledRule, r: KubeRuleOf<'token_request'>, ev: KubeA
     severity: r.severity,
     confidence,
     indicators,
-    description: `${describePrincipal(ev)} minted a token for service account ${o.namespace ?? '?'}/${o.name ?? '?'} ${describeSource(ev)}`,
+    description:
+      indicator === 'token_request'
+        ? `${describePrincipal(ev)} requested a token for service account ${o.namespace ?? '?'}/${o.name ?? '?'} ${describeSource(ev)}`
+        : `${describePrincipal(ev)} created service-account token secret ${o.namespace ?? '?'}/${o.name ?? requestObjectName(ev.requestObject) ?? '?'} ${describeSource(ev)}`,
   };
 }
 
