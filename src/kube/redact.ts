@@ -14,6 +14,8 @@ export const REDACTED = '[REDACTED]';
 const SECRET_VALUE_KEYS = new Set(['data', 'stringData', 'binaryData']);
 const SECRET_KEY_NAME = /^(token|password|passwd|secret|client-key-data|client-certificate-data|bearerToken|apiKey|api_key)$/i;
 
+const SECRET_ENV_NAME = /pass|secret|token|credential|private|api_?key|access_?key|auth/i;
+
 /** Evidence must stay small: a pod spec is fine, a 1 MB ConfigMap is not. */
 const MAX_REQUEST_OBJECT_CHARS = 8192;
 
@@ -22,7 +24,14 @@ function redactValue(v: unknown, depth: number, parentKey: string | null): unkno
   if (Array.isArray(v)) return v.map((x) => redactValue(x, depth + 1, parentKey));
   if (typeof v === 'object' && v !== null) {
     const out: Record<string, unknown> = {};
-    for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
+    // Env-style {name, value} pairs: PASSWORD=..., API_TOKEN=... in a pod spec are secrets too.
+    const o = v as Record<string, unknown>;
+    const secretPair = typeof o.name === 'string' && typeof o.value === 'string' && SECRET_ENV_NAME.test(o.name);
+    for (const [k, val] of Object.entries(o)) {
+      if (secretPair && k === 'value') {
+        out[k] = REDACTED;
+        continue;
+      }
       if (SECRET_VALUE_KEYS.has(k) && val !== null && typeof val === 'object') {
         // Keep the key names (which secret fields exist is useful), drop every value.
         out[k] = Object.fromEntries(Object.keys(val as object).map((name) => [name, REDACTED]));
