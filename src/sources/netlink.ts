@@ -131,18 +131,23 @@ function processName(pid: number): string {
  * The kernel refuses AUDIT_SET pid with EEXIST while a daemon is registered. But before that check it
  * probes the registered netlink port with an AUDIT_REPLACE message, and when the port is gone (the
  * daemon died and its socket closed) the send fails with ECONNREFUSED and the kernel drops the
- * registration itself (audit_replace -> auditd_send_unicast_skb -> auditd_reset). So a dead holder
- * never blocks us for long: on EEXIST we look at the holder and retry once if it is dead. A live
- * holder (auditd) is reported as such; the caller can fall back to multicast.
+ * registration itself (audit_replace -> auditd_send_unicast_skb -> auditd_reset). Verified on this
+ * kernel (6.18): a process that registered and exited leaves its pid in the status, and our first
+ * AUDIT_SET succeeds. So a dead holder never blocks us; on EEXIST we still look at the holder and
+ * retry once if it is dead (it may have died between the two calls). A live holder (auditd) is
+ * reported by pid and name; the caller can read in multicast mode beside it.
  */
 export function takeOverIfDead(
   start: () => void,
   control: Pick<AuditControl, 'getStatus'>,
   alive: (pid: number) => boolean = isProcessAlive,
+  ownPid: number = process.pid,
 ): { tookOverFrom: number | null } {
+  const before = control.getStatus().pid;
+  const previous = (pid: number): number | null => (pid === 0 || pid === ownPid ? null : pid);
   try {
     start();
-    return { tookOverFrom: null };
+    return { tookOverFrom: previous(before) };
   } catch (err) {
     if (!isAuditError(err, 'EEXIST')) throw err;
     const holder = control.getStatus().pid;
@@ -154,7 +159,7 @@ export function takeOverIfDead(
       );
     }
     start();
-    return { tookOverFrom: holder === 0 ? null : holder };
+    return { tookOverFrom: previous(holder) };
   }
 }
 
@@ -220,7 +225,7 @@ export class NetlinkSource implements AsyncIterable<RawRecord[]> {
         onClosed: () => this.onClosed(),
       });
       if (options.mode === 'unicast') {
-        report.tookOverFrom = takeOverIfDead(() => socket.start(), this.control, this.alive).tookOverFrom;
+        report.tookOverFrom = takeOverIfDead(() => socket.start(), this.control, this.alive, this.ownPid).tookOverFrom;
         this.socket = socket;
         this.changes.push({ field: 'pid', before: before.pid, after: this.ownPid });
       } else {

@@ -1,0 +1,59 @@
+/**
+ * Against the real kernel: an audit daemon that registered and died leaves its pid in the kernel's
+ * status; a unicast start takes over (the kernel drops a registration whose netlink port is gone when
+ * the next AUDIT_SET probes it), reports whom it replaced, and stop() clears the pid.
+ * Run under the lab lock.
+ */
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { getStatus } from '../../../src/native/binding';
+import { NetlinkSource, isProcessAlive } from '../../../src/sources/netlink';
+import { comparableStatus, kernelSkipReason, pythonAvailable, reportSkip, restoreKernel, snapshot, type KernelSnapshot } from './kernel-lab';
+
+const skip = kernelSkipReason() ?? (pythonAvailable() ? null : 'python3 is needed for the short-lived daemon');
+reportSkip('netlink takeover', skip);
+
+// Registers itself as the audit daemon (AUDIT_SET, mask=PID), prints its pid once acknowledged, exits.
+const SHORT_LIVED_DAEMON = `
+import os, socket, struct
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 9)
+s.bind((0, 0))
+status = struct.pack("=11L", 4, 0, 0, os.getpid(), 0, 0, 0, 0, 0, 0, 0)
+s.send(struct.pack("=LHHLL", 16 + len(status), 1001, 1 | 4, 1, 0) + status)
+reply = s.recv(65536)
+assert struct.unpack("=i", reply[16:20])[0] == 0, "AUDIT_SET refused"
+print(os.getpid())
+`;
+
+describe.skipIf(skip !== null)('unicast takeover from a dead audit daemon, real kernel', () => {
+  let before: KernelSnapshot;
+
+  beforeAll(() => {
+    before = snapshot();
+  });
+
+  afterAll(() => {
+    restoreKernel(before);
+  });
+
+  it('replaces the registration of a daemon that exited, then releases the pid on stop', async () => {
+    const deadPid = Number(execFileSync('python3', ['-c', SHORT_LIVED_DAEMON], { encoding: 'utf8' }).trim());
+    expect(getStatus().pid).toBe(deadPid);
+    expect(isProcessAlive(deadPid)).toBe(false);
+
+    const source = new NetlinkSource();
+    try {
+      const report = await source.start({ mode: 'unicast', enable: false, rules: [] });
+      expect(report.tookOverFrom).toBe(deadPid);
+      expect(getStatus().pid).toBe(process.pid);
+    } finally {
+      const stopped = await source.stop();
+      expect(stopped.releasedPid).toBe(true);
+    }
+    const after = snapshot();
+    expect(after.status.pid).toBe(0);
+    expect(comparableStatus(after.status)).toEqual(comparableStatus(before.status));
+    expect(after.rules).toEqual(before.rules);
+  });
+});
