@@ -29,6 +29,11 @@ export interface OpenDatabaseOptions {
   create?: boolean;
   /** How long a statement waits for a lock before failing with SQLITE_BUSY. */
   busyTimeoutMs?: number;
+  /**
+   * Run PRAGMA quick_check before use (O(database size): seconds for hundreds of MB). The daemon uses
+   * it at start so that a damaged file is reported once, clearly, instead of failing every write.
+   */
+  quickCheck?: boolean;
 }
 
 export type StoreOpenErrorKind = 'missing' | 'permissions' | 'not-credwatch' | 'corrupt' | 'schema' | 'io';
@@ -73,6 +78,15 @@ export function openDatabase(file: string, options: OpenDatabaseOptions = {}): D
     }
     // Prepared statements elsewhere assume the schema exists; check once, cheaply, here.
     db.prepare('SELECT 1 FROM findings LIMIT 0').all();
+    if (options.quickCheck) {
+      const problems = db.pragma('quick_check(5)', { simple: false }) as { quick_check: string }[];
+      if (problems.length !== 1 || problems[0]?.quick_check !== 'ok') {
+        throw new StoreOpenError(
+          'corrupt',
+          `the findings database ${abs} is corrupt (${problems.map((p) => p.quick_check).join('; ')}); move it aside and restart the daemon`,
+        );
+      }
+    }
   } catch (err) {
     db.close();
     throw err instanceof StoreOpenError ? err : mapSqliteError(err, abs);

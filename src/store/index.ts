@@ -1,5 +1,5 @@
 /** Public surface of the findings store. */
-export { openStore, type FindingStore, type OpenStoreOptions } from './store';
+export { openStore, withReadOnlyStore, type FindingStore, type OpenStoreOptions } from './store';
 export { DEFAULT_DB_PATH, defaultDbPath, StoreOpenError, type StoreOpenErrorKind } from './db';
 export { AmbiguousIdError } from './findings';
 export { Outbox } from './outbox';

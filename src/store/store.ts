@@ -5,7 +5,7 @@
  */
 import type { Finding } from '../detect/finding';
 import type { FindingsQuery } from './types';
-import { openDatabase, type Db } from './db';
+import { mapSqliteError, openDatabase, type Db } from './db';
 import { FindingsTable } from './findings';
 import { Outbox } from './outbox';
 import { State } from './state';
@@ -17,6 +17,8 @@ export interface OpenStoreOptions {
   /** Create the directory (0700) and file (0600) when missing. Default: !readonly. */
   create?: boolean;
   busyTimeoutMs?: number;
+  /** PRAGMA quick_check at open; a damaged file fails with StoreOpenError kind 'corrupt'. */
+  quickCheck?: boolean;
 }
 
 export interface FindingStore {
@@ -42,7 +44,7 @@ export interface FindingStore {
 
 export function openStore(path: string, options: OpenStoreOptions = {}): FindingStore {
   const readonly = options.readonly ?? false;
-  const db = openDatabase(path, { readonly, create: options.create ?? !readonly, busyTimeoutMs: options.busyTimeoutMs });
+  const db = openDatabase(path, { readonly, create: options.create ?? !readonly, busyTimeoutMs: options.busyTimeoutMs, quickCheck: options.quickCheck });
   const findings = new FindingsTable(db);
   const outbox = new Outbox(db, findings);
   const state = new State(db);
@@ -63,4 +65,20 @@ export function openStore(path: string, options: OpenStoreOptions = {}): Finding
       if (db.open) db.close();
     },
   };
+}
+
+/**
+ * Opens read-only, runs `fn`, closes. SQLite errors met while reading (a page found corrupt only when
+ * the query reaches it) become StoreOpenErrors with an actionable message; other errors pass through.
+ */
+export function withReadOnlyStore<T>(path: string, fn: (store: FindingStore) => T): T {
+  const store = openStore(path, { readonly: true });
+  try {
+    return fn(store);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    throw typeof code === 'string' && code.startsWith('SQLITE_') ? mapSqliteError(err, store.path) : err;
+  } finally {
+    store.close();
+  }
 }

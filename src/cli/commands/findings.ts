@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { Option, type Command } from 'commander';
 import { SEVERITIES, type Finding, type Severity } from '../../detect/finding';
-import { defaultDbPath, openStore } from '../../store';
+import { defaultDbPath, withReadOnlyStore } from '../../store';
 import type { FindingsQuery } from '../../store/types';
 import { RuntimeFailure, UsageError } from '../errors';
 import { toJsonLine } from '../render/escape';
@@ -108,12 +108,7 @@ export function register(program: Command): void {
 }
 
 function fromDb(dbPath: string, q: FindingsQuery): Finding[] {
-  const store = openStore(dbPath, { readonly: true });
-  try {
-    return store.queryFindings(q);
-  } finally {
-    store.close();
-  }
+  return withReadOnlyStore(dbPath, (store) => store.queryFindings(q));
 }
 
 async function fromCollector(opts: FindingsOptions, q: FindingsQuery): Promise<Finding[]> {

@@ -1,6 +1,6 @@
 /** `credwatch show ID`: one finding with its full evidence (process chain, container/pod, redacted records). */
 import type { Command } from 'commander';
-import { defaultDbPath, openStore } from '../../store';
+import { defaultDbPath, withReadOnlyStore } from '../../store';
 import { RuntimeFailure } from '../errors';
 import { toJsonLine } from '../render/escape';
 import { renderFindingDetail } from '../render/findings';
@@ -15,13 +15,11 @@ export function register(program: Command): void {
     .option('--db <file>', `findings database (default: $CREDWATCH_DB or ${defaultDbPath({})})`)
     .action((id: string, opts: { json?: boolean; db?: string }) => {
       const format = resolveFormat(opts);
-      const store = openStore(opts.db ?? defaultDbPath(), { readonly: true });
-      try {
-        const f = store.getFinding(id.trim());
-        if (!f) throw new RuntimeFailure(`no finding with id or id prefix "${id}" in ${store.path}`);
-        process.stdout.write(format === 'json' ? toJsonLine(f) + '\n' : renderFindingDetail(f));
-      } finally {
-        store.close();
-      }
+      const f = withReadOnlyStore(opts.db ?? defaultDbPath(), (store) => {
+        const found = store.getFinding(id.trim());
+        if (!found) throw new RuntimeFailure(`no finding with id or id prefix "${id}" in ${store.path}`);
+        return found;
+      });
+      process.stdout.write(format === 'json' ? toJsonLine(f) + '\n' : renderFindingDetail(f));
     });
 }

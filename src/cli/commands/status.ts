@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { readStatusSnapshot } from '../../daemon/status-snapshot';
-import { defaultDbPath, openStore } from '../../store';
+import { defaultDbPath, withReadOnlyStore } from '../../store';
 import { toJsonLine } from '../render/escape';
 import { renderStatus, type StatusReport } from '../render/status';
 import { formatDuration } from '../render/time';
@@ -33,9 +33,7 @@ export function register(program: Command): void {
     .action((opts: { json?: boolean; db?: string }) => {
       const format = resolveFormat(opts);
       const now = Date.now();
-      const store = openStore(opts.db ?? defaultDbPath(), { readonly: true });
-      let report: StatusReport;
-      try {
+      const report = withReadOnlyStore(opts.db ?? defaultDbPath(), (store): StatusReport => {
         const snapshot = readStatusSnapshot(store.state);
         const ageMs = snapshot ? Math.max(0, now - snapshot.updatedMs) : null;
         let running = false;
@@ -55,7 +53,7 @@ export function register(program: Command): void {
           // The cursor moves only on a successful delivery: its time is the last successful ship.
           lastShip[o.output] = Math.max(lastShip[o.output] ?? 0, o.updatedMs);
         }
-        report = {
+        return {
           db: store.path,
           running,
           ...(reason !== undefined ? { notRunningReason: reason } : {}),
@@ -66,9 +64,7 @@ export function register(program: Command): void {
           lastShip,
           snapshot,
         };
-      } finally {
-        store.close();
-      }
+      });
       process.stdout.write(format === 'json' ? toJsonLine(report) + '\n' : renderStatus(report, now));
     });
 }

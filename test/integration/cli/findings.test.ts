@@ -246,6 +246,29 @@ describe.skipIf(!built)('missing, corrupt and unsafe database files', () => {
     t.cleanup();
   });
 
+  it('a database whose pages are damaged: exit 1 with "is corrupt", file untouched', () => {
+    const t = tempDb();
+    const s = openStore(t.db);
+    const big = 'q'.repeat(3000);
+    s.insertFindings(Array.from({ length: 300 }, () => {
+      const f = makeFinding();
+      f.evidence[0]!.records.push({ type: 'EXECVE', text: big });
+      return f;
+    }));
+    s.db.pragma('wal_checkpoint(TRUNCATE)');
+    s.close();
+    const bytes = fs.readFileSync(t.db);
+    for (let i = 8192; i < bytes.length - 4096; i++) bytes[i] = (bytes[i]! * 7 + 13) & 0xff;
+    fs.writeFileSync(t.db, bytes);
+    for (const cmd of [['findings'], ['status']]) {
+      const r = cli([...cmd, '--db', t.db]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/the findings database .* is corrupt/);
+    }
+    expect(fs.readFileSync(t.db).equals(bytes)).toBe(true);
+    t.cleanup();
+  });
+
   it('a group/world-writable database is refused (0666), and so is its directory (0777)', () => {
     const t = tempDb();
     openStore(t.db).close();

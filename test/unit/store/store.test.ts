@@ -67,6 +67,24 @@ describe('opening', () => {
     expect(fs.readFileSync(dbPath).equals(junk)).toBe(true);
   });
 
+  it('quickCheck reports a damaged file as corrupt at open, without writing to it', () => {
+    const s = store();
+    const big = 'z'.repeat(3000);
+    s.insertFindings(Array.from({ length: 300 }, () => {
+      const f = makeFinding();
+      f.evidence[0]!.records.push({ type: 'EXECVE', text: big });
+      return f;
+    }));
+    s.db.pragma('wal_checkpoint(TRUNCATE)');
+    open.pop()!.close();
+    const bytes = fs.readFileSync(dbPath);
+    for (let i = 8192; i < bytes.length - 4096; i++) bytes[i] = (bytes[i]! * 7 + 13) & 0xff;
+    fs.writeFileSync(dbPath, bytes);
+    expect(() => openStore(dbPath, { quickCheck: true })).toThrow(/is corrupt/);
+    expect(() => openStore(dbPath, { readonly: true, quickCheck: true })).toThrow(/is corrupt/);
+    expect(fs.readFileSync(dbPath).equals(bytes)).toBe(true);
+  });
+
   it('refuses an SQLite file of another application', () => {
     fs.mkdirSync(path.dirname(dbPath), { mode: 0o700 });
     const other = new Database(dbPath);
