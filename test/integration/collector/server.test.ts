@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -117,9 +118,9 @@ describe('collector ingest', () => {
     const streamed = await request(`${server.url}/v1/findings`, {
       method: 'POST',
       headers: bearer(TOKEN_A),
-      body: (async function* () {
+      body: Readable.from((function* () {
         for (let i = 0; i < 8; i++) yield Buffer.from(big.slice(0, 16384));
-      })(),
+      })()),
       dispatcher: agent,
     });
     expect(streamed.headers['content-length']).toBeDefined();
