@@ -218,7 +218,7 @@ describe('collector configuration', () => {
   });
   it('refuses a token in a world-readable file and an agent that could never authenticate', () => {
     expect(() => parseCollectorConfig(configText(), 'c.yaml', {}, 0o100644)).toThrow(/world-readable/);
-    const noCa = configText().replace(/  client_ca_file: .*\n/, '');
+    const noCa = configText().replace(/ {2}client_ca_file: .*\n/, '');
     expect(() => parseCollectorConfig(noCa, 'c.yaml', {})).toThrow(/agents\[1\].*could never authenticate/);
   });
 });
