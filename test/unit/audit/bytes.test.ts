@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { decodeHex, decodeSurrogateEscaped, encodeSurrogateEscaped, hexToString, isHex } from '../../../src/audit/bytes';
+
+describe('surrogateescape', () => {
+  it('decodes valid UTF-8 normally', () => {
+    expect(decodeSurrogateEscaped(Buffer.from('grüße €𝄞', 'utf8'))).toBe('grüße €𝄞');
+  });
+
+  it('maps each invalid byte 0xNN to U+DCNN and keeps the valid parts', () => {
+    expect(decodeSurrogateEscaped(Buffer.from([0x61, 0xff, 0x62]))).toBe('a\udcffb');
+    // a truncated 3-byte sequence: both bytes escaped, the following ASCII intact
+    expect(decodeSurrogateEscaped(Buffer.from([0xe2, 0x82, 0x41]))).toBe('\udce2\udc82A');
+    // overlong encoding of "/" (C0 AF) is invalid UTF-8
+    expect(decodeSurrogateEscaped(Buffer.from([0xc0, 0xaf]))).toBe('\udcc0\udcaf');
+    // an encoded UTF-16 surrogate (ED A0 80) is invalid UTF-8
+    expect(decodeSurrogateEscaped(Buffer.from([0xed, 0xa0, 0x80]))).toBe('\udced\udca0\udc80');
+  });
+
+  it('JSON-encodes escaped bytes as \\udcNN', () => {
+    expect(JSON.stringify(decodeSurrogateEscaped(Buffer.from([0xff])))).toBe('"\\udcff"');
+  });
+
+  it('round-trips arbitrary bytes exactly', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        const s = decodeSurrogateEscaped(Buffer.from(bytes));
+        expect(encodeSurrogateEscaped(s).equals(Buffer.from(bytes))).toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('encodes real surrogate pairs as UTF-8, not as escaped bytes', () => {
+    expect(encodeSurrogateEscaped('𝄞\udcff').equals(Buffer.from([0xf0, 0x9d, 0x84, 0x9e, 0xff]))).toBe(true);
+  });
+});
+
+describe('hex', () => {
+  it('decodes upper and lower case', () => {
+    expect(decodeHex('2F746d70')!.toString()).toBe('/tmp');
+    expect(hexToString('2F746D702F6120622063')).toBe('/tmp/a b c');
+  });
+  it('rejects odd length and non-hex characters', () => {
+    expect(decodeHex('ABC')).toBeNull();
+    expect(decodeHex('zz')).toBeNull();
+    expect(isHex('(null)')).toBe(false);
+    expect(isHex('00ff')).toBe(true);
+  });
+  it('decodes a sub-range without slicing', () => {
+    expect(hexToString('xx414243yy', 2, 8)).toBe('ABC');
+  });
+});
