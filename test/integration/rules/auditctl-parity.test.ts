@@ -7,6 +7,7 @@
  *   3. `auditctl -l` prints, for that rule, exactly formatRule(decodeRule(kernel bytes)).
  *   4. The rule is deleted, alternately by `auditctl -d`/`-W` and by AUDIT_DEL_RULE with our payload,
  *      and the kernel's rule list must be exactly what it was before.
+ * Then bad rules: those both refuse, and the documented few where we differ from auditctl 3.0.9.
  *
  * Touches global kernel state: run as root under the lab lock, e.g.
  *   flock /tmp/credwatch-audit.lock npx vitest run test/integration/rules
@@ -18,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditControl, type AuditControl } from '../../../src/native/binding';
-import { decodeRule, encodeRule, formatRule, parseRuleText, ruleKey, toKernelForm } from '../../../src/audit/rules';
+import { RuleSyntaxError, decodeRule, encodeRule, formatRule, parseRuleText, ruleKey, toKernelForm } from '../../../src/audit/rules';
 
 function which(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
@@ -79,6 +80,44 @@ const RULES: readonly string[] = [
   `-a always,exit -F arch=b64 -S pread,pwrite,451 -k ${KEY}-names`,
   `-a always,exit -F arch=x86_64 -S kill -F a1=9 -F pers!=0 -k ${KEY}-archname`,
   `-A always,exit -F arch=b64 -S execve -F uid=root -k ${KEY}-prepend`,
+];
+
+/** Bad rules both refuse (auditctl fails before anything reaches the kernel, or the kernel refuses). */
+const REJECTED_BY_BOTH: readonly string[] = [
+  `-a always,exit -F arch=b64 -S nosuchcall -k ${KEY}-err`,
+  `-a always,exit -F arch=b64 -S socketcall -k ${KEY}-err`,
+  `-a always,exit -S execve -F arch=b64 -k ${KEY}-err`,
+  `-a always,exit -F arch=b64 -S execve -F nosuch=1 -k ${KEY}-err`,
+  `-a always,exit -F arch=b64 -S execve -F uid -k ${KEY}-err`,
+  `-a always,exit -F arch=b64 -S execve -F uid= -k ${KEY}-err`,
+  `-a always,exit -F arch=b64 -S execve -F uid=nobody_here -k ${KEY}-err`,
+  `-a always,exit -F arch=b64 -S execve -F exit=-ENOPE -k ${KEY}-err`,
+  `-a always,exit -F arch=b64 -S execve -F perm=rwq -k ${KEY}-err`,
+  `-a always,exit -F arch>b64 -S execve -k ${KEY}-err`,
+  `-a always,exit -F arch=b64 -S execve -F msgtype=1300 -k ${KEY}-err`,
+  `-a always,task -S execve -k ${KEY}-err`,
+  `-a always,user -F path=/etc/passwd -k ${KEY}-err`,
+  `-a always,exclude -F euid=0 -k ${KEY}-err`,
+  `-a always,exit -F uid=0 -k ${KEY}-err`,
+  `-a always,exit -F uid=0 -F key=${KEY}-err`,
+  `-a always,exit -S all -w /etc/passwd -k ${KEY}-err`,
+  `-a always,exit -F arch=b64 -S execve -C uid=gid -k ${KEY}-err`,
+  `-a always,exit -F arch=b64 -S execve -F filetype=32768 -k ${KEY}-err`,
+  `-a always,exit -F arch=b64 -S execve -F loginuid_set=1 -k ${KEY}-err`,
+];
+
+/** Where auditctl 3.0.9 silently reads something else than was written, we refuse instead. */
+const STRICTER_THAN_AUDITCTL: readonly (readonly [string, string])[] = [
+  [`-a always,exit -F arch=b64 -S execve -F pid=12x -k ${KEY}-err`, 'auditctl reads pid=12'],
+  [`-a always,exit -F arch=b64 -S execve -F sessionid=abc -k ${KEY}-err`, 'auditctl reads sessionid=0'],
+  [`-a always,exit -F arch=b64 -S execve -F a0=5000000000 -k ${KEY}-err`, 'auditctl truncates to 0x2A05F200'],
+  [`-a always,exit -F arch=b64 -S execve -F exe!=/bin/sh -k ${KEY}-err`, 'auditctl -l then shows exe=; newer libaudit refuses'],
+];
+
+/** Kernel-header syscall spellings that libaudit's tables lack; we accept both spellings. */
+const MORE_LENIENT_THAN_AUDITCTL: readonly (readonly [string, string])[] = [
+  [`-a always,exit -F arch=b64 -S pread64 -k ${KEY}-err`, 'libaudit calls it pread'],
+  [`-a always,exit -F arch=b32 -S kexec_load -k ${KEY}-err`, 'libaudit calls it sys_kexec_load on i386'],
 ];
 
 function fill(rule: string): string {
@@ -144,6 +183,35 @@ describe.skipIf(skipReason !== undefined)('rule encoding against auditctl on the
       }
     });
   });
+
+  /** Runs auditctl; returns its exit status, removing any rule it managed to add. */
+  function auditctlStatus(args: string[]): number {
+    const before = hexList(control.listRules());
+    const r = spawnSync('auditctl', args, { encoding: 'utf8' });
+    for (const rule of control.listRules()) if (!before.includes(rule.toString('hex'))) control.deleteRule(rule);
+    return r.status ?? -1;
+  }
+
+  for (const bad of REJECTED_BY_BOTH) {
+    it(`auditctl and parseRuleText both reject: ${bad}`, () => {
+      expect(() => parseRuleText(bad)).toThrow(RuleSyntaxError);
+      expect(auditctlStatus(bad.split(/\s+/))).not.toBe(0);
+    });
+  }
+
+  for (const [text, why] of STRICTER_THAN_AUDITCTL) {
+    it(`parseRuleText refuses what auditctl 3.0.9 accepts (${why}): ${text}`, () => {
+      expect(() => parseRuleText(text)).toThrow(RuleSyntaxError);
+      expect(auditctlStatus(text.split(/\s+/))).toBe(0);
+    });
+  }
+
+  for (const [text, why] of MORE_LENIENT_THAN_AUDITCTL) {
+    it(`parseRuleText accepts what auditctl 3.0.9 refuses (${why}): ${text}`, () => {
+      expect(() => parseRuleText(text)).not.toThrow();
+      expect(auditctlStatus(text.split(/\s+/))).not.toBe(0);
+    });
+  }
 
   function checkOneRule(text: string, args: string[], i: number, before: string[], ours: Buffer, ownKey: string): void {
     {
