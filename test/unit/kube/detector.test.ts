@@ -4,7 +4,7 @@ import type { KubeAuditEvent } from '../../../src/kube/event';
 import { kubeEvidenceText, redactText } from '../../../src/kube/redact';
 
 let seq = 0;
-function ev(p: Partial<KubeAuditEvent> & { objectRef?: Partial<NonNullable<KubeAuditEvent['objectRef']>> | null } = {}): KubeAuditEvent {
+function ev(p: Omit<Partial<KubeAuditEvent>, 'objectRef'> & { objectRef?: Partial<NonNullable<KubeAuditEvent['objectRef']>> | null } = {}): KubeAuditEvent {
   seq++;
   const { objectRef, ...rest } = p;
   return {
