@@ -4,9 +4,16 @@
  * The goal is byte-for-byte agreement with Debian's auditctl (3.0.9): the same rule text must produce
  * the same AUDIT_ADD_RULE payload, so that the kernel's rule list and `auditctl -l` look exactly as if
  * an operator had typed the rule, and so that AUDIT_DEL_RULE with our payload removes exactly our rule.
- * Parsing follows auditctl's setopt()/libaudit's audit_rule_fieldpair_data(); where auditctl would
- * silently accept garbage (trailing characters after a number, an unparsable sessionid) we throw a
- * RuleSyntaxError instead.
+ * Parsing follows auditctl's setopt()/libaudit's audit_rule_fieldpair_data(). Checked against the
+ * real auditctl and kernel in test/integration/rules and against go-libaudit's recorded payloads in
+ * test/unit/rules. Where we knowingly differ from auditctl 3.0.9:
+ *  - stricter: a number with trailing junk (`pid=12x`), an unparsable `sessionid=`, a value beyond 32
+ *    bits, and `exe!=` (3.0.9 accepts it but lists it as `exe=`) are RuleSyntaxErrors, not silently
+ *    rewritten;
+ *  - more lenient: kernel-header syscall spellings libaudit lacks (`pread64`, i386 `kexec_load`) are
+ *    accepted beside libaudit's; rule text may quote ('...', "...") and backslash-escape blanks;
+ *  - out of scope: -d/-D/-W/-e and the other control options, io_uring and filesystem `fstype=`,
+ *    machines other than x86_64/i386 (syscall names need one of those two tables).
  *
  * Layout (all u32, host order = little endian on the machines we support):
  *   flags | action | field_count | mask[64] | fields[64] | values[64] | fieldflags[64] | buflen | buf[buflen]
