@@ -123,7 +123,15 @@ function ensureFile(file: string, create: boolean): number {
 }
 
 function refuseIfWritableByOthers(p: string, st: fs.Stats, what: 'file' | 'directory'): void {
-  // Anyone who can write the database (or swap it through its directory) can erase or forge findings.
+  // Anyone who can write the database (or swap it through its directory) can erase or forge findings:
+  // that includes its owner, so the owner must be us or root (as ssh does for its key files).
+  const euid = process.geteuid?.();
+  if (euid !== undefined && st.uid !== euid && st.uid !== 0) {
+    throw new StoreOpenError(
+      'permissions',
+      `refusing to open the findings database: ${what} ${p} is owned by uid ${st.uid}, neither root nor this user (uid ${euid})`,
+    );
+  }
   if ((st.mode & 0o022) !== 0) {
     const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
     const want = what === 'file' ? '0600' : '0700';

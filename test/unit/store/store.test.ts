@@ -52,6 +52,14 @@ describe('opening', () => {
     expect(() => openStore(dbPath)).toThrow(/directory .* group- or world-writable/);
   });
 
+  it.skipIf(process.geteuid?.() !== 0)('refuses a file owned by another (non-root) user', () => {
+    store().close();
+    fs.chownSync(dbPath, 12345, 12345);
+    expect(() => openStore(dbPath, { readonly: true })).toThrow(/owned by uid 12345, neither root nor this user/);
+    fs.chownSync(dbPath, 0, 0);
+    expect(() => openStore(dbPath, { readonly: true }).close()).not.toThrow();
+  });
+
   it('read-only open of a missing file fails clearly and creates nothing', () => {
     expect(() => openStore(dbPath, { readonly: true })).toThrow(/no findings database at .*credwatch run/);
     expect(fs.existsSync(path.dirname(dbPath))).toBe(false);
