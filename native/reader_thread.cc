@@ -55,71 +55,81 @@ void ReaderThread::ReportError(const char* syscall, int err) {
   if (sink_->Submit(b) != SubmitResult::kAccepted) pool_->Give(b);
 }
 
+ReaderThread::DrainResult ReaderThread::Drain(std::vector<char>& buf, Batch*& batch, size_t limit) {
+  for (size_t n = 0; n < limit; n++) {
+    sockaddr_nl from{};
+    socklen_t fromLen = sizeof(from);
+    ssize_t got = recvfrom(fd_, buf.data(), buf.size(), MSG_DONTWAIT | MSG_TRUNC,
+                           reinterpret_cast<sockaddr*>(&from), &fromLen);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return DrainResult::kEmpty;
+      if (errno == ENOBUFS) {
+        // The kernel could not queue records for us (multicast overflow); the socket stays usable.
+        counters_->enobufs.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      ReportError("recvfrom", errno);
+      return DrainResult::kFailed;
+    }
+    if (from.nl_pid != 0) {
+      counters_->badSender.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    // The kernel fills nlmsg_len inconsistently for audit records, so the datagram size is the
+    // record size. One datagram carries one record.
+    size_t len = static_cast<size_t>(got);
+    if (len > buf.size()) {
+      counters_->truncated.fetch_add(1, std::memory_order_relaxed);
+      len = buf.size();
+    }
+    if (len < NLMSG_HDRLEN) {
+      counters_->truncated.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
+    if (nlh->nlmsg_type < NLMSG_MIN_TYPE) {
+      counters_->ignored.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    const char* text = buf.data() + NLMSG_HDRLEN;
+    size_t textLen = len - NLMSG_HDRLEN;
+    while (textLen > 0 && text[textLen - 1] == '\0') textLen--;
+    counters_->received.fetch_add(1, std::memory_order_relaxed);
+    counters_->bytes.fetch_add(len, std::memory_order_relaxed);
+    batch->Append(nlh->nlmsg_type, text, textLen);
+    if (batch->records.size() >= batchMaxRecords_ || batch->bytes.size() >= kMaxBatchBytes) {
+      batch = Flush(batch);
+    }
+  }
+  return DrainResult::kLimit;
+}
+
 void ReaderThread::Run(Batch* batch) {
   std::vector<char> buf(kReceiveBuffer);
   pollfd fds[2] = {{fd_, POLLIN, 0}, {wakeFd_, POLLIN, 0}};
-  bool failed = false;
   // Records read while AUDIT_SET pid was being acknowledged are already in the first batch.
   if (!batch->records.empty()) batch = Flush(batch);
-  while (!failed) {
+  for (;;) {
     int r = poll(fds, 2, -1);
     if (r < 0) {
       if (errno == EINTR) continue;
       ReportError("poll", errno);
       break;
     }
-    if (fds[1].revents != 0) break;
-    // Drain everything readable; the batch goes out when the socket runs dry or the batch is full.
-    for (;;) {
-      sockaddr_nl from{};
-      socklen_t fromLen = sizeof(from);
-      ssize_t n = recvfrom(fd_, buf.data(), buf.size(), MSG_DONTWAIT | MSG_TRUNC,
-                           reinterpret_cast<sockaddr*>(&from), &fromLen);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-        if (errno == ENOBUFS) {
-          // The kernel could not queue records for us (multicast overflow); the socket stays usable.
-          counters_->enobufs.fetch_add(1, std::memory_order_relaxed);
-          continue;
-        }
-        ReportError("recvfrom", errno);
-        failed = true;
-        break;
-      }
-      if (from.nl_pid != 0) {
-        counters_->badSender.fetch_add(1, std::memory_order_relaxed);
-        continue;
-      }
-      // The kernel fills nlmsg_len inconsistently for audit records, so the datagram size is the
-      // record size. One datagram carries one record.
-      size_t len = static_cast<size_t>(n);
-      if (len > buf.size()) {
-        counters_->truncated.fetch_add(1, std::memory_order_relaxed);
-        len = buf.size();
-      }
-      if (len < NLMSG_HDRLEN) {
-        counters_->truncated.fetch_add(1, std::memory_order_relaxed);
-        continue;
-      }
-      auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
-      if (nlh->nlmsg_type < NLMSG_MIN_TYPE) {
-        counters_->ignored.fetch_add(1, std::memory_order_relaxed);
-        continue;
-      }
-      const char* text = buf.data() + NLMSG_HDRLEN;
-      size_t textLen = len - NLMSG_HDRLEN;
-      while (textLen > 0 && text[textLen - 1] == '\0') textLen--;
-      counters_->received.fetch_add(1, std::memory_order_relaxed);
-      counters_->bytes.fetch_add(len, std::memory_order_relaxed);
-      batch->Append(nlh->nlmsg_type, text, textLen);
-      if (batch->records.size() >= batchMaxRecords_ || batch->bytes.size() >= kMaxBatchBytes) {
-        batch = Flush(batch);
-      }
+    if (fds[1].revents != 0) {
+      // Stop requested. Records the kernel already queued on our socket are still ours to deliver
+      // (the caller released the audit pid first); read what is there now, bounded so that a busy
+      // multicast stream cannot delay the stop.
+      Drain(buf, batch, kFinalDrainRecords);
+      break;
     }
+    // Drain everything readable; the batch goes out when the socket runs dry or the batch is full.
+    DrainResult result = Drain(buf, batch, SIZE_MAX);
     if (!batch->records.empty()) batch = Flush(batch);
+    if (result == DrainResult::kFailed) break;
   }
-  // Records read before the stop request still go out; the sink is released only after join().
+  // The sink is released only after join(), so this last batch still goes out.
   if (!batch->records.empty()) batch = Flush(batch);
   pool_->Give(batch);
 }

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <thread>
+#include <vector>
 
 #include "batch.h"
 
@@ -43,6 +44,8 @@ class ReaderThread {
   static constexpr size_t kReceiveBuffer = 65536;
   // A batch is also closed when its arena passes this size, bounding memory per queued batch.
   static constexpr size_t kMaxBatchBytes = 1 << 20;
+  // At stop, at most this many already-queued records are still read and delivered.
+  static constexpr size_t kFinalDrainRecords = 65536;
 
   ReaderThread() = default;
   ~ReaderThread();
@@ -57,7 +60,11 @@ class ReaderThread {
   bool running() const { return thread_.joinable(); }
 
  private:
+  enum class DrainResult { kEmpty, kLimit, kFailed };
+
   void Run(Batch* batch);
+  // Reads up to `limit` datagrams without blocking, appending records to `batch` (flushed when full).
+  DrainResult Drain(std::vector<char>& buf, Batch*& batch, size_t limit);
   Batch* Flush(Batch* batch);
   void ReportError(const char* syscall, int err);
 
