@@ -22,6 +22,7 @@
 import * as fs from 'node:fs';
 import { encodeRule, ruleKey, toKernelForm } from '../audit/rules';
 import type { AuditStatus, AuditStatusChange } from '../native/types';
+import { isProcessAlive } from '../sources/netlink';
 import type { Logger } from './logger';
 import { RateLimitedLog } from './logger';
 
@@ -166,14 +167,8 @@ export interface AuditLifecycleOptions {
   now?: () => number;
 }
 
-export function processIsAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+/** Live and not a zombie (a zombie auditd holds nothing). */
+export const processIsAlive = isProcessAlive;
 
 function cmdlineMentionsCredwatch(pid: number): boolean {
   try {

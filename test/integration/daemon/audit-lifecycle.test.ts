@@ -1,0 +1,205 @@
+/**
+ * AuditLifecycle against the real kernel and the real addon. Run under the lab's audit lock:
+ *   flock /tmp/credwatch-audit.lock npx vitest run test/integration/daemon/audit-lifecycle.test.ts
+ * Each test records the kernel status and the full rule list first and asserts they are exactly the
+ * same at the end.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import pino from 'pino';
+import { ruleKey } from '../../../src/audit/rules';
+import { AuditLifecycle, SELF_RULE_KEY, rulePidField } from '../../../src/daemon/audit-lifecycle';
+import { createAuditControl, createAuditSocket } from '../../../src/native/binding';
+import type { NativeRecord } from '../../../src/native/types';
+
+const control = createAuditControl();
+const isRoot = process.getuid?.() === 0;
+let addonError: string | null = null;
+try {
+  control.getStatus();
+} catch (err) {
+  addonError = String(err);
+}
+const canRun = isRoot && addonError === null;
+if (!canRun) console.log(`skipping real-kernel lifecycle tests: ${!isRoot ? 'not root' : `addon unavailable (${addonError})`}`);
+const hasAuditd = spawnSync('sh', ['-c', 'command -v auditd && command -v auditctl']).status === 0;
+if (!hasAuditd) console.log('skipping the auditd coexistence test: Debian auditd is not installed (apt-get install auditd)');
+
+const logger = pino({ level: 'silent' });
+
+/** Everything about the kernel audit state a test may change (not the moving counters). */
+function snapshot(): { enabled: number; failure: number; pid: number; rateLimit: number; backlogLimit: number; backlogWaitTime: number; rules: string[] } {
+  const s = control.getStatus();
+  return {
+    enabled: s.enabled,
+    failure: s.failure,
+    pid: s.pid,
+    rateLimit: s.rateLimit,
+    backlogLimit: s.backlogLimit,
+    backlogWaitTime: s.backlogWaitTime,
+    rules: control.listRules().map((r) => r.toString('hex')),
+  };
+}
+
+async function waitFor(what: string, cond: () => boolean, ms = 5000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function syscallRecords(records: NativeRecord[], key: string): NativeRecord[] {
+  return records.filter((r) => r.type === 1300 && r.text.includes(`key="${key}"`));
+}
+
+const initial = canRun ? snapshot() : null;
+afterAll(() => {
+  if (initial) expect(snapshot()).toEqual(initial);
+});
+
+describe.skipIf(!canRun)('AuditLifecycle on the real kernel', () => {
+  it('unicast: self-exclusion first, our rule works, shutdown leaves status and rules exactly as before', async () => {
+    const before = snapshot();
+    if (before.pid !== 0) throw new Error(`audit pid ${before.pid} is held: this test needs the lab baseline (pid 0)`);
+    const key = 'credwatch:itest-open';
+    const lc = new AuditLifecycle({
+      control,
+      mode: 'auto',
+      rules: [`-a always,exit -F arch=b64 -S openat -F success=0 -k ${key}`],
+      backlogLimit: 8192,
+      logger,
+    });
+    const plan = lc.decide();
+    expect(plan).toMatchObject({ mode: 'unicast', immutable: false, holderPid: null });
+    const records: NativeRecord[] = [];
+    const sock = createAuditSocket({ mode: plan.mode, onBatch: (b) => records.push(...b) });
+    sock.start();
+    try {
+      const report = lc.install();
+      expect(report).toMatchObject({ installed: 2, failed: [], alreadyPresent: 0 });
+      const listed = control.listRules();
+      expect(ruleKey(listed[0] as Buffer)).toEqual([SELF_RULE_KEY]);
+      expect(rulePidField(listed[0] as Buffer)).toBe(process.pid);
+      // What we remember for removal is byte for byte what the kernel lists.
+      for (const p of lc.installedPayloads()) expect(listed.some((l) => l.equals(p))).toBe(true);
+      expect(control.getStatus()).toMatchObject({ pid: process.pid, enabled: 1, backlogLimit: 8192 });
+
+      // Our own failing open is excluded; a child's is not.
+      try {
+        fs.openSync('/nonexistent/credwatch-itest-self', 'r');
+      } catch {
+        // expected: ENOENT is what the rule matches
+      }
+      const child = spawnSync('cat', ['/nonexistent/credwatch-itest-child']);
+      expect(child.status).not.toBe(0);
+      const childPid = child.pid as number;
+      await waitFor('the child open record', () => syscallRecords(records, key).some((r) => r.text.includes(` pid=${childPid} `)));
+      expect(syscallRecords(records, key).filter((r) => r.text.includes(` pid=${process.pid} `))).toEqual([]);
+    } finally {
+      const down = lc.shutdown();
+      sock.close();
+      expect(down.errors).toEqual([]);
+      expect(down).toMatchObject({ removed: 2, missing: 0, releasedPid: true });
+    }
+    expect(snapshot()).toEqual(before);
+  });
+
+  it.skipIf(!hasAuditd)('beside a running Debian auditd: auto picks multicast, both see the event, auditd rules untouched', async () => {
+    const before = snapshot();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'credwatch-auditd-'));
+    fs.mkdirSync(path.join(dir, 'plugins'));
+    const log = path.join(dir, 'audit.log');
+    fs.writeFileSync(
+      path.join(dir, 'auditd.conf'),
+      [
+        // auditd refuses (exit 6) a config that leaves out keys it has no default for: spell them out.
+        `log_file = ${log}`,
+        'local_events = yes',
+        'write_logs = yes',
+        'log_group = root',
+        'log_format = RAW',
+        'flush = DATA',
+        'freq = 50',
+        'max_log_file = 8',
+        'num_logs = 5',
+        'priority_boost = 4',
+        'name_format = NONE',
+        'max_log_file_action = ROTATE',
+        'space_left = 75',
+        'space_left_action = SYSLOG',
+        'admin_space_left = 50',
+        'admin_space_left_action = SUSPEND',
+        'disk_full_action = SUSPEND',
+        'disk_error_action = SUSPEND',
+        'use_libwrap = no',
+        'tcp_listen_queue = 5',
+        'tcp_max_per_addr = 1',
+        'tcp_client_max_idle = 0',
+        'transport = TCP',
+        'krb5_principal = auditd',
+        'distribute_network = no',
+        'q_depth = 2000',
+        'overflow_action = SYSLOG',
+        'max_restarts = 10',
+        `plugin_dir = ${path.join(dir, 'plugins')}`,
+        'end_of_event_timeout = 2',
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+    const auditd = spawn('auditd', ['-n', '-c', dir], { stdio: 'ignore' });
+    const auditdPid = auditd.pid as number;
+    const exited = new Promise<void>((resolve) => auditd.once('exit', () => resolve()));
+    // A different syscall from ours: on the exit list the first matching rule decides the event's key,
+    // and auditd's rules come before ours (only our self-exclusion is put first).
+    const foreign = ['-a', 'always,exit', '-F', 'arch=b64', '-S', 'fchmodat', '-k', 'lab-auditd-rule'];
+    try {
+      await waitFor('auditd to register', () => control.getStatus().pid === auditdPid);
+      expect(spawnSync('auditctl', foreign).status).toBe(0);
+      const auditdView = snapshot();
+
+      const key = 'credwatch:itest-exec';
+      const lc = new AuditLifecycle({ control, mode: 'auto', rules: [`-a always,exit -F arch=b64 -S execve -k ${key}`], logger });
+      const plan = lc.decide();
+      expect(plan).toMatchObject({ mode: 'multicast', holderPid: auditdPid });
+      const records: NativeRecord[] = [];
+      const sock = createAuditSocket({ mode: plan.mode, onBatch: (b) => records.push(...b) });
+      sock.start();
+      try {
+        const report = lc.install();
+        expect(report.failed).toEqual([]);
+        const listed = control.listRules();
+        expect(ruleKey(listed[0] as Buffer)).toEqual([SELF_RULE_KEY]);
+        expect(listed.map((r) => ruleKey(r).join(','))).toContain('lab-auditd-rule');
+        const child = spawnSync('/bin/true', ['credwatch-itest-marker']);
+        const childPid = child.pid as number;
+        await waitFor('our multicast copy', () => syscallRecords(records, key).some((r) => r.text.includes(` pid=${childPid} `)));
+        await waitFor('auditd to log it', () => fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes(` pid=${childPid} `));
+        const ours = syscallRecords(records, key).find((r) => r.text.includes(` pid=${childPid} `)) as NativeRecord;
+        const eventId = /audit\(([0-9.:]+)\)/.exec(ours.text)?.[1] as string;
+        expect(fs.readFileSync(log, 'utf8')).toContain(`msg=audit(${eventId})`);
+        expect(control.getStatus().pid).toBe(auditdPid);
+      } finally {
+        const down = lc.shutdown();
+        sock.close();
+        expect(down.errors).toEqual([]);
+        expect(down.releasedPid).toBe(false);
+      }
+      expect(snapshot()).toEqual(auditdView);
+    } finally {
+      auditd.kill('SIGTERM');
+      await exited;
+      spawnSync('auditctl', ['-d', ...foreign.slice(1)]);
+      // auditd leaves audit enabled when it exits; put back what the machine had.
+      const s = control.getStatus();
+      if (s.enabled !== before.enabled && before.enabled < 2) control.setStatus({ enabled: before.enabled as 0 | 1 });
+      if (s.pid !== before.pid && before.pid === 0) control.setStatus({ pid: 0 });
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(snapshot()).toEqual(before);
+  });
+});
