@@ -83,6 +83,12 @@ function validateRule(rule: Buffer, what: string): void {
   if (rule.length < AUDIT_RULE_DATA_HEADER_SIZE) {
     throw new RangeError(`${what}: ${rule.length} bytes is shorter than struct audit_rule_data`);
   }
+  // The kernel accepts trailing bytes past buflen, so a payload with garbage appended would still be
+  // installed (and could not be found again by deleteRule with the exact kernel form): refuse it here.
+  const buflen = rule.readUInt32LE(AUDIT_RULE_DATA_HEADER_SIZE - 4);
+  if (rule.length !== AUDIT_RULE_DATA_HEADER_SIZE + buflen) {
+    throw new RangeError(`${what}: payload is ${rule.length} bytes but its buflen says ${AUDIT_RULE_DATA_HEADER_SIZE + buflen}`);
+  }
 }
 
 function validateSocketOptions(options: AuditSocketOptions): void {

@@ -55,14 +55,19 @@ describe('setStatus validation', () => {
 });
 
 describe('rule payload validation', () => {
-  it('refuses a non-Buffer and a payload shorter than audit_rule_data', () => {
+  it('refuses a non-Buffer, a payload shorter than audit_rule_data, and one whose length disagrees with buflen', () => {
     const { native, calls } = fakeNative();
     const control = createAuditControl(() => native);
     expect(() => control.addRule('x' as unknown as Buffer)).toThrow(TypeError);
     expect(() => control.addRule(Buffer.alloc(AUDIT_RULE_DATA_HEADER_SIZE - 1))).toThrow(/shorter than struct audit_rule_data/);
     expect(() => control.deleteRule(Buffer.alloc(10))).toThrow(RangeError);
+    const trailing = Buffer.alloc(AUDIT_RULE_DATA_HEADER_SIZE + 8); // buflen 0, 8 stray bytes
+    expect(() => control.addRule(trailing)).toThrow(/buflen says 1040/);
     control.addRule(Buffer.alloc(AUDIT_RULE_DATA_HEADER_SIZE));
-    expect(calls).toEqual(['addRule']);
+    const withKey = Buffer.alloc(AUDIT_RULE_DATA_HEADER_SIZE + 3);
+    withKey.writeUInt32LE(3, AUDIT_RULE_DATA_HEADER_SIZE - 4);
+    control.deleteRule(withKey);
+    expect(calls).toEqual(['addRule', 'deleteRule']);
   });
 });
 
