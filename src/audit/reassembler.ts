@@ -11,14 +11,16 @@
  *  - Every other kernel record (SYSCALL, PATH, EXECVE, CWD, SOCKADDR, PROCTITLE, but also AVC,
  *    CONFIG_CHANGE, NETFILTER_CFG, SECCOMP, ANOM_*, LOGIN...) may be one part of a syscall event, or a
  *    whole event on its own when no syscall rule matched. Such events wait for EOE, and otherwise
- *    complete by age (`maxAgeMs`, on the wall clock even when the stream is idle: call tick()).
+ *    complete by age (`maxAgeMs`, on the wall clock even when the stream is idle: call tick();
+ *    or, for replay, `maxAgeRecords`: after that many further records).
  *
  * `incomplete: true` means we did not see the end of the event: it was a late record of an event
  * already emitted, or it was emitted without an EOE (aged out, evicted because `maxInFlight` events
  * were in flight, or flushed) while holding records that only exist inside a syscall event
- * (SYSCALL, PATH, CWD, EXECVE, SOCKADDR, PROCTITLE, ...). A lone AVC or CONFIG_CHANGE emitted that
- * way is complete: nothing else was coming. Evictions are counted in `evicted` either way. Rule sets that suppress EOE therefore produce incomplete
- * syscall events; the events are still whole, the flag only says the end was not confirmed.
+ * (SYSCALL, PATH, CWD, EXECVE, SOCKADDR, PROCTITLE, ...) on a stream that does carry EOE. A lone
+ * AVC or CONFIG_CHANGE emitted that way is complete: nothing else was coming. Streams without EOE
+ * (auditd 3.x logs never contain it; rule sets may exclude it) complete syscall events by age
+ * alone, unflagged. Evictions are counted in `evicted` either way.
  *
  * Serial gaps: kernel serials rise by one per event that emitted any record (serials are taken
  * lazily when a record is logged), per boot. `serialGaps` is the net count, per node, of serials
@@ -44,22 +46,28 @@ export interface ReassemblerOptions {
   onParseError?: (failure: RecordParseFailure) => void;
   /** Maximum events in flight; the oldest is evicted (emitted incomplete) beyond it. Default 4096. */
   maxInFlight?: number;
-  /**
-   * Age after which an event without EOE is emitted. Default 2000 ms. Replaying a file passes
-   * Infinity: a log's timestamps say nothing about how late a record may be written.
-   */
+  /** Age after which an event without EOE is emitted (live streams). Default 2000 ms. */
   maxAgeMs?: number;
-  /**
-   * Time source for ageing. Default Date.now (live streams). For replaying a file use
-   * `clock: 'record'`, which ages on the newest record timestamp seen instead.
-   */
+  /** Wall clock for ageing. Default Date.now. */
   now?: () => number;
-  clock?: 'wall' | 'record';
+  /**
+   * Replay: age events by input instead of time. An event still open after this many further
+   * records is complete. A log's timestamps cannot stand in for the wall clock (a sparse log has
+   * minutes between events, and a record written a moment late then looks minutes late), while a
+   * record count bounds memory on dense logs and tolerates reordering within the window.
+   */
+  maxAgeRecords?: number;
   /** Recently emitted stamps remembered per node to recognise late records. Default 8192. */
   rememberEmitted?: number;
   /** A forward serial jump larger than this is a restart, not a gap. Default 100000. */
   maxSerialJump?: number;
 }
+
+/**
+ * Settings replay uses for files (and tests use to reassemble fixtures the same way): age by a
+ * window of 20000 records, with room for every event that window can hold.
+ */
+export const REPLAY_REASSEMBLY = { maxAgeRecords: 20_000, maxInFlight: 32_768 } as const;
 
 export interface ReassemblerStats {
   records: number;
@@ -90,6 +98,12 @@ interface NodeState {
   emitted: Map<number, number>;
   lowest: number;
   highest: number;
+  /**
+   * Whether this node's stream carries EOE at all. The kernel always sends it, but auditd (3.x)
+   * does not write it to its log, and rule sets can exclude it: where none was ever seen, a missing
+   * EOE says nothing about completeness.
+   */
+  eoeSeen: boolean;
 }
 
 /** Types that only occur inside a syscall event: seeing one without EOE means the end is missing. */
@@ -141,7 +155,8 @@ export class Reassembler {
   private readonly onParseError: ((f: RecordParseFailure) => void) | undefined;
   private readonly maxInFlight: number;
   private readonly maxAgeMs: number;
-  private readonly nowFn: (() => number) | null;
+  private readonly nowFn: () => number;
+  private readonly byRecords: boolean;
   private readonly rememberEmitted: number;
   private readonly maxSerialJump: number;
   private readonly nodes = new Map<string | null, NodeState>();
@@ -149,14 +164,15 @@ export class Reassembler {
   private queue: Entry[] = [];
   private queueHead = 0;
   private inFlightCount = 0;
-  private newestRecordMs = 0;
+  private pushed = 0;
 
   constructor(opts: ReassemblerOptions) {
     this.onEvent = opts.onEvent;
     this.onParseError = opts.onParseError;
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 4096);
-    this.maxAgeMs = Math.max(0, opts.maxAgeMs ?? 2000);
-    this.nowFn = opts.clock === 'record' ? null : (opts.now ?? Date.now);
+    this.byRecords = opts.maxAgeRecords !== undefined;
+    this.maxAgeMs = Math.max(0, this.byRecords ? (opts.maxAgeRecords as number) : (opts.maxAgeMs ?? 2000));
+    this.nowFn = opts.now ?? Date.now;
     this.rememberEmitted = Math.max(1, opts.rememberEmitted ?? 8192);
     this.maxSerialJump = opts.maxSerialJump ?? 100_000;
   }
@@ -166,7 +182,7 @@ export class Reassembler {
   }
 
   private now(): number {
-    return this.nowFn === null ? this.newestRecordMs : this.nowFn();
+    return this.byRecords ? this.pushed : this.nowFn();
   }
 
   /** Parses and adds one record. `node` overrides a `node=` prefix in the text. */
@@ -184,8 +200,9 @@ export class Reassembler {
   /** Adds an already parsed record (counted in `records` only by push()). */
   pushParsed(rec: ParsedRecord): void {
     const timeMs = rec.sec * 1000 + rec.ms;
-    if (timeMs > this.newestRecordMs) this.newestRecordMs = timeMs;
+    this.pushed++;
     const state = this.nodeState(rec.node);
+    if (rec.type === AUDIT_EOE) state.eoeSeen = true;
     let entry = state.inFlight.get(rec.serial);
     if (entry !== undefined && entry.timeMs !== timeMs) {
       // Same serial, different time: a serial reused after a restart. Finish the old event first.
@@ -243,7 +260,7 @@ export class Reassembler {
   private nodeState(node: string | null): NodeState {
     let s = this.nodes.get(node);
     if (s === undefined) {
-      s = { inFlight: new Map(), emitted: new Map(), lowest: -1, highest: -1 };
+      s = { inFlight: new Map(), emitted: new Map(), lowest: -1, highest: -1, eoeSeen: false };
       this.nodes.set(node, s);
     }
     return s;
@@ -309,7 +326,7 @@ export class Reassembler {
   }
 
   private finishAged(e: Entry, state: NodeState): void {
-    this.finish(e, state, e.late || e.needsEoe);
+    this.finish(e, state, e.late || (e.needsEoe && state.eoeSeen));
   }
 
   private finish(e: Entry, state: NodeState, incomplete: boolean): void {

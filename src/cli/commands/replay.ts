@@ -15,7 +15,7 @@
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import type { AuditEvent } from '../../audit/event';
-import { Reassembler, type ReassemblerStats } from '../../audit/reassembler';
+import { REPLAY_REASSEMBLY, Reassembler, type ReassemblerStats } from '../../audit/reassembler';
 import type { RecordParseFailure } from '../../audit/record';
 import { readAuditLog, type LineSplitter } from '../../sources/auditlog';
 import { RuntimeFailure, UsageError } from '../errors';
@@ -175,9 +175,9 @@ export async function replayEvents(files: string[], opts: ReplayOptions): Promis
   const withRecords = opts.records === true;
   const failures: string[] = [];
   const reassembler = new Reassembler({
-    // A log's timestamps say nothing about how late a record may be written, so replay does not age
-    // events by time: EOE, the in-flight bound and the final flush complete them.
-    maxAgeMs: Infinity,
+    // A log's timestamps say nothing about how late a record may be written, so replay ages events
+    // by a window of records instead of by time (see Reassembler's maxAgeRecords).
+    ...REPLAY_REASSEMBLY,
     onEvent: (ev) => out.add(eventLine(ev, withRecords)),
     onParseError: (f: RecordParseFailure) => {
       if (failures.length < 5) failures.push(`${f.reason}: ${f.text.length > 120 ? f.text.slice(0, 120) + '...' : f.text}`);

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parse } from 'yaml';
 import type { AuditEvent } from '../../../src/audit/event';
-import { Reassembler, type ReassemblerOptions, type ReassemblerStats } from '../../../src/audit/reassembler';
+import { REPLAY_REASSEMBLY, Reassembler, type ReassemblerOptions, type ReassemblerStats } from '../../../src/audit/reassembler';
 import { logLineHeader } from '../../../src/sources/auditlog';
 
 export const FIXTURE_DIR = join(__dirname, '../../fixtures/audit');
@@ -46,10 +46,10 @@ export interface Reassembled {
   stats: ReassemblerStats;
 }
 
-/** Reassembles lines as `credwatch replay` does (no time-based ageing; flush at the end). */
+/** Reassembles lines as `credwatch replay` does (ageing by a window of records; flush at the end). */
 export function reassembleLines(lines: string[], opts: Partial<ReassemblerOptions> = {}): Reassembled {
   const events: AuditEvent[] = [];
-  const r = new Reassembler({ maxAgeMs: Infinity, ...opts, onEvent: (ev) => events.push(ev) });
+  const r = new Reassembler({ ...REPLAY_REASSEMBLY, ...opts, onEvent: (ev) => events.push(ev) });
   for (const text of lines) {
     const h = logLineHeader(text);
     r.push({ type: h.type, text }, h.node);

@@ -43,7 +43,10 @@ describe('Reassembler completion rules', () => {
   it('ages events without EOE on the wall clock when idle (tick), flagging syscall events incomplete', () => {
     let now = 1000;
     const { r, events } = collector({ maxAgeMs: 2000, now: () => now });
-    r.push(rec(1300, 20, 'syscall=42 success=no exit=-115'));
+    r.push(rec(1300, 19, 'syscall=1')); // this stream carries EOE...
+    r.push(rec(1320, 19));
+    events.length = 0;
+    r.push(rec(1300, 20, 'syscall=42 success=no exit=-115')); // ...so a SYSCALL without one is cut short
     r.push(rec(1305, 21, 'op=add_rule key="credwatch:x" list=4 res=1')); // CONFIG_CHANGE alone
     now = 2999;
     r.tick();
@@ -58,15 +61,38 @@ describe('Reassembler completion rules', () => {
     expect(r.stats.incomplete).toBe(1);
   });
 
+  it('does not flag events incomplete on a stream that never carries EOE (auditd 3.x logs)', () => {
+    let now = 0;
+    const { r, events } = collector({ maxAgeMs: 2000, now: () => now });
+    r.push(rec(1300, 22, 'syscall=59'));
+    r.push(rec(1309, 22, 'argc=1 a0="id"'));
+    now = 5000;
+    r.tick();
+    expect(events.map((e) => [e.types.join(','), e.incomplete])).toEqual([['SYSCALL,EXECVE', false]]);
+  });
+
+  it('replay ages by a window of records, not by timestamps', () => {
+    const { r, events } = collector({ maxAgeRecords: 3 });
+    r.push(rec(1300, 23, 'syscall=59', '1700000000.000'));
+    r.push(rec(1300, 24, 'syscall=59', '1700009999.000')); // hours later in audit time: still open
+    r.push(rec(1302, 23, 'item=0 name="/x"', '1700000000.000'));
+    expect(events).toHaveLength(0);
+    r.push(rec(1300, 25, 'syscall=59', '1700009999.000')); // 3 records after event 23 began: it is done
+    expect(events.map((e) => e.types.join(','))).toEqual(['SYSCALL,PATH']);
+    expect(r.stats.lateRecords).toBe(0);
+  });
+
   it('bounds events in flight: evicts the oldest, counted, never dropped', () => {
     const { r, events } = collector({ maxInFlight: 3, maxAgeMs: Infinity });
+    r.push(rec(1320, 99)); // an EOE: this stream carries them, so evicted syscall events are cut short
+    events.length = 0;
     for (let s = 1; s <= 5; s++) r.push(rec(1300, s, 'syscall=2'));
     expect(events.map((e) => e.serial)).toEqual([1, 2]);
     expect(events.every((e) => e.incomplete)).toBe(true);
     expect(r.stats.evicted).toBe(2);
     r.flush();
     expect(events.map((e) => e.serial)).toEqual([1, 2, 3, 4, 5]);
-    expect(r.stats).toMatchObject({ events: 5, evicted: 2, incomplete: 5 });
+    expect(r.stats).toMatchObject({ events: 6, evicted: 2, incomplete: 5 }); // 6 = the EOE-only event too
   });
 
   it('emits a late record as its own incomplete event and counts it', () => {
@@ -100,8 +126,9 @@ describe('Reassembler completion rules', () => {
     r.push(rec(1300, 50, 'syscall=1', '1700000000.000'));
     r.push(rec(1300, 50, 'syscall=2', '1800000000.000'));
     r.push(rec(1320, 50, '', '1800000000.000'));
+    // The first is finished when the second arrives; no EOE had been seen yet, so it is not flagged.
     expect(events.map((e) => [e.id, e.incomplete])).toEqual([
-      ['1700000000.000:50', true],
+      ['1700000000.000:50', false],
       ['1800000000.000:50', false],
     ]);
   });
