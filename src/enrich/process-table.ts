@@ -101,7 +101,9 @@ export class ProcessTable {
       e = undefined;
     }
     e ??= this.fresh(p.pid, ev.timeMs);
-    if (p.ppid !== null) e.ppid = p.ppid;
+    // Keep the parent seen at exec: after `runc exec` exits its child is reparented to the shim,
+    // and the exec-time parent is what ties the process to its container and its launcher.
+    if (p.ppid !== null && (isExec || e.ppid === null)) e.ppid = p.ppid;
     if (p.exe !== null) e.exe = p.exe;
     if (p.comm !== null) e.comm = p.comm;
     if (p.uid !== null) e.uid = p.uid;

@@ -1,0 +1,294 @@
+/**
+ * The host detection engine: AuditEvent in, redacted Findings out.
+ *
+ * Per event: fold it into the process table, then evaluate each enabled rule whose indicators can
+ * match this event kind (score, threshold, exclusions, operator allowlist), suppress repeats of the
+ * same rule by the same process for a short while, remember credential-read findings for sequence
+ * joins, and check sequence rules. Everything that leaves is redacted (src/detect/redact.ts).
+ */
+import { createHash } from 'node:crypto';
+import type { AuditEvent } from '../audit/event';
+import { ProcessTable } from '../enrich/process-table';
+import { UserDb } from '../enrich/users';
+import { Allowlist, type AllowConfig } from './allowlist';
+import { buildAuditRules, type AuditRuleOptions } from './audit-rules';
+import { EventView, runtimeTarget, type ContainerMeta } from './event-view';
+import type { CgroupIdentity } from '../enrich/cgroup';
+import { SEVERITIES, severityRank, type Evidence, type Finding, type FindingProcess, type Severity } from './finding';
+import { redactArgv, redactRecords, redactText } from './redact';
+import { defaultRulesDir, loadRuleDir, type LoadedRule } from './rule-loader';
+import { compileRule, isExcluded, scoreRule, type CompiledRule } from './score';
+import { SequenceTracker } from './sequences';
+
+export interface DetectorOptions {
+  host: string;
+  rulesDir?: string;
+  /** Rules given directly (tests); wins over rulesDir. */
+  rules?: LoadedRule[];
+  allow?: AllowConfig;
+  processTable?: ProcessTable;
+  now?: () => number;
+  /** uid -> user name; null disables lookups (replay of another host's log). */
+  users?: UserDb | null;
+  /** Container id -> pod uid when the cgroup did not say. */
+  podUidOf?: (containerId: string) => string | null;
+  containerMeta?: (containerId: string) => ContainerMeta | null;
+  /** Repeats of a rule by the same process within this window are counted, not emitted. */
+  suppressMs?: number;
+  auditRules?: AuditRuleOptions;
+}
+
+export interface DetectorStats {
+  events: number;
+  findings: number;
+  sequenceFindings: number;
+  excluded: number;
+  allowlisted: number;
+  suppressed: number;
+  byRule: Record<string, number>;
+}
+
+export interface Detector {
+  onAuditEvent(ev: AuditEvent): Finding[];
+  tick(nowMs: number): Finding[];
+  /** Reloads rules; on failure throws a clear error and keeps the old rules. */
+  reload(rulesDir?: string): void;
+  requiredAuditRules(): string[];
+  rules(): readonly LoadedRule[];
+  readonly processTable: ProcessTable;
+  readonly stats: DetectorStats;
+}
+
+/** Stable finding id: the same rule on the same host over the same events always gives the same id. */
+export function findingId(rule: string, host: string, eventIds: readonly string[]): string {
+  return createHash('sha256').update(`${rule}\0${host}\0${eventIds.join('\0')}`).digest('hex').slice(0, 32);
+}
+
+function raise(s: Severity, steps: number): Severity {
+  return SEVERITIES[Math.min(SEVERITIES.length - 1, severityRank(s) + steps)] as Severity;
+}
+
+function maxSeverity(a: Severity, b: Severity): Severity {
+  return severityRank(a) >= severityRank(b) ? a : b;
+}
+
+class Engine implements Detector {
+  readonly processTable: ProcessTable;
+  readonly stats: DetectorStats = { events: 0, findings: 0, sequenceFindings: 0, excluded: 0, allowlisted: 0, suppressed: 0, byRule: {} };
+  private loaded: LoadedRule[] = [];
+  private compiled: CompiledRule[] = [];
+  private sequenceRules: CompiledRule[] = [];
+  private sequenceStarters = new Set<string>();
+  private rulesDir: string;
+  private readonly allow: Allowlist;
+  private readonly users: UserDb | null;
+  private readonly suppressMs: number;
+  private readonly recent = new Map<string, number>();
+  private sequences = new SequenceTracker();
+  /** shim pid -> container its last `runc exec` child worked on (replay has no cgroups). */
+  private readonly shimIndex = new Map<number, CgroupIdentity>();
+  private readonly viewCtx;
+
+  constructor(private readonly opts: DetectorOptions) {
+    this.processTable = opts.processTable ?? new ProcessTable();
+    this.allow = new Allowlist(opts.allow ?? []);
+    this.users = opts.users === undefined ? new UserDb() : opts.users;
+    this.suppressMs = opts.suppressMs ?? 30_000;
+    this.rulesDir = opts.rulesDir ?? defaultRulesDir();
+    this.install(opts.rules ?? loadRuleDir(this.rulesDir));
+    this.viewCtx = {
+      table: this.processTable,
+      podUidOf: opts.podUidOf,
+      containerMeta: opts.containerMeta,
+      shimContainer: (pid: number) => this.shimIndex.get(pid) ?? null,
+    };
+  }
+
+  rules(): readonly LoadedRule[] {
+    return this.loaded;
+  }
+
+  reload(rulesDir?: string): void {
+    const dir = rulesDir ?? this.rulesDir;
+    const rules = loadRuleDir(dir); // throws RuleFileError; the old rules stay in place
+    this.install(rules);
+    this.rulesDir = dir;
+  }
+
+  requiredAuditRules(): string[] {
+    return buildAuditRules(this.loaded, this.opts.auditRules);
+  }
+
+  private install(rules: LoadedRule[]): void {
+    const enabled = rules.filter((r) => r.enabled);
+    const compiled = enabled.map(compileRule);
+    this.loaded = rules;
+    this.compiled = compiled.filter((r) => !r.spec.sequence);
+    this.sequenceRules = compiled.filter((r) => r.spec.sequence);
+    this.sequenceStarters = new Set(this.sequenceRules.flatMap((r) => r.spec.sequence?.after ?? []));
+    const maxWindow = Math.max(60, ...this.sequenceRules.map((r) => r.spec.sequence?.window_s ?? 0));
+    this.sequences = new SequenceTracker(4096, maxWindow * 1000);
+  }
+
+  onAuditEvent(ev: AuditEvent): Finding[] {
+    this.stats.events++;
+    this.processTable.observe(ev);
+    if (!ev.syscall) return [];
+    const v = new EventView(ev, this.viewCtx);
+    if (v.kind === 'exec') this.noteRuntimeExec(v);
+    let out: Finding[] | null = null;
+    for (const rule of this.compiled) {
+      const hit = scoreRule(rule, v);
+      if (!hit) continue;
+      const id = rule.spec.id;
+      if (isExcluded(rule, v)) {
+        this.stats.excluded++;
+        continue;
+      }
+      if (this.allow.allows(id, v)) {
+        this.stats.allowlisted++;
+        continue;
+      }
+      const f = this.finding(rule.spec, v, hit.score, hit.indicators, hit.severity);
+      if (this.sequenceStarters.has(id)) this.sequences.note(f, v);
+      if (this.isRepeat(id, v)) {
+        this.stats.suppressed++;
+        continue;
+      }
+      (out ??= []).push(f);
+    }
+    for (const rule of this.sequenceRules) {
+      const marks = this.sequences.match(rule, v);
+      if (marks.length === 0 || this.allow.allows(rule.spec.id, v) || isExcluded(rule, v)) continue;
+      // One finding per follow-up event, carrying every credential read it completes.
+      (out ??= []).push(this.sequenceFinding(rule.spec, marks.map((m) => m.finding), v));
+    }
+    if (!out) return [];
+    for (const f of out) {
+      this.stats.findings++;
+      this.stats.byRule[f.rule] = (this.stats.byRule[f.rule] ?? 0) + 1;
+    }
+    return out;
+  }
+
+  tick(nowMs: number): Finding[] {
+    this.sequences.expire(nowMs);
+    for (const [k, t] of this.recent) if (nowMs - t > this.suppressMs) this.recent.delete(k);
+    return [];
+  }
+
+  private noteRuntimeExec(v: EventView): void {
+    const ppid = v.ev.process?.ppid;
+    const prog = v.exeBase;
+    const argv = v.argv;
+    if (!ppid || !argv || (prog !== 'runc' && prog !== 'crun')) return;
+    const target = runtimeTarget(prog, argv, v.cwd);
+    if (!target) return;
+    this.shimIndex.delete(ppid);
+    this.shimIndex.set(ppid, target);
+    if (this.shimIndex.size > 4096) {
+      const oldest = this.shimIndex.keys().next();
+      if (!oldest.done) this.shimIndex.delete(oldest.value);
+    }
+  }
+
+  private isRepeat(ruleId: string, v: EventView): boolean {
+    const key = `${ruleId}\0${v.pid ?? ''}\0${v.exe ?? ''}\0${v.cmdline ?? ''}`;
+    const last = this.recent.get(key);
+    const t = v.ev.timeMs;
+    if (last !== undefined && t - last >= 0 && t - last < this.suppressMs) return true;
+    this.recent.set(key, t);
+    if (this.recent.size > 65_536) {
+      const first = this.recent.keys().next();
+      if (!first.done) this.recent.delete(first.value);
+    }
+    return false;
+  }
+
+  private evidence(v: EventView, role: string): Evidence {
+    return { event_id: v.ev.id, time: v.ev.time, role, records: redactRecords(v.ev.records, v.ev.process?.argv ?? null) };
+  }
+
+  private process(v: EventView): FindingProcess | null {
+    const p = v.ev.process;
+    if (!p) return null;
+    const entry = p.pid !== null ? this.processTable.get(p.pid) : undefined;
+    return {
+      pid: p.pid,
+      ppid: p.ppid,
+      exe: v.exe,
+      comm: p.comm,
+      argv: redactArgv(v.argv),
+      cwd: p.cwd ?? entry?.cwd ?? null,
+      uid: p.uid,
+      user: this.users ? this.users.userName(p.uid) : null,
+      auid: v.auid,
+      tty: p.tty,
+      interactive: v.interactive,
+      parents: v.parents.map((e) => ({ pid: e.pid, exe: e.exe, argv: redactArgv(e.argv) })),
+    };
+  }
+
+  private finding(rule: LoadedRule, v: EventView, score: number, indicators: string[], severity: Severity): Finding {
+    const c = v.container;
+    return {
+      id: findingId(rule.id, this.opts.host, [v.ev.id]),
+      rule: rule.id,
+      title: redactText(rule.title),
+      description: redactText(rule.description),
+      severity,
+      score,
+      confidence: rule.confidence,
+      covers: [...rule.covers],
+      mitre: [...rule.mitre],
+      time: v.ev.time,
+      host: this.opts.host,
+      source: 'audit',
+      indicators,
+      process: this.process(v),
+      container: c ? { id: c.containerId, runtime: c.runtime, pod_uid: c.podUid } : null,
+      kube: null,
+      evidence: [this.evidence(v, indicators.join(','))],
+    };
+  }
+
+  private sequenceFinding(rule: LoadedRule, firsts: Finding[], v: EventView): Finding {
+    this.stats.sequenceFindings++;
+    const c = v.container;
+    const evidence: Evidence[] = [];
+    const seen = new Set<string>();
+    let first = firsts[0] as Finding;
+    for (const f of firsts) {
+      if (severityRank(f.severity) > severityRank(first.severity) || (f.severity === first.severity && f.score > first.score)) first = f;
+      for (const e of f.evidence) {
+        if (seen.has(e.event_id)) continue;
+        seen.add(e.event_id);
+        evidence.push({ ...e, role: `sequence:${rule.id}:first:${f.rule}:${e.role}` });
+      }
+    }
+    const severity = maxSeverity(rule.severity, raise(first.severity, 1));
+    return {
+      id: findingId(rule.id, this.opts.host, [...seen, v.ev.id]),
+      rule: rule.id,
+      title: redactText(rule.title),
+      description: redactText(`${rule.description} First: ${[...new Set(firsts.map((f) => f.rule))].join(', ')}.`),
+      severity,
+      score: first.score + 1,
+      confidence: rule.confidence,
+      covers: [...new Set([...firsts.flatMap((f) => f.covers), ...rule.covers])],
+      mitre: [...new Set([...firsts.flatMap((f) => f.mitre), ...rule.mitre])],
+      time: v.ev.time,
+      host: this.opts.host,
+      source: 'audit',
+      indicators: [...new Set([...firsts.flatMap((f) => f.indicators), 'then'])],
+      process: this.process(v),
+      container: c ? { id: c.containerId, runtime: c.runtime, pod_uid: c.podUid } : first.container,
+      kube: null,
+      evidence: [...evidence, this.evidence(v, `sequence:${rule.id}:then`)],
+    };
+  }
+}
+
+export function createDetector(opts: DetectorOptions): Detector {
+  return new Engine(opts);
+}

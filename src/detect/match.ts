@@ -1,0 +1,158 @@
+/**
+ * Compiles a rule's match spec into a predicate over an EventView. Regexes and globs are compiled
+ * once at load; evaluation cheapest-test-first so that most events are rejected by the kind check.
+ */
+import type { ExclusionSpec, MatchSpec } from './rule-schema';
+import { compileRegex } from './rule-schema';
+import { baseName, commandLine, type EventView } from './event-view';
+
+export type Predicate = (v: EventView) => boolean;
+
+/** Glob to regex: `*` and `?`; a glob with '/' matches a full path, otherwise a basename. */
+export function compileGlob(glob: string): { re: RegExp; full: boolean } {
+  const full = glob.includes('/');
+  let src = '';
+  for (const ch of glob) {
+    if (ch === '*') src += full ? '[^/]*' : '.*';
+    else if (ch === '?') src += '.';
+    else src += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  // '**' in a full-path glob crosses directories.
+  if (full) src = src.replace(/\[\^\/\]\*\[\^\/\]\*/g, '.*');
+  return { re: new RegExp(`^${src}$`), full };
+}
+
+export function globMatcher(globs: readonly string[]): (path: string | null) => boolean {
+  const compiled = globs.map(compileGlob);
+  return (p) => {
+    if (p === null) return false;
+    const base = baseName(p) ?? p;
+    return compiled.some((g) => g.re.test(g.full ? p : base));
+  };
+}
+
+function programMatches(m: (p: string | null) => boolean, exe: string | null, argv0: string | null): boolean {
+  return m(exe) || (argv0 !== null && m(argv0));
+}
+
+export function compileMatch(spec: MatchSpec | ExclusionSpec): Predicate {
+  const tests: Predicate[] = [];
+  if (spec.event !== 'any') {
+    const kind = spec.event;
+    tests.push((v) => v.kind === kind);
+  }
+  if (spec.syscall) {
+    const names = new Set(spec.syscall);
+    tests.push((v) => names.has(v.ev.syscall?.name ?? ''));
+  }
+  if (spec.success !== undefined) {
+    const want = spec.success;
+    tests.push((v) => v.ev.syscall?.success === want);
+  }
+  if (spec.exe) {
+    const m = globMatcher(spec.exe);
+    tests.push((v) => m(v.exe));
+  }
+  if (spec.program) {
+    const m = globMatcher(spec.program);
+    tests.push((v) => programMatches(m, v.exe, v.argv0Base));
+  }
+  if (spec.not_program) {
+    const m = globMatcher(spec.not_program);
+    tests.push((v) => !programMatches(m, v.exe, v.argv0Base));
+  }
+  if (spec.exe_path) {
+    const re = compileRegex(spec.exe_path);
+    tests.push((v) => v.exe !== null && re.test(v.exe));
+  }
+  if (spec.uid) {
+    const s = new Set(spec.uid);
+    tests.push((v) => v.uid !== null && s.has(v.uid));
+  }
+  if (spec.auid) {
+    const s = new Set(spec.auid);
+    tests.push((v) => v.auid !== null && s.has(v.auid));
+  }
+  if (spec.auid_unset !== undefined) {
+    const want = spec.auid_unset;
+    tests.push((v) => (v.auid === null) === want);
+  }
+  if (spec.interactive !== undefined) {
+    const want = spec.interactive;
+    tests.push((v) => v.interactive === want);
+  }
+  if (spec.cwd) {
+    const re = compileRegex(spec.cwd);
+    tests.push((v) => v.cwd !== null && re.test(v.cwd));
+  }
+  if (spec.sockaddr) {
+    const s = spec.sockaddr;
+    const ports = s.port ? new Set(s.port) : null;
+    const addr = s.addr ? compileRegex(s.addr) : null;
+    const p = s.path ? compileRegex(s.path) : null;
+    tests.push((v) => {
+      const sa = v.sockaddr;
+      if (!sa) return false;
+      if (s.family === 'ip' ? sa.family !== 'inet' && sa.family !== 'inet6' : s.family !== undefined && sa.family !== s.family) return false;
+      if (ports && (sa.port === null || !ports.has(sa.port))) return false;
+      if (addr && (sa.addr === null || !addr.test(sa.addr))) return false;
+      if (p && (sa.path === null || !p.test(sa.path))) return false;
+      return true;
+    });
+  }
+  if (spec.argv) {
+    const re = compileRegex(spec.argv);
+    tests.push((v) => v.cmdline !== null && re.test(v.cmdline));
+  }
+  if (spec.argv_all) {
+    const res = spec.argv_all.map(compileRegex);
+    tests.push((v) => v.cmdline !== null && res.every((re) => re.test(v.cmdline as string)));
+  }
+  if (spec.path) {
+    const re = compileRegex(spec.path);
+    tests.push((v) => v.paths.some((p) => re.test(p)));
+  }
+  if (spec.parent_program) {
+    const m = globMatcher(spec.parent_program);
+    tests.push((v) => v.parents.some((p) => programMatches(m, p.exe, baseName(p.argv?.[0] ?? null))));
+  }
+  if (spec.parent_argv) {
+    const re = compileRegex(spec.parent_argv);
+    tests.push((v) =>
+      v.parents.some((p) => {
+        const c = commandLine(p.argv);
+        return c !== null && re.test(c);
+      }),
+    );
+  }
+  if (spec.container !== undefined) {
+    const want = spec.container;
+    tests.push((v) => (v.container !== null) === want);
+  }
+  if ('container_id' in spec && spec.container_id) {
+    const globs = spec.container_id.map(compileGlob);
+    tests.push((v) => {
+      const id = v.container?.containerId;
+      return id !== undefined && globs.some((g) => g.re.test(id) || g.re.test(id.slice(0, 12)));
+    });
+  }
+  if ('container_image' in spec && spec.container_image) {
+    const globs = spec.container_image.map(compileGlob);
+    tests.push((v) => {
+      const img = v.containerMeta?.image;
+      return !!img && globs.some((g) => g.re.test(img));
+    });
+  }
+  if ('namespace' in spec && spec.namespace) {
+    const globs = spec.namespace.map(compileGlob);
+    tests.push((v) => {
+      const ns = v.containerMeta?.namespace;
+      return !!ns && globs.some((g) => g.re.test(ns));
+    });
+  }
+  if (tests.length === 1) return tests[0] as Predicate;
+  return (v) => {
+    for (const t of tests) if (!t(v)) return false;
+    return true;
+  };
+}
