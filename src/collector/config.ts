@@ -10,7 +10,7 @@
  *     - agent: node-a                 # also the CN of node-a's client certificate, if it uses one
  *       token_sha256: 5e88...         # or token_env: VAR (or token: literal, in a file only root reads)
  *       roles: [ingest]               # ingest (default) and/or query
- *   storage: { path: /var/lib/credwatch/collector.db, retention_days: 30 }
+ *   storage: { path: /var/lib/credwatch-collector/collector.db, retention_days: 90 }
  *   max_body_bytes: 8388608
  *   rate_limit: { requests_per_second: 20, burst: 40 }
  *   log: { level: info }
@@ -23,7 +23,11 @@ import { parseListenAddress } from '../daemon/config-schema';
 import type { PrincipalConfig } from './auth';
 
 export const DEFAULT_COLLECTOR_CONFIG_PATH = '/etc/credwatch/collector.yaml';
-export const DEFAULT_COLLECTOR_DB_PATH = '/var/lib/credwatch/collector.db';
+/**
+ * Its own state directory, not the agent's /var/lib/credwatch: the collector runs as an unprivileged
+ * (systemd dynamic) user that must own its directory, and must not own the root agent's state.
+ */
+export const DEFAULT_COLLECTOR_DB_PATH = '/var/lib/credwatch-collector/collector.db';
 export const DEFAULT_COLLECTOR_LISTEN = '127.0.0.1:8443';
 
 const absolutePath = z.string().startsWith('/', 'expected an absolute path');
