@@ -261,3 +261,26 @@ export function looksLikeKubeAudit(head: string): boolean {
 export function effectiveUser(ev: KubeAuditEvent): KubeUserInfo {
   return ev.impersonatedUser ?? ev.user;
 }
+
+export interface KubeRequestPod {
+  podName: string;
+  podUid: string | null;
+  nodeName: string | null;
+}
+
+/**
+ * The pod a request's credentials are bound to. Bound service-account tokens (Kubernetes >= 1.22,
+ * extra fields since 1.29/1.30) carry the pod name and UID in user.extra: the join key between an
+ * API request and the host's view of that pod (pod UID from /proc/<pid>/cgroup), for correlating a
+ * token read on the node with the API requests that token then made.
+ */
+export function kubeRequestPod(ev: KubeAuditEvent): KubeRequestPod | null {
+  const extra = effectiveUser(ev).extra;
+  const podName = extra['authentication.kubernetes.io/pod-name']?.[0];
+  if (podName === undefined) return null;
+  return {
+    podName,
+    podUid: extra['authentication.kubernetes.io/pod-uid']?.[0] ?? null,
+    nodeName: extra['authentication.kubernetes.io/node-name']?.[0] ?? null,
+  };
+}

@@ -5,7 +5,7 @@
  */
 import type { Confidence, Severity } from '../finding';
 import { severityRank } from '../finding';
-import { effectiveUser, type KubeAuditEvent } from '../../kube/event';
+import { effectiveUser, kubeRequestPod, type KubeAuditEvent } from '../../kube/event';
 import { CompiledExclude, isAnonymous } from './exclusions';
 import type { KubeRule, KubeRuleOf } from './rules';
 
@@ -50,7 +50,9 @@ function maxSeverity(a: Severity, b: Severity): Severity {
 /** "alice (as bob)" */
 export function describePrincipal(ev: KubeAuditEvent): string {
   const real = ev.user.username ?? '<unknown>';
-  return ev.impersonatedUser ? `${real} (impersonating ${ev.impersonatedUser.username ?? '<unknown>'})` : real;
+  const pod = kubeRequestPod(ev);
+  const who = pod ? `${real} (token of pod ${pod.podName}${pod.nodeName ? ` on ${pod.nodeName}` : ''})` : real;
+  return ev.impersonatedUser ? `${who} (impersonating ${ev.impersonatedUser.username ?? '<unknown>'})` : who;
 }
 
 function describeTarget(ev: KubeAuditEvent): string {

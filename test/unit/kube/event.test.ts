@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { effectiveUser, looksLikeKubeAudit, parseKubeAuditLine, type KubeAuditEvent } from '../../../src/kube/event';
+import { effectiveUser, kubeRequestPod, looksLikeKubeAudit, parseKubeAuditLine, type KubeAuditEvent } from '../../../src/kube/event';
 
 const v1 = {
   kind: 'Event',
@@ -120,5 +120,26 @@ describe('looksLikeKubeAudit', () => {
     expect(looksLikeKubeAudit('type=SYSCALL msg=audit(1700000000.123:42): arch=c000003e syscall=59')).toBe(false);
     expect(looksLikeKubeAudit('node=h1 type=EXECVE msg=audit(1.2:3): argc=1 a0="ls"')).toBe(false);
     expect(looksLikeKubeAudit('')).toBe(false);
+  });
+});
+
+describe('kubeRequestPod', () => {
+  it('reads the pod a bound service-account token belongs to from user.extra', () => {
+    const ev = ok(
+      JSON.stringify({
+        ...v1,
+        impersonatedUser: undefined,
+        user: {
+          username: 'system:serviceaccount:app:web',
+          extra: {
+            'authentication.kubernetes.io/pod-name': ['web-0'],
+            'authentication.kubernetes.io/pod-uid': ['6f1c2a9e-0d4b-4c55-9a57-1f2e3d4c5b6a'],
+            'authentication.kubernetes.io/node-name': ['worker-1'],
+          },
+        },
+      }),
+    );
+    expect(kubeRequestPod(ev)).toEqual({ podName: 'web-0', podUid: '6f1c2a9e-0d4b-4c55-9a57-1f2e3d4c5b6a', nodeName: 'worker-1' });
+    expect(kubeRequestPod(ok(JSON.stringify(v1)))).toBeNull();
   });
 });
