@@ -111,6 +111,9 @@ void AuditSocket::CloseFds() {
 void AuditSocket::RegisterAsDaemon(Batch* first) {
   // The kernel sends unicast records to the port id of the socket that sent AUDIT_SET with the pid
   // (auditd_set(..., NETLINK_CB(skb).portid, ...)), so this request must leave from the reading socket.
+  // Verified on 6.18: with three sockets in one process, the one that set the pid got every record and
+  // the others none; clearing the pid (pid=0) is accepted from any socket of the same process, which
+  // is how NetlinkSource.stop() releases it through the control path.
   audit_status s{};
   s.mask = AUDIT_STATUS_PID;
   s.pid = static_cast<uint32_t>(getpid());
