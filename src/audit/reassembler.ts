@@ -213,7 +213,9 @@ export class Reassembler {
       const emittedAt = state.emitted.get(rec.serial);
       const late = emittedAt === timeMs;
       if (late) this.stats.lateRecords++;
-      else this.trackSerial(state, rec.serial);
+      // auditd numbers its own DAEMON_* records from a separate counter: they say nothing about
+      // kernel serials.
+      else if (rec.type < 1200 || rec.type > 1299) this.trackSerial(state, rec.serial);
       if (!late && isUserMessageType(rec.type)) {
         // The common case for user messages: a whole event in one record, no bookkeeping needed.
         this.emit(rec.serial, timeMs, [rec], false, state);

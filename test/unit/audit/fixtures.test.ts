@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../../src/audit/event';
 import { FieldCursor, parseRecord, recordFields } from '../../../src/audit/record';
-import { fixtureLines, reassembleFixture, reassembleLines } from './fixtures';
+import { encodeSurrogateEscaped } from '../../../src/audit/bytes';
+import { fixtureLines, reassembleFixture, reassembleLines, recordedArgv } from './fixtures';
 
 function byId(events: AuditEvent[], id: string): AuditEvent {
   const ev = events.find((e) => e.id === id);
@@ -151,5 +152,28 @@ describe('go-libaudit aucoalesce captures', () => {
     expect(ev.process!.cwd).toBe('/home/andrew_kroh');
     expect(ev.keys).toEqual(['exec', '64bit']);
     expect(ev.paths[0]).toEqual({ name: '/usr/bin/docker', nametype: 'NORMAL', inode: 16571, mode: '0100755' });
+  });
+});
+
+describe('recorded on this machine: Debian auditd 3.0.9, ENRICHED format', () => {
+  const { events, stats } = reassembleLines(fixtureLines('recorded/debian-auditd-3.0.9-enriched.log'));
+
+  it('parses cleanly; the log has no EOE and events are still complete', () => {
+    expect(stats).toMatchObject({ parseErrors: 0, decodeErrors: 0, lateRecords: 0, evicted: 0, incomplete: 0 });
+    expect(events.flatMap((e) => e.types)).not.toContain('EOE');
+  });
+
+  it('rebuilds the exact argv bytes: hex chunks (a4_len=40000), quoted chunks (a12_len=5000), UTF-8 across chunk cuts', () => {
+    const ev = events.find((e) => e.process?.argv?.[1] === 'credwatch-live-manual')!;
+    expect(ev.problems).toBeUndefined();
+    expect(ev.process!.argv!.map((a) => encodeSurrogateEscaped(a))).toEqual(recordedArgv('credwatch-live-manual'));
+    expect(ev.key).toBe('credwatch:ctest');
+    expect(ev.process).toMatchObject({ comm: 'true', exe: '/usr/bin/true', cwd: '/tmp/cw-c/live', uid: 0, auid: null });
+  });
+
+  it('keeps ENRICHED interpreted fields out of the raw ones (SADDR={ ... } after 0x1d)', () => {
+    const ev = events.find((e) => e.id === '1795355553.772:240352')!;
+    expect(ev.sockaddr).toEqual({ family: 'netlink', path: null, addr: null, port: null, pid: 0, groups: 0 });
+    expect(ev.process!.title).toBe('auditctl -e 1');
   });
 });

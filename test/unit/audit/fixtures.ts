@@ -72,3 +72,26 @@ export function fixtureLines(rel: string): string[] {
   if (streams.length !== 1) throw new Error(`${rel} holds ${streams.length} streams`);
   return streams[0] as string[];
 }
+
+/** The argv the recording passed to execve (recorded/debian-auditd-3.0.9-enriched.log; the live test passes the same list). */
+export function recordedArgv(marker: string): Buffer[] {
+  return [
+    Buffer.from('/bin/true'),
+    Buffer.from(marker),
+    Buffer.from('x'),
+    Buffer.from('a'.repeat(100)),
+    Buffer.from('abcdefghij'.repeat(2000)),
+    Buffer.from('with space'),
+    Buffer.from('quote"inside'),
+    Buffer.from('new\nline'),
+    Buffer.from('tab\there'),
+    Buffer.from('grüße ✓'),
+    Buffer.from([0xff, 0xfe, ...Buffer.from('invalid')]),
+    Buffer.alloc(0),
+    Buffer.from('p'.repeat(5000)),
+    Buffer.from('q'.repeat(5000)),
+    Buffer.from('r'.repeat(5000)),
+    Buffer.from('grüße✓'.repeat(2500)),
+  ];
+}
+
