@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../../src/audit/event';
-import { Reassembler } from '../../../src/audit/reassembler';
+import { Reassembler, type ReassemblerOptions } from '../../../src/audit/reassembler';
 import { fixtureLines, fixtureStreams, reassembleLines } from './fixtures';
 
 const rec = (type: number, serial: number, body = '', ts = '1700000000.000') => ({ type, text: `audit(${ts}:${serial}): ${body}` });
 
-function collector(opts: { maxInFlight?: number; maxAgeMs?: number; now?: () => number } = {}) {
+function collector(opts: Omit<Partial<ReassemblerOptions>, 'onEvent'> = {}) {
   const events: AuditEvent[] = [];
   const r = new Reassembler({ ...opts, onEvent: (e) => events.push(e) });
   return { r, events };
