@@ -46,6 +46,8 @@ export interface KubeDetectorStats {
   /** "ruleId:reason" -> count of requests a rule matched but an exclusion covered. */
   excluded: Record<string, number>;
   burstEvictions: number;
+  /** Findings not reported because an identical request was reported within suppress_repeats_seconds. */
+  suppressedRepeats: number;
 }
 
 export interface KubeDetector {
@@ -110,7 +112,32 @@ export function createKubeDetector(opts: KubeDetectorOptions): KubeDetector {
     findingsByRule: {},
     excluded: {},
     burstEvictions: 0,
+    suppressedRepeats: 0,
   };
+  /** repeat key -> event time until which identical findings are suppressed (insertion = age order). */
+  const lastReported = new Map<string, number>();
+  const MAX_REPEAT_KEYS = 50_000;
+
+  function isRepeat(c: CompiledRule, ev: KubeAuditEvent): boolean {
+    const windowMs = c.rule.suppress_repeats_seconds * 1000;
+    if (windowMs <= 0) return false;
+    const o = ev.objectRef;
+    const u = ev.impersonatedUser?.username ?? ev.user.username ?? '';
+    const key = [c.rule.id, u, ev.sourceIPs[0] ?? '', ev.userAgent ?? '', ev.verb, o?.resource ?? '', o?.subresource ?? '', o?.namespace ?? '', o?.name ?? '', ev.responseCode ?? ''].join('\u0000');
+    const t = Number.isNaN(ev.timeMs) ? now() : ev.timeMs;
+    const until = lastReported.get(key);
+    if (until !== undefined && t < until) {
+      stats.suppressedRepeats++;
+      return true;
+    }
+    lastReported.delete(key);
+    lastReported.set(key, t + windowMs);
+    if (lastReported.size > MAX_REPEAT_KEYS) {
+      const oldest = lastReported.keys().next().value;
+      if (oldest !== undefined) lastReported.delete(oldest);
+    }
+    return false;
+  }
   const excluded = (ruleId: string, reason: string): void => {
     const k = `${ruleId}:${reason}`;
     stats.excluded[k] = (stats.excluded[k] ?? 0) + 1;
@@ -182,6 +209,7 @@ export function createKubeDetector(opts: KubeDetectorOptions): KubeDetector {
     const out: Finding[] = [];
     for (const { c, hit } of hits) {
       if (wide && c.rule.kind === 'secret_access') continue;
+      if (isRepeat(c, ev)) continue;
       out.push(build(c, hit, ev, sha256(`${c.rule.id}\0${ev.auditID}`), [evidenceFor(ev, hit.indicators.join(','))]));
     }
     for (const { c, tracker } of bursts) {

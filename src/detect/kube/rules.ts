@@ -45,6 +45,12 @@ const base = {
   severity,
   confidence,
   exclude: kubeExcludeSchema.default(() => kubeExcludeSchema.parse({})),
+  /**
+   * Identical requests (same rule, principal, source, user agent, verb and object) within this many
+   * seconds of a finding are counted, not reported again: a controller polling its own secret must
+   * not produce thousands of findings a day. 0 reports every request.
+   */
+  suppress_repeats_seconds: z.number().min(0).default(0),
 };
 
 const secretAccess = z

@@ -133,6 +133,20 @@ describe('K1 reference rule and its exclusions', () => {
   });
 });
 
+describe('repeat suppression', () => {
+  it('reports an identical request once per suppress_repeats_seconds window, counting the rest', () => {
+    const d = detector();
+    const t0 = Date.parse('2026-01-10T10:00:00Z');
+    const poll = (dt: number, name = 'db') => rulesOf(d, ev({ objectRef: { name }, timeMs: t0 + dt * 1000 })).filter((r) => r === 'k8s-secret-access');
+    expect(poll(0)).toEqual(['k8s-secret-access']);
+    expect(poll(10)).toEqual([]);
+    expect(poll(1799)).toEqual([]);
+    expect(poll(20, 'other')).toEqual(['k8s-secret-access']);
+    expect(poll(1800)).toEqual(['k8s-secret-access']);
+    expect(d.stats.suppressedRepeats).toBe(2);
+  });
+});
+
 describe('K1 burst', () => {
   it('fires once at the third distinct secret of one principal within the window, listing them all', () => {
     const d = detector();
@@ -183,9 +197,9 @@ describe('stages: one request, one finding', () => {
 
   it('bounds held stages, evaluating the oldest early', () => {
     const d = createKubeDetector({ host: 'h', now: () => 0, maxPending: 2 });
-    for (let i = 0; i < 3; i++) d.onKubeEvent(ev({ auditID: `p${i}`, stage: 'RequestReceived', responseCode: null }));
+    for (let i = 0; i < 3; i++) d.onKubeEvent(ev({ auditID: `p${i}`, stage: 'RequestReceived', responseCode: null, objectRef: { name: `s${i}` } }));
     expect(d.stats).toMatchObject({ pending: 2, pendingOverflow: 1, evaluated: 1 });
-    expect(d.flush()).toHaveLength(2);
+    expect(d.flush().filter((f) => f.rule === 'k8s-secret-access')).toHaveLength(2);
   });
 });
 
