@@ -22,6 +22,7 @@
 import * as fs from 'node:fs';
 import { encodeRule, ruleKey, toKernelForm } from '../audit/rules';
 import type { AuditStatus, AuditStatusChange } from '../native/types';
+import type { StateStore } from '../store/types';
 import { isProcessAlive } from '../sources/netlink';
 import type { Logger } from './logger';
 import { RateLimitedLog } from './logger';
@@ -143,11 +144,20 @@ export interface KernelStats {
   lost: number;
   /** Records the kernel lost since the previous poll (u32 wrap handled). */
   lostDelta: number;
+  /** Likely cause of that loss (kernel_backlog_full, kernel_rate_limit, kernel_lost); null when none. */
+  lostCause: string | null;
   backlog: number;
   backlogLimit: number;
   /** The audit pid now (it changes when auditd starts or stops beside us). */
   pid: number;
   enabled: number;
+}
+
+export const LIFECYCLE_STATE_KEY = 'audit_lifecycle';
+
+interface SavedLifecycle {
+  pid: number;
+  changes: FieldChange[];
 }
 
 export interface AuditLifecycleOptions {
@@ -160,6 +170,8 @@ export interface AuditLifecycleOptions {
   backlogLimit?: number;
   backlogWaitTime?: number;
   logger: Logger;
+  /** Where the changes we made are remembered across a SIGKILL (the findings db's agent_state). */
+  state?: StateStore;
   selfPid?: number;
   /** Seams for tests. */
   isProcessAlive?: (pid: number) => boolean;
@@ -311,13 +323,23 @@ export class AuditLifecycle {
     if (plan.immutable) return report;
     report.staleRemoved = this.cleanupStale();
 
+    const inherited = this.inheritedChanges();
     const now = this.control.getStatus();
-    if (this.opts.backlogLimit !== undefined && now.backlogLimit !== this.opts.backlogLimit) {
-      this.change('backlogLimit', now.backlogLimit, this.opts.backlogLimit);
-    }
-    if (this.opts.backlogWaitTime !== undefined && now.backlogWaitTime !== this.opts.backlogWaitTime) {
-      this.change('backlogWaitTime', now.backlogWaitTime, this.opts.backlogWaitTime);
-    }
+    const want = (field: FieldChange['field'], desired: number | undefined): void => {
+      const current = now[field];
+      const prev = inherited.get(field);
+      if (prev && prev.after === current) {
+        // A predecessor that was killed changed this and never put it back: the value to restore on
+        // our way out is the one it found, not the one it left.
+        if (desired !== undefined && desired !== current) this.control.setStatus({ [field]: desired } as AuditStatusChange);
+        this.changes.push({ field, before: prev.before, after: desired ?? current });
+        this.saveState();
+      } else if (desired !== undefined && desired !== current) {
+        this.change(field, current, desired);
+      }
+    };
+    want('backlogLimit', this.opts.backlogLimit);
+    want('backlogWaitTime', this.opts.backlogWaitTime);
 
     const selfText = selfExclusionRule(this.selfPid);
     try {
@@ -338,7 +360,8 @@ export class AuditLifecycle {
       }
     }
 
-    if (now.enabled === 0) this.change('enabled', 0, 1);
+    want('enabled', now.enabled === 0 ? 1 : undefined);
+    this.saveState();
     report.changes = [...this.changes];
     this.logger.info(
       { installed: report.installed, failed: report.failed.length, alreadyPresent: report.alreadyPresent, staleRemoved: report.staleRemoved, changes: report.changes },
@@ -378,6 +401,41 @@ export class AuditLifecycle {
   private change(field: FieldChange['field'], before: number, after: number): void {
     this.control.setStatus({ [field]: after } as AuditStatusChange);
     this.changes.push({ field, before, after });
+    this.saveState();
+  }
+
+  /**
+   * Remembers what we changed in the agent's state store, so that after a SIGKILL the next start
+   * restores the values this run found rather than the ones it left behind.
+   */
+  private saveState(): void {
+    if (!this.opts.state) return;
+    const saved: SavedLifecycle = { pid: this.selfPid, changes: this.changes };
+    try {
+      this.opts.state.set(LIFECYCLE_STATE_KEY, JSON.stringify(saved));
+    } catch (err) {
+      this.logger.warn({ error: errText(err) }, 'could not save the audit changes to the state store');
+    }
+  }
+
+  /** Changes a previous run (now dead) saved and did not undo, by field. */
+  private inheritedChanges(): Map<FieldChange['field'], FieldChange> {
+    const out = new Map<FieldChange['field'], FieldChange>();
+    const raw = this.opts.state?.get(LIFECYCLE_STATE_KEY);
+    if (!raw) return out;
+    try {
+      const saved = JSON.parse(raw) as Partial<SavedLifecycle> | null;
+      if (!saved || typeof saved.pid !== 'number' || saved.pid === this.selfPid || this.isAlive(saved.pid)) return out;
+      for (const c of saved.changes ?? []) {
+        if ((c.field === 'enabled' || c.field === 'backlogLimit' || c.field === 'backlogWaitTime') && typeof c.before === 'number' && typeof c.after === 'number') {
+          out.set(c.field, c);
+        }
+      }
+    } catch {
+      // Unreadable state: behave as on a first start.
+    }
+    if (out.size > 0) this.logger.info({ changes: [...out.values()] }, 'a previous run was killed before restoring these audit settings; they will be restored on exit');
+    return out;
   }
 
   /** Undo after a failed install: remove what we added, restore what we changed. */
@@ -436,6 +494,7 @@ export class AuditLifecycle {
     report.removed = r.removed;
     report.missing = r.missing;
     this.restoreFields(report);
+    this.saveState();
     if (this.currentPlan?.mode === 'unicast') {
       try {
         if (this.control.getStatus().pid === this.selfPid) {
@@ -481,10 +540,11 @@ export class AuditLifecycle {
   observe(s: AuditStatus): KernelStats {
     const lostDelta = this.lastLost === null ? 0 : (s.lost - this.lastLost) >>> 0;
     this.lastLost = s.lost;
+    let cause: string | null = null;
     if (lostDelta > 0) {
       // The kernel does not say why it lost a record; a full backlog at poll time is the likely cause,
       // else the rate limit if one is set, else (no reader, hold queue full) plain "kernel_lost".
-      const cause = s.backlog >= s.backlogLimit * 0.9 ? 'kernel_backlog_full' : s.rateLimit > 0 ? 'kernel_rate_limit' : 'kernel_lost';
+      cause = s.backlog >= s.backlogLimit * 0.9 ? 'kernel_backlog_full' : s.rateLimit > 0 ? 'kernel_rate_limit' : 'kernel_lost';
       this.drops.report(cause, lostDelta, 'kernel dropped audit records', {
         backlog: s.backlog,
         backlogLimit: s.backlogLimit,
@@ -492,6 +552,15 @@ export class AuditLifecycle {
         backlogWaitTime: s.backlogWaitTime,
       });
     }
-    return { lost: s.lost, lostDelta, backlog: s.backlog, backlogLimit: s.backlogLimit, pid: s.pid, enabled: s.enabled };
+    return { lost: s.lost, lostDelta, lostCause: cause, backlog: s.backlog, backlogLimit: s.backlogLimit, pid: s.pid, enabled: s.enabled };
   }
+}
+
+/**
+ * The rule texts to install for `audit.rules`: "default" asks the detection rules what they need;
+ * an explicit list is used as written. Duplicates are dropped (the kernel would refuse them).
+ */
+export function resolveAuditRules(configured: 'default' | readonly string[], defaults: () => readonly string[]): string[] {
+  const list = configured === 'default' ? defaults() : configured;
+  return [...new Set(list.map((r) => r.trim()).filter((r) => r.length > 0))];
 }

@@ -5,6 +5,7 @@ import {
   AuditLifecycle,
   AuditLifecycleError,
   SELF_RULE_KEY,
+  resolveAuditRules,
   rulePidField,
   selfExclusionRule,
   type AuditLifecycleOptions,
@@ -224,6 +225,31 @@ describe('stale rules from a killed run', () => {
     expect(k.status.enabled).toBe(1); // it was 1 when we came: not ours to turn off
   });
 
+  it('restores what a killed predecessor found, from the state it saved, not what it left', () => {
+    const k = new FakeAuditKernel();
+    const state = new Map<string, string>();
+    const store = { get: (key: string) => state.get(key), set: (key: string, v: string) => void state.set(key, v) };
+    const killed = 999;
+    const first = lifecycle(k, { selfPid: killed, state: store }, [killed]).lc;
+    first.decide();
+    first.install(); // ... and then SIGKILL: no shutdown
+    expect(k.status).toMatchObject({ enabled: 1, backlogLimit: 8192 });
+    expect(JSON.parse(state.get('audit_lifecycle') as string)).toMatchObject({ pid: killed });
+
+    const { lc } = lifecycle(k, { state: store, backlogLimit: 4096 });
+    lc.decide();
+    const report = lc.install();
+    expect(report.staleRemoved).toBe(3);
+    expect(report.changes).toEqual([
+      { field: 'backlogLimit', before: 64, after: 4096 },
+      { field: 'enabled', before: 0, after: 1 },
+    ]);
+    lc.shutdown();
+    expect(k.status).toMatchObject({ enabled: 0, backlogLimit: 64 });
+    expect(k.rules).toEqual([]);
+    expect(JSON.parse(state.get('audit_lifecycle') as string)).toEqual({ pid: SELF, changes: [] });
+  });
+
   it('refuses to start when a live credwatch agent owns the rules', () => {
     const k = new FakeAuditKernel();
     k.addRule(encodeRule(selfExclusionRule(555)));
@@ -241,7 +267,7 @@ describe('kernel loss polling', () => {
     const { lc, log } = lifecycle(k, { now: () => t });
     const base = k.getStatus();
     expect(lc.observe({ ...base, lost: 10 }).lostDelta).toBe(0);
-    expect(lc.observe({ ...base, lost: 15, backlog: 64 }).lostDelta).toBe(5);
+    expect(lc.observe({ ...base, lost: 15, backlog: 64 })).toMatchObject({ lostDelta: 5, lostCause: 'kernel_backlog_full' });
     t = 1000;
     expect(lc.observe({ ...base, lost: 20, backlog: 64 }).lostDelta).toBe(5);
     t = 20_000;
@@ -259,5 +285,13 @@ describe('kernel loss polling', () => {
       ['kernel_backlog_full', 5, 10],
       ['kernel_lost', 4, 4294967279],
     ]);
+  });
+});
+
+describe('resolveAuditRules', () => {
+  it('"default" asks the detection rules; a list is used as written, without duplicates', () => {
+    const fromDetections = () => ['-a always,exit -F arch=b64 -S execve -k credwatch:exec'];
+    expect(resolveAuditRules('default', fromDetections)).toEqual(fromDetections());
+    expect(resolveAuditRules(['-w /etc/x -p r -k credwatch:a', ' -w /etc/x -p r -k credwatch:a '], fromDetections)).toEqual(['-w /etc/x -p r -k credwatch:a']);
   });
 });
