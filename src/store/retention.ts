@@ -19,7 +19,7 @@ export interface RetentionResult {
 
 const DAY_MS = 86_400_000;
 const DEFAULT_BATCH = 500;
-const VACUUM_PAGES_PER_STEP = 1000;
+const VACUUM_PAGES_PER_STEP = 256;
 
 /** One bounded transaction per step; yields the number of findings deleted in that step. */
 export function* retentionSteps(db: Db, policy: RetentionPolicy, nowMs: number, batchSize = DEFAULT_BATCH): Generator<number, void, void> {

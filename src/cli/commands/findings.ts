@@ -150,5 +150,6 @@ function writeFindings(findings: Finding[], format: OutputFormat): void {
     process.stdout.write('No findings.\n');
     return;
   }
-  process.stdout.write(renderFindingsTable(findings, { localHost: os.hostname() }));
+  const width = process.stdout.isTTY ? process.stdout.columns : undefined;
+  process.stdout.write(renderFindingsTable(findings, { localHost: os.hostname(), ...(width ? { width } : {}) }));
 }

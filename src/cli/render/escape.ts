@@ -40,7 +40,8 @@ export function escapeControl(s: string): string {
 export function fitCell(s: string, max: number): string {
   const escaped = escapeControl(s);
   if (escaped.length <= max) return escaped;
-  const markerRoom = 16; // "…[+NNNNNNN bytes]"
+  // The marker can only be shorter than this (fewer bytes remain than the whole value holds).
+  const markerRoom = `…[+${Buffer.byteLength(s, 'utf8')} bytes]`.length;
   const budget = Math.max(1, max - markerRoom);
   let out = '';
   let consumed = 0;

@@ -24,6 +24,8 @@ export function shortContainer(f: Finding): string {
 export interface FindingsTableOptions {
   /** Host name of this node; the HOST column appears only when some finding comes from elsewhere. */
   localHost: string;
+  /** Terminal width, when writing to a terminal: the PROCESS column is narrowed to fit. */
+  width?: number;
 }
 
 export function renderFindingsTable(findings: readonly Finding[], opts: FindingsTableOptions): string {
@@ -46,7 +48,7 @@ export function renderFindingsTable(findings: readonly Finding[], opts: Findings
     ...(withHost ? [f.host] : []),
     processSummary(f),
   ]);
-  return renderTable(columns, rows);
+  return renderTable(columns, rows, opts.width !== undefined ? { width: opts.width } : {});
 }
 
 const VALUE_MAX = 1024;

@@ -1,11 +1,11 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../../src/store';
 import type { Finding } from '../../../src/detect/finding';
 import { makeFinding } from '../../unit/store/fixtures';
-import { builtCliExists, cli, cliAsync, jsonLines, tempDb } from './helpers';
+import { BIN, builtCliExists, cli, cliAsync, jsonLines, tempDb } from './helpers';
 
 const built = builtCliExists();
 if (!built) console.log('skipping CLI tests: dist/ is missing; run `npx tsc -p tsconfig.build.json && node scripts/copy-assets.js` first');
@@ -15,10 +15,11 @@ const MIN = 60_000;
 const HOST = os.hostname();
 
 describe.skipIf(!built)('credwatch findings', () => {
-  const t = tempDb();
+  let t: ReturnType<typeof tempDb>;
   let seeded: Finding[];
 
   beforeAll(() => {
+    t = tempDb();
     seeded = [
       makeFinding({ id: 'aaa-low-old', time: NOW - 5 * 60 * MIN, severity: 'low', rule: 'r.read', host: HOST }),
       makeFinding({ id: 'bbb-med', time: NOW - 90 * MIN, severity: 'medium', rule: 'r.connect', container: '0123456789abcdef'.repeat(4), host: HOST }),
@@ -76,6 +77,18 @@ describe.skipIf(!built)('credwatch findings', () => {
     expect(lines[4]).toMatch(/low\s+r\.read\s+-\s+\/usr\/bin\/curl/);
   });
 
+  const hasScript = spawnSync('script', ['--version']).status === 0;
+  if (!hasScript) console.log('skipping the pseudo-terminal table test: util-linux `script` is not installed');
+  it.skipIf(!hasScript)('on a real terminal (pseudo-TTY of 100 columns) rows are narrowed to the width', () => {
+    const r = spawnSync('script', ['-qec', `stty cols 100; ${process.execPath} ${BIN} findings --db ${t.db}`, '/dev/null'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const lines = r.stdout.replace(/\r/g, '').trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^ID\s+TIME\s+SEVERITY\s+RULE\s+CONTAINER\s+PROCESS$/);
+    expect(lines).toHaveLength(5);
+    for (const l of lines) expect(l.length).toBeLessThanOrEqual(100);
+    expect(lines[1]).toMatch(/0123456789ab  \/usr\/bin\/curl -s.*…\[\+\d+ bytes\]$/);
+  });
+
   it('says "No findings." in table mode when nothing matches', () => {
     const r = cli(['findings', '--db', t.db, '--rule', 'nope']);
     expect(r.stdout).toBe('No findings.\n');
@@ -106,12 +119,13 @@ describe.skipIf(!built)('credwatch findings', () => {
 });
 
 describe.skipIf(!built)('hostile process data', () => {
-  const t = tempDb();
+  let t: ReturnType<typeof tempDb>;
   const bigArg = 'A'.repeat(64 * 1024);
   const hostileExe = '/tmp/\u001b[2J\u001b[31mevil\nFAKE ROW\r\u009b1m\u202eexe';
   let hostile: Finding;
 
   beforeAll(() => {
+    t = tempDb();
     hostile = makeFinding({
       id: 'hostile1',
       rule: 'r.\u001b]0;title\u0007x',
@@ -166,9 +180,10 @@ describe.skipIf(!built)('hostile process data', () => {
 });
 
 describe.skipIf(!built)('credwatch show', () => {
-  const t = tempDb();
+  let t: ReturnType<typeof tempDb>;
   let f: Finding;
   beforeAll(() => {
+    t = tempDb();
     f = makeFinding({ id: 'abc123def456', container: '9'.repeat(64), evidence: 2 });
     f.container!.pod_uid = '11111111-2222-3333-4444-555555555555';
     const s = openStore(t.db);

@@ -20,13 +20,15 @@ describe('fitCell', () => {
   it('keeps short values and cuts long ones with the number of bytes left out', () => {
     expect(fitCell('short', 10)).toBe('short');
     const cut = fitCell('A'.repeat(65536), 40);
-    expect(cut).toBe('A'.repeat(24) + '…[+65512 bytes]');
+    expect(cut).toBe('A'.repeat(25) + '…[+65511 bytes]');
     expect(cut.length).toBeLessThanOrEqual(40);
   });
 
   it('never cuts inside an escape sequence', () => {
-    const cut = fitCell('abcdefghijklmnopqrstuvw\u001bxyz'.repeat(10), 40);
-    expect(cut).toMatch(/^abcdefghijklmnopqrstuvw…\[\+\d+ bytes\]$/);
+    // Budget 38 - 13 (marker) = 25 characters: the 4-character "\x1b" starting at 23 does not fit whole.
+    const cut = fitCell('abcdefghijklmnopqrstuvw\u001bxyz'.repeat(10), 38);
+    expect(cut).toBe('abcdefghijklmnopqrstuvw…[+247 bytes]');
+    expect(fitCell('abcdefghijklmnopqrstuvw\u001bxyz'.repeat(10), 40)).toBe('abcdefghijklmnopqrstuvw\\x1b…[+246 bytes]');
   });
 });
 
@@ -54,6 +56,20 @@ describe('renderTable', () => {
     const lines = out.trimEnd().split('\n');
     expect(lines).toHaveLength(3);
     expect(lines[1]).toMatch(/^x\\ny\s+one$/);
+  });
+
+  it('narrows the last column to the terminal width, but not below its minimum', () => {
+    const cols = [
+      { header: 'ID', max: 10 },
+      { header: 'PROCESS', max: 80 },
+    ];
+    const rows = [['abc', 'p'.repeat(200)]];
+    const narrow = renderTable(cols, rows, { width: 60 }).trimEnd().split('\n');
+    for (const l of narrow) expect(l.length).toBeLessThanOrEqual(60);
+    expect(narrow[1]).toMatch(/…\[\+\d+ bytes\]$/);
+    const tiny = renderTable(cols, rows, { width: 10, minLastWidth: 24 }).trimEnd().split('\n');
+    expect(tiny[1]!.length).toBeLessThanOrEqual(3 + 2 + 24);
+    expect(tiny[1]).toMatch(/^abc  p{11}…\[\+189 bytes\]$/);
   });
 });
 

@@ -29,9 +29,10 @@ function snapshot(over: Partial<StatusSnapshot> = {}): StatusSnapshot {
 }
 
 describe.skipIf(!built)('credwatch status', () => {
-  const t = tempDb();
+  let t: ReturnType<typeof tempDb>;
   let s: FindingStore;
   beforeAll(() => {
+    t = tempDb();
     s = openStore(t.db);
     s.insertFindings([makeFinding(), makeFinding(), makeFinding({ time: Date.now() - 3 * 86_400_000 })]);
     const pending = s.outbox.pending('collector', 1);

@@ -101,35 +101,49 @@ describe('BatchWriter', () => {
   });
 });
 
-// A real full disk: the database on a 1 MB tmpfs that a filler file fills up.
-const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-full-'));
-let mounted = false;
-let mountError = '';
+// A real full disk: the database on a 1 MB tmpfs that a filler file fills up. Whether we may mount
+// is probed at collection time (mount + umount at once) so that nothing stays mounted when this test
+// is filtered out; the real mount happens in beforeAll and is undone in afterAll.
+function mountTmpfs(dir: string): void {
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', dir], { stdio: 'pipe' });
+}
+let canMount = false;
+let mountError = 'not root';
 if (process.getuid?.() === 0) {
+  const probe = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-full-probe-'));
   try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', mnt], { stdio: 'pipe' });
-    mounted = true;
+    mountTmpfs(probe);
+    execFileSync('umount', [probe]);
+    canMount = true;
   } catch (err) {
-    mountError = String((err as { stderr?: Buffer }).stderr ?? err);
+    mountError = String((err as { stderr?: Buffer }).stderr ?? err).trim();
+  } finally {
+    fs.rmSync(probe, { recursive: true, force: true });
   }
-} else mountError = 'not root';
-if (!mounted) console.log(`skipping the tmpfs disk-full test: cannot mount a tmpfs (${mountError.trim()})`);
+}
+if (!canMount) console.log(`skipping the tmpfs disk-full test: cannot mount a tmpfs (${mountError})`);
 
 describe('BatchWriter on a real full disk (1 MB tmpfs)', () => {
-  let store: FindingStore;
-  const filler = path.join(mnt, 'filler');
+  let store: FindingStore | undefined;
+  let mnt = '';
+  let mounted = false;
 
   beforeAll(() => {
-    if (mounted) store = openStore(path.join(mnt, 'state', 'findings.db'));
+    if (!canMount) return;
+    mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-full-'));
+    mountTmpfs(mnt);
+    mounted = true;
+    store = openStore(path.join(mnt, 'state', 'findings.db'));
   });
   afterAll(() => {
     store?.close();
     if (mounted) execFileSync('umount', [mnt]);
-    fs.rmSync(mnt, { recursive: true, force: true });
+    if (mnt) fs.rmSync(mnt, { recursive: true, force: true });
   });
 
-  it.skipIf(!mounted)('counts SQLITE_FULL, keeps running, and stores everything once space returns', async () => {
-    const w = new BatchWriter(store, { flushIntervalMs: 5, maxBatch: 20, retryIntervalMs: 20, maxRetryIntervalMs: 50 });
+  it.skipIf(!canMount)('counts SQLITE_FULL, keeps running, and stores everything once space returns', async () => {
+    const filler = path.join(mnt, 'filler');
+    const w = new BatchWriter(store!, { flushIntervalMs: 5, maxBatch: 20, retryIntervalMs: 20, maxRetryIntervalMs: 50 });
     w.add(makeFinding({ id: 'before' }));
     w.flush();
     // Fill the file system to the last byte.
@@ -157,10 +171,10 @@ describe('BatchWriter on a real full disk (1 MB tmpfs)', () => {
     fs.rmSync(filler);
     await until(() => w.counters.buffered === 0);
     expect(w.counters.lastError).toBeNull();
-    const ids = new Set(store.queryFindings({}).map((f) => f.id));
+    const ids = new Set(store!.queryFindings({}).map((f) => f.id));
     expect(ids.size).toBe(61);
     for (const f of during) expect(ids.has(f.id)).toBe(true);
-    expect(store.db.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect(store!.db.pragma('integrity_check', { simple: true })).toBe('ok');
     w.close();
   });
 });
