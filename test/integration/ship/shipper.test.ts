@@ -152,6 +152,24 @@ describe('shipper over HTTPS', () => {
     expect(lines.some((l) => l.msg.includes('did not answer within 300 ms'))).toBe(true);
   });
 
+  it('abandons a receiver that hangs mid-response (headers sent, body never finished)', async () => {
+    const outbox = new MemoryOutbox();
+    outbox.add(makeFindings(2));
+    let calls = 0;
+    const s = await stub(pki.server, (_req, res) => {
+      if (++calls === 1) {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+        res.write('{"accepted":'); // and nothing more
+        return;
+      }
+      json(res, 200, {});
+    });
+    const { shipper } = ship(outbox, [collectorOutput(s.url, { timeout_ms: 300 })]);
+    await waitFor(() => outbox.depth('central') === 0, 10_000);
+    expect(calls).toBe(2);
+    expect(shipper.stats().central).toMatchObject({ failures: 1, delivered: 2 });
+  });
+
   it('wrong token: one "token rejected" line, retries at the cap, delivers once the receiver accepts it', async () => {
     const outbox = new MemoryOutbox();
     outbox.add(makeFindings(4));
