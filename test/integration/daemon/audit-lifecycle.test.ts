@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
 import { ruleKey } from '../../../src/audit/rules';
-import { AuditLifecycle, SELF_RULE_KEY, rulePidField } from '../../../src/daemon/audit-lifecycle';
+import { AuditLifecycle, LIFECYCLE_STATE_KEY, SELF_RULE_KEY, rulePidField } from '../../../src/daemon/audit-lifecycle';
 import { createAuditControl, createAuditSocket } from '../../../src/native/binding';
 import type { NativeRecord } from '../../../src/native/types';
 
@@ -29,6 +29,9 @@ const hasAuditd = spawnSync('sh', ['-c', 'command -v auditd && command -v auditc
 if (!hasAuditd) console.log('skipping the auditd coexistence test: Debian auditd is not installed (apt-get install auditd)');
 
 const logger = pino({ level: 'silent' });
+const root = path.resolve(__dirname, '../../..');
+const built = fs.existsSync(path.join(root, 'dist/src/daemon/audit-lifecycle.js'));
+if (canRun && !built) console.log('skipping the SIGKILL takeover test: it runs the built agent code (build dist/ first)');
 
 /** Everything about the kernel audit state a test may change (not the moving counters). */
 function snapshot(): { enabled: number; failure: number; pid: number; rateLimit: number; backlogLimit: number; backlogWaitTime: number; rules: string[] } {
@@ -104,6 +107,54 @@ describe.skipIf(!canRun)('AuditLifecycle on the real kernel', () => {
       sock.close();
       expect(down.errors).toEqual([]);
       expect(down).toMatchObject({ removed: 2, missing: 0, releasedPid: true });
+    }
+    expect(snapshot()).toEqual(before);
+  });
+
+  it.skipIf(!built)('after an agent is SIGKILLed, the next start removes its rules, takes its dead pid and restores what it found', async () => {
+    const before = snapshot();
+    if (before.pid !== 0) throw new Error(`audit pid ${before.pid} is held: this test needs the lab baseline (pid 0)`);
+    const child = spawn(process.execPath, [path.join(__dirname, 'fixtures/killed-agent.js'), root], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const childPid = child.pid as number;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const saved = new Map<string, string>();
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => {
+      out += d;
+      for (const line of d.split('\n')) if (line.startsWith('STATE ')) saved.set(LIFECYCLE_STATE_KEY, line.slice(6));
+    });
+    try {
+      await waitFor('the doomed agent to install its rules', () => out.includes('READY\n'));
+      expect(control.getStatus()).toMatchObject({ pid: childPid, enabled: 1, backlogLimit: 320 });
+      expect(control.listRules().map((r) => ruleKey(r)[0])).toEqual([SELF_RULE_KEY, 'credwatch:itest-killed']);
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    // What a SIGKILL leaves: its rules, the settings it changed, and (until the kernel notices) its pid.
+    expect(control.listRules()).toHaveLength(2);
+    expect(control.getStatus()).toMatchObject({ enabled: 1, backlogLimit: 320 });
+
+    const store = { get: (k: string) => saved.get(k), set: (k: string, v: string) => void saved.set(k, v) };
+    const lc = new AuditLifecycle({ control, mode: 'auto', rules: ['-a always,exit -F arch=b64 -S execve -k credwatch:itest-next'], logger, state: store });
+    const plan = lc.decide();
+    expect(plan.mode).toBe('unicast');
+    const sock = createAuditSocket({ mode: plan.mode, onBatch: () => {} });
+    sock.start();
+    try {
+      const report = lc.install();
+      expect(report.staleRemoved).toBe(2);
+      expect(report.changes).toEqual([
+        { field: 'backlogLimit', before: before.backlogLimit, after: 320 },
+        { field: 'enabled', before: before.enabled, after: 1 },
+      ]);
+      expect(control.getStatus().pid).toBe(process.pid);
+      expect(control.listRules().map((r) => ruleKey(r)[0])).toEqual([SELF_RULE_KEY, 'credwatch:itest-next']);
+      expect(rulePidField(control.listRules()[0] as Buffer)).toBe(process.pid);
+    } finally {
+      expect(lc.shutdown().errors).toEqual([]);
+      sock.close();
     }
     expect(snapshot()).toEqual(before);
   });
