@@ -284,3 +284,38 @@ export function kubeRequestPod(ev: KubeAuditEvent): KubeRequestPod | null {
     nodeName: extra['authentication.kubernetes.io/node-name']?.[0] ?? null,
   };
 }
+
+const BULKY_FIELDS = [',"requestObject":', ',"responseObject":'];
+const TAIL_STRING_FIELDS = ['requestReceivedTimestamp', 'stageTimestamp', 'timestamp'];
+
+/**
+ * Recover an event from the two ends of a line too long to hold (see ../kube/lines.ts): the head up to
+ * the first bulky object (requestObject/responseObject, which the apiserver writes after every field a
+ * rule reads) is closed into a JSON object, and the timestamps and annotations are taken from the tail.
+ * The bulky objects themselves are gone, which for evidence is what we want anyway.
+ */
+export function salvageKubeAuditLine(head: string, tail: string): KubeParseResult {
+  const cuts = BULKY_FIELDS.map((f) => head.indexOf(f)).filter((i) => i > 0);
+  if (cuts.length === 0) return { ok: false, error: 'oversize line without a requestObject/responseObject to cut' };
+  const r = parseKubeAuditLine(`${head.slice(0, Math.min(...cuts))}}`);
+  if (!r.ok) return { ok: false, error: `oversize line could not be salvaged: ${r.error}` };
+  const ev = r.event;
+  const found: Record<string, string> = {};
+  for (const key of TAIL_STRING_FIELDS) {
+    const m = new RegExp(`"${key}":"([^"\\\\]{1,64})"`).exec(tail);
+    if (m) found[key] = m[1]!;
+  }
+  ev.requestReceivedTimestamp = found.requestReceivedTimestamp ?? found.timestamp ?? ev.requestReceivedTimestamp;
+  ev.stageTimestamp = found.stageTimestamp ?? ev.stageTimestamp;
+  ev.timeMs = parseTime(ev.requestReceivedTimestamp, ev.stageTimestamp);
+  const ann = /"annotations":(\{[^{}]*\})/.exec(tail);
+  if (ann) {
+    try {
+      const o = JSON.parse(ann[1]!) as unknown;
+      if (isObj(o)) for (const [k, v] of Object.entries(o)) if (typeof v === 'string') ev.annotations[k] = v;
+    } catch {
+      /* a cut-off annotations object is simply not used */
+    }
+  }
+  return { ok: true, event: ev, events: [ev], itemErrors: [] };
+}

@@ -13,7 +13,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { StateStore } from '../store/types';
-import { parseKubeAuditLine, type KubeAuditEvent } from '../kube/event';
+import { parseKubeAuditLine, salvageKubeAuditLine, type KubeAuditEvent } from '../kube/event';
 import { LineSplitter } from '../kube/lines';
 
 export interface KubeBadLine {
@@ -50,10 +50,13 @@ export interface KubeAuditSourceStats {
   /** Complete lines seen (good, bad, empty and oversize). */
   lines: number;
   events: number;
-  /** Lines (or EventList items) rejected, including empty and oversize lines. */
+  /** Lines (or EventList items) rejected, including empty and unsalvageable oversize lines. */
   badLines: number;
   emptyLines: number;
+  /** Lines over the cap (salvaged or not). */
   oversizeLines: number;
+  /** Oversize lines whose event was recovered without its requestObject/responseObject. */
+  salvagedLines: number;
   rotations: number;
   truncations: number;
   /** Bytes read from disk. */
@@ -96,7 +99,7 @@ function loadPosition(state: StateStore | undefined, key: string): SavedPosition
 }
 
 function emptyStats(): KubeAuditSourceStats {
-  return { lines: 0, events: 0, badLines: 0, emptyLines: 0, oversizeLines: 0, rotations: 0, truncations: 0, bytes: 0, handlerErrors: 0 };
+  return { lines: 0, events: 0, badLines: 0, emptyLines: 0, oversizeLines: 0, salvagedLines: 0, rotations: 0, truncations: 0, bytes: 0, handlerErrors: 0 };
 }
 
 /** Turns complete lines into events and counts; shared by the follower and batch reading. */
@@ -115,10 +118,22 @@ class LineDecoder {
 
   line(text: string, endOffset: number): void {
     this.stats.lines++;
-    const r = parseKubeAuditLine(text);
+    this.deliver(parseKubeAuditLine(text), endOffset, true);
+  }
+
+  oversize(bytes: number, endOffset: number, head: Buffer, tail: Buffer): void {
+    this.stats.lines++;
+    this.stats.oversizeLines++;
+    const r = salvageKubeAuditLine(head.toString('utf8'), tail.toString('utf8'));
+    if (r.ok) this.stats.salvagedLines++;
+    this.deliver(r.ok ? r : { ok: false, error: `line of ${bytes} bytes exceeds the line cap; skipped (${r.error})` }, endOffset, false);
+  }
+
+  private deliver(r: ReturnType<typeof parseKubeAuditLine>, endOffset: number, countEmpty: boolean): void {
     if (!r.ok) {
-      if (r.error === 'empty line') this.stats.emptyLines++;
-      this.bad(r.error, endOffset, r.error !== 'empty line');
+      const empty = countEmpty && r.error === 'empty line';
+      if (empty) this.stats.emptyLines++;
+      this.bad(r.error, endOffset, !empty);
       return;
     }
     for (const msg of r.itemErrors) this.bad(msg, endOffset, true);
@@ -128,15 +143,13 @@ class LineDecoder {
         this.onEvent(ev);
       } catch (e) {
         this.stats.handlerErrors++;
-        this.logger?.warn({ path: this.filePath, auditID: ev.auditID, err: (e as Error).message }, 'kube audit event handler failed');
+        this.warnHandler(ev, e);
       }
     }
   }
 
-  oversize(bytes: number, endOffset: number): void {
-    this.stats.lines++;
-    this.stats.oversizeLines++;
-    this.bad(`line of ${bytes} bytes exceeds the line cap; skipped`, endOffset, true);
+  private warnHandler(ev: KubeAuditEvent, e: unknown): void {
+    this.logger?.warn({ path: this.filePath, auditID: ev.auditID, err: (e as Error).message }, 'kube audit event handler failed');
   }
 
   private bad(error: string, endOffset: number, log: boolean): void {
@@ -197,9 +210,9 @@ export class KubeAuditFollower {
         this.committed = end;
         this.decoder.line(text, end);
       },
-      oversize: (bytes, end) => {
+      oversize: (bytes, end, head, tail) => {
         this.committed = end;
-        this.decoder.oversize(bytes, end);
+        this.decoder.oversize(bytes, end, head, tail);
       },
     });
   }

@@ -251,6 +251,39 @@ describe('KubeAuditFollower', () => {
     expect(bad[5]).toMatch(/exceeds the line cap/);
   });
 
+  it('salvages a RequestResponse event too large to hold (cluster-wide secret list with a 6 MB responseObject)', async () => {
+    const items = Array.from({ length: 3000 }, (_, i) => ({ metadata: { name: `s${i}` }, data: { key: 'QUJD'.repeat(500) } }));
+    const huge = JSON.stringify({
+      kind: 'Event',
+      apiVersion: 'audit.k8s.io/v1',
+      level: 'RequestResponse',
+      auditID: 'big-list',
+      stage: 'ResponseComplete',
+      requestURI: '/api/v1/secrets?limit=500',
+      verb: 'list',
+      user: { username: 'mallory', groups: ['system:authenticated'] },
+      sourceIPs: ['10.1.2.3'],
+      userAgent: 'kubectl/v1.30.2 (linux/amd64) kubernetes/3968350',
+      objectRef: { resource: 'secrets', apiVersion: 'v1' },
+      responseStatus: { metadata: {}, code: 200 },
+      responseObject: { kind: 'SecretList', items },
+      requestReceivedTimestamp: '2026-01-10T10:00:00.500000Z',
+      stageTimestamp: '2026-01-10T10:00:01.000000Z',
+      annotations: { 'authorization.k8s.io/decision': 'allow', 'authorization.k8s.io/reason': 'RBAC' },
+    });
+    expect(huge.length).toBeGreaterThan(6_000_000);
+    fs.writeFileSync(logPath, `${huge}\n${eventLine('after-big')}`);
+    const got: import('../../../src/kube/event').KubeAuditEvent[] = [];
+    const f = new KubeAuditFollower({ path: logPath, watch: false, onEvent: (ev) => got.push(ev) });
+    followers.push(f);
+    await f.start();
+    expect(got.map((e) => e.auditID)).toEqual(['big-list', 'after-big']);
+    expect(got[0]).toMatchObject({ verb: 'list', responseCode: 200, requestObject: null, timeMs: Date.parse('2026-01-10T10:00:00.500Z') });
+    expect(got[0]!.annotations['authorization.k8s.io/decision']).toBe('allow');
+    expect(JSON.stringify(got[0])).not.toContain('QUJD');
+    expect(f.stats).toMatchObject({ oversizeLines: 1, salvagedLines: 1, badLines: 0, events: 2 });
+  });
+
   it('logs bad lines at a bounded rate', async () => {
     const warnings: object[] = [];
     const logger = { warn: (o: object) => warnings.push(o) };

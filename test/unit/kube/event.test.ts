@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { effectiveUser, kubeRequestPod, looksLikeKubeAudit, parseKubeAuditLine, type KubeAuditEvent } from '../../../src/kube/event';
+import { effectiveUser, kubeRequestPod, looksLikeKubeAudit, parseKubeAuditLine, salvageKubeAuditLine, type KubeAuditEvent } from '../../../src/kube/event';
 
 const v1 = {
   kind: 'Event',
@@ -141,5 +141,21 @@ describe('kubeRequestPod', () => {
     );
     expect(kubeRequestPod(ev)).toEqual({ podName: 'web-0', podUid: '6f1c2a9e-0d4b-4c55-9a57-1f2e3d4c5b6a', nodeName: 'worker-1' });
     expect(kubeRequestPod(ok(JSON.stringify(v1)))).toBeNull();
+  });
+});
+
+describe('salvageKubeAuditLine', () => {
+  const line = JSON.stringify({ ...v1, requestObject: { big: 'x'.repeat(100) } });
+  it('closes the head before the first bulky object and takes timestamps and annotations from the tail', () => {
+    const r = salvageKubeAuditLine(line.slice(0, line.indexOf('"requestObject"') + 30), line.slice(-300));
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.event).toMatchObject({ auditID: 'id-1', verb: 'get', requestObject: null, timeMs: Date.parse('2026-01-10T10:00:00.123Z'), stageTimestamp: '2026-01-10T10:00:00.200000Z' });
+    expect(r.event.annotations).toEqual({ 'authorization.k8s.io/decision': 'allow' });
+  });
+  it('fails clearly on garbage', () => {
+    const r = salvageKubeAuditLine('A'.repeat(1000), 'A'.repeat(100));
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error).toMatch(/without a requestObject/);
   });
 });

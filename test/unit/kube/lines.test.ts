@@ -46,6 +46,15 @@ describe('LineSplitter', () => {
     expect(out).toEqual([{ oversize: 1014, end: 1015 }, 'next']);
   });
 
+  it('keeps the head and the tail of an oversize line', () => {
+    let got: { head: string; tail: string } | null = null;
+    const s = new LineSplitter(10, { line: () => undefined, oversize: (_b, _e, head, tail) => (got = { head: head.toString(), tail: tail.toString() }) }, 4, 3);
+    s.push(Buffer.from('abcdefgh'), 0);
+    s.push(Buffer.from('ijklmnop'), 8);
+    s.push(Buffer.from('qrstuvwxyz\n'), 16);
+    expect(got).toEqual({ head: 'abcd', tail: 'xyz' });
+  });
+
   it('flushRemainder hands out an unterminated tail once', () => {
     const { s, out } = collect(100);
     s.push(Buffer.from('a\nlast'), 0);
