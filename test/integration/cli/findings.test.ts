@@ -86,7 +86,7 @@ describe.skipIf(!built)('credwatch findings', () => {
     expect(lines[0]).toMatch(/^ID\s+TIME\s+SEVERITY\s+RULE\s+CONTAINER\s+PROCESS$/);
     expect(lines).toHaveLength(5);
     for (const l of lines) expect(l.length).toBeLessThanOrEqual(100);
-    expect(lines[1]).toMatch(/0123456789ab  \/usr\/bin\/curl -s.*…\[\+\d+ bytes\]$/);
+    expect(lines[1]).toMatch(/0123456789ab {2}\/usr\/bin\/curl -s.*…\[\+\d+ bytes\]$/);
   });
 
   it('says "No findings." in table mode when nothing matches', () => {

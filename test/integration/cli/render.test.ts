@@ -69,7 +69,7 @@ describe('renderTable', () => {
     expect(narrow[1]).toMatch(/…\[\+\d+ bytes\]$/);
     const tiny = renderTable(cols, rows, { width: 10, minLastWidth: 24 }).trimEnd().split('\n');
     expect(tiny[1]!.length).toBeLessThanOrEqual(3 + 2 + 24);
-    expect(tiny[1]).toMatch(/^abc  p{11}…\[\+189 bytes\]$/);
+    expect(tiny[1]).toMatch(/^abc {2}p{11}…\[\+189 bytes\]$/);
   });
 });
 
