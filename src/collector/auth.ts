@@ -16,11 +16,14 @@ export interface PrincipalConfig {
   /** Token resolved from `token` or `token_env` at config load. */
   token?: string | undefined;
   roles: Role[];
+  /** When set, this agent may only send findings whose `host` is in the list (no forging for others). */
+  hosts?: string[] | undefined;
 }
 
 export interface Principal {
   agent: string;
   roles: Role[];
+  hosts?: string[] | undefined;
   via: 'token' | 'certificate';
 }
 
@@ -60,12 +63,12 @@ export class Authenticator {
       if (certAgent !== null && certAgent !== tokenPrincipal.agent) {
         return { ok: false, status: 403, error: 'client certificate and token name different agents' };
       }
-      return { ok: true, principal: { agent: tokenPrincipal.agent, roles: tokenPrincipal.roles, via: 'token' } };
+      return { ok: true, principal: { agent: tokenPrincipal.agent, roles: tokenPrincipal.roles, hosts: tokenPrincipal.hosts, via: 'token' } };
     }
     if (certAgent !== null) {
       const p = this.byAgent.get(certAgent);
       if (!p) return { ok: false, status: 403, error: 'client certificate is valid but its CN is not a configured agent' };
-      return { ok: true, principal: { agent: p.agent, roles: p.roles, via: 'certificate' } };
+      return { ok: true, principal: { agent: p.agent, roles: p.roles, hosts: p.hosts, via: 'certificate' } };
     }
     return { ok: false, status: 401, error: 'authentication required: bearer token or client certificate' };
   }

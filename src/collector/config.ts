@@ -10,6 +10,7 @@
  *     - agent: node-a                 # also the CN of node-a's client certificate, if it uses one
  *       token_sha256: 5e88...         # or token_env: VAR (or token: literal, in a file only root reads)
  *       roles: [ingest]               # ingest (default) and/or query
+ *       hosts: [node-a]               # optional: the only `host` its findings may name
  *   storage: { path: /var/lib/credwatch-collector/collector.db, retention_days: 90 }
  *   max_body_bytes: 8388608
  *   rate_limit: { requests_per_second: 20, burst: 40 }
@@ -50,6 +51,8 @@ const principalSchema = z
     token_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional(),
     token_sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex digits (sha256sum of the token)').optional(),
     roles: z.array(z.enum(['ingest', 'query'])).min(1).default(['ingest']),
+    /** Host names this agent may report findings for; absent = any (one agent per node: set it). */
+    hosts: z.array(z.string().min(1)).min(1).optional(),
   })
   .refine((p) => [p.token, p.token_env, p.token_sha256].filter((x) => x !== undefined).length <= 1, {
     message: 'give at most one of token, token_env, token_sha256',
@@ -143,7 +146,7 @@ export function parseCollectorConfig(text: string, source: string, env: Env = pr
         message: 'this agent has no token and tls.client_ca_file is not set, so it could never authenticate',
       });
     }
-    return { agent: a.agent, token, token_sha256: a.token_sha256, roles: a.roles };
+    return { agent: a.agent, token, token_sha256: a.token_sha256, roles: a.roles, hosts: a.hosts };
   });
   if (cfg.tls.require_client_cert && cfg.tls.client_ca_file === undefined) {
     problems.push({ path: 'tls.require_client_cert', ...locate(doc, lc, ['tls', 'require_client_cert']), message: 'needs tls.client_ca_file' });

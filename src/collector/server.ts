@@ -186,6 +186,10 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
     const raw = await readBody(req, maxBody);
     const body = await decodeBody(raw, req.headers['content-encoding'], maxBody);
     const findings = parseNdjsonFindings(body);
+    if (p.hosts) {
+      const i = findings.findIndex((f) => !p.hosts!.includes(f.host));
+      if (i >= 0) throw new HttpError(403, `line ${i + 1}: agent ${p.agent} may not report findings for host ${JSON.stringify(findings[i]!.host.slice(0, 100))}; nothing from this batch was stored`);
+    }
     const { accepted, duplicates } = store.ingest(p.agent, findings, now());
     counters.batches++;
     counters.accepted += accepted;

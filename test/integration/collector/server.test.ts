@@ -40,6 +40,7 @@ agents:
   - agent: agent-a
     token_sha256: ${sha256Hex(TOKEN_A)}
   - agent: agent-cert
+    hosts: [node-a, node-cert]
   - agent: reader
     token: ${TOKEN_READER}
     roles: [query]
@@ -169,6 +170,17 @@ describe('collector ingest', () => {
     const refused = await post(ndjson([makeFinding()]), {}, other);
     expect(refused.status).toBe(403);
     await other.close();
+  });
+
+  it('answers 403 when an agent bound to hosts sends a finding for another host, storing nothing', async () => {
+    const known = pki.client('agent-cert');
+    const withCert = new Agent({ connect: { ca: pki.ca, cert: known.cert, key: known.key } });
+    const mine = makeFinding({ host: 'node-cert' });
+    const res = await post(ndjson([mine, makeFinding({ host: 'node-b' })]), {}, withCert);
+    await withCert.close();
+    expect(res.status).toBe(403);
+    expect(res.json.error).toMatch(/^line 2: agent agent-cert may not report findings for host "node-b"/);
+    expect(store.query({ host: 'node-cert', limit: 10 })).toHaveLength(0);
   });
 
   it('answers fleet queries as NDJSON with filters, for a principal with the query role', async () => {
