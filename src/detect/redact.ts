@@ -23,7 +23,8 @@ interface Pattern {
 const PATTERNS: Pattern[] = [
   // JWTs, also cut short (PROCTITLE stops at 128 bytes): every JWT starts with base64url('{"') = eyJ.
   { re: /eyJ[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*){0,2}/g, to: REDACTED },
-  { re: /(authorization:\s*(?:bearer|basic|token)\s+)[^\s'"]+/gi, to: `$1${REDACTED}` },
+  // A shell substitution such as $(cat token) is not the secret itself: keep it as evidence.
+  { re: /(authorization:\s*(?:bearer|basic|token)\s+)(?!\$)[^\s'"]+/gi, to: `$1${REDACTED}` },
   { re: /(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}/gi, to: `$1${REDACTED}` },
   { re: /(--(?:token|password|bearer-token|client-key-data|auth-token|secret)[= ])[^\s'"]+/gi, to: `$1${REDACTED}` },
   { re: /(\b(?:password|passwd|secret|token|pwd)=)[^\s&'",;]+/gi, to: `$1${REDACTED}` },

@@ -49,7 +49,7 @@ function lineOf(doc: Document, lc: LineCounter, p: readonly PropertyKey[]): numb
 /** Parses and validates one rule file's text. Throws RuleFileError. */
 export function parseRuleFile(text: string, file: string): LoadedRule[] {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new RuleFileError(
       file,

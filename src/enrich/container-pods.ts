@@ -1,0 +1,63 @@
+/**
+ * Container id -> pod uid through the cgroup file system, for processes whose own /proc/<pid>/cgroup
+ * could not be read (they exited first) but whose container is known from runtime ancestry.
+ * Walks only the kubepods subtree of one hierarchy, bounded in depth; results are cached.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseCgroupPath } from './cgroup';
+
+export interface PodLookupOptions {
+  /** cgroup mount root; the first existing of these hierarchies is searched. */
+  root?: string;
+  hierarchies?: string[];
+  cacheMs?: number;
+  now?: () => number;
+}
+
+const DESCEND = /^(kubepods.*|burstable|besteffort|guaranteed|.*pod[0-9a-f_-]{36}.*)$/;
+
+export function createCgroupPodLookup(opts: PodLookupOptions = {}): (containerId: string) => string | null {
+  const root = opts.root ?? '/sys/fs/cgroup';
+  const hierarchies = opts.hierarchies ?? ['unified', 'memory', 'pids', 'systemd', ''];
+  const cacheMs = opts.cacheMs ?? 30_000;
+  const now = opts.now ?? Date.now;
+  const cache = new Map<string, { uid: string | null; at: number }>();
+
+  const search = (dir: string, rel: string, id: string, depth: number): string | null => {
+    if (depth > 6) return null;
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir);
+    } catch {
+      return null;
+    }
+    for (const n of names) {
+      if (n.includes(id)) return parseCgroupPath(`${rel}/${n}`)?.podUid ?? null;
+    }
+    for (const n of names) {
+      if (!DESCEND.test(n)) continue;
+      const found = search(path.join(dir, n), `${rel}/${n}`, id, depth + 1);
+      if (found) return found;
+    }
+    return null;
+  };
+
+  return (containerId) => {
+    const hit = cache.get(containerId);
+    if (hit && now() - hit.at < cacheMs) return hit.uid;
+    let uid: string | null = null;
+    for (const h of hierarchies) {
+      const base = path.join(root, h);
+      if (!fs.existsSync(path.join(base, 'kubepods')) && !fs.existsSync(path.join(base, 'kubepods.slice'))) continue;
+      uid = search(base, '', containerId, 0);
+      if (uid) break;
+    }
+    cache.set(containerId, { uid, at: now() });
+    if (cache.size > 4096) {
+      const oldest = cache.keys().next();
+      if (!oldest.done) cache.delete(oldest.value);
+    }
+    return uid;
+  };
+}
