@@ -149,22 +149,24 @@ class LineDecoder {
   }
 
   private warnHandler(ev: KubeAuditEvent, e: unknown): void {
-    this.logger?.warn({ path: this.filePath, auditID: ev.auditID, err: (e as Error).message }, 'kube audit event handler failed');
+    this.warnLimited({ auditID: ev.auditID, err: (e as Error).message, handlerErrors: this.stats.handlerErrors }, 'kube audit event handler failed');
   }
 
   private bad(error: string, endOffset: number, log: boolean): void {
     this.stats.badLines++;
     this.onBadLine?.({ path: this.filePath, endOffset, error });
-    if (!log || this.logger === undefined) return;
+    if (log) this.warnLimited({ endOffset, error: error.slice(0, 300), badLines: this.stats.badLines }, 'skipping bad kube audit line');
+  }
+
+  /** At most one warning per interval; the next one says how many were held back. */
+  private warnLimited(fields: object, msg: string): void {
+    if (this.logger === undefined) return;
     const t = this.now();
     if (t - this.lastBadLog < BAD_LINE_LOG_INTERVAL_MS) {
       this.suppressedBad++;
       return;
     }
-    this.logger.warn(
-      { path: this.filePath, endOffset, error: error.slice(0, 300), suppressed: this.suppressedBad, badLines: this.stats.badLines },
-      'skipping bad kube audit line',
-    );
+    this.logger.warn({ path: this.filePath, ...fields, suppressed: this.suppressedBad }, msg);
     this.lastBadLog = t;
     this.suppressedBad = 0;
   }
@@ -197,11 +199,11 @@ export class KubeAuditFollower {
 
   constructor(opts: KubeAuditFollowerOptions) {
     this.opts = {
-      pollMs: 1000,
-      maxLineBytes: DEFAULT_MAX_LINE_BYTES,
-      persistEveryMs: 1000,
-      now: Date.now,
       ...opts,
+      pollMs: opts.pollMs ?? 1000,
+      maxLineBytes: opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+      persistEveryMs: opts.persistEveryMs ?? 1000,
+      now: opts.now ?? Date.now,
     };
     this.key = kubeAuditStateKey(opts.path);
     this.decoder = new LineDecoder(this.counters, opts.path, opts.onEvent, opts.onBadLine, opts.logger, this.opts.now);
