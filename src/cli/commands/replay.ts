@@ -218,6 +218,10 @@ export async function replayEvents(files: string[], opts: ReplayOptions): Promis
   return 0;
 }
 
+function plural(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? '' : 's'}`;
+}
+
 function summarise(s: ReassemblerStats, src: { overlong: number; lines: number }, failures: string[], always: boolean): void {
   const trouble = s.parseErrors + s.evicted + s.lateRecords + s.decodeErrors + s.serialGaps + src.overlong;
   if (!always && trouble === 0) return;
@@ -235,12 +239,12 @@ function summarise(s: ReassemblerStats, src: { overlong: number; lines: number }
         `${src.overlong} overlong lines skipped`,
       ]
     : [
-        s.parseErrors ? `${s.parseErrors} parse errors` : '',
-        s.evicted ? `${s.evicted} events evicted` : '',
-        s.lateRecords ? `${s.lateRecords} late records` : '',
-        s.decodeErrors ? `${s.decodeErrors} undecodable values` : '',
-        s.serialGaps ? `${s.serialGaps} missing serials (gaps)` : '',
-        src.overlong ? `${src.overlong} overlong lines skipped` : '',
+        s.parseErrors ? plural(s.parseErrors, 'parse error') : '',
+        s.evicted ? plural(s.evicted, 'event') + ' evicted' : '',
+        s.lateRecords ? plural(s.lateRecords, 'late record') : '',
+        s.decodeErrors ? plural(s.decodeErrors, 'undecodable value') : '',
+        s.serialGaps ? `${plural(s.serialGaps, 'missing serial')} (gaps)` : '',
+        src.overlong ? plural(src.overlong, 'overlong line') + ' skipped' : '',
       ].filter((p) => p !== '');
   process.stderr.write(`credwatch replay: ${parts.join(', ')}\n`);
   for (const f of failures) process.stderr.write(`  parse error: ${f}\n`);
