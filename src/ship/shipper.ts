@@ -251,6 +251,8 @@ class OutputWorker {
       if (toShip.length === 0) {
         this.o.outbox.ack(name, last.seq);
         this.stats.skipped += entries.length;
+        // A long run of filtered findings must not hold the event loop (the pipeline shares it).
+        await new Promise<void>((r) => setImmediate(r));
         continue;
       }
       if (toShip[0]!.seq <= this.attemptedUpTo) this.stats.retries++;
