@@ -215,8 +215,8 @@ export function createKubeDetector(opts: KubeDetectorOptions): KubeDetector {
     for (const { c, tracker } of bursts) {
       const b = tracker.observe(ev, excluded);
       if (b !== null) out.push(burstFinding(c, b, ev));
-      stats.burstEvictions = bursts.reduce((n, x) => n + x.tracker.evictions, 0);
     }
+    if (bursts.length) stats.burstEvictions = bursts.reduce((n, x) => n + x.tracker.evictions, 0);
     return out;
   }
 
