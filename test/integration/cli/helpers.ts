@@ -26,10 +26,11 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, ms: Date.now() - t };
 }
 
-export function cliAsync(args: string[]): Promise<CliResult> {
+/** Does not block the event loop: use it when this process also serves the CLI (e.g. a collector). */
+export function cliAsync(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   const t = Date.now();
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 20_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, CREDWATCH_DB: '', ...env }, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 20_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
       resolve({ code, stdout, stderr, ms: Date.now() - t });
     });
