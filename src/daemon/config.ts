@@ -15,7 +15,7 @@ import { isOurRule, OUR_KEY_PREFIX } from './audit-lifecycle';
 import { ConfigError, locate, yamlSyntaxProblems, zodProblems, type ConfigProblem } from './config-errors';
 
 export type { Config } from './config-schema';
-export { ConfigError } from './config-errors';
+export { ConfigError, formatProblems, type ConfigProblem } from './config-errors';
 export { DEFAULT_CONFIG_PATH, parseListenAddress } from './config-schema';
 
 /** Keys whose string values are secrets: never logged, and refused in a world-readable file. */
@@ -52,7 +52,7 @@ function parseYaml(text: string, sourceName: string): Parsed {
  * is satisfied by one from the environment). `token_env` is consumed here: the validated output holds
  * `token` only.
  */
-function resolveShipTokens(parsed: Parsed, env: Env): ConfigProblem[] {
+function resolveShipTokens(parsed: Parsed, env: Env, warnings: ConfigProblem[] | null): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const ship = (parsed.raw as Record<string, unknown>).ship;
   if (!Array.isArray(ship)) return problems;
@@ -71,7 +71,9 @@ function resolveShipTokens(parsed: Parsed, env: Env): ConfigProblem[] {
       }
       const value = env[varName];
       if (value === undefined || value === '') {
-        problems.push({
+        // `config check` runs in an operator's shell, which rarely has the service's environment:
+        // there a missing variable is a warning; the token_env stays for the shipper to resolve.
+        (warnings ?? problems).push({
           path: `ship[${i}].token_env`,
           ...locate(parsed.doc, parsed.lc, ['ship', i, 'token_env']),
           message: `environment variable ${varName} is not set (it should hold this output's token)`,
@@ -108,8 +110,8 @@ function secretLiteralPaths(doc: Document): (string | number)[][] {
   return found;
 }
 
-function validate(parsed: Parsed, sourceName: string, env: Env): Config {
-  const tokenProblems = resolveShipTokens(parsed, env);
+function validate(parsed: Parsed, sourceName: string, env: Env, warnings: ConfigProblem[] | null = null): Config {
+  const tokenProblems = resolveShipTokens(parsed, env, warnings);
   const result = configSchema.safeParse(parsed.raw, { reportInput: true });
   const problems = [...tokenProblems, ...(result.success ? [] : zodProblems(result.error.issues, parsed.doc, parsed.lc, configSchema))];
   if (result.success) problems.push(...semanticProblems(result.data, parsed));
@@ -155,10 +157,20 @@ export function defaultConfig(): Config {
   return configSchema.parse({});
 }
 
+export interface LoadOptions {
+  /**
+   * What a `token_env` naming an unset variable is: an error (default; `credwatch run` needs the
+   * token) or a warning in `warnings` (`credwatch config check` from a shell).
+   */
+  missingTokenEnv?: 'error' | 'warn';
+}
+
 export interface LoadedConfig {
   config: Config;
   /** The file read, or BUILTIN_DEFAULTS_SOURCE. */
   source: string;
+  /** Problems that do not stop the configuration from loading (see LoadOptions). */
+  warnings: ConfigProblem[];
 }
 
 /**
@@ -166,7 +178,7 @@ export interface LoadedConfig {
  * Refuses a group- or world-writable file (whoever can write it controls a root daemon) and a
  * world-readable file that holds a secret literal.
  */
-export function loadConfig(path?: string, env: Env = process.env, defaultPath: string = DEFAULT_CONFIG_PATH): LoadedConfig {
+export function loadConfig(path?: string, env: Env = process.env, defaultPath: string = DEFAULT_CONFIG_PATH, options: LoadOptions = {}): LoadedConfig {
   const file = path ?? defaultPath;
   let text: string;
   let mode: number;
@@ -180,7 +192,7 @@ export function loadConfig(path?: string, env: Env = process.env, defaultPath: s
     }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && path === undefined) return { config: defaultConfig(), source: BUILTIN_DEFAULTS_SOURCE };
+    if (code === 'ENOENT' && path === undefined) return { config: defaultConfig(), source: BUILTIN_DEFAULTS_SOURCE, warnings: [] };
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (err as Error).message;
     throw new ConfigError(file, [{ path: '', message: `cannot read configuration: ${why}` }]);
   }
@@ -203,7 +215,9 @@ export function loadConfig(path?: string, env: Env = process.env, defaultPath: s
       );
     }
   }
-  return { config: validate(parsed, file, env), source: file };
+  const warnings: ConfigProblem[] = [];
+  const config = validate(parsed, file, env, options.missingTokenEnv === 'warn' ? warnings : null);
+  return { config, source: file, warnings };
 }
 
 /** Short human summary for `credwatch config check` (never prints secrets). */
@@ -212,7 +226,8 @@ export function summarizeConfig(config: Config): string[] {
   const rules = config.audit.rules === 'default' ? 'default (from the detection rules)' : `${config.audit.rules.length} explicit`;
   const allow = config.detections.allow;
   const allowCount = Object.values(allow).reduce((n, list) => n + list.length, 0);
-  const outputs = config.ship.map((o) => `${o.name} (${o.type} ${o.url}, token ${o.token !== undefined ? 'set' : 'none'})`);
+  const tokenOf = (o: Config['ship'][number]): string => (o.token !== undefined ? 'set' : o.token_env !== undefined ? `from $${o.token_env}` : 'none');
+  const outputs = config.ship.map((o) => `${o.name} (${o.type} ${o.url}, token ${tokenOf(o)})`);
   return [
     `storage: ${config.storage.path}, retention ${config.storage.retention_days} days, max ${config.storage.max_mb} MB`,
     `audit: mode ${config.audit.mode}, backlog_limit ${config.audit.backlog_limit}` +

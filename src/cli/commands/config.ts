@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig, summarizeConfig } from '../../daemon/config';
+import { DEFAULT_CONFIG_PATH, loadConfig, summarizeConfig } from '../../daemon/config';
 
 /**
  * `credwatch config check FILE`: validates a configuration exactly as `credwatch run` would load it
@@ -13,7 +13,10 @@ export function register(program: Command): void {
     .description('Validate a configuration file (exit 0 when valid, 2 with key and line when not)')
     .argument('<file>', 'YAML configuration file, e.g. /etc/credwatch/config.yaml')
     .action((file: string) => {
-      const { config: cfg, source } = loadConfig(file);
+      const { config: cfg, source, warnings } = loadConfig(file, process.env, DEFAULT_CONFIG_PATH, { missingTokenEnv: 'warn' });
+      for (const w of warnings) {
+        process.stderr.write(`warning: ${source}:${w.line ?? 1}:${w.column ?? 1}: ${w.path}: ${w.message}; \`credwatch run\` will need it\n`);
+      }
       process.stdout.write(`ok: ${source}\n${summarizeConfig(cfg).map((l) => `  ${l}\n`).join('')}`);
     });
   config.exitOverride();
