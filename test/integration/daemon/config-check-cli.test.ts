@@ -110,7 +110,7 @@ describe.skipIf(!built)('credwatch config check', () => {
   it('a token_env variable unset in the checking shell is a warning, not an error', () => {
     const r = check(write('noenv.yaml', FULL));
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/^warning: .*noenv\.yaml:30:16: ship\[1\]\.token_env: environment variable SPLUNK_HEC_TOKEN is not set/);
+    expect(r.stderr).toMatch(/^warning: .*noenv\.yaml:29:16: ship\[1\]\.token_env: environment variable SPLUNK_HEC_TOKEN is not set/);
     expect(r.stdout).toContain('splunk (splunk-hec https://127.0.0.1:8088, token from $SPLUNK_HEC_TOKEN)');
   });
 
