@@ -69,6 +69,8 @@ export interface Metrics {
   /** Anything lost or refused, by cause (kernel_lost, enobufs, queue_overflow, serial_gap, parse_error, store_full, ...). */
   countDrop(cause: string, n?: number): void;
   setKernel(k: KernelGauges): void;
+  /** One kernel status poll (AuditLifecycle.startPolling's callback): gauges, plus loss as drops by cause. */
+  observeKernel(k: KernelGauges & { lostDelta: number; lostCause: string | null }): void;
   setOutboxDepth(output: string, depth: number): void;
   /** One delivery attempt to an output; `findings` delivered when it succeeded. */
   countShip(output: string, ok: boolean, findings?: number): void;
@@ -139,6 +141,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       kernelLost.set('', k.lost);
       kernelBacklog.set('', k.backlog);
       kernelBacklogLimit.set('', k.backlogLimit);
+    },
+    observeKernel: (k) => {
+      kernelLost.set('', k.lost);
+      kernelBacklog.set('', k.backlog);
+      kernelBacklogLimit.set('', k.backlogLimit);
+      if (k.lostDelta > 0) drops.add(k.lostCause ?? 'kernel_lost', k.lostDelta);
     },
     setOutboxDepth: (output, depth) => outbox.set(output, depth),
     countShip: (output, ok, n = 0) => {

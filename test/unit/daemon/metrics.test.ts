@@ -83,6 +83,18 @@ describe('metrics', () => {
     expect(metrics.snapshotOutbox()).toEqual({ hec: 4 });
   });
 
+  it('a kernel poll sets the gauges and counts loss as drops by cause', () => {
+    const m = createMetrics({ processMetrics: false });
+    m.observeKernel({ lost: 100, lostDelta: 0, lostCause: null, backlog: 3, backlogLimit: 8192 });
+    m.observeKernel({ lost: 130, lostDelta: 30, lostCause: 'kernel_backlog_full', backlog: 8190, backlogLimit: 8192 });
+    expect(m.snapshotCounters()).toEqual({
+      credwatch_kernel_lost: 130,
+      credwatch_kernel_backlog: 8190,
+      credwatch_kernel_backlog_limit: 8192,
+      'credwatch_drops_total{cause="kernel_backlog_full"}': 30,
+    });
+  });
+
   it('answers 404 elsewhere and 405 to other methods', async () => {
     expect((await get(server.address.port, '/')).status).toBe(404);
     expect((await get(server.address.port, '/metrics', 'POST')).status).toBe(405);
