@@ -159,6 +159,36 @@ describe.skipIf(!canRun)('AuditLifecycle on the real kernel', () => {
     expect(snapshot()).toEqual(before);
   });
 
+  // The unit's CapabilityBoundingSet, as setpriv(1) spells it. Root with exactly these, nothing else.
+  const hasSetpriv = spawnSync('sh', ['-c', 'command -v setpriv']).status === 0;
+  for (const mode of ['unicast', 'multicast'] as const) {
+    it.skipIf(!built || !hasSetpriv)(`${mode}: works with only the systemd unit's capabilities (audit_control, audit_read, sys_ptrace)`, () => {
+      const before = snapshot();
+      const r = spawnSync(
+        'setpriv',
+        ['--bounding-set=-all,+audit_control,+audit_read,+sys_ptrace', '--inh-caps=-all', '--', process.execPath, path.join(__dirname, 'fixtures/lifecycle-roundtrip.js'), root, mode],
+        { encoding: 'utf8' },
+      );
+      expect(r.stderr).toBe('');
+      const out = JSON.parse(r.stdout) as { mode: string; installed: number; failed: unknown[]; shutdown: { errors: unknown[]; removed: number }; capEff: string };
+      // CAP_AUDIT_CONTROL (30), CAP_AUDIT_READ (37), CAP_SYS_PTRACE (19), and nothing more.
+      expect(BigInt(`0x${out.capEff}`)).toBe((1n << 30n) | (1n << 37n) | (1n << 19n));
+      expect(out).toMatchObject({ mode, installed: 2, failed: [], shutdown: { errors: [], removed: 2 } });
+      expect(snapshot()).toEqual(before);
+    });
+  }
+
+  it.skipIf(!built || !hasSetpriv)('each audit capability is needed: no audit_read, no multicast; no audit_control, no status', () => {
+    const before = snapshot();
+    const run = (caps: string, mode: string): string =>
+      spawnSync('setpriv', [`--bounding-set=-all,${caps}`, '--inh-caps=-all', '--', process.execPath, path.join(__dirname, 'fixtures/lifecycle-roundtrip.js'), root, mode], {
+        encoding: 'utf8',
+      }).stderr;
+    expect(run('+audit_control,+sys_ptrace', 'multicast')).toContain('AuditError: bind: Operation not permitted');
+    expect(run('+audit_read,+sys_ptrace', 'unicast')).toMatch(/AUDIT_GET: Operation not permitted/);
+    expect(snapshot()).toEqual(before);
+  });
+
   it.skipIf(!hasAuditd)('beside a running Debian auditd: auto picks multicast, both see the event, auditd rules untouched', async () => {
     const before = snapshot();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'credwatch-auditd-'));
