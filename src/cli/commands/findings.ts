@@ -102,8 +102,16 @@ export function register(program: Command): void {
       if (opts.container !== undefined) q.container = opts.container.toLowerCase();
       if (opts.host !== undefined) q.host = opts.host;
 
-      const findings = opts.collector !== undefined ? await fromCollector(opts, q) : fromDb(opts.db ?? defaultDbPath(), q);
+      // Ask for one more than shown, to tell a table reader that the limit cut the list.
+      const limit = q.limit;
+      if (limit !== undefined) q.limit = limit + 1;
+      const found = opts.collector !== undefined ? await fromCollector(opts, q) : fromDb(opts.db ?? defaultDbPath(), q);
+      const cut = limit !== undefined && found.length > limit;
+      const findings = cut ? found.slice(0, limit) : found;
       writeFindings(findings, format);
+      if (cut && format === 'table') {
+        process.stderr.write(`credwatch: showing the newest ${limit}; more match (use --limit N, 0 for all)\n`);
+      }
     });
 }
 

@@ -89,6 +89,14 @@ describe.skipIf(!built)('credwatch findings', () => {
     expect(lines[1]).toMatch(/0123456789ab {2}\/usr\/bin\/curl -s.*…\[\+\d+ bytes\]$/);
   });
 
+  it('tells a table reader (on stderr) when --limit cut the list, and not otherwise', () => {
+    const cut = cli(['findings', '--db', t.db, '--limit', '3']);
+    expect(cut.stdout.trimEnd().split('\n')).toHaveLength(4);
+    expect(cut.stderr).toContain('showing the newest 3; more match');
+    expect(cli(['findings', '--db', t.db, '--limit', '4']).stderr).toBe('');
+    expect(cli(['findings', '--db', t.db, '--limit', '3', '--json']).stderr).toBe('');
+  });
+
   it('says "No findings." in table mode when nothing matches', () => {
     const r = cli(['findings', '--db', t.db, '--rule', 'nope']);
     expect(r.stdout).toBe('No findings.\n');
