@@ -5,5 +5,5 @@ export { AmbiguousIdError } from './findings';
 export { Outbox } from './outbox';
 export { State } from './state';
 export { BatchWriter, type BatchWriterOptions, type BatchWriterCounters, type FindingSink } from './batch-writer';
-export { type RetentionPolicy, type RetentionResult } from './retention';
+export { startRetentionTimer, type RetentionPolicy, type RetentionResult, type RetentionTimer, type RetentionTimerOptions } from './retention';
 export type { FindingsQuery, OutboxReader, StateStore } from './types';

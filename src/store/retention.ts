@@ -81,3 +81,60 @@ export async function enforceRetentionAsync(db: Db, policy: RetentionPolicy, now
   }
   return { deleted };
 }
+
+export interface RetentionTimerOptions {
+  /** Time between runs; the first run happens after `firstRunMs` (default: 10 s, so start-up stays quick). */
+  intervalMs?: number;
+  firstRunMs?: number;
+  onResult?: (r: RetentionResult, ms: number) => void;
+  /** A failed run (e.g. SQLITE_FULL, SQLITE_BUSY) is reported here and retried at the next interval. */
+  onError?: (err: Error) => void;
+  now?: () => number;
+}
+
+export interface RetentionTimer {
+  /** Runs now unless a run is in progress; resolves when it ends. */
+  runNow(): Promise<void>;
+  stop(): void;
+}
+
+/**
+ * Runs retention on a timer for the daemon and the collector: never two runs at once, errors
+ * reported and not thrown (a full disk must not stop the timer: retention is what frees space), and
+ * the policy read at each run so that a configuration reload takes effect.
+ */
+export function startRetentionTimer(
+  target: { enforceRetentionAsync(policy: RetentionPolicy, nowMs: number): Promise<RetentionResult> },
+  policy: () => RetentionPolicy,
+  opts: RetentionTimerOptions = {},
+): RetentionTimer {
+  const now = opts.now ?? Date.now;
+  let running: Promise<void> | null = null;
+  let stopped = false;
+  const run = (): Promise<void> => {
+    if (running) return running;
+    const t0 = Date.now();
+    running = target
+      .enforceRetentionAsync(policy(), now())
+      .then(
+        (r) => opts.onResult?.(r, Date.now() - t0),
+        (err: unknown) => opts.onError?.(err instanceof Error ? err : new Error(String(err))),
+      )
+      .finally(() => {
+        running = null;
+      });
+    return running;
+  };
+  let timer: NodeJS.Timeout = setTimeout(function tick() {
+    void run().then(() => {
+      if (!stopped) timer = setTimeout(tick, opts.intervalMs ?? 3_600_000).unref();
+    });
+  }, opts.firstRunMs ?? 10_000).unref();
+  return {
+    runNow: run,
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openStore, type FindingStore } from '../../../src/store';
+import { openStore, startRetentionTimer, type FindingStore, type RetentionPolicy, type RetentionResult } from '../../../src/store';
 import { retentionSteps } from '../../../src/store/retention';
 import { makeFinding } from './fixtures';
 
@@ -83,5 +83,54 @@ describe('retention by size', () => {
     expect(left.slice().sort()).toEqual(all.slice(deleted).map((f) => f.id));
     expect(count('evidence')).toBe(left.length);
     expect((s.db.pragma('integrity_check', { simple: true }) as string)).toBe('ok');
+  });
+});
+
+describe('startRetentionTimer', () => {
+  it('runs on its timer with the current policy, never twice at once, and survives a failing run', async () => {
+    const calls: RetentionPolicy[] = [];
+    let fail = true;
+    let release: () => void = () => {};
+    const target = {
+      enforceRetentionAsync(p: RetentionPolicy): Promise<RetentionResult> {
+        calls.push(p);
+        if (fail) {
+          fail = false;
+          return Promise.reject(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }));
+        }
+        return new Promise((resolve) => (release = () => resolve({ deleted: 3 })));
+      },
+    };
+    let days = 30;
+    const errors: string[] = [];
+    const results: number[] = [];
+    const timer = startRetentionTimer(target, () => ({ maxAgeDays: days }), {
+      firstRunMs: 5,
+      intervalMs: 5,
+      onError: (e) => errors.push(e.message),
+      onResult: (r) => results.push(r.deleted),
+    });
+    await new Promise((r) => setTimeout(r, 40));
+    expect(errors).toEqual(['database or disk is full']);
+    expect(calls).toHaveLength(2); // the second run is still in progress: no third one started
+    days = 7;
+    const manual = timer.runNow(); // joins the run in progress
+    release();
+    await manual;
+    expect(results).toEqual([3]);
+    await new Promise((r) => setTimeout(r, 30));
+    timer.stop();
+    release();
+    expect(calls.at(-1)).toEqual({ maxAgeDays: 7 });
+  });
+
+  it('against the real store deletes by the policy', async () => {
+    s.insertFindings([makeFinding({ time: Date.now() - 40 * DAY }), makeFinding()]);
+    let result: RetentionResult | undefined;
+    const timer = startRetentionTimer(s, () => ({ maxAgeDays: 30 }), { firstRunMs: 1, onResult: (r) => (result = r) });
+    await new Promise((r) => setTimeout(r, 50));
+    timer.stop();
+    expect(result).toEqual({ deleted: 1 });
+    expect(count('findings')).toBe(1);
   });
 });
