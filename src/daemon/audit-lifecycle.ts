@@ -74,6 +74,7 @@ const RULE_FIELDS_OFFSET = 12 + 64 * 4;
 const RULE_VALUES_OFFSET = RULE_FIELDS_OFFSET + 64 * 4;
 const AUDIT_FILTER_PREPEND = 0x10;
 const AUDIT_PID_FIELD = 0;
+const AUDIT_CONFIG_CHANGE = 1305;
 
 /** The pid in a rule's `-F pid=N` field, or null. Reads the fixed-size arrays only. */
 export function rulePidField(payload: Buffer): number | null {
@@ -482,6 +483,56 @@ export class AuditLifecycle {
         out.errors.push(`restore ${c.field}=${c.before}: ${errText(err)}`);
       }
     }
+  }
+
+  /**
+   * Whether the read mode should change, given the latest poll (auto mode only; null: stay).
+   * - multicast, and the daemon we read beside is gone (pid 0 or dead): take unicast, otherwise the
+   *   kernel has no reader to deliver to and counts everything as lost (and floods the kernel log).
+   * - unicast, and a live process other than us holds the pid: we lost it; read beside it.
+   * Our rules stay installed across a switch: they do not depend on the mode.
+   */
+  modeAdvice(s: Pick<KernelStats, 'pid'>): { mode: ReadMode; reason: string } | null {
+    const plan = this.currentPlan;
+    if (!plan || this.opts.mode !== 'auto' || this.shutDown) return null;
+    if (plan.mode === 'multicast' && (s.pid === 0 || (s.pid !== this.selfPid && !this.isAlive(s.pid)))) {
+      return { mode: 'unicast', reason: s.pid === 0 ? 'the audit daemon went away' : `audit daemon pid ${s.pid} died` };
+    }
+    if (plan.mode === 'unicast' && s.pid !== 0 && s.pid !== this.selfPid && this.isAlive(s.pid)) {
+      return { mode: 'multicast', reason: `pid ${s.pid} now holds the audit socket` };
+    }
+    return null;
+  }
+
+  /**
+   * The pid of a process that just tried and failed to become the audit daemon while we hold the
+   * socket (auditd starting beside us), from the CONFIG_CHANGE record the kernel logs for the refusal
+   * ("op=set audit_pid=NEW old=OURS ... res=0"); null for any other record. In auto mode the agent
+   * should then yield (switch to multicast, which releases the pid) so the next start of auditd works.
+   */
+  daemonTakeoverAttempt(recordType: number, text: string): number | null {
+    if (recordType !== AUDIT_CONFIG_CHANGE || this.currentPlan?.mode !== 'unicast') return null;
+    const m = /\bop=set audit_pid=(\d+) old=(\d+)\b.*\bres=0\b/.exec(text);
+    if (!m || Number(m[2]) !== this.selfPid || Number(m[1]) === 0) return null;
+    return Number(m[1]);
+  }
+
+  /**
+   * Call after the reader was reopened in `mode`. Going to multicast releases the audit pid if it is
+   * still ours (so auditd can register); going to unicast the new reader has claimed it.
+   */
+  switchedMode(mode: ReadMode, reason: string): void {
+    const plan = this.currentPlan;
+    if (!plan || plan.mode === mode) return;
+    if (mode === 'multicast') {
+      try {
+        if (this.control.getStatus().pid === this.selfPid) this.control.setStatus({ pid: 0 });
+      } catch (err) {
+        this.logger.warn({ error: errText(err) }, 'could not release the audit pid after switching to multicast');
+      }
+    }
+    this.currentPlan = { ...plan, mode, reason };
+    this.logger.warn({ from: plan.mode, to: mode, reason }, 'audit read mode switched');
   }
 
   /** Removes exactly our rules and restores what we changed. Safe to call twice. */

@@ -59,6 +59,52 @@ function syscallRecords(records: NativeRecord[], key: string): NativeRecord[] {
   return records.filter((r) => r.type === 1300 && r.text.includes(`key="${key}"`));
 }
 
+/** A private auditd configuration: logs to a temp dir, no plugins, flushes every record. */
+function auditdConfigDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'credwatch-auditd-'));
+  fs.mkdirSync(path.join(dir, 'plugins'));
+  const log = path.join(dir, 'audit.log');
+  fs.writeFileSync(
+    path.join(dir, 'auditd.conf'),
+    [
+      // auditd refuses (exit 6) a config that leaves out keys it has no default for: spell them out.
+      `log_file = ${log}`,
+      'local_events = yes',
+      'write_logs = yes',
+      'log_group = root',
+      'log_format = RAW',
+      'flush = DATA',
+      'freq = 50',
+      'max_log_file = 8',
+      'num_logs = 5',
+      'priority_boost = 4',
+      'name_format = NONE',
+      'max_log_file_action = ROTATE',
+      'space_left = 75',
+      'space_left_action = SYSLOG',
+      'admin_space_left = 50',
+      'admin_space_left_action = SUSPEND',
+      'disk_full_action = SUSPEND',
+      'disk_error_action = SUSPEND',
+      'use_libwrap = no',
+      'tcp_listen_queue = 5',
+      'tcp_max_per_addr = 1',
+      'tcp_client_max_idle = 0',
+      'transport = TCP',
+      'krb5_principal = auditd',
+      'distribute_network = no',
+      'q_depth = 2000',
+      'overflow_action = SYSLOG',
+      'max_restarts = 10',
+      `plugin_dir = ${path.join(dir, 'plugins')}`,
+      'end_of_event_timeout = 2',
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+  return dir;
+}
+
 const initial = canRun ? snapshot() : null;
 afterAll(() => {
   if (initial) expect(snapshot()).toEqual(initial);
@@ -191,47 +237,8 @@ describe.skipIf(!canRun)('AuditLifecycle on the real kernel', () => {
 
   it.skipIf(!hasAuditd)('beside a running Debian auditd: auto picks multicast, both see the event, auditd rules untouched', async () => {
     const before = snapshot();
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'credwatch-auditd-'));
-    fs.mkdirSync(path.join(dir, 'plugins'));
+    const dir = auditdConfigDir();
     const log = path.join(dir, 'audit.log');
-    fs.writeFileSync(
-      path.join(dir, 'auditd.conf'),
-      [
-        // auditd refuses (exit 6) a config that leaves out keys it has no default for: spell them out.
-        `log_file = ${log}`,
-        'local_events = yes',
-        'write_logs = yes',
-        'log_group = root',
-        'log_format = RAW',
-        'flush = DATA',
-        'freq = 50',
-        'max_log_file = 8',
-        'num_logs = 5',
-        'priority_boost = 4',
-        'name_format = NONE',
-        'max_log_file_action = ROTATE',
-        'space_left = 75',
-        'space_left_action = SYSLOG',
-        'admin_space_left = 50',
-        'admin_space_left_action = SUSPEND',
-        'disk_full_action = SUSPEND',
-        'disk_error_action = SUSPEND',
-        'use_libwrap = no',
-        'tcp_listen_queue = 5',
-        'tcp_max_per_addr = 1',
-        'tcp_client_max_idle = 0',
-        'transport = TCP',
-        'krb5_principal = auditd',
-        'distribute_network = no',
-        'q_depth = 2000',
-        'overflow_action = SYSLOG',
-        'max_restarts = 10',
-        `plugin_dir = ${path.join(dir, 'plugins')}`,
-        'end_of_event_timeout = 2',
-        '',
-      ].join('\n'),
-      { mode: 0o600 },
-    );
     const auditd = spawn('auditd', ['-n', '-c', dir], { stdio: 'ignore' });
     const auditdPid = auditd.pid as number;
     const exited = new Promise<void>((resolve) => auditd.once('exit', () => resolve()));
@@ -276,6 +283,58 @@ describe.skipIf(!canRun)('AuditLifecycle on the real kernel', () => {
       await exited;
       spawnSync('auditctl', ['-d', ...foreign.slice(1)]);
       // auditd leaves audit enabled when it exits; put back what the machine had.
+      const s = control.getStatus();
+      if (s.enabled !== before.enabled && before.enabled < 2) control.setStatus({ enabled: before.enabled as 0 | 1 });
+      if (s.pid !== before.pid && before.pid === 0) control.setStatus({ pid: 0 });
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(snapshot()).toEqual(before);
+  });
+
+  it.skipIf(!hasAuditd)('auditd starting while we hold unicast: we see its refused attempt, yield to multicast, and its next start works', async () => {
+    const before = snapshot();
+    const dir = auditdConfigDir();
+    const lc = new AuditLifecycle({ control, mode: 'auto', rules: ['-a always,exit -F arch=b64 -S execve -k credwatch:itest-yield'], logger });
+    expect(lc.decide().mode).toBe('unicast');
+    const records: NativeRecord[] = [];
+    let sock = createAuditSocket({ mode: 'unicast', onBatch: (b) => records.push(...b) });
+    sock.start();
+    let auditdPid: number | null = null;
+    let auditdExited: Promise<void> | null = null;
+    try {
+      lc.install();
+      // First start of auditd: the kernel refuses it (EEXIST) and tells us so in a CONFIG_CHANGE record.
+      const first = spawnSync('auditd', ['-n', '-c', dir], { timeout: 10_000 });
+      expect(first.status).not.toBe(0);
+      let attempted: number | null = null;
+      await waitFor('the refused AUDIT_SET pid record', () => {
+        for (const r of records) attempted ??= lc.daemonTakeoverAttempt(r.type, r.text);
+        return attempted !== null;
+      });
+      expect(attempted).toBe(first.pid);
+
+      // Yield: reopen the reader in multicast, then release the pid.
+      const multicast = createAuditSocket({ mode: 'multicast', onBatch: (b) => records.push(...b) });
+      multicast.start();
+      sock.close();
+      sock = multicast;
+      lc.switchedMode('multicast', `pid ${String(attempted)} wants the audit socket`);
+      expect(control.getStatus().pid).toBe(0);
+
+      const auditd = spawn('auditd', ['-n', '-c', dir], { stdio: 'ignore' });
+      auditdPid = auditd.pid as number;
+      auditdExited = new Promise<void>((resolve) => auditd.once('exit', () => resolve()));
+      await waitFor('auditd to register', () => control.getStatus().pid === auditdPid);
+      expect(lc.modeAdvice({ pid: auditdPid })).toBeNull();
+      const child = spawnSync('/bin/true');
+      await waitFor('our multicast copy', () => syscallRecords(records, 'credwatch:itest-yield').some((r) => r.text.includes(` pid=${child.pid as number} `)));
+    } finally {
+      expect(lc.shutdown().errors).toEqual([]);
+      sock.close();
+      if (auditdPid !== null) {
+        process.kill(auditdPid, 'SIGTERM');
+        await auditdExited;
+      }
       const s = control.getStatus();
       if (s.enabled !== before.enabled && before.enabled < 2) control.setStatus({ enabled: before.enabled as 0 | 1 });
       if (s.pid !== before.pid && before.pid === 0) control.setStatus({ pid: 0 });

@@ -288,6 +288,51 @@ describe('kernel loss polling', () => {
   });
 });
 
+describe('mode changes while running (auditd stopped and started beside us)', () => {
+  it('multicast beside auditd advises unicast when auditd goes away, and nothing while it lives', () => {
+    const k = new FakeAuditKernel();
+    k.status = { ...k.status, pid: AUDITD, enabled: 1 };
+    const alive = [SELF, AUDITD];
+    const { lc } = lifecycle(k, {}, alive);
+    lc.decide();
+    lc.install();
+    expect(lc.modeAdvice({ pid: AUDITD })).toBeNull();
+    alive.splice(alive.indexOf(AUDITD), 1);
+    expect(lc.modeAdvice({ pid: AUDITD })).toEqual({ mode: 'unicast', reason: `audit daemon pid ${AUDITD} died` });
+    expect(lc.modeAdvice({ pid: 0 })?.mode).toBe('unicast');
+    k.status.pid = SELF; // the new unicast reader registered
+    lc.switchedMode('unicast', 'the audit daemon went away');
+    expect(lc.plan?.mode).toBe('unicast');
+    expect(lc.shutdown().releasedPid).toBe(true);
+    expect(k.status.pid).toBe(0);
+  });
+
+  it('unicast notices auditd trying to start, yields to multicast and releases the pid', () => {
+    const k = new FakeAuditKernel();
+    const { lc } = lifecycle(k, {}, [SELF, AUDITD]);
+    lc.decide();
+    k.status.pid = SELF;
+    lc.install();
+    const refused = `audit(1732280000.123:77): op=set audit_pid=${AUDITD} old=${SELF} auid=0 ses=4294967295 subj=unconfined res=0`;
+    expect(lc.daemonTakeoverAttempt(1305, refused)).toBe(AUDITD);
+    expect(lc.daemonTakeoverAttempt(1305, refused.replace('res=0', 'res=1'))).toBeNull();
+    expect(lc.daemonTakeoverAttempt(1300, refused)).toBeNull();
+    lc.switchedMode('multicast', `pid ${AUDITD} wants the audit socket`);
+    expect(k.status.pid).toBe(0);
+    expect(lc.plan?.mode).toBe('multicast');
+    // Rules survive a switch; shutdown still removes them all.
+    expect(keys(k)).toEqual([SELF_RULE_KEY, 'credwatch:connect', 'credwatch:exec']);
+    expect(lc.shutdown()).toMatchObject({ removed: 3, releasedPid: false });
+  });
+
+  it('gives no advice outside auto mode', () => {
+    const k = new FakeAuditKernel();
+    const { lc } = lifecycle(k, { mode: 'multicast' });
+    lc.decide();
+    expect(lc.modeAdvice({ pid: 0 })).toBeNull();
+  });
+});
+
 describe('resolveAuditRules', () => {
   it('"default" asks the detection rules; a list is used as written, without duplicates', () => {
     const fromDetections = () => ['-a always,exit -F arch=b64 -S execve -k credwatch:exec'];
