@@ -5,9 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../../src/store';
 import type { Finding } from '../../../src/detect/finding';
 import { makeFinding } from '../../unit/store/fixtures';
-import { BIN, builtCliExists, cli, cliAsync, jsonLines, tempDb } from './helpers';
+import { BIN, builtCliExists, cleanupTempDbs, cli, cliAsync, jsonLines, tempDb } from './helpers';
 
 const built = builtCliExists();
+afterAll(cleanupTempDbs);
 if (!built) console.log('skipping CLI tests: dist/ is missing; run `npx tsc -p tsconfig.build.json && node scripts/copy-assets.js` first');
 
 const NOW = Date.now();
@@ -354,6 +355,38 @@ describe.skipIf(!built)('queries while another process writes', () => {
     } finally {
       writer.kill('SIGTERM');
       await new Promise((r) => writer.once('exit', r));
+      t.cleanup();
+    }
+  });
+});
+
+describe.skipIf(!built)('a writer killed with SIGKILL mid-stream', () => {
+  it('leaves a database that opens cleanly (quick_check ok) with every commit it reported', async () => {
+    const t = tempDb();
+    openStore(t.db).close();
+    const writer = spawn(process.execPath, [`${__dirname}/writer-child.js`, t.db], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, CW_WRITER_REPORT: '1' },
+    });
+    let out = '';
+    writer.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await new Promise((r) => setTimeout(r, 400));
+      writer.kill('SIGKILL');
+      await new Promise((r) => writer.once('exit', r));
+      const reported = [...out.matchAll(/committed (\d+)/g)].map((m) => Number(m[1]));
+      const last = reported.at(-1) ?? 0;
+      expect(last).toBeGreaterThan(100);
+      const s = openStore(t.db, { quickCheck: true });
+      try {
+        const ids = new Set((s.db.prepare('SELECT id FROM findings').pluck().all() as string[]));
+        for (let i = 1; i <= last; i++) expect(ids.has(`w${writer.pid}-${i}`)).toBe(true);
+        expect(s.db.pragma('integrity_check', { simple: true })).toBe('ok');
+      } finally {
+        s.close();
+      }
+    } finally {
+      if (writer.exitCode === null && writer.signalCode === null) writer.kill('SIGKILL');
       t.cleanup();
     }
   });

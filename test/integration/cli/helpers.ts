@@ -41,10 +41,23 @@ export function builtCliExists(): boolean {
   return fs.existsSync(path.join(ROOT, 'dist', 'src', 'cli', 'main.js'));
 }
 
+const created = new Set<string>();
+
 /** A private (0700) temporary directory holding db path `findings.db`. */
 export function tempDb(): { dir: string; db: string; cleanup: () => void } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-cli-'));
-  return { dir, db: path.join(dir, 'findings.db'), cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+  created.add(dir);
+  const cleanup = () => {
+    fs.rmSync(dir, { recursive: true, force: true });
+    created.delete(dir);
+  };
+  return { dir, db: path.join(dir, 'findings.db'), cleanup };
+}
+
+/** Removes temporary directories a failed test did not get to clean up (call from afterAll). */
+export function cleanupTempDbs(): void {
+  for (const dir of created) fs.rmSync(dir, { recursive: true, force: true });
+  created.clear();
 }
 
 export function jsonLines(s: string): unknown[] {

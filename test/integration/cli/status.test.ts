@@ -3,9 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeStatusSnapshot, type StatusSnapshot } from '../../../src/daemon/status-snapshot';
 import { openStore, type FindingStore } from '../../../src/store';
 import { makeFinding } from '../../unit/store/fixtures';
-import { builtCliExists, cli, tempDb } from './helpers';
+import { builtCliExists, cleanupTempDbs, cli, tempDb } from './helpers';
 
 const built = builtCliExists();
+afterAll(cleanupTempDbs);
 if (!built) console.log('skipping CLI tests: dist/ is missing; run `npx tsc -p tsconfig.build.json && node scripts/copy-assets.js` first');
 
 function snapshot(over: Partial<StatusSnapshot> = {}): StatusSnapshot {

@@ -30,10 +30,13 @@ function finding() {
     evidence: [{ event_id: `1.1:${n}`, time, role: 'x', records: [{ type: 'SYSCALL', text: 'x'.repeat(500) }] }],
   };
 }
+const report = process.env.CW_WRITER_REPORT === '1';
 function tick() {
   const batch = [];
   for (let i = 0; i < 20; i++) batch.push(finding());
   store.insertFindings(batch);
+  // With CW_WRITER_REPORT=1, say after each commit how many findings are committed (for kill tests).
+  if (report) process.stdout.write(`committed ${n}\n`);
 }
 tick();
 process.stdout.write('ready\n');
