@@ -1,0 +1,134 @@
+/**
+ * A Kubernetes pod's service-account volume, reproduced without Kubernetes:
+ *
+ *   /var/lib/kubelet/pods/<uid>/volumes/kubernetes.io~projected/kube-api-access-<5>/   (a tmpfs)
+ *     ..2026_11_22_13_40_12.<rand>/{token,ca.crt,namespace}
+ *     ..data -> ..2026_11_22_13_40_12.<rand>
+ *     token -> ..data/token, ca.crt -> ..data/ca.crt, namespace -> ..data/namespace
+ *
+ * (the kubelet's atomic-writer layout), holding a JWT-shaped fake token, bind-mounted read-only into
+ * a container at /run/secrets/kubernetes.io/serviceaccount, the container in the pod's cgroup
+ * (`--cgroup-parent /kubepods/besteffort/pod<uid>`). cleanup() removes the container, unmounts and
+ * removes what was created, and is safe to call after a partial setup or twice.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { LAB_IMAGE, containerPid, removeContainer, runContainer } from './docker-lab';
+
+export const SA_DIR_IN_POD = '/run/secrets/kubernetes.io/serviceaccount';
+
+export interface PodVolume {
+  podUid: string;
+  /** The kube-api-access-<5> directory (the tmpfs mount point). */
+  volumeDir: string;
+  token: string;
+  cleanup(): void;
+}
+
+export interface Pod extends PodVolume {
+  containerId: string;
+  /** pid of the container's init (sleep) on the host. */
+  containerPid: number;
+}
+
+function b64url(s: string | Buffer): string {
+  return Buffer.from(s).toString('base64').replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** A JWT-shaped token (header and claims like a bound service-account token, random signature). */
+export function fakeServiceAccountToken(podUid: string, namespace = 'default'): string {
+  const header = b64url(JSON.stringify({ alg: 'RS256', kid: 'credwatch-lab-key' }));
+  const claims = b64url(
+    JSON.stringify({
+      aud: ['https://kubernetes.default.svc'],
+      exp: 1_795_000_000,
+      iss: 'https://kubernetes.default.svc.cluster.local',
+      'kubernetes.io': { namespace, pod: { name: 'lab-pod', uid: podUid }, serviceaccount: { name: 'default' } },
+      sub: `system:serviceaccount:${namespace}:default`,
+    }),
+  );
+  return `${header}.${claims}.${b64url(randomBytes(256))}`;
+}
+
+function sh(cmd: string, args: string[]): void {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr?.trim() || r.error?.message}`);
+}
+
+const LETTERS = 'bcdfghjklmnpqrstvwxz2456789';
+function suffix(n: number): string {
+  return [...randomBytes(n)].map((b) => LETTERS[b % LETTERS.length]).join('');
+}
+
+/** Creates the tmpfs token volume with the atomic-writer layout. Needs root (mount). */
+export function createPodVolume(opts: { podsDir?: string; podUid?: string } = {}): PodVolume {
+  const podsDir = opts.podsDir ?? '/var/lib/kubelet/pods';
+  const podUid = opts.podUid ?? randomUUID();
+  const createdRoots: string[] = [];
+  for (let d = podsDir; !fs.existsSync(d); d = path.dirname(d)) createdRoots.unshift(d);
+  const podDir = path.join(podsDir, podUid);
+  const volumeDir = path.join(podDir, 'volumes', 'kubernetes.io~projected', `kube-api-access-${suffix(5)}`);
+  const token = fakeServiceAccountToken(podUid);
+  let mounted = false;
+  const cleanup = (): void => {
+    if (mounted) {
+      spawnSync('umount', [volumeDir]);
+      mounted = false;
+    }
+    fs.rmSync(podDir, { recursive: true, force: true });
+    // Remove only the parents we created, deepest first, and only when empty.
+    for (const d of [...createdRoots].reverse()) {
+      try {
+        fs.rmdirSync(d);
+      } catch {
+        // not empty (another pod), or already gone
+      }
+    }
+  };
+  try {
+    fs.mkdirSync(volumeDir, { recursive: true });
+    sh('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0755', 'tmpfs', volumeDir]);
+    mounted = true;
+    const stamp = `..2026_11_22_13_40_12.${Math.floor(Math.random() * 1e10)}`;
+    fs.mkdirSync(path.join(volumeDir, stamp));
+    fs.writeFileSync(path.join(volumeDir, stamp, 'token'), token, { mode: 0o644 });
+    fs.writeFileSync(path.join(volumeDir, stamp, 'ca.crt'), '-----BEGIN CERTIFICATE-----\nMIIBlab\n-----END CERTIFICATE-----\n');
+    fs.writeFileSync(path.join(volumeDir, stamp, 'namespace'), 'default');
+    fs.symlinkSync(stamp, path.join(volumeDir, '..data'));
+    for (const f of ['token', 'ca.crt', 'namespace']) fs.symlinkSync(`..data/${f}`, path.join(volumeDir, f));
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+  return { podUid, volumeDir, token, cleanup };
+}
+
+/**
+ * Starts the "pod": a container with the token volume at /run/secrets/kubernetes.io/serviceaccount,
+ * in the kubepods cgroup of the pod uid, no network. `extraArgs` go before the image (e.g. more -v).
+ */
+export function startPod(opts: { podsDir?: string; image?: string; extraArgs?: string[] } = {}): Pod {
+  const vol = createPodVolume({ podsDir: opts.podsDir });
+  let containerId = '';
+  const cleanup = (): void => {
+    if (containerId) removeContainer(containerId);
+    containerId = '';
+    vol.cleanup();
+  };
+  try {
+    containerId = runContainer([
+      '--network', 'none',
+      '--cgroup-parent', `/kubepods/besteffort/pod${vol.podUid}`,
+      '-v', `${vol.volumeDir}:${SA_DIR_IN_POD}:ro`,
+      ...(opts.extraArgs ?? []),
+      opts.image ?? LAB_IMAGE,
+      '/bin/sleep', '3600',
+    ]);
+    return { ...vol, containerId, containerPid: containerPid(containerId), cleanup };
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+}
