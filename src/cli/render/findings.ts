@@ -62,8 +62,12 @@ function v(x: string | number | null | undefined, max = VALUE_MAX): string {
 
 function argvText(argv: string[] | null): string {
   if (!argv || argv.length === 0) return '-';
-  // Each argument escaped on its own and quoted when it holds spaces, so the boundaries stay visible.
-  return argv.map((a) => fitCell(a, VALUE_MAX)).map((a) => (a === '' || /\s/.test(a) ? JSON.stringify(a) : a)).join(' ');
+  // Each argument escaped on its own and quoted when it holds spaces or quotes, so the boundaries stay
+  // visible. Backslashes are already doubled by the escaping, so \" inside quotes is unambiguous.
+  return argv
+    .map((a) => fitCell(a, VALUE_MAX))
+    .map((a) => (a === '' || /[\s"]/.test(a) ? `"${a.replace(/"/g, '\\"')}"` : a))
+    .join(' ');
 }
 
 export function renderFindingDetail(f: Finding): string {

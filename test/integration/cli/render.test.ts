@@ -2,6 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { escapeControl, fitCell, toJsonLine } from '../../../src/cli/render/escape';
 import { renderTable } from '../../../src/cli/render/table';
+import { renderFindingDetail } from '../../../src/cli/render/findings';
+import { makeFinding } from '../../unit/store/fixtures';
 import { parseTimeSpec } from '../../../src/cli/commands/findings';
 
 describe('escapeControl', () => {
@@ -88,5 +90,13 @@ describe('parseTimeSpec', () => {
     for (const bad of ['', 'yesterday', '1y', '2026-02-30', '2026-11-01Tbad', '-1h']) {
       expect(() => parseTimeSpec('--until', bad, now)).toThrow(/^--until: cannot understand/);
     }
+  });
+});
+
+describe('renderFindingDetail', () => {
+  it('quotes arguments with spaces or quotes, escaping each exactly once', () => {
+    const f = makeFinding({ argv: ['sh', '-c', 'echo "hi" \u001b', 'a\\b', ''] });
+    const argvLine = renderFindingDetail(f).split('\n').find((l) => l.startsWith('  argv'))!;
+    expect(argvLine).toBe('  argv      sh -c "echo \\"hi\\" \\x1b" a\\\\b ""');
   });
 });
