@@ -17,7 +17,7 @@ import type { Finding } from '../../../src/detect/finding';
 import { ProcessTable } from '../../../src/enrich/process-table';
 import { createLiveProcReader } from '../../../src/enrich/proc-reader';
 import { createCgroupPodLookup } from '../../../src/enrich/container-pods';
-import { podTokenWatchRule } from '../../../src/enrich/pod-volume-watcher';
+import { PodVolumeWatcher, type WatchRuleChange } from '../../../src/enrich/pod-volume-watcher';
 import { dockerAsync, dockerUsable, ensureDocker, ensureLabImage, which, type DockerLab } from '../../helpers/docker-lab';
 import { SA_DIR_IN_POD, startPod, type Pod } from '../../helpers/pod-layout';
 
@@ -61,6 +61,7 @@ describe.skipIf(reason !== null)('live: token reads inside a pod container', () 
   let pod: Pod | null = null;
   let before: AuditStatus | null = null;
   let socket: NativeAuditSocket | null = null;
+  let watcher: PodVolumeWatcher | null = null;
   let detector: Detector;
   let pipeline: AuditPipeline;
   const installed: string[] = [];
@@ -69,8 +70,16 @@ describe.skipIf(reason !== null)('live: token reads inside a pod container', () 
   beforeAll(async () => {
     lab = await ensureDocker();
     ensureLabImage();
-    pod = startPod();
     before = getStatus();
+    // The agent starts first; the pod comes later and its watch is found by the volume watcher.
+    const changes: WatchRuleChange[] = [];
+    watcher = new PodVolumeWatcher({ rescanMs: 200, settleMs: 100, onChange: (c) => changes.push(c) });
+    watcher.start();
+    pod = startPod();
+    const end = Date.now() + 5000;
+    while (changes.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    const podWatch = changes.flatMap((c) => c.add).filter((l) => l.includes(pod?.volumeDir ?? '?'));
+    expect(podWatch).toEqual([`-w ${pod.volumeDir} -p r -k credwatch:pod-token`]);
     detector = createDetector({
       host: 'live-test',
       processTable: new ProcessTable({ reader: createLiveProcReader() }),
@@ -85,7 +94,7 @@ describe.skipIf(reason !== null)('live: token reads inside a pod container', () 
     const rules = [
       `-A never,exit -F arch=b64 -S all -F pid=${process.pid}`,
       ...detector.requiredAuditRules(),
-      podTokenWatchRule(pod.volumeDir),
+      ...podWatch,
     ];
     for (const line of rules) {
       await auditctl(line.split(/\s+/));
@@ -104,6 +113,7 @@ describe.skipIf(reason !== null)('live: token reads inside a pod container', () 
       }
     }
     socket?.close();
+    watcher?.stop();
     if (before) {
       const now = getStatus();
       if (now.pid === process.pid) loadNative().setStatus({ pid: 0 });

@@ -81,6 +81,38 @@ describe('scoring', () => {
   });
 });
 
+describe('rows without a recorded fixture (hand-built events)', () => {
+  it('H4: admin kubeconfig read by cat; kubectl reading its own config is quiet', () => {
+    const d = detector();
+    expect(d.onAuditEvent(open(200, 1, '/etc/kubernetes/admin.conf', '/usr/bin/cat'))[0]?.rule).toBe('h4-node-credential-read');
+    expect(d.onAuditEvent(open(201, 1, '/root/.kube/config', '/usr/bin/kubectl'))).toEqual([]);
+    const [key] = d.onAuditEvent(open(202, 1, '/etc/kubernetes/pki/ca.key', '/usr/bin/python3.11'));
+    expect(key?.severity).toBe('critical');
+  });
+
+  it('H12: IMDS credential URL (medium, lower than the core rows)', () => {
+    const [f] = detector().onAuditEvent(exec(210, 1, ['curl', 'http://169.254.169.254/latest/meta-data/iam/security-credentials/role'], '/usr/bin/curl'));
+    expect(f?.rule).toBe('h12-cloud-metadata-credentials');
+    expect(f?.severity).toBe('medium');
+  });
+
+  it('H13: another process environ on a command line (low)', () => {
+    const [f] = detector().onAuditEvent(exec(220, 1, ['cat', '/proc/1/environ'], '/usr/bin/cat'));
+    expect(f?.rule).toBe('h13-proc-environ-read');
+    expect(f?.severity).toBe('low');
+  });
+
+  it('H14: tar cf - started by runc without a tty (kubectl cp), escalated for a secrets path', () => {
+    const d = detector();
+    d.onAuditEvent(exec(230, 1, ['runc', '--root', '/run/containerd/runc/k8s.io', 'exec', '--process', '/tmp/p.json', 'c'], '/usr/bin/runc'));
+    const secrets = d.onAuditEvent(exec(231, 230, ['tar', 'cf', '-', '/var/run/secrets/kubernetes.io/serviceaccount'], '/bin/tar'));
+    const data = d.onAuditEvent(exec(232, 230, ['tar', 'cf', '-', '/data'], '/bin/tar'));
+    const h14 = [...secrets, ...data].filter((x) => x.rule === 'h14-kubectl-cp-tar');
+    expect(h14.map((x) => x.severity)).toEqual(['medium', 'low']);
+    expect(secrets.map((x) => x.rule)).toContain('h2-sa-token-path-in-argv');
+  });
+});
+
 describe('exclusions and allowlist', () => {
   it('drops excluded readers and counts them', () => {
     const d = detector();
