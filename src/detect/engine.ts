@@ -19,6 +19,7 @@ import { redactArgv, redactRecords, redactText } from './redact';
 import { defaultRulesDir, loadRuleDir, type LoadedRule } from './rule-loader';
 import { compileRule, isExcluded, scoreRule, type CompiledRule } from './score';
 import { SequenceTracker } from './sequences';
+import { ReaderBaseline } from './reader-baseline';
 
 export interface DetectorOptions {
   host: string;
@@ -101,6 +102,7 @@ class Engine implements Detector {
       podUidOf: opts.podUidOf,
       containerMeta: opts.containerMeta,
       shimContainer: (pid: number) => this.shimIndex.get(pid) ?? null,
+      readers: new ReaderBaseline(),
     };
   }
 

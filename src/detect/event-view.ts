@@ -58,6 +58,8 @@ export interface ViewContext {
   table: ProcessTable;
   /** Container last started by `runc exec`/`runc create` under this shim pid (see ShimIndex). */
   shimContainer?: (shimPid: number) => CgroupIdentity | null;
+  /** Credential readers per container (see ReaderBaseline). */
+  readers?: { observe(containerId: string, program: string): boolean };
   /** Container id -> pod uid when the cgroup did not say (e.g. runtime ancestry in replay). */
   podUidOf?: (containerId: string) => string | null;
   containerMeta?: (containerId: string) => ContainerMeta | null;
@@ -96,6 +98,7 @@ export class EventView {
   private pathsCache: string[] | undefined;
   private parentsCache: ProcessEntry[] | undefined;
   private containerCache: CgroupIdentity | null | undefined;
+  private novelCache: boolean | undefined;
 
   constructor(
     readonly ev: AuditEvent,
@@ -177,6 +180,12 @@ export class EventView {
     }
     this.containerCache = c;
     return c;
+  }
+
+  /** See ReaderBaseline.observe; answered once per event so several rules see the same answer. */
+  novelReader(containerId: string, program: string): boolean {
+    if (this.novelCache === undefined) this.novelCache = this.ctx.readers ? this.ctx.readers.observe(containerId, program) : false;
+    return this.novelCache;
   }
 
   get containerMeta(): ContainerMeta | null {

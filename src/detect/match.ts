@@ -150,6 +150,13 @@ export function compileMatch(spec: MatchSpec | ExclusionSpec): Predicate {
       return !!ns && globs.some((g) => g.re.test(ns));
     });
   }
+  if (spec.novel_reader) {
+    tests.push((v) => {
+      const c = v.container;
+      const prog = v.exeBase ?? v.argv0Base;
+      return c !== null && prog !== null && v.novelReader(c.containerId, prog);
+    });
+  }
   if (tests.length === 1) return tests[0] as Predicate;
   return (v) => {
     for (const t of tests) if (!t(v)) return false;

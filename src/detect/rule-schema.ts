@@ -57,6 +57,11 @@ export const matchSpec = z.strictObject({
   container: z.boolean().optional(),
   /** A person at a terminal: tty and a real auid. */
   interactive: z.boolean().optional(),
+  /**
+   * The program is new among the readers of credentials in this container (another program read
+   * them first). Stateful: put it in an indicator whose other conditions select the reads to learn from.
+   */
+  novel_reader: z.literal(true).optional(),
   /** Any known ancestor's program (exe basename or argv0 basename) matches. */
   parent_program: globList.optional(),
   /** Any known ancestor's command line matches. */

@@ -69,6 +69,26 @@ describe('scoring', () => {
     expect(f?.mitre).toContain('T1552.007');
   });
 
+  it('a program new among the token readers of a pod scores: the workload that always reads it does not', () => {
+    const cid = 'd'.repeat(64);
+    const reader: ProcReader = {
+      readStat: () => ({ ppid: 1, startTime: 1, comm: 'x' }),
+      readCgroup: () => `4:memory:/docker/${cid}\n`,
+      readExe: () => null,
+      readCmdline: () => null,
+      readCwd: () => null,
+      readLoginUid: () => null,
+    };
+    const table = new ProcessTable({ reader });
+    for (const pid of [301, 302, 303]) table.noteRecordPid(pid);
+    const d = detector({ processTable: table });
+    expect(d.onAuditEvent(open(301, 1, TOKEN, '/app/server', 0))).toEqual([]);
+    expect(d.onAuditEvent(open(301, 1, TOKEN, '/app/server', 60_000))).toEqual([]);
+    const [f] = d.onAuditEvent(open(302, 1, TOKEN, '/app/helper', 61_000));
+    expect(f?.indicators).toEqual(['sa-token-open', 'new-reader-in-pod']);
+    expect(d.onAuditEvent(open(303, 1, TOKEN, '/app/server', 62_000))).toEqual([]);
+  });
+
   it('resolves relative PATH names against CWD (cd into the token dir, then cat token)', () => {
     const d = detector();
     const [f] = d.onAuditEvent(open(22, 1, 'token', '/bin/busybox', 0, '/var/run/secrets/kubernetes.io/serviceaccount'));
