@@ -1,5 +1,5 @@
 /**
- * Live, real kernel: exec a program with 1-, 100-, 5000- and 20000-byte arguments and odd characters
+ * Live, real kernel: exec a program with 1-, 100-, 5000-, 5100- and 20000-byte arguments and odd characters
  * (space, quote, newline, tab, UTF-8, invalid UTF-8 0xff, an empty argument), then get back exactly
  * the argv that was passed, byte for byte:
  *   1. through Debian auditd writing a log (ENRICHED format), replayed with `credwatch replay --events`;
@@ -25,6 +25,14 @@ import { recordedArgv } from '../../unit/audit/fixtures';
 const ROOT = path.join(__dirname, '../../..');
 const RULE = ['always,exit', '-F', 'arch=b64', '-S', 'execve', '-k', 'credwatch:ctest'];
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
+/**
+ * The recorded fixture's argv plus a 5100-byte argument with spaces: hex-encoded by content (not
+ * forced), 10200 hex digits, so it is split into aN[k] chunks with aN_len counting hex digits.
+ */
+function liveArgv(marker: string): Buffer[] {
+  return [...recordedArgv(marker), Buffer.from('s p'.repeat(1700))];
+}
 
 function sh(cmd: string, args: string[]): { status: number | null; out: string } {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -133,7 +141,7 @@ describe.skipIf(reason !== null)('live: exact argv through the real kernel', () 
       expect(sh('auditctl', ['-a', ...RULE]).status).toBe(0);
       sh('auditctl', ['-e', '1']);
       const marker = `credwatch-live-${process.pid}-${Date.now()}`;
-      const argv = recordedArgv(marker);
+      const argv = liveArgv(marker);
       execWithArgv(argv);
       expect(await waitFor(() => existsSync(logFile) && readFileSync(logFile, 'latin1').includes(marker), 10_000), 'event never reached the log').toBe(true);
       sh('auditctl', ['-d', ...RULE]);
@@ -145,7 +153,7 @@ describe.skipIf(reason !== null)('live: exact argv through the real kernel', () 
     expect(replay.status, replay.stderr).toBe(0);
     const events = replay.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as AuditEvent);
     const ev = events.find((e) => e.process?.argv?.[1]?.startsWith('credwatch-live-'));
-    expectExactArgv(ev, recordedArgv(ev?.process?.argv?.[1] ?? ''));
+    expectExactArgv(ev, liveArgv(ev?.process?.argv?.[1] ?? ''));
     expect(ev!.types).toContain('EXECVE');
     expect(ev!.syscall).toMatchObject({ arch: 'x86_64', name: 'execve', success: true, exit: 0 });
   });
@@ -167,7 +175,7 @@ describe.skipIf(reason !== null)('live: exact argv through the real kernel', () 
       },
     });
     const marker = `credwatch-addon-${process.pid}-${Date.now()}`;
-    const argv = recordedArgv(marker);
+    const argv = liveArgv(marker);
     socket.start();
     try {
       expect(sh('auditctl', ['-a', ...RULE]).status).toBe(0);
