@@ -86,6 +86,13 @@ AuditSocket::AuditSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Audi
   queueLimit_ = OptionalCount(opts, "queueLimit", 64, 65536);
   batchMaxRecords_ = OptionalCount(opts, "batchMaxRecords", 256, 65536);
   receiveBuffer_ = static_cast<int>(OptionalCount(opts, "receiveBuffer", 4 << 20, 1u << 30));
+  Napi::Value overflow = opts.Get("overflow");
+  std::string overflowName = overflow.IsString() ? overflow.As<Napi::String>().Utf8Value() : "drop";
+  if (overflowName == "block") {
+    blockWhenFull_ = true;
+  } else if (overflowName != "drop") {
+    throw Napi::TypeError::New(env, "overflow must be 'drop' or 'block'");
+  }
   Napi::Value onBatch = opts.Get("onBatch");
   if (!onBatch.IsFunction()) throw Napi::TypeError::New(env, "onBatch must be a function");
   onBatch_ = Napi::Persistent(onBatch.As<Napi::Function>());
@@ -161,7 +168,7 @@ Napi::Value AuditSocket::Start(const Napi::CallbackInfo& info) {
   state_ = State::kRunning;
   // Registered after the TSFN so that it runs before Node's own TSFN cleanup at teardown.
   if (napi_add_env_cleanup_hook(env, OnEnvCleanup, this) == napi_ok) cleanupHookAdded_ = true;
-  reader_.Start(fd_, wakeFd_, batchMaxRecords_, &counters_, &pool_, this, first);
+  reader_.Start(fd_, wakeFd_, batchMaxRecords_, &counters_, &pool_, this, first, blockWhenFull_);
   return env.Undefined();
 }
 
@@ -273,6 +280,7 @@ Napi::Value AuditSocket::GetCounters(const Napi::CallbackInfo& info) {
   put("badSender", static_cast<double>(counters_.badSender.load()));
   put("ignored", static_cast<double>(counters_.ignored.load()));
   put("queued", static_cast<double>(counters_.queued.load()));
+  put("queueWaits", static_cast<double>(counters_.queueWaits.load()));
   return o;
 }
 

@@ -48,6 +48,7 @@ class AuditSocket : public Napi::ObjectWrap<AuditSocket>, public BatchSink {
 
   bool multicast_ = false;
   size_t queueLimit_ = 64;
+  bool blockWhenFull_ = false;
   size_t batchMaxRecords_ = 256;
   int receiveBuffer_ = 4 << 20;
   State state_ = State::kIdle;

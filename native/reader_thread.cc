@@ -14,7 +14,9 @@ namespace credwatch {
 ReaderThread::~ReaderThread() { Stop(); }
 
 void ReaderThread::Start(int socketFd, int wakeFd, size_t batchMaxRecords, Counters* counters,
-                         BatchPool* pool, BatchSink* sink, Batch* first) {
+                         BatchPool* pool, BatchSink* sink, Batch* first, bool blockWhenFull) {
+  blockWhenFull_ = blockWhenFull;
+  stopSeen_ = false;
   fd_ = socketFd;
   wakeFd_ = wakeFd;
   batchMaxRecords_ = batchMaxRecords;
@@ -33,15 +35,30 @@ void ReaderThread::Stop() {
   thread_.join();
 }
 
+bool ReaderThread::WaitForRoom() {
+  if (stopSeen_) return false;
+  pollfd wake{wakeFd_, POLLIN, 0};
+  // The ThreadSafeFunction offers no "room available" signal; a 1 ms nap is far below the time the
+  // socket buffer (4 MiB by default) and the kernel backlog take to fill.
+  int r = poll(&wake, 1, 1);
+  if (r > 0) stopSeen_ = true;
+  return !stopSeen_;
+}
+
 Batch* ReaderThread::Flush(Batch* batch) {
   size_t count = batch->records.size();
-  switch (sink_->Submit(batch)) {
-    case SubmitResult::kAccepted:
+  for (bool waited = false;;) {
+    SubmitResult result = sink_->Submit(batch);
+    if (result == SubmitResult::kAccepted) {
       counters_->batches.fetch_add(1, std::memory_order_relaxed);
       return pool_->Take();
-    case SubmitResult::kFull:
-    case SubmitResult::kClosing:
-      break;
+    }
+    if (result != SubmitResult::kFull || !blockWhenFull_) break;
+    if (!waited) {
+      counters_->queueWaits.fetch_add(1, std::memory_order_relaxed);
+      waited = true;
+    }
+    if (!WaitForRoom()) break;
   }
   counters_->queueDrops.fetch_add(count, std::memory_order_relaxed);
   batch->Clear();

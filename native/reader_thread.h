@@ -26,6 +26,7 @@ struct Counters {
   std::atomic<uint64_t> badSender{0};   // datagrams whose sender port id was not 0 (not the kernel)
   std::atomic<uint64_t> ignored{0};     // netlink control messages (NOOP, DONE, ERROR acks) on the reader
   std::atomic<int64_t> queued{0};       // batches waiting in the queue to JavaScript right now
+  std::atomic<uint64_t> queueWaits{0};  // times the reader paused because that queue was full (blocking mode)
 };
 
 enum class SubmitResult { kAccepted, kFull, kClosing };
@@ -53,8 +54,12 @@ class ReaderThread {
   ReaderThread& operator=(const ReaderThread&) = delete;
 
   // `first` is the batch to fill first (it may already hold records read during start-up).
+  // With `blockWhenFull`, a full queue pauses reading instead of dropping: the records wait in the
+  // socket buffer and then the kernel's backlog, and in unicast mode the kernel slows the audited
+  // processes (backlog_wait_time) rather than losing anything. Without it, the batch is dropped and
+  // counted (the multicast reader's choice: the kernel would drop for us anyway, as ENOBUFS).
   void Start(int socketFd, int wakeFd, size_t batchMaxRecords, Counters* counters, BatchPool* pool,
-             BatchSink* sink, Batch* first);
+             BatchSink* sink, Batch* first, bool blockWhenFull);
   // Wakes the thread through the eventfd and joins it. Safe to call when not running.
   void Stop();
   bool running() const { return thread_.joinable(); }
@@ -72,6 +77,11 @@ class ReaderThread {
   int fd_ = -1;
   int wakeFd_ = -1;
   size_t batchMaxRecords_ = 256;
+  bool blockWhenFull_ = false;
+  // Set once the eventfd was seen readable: stop was requested, so never block again.
+  bool stopSeen_ = false;
+  // Waits up to a millisecond for room in the queue; false when a stop was requested meanwhile.
+  bool WaitForRoom();
   Counters* counters_ = nullptr;
   BatchPool* pool_ = nullptr;
   BatchSink* sink_ = nullptr;

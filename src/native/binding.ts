@@ -102,6 +102,9 @@ function validateSocketOptions(options: AuditSocketOptions): void {
       throw new RangeError(`AuditSocket: ${key} must be an integer from 1 to 65536`);
     }
   }
+  if (options.overflow !== undefined && options.overflow !== 'drop' && options.overflow !== 'block') {
+    throw new TypeError(`AuditSocket: overflow must be 'drop' or 'block', not ${String(options.overflow)}`);
+  }
   if (typeof options.onBatch !== 'function') throw new TypeError('AuditSocket: onBatch must be a function');
 }
 

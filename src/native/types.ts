@@ -52,6 +52,12 @@ export interface AuditSocketOptions {
   queueLimit?: number;
   /** A batch is sent when the socket has nothing more to read or it holds this many records. Default 256. */
   batchMaxRecords?: number;
+  /**
+   * What the reader does when queueLimit batches are waiting: 'drop' the batch (counted in queueDrops;
+   * the default), or 'block' — stop reading until there is room, so records wait in the socket buffer
+   * and the kernel backlog (unicast: the kernel then slows audited processes instead of losing).
+   */
+  overflow?: 'drop' | 'block';
   /** SO_RCVBUF(FORCE) for the reading socket in bytes. Default 4 MiB. */
   receiveBuffer?: number;
   /** Called on the JavaScript thread with each batch. Must not throw (a throw goes to onError). */
@@ -83,6 +89,8 @@ export interface AuditSocketCounters {
   ignored: number;
   /** Batches waiting for the JavaScript thread right now (never more than queueLimit). */
   queued: number;
+  /** Times the reader paused because the queue was full ('block' overflow): backpressure, not loss. */
+  queueWaits: number;
 }
 
 export interface NativeAuditSocket {

@@ -31,6 +31,8 @@ export interface NetlinkStartOptions {
   rules: Buffer[];
   /** Batches the native queue holds for the JavaScript thread (default 64). */
   queueLimit?: number;
+  /** Full native queue: 'drop' and count (default) or 'block' reading (backpressure to the kernel). */
+  overflow?: 'drop' | 'block';
   /** Records per batch at most (default 256). */
   batchMaxRecords?: number;
   /** SO_RCVBUF of the reading socket in bytes (default 4 MiB). */
@@ -99,6 +101,7 @@ const ZERO_COUNTERS: AuditSocketCounters = {
   badSender: 0,
   ignored: 0,
   queued: 0,
+  queueWaits: 0,
 };
 
 /** True when `pid` names a live (not zombie) process. */
@@ -219,6 +222,7 @@ export class NetlinkSource implements AsyncIterable<RawRecord[]> {
         mode: options.mode,
         queueLimit: options.queueLimit,
         batchMaxRecords: options.batchMaxRecords,
+        overflow: options.overflow,
         receiveBuffer: options.receiveBuffer,
         onBatch: (batch) => this.onBatch(batch),
         onError: (err) => this.onError(err),

@@ -75,7 +75,7 @@ class FakeSocket implements NativeAuditSocket {
     setImmediate(() => this.options.onClosed?.());
   }
   getCounters() {
-    return { received: 0, bytes: 0, batches: 0, delivered: 0, queueDrops: 0, enobufs: 0, truncated: 0, badSender: 0, ignored: 0, queued: 0 };
+    return { received: 0, bytes: 0, batches: 0, delivered: 0, queueDrops: 0, enobufs: 0, truncated: 0, badSender: 0, ignored: 0, queued: 0, queueWaits: 0 };
   }
   ref(): void {}
   unref(): void {}
