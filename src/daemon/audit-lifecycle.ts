@@ -445,6 +445,40 @@ export class AuditLifecycle {
     this.restoreFields({ restored: [], leftAlone: [], errors: [] });
   }
 
+  /**
+   * Adds rules after install() (per-pod token watches appear and go while the agent runs). Each is
+   * remembered like the initial rules, so shutdown() removes it; refused rules are logged and skipped.
+   */
+  addRules(texts: readonly string[]): number {
+    if (this.shutDown || !this.currentPlan || this.currentPlan.immutable) return 0;
+    let added = 0;
+    for (const text of texts) {
+      try {
+        if (this.addOurs(text, false)) added++;
+      } catch (err) {
+        this.logger.error({ rule: text, error: errText(err) }, 'audit rule refused; running without it');
+      }
+    }
+    return added;
+  }
+
+  /** Removes rules this lifecycle added (by their text); rules it did not add are left alone. */
+  removeRules(texts: readonly string[]): number {
+    let removed = 0;
+    for (const text of texts) {
+      const i = this.added.findIndex((a) => a.text === text);
+      if (i < 0) continue;
+      const [a] = this.added.splice(i, 1);
+      try {
+        this.control.deleteRule(a!.payload);
+        removed++;
+      } catch (err) {
+        if (errCode(err) !== 'ENOENT') this.logger.warn({ rule: text, error: errText(err) }, 'could not remove an audit rule');
+      }
+    }
+    return removed;
+  }
+
   private removeOurs(errors: string[]): { removed: number; missing: number } {
     let removed = 0;
     let missing = 0;

@@ -1,0 +1,485 @@
+/**
+ * `credwatch run`: the agent that nodes run all day. This module only wires the parts together and
+ * owns their order of start and stop; each part lives in its own module:
+ *
+ *   AuditLifecycle (mode, rules, kernel status) ─ NetlinkSource (reader thread) ─► AuditPipeline
+ *   KubeAuditFollower(s) ─► kube detector ─┐                                          │
+ *                                          ▼                                          ▼
+ *                          findings ─► BatchWriter ─► SQLite ─► Shipper ─► HTTPS outputs
+ *   Metrics (/metrics) and the status snapshot (credwatch status) read the same counters.
+ *
+ * Stop order matters: rules come out of the kernel first (nothing new is produced), then the reader
+ * drains, the pipeline flushes what is in flight, the writer commits, and only then the store closes.
+ */
+import * as os from 'node:os';
+import { recordTypeName } from '../audit/record-types';
+import type { RawRecord } from '../audit/event';
+import { createDetector, type Detector } from '../detect/engine';
+import type { AllowConfig } from '../detect/allowlist';
+import type { Finding } from '../detect/finding';
+import { createKubeDetector } from '../detect/kube';
+import { ProcessTable } from '../enrich/process-table';
+import { createLiveProcReader } from '../enrich/proc-reader';
+import { PodVolumeWatcher } from '../enrich/pod-volume-watcher';
+import { UserDb } from '../enrich/users';
+import { createAuditControl } from '../native/binding';
+import { AuditPipeline } from '../pipeline/audit-pipeline';
+import { createShipper, type Shipper } from '../ship/shipper';
+import { NetlinkSource, type NetlinkCounters } from '../sources/netlink';
+import { KubeAuditFollower } from '../sources/kube-audit';
+import { BatchWriter, openStore, type FindingStore } from '../store';
+import { AuditLifecycle, resolveAuditRules, type KernelStats } from './audit-lifecycle';
+import { loadConfig, parseListenAddress, type Config } from './config';
+import { createLogger, RateLimitedLog, type Logger } from './logger';
+import { createMetrics, startMetricsServer, type Metrics, type MetricsServer } from './metrics';
+import { createSdNotifier, type SdNotifier } from './sd-notify';
+import { writeStatusSnapshot, type StatusSnapshot } from './status-snapshot';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { version } = require('../../../package.json') as { version: string };
+
+const TICK_MS = 1_000;
+const STATUS_MS = 2_000;
+const RETENTION_MS = 60 * 60_000;
+const AUDIT_CONFIG_CHANGE = 1305;
+
+export interface AgentOptions {
+  configPath?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Where logs go (tests capture them); default stdout. */
+  logDestination?: Parameters<typeof createLogger>[1];
+}
+
+/** The operator allowlist in the config is lists by kind; each non-empty list is one allow entry. */
+export function allowFromConfig(allow: Config['detections']['allow']): AllowConfig {
+  const out: AllowConfig = [];
+  if (allow.exes.length > 0) out.push({ exe: allow.exes, reason: 'config detections.allow.exes' });
+  if (allow.uids.length > 0) out.push({ uid: allow.uids, reason: 'config detections.allow.uids' });
+  if (allow.auids.length > 0) out.push({ auid: allow.auids, reason: 'config detections.allow.auids' });
+  if (allow.container_images.length > 0) out.push({ container_image: allow.container_images, reason: 'config detections.allow.container_images' });
+  if (allow.container_ids.length > 0) out.push({ container_id: allow.container_ids, reason: 'config detections.allow.container_ids' });
+  if (allow.namespaces.length > 0) out.push({ namespace: allow.namespaces, reason: 'config detections.allow.namespaces' });
+  return out;
+}
+
+function dayStartMs(now: number): number {
+  const d = new Date(now);
+  d.setHours(0, 0, 0, 0);
+  return d.getTime();
+}
+
+export class Agent {
+  private config!: Config;
+  private configSource = '';
+  private logger!: Logger;
+  private store!: FindingStore;
+  private metrics!: Metrics;
+  private metricsServer: MetricsServer | null = null;
+  private detector!: Detector;
+  private kubeDetector!: ReturnType<typeof createKubeDetector>;
+  private pipeline!: AuditPipeline;
+  private writer!: BatchWriter;
+  private lifecycle: AuditLifecycle | null = null;
+  private source: NetlinkSource | null = null;
+  private readLoop: Promise<void> | null = null;
+  private podWatcher: PodVolumeWatcher | null = null;
+  private followers: KubeAuditFollower[] = [];
+  private shipper: Shipper | null = null;
+  private notifier!: SdNotifier;
+  private timers: NodeJS.Timeout[] = [];
+  private dropLog!: RateLimitedLog;
+  private readonly host = os.hostname();
+  private readonly startedMs = Date.now();
+  private mode = 'starting';
+  private immutable = false;
+  private stopping: Promise<void> | null = null;
+  private lastNetlink: NetlinkCounters | null = null;
+  private lastKernel: KernelStats | null = null;
+  private rate = { atMs: Date.now(), records: 0, events: 0, recordsPerSec: 0, eventsPerSec: 0 };
+  private records = 0;
+  private events = 0;
+  private lastGaps = 0;
+  private lastParseErrors = 0;
+  private findingsToday = 0;
+  private todayStart = dayStartMs(Date.now());
+
+  constructor(private readonly opts: AgentOptions = {}) {}
+
+  async start(): Promise<void> {
+    try {
+      await this.startParts();
+    } catch (err) {
+      if (this.logger) await this.stop('start failed');
+      throw err;
+    }
+  }
+
+  private async startParts(): Promise<void> {
+    const loaded = loadConfig(this.opts.configPath, this.opts.env ?? process.env);
+    this.config = loaded.config;
+    this.configSource = loaded.source;
+    this.logger = createLogger(this.config.log.level, this.opts.logDestination);
+    for (const w of loaded.warnings) this.logger.warn({ key: w.path, line: w.line }, w.message);
+    this.logger.info({ version, config: this.configSource, pid: process.pid }, 'credwatch starting');
+    this.dropLog = new RateLimitedLog(this.logger);
+    this.notifier = createSdNotifier({ logger: this.logger, healthy: () => this.healthy() });
+
+    this.store = openStore(this.config.storage.path, { quickCheck: true });
+    this.findingsToday = this.store.countFindingsSince(this.todayStart);
+    this.metrics = createMetrics();
+    this.writer = new BatchWriter(this.store, {
+      onError: (err) => this.dropLog.report('store_write_failed', 1, 'could not write findings; keeping them in memory and retrying', { error: err.message }),
+      onDrop: (n) => {
+        this.metrics.countDrop('store_full', n);
+        this.dropLog.report('store_full', n, 'findings dropped: the database refused writes for too long and the memory bound was reached');
+      },
+    });
+
+    this.detector = this.buildDetector(this.config);
+    this.kubeDetector = createKubeDetector({ host: this.host });
+    this.pipeline = new AuditPipeline({
+      detector: this.detector,
+      live: true,
+      onFindings: (f) => this.onFindings(f),
+      onEvent: (ev) => {
+        this.events++;
+        this.metrics.countEvent(ev.types[0] ?? 'UNKNOWN');
+      },
+    });
+
+    await this.startMetrics();
+    await this.startAudit();
+    this.startKubeAudit();
+    this.startShipper();
+    this.startTimers();
+    this.publishStatus();
+    this.notifier.ready(`mode=${this.mode}`);
+    this.notifier.startWatchdog();
+    this.logger.info({ mode: this.mode, immutable: this.immutable, metrics: this.config.metrics.listen }, 'credwatch running');
+  }
+
+  /** SIGHUP: a new config and rule pack, or the old ones kept with a log line saying why. */
+  reload(): void {
+    let next: Config;
+    try {
+      next = loadConfig(this.opts.configPath, this.opts.env ?? process.env).config;
+      this.detector.reload(next.detections.rules_dir);
+    } catch (err) {
+      this.logger.error({ error: err instanceof Error ? err.message : String(err) }, 'reload refused: keeping the running configuration');
+      return;
+    }
+    const auditChanged = JSON.stringify(next.audit) !== JSON.stringify(this.config.audit);
+    this.logger.level = next.log.level;
+    this.config = { ...this.config, detections: next.detections, log: next.log };
+    this.logger.info({ auditChanged }, auditChanged ? 'configuration reloaded; audit.* changes take effect on restart' : 'configuration reloaded');
+  }
+
+  /** Idempotent; resolves when everything is flushed and the kernel is as we found it. */
+  stop(reason = 'signal'): Promise<void> {
+    if (!this.stopping) this.stopping = this.doStop(reason);
+    return this.stopping;
+  }
+
+  private buildDetector(config: Config): Detector {
+    return createDetector({
+      host: this.host,
+      rulesDir: config.detections.rules_dir,
+      allow: allowFromConfig(config.detections.allow),
+      processTable: new ProcessTable({ reader: createLiveProcReader() }),
+      users: new UserDb(),
+    });
+  }
+
+  private async startMetrics(): Promise<void> {
+    const listen = parseListenAddress(this.config.metrics.listen);
+    if (!listen) return;
+    this.metricsServer = await startMetricsServer(this.metrics, listen, this.logger);
+  }
+
+  private async startAudit(): Promise<void> {
+    const control = createAuditControl();
+    const rules = resolveAuditRules(this.config.audit.rules, () => this.detector.requiredAuditRules());
+    this.lifecycle = new AuditLifecycle({
+      control,
+      mode: this.config.audit.mode,
+      rules,
+      logger: this.logger,
+      backlogLimit: this.config.audit.backlog_limit,
+      backlogWaitTime: this.config.audit.backlog_wait_time,
+      state: this.store.state,
+    });
+    this.lifecycle.cleanupStale();
+    const plan = this.lifecycle.decide();
+    this.immutable = plan.immutable;
+    await this.openReader(plan.mode);
+    this.lifecycle.install();
+    this.metrics.setInfo(version, this.mode);
+    this.lifecycle.startPolling(TICK_MS, (s) => this.onKernelStats(s));
+    if (this.config.audit.rules === 'default' && !plan.immutable) {
+      const lifecycle = this.lifecycle;
+      this.podWatcher = new PodVolumeWatcher({
+        onChange: (change) => {
+          lifecycle.removeRules(change.remove);
+          const added = lifecycle.addRules(change.add);
+          this.logger.info({ added, removed: change.remove.length }, 'pod token watches updated');
+        },
+      });
+      this.podWatcher.start();
+    }
+  }
+
+  private async openReader(mode: 'unicast' | 'multicast'): Promise<void> {
+    const source = new NetlinkSource();
+    // The lifecycle owns rules and status fields; the source only reads (and, in unicast, registers
+    // the reading socket as the audit pid, which must come from that socket).
+    // Under load each read returns a full batch (256 records), idle it returns one: a queue of 1024
+    // batches rides out event-loop pauses (GC, a slow disk) of well over a second at 20k records/s,
+    // and bounds the worst case to ~260k records in memory.
+    await source.start({ mode, enable: false, rules: [], queueLimit: 1024, pendingLimit: 1024, overflow: mode === 'unicast' ? 'block' : 'drop' });
+    this.source = source;
+    this.mode = mode;
+    this.readLoop = this.consume(source);
+  }
+
+  private async consume(source: NetlinkSource): Promise<void> {
+    try {
+      for await (const batch of source) this.onBatch(batch);
+    } catch (err) {
+      if (!this.stopping) this.logger.error({ error: err instanceof Error ? err.message : String(err) }, 'audit reader failed');
+    }
+  }
+
+  private onBatch(batch: RawRecord[]): void {
+    this.records += batch.length;
+    for (let i = 0; i < batch.length; i++) {
+      const rec = batch[i]!;
+      this.metrics.countRecords(recordTypeName(rec.type));
+      if (rec.type === AUDIT_CONFIG_CHANGE && this.lifecycle) {
+        const pid = this.lifecycle.daemonTakeoverAttempt(rec.type, rec.text);
+        if (pid !== null) void this.switchMode('multicast', `audit daemon pid ${pid} is starting`);
+      }
+    }
+    this.pipeline.pushBatch(batch);
+  }
+
+  private async switchMode(mode: 'unicast' | 'multicast', reason: string): Promise<void> {
+    if (this.mode === mode || this.stopping || !this.lifecycle) return;
+    const old = this.source;
+    this.mode = `switching-to-${mode}`;
+    try {
+      if (old) await old.stop();
+      await this.readLoop;
+      await this.openReader(mode);
+      this.lifecycle.switchedMode(mode, reason);
+      this.metrics.setInfo(version, mode);
+    } catch (err) {
+      this.logger.error({ error: err instanceof Error ? err.message : String(err), mode }, 'could not switch audit read mode');
+      if (mode === 'unicast') await this.openReader('multicast').catch(() => undefined);
+    }
+  }
+
+  private onKernelStats(s: KernelStats): void {
+    this.lastKernel = s;
+    this.metrics.observeKernel({ lost: s.lost, backlog: s.backlog, backlogLimit: s.backlogLimit, lostDelta: s.lostDelta, lostCause: s.lostCause });
+    const advice = this.lifecycle?.modeAdvice(s);
+    if (advice && advice.mode !== this.mode) void this.switchMode(advice.mode, advice.reason);
+  }
+
+  private startKubeAudit(): void {
+    for (const src of this.config.kube_audit) {
+      const follower = new KubeAuditFollower({
+        path: src.path,
+        state: this.store.state,
+        logger: this.logger,
+        onEvent: (ev) => {
+          const f = this.kubeDetector.onKubeEvent(ev);
+          if (f.length > 0) this.onFindings(f);
+        },
+        onBadLine: () => this.metrics.countDrop('kube_audit_bad_line'),
+      });
+      this.followers.push(follower);
+      follower.start().catch((err: unknown) => this.logger.error({ path: src.path, error: String(err) }, 'kube audit source failed to start'));
+    }
+  }
+
+  private startShipper(): void {
+    if (this.config.ship.length === 0) return;
+    this.shipper = createShipper({
+      outputs: this.config.ship,
+      outbox: this.store.outbox,
+      host: this.host,
+      agentId: this.host,
+      logger: this.logger,
+      onDelivered: (output, n) => this.metrics.countShip(output, true, n),
+    });
+    this.shipper.start();
+  }
+
+  private onFindings(findings: Finding[]): void {
+    for (const f of findings) {
+      this.metrics.countFinding(f.rule, f.severity);
+      this.logger.info({ finding: f.id, rule: f.rule, severity: f.severity, pid: f.process?.pid ?? null, container: f.container?.id ?? null }, f.title);
+    }
+    this.findingsToday += findings.length;
+    for (const f of findings) this.writer.add(f);
+    this.shipper?.wake();
+  }
+
+  private startTimers(): void {
+    const every = (ms: number, fn: () => void): void => {
+      const t = setInterval(() => {
+        try {
+          fn();
+        } catch (err) {
+          this.logger.error({ error: err instanceof Error ? err.message : String(err) }, 'periodic task failed');
+        }
+      }, ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(TICK_MS, () => {
+      this.pipeline.tick();
+      const late = this.kubeDetector.tick(Date.now());
+      if (late.length > 0) this.onFindings(late);
+      this.countSourceDrops();
+    });
+    every(STATUS_MS, () => this.publishStatus());
+    every(RETENTION_MS, () => void this.enforceRetention());
+  }
+
+  private async enforceRetention(): Promise<void> {
+    const r = await this.store.enforceRetentionAsync(
+      { maxAgeDays: this.config.storage.retention_days, maxBytes: this.config.storage.max_mb * 1024 * 1024 },
+      Date.now(),
+    );
+    if (r.deleted > 0) this.logger.info(r, 'retention removed old findings');
+  }
+
+  /** Turns the reader's and the pipeline's cumulative counters into drops by cause. */
+  private countSourceDrops(): void {
+    if (this.source) {
+      const c = this.source.counters();
+      const prev = this.lastNetlink;
+      const delta = (k: keyof NetlinkCounters): number => Math.max(0, c[k] - (prev ? prev[k] : 0));
+      const drops: [string, number][] = [
+        ['queue_overflow', delta('queueDrops')],
+        ['enobufs', delta('enobufs')],
+        ['truncated', delta('truncated')],
+        ['source_backlog', delta('sourceDrops')],
+      ];
+      for (const [cause, n] of drops) {
+        if (n > 0) {
+          this.metrics.countDrop(cause, n);
+          this.dropLog.report(cause, n, 'audit records dropped in the agent');
+        }
+      }
+      this.lastNetlink = c;
+    }
+    const st = this.pipeline.stats;
+    // Serial gaps are a loss signal only in unicast mode with every event audited; the kernel numbers
+    // events it never sends (filtered syscalls), so gaps are reported as a counter, not as drops.
+    if (st.serialGaps > this.lastGaps) this.metrics.countEvent('serial_gap', st.serialGaps - this.lastGaps);
+    if (st.parseErrors > this.lastParseErrors) this.metrics.countDrop('parse_error', st.parseErrors - this.lastParseErrors);
+    this.lastGaps = st.serialGaps;
+    this.lastParseErrors = st.parseErrors;
+  }
+
+  private healthy(): boolean {
+    return !this.stopping && this.source !== null;
+  }
+
+  private snapshot(now: number): StatusSnapshot {
+    const secs = Math.max(0.001, (now - this.rate.atMs) / 1000);
+    this.rate = {
+      atMs: now,
+      records: this.records,
+      events: this.events,
+      recordsPerSec: (this.records - this.rate.records) / secs,
+      eventsPerSec: (this.events - this.rate.events) / secs,
+    };
+    if (now - this.todayStart >= 86_400_000) {
+      this.todayStart = dayStartMs(now);
+      this.findingsToday = this.store.countFindingsSince(this.todayStart);
+    }
+    const outbox: Record<string, number> = {};
+    const lastShip: Record<string, number | null> = {};
+    for (const [name, s] of Object.entries(this.shipper?.stats() ?? {})) {
+      outbox[name] = s.depth;
+      lastShip[name] = s.lastSuccessMs;
+      this.metrics.setOutboxDepth(name, s.depth);
+    }
+    let kernel: StatusSnapshot['kernel'] = null;
+    try {
+      const k = this.source?.kernelStatus();
+      if (k) {
+        kernel = { enabled: k.enabled, pid: k.pid, backlog: k.backlog, backlogLimit: k.backlogLimit, lost: k.lost, failure: k.failure, rateLimit: k.rateLimit, backlogWaitTime: k.backlogWaitTime };
+      }
+    } catch {
+      kernel = null;
+    }
+    return {
+      pid: process.pid,
+      startedMs: this.startedMs,
+      updatedMs: now,
+      version,
+      mode: this.mode,
+      immutable: this.immutable,
+      kernel,
+      rates: { recordsPerSec: Math.round(this.rate.recordsPerSec * 10) / 10, eventsPerSec: Math.round(this.rate.eventsPerSec * 10) / 10 },
+      counters: this.metrics.snapshotCounters(),
+      drops: this.metrics.snapshotDrops(),
+      outbox,
+      lastShip,
+      findingsToday: this.findingsToday,
+    };
+  }
+
+  private publishStatus(): void {
+    const s = this.snapshot(Date.now());
+    try {
+      writeStatusSnapshot(this.store.state, s);
+    } catch (err) {
+      this.dropLog.report('status_write_failed', 1, 'could not write the status snapshot', { error: err instanceof Error ? err.message : String(err) });
+    }
+    this.notifier.status(`mode=${s.mode} events/s=${s.rates.eventsPerSec} findings_today=${s.findingsToday}`);
+  }
+
+  private async doStop(reason: string): Promise<void> {
+    // Every step runs even when an earlier one fails (or start() failed half-way and left parts unset):
+    // the kernel must be restored and committed findings flushed whatever else went wrong.
+    const step = async (name: string, fn: () => unknown): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        this.logger?.error({ step: name, error: err instanceof Error ? err.message : String(err) }, 'shutdown step failed');
+      }
+    };
+    this.logger?.info({ reason }, 'credwatch stopping');
+    await step('notify', () => this.notifier?.stopping('stopping'));
+    for (const t of this.timers) clearInterval(t);
+    await step('pod watcher', () => this.podWatcher?.stop());
+    // Rules out first: nothing new is produced, and the kernel is restored even if a later step fails.
+    let report: ReturnType<AuditLifecycle['shutdown']> | undefined;
+    await step('audit rules', () => {
+      report = this.lifecycle?.shutdown();
+    });
+    await step('audit reader', () => this.source?.stop());
+    await step('audit reader drain', () => this.readLoop);
+    await step('pipeline', () => {
+      this.pipeline?.flush();
+      this.pipeline?.tick();
+    });
+    await step('kube detector', () => {
+      const late = this.kubeDetector?.flush() ?? [];
+      if (late.length > 0) this.onFindings(late);
+    });
+    for (const f of this.followers) await step('kube follower', () => f.stop());
+    await step('writer', () => this.writer?.close());
+    await step('shipper', () => this.shipper?.stop());
+    if (this.store) await step('status', () => this.publishStatus());
+    await step('store', () => this.store?.close());
+    await step('metrics', () => this.metricsServer?.close());
+    await step('notify close', () => this.notifier?.close());
+    this.logger?.info({ removedRules: report?.removed ?? 0, restored: report?.restored ?? [] }, 'credwatch stopped');
+  }
+}
