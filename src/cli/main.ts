@@ -56,6 +56,11 @@ export async function main(argv: string[]): Promise<number> {
 
 /** Entry point used by bin/credwatch. */
 export function run(): void {
+  // `credwatch findings | head` closes the pipe early: that is the reader's choice, not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   main(process.argv).then(
     (code) => {
       process.exitCode = code;

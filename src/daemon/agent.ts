@@ -21,6 +21,7 @@ import { createKubeDetector } from '../detect/kube';
 import { ProcessTable } from '../enrich/process-table';
 import { createLiveProcReader } from '../enrich/proc-reader';
 import { PodVolumeWatcher } from '../enrich/pod-volume-watcher';
+import { createCgroupPodLookup } from '../enrich/container-pods';
 import { UserDb } from '../enrich/users';
 import { createAuditControl } from '../native/binding';
 import { AuditPipeline } from '../pipeline/audit-pipeline';
@@ -187,6 +188,7 @@ export class Agent {
       allow: allowFromConfig(config.detections.allow),
       processTable: new ProcessTable({ reader: createLiveProcReader() }),
       users: new UserDb(),
+      podUidOf: createCgroupPodLookup(),
     });
   }
 

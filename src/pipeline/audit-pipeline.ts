@@ -61,7 +61,7 @@ export class AuditPipeline {
   }
 
   /** Feeds one batch of records (one netlink read, or a block of log lines). */
-  pushBatch(batch: readonly RawRecord[], node: string | null = null): void {
+  pushBatch(batch: readonly (RawRecord & { node?: string | null })[], node: string | null = null): void {
     const table = this.live ? this.detector.processTable : null;
     for (let i = 0; i < batch.length; i++) {
       const rec = batch[i]!;
@@ -69,7 +69,7 @@ export class AuditPipeline {
         const pid = syscallPid(rec.text);
         if (pid > 0) table.noteRecordPid(pid);
       }
-      this.reassembler.push(rec, node);
+      this.reassembler.push(rec, rec.node ?? node);
     }
   }
 

@@ -19,22 +19,13 @@ import { REPLAY_REASSEMBLY, Reassembler, type ReassemblerStats } from '../../aud
 import type { RecordParseFailure } from '../../audit/record';
 import { readAuditLog, type LineSplitter } from '../../sources/auditlog';
 import { RuntimeFailure, UsageError } from '../errors';
+import { replayFindings } from './replay-findings';
 
 export interface ReplayOptions {
   events?: boolean;
   json?: boolean;
   records?: boolean;
   stats?: boolean;
-}
-
-/**
- * SEAM for the lead: findings mode needs the detection engine (src/detect), which this command
- * deliberately does not import yet. Replace the body with the engine wiring.
- */
-export function replayFindings(files: string[], opts: ReplayOptions): Promise<number> {
-  void files;
-  void opts;
-  throw new RuntimeFailure('findings mode needs the detection engine');
 }
 
 export function register(program: Command): void {

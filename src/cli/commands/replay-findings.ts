@@ -1,0 +1,122 @@
+/**
+ * `credwatch replay FILE...` without --events: recorded logs through the same pipeline and detectors
+ * as the daemon, findings printed (a table, or one JSON finding per line with --json). The format is
+ * detected per file from its first bytes: Kubernetes audit JSON lines, or auditd text.
+ *
+ * Replay has no /proc of the recorded processes (they are gone, perhaps on another host), so the
+ * detector works from the events alone: the process tree comes from the exec events in the log, and
+ * the container from the runtime process that started it.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import type { Readable } from 'node:stream';
+import { REPLAY_REASSEMBLY } from '../../audit/reassembler';
+import { createDetector } from '../../detect/engine';
+import type { Finding } from '../../detect/finding';
+import { createKubeDetector } from '../../detect/kube';
+import { looksLikeKubeAudit } from '../../kube/event';
+import { AuditPipeline } from '../../pipeline/audit-pipeline';
+import { readAuditLog, readAuditLogStream } from '../../sources/auditlog';
+import { readKubeAuditFile, readKubeAuditStream } from '../../sources/kube-audit';
+import { toJsonLine } from '../render/escape';
+import { renderFindingsTable } from '../render/findings';
+import { RuntimeFailure, UsageError } from '../errors';
+
+export interface ReplayFindingsOptions {
+  json?: boolean;
+  stats?: boolean;
+}
+
+const SNIFF_BYTES = 4096;
+
+function sniffFile(path: string): string {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new RuntimeFailure(`cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+  }
+  try {
+    const buf = Buffer.alloc(SNIFF_BYTES);
+    const n = fs.readSync(fd, buf, 0, SNIFF_BYTES, 0);
+    return buf.subarray(0, n).toString('utf8');
+  } catch (err) {
+    throw new RuntimeFailure(`cannot read ${path}: ${(err as Error).message}`);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Reads the first chunk of a stream and puts it back, so the real reader sees everything. */
+function sniffStream(stream: Readable): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const onReadable = (): void => {
+      const chunk = stream.read() as Buffer | null;
+      cleanup();
+      if (chunk === null) return resolve('');
+      stream.unshift(chunk);
+      resolve(chunk.subarray(0, SNIFF_BYTES).toString('utf8'));
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve('');
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(err);
+    };
+    const cleanup = (): void => {
+      stream.off('readable', onReadable);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+    };
+    stream.on('readable', onReadable);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+  });
+}
+
+export async function replayFindings(files: string[], opts: ReplayFindingsOptions): Promise<number> {
+  if (files.length === 0) throw new UsageError('replay: give at least one FILE (or - for stdin)');
+  if (files.filter((f) => f === '-').length > 1) throw new UsageError('replay: stdin (-) can be given only once');
+  const host = os.hostname();
+  const findings: Finding[] = [];
+  const emit = (fs: Finding[]): void => {
+    if (opts.json) for (const f of fs) process.stdout.write(toJsonLine(f) + '\n');
+    else findings.push(...fs);
+  };
+  const detector = createDetector({ host, users: null });
+  const kube = createKubeDetector({ host });
+  const pipeline = new AuditPipeline({ detector, live: false, onFindings: emit, reassembler: REPLAY_REASSEMBLY });
+  let kubeBad = 0;
+
+  // Check every file before any output, so a typo in the last name does not leave half a report.
+  const heads = files.map((f) => (f === '-' ? null : sniffFile(f)));
+  for (let i = 0; i < files.length; i++) {
+    const file = files[i]!;
+    const stdin = file === '-';
+    const head = heads[i] ?? (await sniffStream(process.stdin));
+    if (looksLikeKubeAudit(head)) {
+      const onEvent = (ev: Parameters<typeof kube.onKubeEvent>[0]): void => emit(kube.onKubeEvent(ev));
+      const r = stdin ? await readKubeAuditStream(process.stdin, 'stdin', { onEvent }) : await readKubeAuditFile(file, { onEvent });
+      kubeBad += r.stats.badLines;
+      emit(kube.flush());
+      continue;
+    }
+    const batches = stdin ? readAuditLogStream(process.stdin) : readAuditLog(file);
+    for await (const batch of batches) pipeline.pushBatch(batch);
+  }
+  pipeline.flush();
+  // Close the detector's windows at the end of the recorded time, not at the wall clock's now.
+  pipeline.tick(Number.MAX_SAFE_INTEGER);
+
+  if (!opts.json) process.stdout.write(renderFindingsTable(findings, { localHost: host }));
+  const st = pipeline.stats;
+  if (opts.stats || st.parseErrors > 0 || kubeBad > 0) {
+    process.stderr.write(
+      `replay: ${st.records} records, ${st.events} events, ${st.parseErrors} unparsable records, ${kubeBad} bad kube audit lines, ${detector.stats.findings + kube.stats.findings} findings\n`,
+    );
+  }
+  return 0;
+}
