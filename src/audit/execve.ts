@@ -17,6 +17,17 @@
 import type { FieldCursor } from './record';
 import { decodeHex, decodeSurrogateEscaped } from './bytes';
 
+/**
+ * Bounds on what a damaged or hostile record can make us allocate. The kernel's own limits are far
+ * larger in theory (MAX_ARG_STRINGS) but argv must fit in a quarter of the stack rlimit, and an
+ * argument is at most 128 KiB (MAX_ARG_STRLEN), i.e. 35 chunks of 7500 hex digits. Beyond these we
+ * keep what we have and say so in `problems` instead of allocating a billion slots.
+ */
+const MAX_ARGV = 65_536;
+const MAX_CHUNKS = 1024;
+/** Missing-argument problems listed one by one; the rest are summarised in one line. */
+const MAX_LISTED_MISSING = 20;
+
 export interface ArgvResult {
   argv: string[];
   problems: string[];
@@ -55,6 +66,10 @@ export class ArgvBuilder {
         digits++;
       }
       if (digits === 0) continue;
+      if (index >= MAX_ARGV) {
+        this.problems.push(`argv: a${index} is beyond the ${MAX_ARGV}-argument bound; ignored`);
+        continue;
+      }
       if (p === ke) {
         this.whole[index] = cur.quote !== 0 ? cur.raw() : decodeWholeArg(cur, this.problems, index);
       } else if (text.startsWith('_len', p) && p + 4 === ke) {
@@ -73,6 +88,10 @@ export class ArgvBuilder {
           cd++;
         }
         if (cd <= 0) continue;
+        if (chunk >= MAX_CHUNKS) {
+          this.problems.push(`argv: a${index}[${chunk}] is beyond the ${MAX_CHUNKS}-chunk bound; ignored`);
+          continue;
+        }
         const bytes =
           cur.quote !== 0
             ? Buffer.from(cur.raw(), 'latin1') // quoted chunks are printable ASCII only
@@ -98,8 +117,13 @@ export class ArgvBuilder {
 
   build(): ArgvResult {
     const problems = this.problems.slice();
-    const count = Math.max(this.argc, this.whole.length, this.chunks.length, this.declaredLen.length);
+    let count = Math.max(this.argc, this.whole.length, this.chunks.length, this.declaredLen.length);
     if (this.argc < 0) problems.push('argv: no argc (first EXECVE record missing)');
+    if (count > MAX_ARGV) {
+      problems.push(`argv: argc=${this.argc} is beyond the ${MAX_ARGV}-argument bound; argv cut there`);
+      count = MAX_ARGV;
+    }
+    let missingArgs = 0;
     const argv: string[] = new Array<string>(count);
     for (let i = 0; i < count; i++) {
       const w = this.whole[i];
@@ -110,7 +134,7 @@ export class ArgvBuilder {
       const list = this.chunks[i];
       if (list === undefined) {
         argv[i] = '';
-        problems.push(`argv: a${i} missing`);
+        if (++missingArgs <= MAX_LISTED_MISSING) problems.push(`argv: a${i} missing`);
         continue;
       }
       let missing = false;
@@ -124,6 +148,7 @@ export class ArgvBuilder {
       }
       argv[i] = decodeSurrogateEscaped(bytes);
     }
+    if (missingArgs > MAX_LISTED_MISSING) problems.push(`argv: ${missingArgs - MAX_LISTED_MISSING} more arguments missing`);
     if (this.argc >= 0 && count > this.argc) problems.push(`argv: ${count} arguments but argc=${this.argc}`);
     return { argv, problems };
   }

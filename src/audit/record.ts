@@ -45,6 +45,7 @@ export interface RecordParseFailure {
 export type RecordParseResult = ParsedRecord | RecordParseFailure;
 
 const AUDIT_OPEN = 'audit(';
+const MAX_DATE_SECONDS = 8_640_000_000_000;
 
 function fail(reason: string, text: string): RecordParseFailure {
   return { failed: true, reason, text };
@@ -92,6 +93,8 @@ export function parseRecord(raw: RawRecord, node?: string | null): RecordParseRe
     digits++;
   }
   if (digits === 0 || c !== 46 /* . */) return fail('bad audit timestamp seconds', text);
+  // Past what a Date can hold (year 275760): a damaged line, and toISOString() would throw on it.
+  if (sec > MAX_DATE_SECONDS) return fail('audit timestamp out of range', text);
   c = text.charCodeAt(++pos);
   let ms = 0;
   digits = 0;
