@@ -100,6 +100,7 @@ export class Agent {
   private records = 0;
   private events = 0;
   private lastGaps = 0;
+  private lastIncomplete = 0;
   private lastParseErrors = 0;
   private findingsToday = 0;
   private todayStart = dayStartMs(Date.now());
@@ -369,6 +370,7 @@ export class Agent {
         ['truncated', delta('truncated')],
         ['source_backlog', delta('sourceDrops')],
       ];
+      this.metrics.countSignal('reader_pause', delta('queueWaits'));
       for (const [cause, n] of drops) {
         if (n > 0) {
           this.metrics.countDrop(cause, n);
@@ -380,7 +382,9 @@ export class Agent {
     const st = this.pipeline.stats;
     // Serial gaps are a loss signal only in unicast mode with every event audited; the kernel numbers
     // events it never sends (filtered syscalls), so gaps are reported as a counter, not as drops.
-    if (st.serialGaps > this.lastGaps) this.metrics.countEvent('serial_gap', st.serialGaps - this.lastGaps);
+    this.metrics.countSignal('serial_gap', st.serialGaps - this.lastGaps);
+    this.metrics.countSignal('incomplete_event', st.incomplete - this.lastIncomplete);
+    this.lastIncomplete = st.incomplete;
     if (st.parseErrors > this.lastParseErrors) this.metrics.countDrop('parse_error', st.parseErrors - this.lastParseErrors);
     this.lastGaps = st.serialGaps;
     this.lastParseErrors = st.parseErrors;
@@ -467,6 +471,12 @@ export class Agent {
     });
     await step('audit reader', () => this.source?.stop());
     await step('audit reader drain', () => this.readLoop);
+    // Final reader counters (records, queue drops, queue waits, ENOBUFS) for the operator's log: the
+    // queue waits (time the reader blocked on a full queue in unicast) are not a drop but show pressure.
+    if (this.source) {
+      const c = this.source.counters();
+      this.logger?.info({ reader: { received: c.received, delivered: c.delivered, queueDrops: c.queueDrops, queueWaits: c.queueWaits, enobufs: c.enobufs, truncated: c.truncated, sourceDrops: c.sourceDrops }, serialGaps: this.pipeline?.stats.serialGaps ?? 0 }, 'audit reader stopped');
+    }
     await step('pipeline', () => {
       this.pipeline?.flush();
       this.pipeline?.tick();

@@ -68,6 +68,8 @@ export interface Metrics {
   countFinding(rule: string, severity: Severity): void;
   /** Anything lost or refused, by cause (kernel_lost, enobufs, queue_overflow, serial_gap, parse_error, store_full, ...). */
   countDrop(cause: string, n?: number): void;
+  /** Stream conditions worth watching that lose nothing by themselves (serial_gap, reader_pause, incomplete_event). */
+  countSignal(kind: string, n?: number): void;
   setKernel(k: KernelGauges): void;
   /** One kernel status poll (AuditLifecycle.startPolling's callback): gauges, plus loss as drops by cause. */
   observeKernel(k: KernelGauges & { lostDelta: number; lostCause: string | null }): void;
@@ -112,6 +114,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const events = family('credwatch_events_total', 'Audit events reassembled, by type of their first record.', 'counter', ['type']);
   const findings = family('credwatch_findings_total', 'Findings raised, by rule and severity.', 'counter', ['rule', 'severity']);
   const drops = family('credwatch_drops_total', 'Records, events or findings lost, by cause.', 'counter', ['cause']);
+  const signals = family(
+    'credwatch_stream_signals_total',
+    'Stream conditions that are not losses by themselves (serial gaps, reader pauses for backpressure, incomplete events), by kind.',
+    'counter',
+    ['kind'],
+  );
   const shipOk = family('credwatch_ship_success_total', 'Successful deliveries (batches), by output.', 'counter', ['output']);
   const shipFail = family('credwatch_ship_failures_total', 'Failed delivery attempts, by output.', 'counter', ['output']);
   const shipped = family('credwatch_shipped_findings_total', 'Findings delivered, by output.', 'counter', ['output']);
@@ -136,6 +144,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     countFinding: (rule, severity) => findings.add(`${rule}\x00${severity}`, 1),
     countDrop: (cause, n = 1) => {
       if (n > 0) drops.add(cause, n);
+    },
+    countSignal: (kind, n = 1) => {
+      if (n > 0) signals.add(kind, n);
     },
     setKernel: (k) => {
       kernelLost.set('', k.lost);
