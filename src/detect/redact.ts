@@ -20,14 +20,19 @@ interface Pattern {
   to: string;
 }
 
+// One set of patterns for every source (audit argv and records, Kubernetes audit evidence): URL-encoded
+// forms (%20, %3D, +) appear in Kubernetes exec request URIs. `(?!\[REDACTED\])` keeps it idempotent.
 const PATTERNS: Pattern[] = [
   // JWTs, also cut short (PROCTITLE stops at 128 bytes): every JWT starts with base64url('{"') = eyJ.
   { re: /eyJ[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*){0,2}/g, to: REDACTED },
   // A shell substitution such as $(cat token) is not the secret itself: keep it as evidence.
-  { re: /(authorization:\s*(?:bearer|basic|token)\s+)(?!\$)[^\s'"]+/gi, to: `$1${REDACTED}` },
-  { re: /(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}/gi, to: `$1${REDACTED}` },
-  { re: /(--(?:token|password|bearer-token|client-key-data|auth-token|secret)[= ])[^\s'"]+/gi, to: `$1${REDACTED}` },
-  { re: /(\b(?:password|passwd|secret|token|pwd)=)[^\s&'",;]+/gi, to: `$1${REDACTED}` },
+  { re: /(authorization:\s*(?:bearer|basic|token)\s+)(?!\$|\[REDACTED\])[^\s'"]+/gi, to: `$1${REDACTED}` },
+  { re: /(\bbearer(?:\s+|%20|\+))(?!\[REDACTED\])[A-Za-z0-9._~+/=-]{8,}/gi, to: `$1${REDACTED}` },
+  {
+    re: /((?<![\w-])--?(?:token|password|passwd|bearer-token|client-key-data|auth-token|secret|client-secret)(?:=|%3D|\s+|\+))(?!\[REDACTED\])[^\s&'",;]+/gi,
+    to: `$1${REDACTED}`,
+  },
+  { re: /(\b(?:password|passwd|secret|token|pwd|access_token|client_secret)(?:=|%3D))(?!\[REDACTED\])[^\s&'",;]+/gi, to: `$1${REDACTED}` },
 ];
 
 /** Redacts one piece of text. Idempotent. */

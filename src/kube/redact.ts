@@ -6,9 +6,10 @@
  * data / stringData / binaryData, status.token and any token/password-like key are replaced; then the
  * whole evidence text goes through JWT / bearer / --token= / password= scrubbing.
  */
+import { REDACTED, redactText } from '../detect/redact';
 import type { KubeAuditEvent } from './event';
 
-export const REDACTED = '[REDACTED]';
+export { REDACTED, redactText };
 
 /** Keys whose values are secret material wherever they appear in a request object. */
 const SECRET_VALUE_KEYS = new Set(['data', 'stringData', 'binaryData']);
@@ -57,18 +58,6 @@ export function redactRequestObject(obj: unknown): unknown {
     return { truncated: true, kind: typeof kind === 'string' ? kind : null, chars: text.length };
   }
   return red;
-}
-
-const JWT = /eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*/g;
-const BEARER = /(Bearer(?:\s+|%20|\+))[A-Za-z0-9._~+/=-]{8,}/gi;
-// --token=x / --token x (flags), token=x and token%3Dx (query strings, URL-encoded commands). Bare
-// words ("token for", "db-password from") are not values and stay.
-const FLAG_SECRET = /(?<![\w-])(--?(?:token|password|passwd|client-secret)(?:=|%3D|\s+|\+))(?!\[REDACTED\])[^\s&"',;]+/gi;
-const KEY_SECRET = /(\b(?:token|access_token|password|passwd|client_secret)(?:=|%3D))(?!\[REDACTED\])[^\s&"',;]+/gi;
-
-/** Scrub credential-shaped substrings from any text that will be stored or shipped. */
-export function redactText(text: string): string {
-  return text.replace(JWT, REDACTED).replace(BEARER, `$1${REDACTED}`).replace(FLAG_SECRET, `$1${REDACTED}`).replace(KEY_SECRET, `$1${REDACTED}`);
 }
 
 /** The compact JSON evidence record for one event, in the audit.k8s.io/v1 field names. */
