@@ -1,0 +1,292 @@
+/**
+ * The attack lab, end to end: the real agent (`credwatch run`, default configuration) on the real
+ * kernel, real dockerd and containers, real kubectl/docker/curl/etcdctl, judged only by what
+ * `credwatch findings --json` prints. Each scenario runs the technique, then polls the findings
+ * for the expected rule, severity, process, container and pod, and checks that no secret leaked.
+ *
+ * Needs root and the kernel audit subsystem; run by hand under the lab lock:
+ *   flock /tmp/credwatch-audit.lock npx vitest run test/e2e
+ * (inside `npm test` files run one at a time, so no lock is taken here). Skips with a printed reason
+ * where the lab cannot run. Everything is torn down in afterAll, even after a failure.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Finding, Severity } from '../../src/detect/finding';
+import { SA_DIR_IN_POD, type Pod } from '../helpers/pod-layout';
+import { forceKernelBack, kernelSnapshot, labSkipReason, setUpLab, KUBELET_COPY, type KernelSnapshot, type Lab } from './lab/attack-lab';
+import { run, runOk, type CommandResult } from './lab/commands';
+import { startDaemon, type RunningDaemon } from './lab/daemon';
+import { atLeast, describeFindings, readFindings, storedTimes, triggerTimeMs, waitForNewFindings } from './lab/findings';
+
+const reason = labSkipReason();
+if (reason) console.warn(`[skip] e2e attack lab: ${reason}`);
+
+const FINDING_TIMEOUT_MS = 15_000;
+const BENIGN_SETTLE_MS = 5_000;
+
+interface LatencyRow {
+  scenario: string;
+  rule: string;
+  severity: Severity;
+  eventMs: number;
+  storedMs: number;
+}
+
+describe.skipIf(reason !== null)('e2e: attack lab against the running agent', () => {
+  let lab: Lab | null = null;
+  let daemon: RunningDaemon | null = null;
+  let kernelBefore: KernelSnapshot | null = null;
+  let stopResult: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  const latencies: LatencyRow[] = [];
+  const seen = new Set<string>();
+
+  const pod = (): Pod => {
+    if (!lab?.pod) throw new Error('the lab pod is not running');
+    return lab.pod;
+  };
+  const db = (): string => {
+    if (!daemon) throw new Error('the agent is not running');
+    return daemon.dbPath;
+  };
+
+  /** Strings that must never appear in what credwatch prints: the token, its hex, a bearer header. */
+  function secretsIn(raw: string): string[] {
+    const token = lab?.pod?.token;
+    if (!token) return [];
+    const hex = Buffer.from(token).toString('hex');
+    const needles = [token, token.slice(0, 60), token.slice(-60), hex, hex.toUpperCase(), hex.slice(0, 80), hex.slice(0, 80).toUpperCase(), 'Bearer eyJ', 'bearer eyJ'];
+    return needles.filter((n) => raw.includes(n));
+  }
+
+  /**
+   * Waits for a new finding (one not seen before this scenario) satisfying `match`; checks the
+   * whole CLI output for secrets; records the latency of every new finding for the table.
+   */
+  async function expectFinding(scenario: string, match: (f: Finding) => boolean): Promise<{ hit: Finding; fresh: Finding[] }> {
+    const r = await waitForNewFindings(db(), seen, (fresh) => fresh.some(match), FINDING_TIMEOUT_MS);
+    const hit = r.fresh.find(match);
+    expect(hit, `${scenario}: no matching finding within ${FINDING_TIMEOUT_MS} ms; new findings:\n${describeFindings(r.fresh)}`).toBeDefined();
+    expect(secretsIn(r.raw), `${scenario}: secret text in credwatch findings output`).toEqual([]);
+    const stored = storedTimes(db(), r.fresh.map((f) => f.id));
+    for (const f of r.fresh) {
+      seen.add(f.id);
+      const storedMs = stored.get(f.id);
+      if (storedMs !== undefined) latencies.push({ scenario, rule: f.rule, severity: f.severity, eventMs: triggerTimeMs(f), storedMs });
+    }
+    return { hit: hit as Finding, fresh: r.fresh };
+  }
+
+  const argvIs = (f: Finding, argv: string[]): boolean => JSON.stringify(f.process?.argv) === JSON.stringify(argv);
+  const base = (p: string | null | undefined): string => (p ? p.slice(p.lastIndexOf('/') + 1) : '');
+  const inPod = (f: Finding): boolean => f.container?.id === pod().containerId && f.container?.pod_uid === pod().podUid;
+
+  beforeAll(async () => {
+    kernelBefore = kernelSnapshot();
+    lab = await setUpLab();
+    // The pod exists before the agent starts, as on a node whose kubelet runs: the lab's stand-in
+    // for the kubelet and the runtime (mount, docker run -v /var/lib/kubelet/pods/...) is not
+    // part of any scenario, and must not leave credential-read marks that later scenarios join.
+    const p = lab.startLabPod();
+    daemon = await startDaemon(lab.dir);
+    await daemon.waitForLog((l) => l.msg === 'credwatch running', 30_000, 'the agent to report "credwatch running"');
+    const watch = daemon.logs.find((l) => l.msg === 'pod token watches updated');
+    expect(watch?.added, `the agent did not add a token watch for pod ${p.podUid}`).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 1000));
+    for (const f of (await readFindings(daemon.dbPath)).findings) seen.add(f.id);
+  });
+
+  afterAll(async () => {
+    const problems: string[] = [];
+    try {
+      if (daemon && !daemon.exited()) stopResult = await daemon.stop();
+    } catch (err) {
+      problems.push(`stopping the agent: ${(err as Error).message}`);
+    }
+    if (lab) problems.push(...(await lab.cleanup()));
+    if (kernelBefore) {
+      try {
+        const forced = forceKernelBack(kernelBefore);
+        if (forced.length > 0) problems.push(`kernel state had to be restored by the lab: ${forced.join('; ')}`);
+      } catch (err) {
+        problems.push(`restoring the kernel: ${(err as Error).message}`);
+      }
+    }
+    if (latencies.length > 0) {
+      const rows = latencies.map((l) => `${l.scenario.padEnd(34)} ${l.rule.padEnd(34)} ${l.severity.padEnd(8)} ${String(l.storedMs - l.eventMs).padStart(6)} ms`);
+      console.log(`detection latency (syscall time -> finding committed):\n${'scenario'.padEnd(34)} ${'rule'.padEnd(34)} ${'severity'.padEnd(8)} latency\n${rows.join('\n')}`);
+    }
+    if (problems.length > 0) console.warn(`e2e lab teardown:\n  ${problems.join('\n  ')}`);
+  });
+
+  it('benign activity raises no finding: kubectl get pods, docker ps, cat /etc/hostname, a kubelet-like token reader, a build, dpkg -l', async () => {
+    const before = new Set(seen);
+    const results: [string, CommandResult][] = [];
+    results.push(['kubectl get pods', await run('kubectl', ['get', 'pods'], { env: lab!.kubectlEnv })]);
+    results.push(['docker ps', await run('docker', ['ps'])]);
+    results.push(['cat /etc/hostname', await run('cat', ['/etc/hostname'])]);
+    if (lab!.kubeletCopyProblem === null) {
+      const r = await run(KUBELET_COPY, [path.join(pod().volumeDir, 'token')]);
+      expect(r.stdout).toBe(pod().token);
+      results.push(['kubelet reads the token', r]);
+    } else {
+      console.warn(`[skip part] kubelet-like reader: ${lab!.kubeletCopyProblem}`);
+    }
+    const src = path.join(lab!.dir, 'hello.c');
+    fs.writeFileSync(src, '#include <stdio.h>\nint main(void) { puts("hello"); return 0; }\n');
+    results.push(['gcc', await run('gcc', ['-O2', '-o', path.join(lab!.dir, 'hello'), src], { timeoutMs: 60_000 })]);
+    results.push(['dpkg -l', await run('sh', ['-c', 'dpkg -l >/dev/null'])]);
+    for (const [what, r] of results) expect(r.code, `${what}: ${r.stderr}`).toBe(0);
+    await new Promise((r) => setTimeout(r, BENIGN_SETTLE_MS));
+    const fresh = (await readFindings(db())).findings.filter((f) => !before.has(f.id));
+    for (const f of fresh) seen.add(f.id);
+    expect(fresh, `benign activity raised findings:\n${describeFindings(fresh)}`).toEqual([]);
+  });
+
+  it('1. kubectl get secrets --all-namespaces -> H5', async () => {
+    const r = await runOk('kubectl', ['get', 'secrets', '--all-namespaces'], { env: lab!.kubectlEnv });
+    expect(r.stdout).toContain('bootstrap-token-abcdef');
+    const { hit } = await expectFinding('1 kubectl get secrets -A', (f) => f.covers.includes('H5') && f.process?.pid === r.pid);
+    expect(hit.rule).toBe('h5-kubectl-secret-access');
+    expect(atLeast(hit.severity, 'high')).toBe(true);
+    expect(hit.process?.argv).toEqual(['kubectl', 'get', 'secrets', '--all-namespaces']);
+    expect(base(hit.process?.exe)).toBe('kubectl');
+    expect(hit.container).toBeNull();
+  });
+
+  it('2. kubectl get secrets -n default -> H5', async () => {
+    const r = await runOk('kubectl', ['get', 'secrets', '-n', 'default'], { env: lab!.kubectlEnv });
+    expect(r.stdout).toContain('db-password');
+    const { hit } = await expectFinding('2 kubectl get secrets -n default', (f) => f.covers.includes('H5') && f.process?.pid === r.pid);
+    expect(hit.rule).toBe('h5-kubectl-secret-access');
+    expect(atLeast(hit.severity, 'high')).toBe(true);
+    expect(hit.process?.argv).toEqual(['kubectl', 'get', 'secrets', '-n', 'default']);
+  });
+
+  it('3. docker exec <pod> cat <token> -> H1/H2 inside the pod, with container id and pod uid', async () => {
+    const tokenPath = `${SA_DIR_IN_POD}/token`;
+    const r = await runOk('docker', ['exec', pod().containerId, 'cat', tokenPath]);
+    expect(r.stdout).toBe(pod().token);
+    const { hit, fresh } = await expectFinding(
+      '3 docker exec pod cat token',
+      (f) => (f.covers.includes('H1') || f.covers.includes('H2')) && argvIs(f, ['cat', tokenPath]) && inPod(f),
+    );
+    expect(atLeast(hit.severity, 'high')).toBe(true);
+    // (The runtime stays "unknown": a kubepods cgroup path with a bare id does not name it.)
+    // The open itself (H1, through the pod's token watch) is caught, not only the command line.
+    const h1 = fresh.find((f) => f.rule === 'h1-sa-token-read' && argvIs(f, ['cat', tokenPath]) && inPod(f));
+    expect(h1, describeFindings(fresh)).toBeDefined();
+    expect(h1?.evidence.some((e) => e.records.some((rec) => rec.type === 'PATH' && rec.text.includes(`name="${tokenPath}"`)))).toBe(true);
+  });
+
+  it('4. bash -c "docker ps -q | xargs docker inspect" -> H8 with the chain bash -> xargs -> docker', async () => {
+    const r = await runOk('bash', ['-c', 'docker ps -q | xargs docker inspect']);
+    expect(r.stdout).toContain(pod().containerId);
+    const { hit } = await expectFinding(
+      '4 docker ps | xargs docker inspect',
+      (f) => f.covers.includes('H8') && f.process?.argv?.[0] === 'docker' && f.process.argv.includes('inspect'),
+    );
+    expect(hit.rule).toBe('h8-runtime-cli-harvest');
+    expect(atLeast(hit.severity, 'medium')).toBe(true);
+    expect(hit.indicators).toContain('fed-by-xargs');
+    const chain = hit.process?.parents ?? [];
+    expect(base(chain[0]?.exe)).toBe('xargs');
+    expect(base(chain[1]?.exe)).toBe('bash');
+    expect(chain[1]?.pid).toBe(r.pid);
+    expect(chain[1]?.argv).toEqual(['bash', '-c', 'docker ps -q | xargs docker inspect']);
+  });
+
+  it('5. curl http://127.0.0.1:2375/containers/json -> H9', async (ctx) => {
+    if (lab!.dockerTcpProblem) {
+      console.warn(`[skip] scenario 5: ${lab!.dockerTcpProblem}`);
+      ctx.skip();
+    }
+    const r = await runOk('curl', ['-s', 'http://127.0.0.1:2375/containers/json']);
+    expect(r.stdout).toContain(pod().containerId);
+    const { hit } = await expectFinding('5 curl docker tcp 2375', (f) => f.covers.includes('H9') && f.process?.pid === r.pid);
+    expect(hit.rule).toBe('h9-docker-remote-api');
+    expect(atLeast(hit.severity, 'high')).toBe(true);
+    expect(hit.process?.argv).toEqual(['curl', '-s', 'http://127.0.0.1:2375/containers/json']);
+    expect(base(hit.process?.exe)).toBe('curl');
+  });
+
+  it('6. curl --unix-socket /var/run/docker.sock -> H7', async () => {
+    const argv = ['curl', '-s', '--unix-socket', '/var/run/docker.sock', 'http://localhost/containers/json'];
+    const r = await runOk(argv[0]!, argv.slice(1));
+    expect(r.stdout).toContain(pod().containerId);
+    const { hit, fresh } = await expectFinding('6 curl --unix-socket docker.sock', (f) => f.covers.includes('H7') && f.process?.pid === r.pid);
+    expect(hit.rule).toMatch(/^h7-runtime-socket-/);
+    expect(atLeast(hit.severity, 'high')).toBe(true);
+    expect(hit.process?.argv).toEqual(argv);
+    // The connect() to the socket itself is seen, not only the command line.
+    expect(fresh.some((f) => f.rule === 'h7-runtime-socket-connect' && f.process?.pid === r.pid), describeFindings(fresh)).toBe(true);
+  });
+
+  it('7. a script in the pod reads the token without naming it in argv (sh /s.sh) -> H1 with container id and pod uid', async () => {
+    const script = path.join(lab!.dir, 's.sh');
+    // The path is split so that not even the script's text holds it whole.
+    fs.writeFileSync(script, 'f=/run/secrets/kubernetes.io/serviceaccount/to\nf="${f}ken"\nread t < "$f"\necho ${#t}\n');
+    await runOk('docker', ['cp', script, `${pod().containerId}:/s.sh`]);
+    const r = await run('docker', ['exec', pod().containerId, 'sh', '/s.sh']);
+    expect(r.stdout.trim()).toBe(String(pod().token.length));
+    const { hit } = await expectFinding('7 sh /s.sh reads token', (f) => f.covers.includes('H1') && argvIs(f, ['sh', '/s.sh']) && inPod(f));
+    expect(hit.rule).toBe('h1-sa-token-read');
+    expect(atLeast(hit.severity, 'high')).toBe(true);
+    expect(hit.evidence.some((e) => e.records.some((rec) => rec.type === 'PATH' && rec.text.includes(`name="${SA_DIR_IN_POD}/token"`)))).toBe(true);
+  });
+
+  it('8. token read on the node, then curl with it as bearer to the API secrets URL -> H6 and one sequence linking both', async () => {
+    const tokenFile = path.join(pod().volumeDir, 'token');
+    const url = `https://127.0.0.1:${lab!.apiServer.port}/api/v1/namespaces/default/secrets`;
+    const r = await runOk('sh', ['-c', `T=$(cat ${tokenFile}); curl -sk -H "Authorization: Bearer $T" ${url}`]);
+    expect(r.stdout).toContain('SecretList');
+    expect(lab!.apiServer.requests.some((q) => q.authorization === `Bearer ${pod().token}`)).toBe(true);
+    const isSeq = (f: Finding): boolean => f.rule === 'seq-credential-read-then-use';
+    const { hit: seq, fresh } = await expectFinding('8 token read -> curl bearer', isSeq);
+    const h6 = fresh.find((f) => f.rule === 'h6-api-request-from-tool' && base(f.process?.exe) === 'curl');
+    expect(h6, describeFindings(fresh)).toBeDefined();
+    expect(h6?.covers).toContain('H6');
+    expect(atLeast(h6!.severity, 'high')).toBe(true);
+    // The sequence carries both events: the read (cat of the token) and the use (curl).
+    expect(atLeast(seq.severity, 'high')).toBe(true);
+    expect(seq.evidence.length).toBeGreaterThanOrEqual(2);
+    const first = seq.evidence.filter((e) => /:first:/.test(e.role));
+    const then = seq.evidence.filter((e) => /:then$/.test(e.role));
+    expect(first.some((e) => e.records.some((rec) => rec.type === 'SYSCALL' && /comm="cat"/.test(rec.text))), JSON.stringify(seq.evidence.map((e) => e.role))).toBe(true);
+    expect(then).toHaveLength(1);
+    expect(then[0]?.records.some((rec) => rec.type === 'SYSCALL' && /comm="curl"/.test(rec.text))).toBe(true);
+    expect(base(seq.process?.exe)).toBe('curl');
+  });
+
+  it('9. curl https://127.0.0.1:10250/pods -> H10', async () => {
+    const argv = ['curl', '-sk', `https://127.0.0.1:${lab!.kubelet.port}/pods`];
+    const r = await runOk(argv[0]!, argv.slice(1));
+    expect(r.stdout).toContain('PodList');
+    const { hit } = await expectFinding('9 curl kubelet /pods', (f) => f.covers.includes('H10') && f.process?.pid === r.pid);
+    expect(hit.rule).toBe('h10-kubelet-api-access');
+    expect(atLeast(hit.severity, 'high')).toBe(true);
+    expect(hit.process?.argv).toEqual(argv);
+  });
+
+  it('10. etcdctl get /registry/secrets --prefix -> H11', async () => {
+    const argv = ['etcdctl', '--endpoints=http://127.0.0.1:2379', '--dial-timeout=1s', '--command-timeout=2s', 'get', '/registry/secrets', '--prefix'];
+    // Nothing listens on 2379: the exec and the connect attempt are the telemetry; etcdctl fails.
+    const r = await run(argv[0]!, argv.slice(1), { env: { ...process.env, ETCDCTL_API: '3' } });
+    expect(r.code).not.toBe(0);
+    const { hit } = await expectFinding('10 etcdctl get /registry/secrets', (f) => f.covers.includes('H11') && f.process?.pid === r.pid);
+    expect(hit.rule).toBe('h11-etcd-direct-access');
+    expect(atLeast(hit.severity, 'high')).toBe(true);
+    expect(hit.process?.argv).toEqual(argv);
+  });
+
+  it('the agent stops on SIGTERM with exit 0 and leaves the kernel audit state exactly as before', async () => {
+    const d = daemon!;
+    stopResult = await d.stop();
+    expect(stopResult, d.stderr().slice(-2000)).toEqual({ code: 0, signal: null });
+    expect(kernelSnapshot()).toEqual(kernelBefore);
+    // What it committed is still readable after it stopped, and nothing secret is in it.
+    const after = await readFindings(d.dbPath);
+    expect(after.findings.length).toBeGreaterThan(0);
+    expect(secretsIn(after.raw)).toEqual([]);
+  });
+});
