@@ -1,0 +1,211 @@
+/**
+ * The real daemon (`credwatch run` in a child process) against the real kernel: events flow, a finding
+ * lands in the database, SIGTERM puts the kernel back exactly as it was, `status` and /metrics report
+ * the same counters, SIGHUP with a broken config keeps the running one, and auto mode next to a live
+ * Debian auditd reads in multicast without touching auditd's rules.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { getStatus, listRules } from '../../../src/native/binding';
+import { ruleKey } from '../../../src/audit/rules';
+import { auditdAvailable, startAuditd } from '../netlink/auditd-lab';
+import { comparableStatus, kernelSkipReason, reportSkip, snapshot, waitFor, type KernelSnapshot } from '../netlink/kernel-lab';
+
+const ROOT = path.resolve(__dirname, '../../..');
+const CLI = path.join(ROOT, 'bin/credwatch');
+const built = existsSync(path.join(ROOT, 'dist/src/cli/main.js'));
+const skip = kernelSkipReason() ?? (built ? null : 'dist/ is not built (run the build first)');
+reportSkip('credwatch run against the kernel', skip);
+
+interface Daemon {
+  child: ChildProcess;
+  log(): string;
+  exited: Promise<number | null>;
+}
+
+function freePort(): number {
+  return 20000 + Math.floor(Math.random() * 20000);
+}
+
+function writeConfig(dir: string, port: number, extra = ''): string {
+  const file = path.join(dir, 'config.yaml');
+  writeFileSync(file, `storage:\n  path: ${dir}/state/findings.db\nmetrics:\n  listen: 127.0.0.1:${port}\n${extra}`, { mode: 0o600 });
+  return file;
+}
+
+async function startDaemon(config: string): Promise<Daemon> {
+  const child = spawn(process.execPath, [CLI, 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const ready = await waitFor(() => out.includes('"credwatch running"') || child.exitCode !== null, 15_000, 50);
+  if (!ready || child.exitCode !== null) throw new Error(`daemon did not start:\n${out}`);
+  return { child, log: () => out, exited };
+}
+
+async function stopDaemon(d: Daemon): Promise<number | null> {
+  if (d.child.exitCode === null) d.child.kill('SIGTERM');
+  return d.exited;
+}
+
+function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function findings(db: string): { rule: string; covers: string[]; process: { argv: string[] | null } | null; evidence: { event_id: string }[] }[] {
+  const r = cli(['findings', '--json', '--limit', '0', '--db', db]);
+  if (r.status !== 0) return [];
+  return r.stdout
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as ReturnType<typeof findings>[number]);
+}
+
+/** A real client connecting to the Docker TCP API port: rule H9 fires on its argv and its connect. */
+function dockerApiProbe(marker: string): void {
+  spawnSync('curl', ['-s', '--max-time', '1', `http://127.0.0.1:2375/containers/json?${marker}`], { stdio: 'ignore' });
+}
+
+async function waitForFinding(db: string, marker: string): Promise<ReturnType<typeof findings>[number] | null> {
+  let hit: ReturnType<typeof findings>[number] | null = null;
+  await waitFor(
+    () => {
+      hit = findings(db).find((f) => (f.process?.argv ?? []).some((a) => a.includes(marker))) ?? null;
+      return hit !== null;
+    },
+    15_000,
+    250,
+  );
+  return hit;
+}
+
+function ourRules(): string[] {
+  return listRules()
+    .filter((r) => ruleKey(r).some((k) => k.startsWith('credwatch')))
+    .map((r) => r.toString('hex'));
+}
+
+describe.skipIf(skip !== null)('credwatch run against the real kernel', () => {
+  let dir: string;
+  let before: KernelSnapshot;
+
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'credwatch-agent-'));
+    before = snapshot();
+  });
+
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('installs its rules, stores a finding for a real probe, and leaves the kernel exactly as it found it on SIGTERM', async () => {
+    const port = freePort();
+    const db = path.join(dir, 'state/findings.db');
+    const daemon = await startDaemon(writeConfig(dir, port));
+    try {
+      expect(getStatus().pid).toBe(daemon.child.pid);
+      expect(ourRules().length).toBeGreaterThan(1);
+      const marker = `probe${Date.now()}`;
+      dockerApiProbe(marker);
+      const hit = await waitForFinding(db, marker);
+      expect(hit, daemon.log()).not.toBeNull();
+      expect(hit!.covers).toContain('H9');
+      expect(hit!.evidence.length).toBeGreaterThan(0);
+    } finally {
+      expect(await stopDaemon(daemon)).toBe(0);
+    }
+    const after = snapshot();
+    expect(comparableStatus(after.status)).toEqual(comparableStatus(before.status));
+    expect(after.rules).toEqual(before.rules);
+  });
+
+  it('reports the same counters in `credwatch status` and on /metrics', async () => {
+    const port = freePort();
+    const db = path.join(dir, 'state/findings.db');
+    const daemon = await startDaemon(writeConfig(dir, port));
+    try {
+      const marker = `probe${Date.now()}`;
+      dockerApiProbe(marker);
+      expect(await waitForFinding(db, marker)).not.toBeNull();
+      // The snapshot is published every 2 s; wait for one taken after the finding, then read both.
+      await new Promise((r) => setTimeout(r, 2_500));
+      const status = JSON.parse(cli(['status', '--json', '--db', db]).stdout) as { snapshot?: { counters: Record<string, number> }; counters?: Record<string, number> };
+      const counters = status.snapshot?.counters ?? status.counters ?? {};
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const series = new Map<string, number>();
+      for (const line of metrics.split('\n')) {
+        const m = /^(credwatch_[^ ]+) ([0-9.e+-]+)$/.exec(line);
+        if (m) series.set(m[1]!, Number(m[2]));
+      }
+      const findingSeries = Object.keys(counters).filter((k) => k.startsWith('credwatch_findings_total'));
+      expect(findingSeries.length).toBeGreaterThan(0);
+      for (const k of findingSeries) expect(series.get(k), k).toBe(counters[k]);
+      // Records keep arriving from the rest of the machine: /metrics, read later, is never behind.
+      const recordSeries = Object.keys(counters).filter((k) => k.startsWith('credwatch_records_total'));
+      expect(recordSeries.length).toBeGreaterThan(0);
+      for (const k of recordSeries) expect(series.get(k) ?? 0, k).toBeGreaterThanOrEqual(counters[k]!);
+    } finally {
+      expect(await stopDaemon(daemon)).toBe(0);
+    }
+  });
+
+  it('keeps running on the old configuration when SIGHUP brings a broken one, and says why', async () => {
+    const port = freePort();
+    const db = path.join(dir, 'state/findings.db');
+    const config = writeConfig(dir, port);
+    const daemon = await startDaemon(config);
+    try {
+      writeFileSync(config, 'storage:\n  retention_days: "many"\n  unknown_key: 1\n', { mode: 0o600 });
+      daemon.child.kill('SIGHUP');
+      expect(await waitFor(() => daemon.log().includes('reload refused'), 5_000, 50)).toBe(true);
+      const refusal = daemon.log().split('\n').find((l) => l.includes('reload refused')) ?? '';
+      expect(refusal).toMatch(/retention_days/);
+      expect(daemon.child.exitCode).toBeNull();
+      const marker = `probe${Date.now()}`;
+      dockerApiProbe(marker);
+      expect(await waitForFinding(db, marker)).not.toBeNull();
+    } finally {
+      expect(await stopDaemon(daemon)).toBe(0);
+    }
+  });
+
+  it.skipIf(!auditdAvailable())('reads in multicast next to a running auditd, sees the same event, and leaves auditd and its rules alone', async () => {
+    const auditd = await startAuditd();
+    const foreign = '-a always,exit -F arch=b64 -S execve -k auditdtest';
+    const port = freePort();
+    const db = path.join(dir, 'state/findings.db');
+    let daemon: Daemon | null = null;
+    try {
+      expect(spawnSync('auditctl', foreign.split(' ')).status).toBe(0);
+      const rulesBefore = listRules().map((r) => r.toString('hex'));
+      daemon = await startDaemon(writeConfig(dir, port));
+      expect(getStatus().pid).toBe(auditd.pid);
+      const marker = `probe${Date.now()}`;
+      dockerApiProbe(marker);
+      const hit = await waitForFinding(db, marker);
+      expect(hit, daemon.log()).not.toBeNull();
+      const status = JSON.parse(cli(['status', '--json', '--db', db]).stdout) as { snapshot?: { mode: string }; mode?: string };
+      expect(status.snapshot?.mode ?? status.mode).toBe('multicast');
+      // The event the finding rests on is in auditd's stream too.
+      const eventId = hit!.evidence[0]!.event_id;
+      expect(await waitFor(() => auditd.output().includes(`audit(${eventId})`), 5_000, 50)).toBe(true);
+      expect(await stopDaemon(daemon)).toBe(0);
+      daemon = null;
+      expect(getStatus().pid).toBe(auditd.pid);
+      expect(listRules().map((r) => r.toString('hex'))).toEqual(rulesBefore);
+    } finally {
+      if (daemon) await stopDaemon(daemon);
+      spawnSync('auditctl', ['-d', ...foreign.split(' ').slice(1)]);
+      await auditd.stop();
+    }
+    const after = snapshot();
+    expect(after.rules).toEqual(before.rules);
+    expect(comparableStatus(after.status)).toEqual(comparableStatus(before.status));
+  });
+});
