@@ -9,6 +9,8 @@
         "native/errors.cc",
         "native/reader_thread.cc",
         "native/sd_notify.cc",
+        "native/surrogate_escape.cc",
+        "native/capabilities.cc",
         "native/text.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

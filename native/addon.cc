@@ -6,6 +6,7 @@
 #include <string>
 
 #include "audit_socket.h"
+#include "capabilities.h"
 #include "control.h"
 #include "errors.h"
 #include "sd_notify.h"
@@ -138,6 +139,32 @@ Napi::Value SdNotifyJs(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// dropCapabilities(keep: number[]): keeps only the listed capability numbers (validated in TypeScript).
+Napi::Value DropCapabilitiesJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "dropCapabilities needs an array of capability numbers");
+  Napi::Array keep = info[0].As<Napi::Array>();
+  uint64_t mask = 0;
+  for (uint32_t i = 0; i < keep.Length(); i++) {
+    Napi::Value v = keep.Get(i);
+    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+    if (!(d >= 0 && d < 64) || d != static_cast<double>(static_cast<int>(d))) {
+      throw Napi::RangeError::New(env, "capability numbers must be integers 0..63");
+    }
+    mask |= 1ULL << static_cast<int>(d);
+  }
+  CapabilityDropResult r{};
+  try {
+    r = DropCapabilities(mask);
+  } catch (const SysError& e) {
+    ThrowAuditError(env, e);
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("threads", r.threads);
+  o.Set("threadsMissed", r.threadsMissed);
+  return o;
+}
+
 // Test hook: runs the record-text decoder on arbitrary bytes.
 Napi::Value DecodeRecordTextJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -157,6 +184,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("deleteRule", Napi::Function::New(env, DeleteRuleJs, "deleteRule"));
   exports.Set("listRules", Napi::Function::New(env, ListRulesJs, "listRules"));
   exports.Set("sdNotify", Napi::Function::New(env, SdNotifyJs, "sdNotify"));
+  exports.Set("dropCapabilities", Napi::Function::New(env, DropCapabilitiesJs, "dropCapabilities"));
   exports.Set("decodeRecordText", Napi::Function::New(env, DecodeRecordTextJs, "decodeRecordText"));
   return exports;
 }

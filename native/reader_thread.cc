@@ -1,5 +1,7 @@
 #include "reader_thread.h"
 
+#include "datagram.h"
+
 #include <linux/netlink.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -89,32 +91,20 @@ ReaderThread::DrainResult ReaderThread::Drain(std::vector<char>& buf, Batch*& ba
       ReportError("recvfrom", errno);
       return DrainResult::kFailed;
     }
-    if (from.nl_pid != 0) {
+    const Datagram d = ClassifyDatagram(buf.data(), buf.size(), static_cast<size_t>(got), from.nl_pid);
+    if (d.kind == DatagramKind::kBadSender) {
       counters_->badSender.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    // The kernel fills nlmsg_len inconsistently for audit records, so the datagram size is the
-    // record size. One datagram carries one record.
-    size_t len = static_cast<size_t>(got);
-    if (len > buf.size()) {
-      counters_->truncated.fetch_add(1, std::memory_order_relaxed);
-      len = buf.size();
-    }
-    if (len < NLMSG_HDRLEN) {
-      counters_->truncated.fetch_add(1, std::memory_order_relaxed);
-      continue;
-    }
-    auto* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
-    if (nlh->nlmsg_type < NLMSG_MIN_TYPE) {
+    if (d.truncated || d.kind == DatagramKind::kTooShort) counters_->truncated.fetch_add(1, std::memory_order_relaxed);
+    if (d.kind == DatagramKind::kTooShort) continue;
+    if (d.kind == DatagramKind::kControl) {
       counters_->ignored.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    const char* text = buf.data() + NLMSG_HDRLEN;
-    size_t textLen = len - NLMSG_HDRLEN;
-    while (textLen > 0 && text[textLen - 1] == '\0') textLen--;
     counters_->received.fetch_add(1, std::memory_order_relaxed);
-    counters_->bytes.fetch_add(len, std::memory_order_relaxed);
-    batch->Append(nlh->nlmsg_type, text, textLen);
+    counters_->bytes.fetch_add(d.truncated ? buf.size() : static_cast<size_t>(got), std::memory_order_relaxed);
+    batch->Append(d.type, d.text, d.textLen);
     if (batch->records.size() >= batchMaxRecords_ || batch->bytes.size() >= kMaxBatchBytes) {
       batch = Flush(batch);
     }

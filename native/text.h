@@ -9,12 +9,12 @@
 #include <cstddef>
 #include <string>
 
+#include "surrogate_escape.h"  // DecodeSurrogateEscape, also used by tests through the addon
+
 namespace credwatch {
 
 // `scratch` is reused between calls to avoid an allocation per non-ASCII record.
 napi_value MakeRecordString(napi_env env, const char* data, size_t len, std::u16string& scratch);
 
-// Exposed for tests of the decoder through the addon.
-void DecodeSurrogateEscape(const unsigned char* p, size_t n, std::u16string& out);
 
 }  // namespace credwatch

@@ -122,4 +122,9 @@ export interface NativeBinding {
   sdNotify(socketPath: string, state: string): void;
   /** Test hook: the record-text decoder (ASCII fast path, UTF-8 with surrogateescape otherwise). */
   decodeRecordText(bytes: Buffer): string;
+  /**
+   * Keeps only the given capability numbers in every thread (effective, permitted, bounding; clears
+   * inheritable and ambient; sets no_new_privs). Optional so fakes need not implement it.
+   */
+  dropCapabilities?(keep: number[]): { threads: number; threadsMissed: number };
 }

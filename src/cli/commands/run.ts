@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { Agent } from '../../daemon/agent';
+import { DAEMON_CAPABILITIES, dropCapabilities } from '../../daemon/capabilities';
+import { createLogger } from '../../daemon/logger';
 
 interface RunOptions {
   config?: string;
@@ -18,6 +20,7 @@ export function register(program: Command): void {
     .action(async (opts: RunOptions) => {
       const agent = new Agent({ configPath: opts.config });
       await agent.start();
+      dropPrivileges();
       await new Promise<void>((resolve) => {
         const stop = (signal: NodeJS.Signals): void => {
           process.removeListener('SIGTERM', stop);
@@ -33,4 +36,22 @@ export function register(program: Command): void {
         process.on('SIGHUP', () => agent.reload());
       });
     });
+}
+
+/**
+ * After start (audit sockets open, rules in, state dir and db open) only the audit and /proc
+ * capabilities are still needed (src/daemon/capabilities.ts says why each). A failure is logged, not
+ * fatal: the systemd unit's CapabilityBoundingSet already confines the service.
+ */
+function dropPrivileges(): void {
+  if (process.getuid?.() !== 0) return;
+  const log = createLogger('info');
+  try {
+    const r = dropCapabilities(DAEMON_CAPABILITIES);
+    // threadsMissed is normally 1: Node's inspector signal thread blocks every signal; it runs no
+    // JavaScript and exec()s nothing, and the systemd unit bounds it like the rest.
+    log.info({ keep: DAEMON_CAPABILITIES, ...r }, 'capabilities dropped');
+  } catch (err) {
+    log.warn({ error: err instanceof Error ? err.message : String(err) }, 'could not drop capabilities; running with the ones the service was given');
+  }
 }

@@ -1,0 +1,34 @@
+#!/bin/sh
+# Coverage-guided fuzzing of the native reader's parsing (fuzz/netlink_fuzz.cc) with libFuzzer,
+# AddressSanitizer and UndefinedBehaviorSanitizer. (batch.h pulls in errors.h, hence the N-API include
+# paths; nothing from N-API is called or linked.)
+#   apt-get install clang        # Debian: clang 14 ships libFuzzer (libclang-rt-14-dev)
+#   fuzz/run.sh [SECONDS]        # default 180; crashes land in fuzz/artifacts/
+# The seed corpus is made from real records (test/fixtures/audit) wrapped as netlink datagrams.
+set -eu
+cd "$(dirname "$0")"
+SECONDS_TO_RUN="${1:-180}"
+OUT="${FUZZ_OUT:-/tmp/credwatch-fuzz}"
+mkdir -p "$OUT/corpus" artifacts
+CXX="${CXX:-clang++}"
+"$CXX" -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+  -I../node_modules/node-addon-api -I/usr/include/node -DNAPI_VERSION=8 \
+  -o "$OUT/netlink_fuzz" netlink_fuzz.cc ../native/surrogate_escape.cc
+# Seeds: byte 0 = sender 0, bytes 1-2 = not truncated, then nlmsghdr (len, type, flags, seq, pid) + text.
+if [ -z "$(ls -A "$OUT/corpus")" ]; then
+  python3 - "$OUT/corpus" <<'PY'
+import glob, os, re, struct, sys
+out = sys.argv[1]
+n = 0
+for f in sorted(glob.glob('../test/fixtures/audit/**/*.log', recursive=True)):
+    for line in open(f, 'rb').read().split(b'\n'):
+        m = re.match(rb'(?:node=\S+ )?type=\S+ msg=(audit\(.*)', line)
+        if not m or n >= 400:
+            continue
+        text = m.group(1) + b'\0'
+        hdr = struct.pack('=IHHII', 16 + len(text), 1300, 0, 0, 0)
+        open(os.path.join(out, 'seed%04d' % n), 'wb').write(b'\0\0\0' + hdr + text)
+        n += 1
+PY
+fi
+exec "$OUT/netlink_fuzz" -max_total_time="$SECONDS_TO_RUN" -max_len=70000 -artifact_prefix=artifacts/ -print_final_stats=1 "$OUT/corpus"
