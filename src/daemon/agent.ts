@@ -18,6 +18,7 @@ import { createDetector, type Detector } from '../detect/engine';
 import type { AllowConfig } from '../detect/allowlist';
 import type { Finding } from '../detect/finding';
 import { createKubeDetector } from '../detect/kube';
+import { CrossSourceCorrelator } from '../detect/cross-source';
 import { ProcessTable } from '../enrich/process-table';
 import { createLiveProcReader } from '../enrich/proc-reader';
 import { PodVolumeWatcher } from '../enrich/pod-volume-watcher';
@@ -78,6 +79,7 @@ export class Agent {
   private metricsServer: MetricsServer | null = null;
   private detector!: Detector;
   private kubeDetector!: ReturnType<typeof createKubeDetector>;
+  private correlator!: CrossSourceCorrelator;
   private pipeline!: AuditPipeline;
   private writer!: BatchWriter;
   private lifecycle: AuditLifecycle | null = null;
@@ -139,6 +141,7 @@ export class Agent {
 
     this.detector = this.buildDetector(this.config);
     this.kubeDetector = createKubeDetector({ host: this.host });
+    this.correlator = new CrossSourceCorrelator({ host: this.host });
     this.pipeline = new AuditPipeline({
       detector: this.detector,
       live: true,
@@ -295,7 +298,7 @@ export class Agent {
         state: this.store.state,
         logger: this.logger,
         onEvent: (ev) => {
-          const f = this.kubeDetector.onKubeEvent(ev);
+          const f = [...this.kubeDetector.onKubeEvent(ev), ...this.correlator.onKubeEvent(ev)];
           if (f.length > 0) this.onFindings(f);
         },
         onBadLine: () => this.metrics.countDrop('kube_audit_bad_line'),
@@ -319,6 +322,7 @@ export class Agent {
   }
 
   private onFindings(findings: Finding[]): void {
+    this.correlator.noteHostFindings(findings);
     for (const f of findings) {
       this.metrics.countFinding(f.rule, f.severity);
       this.logger.info({ finding: f.id, rule: f.rule, severity: f.severity, pid: f.process?.pid ?? null, container: f.container?.id ?? null }, f.title);

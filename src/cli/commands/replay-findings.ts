@@ -14,6 +14,7 @@ import { REPLAY_REASSEMBLY } from '../../audit/reassembler';
 import { createDetector } from '../../detect/engine';
 import type { Finding } from '../../detect/finding';
 import { createKubeDetector } from '../../detect/kube';
+import { CrossSourceCorrelator } from '../../detect/cross-source';
 import { looksLikeKubeAudit } from '../../kube/event';
 import { AuditPipeline } from '../../pipeline/audit-pipeline';
 import { readAuditLog, readAuditLogStream } from '../../sources/auditlog';
@@ -82,7 +83,9 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   if (files.filter((f) => f === '-').length > 1) throw new UsageError('replay: stdin (-) can be given only once');
   const host = os.hostname();
   const findings: Finding[] = [];
+  const correlator = new CrossSourceCorrelator({ host });
   const emit = (fs: Finding[]): void => {
+    correlator.noteHostFindings(fs);
     if (opts.json) for (const f of fs) process.stdout.write(toJsonLine(f) + '\n');
     else findings.push(...fs);
   };
@@ -98,7 +101,7 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
     const stdin = file === '-';
     const head = heads[i] ?? (await sniffStream(process.stdin));
     if (looksLikeKubeAudit(head)) {
-      const onEvent = (ev: Parameters<typeof kube.onKubeEvent>[0]): void => emit(kube.onKubeEvent(ev));
+      const onEvent = (ev: Parameters<typeof kube.onKubeEvent>[0]): void => emit([...kube.onKubeEvent(ev), ...correlator.onKubeEvent(ev)]);
       const r = stdin ? await readKubeAuditStream(process.stdin, 'stdin', { onEvent }) : await readKubeAuditFile(file, { onEvent });
       kubeBad += r.stats.badLines;
       emit(kube.flush());
