@@ -1,0 +1,427 @@
+/*
+ * Shared parts of the live benchmarks (live-load, latency, memory): the lab lock, kernel audit state,
+ * the load generator, a running `credwatch run` agent and a running Debian auditd, and /proc readings.
+ *
+ * Everything that changes global audit state is undone by the same code that did it: the agent
+ * restores the kernel itself on SIGTERM; for auditd we delete exactly the rules we added (by their
+ * text), stop auditd by pid and put enabled / backlog_limit / backlog_wait_time back.
+ */
+'use strict';
+/* global setTimeout, setInterval, clearInterval, fetch */
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const crypto = require('node:crypto');
+const { spawn, spawnSync, execFileSync } = require('node:child_process');
+
+const ROOT = path.join(__dirname, '..');
+const LOCK = '/tmp/credwatch-audit.lock';
+const CLK_TCK = 100;
+const PAGE = 4096;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function arg(name, dflt) {
+  const i = process.argv.indexOf(name);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
+}
+const flag = (name) => process.argv.includes(name);
+
+/** Prints progress on stderr, so stdout carries only the JSON result. */
+function log(...a) {
+  process.stderr.write(a.join(' ') + '\n');
+}
+
+/**
+ * Takes the lab's audit lock by running `flock LOCK cat` with a pipe on stdin: the lock is held until we
+ * close the pipe (release()) or this process dies (the pipe closes with it), never longer.
+ */
+async function acquireLock() {
+  if (process.env.CREDWATCH_BENCH_LOCKED === '1') return () => {};
+  const child = spawn('flock', [LOCK, 'sh', '-c', 'echo locked; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  await new Promise((resolve, reject) => {
+    child.stdout.once('data', resolve);
+    child.once('error', reject);
+    child.once('exit', (c) => reject(new Error(`flock exited ${c}`)));
+  });
+  return () => {
+    child.stdin.end();
+  };
+}
+
+/** `auditctl -s` as an object of numbers. */
+function auditStatus() {
+  const out = execFileSync('auditctl', ['-s'], { encoding: 'utf8' });
+  const s = {};
+  for (const line of out.split('\n')) {
+    const [k, v] = line.trim().split(/\s+/);
+    if (k && v !== undefined && /^-?\d+$/.test(v)) s[k] = Number(v);
+  }
+  return s;
+}
+
+function auditRules() {
+  return execFileSync('auditctl', ['-l'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.trim() !== '' && l.trim() !== 'No rules');
+}
+
+/** Fails loudly if the kernel is not as the lab baseline expects before a run (someone else's rules). */
+function snapshotAuditState() {
+  const s = auditStatus();
+  return { enabled: s.enabled, pid: s.pid, backlog_limit: s.backlog_limit, backlog_wait_time: s.backlog_wait_time, rules: auditRules() };
+}
+
+function checkRestored(before, label) {
+  const after = snapshotAuditState();
+  const diffs = [];
+  for (const k of ['enabled', 'pid', 'backlog_limit', 'backlog_wait_time']) if (after[k] !== before[k]) diffs.push(`${k} ${before[k]} -> ${after[k]}`);
+  if (after.rules.join('\n') !== before.rules.join('\n')) diffs.push(`rules differ: ${after.rules.length} now, ${before.rules.length} before`);
+  if (diffs.length > 0) log(`WARNING after ${label}: audit state not as found: ${diffs.join('; ')}`);
+  return diffs;
+}
+
+/** Compiles bench/loadgen.c into a temp dir once per process. */
+let loadgenPath = null;
+function buildLoadgen() {
+  if (loadgenPath) return loadgenPath;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'credwatch-loadgen-'));
+  const out = path.join(dir, 'loadgen');
+  execFileSync('gcc', ['-O2', '-Wall', '-o', out, path.join(__dirname, 'loadgen.c')], { stdio: 'inherit' });
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  loadgenPath = out;
+  return out;
+}
+
+/** Runs the load generator; resolves with its JSON line. `opsRate` 0 = as fast as it can. */
+function runLoadgen({ opsRate, seconds, workers = 1, open, mix = '8:1:1' }) {
+  const args = ['--rate', String(opsRate), '--seconds', String(seconds), '--workers', String(workers), '--mix', mix];
+  if (open) args.push('--open', open);
+  return new Promise((resolve, reject) => {
+    const child = spawn(buildLoadgen(), args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`loadgen exited ${code}`));
+      resolve(JSON.parse(out.trim()));
+    });
+  });
+}
+
+/** utime+stime in seconds and RSS in bytes of one process, or null when it is gone. */
+function procStat(pid) {
+  let stat;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return null;
+  }
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields after "comm": state(3) ... utime(14) stime(15) ... rss(24), 1-based in proc(5).
+  return { cpuSecs: (Number(f[11]) + Number(f[12])) / CLK_TCK, rssBytes: Number(f[21]) * PAGE };
+}
+
+/** Samples RSS every `ms` and remembers the peak, until stop(). */
+function rssSampler(pid, ms = 250) {
+  let peak = 0;
+  const t = setInterval(() => {
+    const s = procStat(pid);
+    if (s && s.rssBytes > peak) peak = s.rssBytes;
+  }, ms);
+  return {
+    stop() {
+      clearInterval(t);
+      const s = procStat(pid);
+      if (s && s.rssBytes > peak) peak = s.rssBytes;
+      return peak;
+    },
+  };
+}
+
+/**
+ * A pod service-account volume as the kubelet lays it out (a plain directory here: the watch is the
+ * same), so the agent's default rules put a `-w ... -p r` watch on it (PodVolumeWatcher) and the
+ * generator's opens of its token are audited. Removes only what it created.
+ */
+function createPodTokenVolume() {
+  const uid = crypto.randomUUID();
+  const madeKubelet = !fs.existsSync('/var/lib/kubelet');
+  const madePods = !fs.existsSync('/var/lib/kubelet/pods');
+  const dir = path.join('/var/lib/kubelet/pods', uid, 'volumes', 'kubernetes.io~projected', 'kube-api-access-bench');
+  fs.mkdirSync(dir, { recursive: true });
+  const token = path.join(dir, 'token');
+  fs.writeFileSync(token, 'bench-not-a-real-token\n', { mode: 0o600 });
+  return {
+    dir,
+    token,
+    cleanup() {
+      fs.rmSync(path.join('/var/lib/kubelet/pods', uid), { recursive: true, force: true });
+      // The parents go only if this run made them and they are empty again.
+      for (const [d, made] of [['/var/lib/kubelet/pods', madePods], ['/var/lib/kubelet', madeKubelet]]) {
+        if (!made) continue;
+        try {
+          fs.rmdirSync(d);
+        } catch {
+          /* not empty: someone else uses it now */
+        }
+      }
+    },
+  };
+}
+
+/** Prometheus text -> { 'series{labels}': value }. */
+async function scrape(port) {
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  const text = await res.text();
+  const out = {};
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const sp = line.lastIndexOf(' ');
+    out[line.slice(0, sp)] = Number(line.slice(sp + 1));
+  }
+  return out;
+}
+
+function sumSeries(m, prefix, exclude = []) {
+  let n = 0;
+  for (const [k, v] of Object.entries(m)) if (k.startsWith(prefix) && !exclude.some((e) => k.includes(e))) n += v;
+  return n;
+}
+
+function freePort() {
+  return 20000 + Math.floor(Math.random() * 20000);
+}
+
+/**
+ * Starts `credwatch run` with the default rules; only storage.path and metrics.listen are set.
+ * CREDWATCH_BENCH_CPU_PROF=DIR starts it as `node --cpu-prof --cpu-prof-dir=DIR`.
+ */
+async function startAgent({ workDir, podVolume }) {
+  const port = freePort();
+  const db = path.join(workDir, 'findings.db');
+  const cfg = path.join(workDir, 'config.yaml');
+  fs.writeFileSync(cfg, `storage:\n  path: ${db}\nmetrics:\n  listen: "127.0.0.1:${port}"\n`);
+  const nodeArgs = [];
+  const prof = process.env.CREDWATCH_BENCH_CPU_PROF;
+  if (prof) {
+    fs.mkdirSync(prof, { recursive: true });
+    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${prof}`);
+  }
+  const logFile = path.join(workDir, 'agent.log');
+  const logFd = fs.openSync(logFile, 'w');
+  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin/credwatch'), 'run', '--config', cfg], { stdio: ['ignore', logFd, logFd] });
+  fs.closeSync(logFd);
+  let exited = null;
+  const exit = new Promise((r) => child.on('exit', (code, sig) => r((exited = { code, sig }))));
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (exited) throw new Error(`agent exited at start (${JSON.stringify(exited)}): ${fs.readFileSync(logFile, 'utf8').slice(-2000)}`);
+    if (Date.now() > deadline) throw new Error('agent did not start in 20 s');
+    try {
+      const m = await scrape(port);
+      const rules = auditRules();
+      const ready = m['credwatch_info{version="0.1.0",mode="unicast"}'] === 1 || Object.keys(m).some((k) => k.startsWith('credwatch_info') && k.includes('mode="unicast"'));
+      if (ready && (!podVolume || rules.some((r) => r.includes(podVolume.dir)))) break;
+    } catch {
+      /* not listening yet */
+    }
+    await sleep(200);
+  }
+  return {
+    pid: child.pid,
+    port,
+    db,
+    logFile,
+    rules: auditRules(),
+    metrics: () => scrape(port),
+    async stop() {
+      if (!exited) child.kill('SIGTERM');
+      const r = await Promise.race([exit, sleep(30_000).then(() => null)]);
+      if (!r) {
+        child.kill('SIGKILL');
+        await exit;
+        throw new Error('agent did not stop in 30 s');
+      }
+      return r;
+    },
+    /** The agent's final reader counters line (logged at stop). */
+    readerReport() {
+      for (const line of fs.readFileSync(logFile, 'utf8').split('\n').reverse()) {
+        if (!line.includes('"audit reader stopped"')) continue;
+        try {
+          return JSON.parse(line);
+        } catch {
+          return null;
+        }
+      }
+      return null;
+    },
+  };
+}
+
+/*
+ * "Drained" = kernel backlog 0 and the daemon's intake over the last second down to background noise
+ * (other processes on the lab machine exec now and then; 300 records/s is far below any load rate).
+ */
+async function waitDrained(readCount, noisePerSec, maxMs = 30_000) {
+  const t0 = Date.now();
+  let last = await readCount();
+  for (;;) {
+    await sleep(1000);
+    const now = await readCount();
+    const backlog = auditStatus().backlog;
+    if (backlog === 0 && now - last <= noisePerSec) return Date.now() - t0;
+    if (Date.now() - t0 > maxMs) return Date.now() - t0;
+    last = now;
+  }
+}
+
+/** Waits until the agent has taken everything the load produced. */
+function waitAgentDrained(agent) {
+  return waitDrained(async () => sumSeries(await agent.metrics(), 'credwatch_records_total'), 300);
+}
+
+/** A rule line from `auditctl -l` turned into the arguments that add (-a/-w) or delete (-d/-W) it. */
+function ruleArgs(line, del) {
+  const a = line.trim().split(/\s+/);
+  if (del) {
+    if (a[0] === '-a') a[0] = '-d';
+    else if (a[0] === '-w') a[0] = '-W';
+  }
+  return a;
+}
+
+/**
+ * Debian auditd writing its raw log to a tmpfs we mount, with exactly `rules` loaded by auditctl and
+ * the agent's backlog settings. stop() undoes everything.
+ */
+async function startAuditd({ workDir, rules, backlogLimit }) {
+  const before = auditStatus();
+  const tmpfs = path.join(workDir, 'auditd-log');
+  fs.mkdirSync(tmpfs, { recursive: true });
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1536m', 'credwatch-bench', tmpfs]);
+  const conf = path.join(workDir, 'auditd-conf');
+  fs.mkdirSync(path.join(conf, 'plugins'), { recursive: true });
+  fs.writeFileSync(
+    path.join(conf, 'auditd.conf'),
+    [
+      'local_events = yes',
+      'write_logs = yes',
+      `log_file = ${tmpfs}/audit.log`,
+      'log_group = root',
+      'log_format = RAW',
+      'flush = INCREMENTAL_ASYNC',
+      'freq = 50',
+      'max_log_file = 1400',
+      'num_logs = 1',
+      'max_log_file_action = IGNORE',
+      'space_left = 2',
+      'space_left_action = IGNORE',
+      'admin_space_left = 1',
+      'admin_space_left_action = IGNORE',
+      'disk_full_action = IGNORE',
+      'disk_error_action = IGNORE',
+      'q_depth = 2000',
+      'overflow_action = SYSLOG',
+      `plugin_dir = ${conf}/plugins`,
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+  const child = spawn('/usr/sbin/auditd', ['-n', '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  let exited = false;
+  const exit = new Promise((r) => child.on('exit', () => r((exited = true))));
+  const added = [];
+  const cleanup = async () => {
+    for (const r of added.reverse()) spawnSync('auditctl', ruleArgs(r, true), { stdio: 'ignore' });
+    if (!exited) child.kill('SIGTERM');
+    await Promise.race([exit, sleep(10_000)]);
+    if (!exited) {
+      child.kill('SIGKILL');
+      await exit;
+    }
+    const now = auditStatus();
+    if (now.enabled !== before.enabled) execFileSync('auditctl', ['-e', String(before.enabled)], { stdio: 'ignore' });
+    if (now.backlog_limit !== before.backlog_limit) execFileSync('auditctl', ['-b', String(before.backlog_limit)], { stdio: 'ignore' });
+    if (now.backlog_wait_time !== before.backlog_wait_time) execFileSync('auditctl', ['--backlog_wait_time', String(before.backlog_wait_time)], { stdio: 'ignore' });
+    spawnSync('umount', [tmpfs], { stdio: 'ignore' });
+  };
+  try {
+    const deadline = Date.now() + 10_000;
+    while (auditStatus().pid !== child.pid) {
+      if (exited || Date.now() > deadline) throw new Error(`auditd did not register: ${stderr.slice(-500)}`);
+      await sleep(50);
+    }
+    execFileSync('auditctl', ['-b', String(backlogLimit)], { stdio: 'ignore' });
+    for (const r of rules) {
+      execFileSync('auditctl', ruleArgs(r, false), { stdio: 'ignore' });
+      added.push(r);
+    }
+    execFileSync('auditctl', ['-e', '1'], { stdio: 'ignore' });
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+  return {
+    pid: child.pid,
+    logFile: path.join(tmpfs, 'audit.log'),
+    stop: cleanup,
+  };
+}
+
+/** Waits until auditd has written everything the load produced (log growth: ~200 bytes a record). */
+function waitAuditdDrained(auditd) {
+  const size = () => {
+    try {
+      return fs.statSync(auditd.logFile).size;
+    } catch {
+      return 0;
+    }
+  };
+  return waitDrained(async () => size(), 300 * 200);
+}
+
+/** Rules as the agent installed them, minus its own never-audit-me rule (it names the agent's pid). */
+function agentRulesForAuditd(agentRules) {
+  return agentRules.filter((r) => !r.includes('credwatch:self'));
+}
+
+function mkWorkDir(name) {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `credwatch-bench-${name}-`));
+}
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return null;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i];
+}
+
+module.exports = {
+  ROOT,
+  sleep,
+  arg,
+  flag,
+  log,
+  acquireLock,
+  auditStatus,
+  auditRules,
+  snapshotAuditState,
+  checkRestored,
+  buildLoadgen,
+  runLoadgen,
+  procStat,
+  rssSampler,
+  createPodTokenVolume,
+  scrape,
+  sumSeries,
+  startAgent,
+  waitAgentDrained,
+  startAuditd,
+  waitAuditdDrained,
+  agentRulesForAuditd,
+  mkWorkDir,
+  percentile,
+};

@@ -1,0 +1,177 @@
+#!/usr/bin/env node
+/*
+ * Live load: the load generator (bench/loadgen.c, mix 8 exec : 1 open : 1 unix connect) at fixed exec
+ * rates and as fast as it can, while `credwatch run` runs with its DEFAULT rules (config sets only
+ * storage.path and metrics.listen); then the same rates and the agent's exact kernel rules under
+ * Debian's auditd writing a RAW log to a tmpfs, in the same run, for the CPU ratio.
+ *
+ * The opens hit a pod service-account token: a kubelet-style volume dir created under
+ * /var/lib/kubelet/pods/<uid>/volumes/kubernetes.io~projected/kube-api-access-bench/ so that the
+ * agent's default rules watch it (PodVolumeWatcher adds `-w DIR -p r -k credwatch:pod-token`; the
+ * static credential-file watches only exist on nodes that have those files, and this lab has none).
+ * The connects go to a unix path nobody listens on: refused, but an audited connect(AF_UNIX).
+ *
+ * Per rate and daemon: CPU % of the daemon (utime+stime delta / load seconds), peak and final RSS,
+ * kernel `lost` delta, the agent's drops by cause (socket ENOBUFS, queue overflow, ...), queue waits
+ * (reader blocked on a full queue: backpressure, not loss), serial gaps, events/s, and the rate the
+ * generator reached.
+ *
+ *   flock is taken per rate (the agent run and the auditd run), released in between.
+ *   node bench/live-load.js [--seconds 60] [--rates 500,1600,max] [--quick] [--no-auditd] [--json]
+ *   CREDWATCH_BENCH_CPU_PROF=/tmp/prof node bench/live-load.js --rates 1600   # agent under --cpu-prof
+ */
+'use strict';
+const fs = require('node:fs');
+const L = require('./lib');
+
+const MIX = '8:1:1';
+const EXEC_SHARE = 8 / 10;
+
+async function measureAgent({ execRate, workers, seconds, pod }) {
+  const workDir = L.mkWorkDir('agent');
+  const agent = await L.startAgent({ workDir, podVolume: pod });
+  try {
+    await L.sleep(1000);
+    const m0 = await agent.metrics();
+    const s0 = L.procStat(agent.pid);
+    const k0 = L.auditStatus();
+    const rss = L.rssSampler(agent.pid);
+    const t0 = Date.now();
+    const gen = await L.runLoadgen({ opsRate: execRate === 0 ? 0 : execRate / EXEC_SHARE, seconds, workers, open: pod.token, mix: MIX });
+    const drainMs = await L.waitAgentDrained(agent);
+    const windowSecs = (Date.now() - t0) / 1000;
+    const m1 = await agent.metrics();
+    const s1 = L.procStat(agent.pid);
+    const k1 = L.auditStatus();
+    const peakRss = rss.stop();
+    const d = (prefix, ex) => L.sumSeries(m1, prefix, ex) - L.sumSeries(m0, prefix, ex);
+    const drops = {};
+    for (const k of Object.keys(m1)) {
+      if (!k.startsWith('credwatch_drops_total')) continue;
+      const n = m1[k] - (m0[k] ?? 0);
+      if (n > 0) drops[/cause="([^"]*)"/.exec(k)?.[1] ?? k] = n;
+    }
+    await agent.stop();
+    const report = agent.readerReport();
+    const events = d('credwatch_events_total', ['serial_gap']);
+    return {
+      generator: gen,
+      execPerSec: gen.exec / gen.seconds,
+      cpuPercent: ((s1.cpuSecs - s0.cpuSecs) / gen.seconds) * 100,
+      cpuSecs: s1.cpuSecs - s0.cpuSecs,
+      peakRssMiB: peakRss / 2 ** 20,
+      finalRssMiB: s1.rssBytes / 2 ** 20,
+      kernelLost: k1.lost - k0.lost,
+      drops,
+      dropsTotal: Object.values(drops).reduce((a, b) => a + b, 0),
+      serialGaps: d('credwatch_events_total{type="serial_gap"}'),
+      queueWaits: report?.reader?.queueWaits ?? null,
+      reader: report?.reader ?? null,
+      records: d('credwatch_records_total'),
+      events,
+      eventsPerSec: events / gen.seconds,
+      drainMs,
+      windowSecs,
+      findings: d('credwatch_findings_total'),
+      kernelRules: L.agentRulesForAuditd(agent.rules),
+    };
+  } finally {
+    await agent.stop().catch(() => undefined);
+    fs.rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+async function measureAuditd({ execRate, workers, seconds, pod, rules, backlogLimit }) {
+  const workDir = L.mkWorkDir('auditd');
+  const auditd = await L.startAuditd({ workDir, rules, backlogLimit });
+  try {
+    await L.sleep(1000);
+    const s0 = L.procStat(auditd.pid);
+    const k0 = L.auditStatus();
+    const rss = L.rssSampler(auditd.pid);
+    const t0 = Date.now();
+    const gen = await L.runLoadgen({ opsRate: execRate === 0 ? 0 : execRate / EXEC_SHARE, seconds, workers, open: pod.token, mix: MIX });
+    const drainMs = await L.waitAuditdDrained(auditd);
+    const windowSecs = (Date.now() - t0) / 1000;
+    const s1 = L.procStat(auditd.pid);
+    const k1 = L.auditStatus();
+    const peakRss = rss.stop();
+    const logBytes = fs.statSync(auditd.logFile).size;
+    const sys = require('node:child_process').spawnSync('grep', ['-c', '^type=SYSCALL', auditd.logFile], { encoding: 'utf8' });
+    const events = Number(sys.stdout.trim()) || 0;
+    return {
+      generator: gen,
+      execPerSec: gen.exec / gen.seconds,
+      cpuPercent: ((s1.cpuSecs - s0.cpuSecs) / gen.seconds) * 100,
+      cpuSecs: s1.cpuSecs - s0.cpuSecs,
+      peakRssMiB: peakRss / 2 ** 20,
+      kernelLost: k1.lost - k0.lost,
+      syscallEvents: events,
+      eventsPerSec: events / gen.seconds,
+      logMiB: logBytes / 2 ** 20,
+      drainMs,
+      windowSecs,
+    };
+  } finally {
+    await auditd.stop();
+    fs.rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+function parseRates(text) {
+  return text.split(',').map((r) => (r === 'max' ? 0 : Number(r)));
+}
+
+async function runRate({ execRate, seconds, withAuditd }) {
+  const release = await L.acquireLock();
+  const before = L.snapshotAuditState();
+  const pod = L.createPodTokenVolume();
+  try {
+    const workerOptions = execRate === 0 ? [1, 2] : [1];
+    const out = { execRate: execRate === 0 ? 'max' : execRate, agent: null, auditd: null };
+    let rules = null;
+    for (const workers of workerOptions) {
+      L.log(`live-load: agent, ${execRate || 'max'} exec/s, ${workers} worker(s), ${seconds} s`);
+      const a = await measureAgent({ execRate, workers, seconds, pod });
+      a.workers = workers;
+      L.checkRestored(before, 'agent run');
+      if (!out.agent || a.execPerSec > out.agent.execPerSec) out.agent = a;
+    }
+    if (withAuditd) {
+      // The agent's exact kernel rules, as listed while it ran (the pod watch included).
+      rules = out.agent.kernelRules;
+      for (const workers of workerOptions) {
+        L.log(`live-load: auditd, ${execRate || 'max'} exec/s, ${workers} worker(s), ${seconds} s`);
+        const b = await measureAuditd({ execRate, workers, seconds, pod, rules, backlogLimit: 8192 });
+        b.workers = workers;
+        L.checkRestored(before, 'auditd run');
+        if (!out.auditd || b.execPerSec > out.auditd.execPerSec) out.auditd = b;
+      }
+      out.cpuRatio = out.auditd.cpuPercent > 0 ? out.agent.cpuPercent / out.auditd.cpuPercent : null;
+    }
+    return out;
+  } finally {
+    pod.cleanup();
+    L.checkRestored(before, 'rate');
+    release();
+  }
+}
+
+async function main() {
+  const quick = L.flag('--quick');
+  const seconds = Number(L.arg('--seconds', quick ? '10' : '60'));
+  const rates = parseRates(L.arg('--rates', '500,1600,max'));
+  const withAuditd = !L.flag('--no-auditd');
+  const runs = [];
+  for (const execRate of rates) runs.push(await runRate({ execRate, seconds, withAuditd }));
+  const result = { scenario: 'live-load', seconds, mix: MIX, openPath: 'pod token volume under /var/lib/kubelet/pods (watched by the default rules)', runs };
+  process.stdout.write(JSON.stringify(result) + '\n');
+}
+
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
+module.exports = { measureAgent, measureAuditd, MIX, EXEC_SHARE };
