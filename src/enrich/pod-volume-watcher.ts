@@ -110,8 +110,21 @@ export class PodVolumeWatcher {
 
   start(): void {
     this.scan();
-    this.timer = setInterval(() => this.scan(), this.rescanMs);
+    this.timer = setInterval(() => {
+      this.armFsWatch();
+      this.scan();
+    }, this.rescanMs);
     this.timer.unref();
+    this.armFsWatch();
+  }
+
+  /**
+   * Watches the pods dir for new pods. Retried on every periodic rescan: when the agent starts
+   * before the kubelet has created the dir (boot order, a fresh node), the first pods' watches would
+   * otherwise wait for the slow rescan forever, leaving each new pod's first reads unwatched.
+   */
+  private armFsWatch(): void {
+    if (this.fsWatcher) return;
     try {
       this.fsWatcher = fs.watch(this.podsDir, () => this.scheduleSettledScan());
       this.fsWatcher.on('error', () => this.closeFsWatcher());
