@@ -52,10 +52,11 @@ describe.skipIf(reason !== null)('e2e: attack lab against the running agent', ()
 
   /** Strings that must never appear in what credwatch prints: the token, its hex, a bearer header. */
   function secretsIn(raw: string): string[] {
-    const token = lab?.pod?.token;
-    if (!token) return [];
-    const hex = Buffer.from(token).toString('hex');
-    const needles = [token, token.slice(0, 60), token.slice(-60), hex, hex.toUpperCase(), hex.slice(0, 80), hex.slice(0, 80).toUpperCase(), 'Bearer eyJ', 'bearer eyJ'];
+    const needles = ['Bearer eyJ', 'bearer eyJ'];
+    for (const { token } of lab?.pods ?? []) {
+      const hex = Buffer.from(token).toString('hex');
+      needles.push(token, token.slice(0, 60), token.slice(-60), hex, hex.toUpperCase(), hex.slice(0, 80), hex.slice(0, 80).toUpperCase());
+    }
     return needles.filter((n) => raw.includes(n));
   }
 
@@ -92,6 +93,10 @@ describe.skipIf(reason !== null)('e2e: attack lab against the running agent', ()
     await daemon.waitForLog((l) => l.msg === 'credwatch running', 30_000, 'the agent to report "credwatch running"');
     const watch = daemon.logs.find((l) => l.msg === 'pod token watches updated');
     expect(watch?.added, `the agent did not add a token watch for pod ${p.podUid}`).toBeGreaterThan(0);
+    console.log(
+      `lab: dockerd ${lab.startedDockerd === null ? 'already running (reused)' : `started by the lab, pid ${lab.startedDockerd}`}; ` +
+        `127.0.0.1:2375 served by ${lab.dockerTcp}; agent pid ${daemon.pid}; pod ${p.podUid} container ${p.containerId.slice(0, 12)}`,
+    );
     await new Promise((r) => setTimeout(r, 1000));
     for (const f of (await readFindings(daemon.dbPath)).findings) seen.add(f.id);
   });
@@ -277,6 +282,34 @@ describe.skipIf(reason !== null)('e2e: attack lab against the running agent', ()
     expect(hit.rule).toBe('h11-etcd-direct-access');
     expect(atLeast(hit.severity, 'high')).toBe(true);
     expect(hit.process?.argv).toEqual(argv);
+  });
+
+  it('11. a pod started while the agent runs gets its token watch, and a token read in it -> H1 with its container id and pod uid', async () => {
+    const d = daemon!;
+    const watchesBefore = d.logs.filter((l) => l.msg === 'pod token watches updated').length;
+    const startedMs = Date.now();
+    const p2 = lab!.startLabPod();
+    await d.waitForLog(
+      (l) => l.msg === 'pod token watches updated' && Number(l.added) > 0 && d.logs.filter((x) => x.msg === 'pod token watches updated').indexOf(l) >= watchesBefore,
+      40_000,
+      `the token watch for the new pod ${p2.podUid}`,
+    );
+    console.log(`new pod: token watch added ${Date.now() - startedMs} ms after the pod was started`);
+    // The lab's stand-in for the kubelet and the runtime (mount, docker run -v /var/lib/kubelet/...)
+    // is not this scenario: what it raised is set aside (and printed) before the token is read.
+    await new Promise((r) => setTimeout(r, 1000));
+    const setup = (await readFindings(d.dbPath)).findings.filter((f) => !seen.has(f.id));
+    for (const f of setup) seen.add(f.id);
+    if (setup.length > 0) console.log(`new pod: the lab's pod set-up (not a scenario) raised:\n${describeFindings(setup)}`);
+    const tokenPath = `${SA_DIR_IN_POD}/token`;
+    const r = await runOk('docker', ['exec', p2.containerId, 'cat', tokenPath]);
+    expect(r.stdout).toBe(p2.token);
+    const { hit } = await expectFinding(
+      '11 new pod: docker exec cat token',
+      (f) => f.rule === 'h1-sa-token-read' && argvIs(f, ['cat', tokenPath]) && f.container?.id === p2.containerId,
+    );
+    expect(hit.container?.pod_uid).toBe(p2.podUid);
+    expect(atLeast(hit.severity, 'high')).toBe(true);
   });
 
   it('the agent stops on SIGTERM with exit 0 and leaves the kernel audit state exactly as before', async () => {

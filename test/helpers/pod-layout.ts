@@ -8,7 +8,7 @@
  *
  * (the kubelet's atomic-writer layout), holding a JWT-shaped fake token, bind-mounted read-only into
  * a container at /run/secrets/kubernetes.io/serviceaccount, the container in the pod's cgroup
- * (`--cgroup-parent /kubepods/besteffort/pod<uid>`). cleanup() removes the container, unmounts and
+ * (`--cgroup-parent /kubepods/besteffort/pod<uid>`, or the kubepods slice under the systemd driver). cleanup() removes the container, unmounts and
  * removes what was created, and is safe to call after a partial setup or twice.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -106,6 +106,18 @@ export function createPodVolume(opts: { podsDir?: string; podUid?: string } = {}
 }
 
 /**
+ * The pod's cgroup parent as the kubelet would name it for the daemon's cgroup driver: a path
+ * (/kubepods/besteffort/pod<uid>) with cgroupfs, a slice (kubepods-besteffort-pod<uid_>.slice,
+ * which systemd nests under kubepods.slice/kubepods-besteffort.slice) with systemd — dockerd
+ * refuses a path parent under the systemd driver (the default on many cgroup v2 hosts).
+ */
+export function podCgroupParent(podUid: string): string {
+  const r = spawnSync('docker', ['info', '--format', '{{.CgroupDriver}}'], { encoding: 'utf8', timeout: 30_000 });
+  if (r.status === 0 && r.stdout.trim() === 'systemd') return `kubepods-besteffort-pod${podUid.replace(/-/g, '_')}.slice`;
+  return `/kubepods/besteffort/pod${podUid}`;
+}
+
+/**
  * Starts the "pod": a container with the token volume at /run/secrets/kubernetes.io/serviceaccount,
  * in the kubepods cgroup of the pod uid, no network. `extraArgs` go before the image (e.g. more -v).
  */
@@ -120,7 +132,7 @@ export function startPod(opts: { podsDir?: string; image?: string; extraArgs?: s
   try {
     containerId = runContainer([
       '--network', 'none',
-      '--cgroup-parent', `/kubepods/besteffort/pod${vol.podUid}`,
+      '--cgroup-parent', podCgroupParent(vol.podUid),
       '-v', `${vol.volumeDir}:${SA_DIR_IN_POD}:ro`,
       ...(opts.extraArgs ?? []),
       opts.image ?? LAB_IMAGE,

@@ -24,6 +24,7 @@ import { deleteRule, getStatus, listRules, loadNative, setStatus, type AuditStat
 import { dockerUsable, ensureDocker, ensureLabImage, which } from '../../helpers/docker-lab';
 import { startPod, type Pod } from '../../helpers/pod-layout';
 import { makeTestPki, type TestPki } from '../../helpers/tls';
+import { startDockerTcpProxy } from './docker-tcp-proxy';
 import { startApiServerStub, startKubeletStub, type StubServer } from './api-stubs';
 import { REPO_ROOT } from './daemon';
 
@@ -122,11 +123,16 @@ export interface Lab {
   kubectlEnv: NodeJS.ProcessEnv;
   /** Whether the Docker API answers on tcp://127.0.0.1:2375 (null: yes; else why not). */
   dockerTcpProblem: string | null;
+  /** Who serves 127.0.0.1:2375: "dockerd" or the lab's proxy. */
+  dockerTcp: string;
   /** Whether /usr/local/bin/kubelet is our cat copy (null: yes; else why not). */
   kubeletCopyProblem: string | null;
   startedDockerd: number | null;
-  /** Started by startLabPod() once the agent runs (so its token watch is added at run time). */
+  /** The first pod started by startLabPod() (the scenarios' pod). */
   pod: Pod | null;
+  /** Every pod started, in order. */
+  pods: Pod[];
+  /** Starts a pod (token volume, bind mount, kubepods cgroup); torn down by cleanup(). */
   startLabPod(): Pod;
   /** Registers an undo step (run by cleanup, newest first). */
   defer(what: string, fn: () => unknown): void;
@@ -156,11 +162,17 @@ export async function setUpLab(): Promise<Lab> {
     const docker = await ensureDocker();
     defer('dockerd', () => docker.stop());
     ensureLabImage();
-    const dockerTcpProblem = (await tcpAnswers(2375))
-      ? null
-      : docker.startedPid === null
-        ? 'the running dockerd does not listen on tcp://127.0.0.1:2375'
-        : 'the lab dockerd does not answer on tcp://127.0.0.1:2375';
+    let dockerTcpProblem: string | null = null;
+    let dockerTcp = 'dockerd';
+    if (!(await tcpAnswers(2375))) {
+      try {
+        const proxy = await startDockerTcpProxy();
+        defer('docker tcp proxy', () => proxy.close());
+        dockerTcp = 'lab proxy to /var/run/docker.sock';
+      } catch (err) {
+        dockerTcpProblem = `nothing answers on 127.0.0.1:2375 and the lab could not listen there: ${(err as Error).message}`;
+      }
+    }
 
     const pki = makeTestPki();
     defer('pki', () => pki.cleanup());
@@ -213,13 +225,16 @@ export async function setUpLab(): Promise<Lab> {
       kubeconfig,
       kubectlEnv,
       dockerTcpProblem,
+      dockerTcp,
       kubeletCopyProblem,
       startedDockerd: docker.startedPid,
       pod: null,
+      pods: [],
       startLabPod() {
         const pod = startPod();
         defer('pod', () => pod.cleanup());
-        lab.pod = pod;
+        lab.pods.push(pod);
+        lab.pod ??= pod;
         return pod;
       },
       defer,
