@@ -64,16 +64,20 @@ export class SequenceTracker {
   match(rule: CompiledRule, v: EventView): SequenceMark[] {
     const seq = rule.spec.sequence;
     if (!seq || !rule.thenPred || this.marks.length === 0) return [];
-    const after = new Set(seq.after);
+    // The `then` predicate first: it is false for nearly every event, and the marks can number
+    // thousands (every credential read notes one, repeats included), so scanning them per event
+    // was the agent's biggest CPU cost under load.
+    if (!rule.thenPred(v)) return [];
+    const after = seq.after;
     const windowMs = seq.window_s * 1000;
     let candidates: SequenceMark[] | null = null;
     for (const m of this.marks) {
-      if (!after.has(m.rule) || m.joined.has(rule.spec.id)) continue;
+      if (!after.includes(m.rule) || m.joined.has(rule.spec.id)) continue;
       const dt = v.ev.timeMs - m.timeMs;
       if (dt < 0 || dt > windowMs) continue;
       (candidates ??= []).push(m);
     }
-    if (!candidates || !rule.thenPred(v)) return [];
+    if (!candidates) return [];
     const tree = seq.join.includes('process_tree') ? treeOf(v, 2) : [];
     const cid = seq.join.includes('container') ? (v.container?.containerId ?? null) : null;
     const out: SequenceMark[] = [];
