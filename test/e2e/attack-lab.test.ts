@@ -31,6 +31,8 @@ interface LatencyRow {
   severity: Severity;
   eventMs: number;
   storedMs: number;
+  /** The finding the scenario asserted on (others are the scenario's further findings). */
+  asserted: boolean;
 }
 
 describe.skipIf(reason !== null)('e2e: attack lab against the running agent', () => {
@@ -73,7 +75,7 @@ describe.skipIf(reason !== null)('e2e: attack lab against the running agent', ()
     for (const f of r.fresh) {
       seen.add(f.id);
       const storedMs = stored.get(f.id);
-      if (storedMs !== undefined) latencies.push({ scenario, rule: f.rule, severity: f.severity, eventMs: triggerTimeMs(f), storedMs });
+      if (storedMs !== undefined) latencies.push({ scenario, rule: f.rule, severity: f.severity, eventMs: triggerTimeMs(f), storedMs, asserted: f === hit });
     }
     return { hit: hit as Finding, fresh: r.fresh };
   }
@@ -118,8 +120,16 @@ describe.skipIf(reason !== null)('e2e: attack lab against the running agent', ()
       }
     }
     if (latencies.length > 0) {
-      const rows = latencies.map((l) => `${l.scenario.padEnd(34)} ${l.rule.padEnd(34)} ${l.severity.padEnd(8)} ${String(l.storedMs - l.eventMs).padStart(6)} ms`);
-      console.log(`detection latency (syscall time -> finding committed):\n${'scenario'.padEnd(34)} ${'rule'.padEnd(34)} ${'severity'.padEnd(8)} latency\n${rows.join('\n')}`);
+      const rows = latencies.map(
+        (l) => `${l.asserted ? '*' : ' '} ${l.scenario.padEnd(34)} ${l.rule.padEnd(34)} ${l.severity.padEnd(8)} ${String(l.storedMs - l.eventMs).padStart(6)} ms`,
+      );
+      const asserted = latencies.filter((l) => l.asserted).map((l) => l.storedMs - l.eventMs).sort((a, b) => a - b);
+      const median = asserted[Math.floor(asserted.length / 2)] ?? 0;
+      console.log(
+        `detection latency, syscall time (audit event id) -> finding committed (findings.stored_ms); * = the finding the scenario asserted on\n` +
+          `  ${'scenario'.padEnd(34)} ${'rule'.padEnd(34)} ${'severity'.padEnd(8)} latency\n${rows.join('\n')}\n` +
+          `asserted findings: ${asserted.length}, median ${median} ms, max ${asserted[asserted.length - 1] ?? 0} ms`,
+      );
     }
     if (problems.length > 0) console.warn(`e2e lab teardown:\n  ${problems.join('\n  ')}`);
   });
