@@ -49,6 +49,30 @@ export function kernelSnapshot(): KernelSnapshot {
   };
 }
 
+/**
+ * Last resort after a failed kernel test (a SIGKILLed daemon cannot clean up): delete rules that were
+ * not there before, and set back the status fields that differ. Never touches rules that were there.
+ */
+export function restoreKernel(before: KernelSnapshot): void {
+  const keep = new Set(before.rules);
+  for (const r of control.listRules()) {
+    if (!keep.has(r.toString('hex'))) {
+      try {
+        control.deleteRule(r);
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+  const now = control.getStatus();
+  const change: Record<string, number> = {};
+  if (now.backlogLimit !== before.backlogLimit) change.backlogLimit = before.backlogLimit;
+  if (now.backlogWaitTime !== before.backlogWaitTime) change.backlogWaitTime = before.backlogWaitTime;
+  if (now.rateLimit !== before.rateLimit) change.rateLimit = before.rateLimit;
+  if (now.enabled !== before.enabled && now.enabled !== 2 && before.enabled < 2) change.enabled = before.enabled;
+  if (Object.keys(change).length > 0) control.setStatus(change);
+}
+
 /** Rules whose key starts with `credwatch`, as auditctl -l prints them. */
 export function credwatchRules(): string[] {
   const r = spawnSync('auditctl', ['-l'], { encoding: 'utf8' });
