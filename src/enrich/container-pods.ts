@@ -12,6 +12,12 @@ export interface PodLookupOptions {
   root?: string;
   hierarchies?: string[];
   cacheMs?: number;
+  /**
+   * How long a miss is remembered. Short: the first lookups of a container come from the runtime's
+   * own events (runc create), before its cgroup exists, and a miss remembered as long as a hit
+   * would hide the pod uid of the container's processes for that long.
+   */
+  missCacheMs?: number;
   now?: () => number;
 }
 
@@ -21,6 +27,7 @@ export function createCgroupPodLookup(opts: PodLookupOptions = {}): (containerId
   const root = opts.root ?? '/sys/fs/cgroup';
   const hierarchies = opts.hierarchies ?? ['unified', 'memory', 'pids', 'systemd', ''];
   const cacheMs = opts.cacheMs ?? 30_000;
+  const missCacheMs = opts.missCacheMs ?? 1_000;
   const now = opts.now ?? Date.now;
   const cache = new Map<string, { uid: string | null; at: number }>();
 
@@ -45,7 +52,7 @@ export function createCgroupPodLookup(opts: PodLookupOptions = {}): (containerId
 
   return (containerId) => {
     const hit = cache.get(containerId);
-    if (hit && now() - hit.at < cacheMs) return hit.uid;
+    if (hit && now() - hit.at < (hit.uid === null ? missCacheMs : cacheMs)) return hit.uid;
     let uid: string | null = null;
     for (const h of hierarchies) {
       const base = path.join(root, h);

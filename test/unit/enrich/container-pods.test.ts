@@ -35,4 +35,18 @@ describe('createCgroupPodLookup', () => {
     expect(lookup(CID)).toBe(UID);
     fs.rmSync(root, { recursive: true });
   });
+
+  it('remembers a miss only for missCacheMs: the cgroup appears after the runtime\'s first events name the container', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-cg-'));
+    fs.mkdirSync(path.join(root, 'memory/kubepods'), { recursive: true });
+    let now = 0;
+    const lookup = createCgroupPodLookup({ root, now: () => now });
+    expect(lookup(CID)).toBeNull(); // runc create: no cgroup yet
+    fs.mkdirSync(path.join(root, 'memory/kubepods', `pod${UID}`, CID), { recursive: true });
+    now = 500;
+    expect(lookup(CID)).toBeNull();
+    now = 1500; // far below the 30 s a hit is kept
+    expect(lookup(CID)).toBe(UID);
+    fs.rmSync(root, { recursive: true });
+  });
 });
