@@ -52,18 +52,34 @@ export function fakeServiceAccountToken(podUid: string, namespace = 'default'): 
   return `${header}.${claims}.${b64url(randomBytes(256))}`;
 }
 
-function sh(cmd: string, args: string[]): void {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr?.trim() || r.error?.message}`);
-}
-
 const LETTERS = 'bcdfghjklmnpqrstvwxz2456789';
 function suffix(n: number): string {
   return [...randomBytes(n)].map((b) => LETTERS[b % LETTERS.length]).join('');
 }
 
+export interface PodVolumeOptions {
+  podsDir?: string;
+  podUid?: string;
+  /**
+   * A shell to run mount/umount under, standing in for the kubelet (which execs them for every pod
+   * volume, so on a node their parent is the kubelet). Default: run them directly.
+   */
+  mountParent?: string;
+}
+
+/** mount/umount ARGS, directly or as a child of `parent` (a shell); throws with stderr on failure. */
+function runMountTool(tool: 'mount' | 'umount', args: string[], parent: string | undefined, check: boolean): void {
+  // The arguments go through the environment so that, as with the real kubelet, the parent's own
+  // command line holds no pod path (they have no spaces: word splitting rebuilds them). "; exit"
+  // keeps the shell from exec'ing the tool in its own place: the tool must be its child.
+  const r = parent
+    ? spawnSync(parent, ['-c', `${tool} $CW_MOUNT_ARGS; exit $?`], { encoding: 'utf8', env: { ...process.env, CW_MOUNT_ARGS: args.join(' ') } })
+    : spawnSync(tool, args, { encoding: 'utf8' });
+  if (check && r.status !== 0) throw new Error(`${tool} ${args.join(' ')}: ${r.stderr?.trim() || r.error?.message}`);
+}
+
 /** Creates the tmpfs token volume with the atomic-writer layout. Needs root (mount). */
-export function createPodVolume(opts: { podsDir?: string; podUid?: string } = {}): PodVolume {
+export function createPodVolume(opts: PodVolumeOptions = {}): PodVolume {
   const podsDir = opts.podsDir ?? '/var/lib/kubelet/pods';
   const podUid = opts.podUid ?? randomUUID();
   const createdRoots: string[] = [];
@@ -74,7 +90,7 @@ export function createPodVolume(opts: { podsDir?: string; podUid?: string } = {}
   let mounted = false;
   const cleanup = (): void => {
     if (mounted) {
-      spawnSync('umount', [volumeDir]);
+      runMountTool('umount', [volumeDir], opts.mountParent, false);
       mounted = false;
     }
     fs.rmSync(podDir, { recursive: true, force: true });
@@ -89,7 +105,7 @@ export function createPodVolume(opts: { podsDir?: string; podUid?: string } = {}
   };
   try {
     fs.mkdirSync(volumeDir, { recursive: true });
-    sh('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0755', 'tmpfs', volumeDir]);
+    runMountTool('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0755', 'tmpfs', volumeDir], opts.mountParent, true);
     mounted = true;
     const stamp = `..2026_11_22_13_40_12.${Math.floor(Math.random() * 1e10)}`;
     fs.mkdirSync(path.join(volumeDir, stamp));
@@ -121,8 +137,8 @@ export function podCgroupParent(podUid: string): string {
  * Starts the "pod": a container with the token volume at /run/secrets/kubernetes.io/serviceaccount,
  * in the kubepods cgroup of the pod uid, no network. `extraArgs` go before the image (e.g. more -v).
  */
-export function startPod(opts: { podsDir?: string; image?: string; extraArgs?: string[] } = {}): Pod {
-  const vol = createPodVolume({ podsDir: opts.podsDir });
+export function startPod(opts: { podsDir?: string; image?: string; extraArgs?: string[]; mountParent?: string } = {}): Pod {
+  const vol = createPodVolume({ podsDir: opts.podsDir, mountParent: opts.mountParent });
   let containerId = '';
   const cleanup = (): void => {
     if (containerId) removeContainer(containerId);

@@ -6,7 +6,8 @@
  *    --iptables=false --bridge=none on the unix socket and tcp://127.0.0.1:2375, stopped by pid);
  *  - the `cwbusybox:lab` image imported from a busybox-static rootfs;
  *  - a pod: kubelet-style tmpfs token volume bind-mounted at /run/secrets/kubernetes.io/serviceaccount
- *    into a container in cgroup parent /kubepods/besteffort/pod<uid> (test/helpers/pod-layout.ts);
+ *    into a container in cgroup parent /kubepods/besteffort/pod<uid> (test/helpers/pod-layout.ts),
+ *    the tmpfs mounted by a shell named kubelet (mount's parent on a node is the kubelet);
  *  - HTTPS stubs of an API server (127.0.0.1:6443) and a kubelet (127.0.0.1:10250) with a throwaway
  *    PKI, and a kubeconfig (token user) pointing kubectl at the API-server stub;
  *  - a kubelet-like token reader: /bin/cat copied to /usr/local/bin/kubelet (only if absent).
@@ -208,6 +209,11 @@ export async function setUpLab(): Promise<Lab> {
     );
     const kubectlEnv = { ...process.env, KUBECONFIG: kubeconfig, HOME: home };
 
+    // The kubelet mounts each pod's token volume by exec'ing mount: a shell named kubelet does it here.
+    const kubeletStandIn = path.join(dir, 'kubelet');
+    fs.copyFileSync('/bin/sh', kubeletStandIn);
+    fs.chmodSync(kubeletStandIn, 0o755);
+
     let kubeletCopyProblem: string | null = null;
     if (fs.existsSync(KUBELET_COPY)) {
       kubeletCopyProblem = `${KUBELET_COPY} already exists; not replacing it`;
@@ -231,7 +237,7 @@ export async function setUpLab(): Promise<Lab> {
       pod: null,
       pods: [],
       startLabPod() {
-        const pod = startPod();
+        const pod = startPod({ mountParent: kubeletStandIn });
         defer('pod', () => pod.cleanup());
         lab.pods.push(pod);
         lab.pod ??= pod;
