@@ -20,6 +20,7 @@ import { defaultRulesDir, loadRuleDir, type LoadedRule } from './rule-loader';
 import { compileRule, isExcluded, scoreRule, type CompiledRule } from './score';
 import { SequenceTracker } from './sequences';
 import { ReaderBaseline } from './reader-baseline';
+import { boundArgv } from './bound';
 
 export interface DetectorOptions {
   host: string;
@@ -208,7 +209,7 @@ class Engine implements Detector {
   }
 
   private evidence(v: EventView, role: string): Evidence {
-    return { event_id: v.ev.id, time: v.ev.time, role, records: redactRecords(v.ev.records, v.ev.process?.argv ?? null) };
+    return { event_id: v.ev.id, time: v.ev.time, role, records: redactRecords(v.ev.records, boundArgv(redactArgv(v.ev.process?.argv ?? null))) };
   }
 
   private process(v: EventView): FindingProcess | null {
@@ -220,14 +221,14 @@ class Engine implements Detector {
       ppid: p.ppid,
       exe: v.exe,
       comm: p.comm,
-      argv: redactArgv(v.argv),
+      argv: boundArgv(redactArgv(v.argv)),
       cwd: p.cwd ?? entry?.cwd ?? null,
       uid: p.uid,
       user: this.users ? this.users.userName(p.uid) : null,
       auid: v.auid,
       tty: p.tty,
       interactive: v.interactive,
-      parents: v.parents.map((e) => ({ pid: e.pid, exe: e.exe, argv: redactArgv(e.argv) })),
+      parents: v.parents.map((e) => ({ pid: e.pid, exe: e.exe, argv: boundArgv(redactArgv(e.argv)) })),
     };
   }
 
