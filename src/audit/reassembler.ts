@@ -165,6 +165,8 @@ export class Reassembler {
   private queueHead = 0;
   private inFlightCount = 0;
   private pushed = 0;
+  /** The clock at the last ageing pass, to notice it stepping back. */
+  private lastNow = -Infinity;
 
   constructor(opts: ReassemblerOptions) {
     this.onEvent = opts.onEvent;
@@ -297,6 +299,10 @@ export class Reassembler {
       return;
     }
     const now = nowMs ?? this.now();
+    // The wall clock stepped back (NTP, an operator): events born "in the future" would wait out the
+    // whole step before ageing. Restart their age at the new time instead.
+    if (now < this.lastNow) this.rebaseAges(now);
+    this.lastNow = now;
     const limit = now - this.maxAgeMs;
     while (this.queueHead < this.queue.length) {
       const e = this.queue[this.queueHead] as Entry;
@@ -307,6 +313,13 @@ export class Reassembler {
       this.queueHead++;
     }
     this.compactQueue();
+  }
+
+  private rebaseAges(now: number): void {
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      const e = this.queue[i] as Entry;
+      if (!e.done && e.bornAt > now) e.bornAt = now;
+    }
   }
 
   private evictOldest(): void {

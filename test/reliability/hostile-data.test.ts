@@ -19,7 +19,6 @@ import type { Finding } from '../../src/detect/finding';
 import { cli, freeLoopbackPort, kernelSkipReason, kernelSnapshot, restoreKernel, startDaemon, waitUntil } from './daemon';
 
 // Any C0 control character other than the newline ending a line, or DEL / CSI: must never be printed raw.
-// eslint-disable-next-line no-control-regex
 const RAW_CONTROL = /[\x00-\x09\x0b-\x1f\x7f\x9b]/;
 
 describe('boundArgv', () => {
