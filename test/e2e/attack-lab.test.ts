@@ -101,7 +101,7 @@ describe.skipIf(reason !== null)('e2e: attack lab against the running agent', ()
     );
     await new Promise((r) => setTimeout(r, 1000));
     for (const f of (await readFindings(daemon.dbPath)).findings) seen.add(f.id);
-  });
+  }, 180_000); // a fresh CI machine may start dockerd and import the image here
 
   afterAll(async () => {
     const problems: string[] = [];
@@ -132,7 +132,7 @@ describe.skipIf(reason !== null)('e2e: attack lab against the running agent', ()
       );
     }
     if (problems.length > 0) console.warn(`e2e lab teardown:\n  ${problems.join('\n  ')}`);
-  });
+  }, 120_000);
 
   it('benign activity raises no finding: kubectl get pods, docker ps, cat /etc/hostname, a kubelet-like token reader, a build, dpkg -l', async () => {
     const before = new Set(seen);
