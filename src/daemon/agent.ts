@@ -132,7 +132,11 @@ export class Agent {
     this.findingsToday = this.store.countFindingsSince(this.todayStart);
     this.metrics = createMetrics();
     this.writer = new BatchWriter(this.store, {
-      onError: (err) => this.dropLog.report('store_write_failed', 1, 'could not write findings; keeping them in memory and retrying', { error: err.message }),
+      onError: (err) => {
+        // Nothing is lost yet (the findings stay buffered), but an operator must see it in /metrics.
+        this.metrics.countSignal('store_write_failed');
+        this.dropLog.report('store_write_failed', 1, 'could not write findings; keeping them in memory and retrying', { error: err.message });
+      },
       onDrop: (n) => {
         this.metrics.countDrop('store_full', n);
         this.dropLog.report('store_full', n, 'findings dropped: the database refused writes for too long and the memory bound was reached');
