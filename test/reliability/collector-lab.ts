@@ -27,7 +27,7 @@ export interface CollectorLab {
   /** Rows stored (== ids().size when nothing was stored twice). */
   rows(): number;
   /** The `ship:` entry for the agent's config (YAML). */
-  shipYaml(flushMs?: number): string;
+  shipYaml(flushMs?: number, port?: number): string;
   close(): Promise<void>;
 }
 
@@ -58,8 +58,8 @@ export async function collectorLab(dir: string): Promise<CollectorLab> {
     running: () => server !== null,
     ids: () => new Set((store.db.prepare('SELECT id FROM findings').all() as { id: string }[]).map((r) => r.id)),
     rows: () => (store.db.prepare('SELECT count(*) AS n FROM findings').get() as { n: number }).n,
-    shipYaml: (flushMs = 200) =>
-      `ship:\n  - name: central\n    type: collector\n    url: https://127.0.0.1:${port}\n    token: ${AGENT_TOKEN}\n    flush_interval_ms: ${flushMs}\n    timeout_ms: 3000\n    tls:\n      ca_file: ${pki.caFile}\n`,
+    shipYaml: (flushMs = 200, viaPort = port) =>
+      `ship:\n  - name: central\n    type: collector\n    url: https://127.0.0.1:${viaPort}\n    token: ${AGENT_TOKEN}\n    flush_interval_ms: ${flushMs}\n    timeout_ms: 3000\n    tls:\n      ca_file: ${pki.caFile}\n`,
     async close() {
       await lab.stop();
       store.close();
