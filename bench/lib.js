@@ -94,8 +94,9 @@ function buildLoadgen() {
 }
 
 /** Runs the load generator; resolves with its JSON line. `opsRate` 0 = as fast as it can. */
-function runLoadgen({ opsRate, seconds, workers = 1, open, mix = '8:1:1' }) {
+function runLoadgen({ opsRate, seconds, workers = 1, open, mix = '8:1:1', count = 0 }) {
   const args = ['--rate', String(opsRate), '--seconds', String(seconds), '--workers', String(workers), '--mix', mix];
+  if (count > 0) args.push('--count', String(count));
   if (open) args.push('--open', open);
   return new Promise((resolve, reject) => {
     const child = spawn(buildLoadgen(), args, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -202,7 +203,8 @@ async function startAgent({ workDir, podVolume }) {
   const db = path.join(workDir, 'findings.db');
   const cfg = path.join(workDir, 'config.yaml');
   fs.writeFileSync(cfg, `storage:\n  path: ${db}\nmetrics:\n  listen: "127.0.0.1:${port}"\n`);
-  const nodeArgs = [];
+  // CREDWATCH_BENCH_NODE_ARGS: extra node flags for the agent (e.g. --heapsnapshot-signal=SIGUSR2).
+  const nodeArgs = (process.env.CREDWATCH_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
   const prof = process.env.CREDWATCH_BENCH_CPU_PROF;
   if (prof) {
     fs.mkdirSync(prof, { recursive: true });

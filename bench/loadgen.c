@@ -2,11 +2,12 @@
  * credwatch load generator: fork+exec of /bin/true, opens of a path and unix-socket connects at a
  * fixed rate (or as fast as it can), for a fixed time. Prints one JSON line with what it achieved.
  *
- *   loadgen --rate 1600 --seconds 60 [--workers 1] [--open PATH] [--unix PATH] [--mix E:O:C]
+ *   loadgen --rate 1600 --seconds 60 [--workers 1] [--open PATH] [--unix PATH] [--mix E:O:C] [--count N]
  *
  * --rate is operations per second over all workers (0 = as fast as possible). --mix weights exec,
  * open and connect operations (default 1:0:0, exec only). Pacing uses absolute deadlines on
- * CLOCK_MONOTONIC so a slow iteration is caught up instead of silently lowering the rate.
+ * CLOCK_MONOTONIC so a slow iteration is caught up instead of silently lowering the rate. --count stops
+ * after N operations in all (a fixed-size burst), or at --seconds, whichever comes first.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -73,12 +74,14 @@ static int do_connect(const char *path) {
 
 int main(int argc, char **argv) {
   double rate = 0, seconds = 10;
+  long count = 0;
   int workers = 1, we = 1, wo = 0, wc = 0;
   const char *open_path = "/etc/hostname", *unix_path = "/run/credwatch-loadgen.sock";
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--rate") && i + 1 < argc) rate = atof(argv[++i]);
     else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
     else if (!strcmp(argv[i], "--workers") && i + 1 < argc) workers = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--count") && i + 1 < argc) count = atol(argv[++i]);
     else if (!strcmp(argv[i], "--open") && i + 1 < argc) open_path = argv[++i];
     else if (!strcmp(argv[i], "--unix") && i + 1 < argc) unix_path = argv[++i];
     else if (!strcmp(argv[i], "--mix") && i + 1 < argc) {
@@ -87,7 +90,7 @@ int main(int argc, char **argv) {
         return 2;
       }
     } else {
-      fprintf(stderr, "usage: loadgen --rate N --seconds S [--workers W] [--open PATH] [--unix PATH] [--mix E:O:C]\n");
+      fprintf(stderr, "usage: loadgen --rate N --seconds S [--workers W] [--open PATH] [--unix PATH] [--mix E:O:C] [--count N]\n");
       return 2;
     }
   }
@@ -107,9 +110,10 @@ int main(int argc, char **argv) {
     double interval = per_worker > 0 ? 1.0 / per_worker : 0;
     double next = start + (interval * w) / workers, end = start + seconds;
     int cycle = we + wo + wc;
+    long my_count = count > 0 ? count / workers + (w < count % workers ? 1 : 0) : -1;
     for (long n = 0;; n++) {
       double t = now_s();
-      if (t >= end) break;
+      if (t >= end || n == my_count) break;
       if (interval > 0) { if (next > t) sleep_until(next); next += interval; }
       int slot = (int)(n % cycle), rc;
       if (slot < we) { rc = do_exec(); if (!rc) c->exec++; }

@@ -15,7 +15,10 @@
  *
  *   npx tsc -p tsconfig.build.json && node scripts/copy-assets.js
  *   sudo bench/replay-throughput-record.sh 8        # once; needs root and the lab lock
- *   node bench/replay-throughput.js [--events N] [--replay-runs 3] [--skip-ausearch]
+ *   node bench/replay-throughput.js [--events N] [--replay-runs 3] [--skip-ausearch] [--json]
+ *
+ * Also times replay in findings mode (no --events: detection on, findings printed), counting events
+ * from its --stats line.
  */
 'use strict';
 const fs = require('node:fs');
@@ -118,29 +121,65 @@ function timed(cmd, args, countLinesStartingWith) {
   });
 }
 
+const JSON_OUT = process.argv.includes('--json');
+// With --json, stdout carries one JSON line; the human lines go to stderr.
+const say = JSON_OUT ? (...a) => console.error(...a) : (...a) => console.log(...a);
+
+function median(runs) {
+  const sorted = [...runs].sort((x, y) => x.secs - y.secs);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
 async function main() {
   const sample = readSample();
   const { file, copies, events } = await buildLargeLog(sample);
   const size = fs.statSync(file).size;
-  console.log(`input: ${path.relative(ROOT, file)} — ${(size / 2 ** 20).toFixed(0)} MiB, ${copies} copies of a ${sample.events}-event sample recorded here = ${events} events`);
+  say(`input: ${path.relative(ROOT, file)} — ${(size / 2 ** 20).toFixed(0)} MiB, ${copies} copies of a ${sample.events}-event sample recorded here = ${events} events`);
 
   const cli = path.join(ROOT, 'bin/credwatch');
   const runs = [];
   for (let i = 0; i < REPLAY_RUNS; i++) {
     const r = await timed(process.execPath, [cli, 'replay', '--events', '--stats', file], null);
     runs.push(r);
-    console.log(`credwatch replay --events   run ${i + 1}: ${r.count} events in ${r.secs.toFixed(2)} s = ${Math.round(r.count / r.secs)} events/s, max RSS ${(r.maxRssKb / 1024).toFixed(0)} MiB`);
-    if (i === 0) console.log(`  ${r.stderr}`);
+    say(`credwatch replay --events   run ${i + 1}: ${r.count} events in ${r.secs.toFixed(2)} s = ${Math.round(r.count / r.secs)} events/s, max RSS ${(r.maxRssKb / 1024).toFixed(0)} MiB`);
+    if (i === 0) say(`  ${r.stderr}`);
   }
-  runs.sort((a, b) => a.secs - b.secs);
-  const replay = runs[Math.floor(runs.length / 2)];
+  const replay = median(runs);
   const replayRate = replay.count / replay.secs;
-  console.log(`credwatch replay --events   median: ${Math.round(replayRate)} events/s`);
-  if (SKIP_AUSEARCH) return;
-  const a = await timed('ausearch', ['-i', '-if', file], '----');
-  const aRate = a.count / a.secs;
-  console.log(`ausearch -i -if             : ${a.count} events in ${a.secs.toFixed(2)} s = ${Math.round(aRate)} events/s, max RSS ${(a.maxRssKb / 1024).toFixed(0)} MiB`);
-  console.log(`ratio: credwatch replay is ${(replayRate / aRate).toFixed(1)}x ausearch -i`);
+  say(`credwatch replay --events   median: ${Math.round(replayRate)} events/s`);
+
+  // Findings mode (no --events): the daemon's pipeline with detection; events counted from --stats.
+  const fruns = [];
+  for (let i = 0; i < REPLAY_RUNS; i++) {
+    const r = await timed(process.execPath, [cli, 'replay', '--json', '--stats', file], null);
+    const m = /(\d+) events/.exec(r.stderr);
+    r.events = m ? Number(m[1]) : 0;
+    fruns.push(r);
+    say(`credwatch replay (findings) run ${i + 1}: ${r.events} events, ${r.count} findings in ${r.secs.toFixed(2)} s = ${Math.round(r.events / r.secs)} events/s, max RSS ${(r.maxRssKb / 1024).toFixed(0)} MiB`);
+  }
+  const f = median(fruns);
+  const findingsRate = f.events / f.secs;
+
+  const result = {
+    scenario: 'replay',
+    file: path.relative(ROOT, file),
+    fileMiB: size / 2 ** 20,
+    events,
+    replayEvents: { events: replay.count, secs: replay.secs, eventsPerSec: replayRate, maxRssMiB: replay.maxRssKb / 1024 },
+    replayFindings: { events: f.events, findings: f.count, secs: f.secs, eventsPerSec: findingsRate, maxRssMiB: f.maxRssKb / 1024 },
+    ausearch: null,
+    ratio: null,
+  };
+  if (!SKIP_AUSEARCH) {
+    const a = await timed('ausearch', ['-i', '-if', file], '----');
+    const aRate = a.count / a.secs;
+    say(`ausearch -i -if             : ${a.count} events in ${a.secs.toFixed(2)} s = ${Math.round(aRate)} events/s, max RSS ${(a.maxRssKb / 1024).toFixed(0)} MiB`);
+    say(`ratio: credwatch replay is ${(replayRate / aRate).toFixed(1)}x ausearch -i`);
+    result.ausearch = { events: a.count, secs: a.secs, eventsPerSec: aRate, maxRssMiB: a.maxRssKb / 1024 };
+    result.ratio = replayRate / aRate;
+    result.ratioFindings = findingsRate / aRate;
+  }
+  if (JSON_OUT) process.stdout.write(JSON.stringify(result) + '\n');
 }
 
 main().catch((e) => {
