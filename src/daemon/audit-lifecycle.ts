@@ -191,6 +191,9 @@ function cmdlineMentionsCredwatch(pid: number): boolean {
   }
 }
 
+/** How long a yielded audit pid is left free for the daemon that wanted it (systemd restarts it in ms). */
+export const YIELD_GRACE_MS = 15_000;
+
 function errText(err: unknown): string {
   const code = (err as { code?: unknown }).code;
   const msg = err instanceof Error ? err.message : String(err);
@@ -217,6 +220,8 @@ export class AuditLifecycle {
   private pollTimer: NodeJS.Timeout | null = null;
   private lastLost: number | null = null;
   private shutDown = false;
+  /** After yielding the audit pid to a starting daemon, do not take it back before this time. */
+  private yieldUntil = 0;
 
   constructor(private readonly opts: AuditLifecycleOptions) {
     this.control = opts.control;
@@ -529,6 +534,10 @@ export class AuditLifecycle {
   modeAdvice(s: Pick<KernelStats, 'pid'>): { mode: ReadMode; reason: string } | null {
     const plan = this.currentPlan;
     if (!plan || this.opts.mode !== 'auto' || this.shutDown) return null;
+    // Just yielded to a daemon that is starting (its first registration was refused while we held
+    // the pid; systemd restarts it a moment later): taking the pid back now would refuse it again,
+    // and again, so wait a while for it.
+    if (plan.mode === 'multicast' && s.pid === 0 && (this.opts.now ?? Date.now)() < this.yieldUntil) return null;
     if (plan.mode === 'multicast' && (s.pid === 0 || (s.pid !== this.selfPid && !this.isAlive(s.pid)))) {
       return { mode: 'unicast', reason: s.pid === 0 ? 'the audit daemon went away' : `audit daemon pid ${s.pid} died` };
     }
@@ -559,6 +568,7 @@ export class AuditLifecycle {
     const plan = this.currentPlan;
     if (!plan || plan.mode === mode) return;
     if (mode === 'multicast') {
+      this.yieldUntil = (this.opts.now ?? Date.now)() + YIELD_GRACE_MS;
       try {
         if (this.control.getStatus().pid === this.selfPid) this.control.setStatus({ pid: 0 });
       } catch (err) {
