@@ -18,6 +18,8 @@ export interface SequenceMark {
   tree: Set<number>;
   containerId: string | null;
   joined: Set<string>;
+  /** rule, pid and container: repeated reads by one process refresh one mark (see note()). */
+  key: string;
 }
 
 // Ancestors that everything descends from; sharing one of them says nothing.
@@ -36,6 +38,8 @@ function treeOf(v: EventView, depth: number): number[] {
 
 export class SequenceTracker {
   private marks: SequenceMark[] = [];
+  /** The newest mark per key, while it has joined nothing yet. */
+  private readonly open = new Map<string, SequenceMark>();
 
   constructor(
     private readonly maxMarks = 4096,
@@ -46,18 +50,42 @@ export class SequenceTracker {
     return this.marks.length;
   }
 
-  /** Remembers a finding that may start a sequence. */
+  /**
+   * Remembers a finding that may start a sequence. A process that reads the same credential again
+   * and again (a client re-reading its token, or a flood meant to push real marks out) refreshes its
+   * one open mark instead of adding one per read: the window then runs from the latest read, the
+   * evidence is the strongest read's (latest on a tie), and memory and per-join work stay bounded by
+   * processes, not reads.
+   */
   note(finding: Finding, v: EventView): void {
-    this.marks.push({
+    const containerId = v.container?.containerId ?? null;
+    const key = `${finding.rule}\0${v.pid ?? ''}\0${containerId ?? ''}`;
+    const prev = this.open.get(key);
+    if (prev !== undefined && prev.joined.size === 0 && v.ev.timeMs >= prev.timeMs) {
+      prev.timeMs = v.ev.timeMs;
+      // Keep the strongest read as the evidence (a later read may carry more indicators).
+      if (finding.score >= prev.finding.score) prev.finding = finding;
+      return;
+    }
+    const mark: SequenceMark = {
       rule: finding.rule,
       finding,
       timeMs: v.ev.timeMs,
       pid: v.pid,
       tree: new Set(treeOf(v, 1)),
-      containerId: v.container?.containerId ?? null,
+      containerId,
       joined: new Set(),
-    });
-    if (this.marks.length > this.maxMarks) this.marks.splice(0, this.marks.length - this.maxMarks);
+      key,
+    };
+    this.marks.push(mark);
+    this.open.set(key, mark);
+    if (this.marks.length > this.maxMarks) {
+      for (const gone of this.marks.splice(0, this.marks.length - this.maxMarks)) this.forget(gone);
+    }
+  }
+
+  private forget(m: SequenceMark): void {
+    if (this.open.get(m.key) === m) this.open.delete(m.key);
   }
 
   /** Marks that this event completes for the given sequence rule (each returned mark is consumed). */
@@ -91,11 +119,15 @@ export class SequenceTracker {
     return out;
   }
 
-  /** Drops marks older than the longest window. */
+  /** Drops marks older than the longest window (a full pass: refreshed marks are not in time order). */
   expire(nowMs: number): void {
     const cutoff = nowMs - this.maxWindowMs;
-    if (this.marks.length > 0 && (this.marks[0] as SequenceMark).timeMs < cutoff) {
-      this.marks = this.marks.filter((m) => m.timeMs >= cutoff);
+    if (!this.marks.some((m) => m.timeMs < cutoff)) return;
+    const kept: SequenceMark[] = [];
+    for (const m of this.marks) {
+      if (m.timeMs >= cutoff) kept.push(m);
+      else this.forget(m);
     }
+    this.marks = kept;
   }
 }
