@@ -64,8 +64,11 @@ async function measureAgent({ execRate, workers, seconds, pod }) {
       kernelLost: k1.lost - k0.lost,
       drops,
       dropsTotal: Object.values(drops).reduce((a, b) => a + b, 0),
-      serialGaps: d('credwatch_events_total{type="serial_gap"}'),
-      queueWaits: report?.reader?.queueWaits ?? null,
+      // Stream signals (not losses by themselves): serial gaps, and reader pauses = times the reader
+      // blocked on a full queue (overflow 'block': backpressure to the kernel instead of loss).
+      serialGaps: d('credwatch_stream_signals_total{kind="serial_gap"}') + d('credwatch_events_total{type="serial_gap"}'),
+      queueWaits: d('credwatch_stream_signals_total{kind="reader_pause"}'),
+      incompleteEvents: d('credwatch_stream_signals_total{kind="incomplete'),
       reader: report?.reader ?? null,
       records: d('credwatch_records_total'),
       events,
