@@ -63,6 +63,9 @@ export interface ReassemblerOptions {
   maxSerialJump?: number;
 }
 
+/** Distinct nodes tracked at once (a real fleet's log merges far fewer). */
+const MAX_NODES = 4096;
+
 /**
  * Settings replay uses for files (and tests use to reassemble fixtures the same way): age by a
  * window of 20000 records, with room for every event that window can hold.
@@ -264,10 +267,25 @@ export class Reassembler {
   private nodeState(node: string | null): NodeState {
     let s = this.nodes.get(node);
     if (s === undefined) {
+      if (this.nodes.size >= MAX_NODES) this.forgetIdleNode();
       s = { inFlight: new Map(), emitted: new Map(), lowest: -1, highest: -1, eoeSeen: false };
       this.nodes.set(node, s);
     }
     return s;
+  }
+
+  /**
+   * Damaged or hostile log lines can carry any number of distinct `node=` names; each would keep its
+   * own maps forever. Forget the oldest node with nothing in flight (its late-record and serial-gap
+   * memory only).
+   */
+  private forgetIdleNode(): void {
+    for (const [name, st] of this.nodes) {
+      if (st.inFlight.size === 0) {
+        this.nodes.delete(name);
+        return;
+      }
+    }
   }
 
   private trackSerial(state: NodeState, serial: number): void {

@@ -150,6 +150,18 @@ describe('fuzz: reassembler + detector', () => {
   }, 30_000 + RUNS * 40);
 });
 
+describe('reassembler memory with hostile node names', () => {
+  it('tracks at most 4096 nodes however many distinct node= names arrive', () => {
+    const r = new Reassembler({ maxAgeMs: 2000, onEvent: () => undefined });
+    for (let i = 0; i < 10_000; i++) {
+      r.push({ type: 1300, text: `node=n${i} type=SYSCALL msg=audit(1700000000.000:${i}): syscall=59` }, `n${i}`);
+      r.push({ type: 1320, text: `node=n${i} type=EOE msg=audit(1700000000.000:${i}): ` }, `n${i}`);
+    }
+    expect((r as unknown as { nodes: Map<string, unknown> }).nodes.size).toBeLessThanOrEqual(4096);
+    expect(r.stats.events).toBe(10_000);
+  });
+});
+
 function inFlight(r: Reassembler): number {
   return (r as unknown as { inFlightCount: number }).inFlightCount;
 }
