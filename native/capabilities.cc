@@ -52,8 +52,15 @@ int ApplyPlanToThisThread() {
   if (syscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) return errno;
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[2] = {};
-  data[0].effective = data[0].permitted = static_cast<uint32_t>(gPlan.keep);
-  data[1].effective = data[1].permitted = static_cast<uint32_t>(gPlan.keep >> 32);
+  // Keep only what we have: a unit stricter than our list (no CAP_SYS_PTRACE, say) must not make
+  // capset fail; the permitted set can only shrink.
+  if (syscall(SYS_capget, &header, data) != 0) return errno;
+  uint64_t have = (static_cast<uint64_t>(data[1].permitted) << 32) | data[0].permitted;
+  uint64_t keep = gPlan.keep & have;
+  data[0] = __user_cap_data_struct{};
+  data[1] = __user_cap_data_struct{};
+  data[0].effective = data[0].permitted = static_cast<uint32_t>(keep);
+  data[1].effective = data[1].permitted = static_cast<uint32_t>(keep >> 32);
   if (syscall(SYS_capset, &header, data) != 0) return errno;
   if (syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return errno;
   return 0;
