@@ -35,11 +35,36 @@ export function parseProcStat(text: string): ProcStat | null {
   return { ppid, startTime, comm: text.slice(open + 1, close) };
 }
 
+// One buffer for every /proc read (the agent reads stat and cgroup of each new pid: thousands of
+// reads a second under exec load). /proc files report size 0, so readFileSync allocates and grows
+// its own buffer per call and adds an fstat; open + read into this buffer + close is about half the
+// cost (bench: 3.3 vs 6.9 us per read). Grows, never shrinks, for the rare long file.
+let scratch = Buffer.allocUnsafe(16 * 1024);
+
 function readText(path: string): string | null {
+  let fd: number;
   try {
-    return fs.readFileSync(path, 'latin1');
+    fd = fs.openSync(path, 'r');
   } catch {
     return null;
+  }
+  try {
+    let n = 0;
+    for (;;) {
+      if (n === scratch.length) {
+        const bigger = Buffer.allocUnsafe(scratch.length * 2);
+        scratch.copy(bigger, 0, 0, n);
+        scratch = bigger;
+      }
+      const got = fs.readSync(fd, scratch, n, scratch.length - n, null);
+      if (got === 0) break;
+      n += got;
+    }
+    return scratch.toString('latin1', 0, n);
+  } catch {
+    return null;
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
