@@ -23,11 +23,26 @@ export function compileGlob(glob: string): { re: RegExp; full: boolean } {
 }
 
 export function globMatcher(globs: readonly string[]): (path: string | null) => boolean {
-  const compiled = globs.map(compileGlob);
+  // Most globs in the rule pack are plain names (curl, kubectl) or plain paths: a Set lookup each
+  // instead of a regex test, since every rule runs these matchers on every event.
+  const exactBase = new Set<string>();
+  const exactFull = new Set<string>();
+  const patterns: { re: RegExp; full: boolean }[] = [];
+  for (const g of globs) {
+    if (g.includes('*') || g.includes('?')) patterns.push(compileGlob(g));
+    else if (g.includes('/')) exactFull.add(g);
+    else exactBase.add(g);
+  }
   return (p) => {
     if (p === null) return false;
+    if (exactFull.has(p)) return true;
     const base = baseName(p) ?? p;
-    return compiled.some((g) => g.re.test(g.full ? p : base));
+    if (exactBase.has(base)) return true;
+    for (let i = 0; i < patterns.length; i++) {
+      const g = patterns[i] as { re: RegExp; full: boolean };
+      if (g.re.test(g.full ? p : base)) return true;
+    }
+    return false;
   };
 }
 
