@@ -117,7 +117,11 @@ async function main() {
     console.error(`\n== ${s.name}`);
     results.push(await runScenario(s));
   }
-  if (JSON_OUT) process.stdout.write(JSON.stringify({ quick: QUICK, results }) + '\n');
+  const all = { quick: QUICK, atIso: new Date().toISOString(), results };
+  // The last run's numbers stay on disk (.bench-data is not in git) whichever output was asked for.
+  fs.mkdirSync(path.join(ROOT, '.bench-data'), { recursive: true });
+  fs.writeFileSync(path.join(ROOT, '.bench-data', 'last-run.json'), JSON.stringify(all, null, 1) + '\n');
+  if (JSON_OUT) process.stdout.write(JSON.stringify(all) + '\n');
   else print(results);
   if (results.some((r) => r.error)) process.exitCode = 1;
 }
