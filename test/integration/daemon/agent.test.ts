@@ -4,7 +4,7 @@
  * the same counters, SIGHUP with a broken config keeps the running one, and auto mode next to a live
  * Debian auditd reads in multicast without touching auditd's rules.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,23 +13,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getStatus, listRules } from '../../../src/native/binding';
 import { ruleKey } from '../../../src/audit/rules';
 import { auditdAvailable, startAuditd } from '../netlink/auditd-lab';
+import { cli, freeLoopbackPort, startDaemon, type Daemon } from '../../helpers/daemon';
 import { comparableStatus, kernelSkipReason, reportSkip, snapshot, waitFor, type KernelSnapshot } from '../netlink/kernel-lab';
 
 const ROOT = path.resolve(__dirname, '../../..');
-const CLI = path.join(ROOT, 'bin/credwatch');
 const built = existsSync(path.join(ROOT, 'dist/src/cli/main.js'));
 const skip = kernelSkipReason() ?? (built ? null : 'dist/ is not built (run the build first)');
 reportSkip('credwatch run against the kernel', skip);
-
-interface Daemon {
-  child: ChildProcess;
-  log(): string;
-  exited: Promise<number | null>;
-}
-
-function freePort(): number {
-  return 20000 + Math.floor(Math.random() * 20000);
-}
 
 function writeConfig(dir: string, port: number, extra = ''): string {
   const file = path.join(dir, 'config.yaml');
@@ -37,25 +27,8 @@ function writeConfig(dir: string, port: number, extra = ''): string {
   return file;
 }
 
-async function startDaemon(config: string): Promise<Daemon> {
-  const child = spawn(process.execPath, [CLI, 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const ready = await waitFor(() => out.includes('"credwatch running"') || child.exitCode !== null, 15_000, 50);
-  if (!ready || child.exitCode !== null) throw new Error(`daemon did not start:\n${out}`);
-  return { child, log: () => out, exited };
-}
-
 async function stopDaemon(d: Daemon): Promise<number | null> {
-  if (d.child.exitCode === null) d.child.kill('SIGTERM');
-  return d.exited;
-}
-
-function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  return (await d.stop()).code;
 }
 
 function findings(db: string): { rule: string; covers: string[]; process: { argv: string[] | null } | null; evidence: { event_id: string }[] }[] {
@@ -105,16 +78,16 @@ describe.skipIf(skip !== null)('credwatch run against the real kernel', () => {
   });
 
   it('installs its rules, stores a finding for a real probe, and leaves the kernel exactly as it found it on SIGTERM', async () => {
-    const port = freePort();
+    const port = await freeLoopbackPort();
     const db = path.join(dir, 'state/findings.db');
     const daemon = await startDaemon(writeConfig(dir, port));
     try {
-      expect(getStatus().pid).toBe(daemon.child.pid);
+      expect(getStatus().pid).toBe(daemon.pid);
       expect(ourRules().length).toBeGreaterThan(1);
       const marker = `probe${Date.now()}`;
       dockerApiProbe(marker);
       const hit = await waitForFinding(db, marker);
-      expect(hit, daemon.log()).not.toBeNull();
+      expect(hit, daemon.rawLines.join('\n')).not.toBeNull();
       expect(hit!.covers).toContain('H9');
       expect(hit!.evidence.length).toBeGreaterThan(0);
     } finally {
@@ -126,7 +99,7 @@ describe.skipIf(skip !== null)('credwatch run against the real kernel', () => {
   });
 
   it('reports the same counters in `credwatch status` and on /metrics', async () => {
-    const port = freePort();
+    const port = await freeLoopbackPort();
     const db = path.join(dir, 'state/findings.db');
     const daemon = await startDaemon(writeConfig(dir, port));
     try {
@@ -156,17 +129,17 @@ describe.skipIf(skip !== null)('credwatch run against the real kernel', () => {
   });
 
   it('keeps running on the old configuration when SIGHUP brings a broken one, and says why', async () => {
-    const port = freePort();
+    const port = await freeLoopbackPort();
     const db = path.join(dir, 'state/findings.db');
     const config = writeConfig(dir, port);
     const daemon = await startDaemon(config);
     try {
       writeFileSync(config, 'storage:\n  retention_days: "many"\n  unknown_key: 1\n', { mode: 0o600 });
-      daemon.child.kill('SIGHUP');
-      expect(await waitFor(() => daemon.log().includes('reload refused'), 5_000, 50)).toBe(true);
-      const refusal = daemon.log().split('\n').find((l) => l.includes('reload refused')) ?? '';
+      process.kill(daemon.pid, 'SIGHUP');
+      expect(await waitFor(() => daemon.rawLines.join('\n').includes('reload refused'), 5_000, 50)).toBe(true);
+      const refusal = daemon.rawLines.join('\n').split('\n').find((l) => l.includes('reload refused')) ?? '';
       expect(refusal).toMatch(/retention_days/);
-      expect(daemon.child.exitCode).toBeNull();
+      expect(daemon.hasExited()).toBe(false);
       const marker = `probe${Date.now()}`;
       dockerApiProbe(marker);
       expect(await waitForFinding(db, marker)).not.toBeNull();
@@ -178,7 +151,7 @@ describe.skipIf(skip !== null)('credwatch run against the real kernel', () => {
   it.skipIf(!auditdAvailable())('reads in multicast next to a running auditd, sees the same event, and leaves auditd and its rules alone', async () => {
     const auditd = await startAuditd();
     const foreign = '-a always,exit -F arch=b64 -S execve -k auditdtest';
-    const port = freePort();
+    const port = await freeLoopbackPort();
     const db = path.join(dir, 'state/findings.db');
     let daemon: Daemon | null = null;
     try {
@@ -189,7 +162,7 @@ describe.skipIf(skip !== null)('credwatch run against the real kernel', () => {
       const marker = `probe${Date.now()}`;
       dockerApiProbe(marker);
       const hit = await waitForFinding(db, marker);
-      expect(hit, daemon.log()).not.toBeNull();
+      expect(hit, daemon.rawLines.join('\n')).not.toBeNull();
       const status = JSON.parse(cli(['status', '--json', '--db', db]).stdout) as { snapshot?: { mode: string }; mode?: string };
       expect(status.snapshot?.mode ?? status.mode).toBe('multicast');
       // The event the finding rests on is in auditd's stream too.
