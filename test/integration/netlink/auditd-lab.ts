@@ -14,24 +14,26 @@ export function auditdAvailable(): boolean {
   return spawnSync('sh', ['-c', 'command -v auditd']).status === 0;
 }
 
-export interface RunningAuditd {
-  pid: number;
-  /** Everything auditd printed (its events go to stderr with -f). */
-  output(): string;
-  stop(): Promise<void>;
+export interface AuditdConfigOptions {
+  logFile: string;
+  writeLogs: boolean;
+  format: 'RAW' | 'ENRICHED';
 }
 
-export async function startAuditd(): Promise<RunningAuditd> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'credwatch-auditd-'));
-  mkdirSync(path.join(dir, 'plugins'));
-  const conf = [
+/**
+ * A throwaway auditd.conf for a test: plugins from an empty directory of ours, every disk-space action
+ * IGNORE (a test must never make auditd suspend or halt the machine), a short end-of-event timeout.
+ */
+export function auditdConfig(dir: string, o: AuditdConfigOptions): string {
+  return [
     'local_events = yes',
-    'write_logs = no',
-    `log_file = ${dir}/audit.log`,
-    'log_format = RAW',
-    'flush = NONE',
-    'freq = 0',
-    'max_log_file = 8',
+    `write_logs = ${o.writeLogs ? 'yes' : 'no'}`,
+    `log_file = ${o.logFile}`,
+    'log_group = root',
+    `log_format = ${o.format}`,
+    o.writeLogs ? 'flush = INCREMENTAL_ASYNC' : 'flush = NONE',
+    `freq = ${o.writeLogs ? 1 : 0}`,
+    'max_log_file = 1000',
     'num_logs = 1',
     'max_log_file_action = IGNORE',
     'space_left = 2',
@@ -46,6 +48,19 @@ export async function startAuditd(): Promise<RunningAuditd> {
     'end_of_event_timeout = 2',
     '',
   ].join('\n');
+}
+
+export interface RunningAuditd {
+  pid: number;
+  /** Everything auditd printed (its events go to stderr with -f). */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export async function startAuditd(): Promise<RunningAuditd> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'credwatch-auditd-'));
+  mkdirSync(path.join(dir, 'plugins'));
+  const conf = auditdConfig(dir, { logFile: `${dir}/audit.log`, writeLogs: false, format: 'RAW' });
   writeFileSync(path.join(dir, 'auditd.conf'), conf);
   chmodSync(path.join(dir, 'auditd.conf'), 0o600);
   const child: ChildProcess = spawn('auditd', ['-f', '-s', 'nochange', '-c', dir], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -50,9 +50,13 @@ describe.skipIf(skip !== null)('multicast overflow, real kernel', () => {
           for (const r of batch) if (r.type === 1309 || r.type === 1320) records.push(r);
         }
       })();
-      const burst = spawnSync('python3', ['-c', 'import os\nfor _ in range(100000): os.getppid()']);
-      expect(burst.status).toBe(0);
-      await waitFor(() => source.counters().queued === 0, 2000);
+      // Whether the kernel outruns the reader depends on scheduling: on an idle 2-core machine the
+      // reader thread can keep pace with one burst. Bursts repeat (at most 5) until an overflow happens.
+      for (let burstNo = 0; burstNo < 5 && source.counters().enobufs === 0; burstNo++) {
+        const burst = spawnSync('python3', ['-c', 'import os\nfor _ in range(100000): os.getppid()']);
+        expect(burst.status).toBe(0);
+        await waitFor(() => source.counters().queued === 0, 2000);
+      }
       const afterBurst = source.counters();
       expect(afterBurst.enobufs).toBeGreaterThan(0);
       console.log(`[enobufs] received=${afterBurst.received} enobufs=${afterBurst.enobufs} queueDrops=${afterBurst.queueDrops}`);

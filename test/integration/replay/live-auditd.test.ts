@@ -21,6 +21,7 @@ import { encodeSurrogateEscaped } from '../../../src/audit/bytes';
 import { Reassembler } from '../../../src/audit/reassembler';
 import { createAuditSocket, loadNative, setStatus } from '../../../src/native/binding';
 import { recordedArgv } from '../../unit/audit/fixtures';
+import { auditdConfig } from '../netlink/auditd-lab';
 
 const ROOT = path.join(__dirname, '../../..');
 const RULE = ['always,exit', '-F', 'arch=b64', '-S', 'execve', '-k', 'credwatch:ctest'];
@@ -107,33 +108,7 @@ describe.skipIf(reason !== null)('live: exact argv through the real kernel', () 
   it('through Debian auditd writing a log, replayed by `credwatch replay --events`', async () => {
     const logFile = path.join(dir, 'audit.log');
     mkdirSync(path.join(dir, 'plugins'), { recursive: true });
-    writeFileSync(
-      path.join(dir, 'auditd.conf'),
-      [
-        'local_events = yes',
-        'write_logs = yes',
-        `log_file = ${logFile}`,
-        'log_group = root',
-        'log_format = ENRICHED',
-        'flush = INCREMENTAL_ASYNC',
-        'freq = 1',
-        'max_log_file = 1000',
-        'num_logs = 1',
-        'max_log_file_action = IGNORE',
-        'space_left = 2',
-        'space_left_action = IGNORE',
-        'admin_space_left = 1',
-        'admin_space_left_action = IGNORE',
-        'disk_full_action = IGNORE',
-        'disk_error_action = IGNORE',
-        'q_depth = 2000',
-        'overflow_action = SYSLOG',
-        `plugin_dir = ${dir}/plugins`,
-        'end_of_event_timeout = 2',
-        '',
-      ].join('\n'),
-      { mode: 0o600 },
-    );
+    writeFileSync(path.join(dir, 'auditd.conf'), auditdConfig(dir, { logFile, writeLogs: true, format: 'ENRICHED' }), { mode: 0o600 });
     const auditd: ChildProcess = spawn('/usr/sbin/auditd', ['-n', '-c', dir], { stdio: 'ignore' });
     const exited = new Promise<void>((resolve) => auditd.once('exit', () => resolve()));
     try {
