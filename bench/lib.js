@@ -194,6 +194,12 @@ function freePort() {
   return 20000 + Math.floor(Math.random() * 20000);
 }
 
+/** NODE_OPTIONS the systemd unit gives the agent (V8 heap flags), so the bench runs it as deployed. */
+function unitNodeOptions() {
+  const unit = fs.readFileSync(path.join(ROOT, 'systemd/credwatch.service'), 'utf8');
+  return /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1]?.trim() ?? '';
+}
+
 /**
  * Starts `credwatch run` with the default rules; only storage.path and metrics.listen are set.
  * CREDWATCH_BENCH_CPU_PROF=DIR starts it as `node --cpu-prof --cpu-prof-dir=DIR`.
@@ -212,7 +218,8 @@ async function startAgent({ workDir, podVolume }) {
   }
   const logFile = path.join(workDir, 'agent.log');
   const logFd = fs.openSync(logFile, 'w');
-  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin/credwatch'), 'run', '--config', cfg], { stdio: ['ignore', logFd, logFd] });
+  const env = { ...process.env, NODE_OPTIONS: [unitNodeOptions(), process.env.NODE_OPTIONS ?? ''].join(' ').trim() };
+  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin/credwatch'), 'run', '--config', cfg], { stdio: ['ignore', logFd, logFd], env });
   fs.closeSync(logFd);
   let exited = null;
   const exit = new Promise((r) => child.on('exit', (code, sig) => r((exited = { code, sig }))));
