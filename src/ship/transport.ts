@@ -6,8 +6,16 @@
  * receiver cannot hold a batch forever, and takes an AbortSignal so stop() can abandon an in-flight
  * request cleanly. It is already a dependency, and its errors keep the underlying TLS `code`.
  */
-import { Agent, request } from 'undici';
+import type * as Undici from 'undici';
 import type { TlsMaterial } from './tls';
+
+// undici adds ~19 MB of RSS once loaded, and only an agent with `ship:` outputs (or the collector
+// client) makes a Transport: load it on first use, so every other `credwatch run` never pays for it.
+let undiciModule: typeof Undici | undefined;
+function undici(): typeof Undici {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (undiciModule ??= require('undici') as typeof Undici);
+}
 
 export interface HttpResponse {
   status: number;
@@ -20,7 +28,7 @@ export class RequestTimeout extends Error {
 }
 
 export class Transport {
-  private readonly agent: Agent;
+  private readonly agent: Undici.Agent;
 
   constructor(
     tls: TlsMaterial,
@@ -31,7 +39,7 @@ export class Transport {
     if (tls.cert !== undefined) connect.cert = tls.cert;
     if (tls.key !== undefined) connect.key = tls.key;
     if (tls.servername !== undefined) connect.servername = tls.servername;
-    this.agent = new Agent({
+    this.agent = new (undici().Agent)({
       connect,
       connectTimeout: timeoutMs,
       headersTimeout: timeoutMs,
@@ -52,7 +60,7 @@ export class Transport {
     const deadline = AbortSignal.timeout(this.timeoutMs);
     const signal = stop ? AbortSignal.any([deadline, stop]) : deadline;
     try {
-      const res = await request(url, {
+      const res = await undici().request(url, {
         method,
         headers,
         body: body ?? null,
