@@ -250,7 +250,7 @@ function globRegex(glob: string): RegExp {
   for (const ch of glob) {
     if (ch === '*') src += '[\\s\\S]*';
     else if (ch === '?') src += '[\\s\\S]';
-    XX
+    else src += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
   }
   return new RegExp(`^${src}$`);
 }
