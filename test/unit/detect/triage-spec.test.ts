@@ -178,6 +178,15 @@ describe('triageInteresting', () => {
     expect(triageInteresting(spec, summary)).toBe(want);
   });
 
+  it('globs: only * and ? are special; case-sensitive', () => {
+    const g = compileTriageSpec([anchored({ event: 'exec', program: ['a[b]?', 'x.y*'] })]);
+    expect(triageInteresting(g, execOf(['a[b]c'], '/bin/a[b]c'))).toBe(true);
+    expect(triageInteresting(g, execOf(['ab'], '/bin/ab'))).toBe(false);
+    expect(triageInteresting(g, execOf(['x.yz'], '/bin/x.yz'))).toBe(true);
+    expect(triageInteresting(g, execOf(['xzy'], '/bin/xzy'))).toBe(false);
+    expect(triageInteresting(g, execOf(['X.Y'], '/bin/X.Y'))).toBe(false);
+  });
+
   it('execAll and connectAll make everything of that kind interesting', () => {
     const all = { ...spec, execAll: true, connectAll: true };
     expect(triageInteresting(all, execOf(['/bin/true'], '/usr/bin/true'))).toBe(true);
