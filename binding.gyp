@@ -11,7 +11,11 @@
         "native/sd_notify.cc",
         "native/surrogate_escape.cc",
         "native/capabilities.cc",
-        "native/text.cc"
+        "native/text.cc",
+        "native/record_fields.cc",
+        "native/triage.cc",
+        "native/triage_js.cc",
+        "native/proc_snapshot.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8"],

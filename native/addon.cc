@@ -11,6 +11,7 @@
 #include "errors.h"
 #include "sd_notify.h"
 #include "text.h"
+#include "triage_js.h"
 
 namespace credwatch {
 
@@ -186,6 +187,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sdNotify", Napi::Function::New(env, SdNotifyJs, "sdNotify"));
   exports.Set("dropCapabilities", Napi::Function::New(env, DropCapabilitiesJs, "dropCapabilities"));
   exports.Set("decodeRecordText", Napi::Function::New(env, DecodeRecordTextJs, "decodeRecordText"));
+  exports.Set("triageRecords", Napi::Function::New(env, TriageRecordsJs, "triageRecords"));
   return exports;
 }
 

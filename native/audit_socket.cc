@@ -11,6 +11,7 @@
 #include "control.h"
 #include "errors.h"
 #include "text.h"
+#include "triage_js.h"
 
 namespace credwatch {
 
@@ -66,6 +67,7 @@ Napi::Function AuditSocket::Define(Napi::Env env) {
                          InstanceMethod<&AuditSocket::RefMethod>("ref"),
                          InstanceMethod<&AuditSocket::UnrefMethod>("unref"),
                          InstanceMethod<&AuditSocket::PortId>("portId"),
+                         InstanceMethod<&AuditSocket::SetTriage>("setTriage"),
                      });
 }
 
@@ -92,6 +94,11 @@ AuditSocket::AuditSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Audi
     blockWhenFull_ = true;
   } else if (overflowName != "drop") {
     throw Napi::TypeError::New(env, "overflow must be 'drop' or 'block'");
+  }
+  Napi::Value procSnapshots = opts.Get("procSnapshots");
+  if (!procSnapshots.IsUndefined()) {
+    if (!procSnapshots.IsBoolean()) throw Napi::TypeError::New(env, "procSnapshots must be a boolean");
+    procSnapshots_ = procSnapshots.As<Napi::Boolean>().Value();
   }
   Napi::Value onBatch = opts.Get("onBatch");
   if (!onBatch.IsFunction()) throw Napi::TypeError::New(env, "onBatch must be a function");
@@ -168,7 +175,7 @@ Napi::Value AuditSocket::Start(const Napi::CallbackInfo& info) {
   state_ = State::kRunning;
   // Registered after the TSFN so that it runs before Node's own TSFN cleanup at teardown.
   if (napi_add_env_cleanup_hook(env, OnEnvCleanup, this) == napi_ok) cleanupHookAdded_ = true;
-  reader_.Start(fd_, wakeFd_, batchMaxRecords_, &counters_, &pool_, this, first, blockWhenFull_);
+  reader_.Start(fd_, wakeFd_, batchMaxRecords_, &counters_, &pool_, this, first, blockWhenFull_, procSnapshots_);
   return env.Undefined();
 }
 
@@ -233,7 +240,7 @@ void DeliverToJs(Napi::Env env, Napi::Function onBatch, AuditSocket* self, Batch
   if (env == nullptr) {
     // The environment is being torn down with this batch still queued: it can no longer be delivered.
     if (!batch->isError) {
-      self->counters_.queueDrops.fetch_add(batch->records.size(), std::memory_order_relaxed);
+      self->counters_.queueDrops.fetch_add(batch->RecordCount(), std::memory_order_relaxed);
     }
     self->pool_.Give(batch);
     return;
@@ -257,7 +264,7 @@ void DeliverToJs(Napi::Env env, Napi::Function onBatch, AuditSocket* self, Batch
                                                           self->scratch_)));
     records.Set(static_cast<uint32_t>(i), record);
   }
-  self->counters_.delivered.fetch_add(n, std::memory_order_relaxed);
+  self->counters_.delivered.fetch_add(batch->RecordCount(), std::memory_order_relaxed);
   self->pool_.Give(batch);
   try {
     onBatch.Call({records});
@@ -281,6 +288,12 @@ Napi::Value AuditSocket::GetCounters(const Napi::CallbackInfo& info) {
   put("ignored", static_cast<double>(counters_.ignored.load()));
   put("queued", static_cast<double>(counters_.queued.load()));
   put("queueWaits", static_cast<double>(counters_.queueWaits.load()));
+  put("summarized", static_cast<double>(counters_.summarized.load()));
+  put("summarizedRecords", static_cast<double>(counters_.summarizedRecords.load()));
+  put("triagePassed", static_cast<double>(counters_.triagePassed.load()));
+  put("triageUnsure", static_cast<double>(counters_.triageUnsure.load()));
+  put("triageExpired", static_cast<double>(counters_.triageExpired.load()));
+  put("procSnapshots", static_cast<double>(counters_.procSnapshots.load()));
   return o;
 }
 
@@ -294,6 +307,15 @@ Napi::Value AuditSocket::UnrefMethod(const Napi::CallbackInfo& info) {
   tsfnRefed_ = false;
   if (state_ == State::kRunning) tsfn_.Unref(info.Env());
   return info.Env().Undefined();
+}
+
+// setTriage(spec | null): takes effect on the reader's next record, running or not yet started.
+Napi::Value AuditSocket::SetTriage(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<const TriageSpec> spec;
+  if (info.Length() >= 1 && !info[0].IsNull() && !info[0].IsUndefined()) spec = TriageSpecFromJs(env, info[0]);
+  reader_.SetTriageSpec(std::move(spec));
+  return env.Undefined();
 }
 
 Napi::Value AuditSocket::PortId(const Napi::CallbackInfo& info) {

@@ -38,6 +38,7 @@ class AuditSocket : public Napi::ObjectWrap<AuditSocket>, public BatchSink {
   Napi::Value RefMethod(const Napi::CallbackInfo& info);
   Napi::Value UnrefMethod(const Napi::CallbackInfo& info);
   Napi::Value PortId(const Napi::CallbackInfo& info);
+  Napi::Value SetTriage(const Napi::CallbackInfo& info);
 
   void RegisterAsDaemon(Batch* first);  // unicast: AUDIT_SET pid from the reading socket
   void Shutdown();                      // joins the thread, releases the TSFN, closes the fds
@@ -49,6 +50,7 @@ class AuditSocket : public Napi::ObjectWrap<AuditSocket>, public BatchSink {
   bool multicast_ = false;
   size_t queueLimit_ = 64;
   bool blockWhenFull_ = false;
+  bool procSnapshots_ = false;
   size_t batchMaxRecords_ = 256;
   int receiveBuffer_ = 4 << 20;
   State state_ = State::kIdle;

@@ -12,9 +12,10 @@
 namespace credwatch {
 
 struct RecordRef {
-  uint16_t type;
+  uint32_t type;    // netlink message type, or a pseudo type of native/triage.h
   uint32_t offset;
   uint32_t length;
+  uint32_t count;   // audit records this entry stands for: 1, N for a process note, 0 for a /proc snapshot
 };
 
 struct Batch {
@@ -24,9 +25,15 @@ struct Batch {
   bool isError = false;
   SysError error{nullptr, 0, nullptr};
 
-  void Append(uint16_t type, const char* data, size_t len) {
-    records.push_back(RecordRef{type, static_cast<uint32_t>(bytes.size()), static_cast<uint32_t>(len)});
+  void Append(uint32_t type, const char* data, size_t len, uint32_t count = 1) {
+    records.push_back(RecordRef{type, static_cast<uint32_t>(bytes.size()), static_cast<uint32_t>(len), count});
     bytes.insert(bytes.end(), data, data + len);
+  }
+  // Audit records the batch stands for (what `delivered` and `queueDrops` count).
+  uint64_t RecordCount() const {
+    uint64_t n = 0;
+    for (const RecordRef& r : records) n += r.count;
+    return n;
   }
   void Clear() {
     bytes.clear();

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <ctime>
 #include <vector>
 
 namespace credwatch {
@@ -16,8 +17,9 @@ namespace credwatch {
 ReaderThread::~ReaderThread() { Stop(); }
 
 void ReaderThread::Start(int socketFd, int wakeFd, size_t batchMaxRecords, Counters* counters,
-                         BatchPool* pool, BatchSink* sink, Batch* first, bool blockWhenFull) {
+                         BatchPool* pool, BatchSink* sink, Batch* first, bool blockWhenFull, bool procSnapshots) {
   blockWhenFull_ = blockWhenFull;
+  procSnapshots_ = procSnapshots;
   stopSeen_ = false;
   fd_ = socketFd;
   wakeFd_ = wakeFd;
@@ -26,6 +28,43 @@ void ReaderThread::Start(int socketFd, int wakeFd, size_t batchMaxRecords, Count
   pool_ = pool;
   sink_ = sink;
   thread_ = std::thread([this, first] { Run(first); });
+}
+
+void ReaderThread::SetTriageSpec(std::shared_ptr<const TriageSpec> spec) {
+  std::lock_guard<std::mutex> lock(specMu_);
+  nextSpec_ = std::move(spec);
+  specChanged_.store(true, std::memory_order_release);
+}
+
+uint64_t ReaderThread::NowMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec / 1000000);
+}
+
+void ReaderThread::HandleRecord(uint32_t type, const char* text, size_t len, Batch*& batch) {
+  if (specChanged_.load(std::memory_order_acquire)) {
+    std::shared_ptr<const TriageSpec> spec;
+    {
+      std::lock_guard<std::mutex> lock(specMu_);
+      spec = nextSpec_;
+      specChanged_.store(false, std::memory_order_relaxed);
+    }
+    triage_.SetSpec(std::move(spec), batch);
+  }
+  const uint64_t now = (procSnapshots_ || triage_.enabled()) ? NowMs() : 0;
+  if (procSnapshots_ && type == 1300) snapshots_.NoteSyscallRecord(text, len, now, batch);
+  triage_.Push(type, text, len, now, batch);
+}
+
+void ReaderThread::PublishTriageStats() {
+  const TriageStats& t = triage_.stats();
+  counters_->summarized.store(t.summarized, std::memory_order_relaxed);
+  counters_->summarizedRecords.store(t.summarizedRecords, std::memory_order_relaxed);
+  counters_->triagePassed.store(t.passed, std::memory_order_relaxed);
+  counters_->triageUnsure.store(t.unsure, std::memory_order_relaxed);
+  counters_->triageExpired.store(t.expired, std::memory_order_relaxed);
+  counters_->procSnapshots.store(snapshots_.snapshots(), std::memory_order_relaxed);
 }
 
 void ReaderThread::Stop() {
@@ -48,7 +87,7 @@ bool ReaderThread::WaitForRoom() {
 }
 
 Batch* ReaderThread::Flush(Batch* batch) {
-  size_t count = batch->records.size();
+  const uint64_t count = batch->RecordCount();
   for (bool waited = false;;) {
     SubmitResult result = sink_->Submit(batch);
     if (result == SubmitResult::kAccepted) {
@@ -104,7 +143,7 @@ ReaderThread::DrainResult ReaderThread::Drain(std::vector<char>& buf, Batch*& ba
     }
     counters_->received.fetch_add(1, std::memory_order_relaxed);
     counters_->bytes.fetch_add(d.truncated ? buf.size() : static_cast<size_t>(got), std::memory_order_relaxed);
-    batch->Append(d.type, d.text, d.textLen);
+    HandleRecord(d.type, d.text, d.textLen, batch);
     if (batch->records.size() >= batchMaxRecords_ || batch->bytes.size() >= kMaxBatchBytes) {
       batch = Flush(batch);
     }
@@ -118,7 +157,8 @@ void ReaderThread::Run(Batch* batch) {
   // Records read while AUDIT_SET pid was being acknowledged are already in the first batch.
   if (!batch->records.empty()) batch = Flush(batch);
   for (;;) {
-    int r = poll(fds, 2, -1);
+    // While the triage holds an event waiting for its EOE, wake up to release it if the EOE is late.
+    int r = poll(fds, 2, triage_.holding() ? static_cast<int>(Triage::kMaxHoldMs) : -1);
     if (r < 0) {
       if (errno == EINTR) continue;
       ReportError("poll", errno);
@@ -132,10 +172,15 @@ void ReaderThread::Run(Batch* batch) {
       break;
     }
     // Drain everything readable; the batch goes out when the socket runs dry or the batch is full.
-    DrainResult result = Drain(buf, batch, SIZE_MAX);
+    DrainResult result = r > 0 ? Drain(buf, batch, SIZE_MAX) : DrainResult::kEmpty;
+    if (triage_.holding()) triage_.Expire(NowMs(), batch);
+    PublishTriageStats();
     if (!batch->records.empty()) batch = Flush(batch);
     if (result == DrainResult::kFailed) break;
   }
+  // Events still held go out as they are: TypeScript flags them incomplete if they are.
+  triage_.ReleaseAll(batch);
+  PublishTriageStats();
   // The sink is released only after join(), so this last batch still goes out.
   if (!batch->records.empty()) batch = Flush(batch);
   pool_->Give(batch);

@@ -6,10 +6,14 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "batch.h"
+#include "proc_snapshot.h"
+#include "triage.h"
 
 namespace credwatch {
 
@@ -27,6 +31,13 @@ struct Counters {
   std::atomic<uint64_t> ignored{0};     // netlink control messages (NOOP, DONE, ERROR acks) on the reader
   std::atomic<int64_t> queued{0};       // batches waiting in the queue to JavaScript right now
   std::atomic<uint64_t> queueWaits{0};  // times the reader paused because that queue was full (blocking mode)
+  // Triage (native/triage.h), copied from the reader's own tallies after every read burst.
+  std::atomic<uint64_t> summarized{0};         // events replaced by a process note
+  std::atomic<uint64_t> summarizedRecords{0};  // records those notes stand for (part of `delivered`)
+  std::atomic<uint64_t> triagePassed{0};       // exec/connect events passed on whole: a rule might care
+  std::atomic<uint64_t> triageUnsure{0};       // events passed on whole: a shape the triage does not know
+  std::atomic<uint64_t> triageExpired{0};      // events passed on whole: no EOE within the hold time
+  std::atomic<uint64_t> procSnapshots{0};      // /proc stat (+cgroup) snapshots sent with the records
 };
 
 enum class SubmitResult { kAccepted, kFull, kClosing };
@@ -59,7 +70,9 @@ class ReaderThread {
   // processes (backlog_wait_time) rather than losing anything. Without it, the batch is dropped and
   // counted (the multicast reader's choice: the kernel would drop for us anyway, as ENOBUFS).
   void Start(int socketFd, int wakeFd, size_t batchMaxRecords, Counters* counters, BatchPool* pool,
-             BatchSink* sink, Batch* first, bool blockWhenFull);
+             BatchSink* sink, Batch* first, bool blockWhenFull, bool procSnapshots);
+  // Any thread: the triage spec the reader uses from its next record on (null: no triage).
+  void SetTriageSpec(std::shared_ptr<const TriageSpec> spec);
   // Wakes the thread through the eventfd and joins it. Safe to call when not running.
   void Stop();
   bool running() const { return thread_.joinable(); }
@@ -68,6 +81,10 @@ class ReaderThread {
   enum class DrainResult { kEmpty, kLimit, kFailed };
 
   void Run(Batch* batch);
+  // Every record read goes through here: /proc snapshot for SYSCALL records, then the triage.
+  void HandleRecord(uint32_t type, const char* text, size_t len, Batch*& batch);
+  void PublishTriageStats();
+  static uint64_t NowMs();
   // Reads up to `limit` datagrams without blocking, appending records to `batch` (flushed when full).
   DrainResult Drain(std::vector<char>& buf, Batch*& batch, size_t limit);
   Batch* Flush(Batch* batch);
@@ -83,6 +100,12 @@ class ReaderThread {
   // Waits up to a millisecond for room in the queue; false when a stop was requested meanwhile.
   bool WaitForRoom();
   Counters* counters_ = nullptr;
+  bool procSnapshots_ = false;
+  ProcSnapshots snapshots_;
+  Triage triage_;  // reader thread only
+  std::mutex specMu_;
+  std::shared_ptr<const TriageSpec> nextSpec_;  // guarded by specMu_
+  std::atomic<bool> specChanged_{false};
   BatchPool* pool_ = nullptr;
   BatchSink* sink_ = nullptr;
 };

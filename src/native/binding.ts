@@ -105,6 +105,9 @@ function validateSocketOptions(options: AuditSocketOptions): void {
   if (options.overflow !== undefined && options.overflow !== 'drop' && options.overflow !== 'block') {
     throw new TypeError(`AuditSocket: overflow must be 'drop' or 'block', not ${String(options.overflow)}`);
   }
+  if (options.procSnapshots !== undefined && typeof options.procSnapshots !== 'boolean') {
+    throw new TypeError('AuditSocket: procSnapshots must be a boolean');
+  }
   if (typeof options.onBatch !== 'function') throw new TypeError('AuditSocket: onBatch must be a function');
 }
 

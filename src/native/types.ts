@@ -36,10 +36,35 @@ export interface AuditStatusChange {
 
 export type AuditSocketMode = 'unicast' | 'multicast';
 
-/** One record as it comes off the socket: netlink message type and the text after the header. */
+/**
+ * One record as it comes off the socket: netlink message type and the text after the header. Types
+ * above 0xffff are the reader's own pseudo records (process notes, /proc snapshots):
+ * src/pipeline/process-note.ts.
+ */
 export interface NativeRecord {
   type: number;
   text: string;
+}
+
+/**
+ * What the reader thread's triage needs to tell events no rule can fire on (native/triage.h); compiled
+ * from the rule pack by src/detect/triage-spec.ts. Literals are lower-case; globs know only * and ?.
+ */
+export interface NativeTriageSpec {
+  /** Which syscalls are exec and connect, per audit arch (AUDIT_ARCH_* value). Others always pass. */
+  syscalls: { arch: number; nr: number; kind: 'exec' | 'connect' }[];
+  execPrograms: string[];
+  execExes: string[];
+  execArgvLiterals: string[];
+  execAll: boolean;
+  connectExes: string[];
+  connectPorts: number[];
+  connectUnixLiterals: string[];
+  connectUnixAll: boolean;
+  connectInet4Literals: string[];
+  connectInet4All: boolean;
+  connectInet6All: boolean;
+  connectAll: boolean;
 }
 
 export interface AuditSocketOptions {
@@ -60,6 +85,11 @@ export interface AuditSocketOptions {
   overflow?: 'drop' | 'block';
   /** SO_RCVBUF(FORCE) for the reading socket in bytes. Default 4 MiB. */
   receiveBuffer?: number;
+  /**
+   * Read /proc/<pid>/stat (and cgroup for a new pid) on the reader thread as each SYSCALL record
+   * arrives, and send it as a snapshot ahead of the records. Default false.
+   */
+  procSnapshots?: boolean;
   /** Called on the JavaScript thread with each batch. Must not throw (a throw goes to onError). */
   onBatch: (batch: NativeRecord[]) => void;
   /** Reader failures (an AuditError; the reader stops) and exceptions thrown by onBatch/onClosed. */
@@ -91,6 +121,18 @@ export interface AuditSocketCounters {
   queued: number;
   /** Times the reader paused because the queue was full ('block' overflow): backpressure, not loss. */
   queueWaits: number;
+  /** Events the triage replaced by a process note. */
+  summarized: number;
+  /** Records those notes stand for (included in delivered). */
+  summarizedRecords: number;
+  /** Exec/connect events passed on whole because a rule might fire on them. */
+  triagePassed: number;
+  /** Events passed on whole because their shape was not one the triage understands. */
+  triageUnsure: number;
+  /** Events passed on whole because their EOE did not come within the hold time. */
+  triageExpired: number;
+  /** /proc snapshots sent. */
+  procSnapshots: number;
 }
 
 export interface NativeAuditSocket {
@@ -105,6 +147,8 @@ export interface NativeAuditSocket {
   unref(): void;
   /** Netlink port id of the reading socket (0 before start). */
   portId(): number;
+  /** The triage the reader applies from its next record on; null turns it off. Callable any time. */
+  setTriage(spec: NativeTriageSpec | null): void;
 }
 
 export interface NativeAuditSocketConstructor {
@@ -122,6 +166,11 @@ export interface NativeBinding {
   sdNotify(socketPath: string, state: string): void;
   /** Test hook: the record-text decoder (ASCII fast path, UTF-8 with surrogateescape otherwise). */
   decodeRecordText(bytes: Buffer): string;
+  /** Test hook: one native Triage run over the given records, with what it would send up. */
+  triageRecords(
+    spec: NativeTriageSpec,
+    records: { type: number; text: string }[],
+  ): { items: { type: number; text: string; count: number }[]; stats: { summarized: number; passed: number; unsure: number } };
   /**
    * Keeps only the given capability numbers in every thread (effective, permitted, bounding; clears
    * inheritable and ambient; sets no_new_privs). Optional so fakes need not implement it.

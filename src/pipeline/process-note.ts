@@ -1,0 +1,123 @@
+/**
+ * The two pseudo records the native reader sends alongside real audit records (native/triage.h):
+ *
+ * - a process note replaces a whole exec or connect event that no rule could fire on (the triage,
+ *   compiled from the rule pack by src/detect/triage-spec.ts). It keeps what the process table needs
+ *   and the serial and record types, so serial-gap tracking and record metrics stay exact.
+ * - a /proc snapshot (stat and, for a new pid, cgroup) read by the reader thread when the pid's
+ *   SYSCALL record arrived, ahead of that event's records.
+ *
+ * Both are NUL-separated text (values come from the kernel's C strings and /proc, which hold no NUL).
+ */
+import type { RawRecord } from '../audit/event';
+
+/** Above every netlink message type (16 bits), so they can share a batch with real records. */
+export const PROCESS_NOTE_TYPE = 0x10001;
+export const PROC_SNAPSHOT_TYPE = 0x10002;
+
+const UNSET_ID = 4294967295;
+
+export interface ProcessNote {
+  kind: 'exec' | 'connect';
+  serial: number;
+  timeMs: number;
+  /** Netlink types of the records the note stands for, in arrival order. */
+  recordTypes: number[];
+  pid: number;
+  ppid: number | null;
+  uid: number | null;
+  /** null when unset (4294967295), as the event builder reports it. */
+  auid: number | null;
+  tty: string | null;
+  exe: string;
+  comm: string | null;
+  cwd: string | null;
+  /** exec: the new argv; connect: null (the process keeps its last known argv). */
+  argv: string[] | null;
+}
+
+export interface ProcSnapshot {
+  pid: number;
+  ppid: number;
+  /** /proc/<pid>/stat field 22: tells a reused pid apart. */
+  startTime: number;
+  comm: string;
+  /** /proc/<pid>/cgroup text; null when the reader did not read it (pid already known to it). */
+  cgroup: string | null;
+}
+
+function num(s: string | undefined): number | null {
+  if (s === undefined || s === '') return null;
+  const n = Number(s);
+  return Number.isInteger(n) && n >= 0 ? n : null;
+}
+
+// Field positions of a process note (native/triage.cc Summarize()).
+const F_KIND = 0;
+const F_SERIAL = 1;
+const F_TIME = 2;
+const F_TYPES = 3;
+const F_PID = 4;
+const F_PPID = 5;
+const F_UID = 6;
+const F_AUID = 7;
+const F_TTY = 8;
+const F_EXE = 9;
+const F_COMM = 10;
+const F_CWD = 11;
+const F_HAS_CWD = 12;
+const F_ARGV = 13;
+
+/** Null for text that is not a note this version understands (counted by the caller). */
+export function parseProcessNote(text: string): ProcessNote | null {
+  const f = text.split('\0');
+  const kind = f[F_KIND] === 'e' ? 'exec' : f[F_KIND] === 'c' ? 'connect' : null;
+  const serial = num(f[F_SERIAL]);
+  const timeMs = num(f[F_TIME]);
+  const pid = num(f[F_PID]);
+  if (kind === null || serial === null || timeMs === null || pid === null || f.length < F_ARGV) return null;
+  const recordTypes = (f[F_TYPES] ?? '').split(',').map(Number);
+  const auid = num(f[F_AUID]);
+  const tty = f[F_TTY] ?? '';
+  return {
+    kind,
+    serial,
+    timeMs,
+    recordTypes,
+    pid,
+    ppid: num(f[F_PPID]),
+    uid: num(f[F_UID]),
+    auid: auid === UNSET_ID ? null : auid,
+    tty: tty === '' || tty === '(none)' ? null : tty,
+    exe: f[F_EXE] as string,
+    comm: f[F_COMM] === '' ? null : (f[F_COMM] as string),
+    cwd: f[F_HAS_CWD] === '1' ? (f[F_CWD] as string) : null,
+    argv: kind === 'exec' ? f.slice(F_ARGV) : null,
+  };
+}
+
+export function parseProcSnapshot(text: string): ProcSnapshot | null {
+  const f = text.split('\0');
+  const pid = num(f[0]);
+  const ppid = num(f[1]);
+  const startTime = num(f[2]);
+  if (pid === null || ppid === null || startTime === null || f.length < 4) return null;
+  return { pid, ppid, startTime, comm: f[3] as string, cgroup: f.length > 4 ? (f[4] as string) : null };
+}
+
+/** The record types a note stands for, without parsing the rest of it (metrics, drop counts). */
+export function noteRecordTypes(text: string): number[] {
+  let start = 0;
+  for (let i = 0; i < F_TYPES; i++) {
+    start = text.indexOf('\0', start) + 1;
+    if (start === 0) return [];
+  }
+  const end = text.indexOf('\0', start);
+  return end < 0 ? [] : text.slice(start, end).split(',').map(Number);
+}
+
+/** How many audit records a batch entry stands for: 1 for a record, N for a note, 0 for a snapshot. */
+export function recordsRepresented(rec: RawRecord): number {
+  if (rec.type < PROCESS_NOTE_TYPE) return 1;
+  return rec.type === PROCESS_NOTE_TYPE ? Math.max(1, noteRecordTypes(rec.text).length) : 0;
+}
