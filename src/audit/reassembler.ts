@@ -202,6 +202,19 @@ export class Reassembler {
     this.pushParsed(parsed);
   }
 
+  /**
+   * An event the native triage consumed whole and replaced by a process note
+   * (src/pipeline/process-note.ts): its records and its serial still count, so `records`, `events`
+   * and serial-gap tracking are the same as if the records had come through.
+   */
+  noteConsumed(serial: number, records: number, node: string | null = null): void {
+    this.stats.records += records;
+    this.stats.events++;
+    const state = this.nodeState(node);
+    state.eoeSeen = true; // the note's event ended with an EOE
+    this.trackSerial(state, serial);
+  }
+
   /** Adds an already parsed record (counted in `records` only by push()). */
   pushParsed(rec: ParsedRecord): void {
     const timeMs = rec.sec * 1000 + rec.ms;

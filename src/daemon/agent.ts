@@ -13,6 +13,9 @@
  */
 import * as os from 'node:os';
 import { recordTypeName } from '../audit/record-types';
+import { PROCESS_NOTE_TYPE } from '../pipeline/process-note';
+import { nativeTriageFor } from './native-triage';
+import type { NativeTriageSpec } from '../native/types';
 import type { RawRecord } from '../audit/event';
 import { createDetector, type Detector } from '../detect/engine';
 import type { AllowConfig } from '../detect/allowlist';
@@ -152,11 +155,21 @@ export class Agent {
     this.pipeline = new AuditPipeline({
       detector: this.detector,
       live: true,
+      // The netlink reader reads /proc on its own thread (openReader: procSnapshots).
+      nativeProcSnapshots: true,
       onFindings: (f) => this.onFindings(f),
       onEvent: (ev) => {
         this.events++;
         this.metrics.countEvent(ev.types[0] ?? 'UNKNOWN');
       },
+      // A note stands for a whole event: count its records by type, as if they had come through.
+      onProcessNote: (note) => {
+        this.records += note.recordTypes.length;
+        for (const t of note.recordTypes) this.metrics.countRecords(recordTypeName(t));
+        this.events++;
+        this.metrics.countEvent('SYSCALL');
+      },
+      onBadNativeRecord: () => this.metrics.countDrop('native_record_unparsed'),
     });
 
     await this.startMetrics();
@@ -181,6 +194,8 @@ export class Agent {
       return;
     }
     const auditChanged = JSON.stringify(next.audit) !== JSON.stringify(this.config.audit);
+    // New rules may care about events the old triage let go: the reader gets the new spec at once.
+    this.source?.setTriage(this.triageSpec());
     this.logger.level = next.log.level;
     this.config = { ...this.config, detections: next.detections, log: next.log };
     this.logger.info({ auditChanged }, auditChanged ? 'configuration reloaded; audit.* changes take effect on restart' : 'configuration reloaded');
@@ -190,6 +205,14 @@ export class Agent {
   stop(reason = 'signal'): Promise<void> {
     if (!this.stopping) this.stopping = this.doStop(reason);
     return this.stopping;
+  }
+
+  /** The reader's triage for the current rules, or null when audit.triage is off. */
+  private triageSpec(): NativeTriageSpec | null {
+    if (!this.config.audit.triage) return null;
+    const { spec, reasons } = nativeTriageFor(this.detector);
+    if (reasons.length > 0) this.logger.info({ reasons }, 'triage: some events always take the full path');
+    return spec;
   }
 
   private buildDetector(config: Config): Detector {
@@ -248,7 +271,16 @@ export class Agent {
     // Under load each read returns a full batch (256 records), idle it returns one: a queue of 1024
     // batches rides out event-loop pauses (GC, a slow disk) of well over a second at 20k records/s,
     // and bounds the worst case to ~260k records in memory.
-    await source.start({ mode, enable: false, rules: [], queueLimit: 1024, pendingLimit: 1024, overflow: mode === 'unicast' ? 'block' : 'drop' });
+    await source.start({
+      mode,
+      enable: false,
+      rules: [],
+      queueLimit: 1024,
+      pendingLimit: 1024,
+      overflow: mode === 'unicast' ? 'block' : 'drop',
+      procSnapshots: true,
+      triage: this.triageSpec(),
+    });
     this.source = source;
     this.mode = mode;
     this.readLoop = this.consume(source);
@@ -263,9 +295,10 @@ export class Agent {
   }
 
   private onBatch(batch: RawRecord[]): void {
-    this.records += batch.length;
     for (let i = 0; i < batch.length; i++) {
       const rec = batch[i]!;
+      if (rec.type >= PROCESS_NOTE_TYPE) continue; // the reader's own: counted by the pipeline hooks
+      this.records++;
       this.metrics.countRecords(recordTypeName(rec.type));
       if (rec.type === AUDIT_CONFIG_CHANGE && this.lifecycle) {
         const pid = this.lifecycle.daemonTakeoverAttempt(rec.type, rec.text);
@@ -382,6 +415,10 @@ export class Agent {
         ['source_backlog', delta('sourceDrops')],
       ];
       this.metrics.countSignal('reader_pause', delta('queueWaits'));
+      this.metrics.countTriage('summarized', delta('summarized'));
+      this.metrics.countTriage('passed', delta('triagePassed'));
+      this.metrics.countTriage('unsure', delta('triageUnsure'));
+      this.metrics.countTriage('expired', delta('triageExpired'));
       for (const [cause, n] of drops) {
         if (n > 0) {
           this.metrics.countDrop(cause, n);

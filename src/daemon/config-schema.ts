@@ -67,6 +67,11 @@ const auditSchema = z.strictObject({
   rules: z
     .union([z.literal('default'), z.array(nonEmpty)], { error: 'expected "default" or a list of auditctl rule lines' })
     .default('default'),
+  /**
+   * Let the reader thread replace exec/connect events no rule can fire on by a compact process note
+   * (native/triage.h; the spec is compiled from the rule pack). Off: every event takes the full path.
+   */
+  triage: z.boolean().default(true),
 });
 
 const allowSchema = z.strictObject({

@@ -70,6 +70,8 @@ export interface Metrics {
   countDrop(cause: string, n?: number): void;
   /** Stream conditions worth watching that lose nothing by themselves (serial_gap, reader_pause, incomplete_event). */
   countSignal(kind: string, n?: number): void;
+  /** Reader-thread triage verdicts on exec/connect events (summarized, passed, unsure, expired). */
+  countTriage(verdict: string, n?: number): void;
   setKernel(k: KernelGauges): void;
   /** One kernel status poll (AuditLifecycle.startPolling's callback): gauges, plus loss as drops by cause. */
   observeKernel(k: KernelGauges & { lostDelta: number; lostCause: string | null }): void;
@@ -120,6 +122,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     'counter',
     ['kind'],
   );
+  const triage = family(
+    'credwatch_triage_events_total',
+    'Exec/connect events by reader-thread triage verdict: summarized (replaced by a process note: no rule could fire), passed (a rule might: full path), unsure or expired (full path: shape not understood, or no EOE in time).',
+    'counter',
+    ['verdict'],
+  );
   const shipOk = family('credwatch_ship_success_total', 'Successful deliveries (batches), by output.', 'counter', ['output']);
   const shipFail = family('credwatch_ship_failures_total', 'Failed delivery attempts, by output.', 'counter', ['output']);
   const shipped = family('credwatch_shipped_findings_total', 'Findings delivered, by output.', 'counter', ['output']);
@@ -147,6 +155,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
     countSignal: (kind, n = 1) => {
       if (n > 0) signals.add(kind, n);
+    },
+    countTriage: (verdict, n = 1) => {
+      if (n > 0) triage.add(verdict, n);
     },
     setKernel: (k) => {
       kernelLost.set('', k.lost);

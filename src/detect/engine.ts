@@ -21,6 +21,7 @@ import { compileRule, isExcluded, scoreRule, type CompiledRule } from './score';
 import { SequenceTracker } from './sequences';
 import { ReaderBaseline } from './reader-baseline';
 import { boundArgv } from './bound';
+import type { ProcessNote } from '../pipeline/process-note';
 
 export interface DetectorOptions {
   host: string;
@@ -52,6 +53,11 @@ export interface DetectorStats {
 
 export interface Detector {
   onAuditEvent(ev: AuditEvent): Finding[];
+  /**
+   * An exec/connect event the native triage found no rule could fire on (src/pipeline/process-note.ts):
+   * only its process facts are kept, for the parent chains and sequence joins of later events.
+   */
+  onProcessNote(note: ProcessNote): void;
   tick(nowMs: number): Finding[];
   /** Reloads rules; on failure throws a clear error and keeps the old rules. */
   reload(rulesDir?: string): void;
@@ -172,6 +178,11 @@ class Engine implements Detector {
       this.stats.byRule[f.rule] = (this.stats.byRule[f.rule] ?? 0) + 1;
     }
     return out;
+  }
+
+  onProcessNote(note: ProcessNote): void {
+    this.stats.events++;
+    this.processTable.observeProcess(note, note.timeMs);
   }
 
   tick(nowMs: number): Finding[] {

@@ -13,7 +13,8 @@
  *
  * triageInteresting() is the reference verdict: the C++ side must agree with it.
  */
-import { baseName, commandLine } from './event-view';
+import type { AuditEvent } from '../audit/event';
+import { baseName, commandLine, eventKind } from './event-view';
 import { asciiLower, requiredLiterals } from './regex-literals';
 import type { LoadedRule } from './rule-loader';
 import type { MatchSpec } from './rule-schema';
@@ -309,4 +310,17 @@ export function triageInteresting(spec: TriageSpec, s: TriageSummary): boolean {
     default:
       return true;
   }
+}
+
+/** The summary of a full event, as the native triage sees it (null for kinds it never triages). */
+export function triageSummaryOf(ev: AuditEvent): TriageSummary | null {
+  const kind = eventKind(ev);
+  if (kind !== 'exec' && kind !== 'connect') return null;
+  const sa = ev.sockaddr;
+  return {
+    kind,
+    exe: ev.process?.exe ?? null,
+    argv: kind === 'exec' ? (ev.process?.argv ?? null) : null,
+    sockaddr: kind === 'connect' && sa ? { family: String(sa.family), port: sa.port, addr: sa.addr, path: sa.path } : null,
+  };
 }

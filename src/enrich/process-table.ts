@@ -7,7 +7,7 @@
  * by `maxEntries`; entries are replaced when a pid is reused (different start time or a new exec
  * with another parent).
  */
-import type { AuditEvent } from '../audit/event';
+import type { AuditEvent, ProcessInfo } from '../audit/event';
 import { parseProcCgroup, type CgroupIdentity } from './cgroup';
 import { nullProcReader, type ProcReader } from './proc-reader';
 
@@ -70,6 +70,7 @@ export class ProcessTable {
    * of all 32k entries (touch was ~5% of the agent's CPU under exec load).
    */
   private newest: ProcessEntry | null = null;
+  private readonly cgroupCache = new Map<string, CgroupIdentity | null>();
 
   constructor(opts: ProcessTableOptions = {}) {
     this.reader = opts.reader ?? nullProcReader;
@@ -106,17 +107,56 @@ export class ProcessTable {
     e.comm ??= stat.comm;
     if (e.container === undefined) {
       const text = this.reader.readCgroup(pid);
-      if (text !== null) e.container = parseProcCgroup(text);
+      if (text !== null) e.container = this.cgroupIdentity(text);
     }
     this.touch(e);
     // The parent matters for the chain and for the container fallback; read it while it exists too.
     if (!this.entries.has(stat.ppid) && stat.ppid > 1) this.fromProc(stat.ppid, nowMs);
   }
 
+  /**
+   * A /proc snapshot the native reader took when the pid's SYSCALL record arrived (native/proc_snapshot.h):
+   * the same as noteRecordPid() with the reads already done off the JavaScript thread. `cgroup` is null
+   * when the reader knew the pid already; the table reads it itself if it does not (its LRU is smaller).
+   */
+  applyProcSnapshot(s: { pid: number; ppid: number; startTime: number; comm: string; cgroup: string | null }, nowMs = Date.now()): void {
+    let e = this.entries.get(s.pid);
+    if (!e || (e.startTime !== null && e.startTime !== s.startTime)) e = this.fresh(s.pid, nowMs);
+    e.checkedMs = nowMs;
+    e.startTime = s.startTime;
+    e.ppid ??= s.ppid;
+    e.comm ??= ownString(s.comm);
+    if (e.container === undefined) {
+      const text = s.cgroup ?? this.reader.readCgroup(s.pid);
+      if (text !== null) e.container = this.cgroupIdentity(text);
+    }
+    this.touch(e);
+    if (!this.entries.has(s.ppid) && s.ppid > 1) this.fromProc(s.ppid, nowMs);
+  }
+
+  /**
+   * Processes of one node share a handful of cgroups: parse each distinct /proc/<pid>/cgroup text once.
+   * Identities are never mutated after parsing, so entries may share one.
+   */
+  private cgroupIdentity(text: string): CgroupIdentity | null {
+    const cached = this.cgroupCache.get(text);
+    if (cached !== undefined) return cached;
+    const id = parseProcCgroup(text);
+    if (this.cgroupCache.size >= 1024) this.cgroupCache.clear();
+    this.cgroupCache.set(ownString(text), id);
+    return id;
+  }
+
   /** Folds an event into the table and returns the entry for its process (null without a pid). */
   observe(ev: AuditEvent): ProcessEntry | null {
     const p = ev.process;
     if (!p || p.pid === null) return null;
+    return this.observeProcess(p, ev.timeMs);
+  }
+
+  /** The process side of an event the native triage summarized (src/pipeline/process-note.ts). */
+  observeProcess(p: Pick<ProcessInfo, 'pid' | 'ppid' | 'exe' | 'comm' | 'uid' | 'auid' | 'tty' | 'argv' | 'cwd'>, timeMs: number): ProcessEntry | null {
+    if (p.pid === null) return null;
     let e = this.entries.get(p.pid);
     const isExec = p.argv !== null;
     if (e && e.startTime === null && isExec && p.ppid !== null && e.ppid !== null && e.ppid !== p.ppid) {
@@ -124,7 +164,7 @@ export class ProcessTable {
       // noteRecordPid already told reuse apart by start time.
       e = undefined;
     }
-    e ??= this.fresh(p.pid, ev.timeMs);
+    e ??= this.fresh(p.pid, timeMs);
     // Keep the parent seen at exec: after `runc exec` exits its child is reparented to the shim,
     // and the exec-time parent is what ties the process to its container and its launcher.
     if (p.ppid !== null && (isExec || e.ppid === null)) e.ppid = p.ppid;
@@ -140,7 +180,7 @@ export class ProcessTable {
     } else if (p.cwd !== null && e.cwd === null) {
       e.cwd = ownString(p.cwd);
     }
-    e.lastSeenMs = Math.max(e.lastSeenMs, ev.timeMs);
+    e.lastSeenMs = Math.max(e.lastSeenMs, timeMs);
     this.touch(e);
     return e;
   }
@@ -191,7 +231,7 @@ export class ProcessTable {
     e.cwd = this.reader.readCwd(pid);
     e.auid = this.reader.readLoginUid(pid);
     const text = this.reader.readCgroup(pid);
-    if (text !== null) e.container = parseProcCgroup(text);
+    if (text !== null) e.container = this.cgroupIdentity(text);
     this.touch(e);
   }
 

@@ -6,12 +6,14 @@
  *           ─► Reassembler ─► AuditEvent ─► Detector ─► redacted Findings ─► sink
  *
  * Per record the only work added here is, for SYSCALL records on a live stream, one indexOf to find
- * the pid; everything else is the reassembler's and the detector's.
+ * the pid; everything else is the reassembler's and the detector's. The native reader may also send
+ * process notes (events its triage consumed whole) and /proc snapshots: src/pipeline/process-note.ts.
  */
 import type { AuditEvent, RawRecord } from '../audit/event';
 import { Reassembler, type ReassemblerOptions, type ReassemblerStats } from '../audit/reassembler';
 import type { Detector } from '../detect/engine';
 import type { Finding } from '../detect/finding';
+import { PROCESS_NOTE_TYPE, PROC_SNAPSHOT_TYPE, parseProcSnapshot, parseProcessNote, type ProcessNote } from './process-note';
 
 const AUDIT_SYSCALL = 1300;
 
@@ -26,6 +28,15 @@ export interface AuditPipelineOptions {
    * the pids belong to another time (and maybe another host).
    */
   live: boolean;
+  /**
+   * The source reads /proc itself and sends snapshots (native reader, procSnapshots on): the pipeline
+   * then leaves /proc alone. Default false.
+   */
+  nativeProcSnapshots?: boolean;
+  /** Observes every process note (an event the native triage summarized); optional. */
+  onProcessNote?: (note: ProcessNote) => void;
+  /** A pseudo record from the native reader that could not be parsed (a version mismatch): counted. */
+  onBadNativeRecord?: (type: number) => void;
   reassembler?: Omit<ReassemblerOptions, 'onEvent'>;
 }
 
@@ -50,6 +61,9 @@ export class AuditPipeline {
   private readonly live: boolean;
   private readonly onFindings: (findings: Finding[]) => void;
   private readonly onEventHook: ((ev: AuditEvent) => void) | undefined;
+  private readonly onNoteHook: ((note: ProcessNote) => void) | undefined;
+  private readonly onBadNative: ((type: number) => void) | undefined;
+  private readonly readsProc: boolean;
   private eventsSeen = 0;
 
   constructor(opts: AuditPipelineOptions) {
@@ -57,19 +71,49 @@ export class AuditPipeline {
     this.live = opts.live;
     this.onFindings = opts.onFindings;
     this.onEventHook = opts.onEvent;
+    this.onNoteHook = opts.onProcessNote;
+    this.onBadNative = opts.onBadNativeRecord;
+    this.readsProc = opts.live && !opts.nativeProcSnapshots;
     this.reassembler = new Reassembler({ ...opts.reassembler, onEvent: (ev) => this.handleEvent(ev) });
   }
 
   /** Feeds one batch of records (one netlink read, or a block of log lines). */
   pushBatch(batch: readonly (RawRecord & { node?: string | null })[], node: string | null = null): void {
-    const table = this.live ? this.detector.processTable : null;
+    const table = this.readsProc ? this.detector.processTable : null;
     for (let i = 0; i < batch.length; i++) {
       const rec = batch[i]!;
+      if (rec.type >= PROCESS_NOTE_TYPE) {
+        this.pushNative(rec);
+        continue;
+      }
       if (table !== null && rec.type === AUDIT_SYSCALL) {
         const pid = syscallPid(rec.text);
         if (pid > 0) table.noteRecordPid(pid);
       }
       this.reassembler.push(rec, rec.node ?? node);
+    }
+  }
+
+  private pushNative(rec: RawRecord): void {
+    if (rec.type === PROCESS_NOTE_TYPE) {
+      const note = parseProcessNote(rec.text);
+      if (note === null) {
+        if (this.onBadNative) this.onBadNative(rec.type);
+        return;
+      }
+      this.reassembler.noteConsumed(note.serial, note.recordTypes.length);
+      this.eventsSeen++;
+      if (this.onNoteHook) this.onNoteHook(note);
+      this.detector.onProcessNote(note);
+    } else if (rec.type === PROC_SNAPSHOT_TYPE) {
+      const snap = parseProcSnapshot(rec.text);
+      if (snap === null) {
+        if (this.onBadNative) this.onBadNative(rec.type);
+        return;
+      }
+      if (this.live) this.detector.processTable.applyProcSnapshot(snap);
+    } else if (this.onBadNative) {
+      this.onBadNative(rec.type);
     }
   }
 

@@ -17,7 +17,8 @@ import type { RawRecord } from '../audit/event';
 import { createAuditControl, createAuditSocket } from '../native/binding';
 import type { AuditControl, AuditSocketFactory } from '../native/binding';
 import { AuditError, isAuditError } from '../native/errors';
-import type { AuditSocketCounters, AuditSocketMode, AuditStatus, NativeAuditSocket } from '../native/types';
+import type { AuditSocketCounters, AuditSocketMode, AuditStatus, NativeAuditSocket, NativeTriageSpec } from '../native/types';
+import { recordsRepresented } from '../pipeline/process-note';
 
 export interface NetlinkStartOptions {
   mode: AuditSocketMode;
@@ -37,6 +38,10 @@ export interface NetlinkStartOptions {
   batchMaxRecords?: number;
   /** SO_RCVBUF of the reading socket in bytes (default 4 MiB). */
   receiveBuffer?: number;
+  /** /proc snapshots from the reader thread (see AuditSocketOptions.procSnapshots). */
+  procSnapshots?: boolean;
+  /** Native triage spec to start with (see setTriage()). */
+  triage?: NativeTriageSpec | null;
   /** Batches held for a consumer that has not called next() yet (default 64); beyond, dropped and counted. */
   pendingLimit?: number;
   /** Leave audit enabled on stop even if this source enabled it (DESIGN: "never disable audit on exit"). */
@@ -102,6 +107,12 @@ const ZERO_COUNTERS: AuditSocketCounters = {
   ignored: 0,
   queued: 0,
   queueWaits: 0,
+  summarized: 0,
+  summarizedRecords: 0,
+  triagePassed: 0,
+  triageUnsure: 0,
+  triageExpired: 0,
+  procSnapshots: 0,
 };
 
 /** True when `pid` names a live (not zombie) process. */
@@ -224,10 +235,12 @@ export class NetlinkSource implements AsyncIterable<RawRecord[]> {
         batchMaxRecords: options.batchMaxRecords,
         overflow: options.overflow,
         receiveBuffer: options.receiveBuffer,
+        procSnapshots: options.procSnapshots,
         onBatch: (batch) => this.onBatch(batch),
         onError: (err) => this.onError(err),
         onClosed: () => this.onClosed(),
       });
+      if (options.triage) socket.setTriage(options.triage);
       if (options.mode === 'unicast') {
         report.tookOverFrom = takeOverIfDead(() => socket.start(), this.control, this.alive, this.ownPid).tookOverFrom;
         this.socket = socket;
@@ -350,6 +363,11 @@ export class NetlinkSource implements AsyncIterable<RawRecord[]> {
     return this.control.getStatus();
   }
 
+  /** Changes the reader's triage (rule reload); null turns it off. */
+  setTriage(spec: NativeTriageSpec | null): void {
+    this.socket?.setTriage(spec);
+  }
+
   /** Let the process exit while reading (the reader keeps the event loop alive by default). */
   unref(): void {
     this.socket?.unref();
@@ -367,7 +385,7 @@ export class NetlinkSource implements AsyncIterable<RawRecord[]> {
       return;
     }
     if (this.pending.length >= this.pendingLimit) {
-      this.sourceDrops += batch.length;
+      for (const rec of batch) this.sourceDrops += recordsRepresented(rec);
       return;
     }
     this.pending.push(batch);

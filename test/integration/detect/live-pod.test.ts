@@ -76,9 +76,11 @@ describe.skipIf(reason !== null)('live: token reads inside a pod container', () 
     watcher = new PodVolumeWatcher({ rescanMs: 200, settleMs: 100, onChange: (c) => changes.push(c) });
     watcher.start();
     pod = startPod();
+    // Wait for THIS pod's watch: pod directories left by others (or real pods) come first.
+    const ours = (): string[] => changes.flatMap((c) => c.add).filter((l) => l.includes(pod?.volumeDir ?? '?'));
     const end = Date.now() + 5000;
-    while (changes.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-    const podWatch = changes.flatMap((c) => c.add).filter((l) => l.includes(pod?.volumeDir ?? '?'));
+    while (ours().length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    const podWatch = ours();
     expect(podWatch).toEqual([`-w ${pod.volumeDir} -p r -k credwatch:pod-token`]);
     detector = createDetector({
       host: 'live-test',

@@ -102,7 +102,7 @@ describe('defaults', () => {
     const c = parseConfigText('', 'empty.yaml', {});
     expect(c).toEqual(defaultConfig());
     expect(c.storage).toEqual({ path: '/var/lib/credwatch/findings.db', retention_days: 30, max_mb: 1024 });
-    expect(c.audit).toEqual({ mode: 'auto', backlog_limit: 8192, rules: 'default' });
+    expect(c.audit).toEqual({ mode: 'auto', backlog_limit: 8192, rules: 'default', triage: true });
     expect(c.metrics.listen).toBe('127.0.0.1:9464');
     expect(c.log.level).toBe('info');
     expect(c.ship).toEqual([]);
@@ -111,7 +111,7 @@ describe('defaults', () => {
 
   it('a partial section keeps the defaults of its other keys', () => {
     const c = parseConfigText('audit:\n  mode: multicast\n', 'p.yaml', {});
-    expect(c.audit).toEqual({ mode: 'multicast', backlog_limit: 8192, rules: 'default' });
+    expect(c.audit).toEqual({ mode: 'multicast', backlog_limit: 8192, rules: 'default', triage: true });
   });
 
   it('no file at the default path means built-in defaults', () => {

@@ -9,11 +9,11 @@ import type { AuditEvent, Sockaddr } from '../../../src/audit/event';
 import { REPLAY_REASSEMBLY, Reassembler } from '../../../src/audit/reassembler';
 import { linesToRecords, readAuditLogStream } from '../../../src/sources/auditlog';
 import { createDetector } from '../../../src/detect/engine';
-import { EventView, eventKind } from '../../../src/detect/event-view';
+import { EventView } from '../../../src/detect/event-view';
 import { compileMatch, type Predicate } from '../../../src/detect/match';
 import { defaultRulesDir, loadRuleDir, type LoadedRule } from '../../../src/detect/rule-loader';
 import { compileRegex, ruleSpec, type MatchSpec } from '../../../src/detect/rule-schema';
-import { compileTriageSpec, triageInteresting, triagePredicates, type TriageSpec, type TriageSummary } from '../../../src/detect/triage-spec';
+import { compileTriageSpec, triageInteresting, triagePredicates, triageSummaryOf, type TriageSpec, type TriageSummary } from '../../../src/detect/triage-spec';
 import { ProcessTable } from '../../../src/enrich/process-table';
 import { makeEvent } from '../enrich/helpers';
 
@@ -224,17 +224,7 @@ function mustRespect(rules: readonly LoadedRule[]): { label: string; kinds: Set<
 }
 const predicates = mustRespect(shipped);
 
-function summaryOf(ev: AuditEvent): TriageSummary | null {
-  const kind = eventKind(ev);
-  if (kind !== 'exec' && kind !== 'connect') return null;
-  const sa = ev.sockaddr;
-  return {
-    kind,
-    exe: ev.process?.exe ?? null,
-    argv: kind === 'exec' ? (ev.process?.argv ?? null) : null,
-    sockaddr: kind === 'connect' && sa ? { family: String(sa.family), port: sa.port, addr: sa.addr, path: sa.path } : null,
-  };
-}
+const summaryOf = triageSummaryOf;
 
 describe('the shipped rule pack', () => {
   it('compiles to a spec that triages both kinds (prints it)', () => {
