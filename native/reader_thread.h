@@ -56,6 +56,9 @@ class ReaderThread {
   static constexpr size_t kReceiveBuffer = 65536;
   // A batch is also closed when its arena passes this size, bounding memory per queued batch.
   static constexpr size_t kMaxBatchBytes = 1 << 20;
+  // After the socket runs dry with records in the batch, wait this long for more before sending it:
+  // at most ~200 batches a second reach JavaScript, for at most this much added latency.
+  static constexpr unsigned kLingerMs = 10;
   // At stop, at most this many already-queued records are still read and delivered.
   static constexpr size_t kFinalDrainRecords = 65536;
 
