@@ -158,13 +158,15 @@ class Engine implements Detector {
         this.stats.allowlisted++;
         continue;
       }
-      const f = this.finding(rule.spec, v, hit.score, hit.indicators, hit.severity);
-      if (this.sequenceStarters.has(id)) this.sequences.note(f, v);
+      // Built at most once, and only when kept: a flood of repeated reads builds (hashes, redacts) nothing.
+      let f: Finding | null = null;
+      const build = (): Finding => (f ??= this.finding(rule.spec, v, hit.score, hit.indicators, hit.severity));
+      if (this.sequenceStarters.has(id)) this.sequences.note(id, hit.score, hit.indicators, v, build);
       if (this.isRepeat(id, v)) {
         this.stats.suppressed++;
         continue;
       }
-      (out ??= []).push(f);
+      (out ??= []).push(build());
     }
     for (const rule of this.sequenceRules) {
       const marks = this.sequences.match(rule, v);

@@ -36,6 +36,12 @@ function treeOf(v: EventView, depth: number): number[] {
   return out;
 }
 
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export class SequenceTracker {
   private marks: SequenceMark[] = [];
   /** The newest mark per key, while it has joined nothing yet. */
@@ -54,19 +60,23 @@ export class SequenceTracker {
    * Remembers a finding that may start a sequence. A process that reads the same credential again
    * and again (a client re-reading its token, or a flood meant to push real marks out) refreshes its
    * one open mark instead of adding one per read: the window then runs from the latest read, the
-   * evidence is the strongest read's (latest on a tie), and memory and per-join work stay bounded by
-   * processes, not reads.
+   * evidence is the strongest read's (the latest on a tie, unless it matched the very same indicators:
+   * then it says nothing new), and memory and per-join work stay bounded by processes, not reads.
+   * `build` makes the finding only when it is kept: building and redacting one per repeated read was
+   * most of the cost of a read flood.
    */
-  note(finding: Finding, v: EventView): void {
+  note(rule: string, score: number, indicators: readonly string[], v: EventView, build: () => Finding): void {
     const containerId = v.container?.containerId ?? null;
-    const key = `${finding.rule}\0${v.pid ?? ''}\0${containerId ?? ''}`;
+    const key = `${rule}\0${v.pid ?? ''}\0${containerId ?? ''}`;
     const prev = this.open.get(key);
     if (prev !== undefined && prev.joined.size === 0 && v.ev.timeMs >= prev.timeMs) {
       prev.timeMs = v.ev.timeMs;
       // Keep the strongest read as the evidence (a later read may carry more indicators).
-      if (finding.score >= prev.finding.score) prev.finding = finding;
+      const old = prev.finding;
+      if (score > old.score || (score === old.score && !sameList(indicators, old.indicators))) prev.finding = build();
       return;
     }
+    const finding = build();
     const mark: SequenceMark = {
       rule: finding.rule,
       finding,
