@@ -195,6 +195,13 @@ function freePort() {
 }
 
 /** NODE_OPTIONS the systemd unit gives the agent (V8 heap flags), so the bench runs it as deployed. */
+/** The node flags bin/credwatch's `#!/usr/bin/env -S node ...` line gives the agent when run as a program. */
+function launcherNodeFlags() {
+  const first = fs.readFileSync(path.join(ROOT, 'bin/credwatch'), 'utf8').split('\n', 1)[0];
+  const m = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first);
+  return m ? m[1].trim().split(/\s+/).filter((a) => a !== '') : [];
+}
+
 function unitNodeOptions() {
   const unit = fs.readFileSync(path.join(ROOT, 'systemd/credwatch.service'), 'utf8');
   return /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1]?.trim() ?? '';
@@ -210,7 +217,7 @@ async function startAgent({ workDir, podVolume }) {
   const cfg = path.join(workDir, 'config.yaml');
   fs.writeFileSync(cfg, `storage:\n  path: ${db}\nmetrics:\n  listen: "127.0.0.1:${port}"\n`);
   // CREDWATCH_BENCH_NODE_ARGS: extra node flags for the agent (e.g. --heapsnapshot-signal=SIGUSR2).
-  const nodeArgs = (process.env.CREDWATCH_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const nodeArgs = [...launcherNodeFlags(), ...(process.env.CREDWATCH_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')];
   const prof = process.env.CREDWATCH_BENCH_CPU_PROF;
   if (prof) {
     fs.mkdirSync(prof, { recursive: true });
