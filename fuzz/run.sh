@@ -4,6 +4,7 @@
 # paths; nothing from N-API is called or linked.)
 #   apt-get install clang        # Debian: clang 14 ships libFuzzer (libclang-rt-14-dev)
 #   fuzz/run.sh [SECONDS]        # default 180; crashes land in fuzz/artifacts/
+#   FUZZ_TARGET=triage fuzz/run.sh [SECONDS]   # the reader's triage (fuzz/triage_fuzz.cc)
 # The seed corpus is made from real records (test/fixtures/audit) wrapped as netlink datagrams.
 set -eu
 cd "$(dirname "$0")"
@@ -11,6 +12,29 @@ SECONDS_TO_RUN="${1:-180}"
 OUT="${FUZZ_OUT:-/tmp/credwatch-fuzz}"
 mkdir -p "$OUT/corpus" artifacts
 CXX="${CXX:-clang++}"
+if [ "${FUZZ_TARGET:-netlink}" = triage ]; then
+  mkdir -p "$OUT/triage-corpus"
+  "$CXX" -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    -I../node_modules/node-addon-api -I/usr/include/node -DNAPI_VERSION=8 \
+    -o "$OUT/triage_fuzz" triage_fuzz.cc ../native/triage.cc ../native/record_fields.cc
+  # Seeds: each fixture event's records, one per line, the first byte choosing the record type.
+  python3 - "$OUT/triage-corpus" <<'PY'
+import glob, os, re, sys
+out = sys.argv[1]
+codes = {b'SYSCALL': 0, b'EXECVE': 1, b'CWD': 2, b'SOCKADDR': 3, b'PATH': 4, b'PROCTITLE': 5, b'EOE': 6, b'BPRM_FCAPS': 7}
+events, n = {}, 0
+for f in sorted(glob.glob('../test/fixtures/behaviours/*.log')):
+    for line in open(f, 'rb').read().split(b'\n'):
+        m = re.match(rb'(?:node=\S+ )?type=(\S+) msg=(audit\([0-9.]+:(\d+)\).*)', line)
+        if m and m.group(1) in codes:
+            events.setdefault((f, m.group(3)), []).append(bytes([codes[m.group(1)]]) + m.group(2))
+for recs in list(events.values())[:400]:
+    stamp = re.match(rb'.(audit\([0-9.:]+\):)', recs[0]).group(1)
+    open(os.path.join(out, 'seed%04d' % n), 'wb').write(b'\n'.join(recs + [bytes([6]) + stamp]))
+    n += 1
+PY
+  exec "$OUT/triage_fuzz" -max_total_time="$SECONDS_TO_RUN" -max_len=70000 -artifact_prefix=artifacts/ -print_final_stats=1 "$OUT/triage-corpus"
+fi
 "$CXX" -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I../node_modules/node-addon-api -I/usr/include/node -DNAPI_VERSION=8 \
   -o "$OUT/netlink_fuzz" netlink_fuzz.cc ../native/surrogate_escape.cc
