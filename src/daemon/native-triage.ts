@@ -6,19 +6,20 @@
 import type { Detector } from '../detect/engine';
 import { compileTriageSpec } from '../detect/triage-spec';
 import type { NativeTriageSpec } from '../native/types';
+import { I386_SYSCALL_NAMES } from '../audit/syscalls-i386';
+import { X86_64_SYSCALL_NAMES } from '../audit/syscalls-x86_64';
 
-const AUDIT_ARCH_X86_64 = 0xc000003e;
-const AUDIT_ARCH_I386 = 0x40000003;
-
-/** From src/audit/syscalls-x86_64.ts and syscalls-i386.ts (i386 socketcall(2) connects are not triaged). */
-const TRIAGE_SYSCALLS: NativeTriageSpec['syscalls'] = [
-  { arch: AUDIT_ARCH_X86_64, nr: 59, kind: 'exec' },
-  { arch: AUDIT_ARCH_X86_64, nr: 322, kind: 'exec' },
-  { arch: AUDIT_ARCH_X86_64, nr: 42, kind: 'connect' },
-  { arch: AUDIT_ARCH_I386, nr: 11, kind: 'exec' },
-  { arch: AUDIT_ARCH_I386, nr: 358, kind: 'exec' },
-  { arch: AUDIT_ARCH_I386, nr: 362, kind: 'connect' },
+// AUDIT_ARCH_* as the SYSCALL record's arch= field carries it (the rule encoder's arches).
+const ARCHES: [number, ReadonlyMap<number, string>][] = [
+  [0xc000003e, X86_64_SYSCALL_NAMES],
+  [0x40000003, I386_SYSCALL_NAMES],
 ];
+const KINDS: Record<string, 'exec' | 'connect'> = { execve: 'exec', execveat: 'exec', connect: 'connect' };
+
+/** exec and connect syscall numbers per arch (i386 socketcall(2) connects are not triaged: they pass). */
+const TRIAGE_SYSCALLS: NativeTriageSpec['syscalls'] = ARCHES.flatMap(([arch, names]) =>
+  [...names].flatMap(([nr, name]) => (KINDS[name] ? [{ arch, nr, kind: KINDS[name] }] : [])),
+);
 
 /** Programs the engine itself watches at exec, whatever the rules say (runc/crun exec -> container). */
 const ENGINE_PROGRAMS = ['runc', 'crun'];

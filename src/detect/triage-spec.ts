@@ -18,36 +18,13 @@ import { baseName, commandLine, eventKind } from './event-view';
 import { asciiLower, requiredLiterals } from './regex-literals';
 import type { LoadedRule } from './rule-loader';
 import type { MatchSpec } from './rule-schema';
+import type { NativeTriageSpec } from '../native/types';
 
-/** The contract with the native side: field names and meaning are fixed. */
-export interface TriageSpec {
-  /** Globs (only * and ? special, fnmatch(3) semantics without flags, case-sensitive) tested against
-   *  basename(exe) and basename(argv[0]) of an exec event. */
-  execPrograms: string[];
-  /** Globs tested against the exe of an exec event: a glob containing '/' against the full exe path,
-   *  otherwise against basename(exe). */
-  execExes: string[];
-  /** Lower-case strings; an exec event whose command line (argv joined by ' ', argv[0] reduced to its
-   *  basename - exactly commandLine() in event-view.ts) contains one of them, compared ASCII
-   *  case-insensitively, is interesting. */
-  execArgvLiterals: string[];
-  execAll: boolean;
-  /** Same glob semantics as execExes, for connect events. */
-  connectExes: string[];
-  /** inet/inet6 destination ports: a connect to one is interesting. */
-  connectPorts: number[];
-  /** Lower-case; a unix-socket connect whose path (as sockaddr.ts formats it: '@' prefix for abstract)
-   *  contains one (ASCII case-insensitive) is interesting. */
-  connectUnixLiterals: string[];
-  /** Every unix-socket connect is interesting (a predicate wants family unix with no path regex). */
-  connectUnixAll: boolean;
-  /** Lower-case; an inet (IPv4) connect whose dotted-quad address contains one is interesting. */
-  connectInet4Literals: string[];
-  /** Every inet connect is interesting. */
-  connectInet4All: boolean;
-  /** Every inet6 connect is interesting. */
-  connectInet6All: boolean;
-  connectAll: boolean;
+/**
+ * The contract with the native side (field meanings: NativeTriageSpec in src/native/types.ts), minus
+ * the syscall numbers the daemon adds, plus why any *All flag was set.
+ */
+export interface TriageSpec extends Omit<NativeTriageSpec, 'syscalls'> {
   /** Why execAll / connectAll / the *All flags were set (for one log line at start). */
   reasons: string[];
 }

@@ -53,16 +53,31 @@ export interface NativeRecord {
 export interface NativeTriageSpec {
   /** Which syscalls are exec and connect, per audit arch (AUDIT_ARCH_* value). Others always pass. */
   syscalls: { arch: number; nr: number; kind: 'exec' | 'connect' }[];
+  /** Globs (only * and ? special, '*' also crosses '/', case-sensitive) tested against basename(exe)
+   *  and basename(argv[0]) of an exec event. */
   execPrograms: string[];
+  /** Globs tested against the exe of an exec event: a glob containing '/' against the full exe path,
+   *  otherwise against basename(exe). */
   execExes: string[];
+  /** Lower-case strings; an exec event whose command line (argv joined by ' ', argv[0] reduced to its
+   *  basename - exactly commandLine() in event-view.ts) contains one of them, compared ASCII
+   *  case-insensitively, is interesting. */
   execArgvLiterals: string[];
   execAll: boolean;
+  /** Same glob semantics as execExes, for connect events. */
   connectExes: string[];
+  /** inet/inet6 destination ports: a connect to one is interesting. */
   connectPorts: number[];
+  /** Lower-case; a unix-socket connect whose path (as sockaddr.ts formats it: '@' prefix for abstract)
+   *  contains one (ASCII case-insensitive) is interesting. */
   connectUnixLiterals: string[];
+  /** Every unix-socket connect is interesting (a predicate wants family unix with no path regex). */
   connectUnixAll: boolean;
+  /** Lower-case; an inet (IPv4) connect whose dotted-quad address contains one is interesting. */
   connectInet4Literals: string[];
+  /** Every inet connect is interesting. */
   connectInet4All: boolean;
+  /** Every inet6 connect is interesting. */
   connectInet6All: boolean;
   connectAll: boolean;
 }

@@ -1,13 +1,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as fc from 'fast-check';
 import { parse as parseYaml } from 'yaml';
 import type { AuditEvent, Sockaddr } from '../../../src/audit/event';
 import { REPLAY_REASSEMBLY, Reassembler } from '../../../src/audit/reassembler';
-import { linesToRecords, readAuditLogStream } from '../../../src/sources/auditlog';
+import { linesToRecords } from '../../../src/sources/auditlog';
+import { fixtureFiles, readLogEvents } from '../../helpers/fixture-events';
 import { createDetector } from '../../../src/detect/engine';
 import { EventView } from '../../../src/detect/event-view';
 import { compileMatch, type Predicate } from '../../../src/detect/match';
@@ -254,20 +253,7 @@ describe('the shipped rule pack', () => {
 
 // ---- safety on real recorded logs --------------------------------------------------------------
 
-function fixtureLogs(): string[] {
-  const out: string[] = [];
-  const walk = (dir: string): void => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) {
-        if (e.name !== 'golden') walk(p); // golden/ holds the expected events of the logs beside it
-      } else if (/\.(log|log\.gz|yaml)$/.test(e.name)) out.push(p);
-    }
-  };
-  walk(path.join(FIXTURES, 'audit'));
-  walk(path.join(FIXTURES, 'behaviours'));
-  return out.sort();
-}
+const fixtureLogs = (): string[] => fixtureFiles(/\.(log|log\.gz|yaml)$/);
 
 async function eventsOf(file: string): Promise<AuditEvent[]> {
   const events: AuditEvent[] = [];
@@ -281,11 +267,7 @@ async function eventsOf(file: string): Promise<AuditEvent[]> {
     }
     return events;
   }
-  let input: Readable = fs.createReadStream(file);
-  if (file.endsWith('.gz')) input = input.pipe(createGunzip());
-  for await (const batch of readAuditLogStream(input)) for (const rec of batch) r.push(rec, rec.node);
-  r.flush();
-  return events;
+  return readLogEvents(file);
 }
 
 interface Tally {

@@ -9,18 +9,11 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { AuditError } from '../../../src/native/errors';
-import { loadNative, sdNotify } from '../../../src/native/binding';
-import type { AuditSocketOptions, NativeBinding } from '../../../src/native/types';
+import { sdNotify } from '../../../src/native/binding';
+import { tryLoadNative } from '../../helpers/native';
+import type { AuditSocketOptions } from '../../../src/native/types';
 
-function tryLoad(): { native: NativeBinding | null; reason: string | null } {
-  try {
-    return { native: loadNative(), reason: null };
-  } catch (err) {
-    return { native: null, reason: `native addon not built (npx node-gyp rebuild): ${(err as Error).message}` };
-  }
-}
-
-const { native, reason } = tryLoad();
+const { native, reason } = tryLoadNative();
 if (reason) console.warn(`[skip] native addon: ${reason}`);
 const hasPython = spawnSync('python3', ['-c', 'pass']).status === 0;
 if (!hasPython) console.warn('[skip] sdNotify round trip: python3 is needed to receive the datagram');

@@ -7,34 +7,21 @@
  * before its SYSCALL, no EOE, NUL in a hex value). Runs through the addon's triageRecords() test hook:
  * no socket, no root.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-import type { AuditEvent } from '../../../src/audit/event';
-import { REPLAY_REASSEMBLY, Reassembler } from '../../../src/audit/reassembler';
 import { recordTypeNumber } from '../../../src/audit/record-types';
 import { nativeTriageFor } from '../../../src/daemon/native-triage';
 import { createDetector } from '../../../src/detect/engine';
 import { triageInteresting, triageSummaryOf } from '../../../src/detect/triage-spec';
-import { loadNative } from '../../../src/native/binding';
-import type { NativeBinding, NativeTriageSpec } from '../../../src/native/types';
+import type { NativeTriageSpec } from '../../../src/native/types';
 import { PROCESS_NOTE_TYPE, parseProcessNote } from '../../../src/pipeline/process-note';
-import { readAuditLogStream } from '../../../src/sources/auditlog';
+import { FIXTURES, fixtureFiles, readLogEvents } from '../../helpers/fixture-events';
+import { tryLoadNative } from '../../helpers/native';
 
-function tryLoad(): { native: NativeBinding | null; reason: string | null } {
-  try {
-    return { native: loadNative(), reason: null };
-  } catch (err) {
-    return { native: null, reason: `native addon not built (npx node-gyp rebuild): ${(err as Error).message}` };
-  }
-}
-const { native, reason } = tryLoad();
+const { native, reason } = tryLoadNative();
 if (reason) console.warn(`[skip] native triage: ${reason}`);
 
-const FIXTURES = path.join(__dirname, '../../fixtures');
 const compiled = nativeTriageFor(createDetector({ host: 'lab-node', users: null }));
 const spec: NativeTriageSpec = compiled.spec;
 /** The same spec as the reference verdict takes it. */
@@ -59,41 +46,16 @@ function withEoe(records: NetlinkRecord[]): NetlinkRecord[] {
   return [...records, { type: 1320, text: `${stamp} ` }];
 }
 
-function fixtureLogs(): string[] {
-  const out: string[] = [];
-  const walk = (dir: string): void => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) {
-        if (e.name !== 'golden') walk(p);
-      } else if (/\.(log|log\.gz)$/.test(e.name)) out.push(p);
-    }
-  };
-  walk(path.join(FIXTURES, 'audit'));
-  walk(path.join(FIXTURES, 'behaviours'));
-  return out.sort();
-}
-
-async function eventsOf(file: string): Promise<AuditEvent[]> {
-  const events: AuditEvent[] = [];
-  const r = new Reassembler({ onEvent: (ev) => events.push(ev), ...REPLAY_REASSEMBLY });
-  let input: Readable = fs.createReadStream(file);
-  if (file.endsWith('.gz')) input = input.pipe(createGunzip());
-  for await (const batch of readAuditLogStream(input)) for (const rec of batch) r.push(rec, rec.node);
-  r.flush();
-  return events;
-}
-
 describe.skipIf(native === null)('native triage on every recorded exec and connect event', () => {
   const problems: string[] = [];
   const tally = { events: 0, summarized: 0, nativeStricter: 0, findings: 0 };
 
   beforeAll(async () => {
     const n = native!;
-    for (const file of fixtureLogs()) {
+    for (const file of fixtureFiles(/\.(log|log\.gz)$/)) {
       const detector = createDetector({ host: 'lab-node', users: null });
       const name = path.relative(FIXTURES, file);
-      for (const ev of await eventsOf(file)) {
+      for (const ev of await readLogEvents(file)) {
         const found = detector.onAuditEvent(ev).length > 0;
         const summary = triageSummaryOf(ev);
         if (!summary || ev.incomplete) continue;
