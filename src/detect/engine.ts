@@ -209,7 +209,10 @@ class Engine implements Detector {
   }
 
   private isRepeat(ruleId: string, v: EventView): boolean {
-    const key = `${ruleId}\0${v.pid ?? ''}\0${v.exe ?? ''}\0${v.cmdline ?? ''}`;
+    // The start time tells a reused pid apart: at 2,000 new processes a second pids wrap (pid_max
+    // 32768) well within the suppression window, and another process is never a repeat.
+    const started = v.pid !== null ? (this.processTable.get(v.pid)?.startTime ?? '') : '';
+    const key = `${ruleId}\0${v.pid ?? ''}\0${started}\0${v.exe ?? ''}\0${v.cmdline ?? ''}`;
     const last = this.recent.get(key);
     const t = v.ev.timeMs;
     if (last !== undefined && t - last >= 0 && t - last < this.suppressMs) return true;

@@ -213,6 +213,17 @@ describe('findings', () => {
     expect(d.stats.suppressed).toBe(1);
     expect(d.onAuditEvent(open(60, 1, TOKEN, '/usr/bin/python3', 60_000))).toHaveLength(1);
   });
+
+  it('does not suppress the same command by another process that got a reused pid', () => {
+    const table = new ProcessTable();
+    const d = detector({ processTable: table });
+    const snap = (startTime: number) => table.applyProcSnapshot({ pid: 61, ppid: 1, startTime, comm: 'python3', cgroup: '0::/\n' }, T0);
+    snap(1000);
+    expect(d.onAuditEvent(open(61, 1, TOKEN, '/usr/bin/python3', 0))).toHaveLength(1);
+    expect(d.onAuditEvent(open(61, 1, TOKEN, '/usr/bin/python3', 500))).toHaveLength(0); // same process
+    snap(2000); // pid 61 exited and was given to a new process (pids wrap within the window)
+    expect(d.onAuditEvent(open(61, 1, TOKEN, '/usr/bin/python3', 1000))).toHaveLength(1);
+  });
 });
 
 describe('sequences', () => {
