@@ -104,7 +104,9 @@ export class Agent {
   private rate = { atMs: Date.now(), records: 0, events: 0, recordsPerSec: 0, eventsPerSec: 0 };
   private records = 0;
   private events = 0;
+  /** The settled serial-gap count at the last tick, and the reassembler's raw count then. */
   private lastGaps = 0;
+  private prevGapSample = 0;
   private lastIncomplete = 0;
   private lastParseErrors = 0;
   private findingsToday = 0;
@@ -430,11 +432,16 @@ export class Agent {
     const st = this.pipeline.stats;
     // Serial gaps are a loss signal only in unicast mode with every event audited; the kernel numbers
     // events it never sends (filtered syscalls), so gaps are reported as a counter, not as drops.
-    this.metrics.countSignal('serial_gap', st.serialGaps - this.lastGaps);
+    // The reassembler's count is net: an event that completes after a later one (two CPUs exiting
+    // syscalls at once) opens a gap that closes when it arrives. Only a gap still open one tick later
+    // is reported, or every such reorder spanning a tick would count as a gap for good.
+    const settledGaps = Math.min(st.serialGaps, this.prevGapSample);
+    this.prevGapSample = st.serialGaps;
+    this.metrics.countSignal('serial_gap', settledGaps - this.lastGaps); // ignores a decrease
+    this.lastGaps = settledGaps;
     this.metrics.countSignal('incomplete_event', st.incomplete - this.lastIncomplete);
     this.lastIncomplete = st.incomplete;
     if (st.parseErrors > this.lastParseErrors) this.metrics.countDrop('parse_error', st.parseErrors - this.lastParseErrors);
-    this.lastGaps = st.serialGaps;
     this.lastParseErrors = st.parseErrors;
   }
 
@@ -523,7 +530,9 @@ export class Agent {
     // queue waits (time the reader blocked on a full queue in unicast) are not a drop but show pressure.
     if (this.source) {
       const c = this.source.counters();
-      this.logger?.info({ reader: { received: c.received, delivered: c.delivered, queueDrops: c.queueDrops, queueWaits: c.queueWaits, enobufs: c.enobufs, truncated: c.truncated, sourceDrops: c.sourceDrops }, serialGaps: this.pipeline?.stats.serialGaps ?? 0 }, 'audit reader stopped');
+      const reader = { received: c.received, delivered: c.delivered, queueDrops: c.queueDrops, queueWaits: c.queueWaits, enobufs: c.enobufs, truncated: c.truncated, sourceDrops: c.sourceDrops };
+      const triage = { summarized: c.summarized, summarizedRecords: c.summarizedRecords, passed: c.triagePassed, unsure: c.triageUnsure, expired: c.triageExpired, procSnapshots: c.procSnapshots };
+      this.logger?.info({ reader, triage, serialGaps: this.pipeline?.stats.serialGaps ?? 0 }, 'audit reader stopped');
     }
     await step('pipeline', () => {
       this.pipeline?.flush();

@@ -128,6 +128,44 @@ describe.skipIf(skip !== null)('credwatch run against the real kernel', () => {
     }
   });
 
+  it('summarizes boring execs on the reader thread, yet counts every record, event and serial, and still finds the probe', async () => {
+    const port = await freeLoopbackPort();
+    const db = path.join(dir, 'state/findings.db');
+    const daemon = await startDaemon(writeConfig(dir, port));
+    const scrape = async (): Promise<Map<string, number>> => {
+      const series = new Map<string, number>();
+      for (const line of (await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).split('\n')) {
+        const m = /^(credwatch_[^ ]+) ([0-9.e+-]+)$/.exec(line);
+        if (m) series.set(m[1]!, Number(m[2]));
+      }
+      return series;
+    };
+    let stopped: { triage?: { summarized: number; summarizedRecords: number } } | undefined;
+    let m0: Map<string, number>;
+    let m1: Map<string, number>;
+    try {
+      m0 = await scrape();
+      expect(spawnSync('sh', ['-c', 'for i in $(seq 300); do /bin/true; done']).status).toBe(0);
+      const marker = `probe${Date.now()}`;
+      dockerApiProbe(marker);
+      expect(await waitForFinding(db, marker)).not.toBeNull();
+      await new Promise((r) => setTimeout(r, 1_500)); // counters are folded into metrics every second
+      m1 = await scrape();
+    } finally {
+      expect(await stopDaemon(daemon)).toBe(0);
+      stopped = daemon.logs.find((l) => l.msg === 'audit reader stopped') as typeof stopped;
+    }
+    const delta = (k: string): number => (m1.get(k) ?? 0) - (m0.get(k) ?? 0);
+    expect(delta('credwatch_triage_events_total{verdict="summarized"}')).toBeGreaterThanOrEqual(300);
+    // A note stands for its records and its event: the counters look as if they had come through.
+    expect(delta('credwatch_records_total{type="EXECVE"}')).toBeGreaterThanOrEqual(300);
+    expect(delta('credwatch_records_total{type="EOE"}')).toBeGreaterThanOrEqual(300);
+    expect(delta('credwatch_events_total{type="SYSCALL"}')).toBeGreaterThanOrEqual(300);
+    expect(delta('credwatch_stream_signals_total{kind="serial_gap"}')).toBe(0);
+    expect(stopped?.triage?.summarized ?? 0).toBeGreaterThanOrEqual(300);
+    expect(stopped?.triage?.summarizedRecords ?? 0).toBeGreaterThanOrEqual(300 * 5);
+  });
+
   it('keeps running on the old configuration when SIGHUP brings a broken one, and says why', async () => {
     const port = await freeLoopbackPort();
     const db = path.join(dir, 'state/findings.db');
