@@ -10,7 +10,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { Option, type Command } from 'commander';
 import { SEVERITIES, type Finding, type Severity } from '../../detect/finding';
-import { defaultDbPath, withReadOnlyStore } from '../../store';
+import { withReadOnlyStore } from '../../store';
+import { addDbOptions, resolveDbPath, type DbOptions } from '../db-option';
 import type { FindingsQuery } from '../../store/types';
 import { RuntimeFailure, UsageError } from '../errors';
 import { toJsonLine } from '../render/escape';
@@ -50,7 +51,7 @@ export function resolveFormat(opts: { json?: boolean; format?: string }): Output
   return opts.json || opts.format === 'json' ? 'json' : 'table';
 }
 
-interface FindingsOptions {
+interface FindingsOptions extends DbOptions {
   since?: string;
   until?: string;
   minSeverity?: Severity;
@@ -60,7 +61,6 @@ interface FindingsOptions {
   limit: string;
   json?: boolean;
   format?: string;
-  db?: string;
   collector?: string;
   ca?: string;
   cert?: string;
@@ -69,24 +69,25 @@ interface FindingsOptions {
 }
 
 export function register(program: Command): void {
-  program
-    .command('findings')
-    .description('List findings, newest first, from the local database (or a collector with --collector)')
-    .option('--since <when>', 'only findings at or after: 30m, 1h, 2d, 1w, 2026-11-01 (UTC) or an ISO time')
-    .option('--until <when>', 'only findings before (same forms as --since)')
-    .addOption(new Option('--min-severity <level>', 'only findings at least this severe').choices(SEVERITIES.filter((s) => s !== 'info')))
-    .option('--rule <id>', 'only findings of this rule')
-    .option('--container <id>', 'only findings in this container (id or id prefix)')
-    .option('--host <name>', 'only findings from this host (useful with --collector)')
-    .option('--limit <n>', 'at most this many findings (0 for no limit)', '100')
-    .option('--json', 'one JSON object per line (same as --format json)')
-    .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']))
-    .option('--db <file>', `findings database (default: $CREDWATCH_DB or ${defaultDbPath({})})`)
-    .option('--collector <url>', 'query a credwatch collector (https://...) instead of the local database')
-    .option('--ca <file>', 'with --collector: CA bundle to trust')
-    .option('--cert <file>', 'with --collector: client certificate (mTLS)')
-    .option('--key <file>', 'with --collector: client key (mTLS)')
-    .option('--token-env <var>', 'with --collector: environment variable holding the bearer token')
+  addDbOptions(
+    program
+      .command('findings')
+      .description('List findings, newest first, from the local database (or a collector with --collector)')
+      .option('--since <when>', 'only findings at or after: 30m, 1h, 2d, 1w, 2026-11-01 (UTC) or an ISO time')
+      .option('--until <when>', 'only findings before (same forms as --since)')
+      .addOption(new Option('--min-severity <level>', 'only findings at least this severe').choices(SEVERITIES.filter((s) => s !== 'info')))
+      .option('--rule <id>', 'only findings of this rule')
+      .option('--container <id>', 'only findings in this container (id or id prefix)')
+      .option('--host <name>', 'only findings from this host (useful with --collector)')
+      .option('--limit <n>', 'at most this many findings (0 for no limit)', '100')
+      .option('--json', 'one JSON object per line (same as --format json)')
+      .addOption(new Option('--format <format>', 'output format').choices(['table', 'json']))
+      .option('--collector <url>', 'query a credwatch collector (https://...) instead of the local database')
+      .option('--ca <file>', 'with --collector: CA bundle to trust')
+      .option('--cert <file>', 'with --collector: client certificate (mTLS)')
+      .option('--key <file>', 'with --collector: client key (mTLS)')
+      .option('--token-env <var>', 'with --collector: environment variable holding the bearer token'),
+  )
     .action(async (opts: FindingsOptions) => {
       const format = resolveFormat(opts);
       const now = Date.now();
@@ -105,7 +106,7 @@ export function register(program: Command): void {
       // Ask for one more than shown, to tell a table reader that the limit cut the list.
       const limit = q.limit;
       if (limit !== undefined) q.limit = limit + 1;
-      const found = opts.collector !== undefined ? await fromCollector(opts, q) : fromDb(opts.db ?? defaultDbPath(), q);
+      const found = opts.collector !== undefined ? await fromCollector(opts, q) : fromDb(resolveDbPath(opts), q);
       const cut = limit !== undefined && found.length > limit;
       const findings = cut ? found.slice(0, limit) : found;
       writeFindings(findings, format);

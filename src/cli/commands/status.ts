@@ -5,7 +5,8 @@
  */
 import type { Command } from 'commander';
 import { readStatusSnapshot } from '../../daemon/status-snapshot';
-import { defaultDbPath, withReadOnlyStore } from '../../store';
+import { withReadOnlyStore } from '../../store';
+import { addDbOptions, resolveDbPath, type DbOptions } from '../db-option';
 import { toJsonLine } from '../render/escape';
 import { renderStatus, type StatusReport } from '../render/status';
 import { formatDuration } from '../render/time';
@@ -25,15 +26,16 @@ function pidAlive(pid: number): boolean {
 }
 
 export function register(program: Command): void {
-  program
-    .command('status')
-    .description('Show whether the daemon runs and how it is doing (kernel audit, rates, drops, outbox)')
-    .option('--json', 'the status as one JSON object')
-    .option('--db <file>', `findings database (default: $CREDWATCH_DB or ${defaultDbPath({})})`)
-    .action((opts: { json?: boolean; db?: string }) => {
+  addDbOptions(
+    program
+      .command('status')
+      .description('Show whether the daemon runs and how it is doing (kernel audit, rates, drops, outbox)')
+      .option('--json', 'the status as one JSON object'),
+  )
+    .action((opts: { json?: boolean } & DbOptions) => {
       const format = resolveFormat(opts);
       const now = Date.now();
-      const report = withReadOnlyStore(opts.db ?? defaultDbPath(), (store): StatusReport => {
+      const report = withReadOnlyStore(resolveDbPath(opts), (store): StatusReport => {
         const snapshot = readStatusSnapshot(store.state);
         const ageMs = snapshot ? Math.max(0, now - snapshot.updatedMs) : null;
         let running = false;

@@ -249,6 +249,30 @@ describe.skipIf(!built)('missing, corrupt and unsafe database files', () => {
     t.cleanup();
   });
 
+  it('storage.path of --config is used when neither --db nor $CREDWATCH_DB is given, in that order', () => {
+    const t = tempDb();
+    const other = `${t.dir}/other.db`;
+    const cfg = `${t.dir}/config.yaml`;
+    fs.writeFileSync(cfg, `storage:\n  path: ${t.db}\n`, { mode: 0o600 });
+    for (const cmd of [['findings'], ['show', 'x'], ['status']]) {
+      expect(cli([...cmd, '--config', cfg]).stderr).toContain(`no findings database at ${t.db}`);
+      expect(cli([...cmd, '--config', cfg], { CREDWATCH_DB: other }).stderr).toContain(`no findings database at ${other}`);
+      expect(cli([...cmd, '--config', cfg, '--db', other]).stderr).toContain(`no findings database at ${other}`);
+    }
+    t.cleanup();
+  });
+
+  it('a broken --config: exit 2, naming the file and the key', () => {
+    const t = tempDb();
+    const cfg = `${t.dir}/config.yaml`;
+    fs.writeFileSync(cfg, 'storage:\n  path: relative/findings.db\n', { mode: 0o600 });
+    const r = cli(['findings', '--config', cfg]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(cfg);
+    expect(r.stderr).toContain('storage.path');
+    t.cleanup();
+  });
+
   it('a corrupt or foreign file: exit 1, "not a credwatch database", bytes untouched', () => {
     const t = tempDb();
     const variants: Buffer[] = [
