@@ -14,6 +14,7 @@
 import * as os from 'node:os';
 import { recordTypeName } from '../audit/record-types';
 import { PROCESS_NOTE_TYPE } from '../pipeline/process-note';
+import { KubeAllowlist } from '../detect/kube/allowlist';
 import { nativeTriageFor } from './native-triage';
 import type { NativeTriageSpec } from '../native/types';
 import type { RawRecord } from '../audit/event';
@@ -55,6 +56,11 @@ export interface AgentOptions {
   logDestination?: Parameters<typeof createLogger>[1];
 }
 
+/** detections.allow for API-server audit findings: user names and namespaces. */
+export function kubeAllowFromConfig(config: Config): KubeAllowlist {
+  return new KubeAllowlist({ users: config.detections.allow.k8s_users, namespaces: config.detections.allow.namespaces });
+}
+
 /** The operator allowlist in the config is lists by kind; each non-empty list is one allow entry. */
 export function allowFromConfig(allow: Config['detections']['allow']): AllowConfig {
   const out: AllowConfig = [];
@@ -83,6 +89,7 @@ export class Agent {
   private detector!: Detector;
   private kubeDetector!: ReturnType<typeof createKubeDetector>;
   private correlator!: CrossSourceCorrelator;
+  private kubeAllow!: KubeAllowlist;
   private pipeline!: AuditPipeline;
   private writer!: BatchWriter;
   private lifecycle: AuditLifecycle | null = null;
@@ -154,6 +161,7 @@ export class Agent {
     this.detector = this.buildDetector(this.config);
     this.kubeDetector = createKubeDetector({ host: this.host });
     this.correlator = new CrossSourceCorrelator({ host: this.host });
+    this.kubeAllow = kubeAllowFromConfig(this.config);
     this.pipeline = new AuditPipeline({
       detector: this.detector,
       live: true,
@@ -191,6 +199,9 @@ export class Agent {
     try {
       next = loadConfig(this.opts.configPath, this.opts.env ?? process.env).config;
       this.detector.reload(next.detections.rules_dir);
+      // The allowlists come with the rules: an operator silencing a noisy source expects SIGHUP to do it.
+      this.detector.setAllowlist(allowFromConfig(next.detections.allow));
+      this.kubeAllow = kubeAllowFromConfig(next);
     } catch (err) {
       this.logger.error({ error: err instanceof Error ? err.message : String(err) }, 'reload refused: keeping the running configuration');
       return;
@@ -340,7 +351,7 @@ export class Agent {
         state: this.store.state,
         logger: this.logger,
         onEvent: (ev) => {
-          const f = [...this.kubeDetector.onKubeEvent(ev), ...this.correlator.onKubeEvent(ev)];
+          const f = [...this.kubeDetector.onKubeEvent(ev), ...this.correlator.onKubeEvent(ev)].filter((x) => !this.kubeAllow.allows(x));
           if (f.length > 0) this.onFindings(f);
         },
         onBadLine: () => this.metrics.countDrop('kube_audit_bad_line'),

@@ -61,6 +61,8 @@ export interface Detector {
   tick(nowMs: number): Finding[];
   /** Reloads rules; on failure throws a clear error and keeps the old rules. */
   reload(rulesDir?: string): void;
+  /** Replaces the operator allowlist (SIGHUP). */
+  setAllowlist(allow: AllowConfig): void;
   requiredAuditRules(): string[];
   rules(): readonly LoadedRule[];
   readonly processTable: ProcessTable;
@@ -88,7 +90,7 @@ class Engine implements Detector {
   private sequenceRules: CompiledRule[] = [];
   private sequenceStarters = new Set<string>();
   private rulesDir: string;
-  private readonly allow: Allowlist;
+  private allow: Allowlist;
   private readonly users: UserDb | null;
   private readonly suppressMs: number;
   private readonly recent = new Map<string, number>();
@@ -115,6 +117,10 @@ class Engine implements Detector {
 
   rules(): readonly LoadedRule[] {
     return this.loaded;
+  }
+
+  setAllowlist(allow: AllowConfig): void {
+    this.allow = new Allowlist(allow);
   }
 
   reload(rulesDir?: string): void {

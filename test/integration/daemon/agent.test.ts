@@ -5,7 +5,7 @@
  * Debian auditd reads in multicast without touching auditd's rules.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -181,6 +181,31 @@ describe.skipIf(skip !== null)('credwatch run against the real kernel', () => {
       const marker = `probe${Date.now()}`;
       dockerApiProbe(marker);
       expect(await waitForFinding(db, marker)).not.toBeNull();
+    } finally {
+      expect(await stopDaemon(daemon)).toBe(0);
+    }
+  });
+
+  it('applies a new allowlist on SIGHUP: the allowlisted program is silenced, others are still found', async () => {
+    const port = await freeLoopbackPort();
+    const db = path.join(dir, 'state/findings.db');
+    const config = writeConfig(dir, port);
+    const daemon = await startDaemon(config);
+    try {
+      const before = `probe${Date.now()}a`;
+      dockerApiProbe(before);
+      expect(await waitForFinding(db, before)).not.toBeNull();
+      const curl = realpathSync(spawnSync('sh', ['-c', 'command -v curl'], { encoding: 'utf8' }).stdout.trim());
+      writeConfig(dir, port, `detections:\n  allow:\n    exes: [${curl}]\n`);
+      process.kill(daemon.pid, 'SIGHUP');
+      expect(await waitFor(() => daemon.rawLines.some((l) => l.includes('configuration reloaded')), 5_000, 50)).toBe(true);
+      const silenced = `probe${Date.now()}b`;
+      dockerApiProbe(silenced);
+      // Another program on the same port, after curl's probe: once its finding is in, curl's would be too.
+      const other = `probe${Date.now()}c`;
+      spawnSync('python3', ['-c', 'import socket,sys; s=socket.socket(); s.settimeout(1); s.connect_ex(("127.0.0.1", 2375))', other]);
+      expect(await waitForFinding(db, other)).not.toBeNull();
+      expect(findings(db).some((f) => (f.process?.argv ?? []).some((a) => a.includes(silenced)))).toBe(false);
     } finally {
       expect(await stopDaemon(daemon)).toBe(0);
     }
