@@ -14,11 +14,18 @@ const ARCHES: [number, ReadonlyMap<number, string>][] = [
   [0xc000003e, X86_64_SYSCALL_NAMES],
   [0x40000003, I386_SYSCALL_NAMES],
 ];
-const KINDS: Record<string, 'exec' | 'connect'> = { execve: 'exec', execveat: 'exec', connect: 'connect' };
+const KINDS = new Map<string, 'exec' | 'connect'>([
+  ['execve', 'exec'],
+  ['execveat', 'exec'],
+  ['connect', 'connect'],
+]);
 
 /** exec and connect syscall numbers per arch (i386 socketcall(2) connects are not triaged: they pass). */
 const TRIAGE_SYSCALLS: NativeTriageSpec['syscalls'] = ARCHES.flatMap(([arch, names]) =>
-  [...names].flatMap(([nr, name]) => (KINDS[name] ? [{ arch, nr, kind: KINDS[name] }] : [])),
+  [...names].flatMap(([nr, name]) => {
+    const kind = KINDS.get(name);
+    return kind ? [{ arch, nr, kind }] : [];
+  }),
 );
 
 /** Programs the engine itself watches at exec, whatever the rules say (runc/crun exec -> container). */
