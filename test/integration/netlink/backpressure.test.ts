@@ -8,19 +8,17 @@
  * Run under the lab lock.
  */
 import { spawnSync } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { NetlinkSource } from '../../../src/sources/netlink';
 import {
-  comparableStatus,
   exitRule,
+  expectKernelAsFound,
+  kernelBaseline,
   kernelSkipReason,
   pythonAvailable,
   reportSkip,
-  restoreKernel,
-  snapshot,
   waitFor,
-  type KernelSnapshot,
 } from './kernel-lab';
 
 const skip = kernelSkipReason() ?? (pythonAvailable() ? null : 'python3 is needed to generate the burst');
@@ -55,15 +53,7 @@ function rssKb(): number {
 }
 
 describe.skipIf(skip !== null)('netlink reader under a stalled consumer, real kernel', () => {
-  let before: KernelSnapshot;
-
-  beforeAll(() => {
-    before = snapshot();
-  });
-
-  afterAll(() => {
-    restoreKernel(before);
-  });
+  const kernel = kernelBaseline();
 
   it('counts queue drops while JavaScript is blocked, keeps the queue within queueLimit and RSS bounded', async () => {
     const source = new NetlinkSource();
@@ -115,8 +105,6 @@ describe.skipIf(skip !== null)('netlink reader under a stalled consumer, real ke
     expect(c.received).toBe(c.delivered + c.queueDrops);
     expect(consumed).toBe(c.delivered - c.sourceDrops);
 
-    const after = snapshot();
-    expect(comparableStatus(after.status)).toEqual(comparableStatus(before.status));
-    expect(after.rules).toEqual(before.rules);
+    expectKernelAsFound(kernel.before);
   });
 });

@@ -4,23 +4,21 @@
  * and keep reading: a probe exec after the burst still arrives. Run under the lab lock.
  */
 import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import type { RawRecord } from '../../../src/audit/event';
 import { NetlinkSource } from '../../../src/sources/netlink';
 import {
-  comparableStatus,
   execProbe,
   exitRule,
+  expectKernelAsFound,
+  kernelBaseline,
   kernelSkipReason,
   probeEvent,
   probeToken,
   pythonAvailable,
   reportSkip,
-  restoreKernel,
-  snapshot,
   waitFor,
-  type KernelSnapshot,
 } from './kernel-lab';
 
 /** 100k audited getppid() calls from a child process; resolves with its exit code. */
@@ -33,15 +31,7 @@ const skip = kernelSkipReason() ?? (pythonAvailable() ? null : 'python3 is neede
 reportSkip('netlink enobufs', skip);
 
 describe.skipIf(skip !== null)('multicast overflow, real kernel', () => {
-  let before: KernelSnapshot;
-
-  beforeAll(() => {
-    before = snapshot();
-  });
-
-  afterAll(() => {
-    restoreKernel(before);
-  });
+  const kernel = kernelBaseline();
 
   it('counts ENOBUFS when the kernel overflows our receive buffer, and keeps reading', async () => {
     const source = new NetlinkSource();
@@ -88,8 +78,6 @@ describe.skipIf(skip !== null)('multicast overflow, real kernel', () => {
       expect(report.errors).toEqual([]);
       await consumer;
     }
-    const after = snapshot();
-    expect(comparableStatus(after.status)).toEqual(comparableStatus(before.status));
-    expect(after.rules).toEqual(before.rules);
+    expectKernelAsFound(kernel.before);
   });
 });

@@ -4,6 +4,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, expect } from 'vitest';
 
 import type { RawRecord } from '../../../src/audit/event';
 import { listRules, getStatus, deleteRule, loadNative } from '../../../src/native/binding';
@@ -118,6 +119,28 @@ export function restoreKernel(before: KernelSnapshot): void {
   if (now.backlogLimit !== b.backlogLimit) loadNative().setStatus({ backlogLimit: b.backlogLimit });
   if (now.backlogWaitTime !== b.backlogWaitTime) loadNative().setStatus({ backlogWaitTime: b.backlogWaitTime });
   if (now.enabled !== b.enabled && b.enabled < 2 && now.enabled < 2) loadNative().setStatus({ enabled: b.enabled as 0 | 1 });
+}
+
+/**
+ * Call inside a describe: snapshots the kernel's audit state before the suite and, after it, puts back
+ * whatever a failed test left behind. `before` is readable from the tests once the suite runs.
+ */
+export function kernelBaseline(): { readonly before: KernelSnapshot } {
+  const box = {} as { before: KernelSnapshot };
+  beforeAll(() => {
+    box.before = snapshot();
+  });
+  afterAll(() => {
+    restoreKernel(box.before);
+  });
+  return box;
+}
+
+/** The kernel's audit status fields and rule list are exactly as in `before`. */
+export function expectKernelAsFound(before: KernelSnapshot): void {
+  const after = snapshot();
+  expect(comparableStatus(after.status)).toEqual(comparableStatus(before.status));
+  expect(after.rules).toEqual(before.rules);
 }
 
 export function probeToken(): string {

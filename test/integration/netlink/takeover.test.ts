@@ -5,11 +5,18 @@
  * Run under the lab lock.
  */
 import { execFileSync } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { getStatus } from '../../../src/native/binding';
 import { NetlinkSource, isProcessAlive } from '../../../src/sources/netlink';
-import { comparableStatus, kernelSkipReason, pythonAvailable, reportSkip, restoreKernel, snapshot, type KernelSnapshot } from './kernel-lab';
+import {
+  expectKernelAsFound,
+  kernelBaseline,
+  kernelSkipReason,
+  pythonAvailable,
+  reportSkip,
+  snapshot,
+} from './kernel-lab';
 
 const skip = kernelSkipReason() ?? (pythonAvailable() ? null : 'python3 is needed for the short-lived daemon');
 reportSkip('netlink takeover', skip);
@@ -27,15 +34,7 @@ print(os.getpid())
 `;
 
 describe.skipIf(skip !== null)('unicast takeover from a dead audit daemon, real kernel', () => {
-  let before: KernelSnapshot;
-
-  beforeAll(() => {
-    before = snapshot();
-  });
-
-  afterAll(() => {
-    restoreKernel(before);
-  });
+  const kernel = kernelBaseline();
 
   it('replaces the registration of a daemon that exited, then releases the pid on stop', async () => {
     const deadPid = Number(execFileSync('python3', ['-c', SHORT_LIVED_DAEMON], { encoding: 'utf8' }).trim());
@@ -51,9 +50,7 @@ describe.skipIf(skip !== null)('unicast takeover from a dead audit daemon, real 
       const stopped = await source.stop();
       expect(stopped.releasedPid).toBe(true);
     }
-    const after = snapshot();
-    expect(after.status.pid).toBe(0);
-    expect(comparableStatus(after.status)).toEqual(comparableStatus(before.status));
-    expect(after.rules).toEqual(before.rules);
+    expect(snapshot().status.pid).toBe(0);
+    expectKernelAsFound(kernel.before);
   });
 });

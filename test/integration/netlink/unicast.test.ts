@@ -3,38 +3,28 @@
  * program with known arguments, receive its records through the addon, stop, and find the kernel
  * exactly as before. Run under the lab lock (see kernel-lab.ts).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import type { RawRecord } from '../../../src/audit/event';
 import { NetlinkSource } from '../../../src/sources/netlink';
 import {
-  comparableStatus,
   execProbe,
   exitRule,
+  expectKernelAsFound,
   hex,
+  kernelBaseline,
   kernelSkipReason,
   probeEvent,
   probeToken,
   reportSkip,
-  restoreKernel,
-  snapshot,
   waitFor,
-  type KernelSnapshot,
 } from './kernel-lab';
 
 const skip = kernelSkipReason();
 reportSkip('netlink unicast', skip);
 
 describe.skipIf(skip !== null)('netlink source, unicast, real kernel', () => {
-  let before: KernelSnapshot;
-
-  beforeAll(() => {
-    before = snapshot();
-  });
-
-  afterAll(() => {
-    restoreKernel(before);
-  });
+  const kernel = kernelBaseline();
 
   it('receives SYSCALL, EXECVE, PATH, PROCTITLE and EOE of a probe exec, then leaves status and rules as found', async () => {
     const source = new NetlinkSource();
@@ -75,8 +65,6 @@ describe.skipIf(skip !== null)('netlink source, unicast, real kernel', () => {
     expect(counters.queueDrops).toBe(0);
     expect(counters.queued).toBe(0);
 
-    const after = snapshot();
-    expect(comparableStatus(after.status)).toEqual(comparableStatus(before.status));
-    expect(after.rules).toEqual(before.rules);
+    expectKernelAsFound(kernel.before);
   });
 });
