@@ -241,6 +241,7 @@ function readPath(rec: ParsedRecord): { item: number; info: PathInfo } {
     else if (c.keyIs('nametype')) info.nametype = c.raw();
     else if (c.keyIs('inode')) info.inode = c.int();
     else if (c.keyIs('mode')) info.mode = c.isAbsent() ? null : c.raw();
+    else if (c.keyIs('dev') && !c.isAbsent()) info.dev = c.raw();
   }
   return { item, info };
 }

@@ -64,6 +64,12 @@ export interface PathInfo {
   nametype: string | null;
   inode: number | null;
   mode: string | null;
+  /**
+   * The device of the inode, `MAJOR:MINOR` in hex as the kernel prints it (`dev=00:2a`). With
+   * `inode` it names the object whatever path was used to reach it (src/enrich/watched-objects.ts).
+   * Absent when the record has none.
+   */
+  dev?: string;
 }
 
 export interface AuditEvent {

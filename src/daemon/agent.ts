@@ -26,6 +26,8 @@ import { CrossSourceCorrelator } from '../detect/cross-source';
 import { ProcessTable } from '../enrich/process-table';
 import { createLiveProcReader } from '../enrich/proc-reader';
 import { PodVolumeWatcher } from '../enrich/pod-volume-watcher';
+import { RuntimeStateWatcher } from '../enrich/runtime-state-watcher';
+import type { WatchRuleChange } from '../enrich/watch-set';
 import { createCgroupPodLookup } from '../enrich/container-pods';
 import { UserDb } from '../enrich/users';
 import { createAuditControl } from '../native/binding';
@@ -96,6 +98,7 @@ export class Agent {
   private source: NetlinkSource | null = null;
   private readLoop: Promise<void> | null = null;
   private podWatcher: PodVolumeWatcher | null = null;
+  private runtimeStateWatcher: RuntimeStateWatcher | null = null;
   private followers: KubeAuditFollower[] = [];
   private shipper: Shipper | null = null;
   private notifier!: SdNotifier;
@@ -262,18 +265,25 @@ export class Agent {
     this.immutable = plan.immutable;
     await this.openReader(plan.mode);
     this.lifecycle.install();
+    // Static watches (node credentials): a hit is identified by inode whatever the name used.
+    this.detector.objects.applyRules(rules);
     this.metrics.setInfo(version, this.mode);
     this.lifecycle.startPolling(TICK_MS, (s) => this.onKernelStats(s));
     if (this.config.audit.rules === 'default' && !plan.immutable) {
       const lifecycle = this.lifecycle;
-      this.podWatcher = new PodVolumeWatcher({
-        onChange: (change) => {
-          lifecycle.removeRules(change.remove);
-          const added = lifecycle.addRules(change.add);
-          this.logger.info({ added, removed: change.remove.length }, 'pod token watches updated');
-        },
-      });
+      const follow = (what: string) => (change: WatchRuleChange) => {
+        lifecycle.removeRules(change.remove);
+        this.detector.objects.applyRules([], change.remove);
+        const added = lifecycle.addRules(change.add);
+        this.detector.objects.applyRules(change.add);
+        this.logger.info({ added, removed: change.remove.length }, `${what} watches updated`);
+      };
+      this.podWatcher = new PodVolumeWatcher({ onChange: follow('pod token') });
       this.podWatcher.start();
+      if (this.detector.rules().some((r) => r.enabled && r.covers.includes('H15'))) {
+        this.runtimeStateWatcher = new RuntimeStateWatcher({ onChange: follow('runtime state') });
+        this.runtimeStateWatcher.start();
+      }
     }
   }
 
@@ -530,6 +540,7 @@ export class Agent {
     await step('notify', () => this.notifier?.stopping('stopping'));
     for (const t of this.timers) clearInterval(t);
     await step('pod watcher', () => this.podWatcher?.stop());
+    await step('runtime state watcher', () => this.runtimeStateWatcher?.stop());
     // Rules out first: nothing new is produced, and the kernel is restored even if a later step fails.
     let report: ReturnType<AuditLifecycle['shutdown']> | undefined;
     await step('audit rules', () => {

@@ -14,7 +14,7 @@ import { Allowlist, type AllowConfig } from './allowlist';
 import { buildAuditRules, type AuditRuleOptions } from './audit-rules';
 import { EventView, runtimeTarget, type ContainerMeta } from './event-view';
 import type { CgroupIdentity } from '../enrich/cgroup';
-import { SEVERITIES, severityRank, type Evidence, type Finding, type FindingProcess, type Severity } from './finding';
+import { SEVERITIES, severityRank, type Evidence, type Finding, type FindingObject, type FindingProcess, type Severity } from './finding';
 import { redactArgv, redactRecords, redactText } from './redact';
 import { defaultRulesDir, loadRuleDir, type LoadedRule } from './rule-loader';
 import { compileRule, isExcluded, scoreRule, type CompiledRule } from './score';
@@ -22,6 +22,7 @@ import { SequenceTracker } from './sequences';
 import { ReaderBaseline } from './reader-baseline';
 import { boundArgv } from './bound';
 import type { ProcessNote } from '../pipeline/process-note';
+import { WatchedObjects } from '../enrich/watched-objects';
 
 export interface DetectorOptions {
   host: string;
@@ -39,6 +40,8 @@ export interface DetectorOptions {
   /** Repeats of a rule by the same process within this window are counted, not emitted. */
   suppressMs?: number;
   auditRules?: AuditRuleOptions;
+  /** The watched objects (by inode); the agent registers each watch it installs. Default: empty. */
+  objects?: WatchedObjects;
 }
 
 export interface DetectorStats {
@@ -66,6 +69,8 @@ export interface Detector {
   requiredAuditRules(): string[];
   rules(): readonly LoadedRule[];
   readonly processTable: ProcessTable;
+  /** Which object a watch hit touched; register installed `-w` rules here (applyRules). */
+  readonly objects: WatchedObjects;
   readonly stats: DetectorStats;
 }
 
@@ -84,6 +89,7 @@ function maxSeverity(a: Severity, b: Severity): Severity {
 
 class Engine implements Detector {
   readonly processTable: ProcessTable;
+  readonly objects: WatchedObjects;
   readonly stats: DetectorStats = { events: 0, findings: 0, sequenceFindings: 0, excluded: 0, allowlisted: 0, suppressed: 0, byRule: {} };
   private loaded: LoadedRule[] = [];
   private compiled: CompiledRule[] = [];
@@ -101,6 +107,7 @@ class Engine implements Detector {
 
   constructor(private readonly opts: DetectorOptions) {
     this.processTable = opts.processTable ?? new ProcessTable();
+    this.objects = opts.objects ?? new WatchedObjects();
     this.allow = new Allowlist(opts.allow ?? []);
     this.users = opts.users === undefined ? new UserDb() : opts.users;
     this.suppressMs = opts.suppressMs ?? 30_000;
@@ -112,6 +119,7 @@ class Engine implements Detector {
       containerMeta: opts.containerMeta,
       shimContainer: (pid: number) => this.shimIndex.get(pid) ?? null,
       readers: new ReaderBaseline(),
+      objects: this.objects,
     };
   }
 
@@ -272,6 +280,7 @@ class Engine implements Detector {
       indicators,
       process: this.process(v),
       container: c ? { id: c.containerId, runtime: c.runtime, pod_uid: c.podUid } : null,
+      ...objectField(v),
       kube: null,
       evidence: [this.evidence(v, indicators.join(','))],
     };
@@ -312,6 +321,13 @@ class Engine implements Detector {
       evidence: [...evidence, this.evidence(v, `sequence:${rule.id}:then`)],
     };
   }
+}
+
+/** The watched object the event touched, as a finding field (absent when it touched none). */
+function objectField(v: EventView): { object?: FindingObject } {
+  const o = v.object;
+  if (!o) return {};
+  return { object: { class: o.class, pod_uid: o.podUid, container_id: o.containerId, via: o.via, foreign: v.objectForeign } };
 }
 
 export function createDetector(opts: DetectorOptions): Detector {

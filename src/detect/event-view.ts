@@ -7,6 +7,7 @@ import type { AuditEvent, Sockaddr } from '../audit/event';
 import type { CgroupIdentity } from '../enrich/cgroup';
 import type { ProcessEntry, ProcessTable } from '../enrich/process-table';
 import { isInteractive, normaliseAuid } from '../enrich/users';
+import { stripProcRoot, stripProcRootsInText, type ObjectHit } from '../enrich/watched-objects';
 
 export type EventKind = 'exec' | 'open' | 'connect' | 'other';
 
@@ -49,6 +50,16 @@ export function commandLine(argv: readonly string[] | null): string | null {
   return argv.length === 1 ? first : first + ' ' + argv.slice(1).join(' ');
 }
 
+/**
+ * The command line the argv indicators match: as commandLine(), with `/proc/<pid>/root` and
+ * `/proc/self/root` prefixes removed (`cat /proc/4242/root/run/secrets/...` names the token as
+ * surely as `cat /run/secrets/...`).
+ */
+export function ruleCommandLine(argv: readonly string[] | null): string | null {
+  const c = commandLine(argv);
+  return c === null ? null : stripProcRootsInText(c);
+}
+
 export interface ContainerMeta {
   image?: string | null;
   namespace?: string | null;
@@ -63,6 +74,8 @@ export interface ViewContext {
   /** Container id -> pod uid when the cgroup did not say (e.g. runtime ancestry in replay). */
   podUidOf?: (containerId: string) => string | null;
   containerMeta?: (containerId: string) => ContainerMeta | null;
+  /** Which watched object a watch hit touched (src/enrich/watched-objects.ts). */
+  objects?: { objectOf(ev: AuditEvent): ObjectHit | null };
 }
 
 // runc/crun are started with the task directory (docker: .../moby/<id>, CRI: .../k8s.io/<id>).
@@ -88,6 +101,8 @@ export function runtimeTarget(program: string, argv: readonly string[], cwd: str
   return null;
 }
 
+const ENVIRON = /\/proc\/(\d+)\/environ\b/g;
+
 export class EventView {
   readonly kind: EventKind;
   readonly pid: number | null;
@@ -99,6 +114,7 @@ export class EventView {
   private parentsCache: ProcessEntry[] | undefined;
   private containerCache: CgroupIdentity | null | undefined;
   private novelCache: boolean | undefined;
+  private objectCache: ObjectHit | null | undefined;
 
   constructor(
     readonly ev: AuditEvent,
@@ -122,7 +138,7 @@ export class EventView {
   }
 
   get cmdline(): string | null {
-    if (this.cmdlineCache === undefined) this.cmdlineCache = commandLine(this.argv);
+    if (this.cmdlineCache === undefined) this.cmdlineCache = ruleCommandLine(this.argv);
     return this.cmdlineCache;
   }
 
@@ -130,18 +146,61 @@ export class EventView {
     return this.ev.process?.cwd ?? null;
   }
 
-  /** PATH names (not PARENT items) and, for relative names, their CWD-resolved form. */
+  /**
+   * PATH names (not PARENT items), for relative names their CWD-resolved form, and for names under
+   * `/proc/<pid>/root/` the name inside that root. Text only: which object was touched is `object`.
+   */
   get paths(): string[] {
     if (this.pathsCache) return this.pathsCache;
     const out: string[] = [];
     const cwd = this.cwd;
+    const add = (name: string): void => {
+      out.push(name);
+      const inRoot = stripProcRoot(name);
+      if (inRoot !== name) out.push(inRoot);
+    };
     for (const p of this.ev.paths) {
       if (p.name === null || p.name === '' || p.nametype === 'PARENT') continue;
-      out.push(p.name);
-      if (!p.name.startsWith('/') && cwd) out.push(path.posix.join(cwd, p.name));
+      add(p.name);
+      if (!p.name.startsWith('/') && cwd) add(path.posix.join(cwd, p.name));
     }
     this.pathsCache = out;
     return out;
+  }
+
+  /**
+   * Whether a `/proc/<pid>/environ` this event opens or names belongs to a process in a container
+   * other than the reader's own (the reader on the node, or in another container).
+   */
+  get environOfOtherContainer(): boolean {
+    const pids = new Set<number>();
+    for (const p of this.paths) for (const m of p.matchAll(ENVIRON)) pids.add(Number(m[1]));
+    if (this.kind === 'exec' && this.cmdline) for (const m of this.cmdline.matchAll(ENVIRON)) pids.add(Number(m[1]));
+    const mine = this.container?.containerId ?? null;
+    for (const pid of pids) {
+      const c = this.ctx.table.containerOfTarget(pid);
+      if (c !== null && c.containerId !== mine) return true;
+    }
+    return false;
+  }
+
+  /** The watched object this event touched (a hit on one of our watches), whatever the name used. */
+  get object(): ObjectHit | null {
+    if (this.objectCache === undefined) this.objectCache = this.ctx.objects ? this.ctx.objects.objectOf(this.ev) : null;
+    return this.objectCache;
+  }
+
+  /**
+   * Whether the reader is outside the object's owner: not in the pod whose token it is, not in the
+   * container whose state it is. null when the object or its owner is unknown.
+   */
+  get objectForeign(): boolean | null {
+    const o = this.object;
+    if (!o) return null;
+    const c = this.container;
+    if (o.podUid !== null) return c?.podUid !== o.podUid;
+    if (o.containerId !== null) return c?.containerId !== o.containerId;
+    return null;
   }
 
   get sockaddr(): Sockaddr | null {

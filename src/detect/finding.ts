@@ -35,6 +35,24 @@ export interface FindingContainer {
   pod_uid: string | null;
 }
 
+/**
+ * The watched object an audit finding's event touched, identified by the watch key and the PATH
+ * inode/device rather than by the name used (src/enrich/watched-objects.ts). `container` is the
+ * reader's; this is the owner's.
+ */
+export interface FindingObject {
+  /** pod-token, pod-secret, node-credential, runtime-state */
+  class: string;
+  /** The pod whose token or secret volume it is. */
+  pod_uid: string | null;
+  /** The container whose runtime state it is. */
+  container_id: string | null;
+  /** "inode": found by (dev, inode) among our watches; "key": only the watch key (owner from the path text). */
+  via: 'inode' | 'key';
+  /** The reader is outside the owner pod/container (null: owner unknown). */
+  foreign: boolean | null;
+}
+
 export interface KubeContext {
   user: string | null;
   groups: string[];
@@ -81,6 +99,8 @@ export interface Finding {
   indicators: string[];
   process: FindingProcess | null;
   container: FindingContainer | null;
+  /** Present on audit findings whose event hit one of our object watches. */
+  object?: FindingObject;
   kube: KubeContext | null;
   evidence: Evidence[];
 }

@@ -4,7 +4,7 @@
  */
 import type { ExclusionSpec, MatchSpec } from './rule-schema';
 import { compileRegex } from './rule-schema';
-import { baseName, commandLine, type EventView } from './event-view';
+import { baseName, ruleCommandLine, type EventView } from './event-view';
 
 export type Predicate = (v: EventView) => boolean;
 
@@ -132,6 +132,20 @@ export function compileMatch(spec: MatchSpec | ExclusionSpec): Predicate {
     const re = compileRegex(spec.path);
     tests.push((v) => v.paths.some((p) => re.test(p)));
   }
+  if (spec.object) {
+    const classes = new Set<string>(spec.object);
+    tests.push((v) => {
+      const o = v.object;
+      return o !== null && classes.has(o.class);
+    });
+  }
+  if (spec.environ_of_other_container) {
+    tests.push((v) => v.environOfOtherContainer);
+  }
+  if (spec.object_foreign !== undefined) {
+    const want = spec.object_foreign;
+    tests.push((v) => v.objectForeign === want);
+  }
   if (spec.parent_program) {
     const m = globMatcher(spec.parent_program);
     tests.push((v) => v.parents.some((p) => programMatches(m, p.exe, undefined, baseName(p.argv?.[0] ?? null))));
@@ -140,7 +154,7 @@ export function compileMatch(spec: MatchSpec | ExclusionSpec): Predicate {
     const re = compileRegex(spec.parent_argv);
     tests.push((v) =>
       v.parents.some((p) => {
-        const c = commandLine(p.argv);
+        const c = ruleCommandLine(p.argv);
         return c !== null && re.test(c);
       }),
     );
@@ -176,6 +190,10 @@ export function compileMatch(spec: MatchSpec | ExclusionSpec): Predicate {
       const prog = v.exeBase ?? v.argv0Base;
       return c !== null && prog !== null && v.novelReader(c.containerId, prog);
     });
+  }
+  if ('any_of' in spec && spec.any_of) {
+    const alts = spec.any_of.map((a) => compileMatch({ ...a, event: 'any' }));
+    tests.push((v) => alts.some((p) => p(v)));
   }
   if (tests.length === 1) return tests[0] as Predicate;
   return (v) => {

@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { SEVERITIES } from './finding';
+import { OBJECT_CLASSES } from '../enrich/watched-objects';
 
 /** A regex source; `(?i)` at the start means case-insensitive (JS has no inline flags). */
 export const regexSource = z.string().min(1).superRefine((src, ctx) => {
@@ -33,7 +34,7 @@ export const sockaddrSpec = z.strictObject({
 });
 
 /** Conditions on one event; all given conditions must hold (lists are any-of). */
-export const matchSpec = z.strictObject({
+const matchFields = z.strictObject({
   /** Event kind: exec (execve/execveat), open (open family), connect, or any. */
   event: z.enum(['exec', 'open', 'connect', 'any']).default('any'),
   /** Real executable: globs on the full path when they hold '/', else on the basename. */
@@ -48,6 +49,15 @@ export const matchSpec = z.strictObject({
   /** Regex over each PATH name and its CWD-resolved form; any match counts. */
   path: regexSource.optional(),
   cwd: regexSource.optional(),
+  /**
+   * The event hit one of our watches on an object of these classes (from the watch key and the
+   * PATH inode/device, not from the name used): pod-token, pod-secret, node-credential, runtime-state.
+   */
+  object: z.array(z.enum(OBJECT_CLASSES)).min(1).optional(),
+  /** A /proc/<pid>/environ opened or named belongs to a process in a container other than the reader's. */
+  environ_of_other_container: z.literal(true).optional(),
+  /** The reader is (true) or is not (false) outside the watched object's pod or container. */
+  object_foreign: z.boolean().optional(),
   /** Regex over the full exe path (e.g. binaries run from /tmp). */
   exe_path: regexSource.optional(),
   syscall: z.array(z.string().min(1)).min(1).optional(),
@@ -70,6 +80,15 @@ export const matchSpec = z.strictObject({
   auid: intList.optional(),
   /** Match only events with no auid (unset), e.g. commands run by runtimes (kubectl exec). */
   auid_unset: z.boolean().optional(),
+});
+
+export const matchSpec = matchFields.extend({
+  /**
+   * At least one of these (each a set of conditions, `event` ignored) must hold too: one indicator
+   * for "the token, named by its path OR identified as the watched object", so that an event
+   * matching both is not counted twice.
+   */
+  any_of: z.array(matchFields.omit({ event: true })).min(1).optional(),
 });
 export type MatchSpec = z.infer<typeof matchSpec>;
 

@@ -210,6 +210,18 @@ export class ProcessTable {
    * Container of a pid: its own cgroup when known, else the nearest ancestor whose cgroup was read.
    * A process can only be in its parent's container or a nested one, so the fallback is safe.
    */
+  /**
+   * The container of a pid that is the *target* of an event (`cat /proc/<pid>/environ`), not its
+   * actor: often a long-running process we never saw exec, so its cgroup is read live when the table
+   * does not know it (null in replay, where the reader reads nothing).
+   */
+  containerOfTarget(pid: number): CgroupIdentity | null {
+    const own = this.entries.get(pid);
+    if (own && own.container !== undefined) return own.container ?? this.containerOf(pid);
+    const text = this.reader.readCgroup(pid);
+    return text !== null ? this.cgroupIdentity(text) : this.containerOf(pid);
+  }
+
   containerOf(pid: number): CgroupIdentity | null {
     const own = this.entries.get(pid);
     if (own && own.container !== undefined) return own.container;

@@ -151,7 +151,7 @@ describe('go-libaudit aucoalesce captures', () => {
     expect(ev.process!.argv).toEqual(['docker', 'inspect', '721df12151a7']);
     expect(ev.process!.cwd).toBe('/home/andrew_kroh');
     expect(ev.keys).toEqual(['exec', '64bit']);
-    expect(ev.paths[0]).toEqual({ name: '/usr/bin/docker', nametype: 'NORMAL', inode: 16571, mode: '0100755' });
+    expect(ev.paths[0]).toEqual({ name: '/usr/bin/docker', nametype: 'NORMAL', inode: 16571, mode: '0100755', dev: '08:01' });
   });
 });
 
