@@ -10,9 +10,10 @@
  *  - auid/ses 4294967295 ("unset") become null; tty "(none)" becomes null; `(null)`/`?` are null.
  *  - `paths` are ordered by their `item=` number, whatever order the records arrived in.
  */
-import type { AuditEvent, PathInfo, ProcessInfo, Sockaddr, SyscallInfo } from './event';
+import type { AuditEvent, PathInfo, ProcessInfo, Sockaddr, SyscallInfo, UringInfo } from './event';
 import { FieldCursor, type ParsedRecord } from './record';
-import { AUDIT_CWD, AUDIT_EOE, AUDIT_EXECVE, AUDIT_PATH, AUDIT_PROCTITLE, AUDIT_SOCKADDR, AUDIT_SYSCALL } from './record-types';
+import { AUDIT_CWD, AUDIT_EOE, AUDIT_EXECVE, AUDIT_PATH, AUDIT_PROCTITLE, AUDIT_SOCKADDR, AUDIT_SYSCALL, AUDIT_URINGOP } from './record-types';
+import { uringOpName } from './uring-ops';
 import { ArgvBuilder } from './execve';
 import { decodeProctitle } from './proctitle';
 import { decodeSockaddr } from './sockaddr';
@@ -27,6 +28,8 @@ const cursor = new FieldCursor();
 export interface BuildCounters {
   /** Values that could not be decoded exactly (bad hex sockaddr, argv length mismatch, ...). */
   decodeErrors: number;
+  uringEvents?: number;
+  uringUnknownOps?: number;
 }
 
 export function buildEvent(records: readonly ParsedRecord[], incomplete: boolean, counters?: BuildCounters): AuditEvent {
@@ -47,6 +50,9 @@ export function buildEvent(records: readonly ParsedRecord[], incomplete: boolean
   const paths: { item: number; info: PathInfo }[] = [];
   let problems: string[] | null = null;
   let sawSyscallRecord = false;
+  let uring: UringInfo | null = null;
+  let uringProc: ProcessInfo | null = null;
+  let uringKey: { key: string | null; keySeen: boolean } | null = null;
 
   for (let r = 0; r < records.length; r++) {
     const rec = records[r] as ParsedRecord;
@@ -102,10 +108,43 @@ export function buildEvent(records: readonly ParsedRecord[], incomplete: boolean
           break;
         }
         break;
+      case AUDIT_URINGOP: {
+        // Same task fields as SYSCALL (pid, ppid, uid..., success, exit, key) plus uring_op; no exe/comm.
+        const u = readSyscall(rec);
+        let op: number | null = null;
+        cursor.resetRecord(rec, false);
+        while (cursor.next()) {
+          if (cursor.keyIs('uring_op')) {
+            op = cursor.int();
+            break;
+          }
+        }
+        uring = { op, name: uringOpName(op), success: u.syscall.success, exit: u.syscall.exit };
+        uringProc ??= u.process;
+        if (u.keySeen && !uringKey) uringKey = { key: u.key, keySeen: true };
+        break;
+      }
       case AUDIT_EOE:
         break;
       default:
         break;
+    }
+  }
+
+  if (uring !== null) {
+    if (counters) counters.uringEvents = (counters.uringEvents ?? 0) + 1;
+    if (uring.name === null) {
+      (problems ??= []).push(`uringop: unknown io_uring op ${uring.op === null ? '(missing)' : uring.op}`);
+      if (counters) counters.uringUnknownOps = (counters.uringUnknownOps ?? 0) + 1;
+    }
+    // An op run by an io-wq worker has no SYSCALL record: the URINGOP record is the syscall.
+    if (!sawSyscallRecord) {
+      syscall = { arch: 'io_uring', nr: uring.op, name: uring.name, success: uring.success, exit: uring.exit };
+      proc = uringProc;
+      if (uringKey && !keySeen) {
+        keySeen = true;
+        rawKey = uringKey.key;
+      }
     }
   }
 
@@ -164,6 +203,7 @@ export function buildEvent(records: readonly ParsedRecord[], incomplete: boolean
       ev.keys = keys;
     }
   }
+  if (uring !== null) ev.uring = uring;
   if (problems !== null) ev.problems = problems;
   return ev;
 }

@@ -72,6 +72,20 @@ export interface PathInfo {
   dev?: string;
 }
 
+/**
+ * An io_uring operation (URINGOP record, type 1336): the kernel audits each submitted op it does not
+ * skip through its io_uring filter list. Inline completions arrive with the io_uring_enter SYSCALL
+ * record of the submitting task; ops run by an io-wq worker arrive alone (no SYSCALL, no exe).
+ */
+export interface UringInfo {
+  /** IORING_OP_* number (`uring_op=`). */
+  op: number | null;
+  /** src/audit/uring-ops.ts name (openat, connect, ...); null when the number is unknown. */
+  name: string | null;
+  success: boolean | null;
+  exit: number | null;
+}
+
 export interface AuditEvent {
   /** "SEC.MS:SERIAL", e.g. "1700000000.123:4567". */
   id: string;
@@ -89,6 +103,8 @@ export interface AuditEvent {
   process: ProcessInfo | null;
   paths: PathInfo[];
   sockaddr: Sockaddr | null;
+  /** Present when the event holds an io_uring operation (URINGOP); its last record's outcome. */
+  uring?: UringInfo;
   /** The rule key (`key=`), null when "(null)". When several rules matched, the first key. */
   key: string | null;
   /** Present only when the kernel reported several keys (joined by \x01 in the record): all of them. */

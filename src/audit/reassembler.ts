@@ -82,6 +82,10 @@ export interface ReassemblerStats {
   lateRecords: number;
   /** Values inside records that could not be decoded exactly (see AuditEvent.problems). */
   decodeErrors: number;
+  /** Events holding an io_uring operation (URINGOP records). */
+  uringEvents: number;
+  /** Of those, operations whose number we do not know (still emitted, kind "other"). */
+  uringUnknownOps: number;
 }
 
 interface Entry {
@@ -130,6 +134,7 @@ function isSyscallOnlyType(type: number): boolean {
     case 1322: // CAPSET
     case 1323: // MMAP
     case 1327: // PROCTITLE
+    case 1336: // URINGOP
     case 1337: // OPENAT2
       return true;
     default:
@@ -152,6 +157,8 @@ export class Reassembler {
     serialGaps: 0,
     lateRecords: 0,
     decodeErrors: 0,
+    uringEvents: 0,
+    uringUnknownOps: 0,
   };
 
   private readonly onEvent: (ev: AuditEvent) => void;

@@ -238,6 +238,7 @@ export const AUDIT_CWD = 1307;
 export const AUDIT_EXECVE = 1309;
 export const AUDIT_EOE = 1320;
 export const AUDIT_PROCTITLE = 1327;
+export const AUDIT_URINGOP = 1336;
 
 /** Name for a type number; auditd's own spelling `UNKNOWN[n]` for numbers it does not know. */
 export function recordTypeName(type: number): string {

@@ -12,7 +12,11 @@
  *    rewritten;
  *  - more lenient: kernel-header syscall spellings libaudit lacks (`pread64`, i386 `kexec_load`) are
  *    accepted beside libaudit's; rule text may quote ('...', "...") and backslash-escape blanks;
- *  - out of scope: -d/-D/-W/-e and the other control options, io_uring and filesystem `fstype=`,
+ *  - io_uring (AUDIT_FILTER_URING_EXIT, list 7): Debian's auditctl 3.0.9 is built without it ("bad
+ *    keyword always,io_uring"), so those rules are checked against the kernel's own read-back
+ *    (test/integration/rules/uring-rules.test.ts): `-S` takes io_uring op names (src/audit/uring-ops.ts),
+ *    `-F arch` is refused (op numbers do not depend on the arch);
+ *  - out of scope: -d/-D/-W/-e and the other control options, filesystem `fstype=`,
  *    machines other than x86_64/i386 (syscall names need one of those two tables).
  *
  * Layout (all u32, host order = little endian on the machines we support):
@@ -39,11 +43,12 @@ import {
 } from './rule-fields';
 import { I386_SYSCALL_ALIASES, I386_SYSCALL_NAMES } from './syscalls-i386';
 import { X86_64_SYSCALL_ALIASES, X86_64_SYSCALL_NAMES } from './syscalls-x86_64';
+import { URING_OP_BY_NAME, URING_OP_NAMES } from './uring-ops';
 
 // ---------------------------------------------------------------------------------------------
 // Public types
 
-export type RuleList = 'user' | 'task' | 'exit' | 'exclude' | 'filesystem';
+export type RuleList = 'user' | 'task' | 'exit' | 'exclude' | 'filesystem' | 'io_uring';
 export type RuleAction = 'never' | 'always';
 export type RuleOperator = '=' | '!=' | '<' | '>' | '<=' | '>=' | '&' | '&=';
 
@@ -124,7 +129,7 @@ const AUDIT_ARCH_I386 = 0x40000003;
 /** The top 16 mask bits name syscall classes; the kernel expands and clears them (audit_to_entry_common). */
 const CLASS_MARKER_BITS_WORD63 = 0xffff0000;
 
-const LIST_IDS: Readonly<Record<RuleList, number>> = { user: 0, task: 1, exit: 4, exclude: 5, filesystem: 6 };
+const LIST_IDS: Readonly<Record<RuleList, number>> = { user: 0, task: 1, exit: 4, exclude: 5, filesystem: 6, io_uring: 7 };
 const LIST_BY_ID: ReadonlyMap<number, RuleList> = new Map(Object.entries(LIST_IDS).map(([k, v]) => [v, k as RuleList]));
 const ACTION_IDS: Readonly<Record<RuleAction, number>> = { never: 0, always: 2 };
 
@@ -156,6 +161,7 @@ const SYSCALLS: Readonly<Record<Machine, SyscallTable>> = {
   x86_64: syscallTable(X86_64_SYSCALL_NAMES, X86_64_SYSCALL_ALIASES),
   i386: syscallTable(I386_SYSCALL_NAMES, I386_SYSCALL_ALIASES),
 };
+const URING_TABLE: SyscallTable = syscallTable(URING_OP_NAMES, URING_OP_BY_NAME);
 
 const ERRNO_BY_NAME: ReadonlyMap<string, number> = (() => {
   const m = new Map<string, number>();
@@ -287,7 +293,7 @@ interface ParseState {
   keyFromF: Token | undefined;
 }
 
-const ALL_LISTS: ReadonlySet<string> = new Set(['user', 'task', 'exit', 'exclude', 'filesystem']);
+const ALL_LISTS: ReadonlySet<string> = new Set(['user', 'task', 'exit', 'exclude', 'filesystem', 'io_uring']);
 
 /**
  * Parses one auditctl rule (`-a always,exit -F arch=b64 -S execve -k credwatch:exec`, or
@@ -393,7 +399,7 @@ function parseListAction(st: ParseState, arg: Token, prepend: boolean, fail: Fai
   if (ALL_LISTS.has(a)) [a, b] = [b, a];
   if (a !== 'always' && a !== 'never') fail('bad action (always or never)', arg);
   if (b === 'entry') fail('the entry list is deprecated; use exit', arg);
-  if (!ALL_LISTS.has(b)) fail('bad list (exit, task, user, exclude, filesystem)', arg);
+  if (!ALL_LISTS.has(b)) fail('bad list (exit, task, user, exclude, filesystem, io_uring)', arg);
   const list = b as RuleList;
   if (list === 'task' && st.syscallAdded) fail('syscall auditing requested for task list', arg);
   st.list = list;
@@ -461,9 +467,9 @@ function parseSyscalls(st: ParseState, arg: Token, env: RuleEnvironment, fail: F
     fail(`syscall auditing cannot be added to the ${st.list} list`, arg);
   }
   if (st.list === 'exclude') fail('syscall auditing cannot be put on the exclude list', arg);
-  const machine = st.elf === undefined ? env.machine : machineOfElf(st.elf);
+  const machine = st.list === 'io_uring' ? 'io_uring' : st.elf === undefined ? env.machine : machineOfElf(st.elf);
   if (machine === undefined) return fail('unsupported arch for syscall names', arg);
-  const table = SYSCALLS[machine];
+  const table = machine === 'io_uring' ? URING_TABLE : SYSCALLS[machine];
   let offset = 0;
   for (const name of arg.text.split(',')) {
     const at: Token = { text: name, start: arg.start + offset };
@@ -521,7 +527,7 @@ function parseFieldPair(st: ParseState, arg: Token, env: RuleEnvironment, fail: 
   const def = FIELD_BY_NAME.get(pair.name);
   if (!def) return fail(`unknown field "${pair.name}"`, arg);
   if (list === 'exclude' && !EXCLUDE_FIELDS.has(def.name)) fail(`field ${def.name} cannot be used on the exclude list`, arg);
-  if (def.exitOnly && list !== 'exit') fail(`field ${def.name} is only valid on the exit list`, arg);
+  if (def.exitOnly && list !== 'exit' && list !== 'io_uring') fail(`field ${def.name} is only valid on the exit list`, arg);
   const valueTok: Token = { text: pair.value, start: arg.start + arg.text.length - pair.value.length };
   const value = parseFieldValue(st, def, pair.op, valueTok, env, fail);
   // Canonical name: `loginuid` is sent (and printed) as auid.
@@ -595,6 +601,7 @@ function parseFieldValue(st: ParseState, def: FieldDef, op: RuleOperator, tok: T
       return v;
     }
     case 'arch': {
+      if (list === 'io_uring') fail('arch is not valid on the io_uring list (op numbers do not depend on it)', tok);
       if (st.syscallAdded) fail('-F arch must be given before -S', tok);
       if (op !== '=' && op !== '!=') fail('arch supports only = and !=', tok);
       const elf = parseArch(v, env);
@@ -857,7 +864,7 @@ export function formatRule(spec: RuleSpec, machine: Machine = machineOfThisProce
     if (spec.list !== 'user' && spec.list !== 'task' && spec.list !== 'exclude') {
       if (spec.syscalls === 'all') out += ' -S all';
       else {
-        const names = syscallMachine ? SYSCALLS[syscallMachine].names : undefined;
+        const names = spec.list === 'io_uring' ? URING_OP_NAMES : syscallMachine ? SYSCALLS[syscallMachine].names : undefined;
         if (spec.syscalls.length > 0) out += ` -S ${spec.syscalls.map((nr) => names?.get(nr) ?? String(nr)).join(',')}`;
       }
     }

@@ -24,7 +24,16 @@ const NR_KIND = new Map<number, EventKind>([
   [42, 'connect'],
 ]);
 
+/** io_uring ops that the open/connect rules must see as opens and connects. */
+const URING_KIND = new Map<string, EventKind>([
+  ['openat', 'open'],
+  ['openat2', 'open'],
+  ['connect', 'connect'],
+]);
+
 export function eventKind(ev: AuditEvent): EventKind {
+  // An io_uring op is what happened, whatever syscall (io_uring_enter, or none) carried it.
+  if (ev.uring) return (ev.uring.name !== null ? URING_KIND.get(ev.uring.name) : undefined) ?? 'other';
   const name = ev.syscall?.name ?? null;
   if (name !== null) {
     if (EXEC.has(name)) return 'exec';

@@ -67,7 +67,8 @@ export function compileMatch(spec: MatchSpec | ExclusionSpec): Predicate {
   }
   if (spec.success !== undefined) {
     const want = spec.success;
-    tests.push((v) => v.ev.syscall?.success === want);
+    // An io_uring op's own outcome, not that of the io_uring_enter that carried it.
+    tests.push((v) => (v.ev.uring ? v.ev.uring.success : v.ev.syscall?.success) === want);
   }
   if (spec.exe) {
     const m = globMatcher(spec.exe);

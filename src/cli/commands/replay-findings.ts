@@ -116,9 +116,9 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
 
   if (!opts.json) process.stdout.write(renderFindingsTable(findings, { localHost: host }));
   const st = pipeline.stats;
-  if (opts.stats || st.parseErrors > 0 || kubeBad > 0) {
+  if (opts.stats || st.parseErrors > 0 || kubeBad > 0 || st.uringUnknownOps > 0) {
     process.stderr.write(
-      `replay: ${st.records} records, ${st.events} events, ${st.parseErrors} unparsable records, ${kubeBad} bad kube audit lines, ${detector.stats.findings + kube.stats.findings} findings\n`,
+      `replay: ${st.records} records, ${st.events} events, ${st.parseErrors} unparsable records, ${st.uringEvents} io_uring ops (${st.uringUnknownOps} of unknown op numbers), ${kubeBad} bad kube audit lines, ${detector.stats.findings + kube.stats.findings} findings\n`,
     );
   }
   return 0;

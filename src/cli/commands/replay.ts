@@ -214,7 +214,7 @@ function plural(n: number, what: string): string {
 }
 
 function summarise(s: ReassemblerStats, src: { overlong: number; lines: number }, failures: string[], always: boolean): void {
-  const trouble = s.parseErrors + s.evicted + s.lateRecords + s.decodeErrors + s.serialGaps + src.overlong;
+  const trouble = s.parseErrors + s.evicted + s.lateRecords + s.decodeErrors + s.serialGaps + src.overlong + s.uringUnknownOps;
   if (!always && trouble === 0) return;
   const parts = always
     ? [
@@ -226,6 +226,7 @@ function summarise(s: ReassemblerStats, src: { overlong: number; lines: number }
         `${s.evicted} evicted`,
         `${s.lateRecords} late records`,
         `${s.decodeErrors} undecodable values`,
+        `${s.uringEvents} io_uring ops (${s.uringUnknownOps} of unknown op numbers)`,
         `${s.serialGaps} missing serials`,
         `${src.overlong} overlong lines skipped`,
       ]
@@ -234,6 +235,7 @@ function summarise(s: ReassemblerStats, src: { overlong: number; lines: number }
         s.evicted ? plural(s.evicted, 'event') + ' evicted' : '',
         s.lateRecords ? plural(s.lateRecords, 'late record') : '',
         s.decodeErrors ? plural(s.decodeErrors, 'undecodable value') : '',
+        s.uringUnknownOps ? `${plural(s.uringUnknownOps, 'io_uring op')} of unknown op number (kept, kind "other")` : '',
         s.serialGaps ? `${plural(s.serialGaps, 'missing serial')} (gaps)` : '',
         src.overlong ? plural(src.overlong, 'overlong line') + ' skipped' : '',
       ].filter((p) => p !== '');

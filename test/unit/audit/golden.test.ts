@@ -21,6 +21,7 @@ describe('audit fixtures', () => {
   it('finds all 27 auditd fixtures from the shared corpora and our own recording', () => {
     expect(files.filter((f) => !f.startsWith('recorded/')).length).toBe(27);
     expect(files).toContain('recorded/debian-auditd-3.0.9-enriched.log');
+    expect(files).toContain('recorded/credwatch-lab-io_uring.log');
   });
 
   for (const rel of files) {
