@@ -15,6 +15,27 @@ import type { LoadedRule } from './rule-loader';
 export interface AuditRuleOptions {
   pathExists?: (p: string) => boolean;
   listDir?: (dir: string) => string[];
+  isDirectory?: (p: string) => boolean;
+  /** Also audit io_uring opens of each watched path (the io_uring filter list). Default true. */
+  uring?: boolean;
+}
+
+/**
+ * A `-w` watch does not see io_uring: IORING_OP_OPENAT never enters open(2), and the kernel checks
+ * only its io_uring filter list for it (measured on 6.18: a read watch stays silent, a rule on that
+ * list with `-F dir=`/`-F path=` reports URINGOP + PATH). `-F perm=` is refused on that list, so the
+ * rule names the ops instead. Same key as the watch: a hit is the same object (WatchedObjects).
+ */
+export function uringWatchRule(target: string, key: string, isDir: boolean): string {
+  return `-a always,io_uring -S openat,openat2 -F ${isDir ? 'dir' : 'path'}=${target} -F key=${key}`;
+}
+
+function defaultIsDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function defaultListDir(dir: string): string[] {
@@ -45,6 +66,8 @@ export function expandWatchPath(p: string, listDir: (dir: string) => string[]): 
 export function buildAuditRules(rules: readonly LoadedRule[], opts: AuditRuleOptions = {}): string[] {
   const exists = opts.pathExists ?? ((p: string) => fs.existsSync(p));
   const listDir = opts.listDir ?? defaultListDir;
+  const isDir = opts.isDirectory ?? defaultIsDirectory;
+  const uring = opts.uring ?? true;
   const syscalls: string[] = [];
   const watches: string[] = [];
   const seen = new Set<string>();
@@ -59,12 +82,18 @@ export function buildAuditRules(rules: readonly LoadedRule[], opts: AuditRuleOpt
     for (const line of r.audit_rules) {
       const m = /^-w\s+(\S+)\s+(.*)$/.exec(line.trim());
       if (!m) {
-        add(syscalls, line);
+        if (uring || !/^-a\s+\S*io_uring/.test(line.trim())) add(syscalls, line);
         continue;
       }
       const target = m[1] as string;
+      const key = /-k\s+(\S+)\s*$/.exec(m[2] as string)?.[1];
+      const reads = /-p\s+\S*r/.test(m[2] as string);
       const paths = target.includes('*') ? expandWatchPath(target, listDir) : [target];
-      for (const p of paths) if (exists(p)) add(watches, `-w ${p} ${m[2] as string}`);
+      for (const p of paths) {
+        if (!exists(p)) continue;
+        add(watches, `-w ${p} ${m[2] as string}`);
+        if (uring && reads && key) add(watches, uringWatchRule(p, key, isDir(p)));
+      }
     }
   }
   return [...syscalls, ...watches];

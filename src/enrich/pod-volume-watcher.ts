@@ -52,6 +52,8 @@ export interface PodVolumeWatcherOptions {
   rescanMs?: number;
   settleMs?: number;
   key?: string;
+  /** Also yield io_uring filter-list rules (when the kernel has that list). */
+  uring?: boolean;
   onChange: (change: WatchRuleChange) => void;
 }
 
@@ -64,6 +66,7 @@ export class PodVolumeWatcher extends WatchSet {
       parents: () => [podsDir],
       rescanMs: opts.rescanMs,
       settleMs: opts.settleMs,
+      uring: opts.uring,
       onChange: opts.onChange,
     });
   }

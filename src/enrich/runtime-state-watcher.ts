@@ -115,6 +115,8 @@ export interface RuntimeStateWatcherOptions {
   roots?: RuntimeStateRoots[];
   rescanMs?: number;
   settleMs?: number;
+  /** Also yield io_uring filter-list rules (when the kernel has that list). */
+  uring?: boolean;
   onChange: (change: WatchRuleChange) => void;
 }
 
@@ -133,6 +135,7 @@ export class RuntimeStateWatcher extends WatchSet {
       parents: () => [...new Set(roots().flatMap((r) => runtimeStateParents(r)))],
       rescanMs: opts.rescanMs,
       settleMs: opts.settleMs,
+      uring: opts.uring,
       onChange: opts.onChange,
     });
   }

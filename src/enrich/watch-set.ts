@@ -10,6 +10,7 @@
  * slow rescan forever, their first reads unwatched.
  */
 import * as fs from 'node:fs';
+import { uringWatchRule } from '../detect/audit-rules';
 
 export interface WatchRuleChange {
   /** Rule lines to add (`-w PATH -p r -k KEY`). */
@@ -32,6 +33,8 @@ export function listDir(dir: string): string[] {
 
 export interface WatchSetOptions {
   key: string;
+  /** Also yield an io_uring filter-list rule per path (src/detect/audit-rules.ts uringWatchRule). */
+  uring?: boolean;
   /** Every path that should be watched now (sorted or not). */
   list: () => string[];
   /** Directories whose changes announce new or vanished paths (re-listed on every rescan). */
@@ -43,6 +46,7 @@ export interface WatchSetOptions {
 
 export class WatchSet {
   private readonly watched = new Set<string>();
+  private readonly dirs = new Set<string>();
   private readonly fsWatchers = new Map<string, fs.FSWatcher>();
   private timer: NodeJS.Timeout | null = null;
   private settleTimer: NodeJS.Timeout | null = null;
@@ -56,7 +60,21 @@ export class WatchSet {
 
   /** The rule lines currently in force. */
   rules(): string[] {
-    return [...this.watched].sort().map((d) => readWatchRule(d, this.opts.key));
+    return [...this.watched].sort().flatMap((d) => this.rulesFor(d));
+  }
+
+  private rulesFor(target: string): string[] {
+    const w = readWatchRule(target, this.opts.key);
+    if (!this.opts.uring) return [w];
+    let dir = false;
+    try {
+      dir = fs.statSync(target).isDirectory();
+    } catch {
+      // gone: removal rules are built from what was recorded at add time
+      dir = this.dirs.has(target);
+    }
+    if (dir) this.dirs.add(target);
+    return [w, uringWatchRule(target, this.opts.key, dir)];
   }
 
   /** Compares the disk with what is watched; reports and applies the difference. */
@@ -69,9 +87,10 @@ export class WatchSet {
     for (const d of add) this.watched.add(d);
     for (const d of remove) this.watched.delete(d);
     const change = {
-      add: add.sort().map((d) => readWatchRule(d, this.opts.key)),
-      remove: remove.sort().map((d) => readWatchRule(d, this.opts.key)),
+      add: add.sort().flatMap((d) => this.rulesFor(d)),
+      remove: remove.sort().flatMap((d) => this.rulesFor(d)),
     };
+    for (const d of remove) this.dirs.delete(d);
     if (change.add.length > 0 || change.remove.length > 0) this.opts.onChange(change);
     return change;
   }

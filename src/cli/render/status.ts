@@ -45,6 +45,9 @@ export function renderStatus(r: StatusReport, nowMs: number): string {
     if (s.immutable) out.push('               audit rules are immutable (enabled=2): running with the rules already loaded');
     out.push(`rates:         ${s.rates.recordsPerSec.toFixed(1)} records/s, ${s.rates.eventsPerSec.toFixed(1)} events/s`);
     out.push(`drops:         ${kv(s.drops, (v) => String(v ?? 0))}`);
+    const signal = (kind: string): number => s.counters[`credwatch_stream_signals_total{kind="${kind}"}`] ?? 0;
+    if (signal('io_uring_audit_unavailable') > 0) out.push('io_uring:      NOT audited: the kernel has no io_uring audit filter list (Linux >= 5.16)');
+    else if (signal('io_uring_audited') > 0) out.push(`io_uring:      audited (opens of watched objects, connects); unknown ops seen ${signal('uring_unknown_op')}`);
   }
   out.push(`findings today (UTC): ${r.findingsToday}`);
   out.push(`outbox depth:  ${kv(r.outbox, (v) => String(v ?? 0))}`);

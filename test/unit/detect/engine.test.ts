@@ -293,7 +293,11 @@ describe('rules lifecycle', () => {
     expect(rules).toContain('-a always,exit -F arch=b64 -S execve,execveat -k credwatch:exec');
     expect(rules).toContain('-a always,exit -F arch=b32 -S execve,execveat -k credwatch:exec');
     expect(rules).toContain('-a always,exit -F arch=b64 -S connect -F saddr_fam=2 -k credwatch:connect');
-    expect(rules.filter((r) => /-S [^ ]*open/.test(r))).toEqual([]);
+    // opens are audited only for watched objects: io_uring opens filtered by the same dir/path
+    expect(rules.filter((r) => /-S [^ ]*open/.test(r) && !/ -F (dir|path)=\S+ -F key=credwatch:node-cred$/.test(r))).toEqual([]);
+    expect(rules).toContain('-a always,io_uring -S connect -F key=credwatch:connect');
+    expect(rules).toContain('-a always,io_uring -S openat,openat2 -F path=/root/.kube/config -F key=credwatch:node-cred');
+    expect(rules.filter((r) => r.startsWith('-a always,io_uring -S openat'))).toHaveLength(3);
     expect(rules.filter((r) => r.startsWith('-w'))).toEqual([
       '-w /etc/kubernetes/pki -p r -k credwatch:node-cred',
       '-w /root/.kube/config -p r -k credwatch:node-cred',
