@@ -15,6 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Finding } from '../../src/detect/finding';
 import { SA_DIR_IN_POD, startPod, type Pod } from '../helpers/pod-layout';
 import { forceKernelBack, kernelSnapshot, labSkipReason, setUpLab, KUBELET_COPY, type KernelSnapshot, type Lab } from './lab/attack-lab';
+import { spawnSync } from 'node:child_process';
+import { REPO_ROOT } from './lab/daemon';
 import { run, runOk } from './lab/commands';
 import { startDaemon, type RunningDaemon } from './lab/daemon';
 import { describeFindings, readFindings, waitForNewFindings } from './lab/findings';
@@ -32,6 +34,7 @@ describe.skipIf(reason !== null)('e2e: the same token under every name gives the
   let daemon: RunningDaemon | null = null;
   let kernelBefore: KernelSnapshot | null = null;
   let secretFile = '';
+  let uringReader = '';
   const seen = new Set<string>();
   const SECRET = 'lab-db-password-5f2c9e';
 
@@ -55,7 +58,18 @@ describe.skipIf(reason !== null)('e2e: the same token under every name gives the
   beforeAll(async () => {
     kernelBefore = kernelSnapshot();
     lab = await setUpLab();
-    pod = startPod({ mountParent: path.join(lab.dir, 'kubelet') });
+    // The io_uring reader, static so it runs in the busybox pod too (raw syscalls, no liburing).
+    const binDir = path.join(lab.dir, 'bin');
+    fs.mkdirSync(binDir);
+    uringReader = path.join(binDir, 'uring-read');
+    const cc = spawnSync('gcc', ['-O2', '-static', '-o', uringReader, path.join(REPO_ROOT, 'test/helpers/c/uring-read.c')], { encoding: 'utf8' });
+    if (cc.status !== 0) throw new Error(`cc uring-read.c: ${cc.stderr}`);
+    // Kubernetes runs pods seccomp-Unconfined unless told otherwise; docker's default profile
+    // would refuse io_uring_setup.
+    pod = startPod({
+      mountParent: path.join(lab.dir, 'kubelet'),
+      extraArgs: ['--security-opt', 'seccomp=unconfined', '-v', `${binDir}:/opt/cw:ro`],
+    });
     lab.defer('pod', () => pod?.cleanup());
     // A kubelet secret volume beside the token volume (the kubelet writes it; here the lab does,
     // before the agent starts).
@@ -153,6 +167,24 @@ describe.skipIf(reason !== null)('e2e: the same token under every name gives the
     expect(f.container?.pod_uid).toBe(p().podUid);
     expect(f.container?.id).toBe(p().containerId);
     expect(f.object?.foreign).toBe(false);
+  });
+
+  it('an io_uring read inside the pod (seccomp unconfined; path on stdin, in no argv) -> h1 with the pod as owner and reader', async () => {
+    const r = await runOk('docker', ['exec', '-i', p().containerId, '/opt/cw/uring-read'], { input: `${TOKEN_IN_POD}\n` });
+    expect(r.stdout).toBe(`read ${p().token.length}\n`);
+    const f = await expectFinding('io_uring in pod', (x) => x.rule === 'h1-sa-token-read' && ownerIsPod(x) && x.process?.exe === '/opt/cw/uring-read');
+    expect(f.container?.id).toBe(p().containerId);
+    expect(f.evidence[0]?.records.map((rec) => rec.type)).toContain('URINGOP');
+  });
+
+  it('an io_uring read on the node of the kubelet volume -> h3 with the owner pod', async () => {
+    const r = await runOk(uringReader, [], { input: `${p().volumeDir}/token\n` });
+    expect(r.stdout).toBe(`read ${p().token.length}\n`);
+    const f = await expectFinding('io_uring on node', (x) => x.process?.pid === r.pid && ownerIsPod(x));
+    expect(f.rule).toBe('h3-kubelet-pod-volume-harvest');
+    expect(f.object).toMatchObject({ class: 'pod-token', via: 'inode', foreign: true });
+    expect(fromNode(f)).toBe(true);
+    expect(f.evidence[0]?.records.map((rec) => rec.type)).toContain('URINGOP');
   });
 
   it('a read of the container config.v2.json on the node -> h15 naming the container', async () => {

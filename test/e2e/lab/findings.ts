@@ -73,6 +73,6 @@ export function triggerTimeMs(f: Finding): number {
 /** One line per finding, for assertion messages. */
 export function describeFindings(fs: Finding[]): string {
   return fs
-    .map((f) => `${f.rule} ${f.severity} [${f.covers.join(',')}] pid=${f.process?.pid} exe=${f.process?.exe ?? '-'} argv=${JSON.stringify(f.process?.argv)} container=${f.container?.id?.slice(0, 12) ?? '-'} pod=${f.container?.pod_uid ?? '-'}`)
+    .map((f) => `${f.rule} ${f.severity} [${f.covers.join(',')}] pid=${f.process?.pid} exe=${f.process?.exe ?? '-'} comm=${f.process?.comm ?? '-'} parents=${(f.process?.parents ?? []).map((x) => x.exe).join('<')} [${f.indicators.join(',')}] argv=${JSON.stringify(f.process?.argv)} container=${f.container?.id?.slice(0, 12) ?? '-'} pod=${f.container?.pod_uid ?? '-'}`)
     .join('\n');
 }
