@@ -177,6 +177,21 @@ describe.skipIf(native === null)('native triage on shapes a live kernel rarely p
     passedUnchanged([syscall(59), rec(1309, 'argc=1 a0="true"')]);
   });
 
+  // io_uring (issue 16): a URINGOP record can ride on any syscall's event (task work runs on the way
+  // back to user space), before or after the SYSCALL record; the event is the io_uring op's, so the
+  // reader thread must never summarize it away.
+  const uringop = (op: number) => rec(1336, `uring_op=${op} success=yes exit=0 items=0 ppid=10 pid=11 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 key="credwatch:connect"`);
+  it('passes an exec or connect event that also carries a URINGOP record unchanged (io_uring op in task work)', () => {
+    const sock = '0100' + Buffer.from('/tmp/nothing').toString('hex').toUpperCase();
+    passedUnchanged([syscall(42), uringop(16), rec(1306, `saddr=${sock}`), eoe]);
+    passedUnchanged([syscall(59), rec(1309, 'argc=1 a0="true"'), uringop(18), rec(1307, 'cwd="/"'), eoe]);
+  });
+
+  it('passes a URINGOP-first event (io_uring_enter inline completion) and a URINGOP-only worker event unchanged', () => {
+    passedUnchanged([uringop(18), syscall(426), rec(1307, 'cwd="/"'), rec(1302, 'item=0 name="/x" inode=5 dev=00:2a nametype=NORMAL'), eoe]);
+    passedUnchanged([uringop(250), eoe]);
+  });
+
   it('passes other syscalls (openat on a watched path) unchanged', () => {
     passedUnchanged([syscall(257), rec(1307, 'cwd="/"'), rec(1302, 'item=0 name="/var/run/secrets/kubernetes.io/serviceaccount/token"'), eoe]);
   });
