@@ -103,6 +103,7 @@ async function measureAuditd({ execRate, workers, seconds, pod, rules, backlogLi
     const sys = require('node:child_process').spawnSync('grep', ['-c', '^type=SYSCALL', auditd.logFile], { encoding: 'utf8' });
     const events = Number(sys.stdout.trim()) || 0;
     return {
+      rulesAuditctlCannotAdd: auditd.skippedRules.length,
       generator: gen,
       execPerSec: gen.exec / gen.seconds,
       cpuPercent: ((s1.cpuSecs - s0.cpuSecs) / gen.seconds) * 100,
