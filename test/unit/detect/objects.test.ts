@@ -168,3 +168,28 @@ describe('proc root prefixes in text', () => {
     expect(d.onAuditEvent(exec(['cat', `/proc/self/root/var/lib/kubelet/pods/${POD}/volumes/x`])).map((f) => f.rule)).toContain('h3-kubelet-pod-volume-harvest');
   });
 });
+
+describe('H13: another process environment', () => {
+  const exec = (pid: number, argv: string[]): AuditEvent =>
+    makeEvent({
+      id: `1800000001.000:${++serial}`,
+      serial,
+      syscall: { arch: 'x86_64', nr: 59, name: 'execve', success: true, exit: 0 },
+      process: { pid, ppid: 1, argv, exe: '/usr/bin/cat', comm: 'cat', cwd: '/' },
+    });
+
+  it('is medium when the target runs in a container and the reader is outside it (the node, another pod)', () => {
+    const d = setup();
+    const fromNode = d.onAuditEvent(exec(701, ['cat', '/proc/501/environ'])).find((f) => f.rule === 'h13-proc-environ-read');
+    expect(fromNode?.severity).toBe('medium');
+    expect(fromNode?.indicators).toEqual(['environ-in-argv', 'other-containers-environ']);
+    const fromOtherPod = d.onAuditEvent(exec(601, ['cat', '/proc/502/environ'])).find((f) => f.rule === 'h13-proc-environ-read');
+    expect(fromOtherPod?.severity).toBe('medium');
+  });
+
+  it('stays low for a reader in the same container, and for a target on the node', () => {
+    const d = setup();
+    expect(d.onAuditEvent(exec(502, ['cat', '/proc/501/environ'])).find((f) => f.rule === 'h13-proc-environ-read')?.severity).toBe('low');
+    expect(d.onAuditEvent(exec(702, ['cat', '/proc/703/environ'])).find((f) => f.rule === 'h13-proc-environ-read')?.severity).toBe('low');
+  });
+});
