@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the real components the test suite runs against (Debian packages): auditd as a peer and
 # reference, dockerd + runc for real containers, curl/socat/etcdctl/kubectl as attack tools, openssl
-# for test certificates, strace for the auditctl byte-for-byte check. Idempotent; needs root.
+# for test certificates, strace for the auditctl byte-for-byte check, libc6-dev (libc.a) for the
+# static io_uring reader the e2e lab runs inside a busybox pod, util-linux (nsenter) and procps
+# (pgrep) for the alias scenarios. Idempotent; needs root.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(auditd docker.io socat etcd-client busybox-static curl openssl iproute2 sqlite3 ca-certificates
-      strace linux-libc-dev util-linux gcc make)
+      strace linux-libc-dev libc6-dev util-linux procps gcc make)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]} > 0)); then
