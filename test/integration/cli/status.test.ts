@@ -88,4 +88,14 @@ describe.skipIf(!built)('credwatch status', () => {
     expect(r.stdout).toContain('enabled 2 (immutable)');
     expect(r.stdout).toContain('audit rules are immutable');
   });
+
+  it('says whether io_uring operations are audited, from the agent signals', () => {
+    const sig = (kind: string) => `credwatch_stream_signals_total{kind="${kind}"}`;
+    writeStatusSnapshot(s.state, snapshot({ counters: { [sig('io_uring_audit_unavailable')]: 1 } }));
+    expect(cli(['status', '--db', t.db]).stdout).toMatch(/io_uring: +NOT audited: the kernel has no io_uring audit filter list/);
+    writeStatusSnapshot(s.state, snapshot({ counters: { [sig('io_uring_audited')]: 1, [sig('uring_unknown_op')]: 3 } }));
+    expect(cli(['status', '--db', t.db]).stdout).toMatch(/io_uring: +audited .*unknown ops seen 3/);
+    writeStatusSnapshot(s.state, snapshot());
+    expect(cli(['status', '--db', t.db]).stdout).not.toContain('io_uring');
+  });
 });
