@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the real components the test suite runs against (Debian packages): auditd as a peer and
 # reference, dockerd + runc for real containers, curl/socat/etcdctl/kubectl as attack tools, openssl
-# for test certificates, strace for the auditctl byte-for-byte check. Idempotent; needs root.
+# for test certificates, strace for the auditctl byte-for-byte check; dpkg-dev (dpkg-shlibdeps),
+# debootstrap and lintian for the packaging tests (test/packaging). Idempotent; needs root.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(auditd docker.io socat etcd-client busybox-static curl openssl iproute2 sqlite3 ca-certificates
-      strace linux-libc-dev util-linux gcc make)
+      strace linux-libc-dev util-linux gcc make dpkg-dev debootstrap lintian)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]} > 0)); then

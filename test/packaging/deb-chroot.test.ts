@@ -17,6 +17,7 @@ import { forceKernelBack, kernelSnapshot, labSkipReason, type KernelSnapshot } f
 import { startApiServerStub, type StubServer } from '../e2e/lab/api-stubs';
 import { runOk } from '../e2e/lab/commands';
 import { REPO_ROOT, freeLoopbackPort, waitUntil, type LogLine } from '../helpers/daemon';
+import { which } from '../helpers/docker-lab';
 import { ensureDeb, packagingSkipReason, PACKAGE_VERSION, unpackRoot } from '../helpers/package-build';
 import { makeTestPki, type TestPki } from '../helpers/tls';
 
@@ -64,6 +65,14 @@ describe.skipIf(reason !== null)('the .deb in a debootstrap chroot with no Node.
     if (procMounted) spawnSync('umount', ['-l', path.join(root, 'proc')]);
     if (root) fs.rmSync(root, { recursive: true, force: true });
   }, 120_000);
+
+  it.skipIf(!which('lintian'))('lintian finds no errors in the package (accepted warnings are overridden with reasons)', () => {
+    const r = spawnSync('lintian', ['--tag-display-limit', '0', deb], { encoding: 'utf8', timeout: 300_000 });
+    const lines = `${r.stdout}${r.stderr}`.split('\n');
+    expect(lines.filter((l) => l.startsWith('E: ')), r.stdout).toEqual([]);
+    const warnings = lines.filter((l) => l.startsWith('W: '));
+    if (warnings.length > 0) console.log(`lintian warnings:\n${warnings.join('\n')}`);
+  }, 300_000);
 
   it('the root has neither Node.js nor a compiler', () => {
     const r = inRoot(['sh', '-c', 'for t in node nodejs gcc cc g++ c++ make; do command -v $t; done; true']);
