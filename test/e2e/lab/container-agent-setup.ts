@@ -13,12 +13,14 @@ import * as path from 'node:path';
 import { REPO_ROOT } from '../../helpers/daemon';
 import { ensureDeb, packagingSkipReason } from '../../helpers/package-build';
 import { AGENT_IMAGE_TAR_ENV } from './agent-container';
+import { labSkipReason } from './attack-lab';
 
 const PODS_DIR = '/var/lib/kubelet/pods';
 const undo: (() => void)[] = [];
 
 function prepare(): void {
-  const reason = packagingSkipReason();
+  // When the lab itself will skip, set nothing up: its afterAll (which undoes this) would not run.
+  const reason = packagingSkipReason() ?? labSkipReason();
   if (reason) {
     process.env.CREDWATCH_E2E_CONTAINER_SKIP = reason;
     return;
