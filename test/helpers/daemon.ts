@@ -42,9 +42,14 @@ export function freeLoopbackPort(): Promise<number> {
   });
 }
 
-/** Starts the daemon and waits for its 'credwatch running' line. */
-export async function startDaemon(configPath: string, env: NodeJS.ProcessEnv = {}, readyMs = 20_000): Promise<Daemon> {
-  const proc = spawn(process.execPath, [CREDWATCH_BIN, 'run', '--config', configPath], {
+/**
+ * Starts the daemon and waits for its 'credwatch running' line. `command` replaces
+ * `node bin/credwatch run --config FILE` (e.g. `docker run ... IMAGE run --config FILE`): it must
+ * pass SIGTERM on to the agent and its stdout through.
+ */
+export async function startDaemon(configPath: string, env: NodeJS.ProcessEnv = {}, readyMs = 20_000, command?: string[]): Promise<Daemon> {
+  const [cmd, ...args] = command ?? [process.execPath, CREDWATCH_BIN, 'run', '--config', configPath];
+  const proc = spawn(cmd!, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NOTIFY_SOCKET: '', ...env },
   });

@@ -61,6 +61,17 @@ async function waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean>
   return cond();
 }
 
+/** Mount points at or below `dir` (from /proc/self/mountinfo; octal escapes decoded), deepest first. */
+function mountsUnder(dir: string): string[] {
+  const points = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((p): p is string => p !== undefined)
+    .map((p) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+  return points.filter((p) => p === dir || p.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
+}
+
 /** Makes sure a Docker daemon answers; starts a private one when none does. */
 export async function ensureDocker(): Promise<DockerLab> {
   if (dockerUsable()) return { startedPid: null, stop: async () => {} };
@@ -94,6 +105,9 @@ export async function ensureDocker(): Promise<DockerLab> {
         return;
       }
       await waitFor(() => child.exitCode !== null || child.signalCode !== null, 20_000);
+      // After a container with --network=host, dockerd leaves its handle on the host network
+      // namespace (exec/netns/default, an nsfs bind mount) behind; unmount leftovers before removing.
+      for (const m of mountsUnder(root)) spawnSync('umount', ['-l', m], { encoding: 'utf8' });
       fs.rmSync(root, { recursive: true, force: true });
     },
   };

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { Agent } from '../../daemon/agent';
 import { DAEMON_CAPABILITIES, dropCapabilities } from '../../daemon/capabilities';
+import { judgeHostAccess, probeHostAccess, type HostAccessReport } from '../../daemon/host-access';
 import { createLogger } from '../../daemon/logger';
 
 interface RunOptions {
@@ -18,8 +19,15 @@ export function register(program: Command): void {
     .description('Run the agent in the foreground (the systemd service runs this)')
     .option('-c, --config <file>', 'configuration file (default /etc/credwatch/config.yaml; built-in defaults when absent)')
     .action(async (opts: RunOptions) => {
+      const access = judgeHostAccess(probeHostAccess());
       const agent = new Agent({ configPath: opts.config });
-      await agent.start();
+      try {
+        await agent.start();
+      } catch (err) {
+        explainBlocked(access);
+        throw err;
+      }
+      reportDegraded(access);
       dropPrivileges();
       await new Promise<void>((resolve) => {
         const stop = (signal: NodeJS.Signals): void => {
@@ -54,4 +62,21 @@ function dropPrivileges(): void {
   } catch (err) {
     log.warn({ error: err instanceof Error ? err.message : String(err) }, 'could not drop capabilities; running with the ones the service was given');
   }
+}
+
+/**
+ * A start that failed where kernel audit cannot work (a container without --pid=host or without
+ * AUDIT_CONTROL) says which setting is missing, not only the kernel's EPERM. Judged only after a
+ * failure: the probe never stops an agent that would have worked.
+ */
+function explainBlocked(access: HostAccessReport): void {
+  if (access.blocking.length === 0) return;
+  createLogger('info').error({ missing: access.blocking }, 'kernel audit cannot work here');
+  process.stderr.write(`credwatch: kernel audit cannot work here:\n${access.blocking.map((b) => `  - ${b}\n`).join('')}`);
+}
+
+function reportDegraded(access: HostAccessReport): void {
+  if (access.degraded.length === 0) return;
+  const log = createLogger('info');
+  for (const d of access.degraded) log.warn({ reason: d }, 'running with reduced visibility');
 }

@@ -36,6 +36,8 @@ const TOOLS = ['docker', 'kubectl', 'curl', 'etcdctl', 'bash', 'xargs', 'gcc', '
 export function labSkipReason(): string | null {
   if (process.platform !== 'linux') return 'Linux only';
   if (process.getuid?.() !== 0) return 'needs root (kernel audit, mounts, dockerd)';
+  // attack-lab-in-container.test.ts could not build the agent image (set by lab/container-agent-setup.ts).
+  if (process.env.CREDWATCH_E2E_CONTAINER_SKIP) return `agent image: ${process.env.CREDWATCH_E2E_CONTAINER_SKIP}`;
   const missing = TOOLS.filter((t) => !which(t));
   if (missing.length > 0) return `missing tools: ${missing.join(', ')} (apt-get install docker.io kubernetes-client curl etcd-client gcc)`;
   if (!fs.existsSync(path.join(REPO_ROOT, 'dist/src/cli/main.js'))) return 'dist/ is not built (npm run build:ts)';

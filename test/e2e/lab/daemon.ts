@@ -1,11 +1,13 @@
 /**
  * The agent as users run it, for the attack lab: the default configuration except where its findings
  * go (a temp database) and where metrics listen (a free loopback port). Process handling is the
- * shared test/helpers/daemon.ts.
+ * shared test/helpers/daemon.ts. With CREDWATCH_E2E_AGENT_IMAGE_TAR set the agent runs in the
+ * credwatch image with the DaemonSet's settings instead (agent-container.ts).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { freeLoopbackPort, startDaemon as startConfigured, type LogLine } from '../../helpers/daemon';
+import { AGENT_IMAGE_TAR_ENV, agentContainerMemory, containerAgent, describeAgentContainer, removeAgentContainer } from './agent-container';
 
 export { CREDWATCH_BIN, REPO_ROOT, freeLoopbackPort, type LogLine } from '../../helpers/daemon';
 
@@ -23,11 +25,28 @@ export interface RunningDaemon {
 }
 
 export async function startDaemon(dir: string): Promise<RunningDaemon> {
-  const dbPath = path.join(dir, 'findings.db');
-  const configPath = path.join(dir, 'config.yaml');
   const port = await freeLoopbackPort();
-  fs.writeFileSync(configPath, `storage:\n  path: ${dbPath}\nmetrics:\n  listen: 127.0.0.1:${port}\n`);
-  const d = await startConfigured(configPath, {}, 30_000);
+  const imageTar = process.env[AGENT_IMAGE_TAR_ENV];
+  let dbPath = path.join(dir, 'findings.db');
+  let configPath = path.join(dir, 'config.yaml');
+  let command: string[] | undefined;
+  let container: string | null = null;
+  if (imageTar) {
+    const c = containerAgent(dir, imageTar, port);
+    ({ dbPath, configPath, command } = c);
+    container = c.containerName;
+  } else {
+    fs.writeFileSync(configPath, `storage:\n  path: ${dbPath}\nmetrics:\n  listen: 127.0.0.1:${port}\n`);
+  }
+  let d: Awaited<ReturnType<typeof startConfigured>>;
+  try {
+    d = await startConfigured(configPath, {}, 30_000, command);
+  } catch (err) {
+    // A container that never got ready must not outlive the lab.
+    if (container) removeAgentContainer(container, null);
+    throw err;
+  }
+  if (container) console.log(`agent in a container: ${describeAgentContainer(container)}`);
   return {
     pid: d.pid,
     dbPath,
@@ -36,6 +55,11 @@ export async function startDaemon(dir: string): Promise<RunningDaemon> {
     stderr: d.stderr,
     waitForLog: d.waitForLog,
     exited: d.hasExited,
-    stop: (timeoutMs) => d.stop('SIGTERM', timeoutMs),
+    stop: async (timeoutMs) => {
+      if (container && !d.hasExited()) console.log(`agent container memory before stop: ${agentContainerMemory(container)}`);
+      const r = await d.stop('SIGTERM', timeoutMs);
+      if (container) removeAgentContainer(container, d);
+      return r;
+    },
   };
 }
