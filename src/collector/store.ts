@@ -152,6 +152,7 @@ export function collectorStoreOn(db: Db): CollectorStore {
   // Durability before the ack: NORMAL in WAL mode may lose the last commits on power loss.
   db.pragma('synchronous = FULL');
   db.exec(SCHEMA);
+  migrateLegacyRows(db);
   const existing = db.prepare('SELECT revision FROM fleet_findings WHERE agent = ? AND id = ?').pluck();
   const insert = db.prepare(
     `INSERT INTO fleet_findings (agent, id, revision, time_ms, stored_ms, severity, rule, host, container_id, bytes, json)
@@ -254,6 +255,28 @@ export function collectorStoreOn(db: Db): CollectorStore {
       return Promise.resolve();
     },
   };
+}
+
+/**
+ * Collectors before (agent, id) kept findings in the agent store's `findings` + `evidence` tables, with
+ * no record of the sending agent. They are moved once, whole (evidence folded back into the JSON), under
+ * agent "" so they stay queryable; the tables are then emptied so this never runs twice.
+ */
+function migrateLegacyRows(db: Db): void {
+  const legacy = db.prepare('SELECT count(*) FROM findings').pluck().get() as number;
+  if (legacy === 0) return;
+  db.transaction(() => {
+    db.exec(`
+      INSERT OR IGNORE INTO fleet_findings (agent, id, revision, time_ms, stored_ms, severity, rule, host, container_id, bytes, json)
+      SELECT '', f.id, 0, f.time_ms, f.stored_ms, f.severity, f.rule, f.host, f.container_id, 0,
+             json_set(f.json, '$.evidence', json((SELECT coalesce(json_group_array(json_object('event_id', e.event_id, 'time', e.time, 'role', e.role, 'records', json(e.records))), '[]')
+                                                   FROM (SELECT * FROM evidence WHERE finding_seq = f.seq ORDER BY ord) AS e)))
+      FROM findings AS f ORDER BY f.seq;
+      UPDATE fleet_findings SET bytes = length(CAST(json AS BLOB)) WHERE agent = '' AND bytes = 0;
+      DELETE FROM evidence;
+      DELETE FROM findings;
+    `);
+  })();
 }
 
 export function openCollectorStore(path: string): CollectorStore {
