@@ -3,7 +3,9 @@
  *
  *   POST /v1/findings   NDJSON batch (gzip or plain), auth = bearer token or client certificate, role ingest
  *                       200 {"accepted": n, "duplicates": m}; all-or-nothing (see ingest.ts)
- *   GET  /v1/findings   ?since=&until=&min_severity=&rule=&container=&host=&limit=, role query; NDJSON, newest first
+ *   GET  /v1/findings   ?since=&until=&min_severity=&rule=&container=&host=&limit=&cursor=, role query; NDJSON,
+ *                       newest first, one page; X-Credwatch-Next-Cursor when more match
+ *   GET  /metrics       Prometheus text, role query (see metrics.ts)
  *   GET  /healthz       200 "ok" without auth (for load balancers; reveals nothing)
  *
  * Errors are JSON `{"error": "..."}` with 400 (malformed), 401 (no/unknown credentials), 403 (not allowed),
@@ -22,6 +24,7 @@ import type { FindingsQuery } from '../store/types';
 import { Authenticator, RateLimiter, type Principal } from './auth';
 import type { CollectorConfig } from './config';
 import { IngestError, decodeBody, parseNdjsonFindings } from './ingest';
+import { createCollectorMetrics } from './metrics';
 import { decodeCursor, encodeCursor, type CollectorStore } from './store';
 import { parseListenAddress } from '../daemon/config-schema';
 
@@ -147,6 +150,11 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
   const counters: CollectorCounters = { requests: 0, batches: 0, accepted: 0, replaced: 0, duplicates: 0, busy: 0, rejected: {} };
   const maxBody = config.max_body_bytes;
   let inFlightBytes = 0;
+  let server: Server | null = null;
+  const metrics = createCollectorMetrics({
+    connections: () => new Promise((resolve) => (server ? server.getConnections((_e, n) => resolve(n ?? 0)) : resolve(0))),
+    inFlightBytes: () => inFlightBytes,
+  });
 
   const send = (res: ServerResponse, status: number, body: string, headers: Record<string, string>): void => {
     if (res.headersSent) return;
@@ -155,6 +163,7 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
   };
   const sendError = (req: IncomingMessage, res: ServerResponse, err: HttpError, who: string | null): void => {
     counters.rejected[err.status] = (counters.rejected[err.status] ?? 0) + 1;
+    metrics.rejects.inc({ status: String(err.status) });
     const headers: Record<string, string> = { 'content-type': 'application/json', ...err.headers };
     // If the request body was not read to the end, the connection cannot carry another request.
     if (!req.complete) headers.connection = 'close';
@@ -211,7 +220,20 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
       if (i >= 0) throw new HttpError(403, `line ${i + 1}: agent ${p.agent} may not report findings for host ${JSON.stringify(findings[i]!.host.slice(0, 100))}; nothing from this batch was stored`);
     }
     // Resolves only after the commit (synchronous=FULL): the 200 below is the durable acknowledgement.
-    const { accepted, replaced, duplicates } = await store.ingest(p.agent, findings, now());
+    const endTimer = metrics.batchSeconds.startTimer();
+    let result;
+    try {
+      result = await store.ingest(p.agent, findings, now());
+    } catch (err) {
+      metrics.dbErrors.inc();
+      throw err;
+    }
+    endTimer();
+    const { accepted, replaced, duplicates } = result;
+    metrics.batches.inc();
+    metrics.findings.inc({ result: 'accepted' }, accepted);
+    metrics.findings.inc({ result: 'replaced' }, replaced);
+    metrics.findings.inc({ result: 'duplicate' }, duplicates);
     counters.batches++;
     counters.accepted += accepted;
     counters.replaced += replaced;
@@ -270,6 +292,14 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
         send(res, 200, 'ok\n', { 'content-type': 'text/plain' });
         return;
       }
+      if (url.pathname === '/metrics') {
+        if (req.method !== 'GET') throw new HttpError(405, 'use GET', { allow: 'GET' });
+        const p = authenticate(req);
+        who = p.agent;
+        if (!p.roles.includes('query')) throw new HttpError(403, `${p.agent} may not read metrics (role query)`);
+        send(res, 200, await metrics.registry.metrics(), { 'content-type': metrics.registry.contentType });
+        return;
+      }
       if (url.pathname !== '/v1/findings') throw new HttpError(404, 'no such endpoint; use /v1/findings');
       if (req.method !== 'POST' && req.method !== 'GET') throw new HttpError(405, 'use POST to send findings, GET to query them', { allow: 'GET, POST' });
       const p = authenticate(req);
@@ -303,7 +333,7 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
     // A socket that never completes the handshake is dropped after this (Node's default is 120 s).
     handshakeTimeout: config.limits.tls_handshake_timeout_ms,
   };
-  const server: Server = createServer(tlsOptions, (req, res) => {
+  server = createServer(tlsOptions, (req, res) => {
     void handle(req, res);
   });
   // Connections beyond this are closed at accept, before any TLS work.

@@ -302,3 +302,23 @@ describe('upgrade', () => {
     await again.close();
   });
 });
+
+describe('/metrics', () => {
+  it('counts findings by result, batches with latency and rejects by status, for the query role only', async () => {
+    const res = await request(`${server.url}/metrics`, { headers: bearer(TOKEN_READER), dispatcher: agent });
+    const text = await res.body.text();
+    expect(res.statusCode).toBe(200);
+    const value = (series: string) => Number(new RegExp(`^${series.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text)?.[1]);
+    const c = server.counters();
+    expect(value('credwatch_collector_findings_total{result="accepted"}')).toBe(c.accepted);
+    expect(value('credwatch_collector_findings_total{result="replaced"}')).toBe(c.replaced);
+    expect(value('credwatch_collector_findings_total{result="duplicate"}')).toBe(c.duplicates);
+    expect(value('credwatch_collector_batch_seconds_count')).toBe(c.batches);
+    expect(value('credwatch_collector_rejects_total{status="400"}')).toBe(c.rejected['400']);
+    expect(value('credwatch_collector_rejects_total{status="503"}')).toBeGreaterThanOrEqual(1);
+    expect(text).toMatch(/^credwatch_collector_connections \d+$/m);
+    const denied = await request(`${server.url}/metrics`, { headers: bearer(TOKEN_A), dispatcher: agent });
+    expect(denied.statusCode).toBe(403);
+    await denied.body.text();
+  });
+});
