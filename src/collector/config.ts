@@ -79,6 +79,20 @@ export const collectorConfigSchema = z.strictObject({
     })
     .prefault({}),
   max_body_bytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(8 * 1024 * 1024),
+  /** Findings timed further ahead of the collector's clock are refused (400 naming the line). */
+  max_clock_skew_seconds: z.number().int().min(1).max(7 * 86_400).default(900),
+  /** Bytes of NDJSON per query page (at least one finding per page, whatever its size). */
+  query_page_bytes: z.number().int().min(64 * 1024).max(256 * 1024 * 1024).default(16 * 1024 * 1024),
+  limits: z
+    .strictObject({
+      /** Open connections at once; more are closed at accept. */
+      max_connections: z.number().int().min(1).max(1_000_000).default(1024),
+      /** A TLS handshake not finished in this time is dropped (sockets that never say hello). */
+      tls_handshake_timeout_ms: z.number().int().min(100).max(120_000).default(10_000),
+      /** Request bodies held in memory at once (raw + decompressed); over it, 503 with Retry-After. */
+      max_inflight_bytes: z.number().int().min(1024 * 1024).max(16 * 1024 * 1024 * 1024).default(256 * 1024 * 1024),
+    })
+    .prefault({}),
   rate_limit: z
     .strictObject({
       requests_per_second: z.number().positive().max(100_000).default(20),

@@ -5,8 +5,7 @@
  */
 import { gunzip as gunzipCb, inflate as inflateCb } from 'node:zlib';
 import { promisify } from 'node:util';
-import type { Finding } from '../detect/finding';
-import { SEVERITIES } from '../detect/finding';
+import { describeSchemaProblem, ingestedFindingSchema, type IngestedFinding } from './finding-schema';
 
 const gunzip = promisify(gunzipCb);
 const inflate = promisify(inflateCb);
@@ -33,25 +32,30 @@ export async function decodeBody(raw: Buffer, encoding: string | undefined, maxB
   }
 }
 
-const SEVERITY_SET = new Set<string>(SEVERITIES);
+/**
+ * Finding times the collector will store. A time far in the future would top every newest-first query
+ * for ever (and an agent with a broken clock would do it by accident), so such findings are refused,
+ * not clamped: the batch is answered 400 naming the line, and the agent's operator fixes the clock.
+ * Refusing keeps the stored time what the agent saw; clamping would silently rewrite evidence.
+ */
+export interface TimeWindow {
+  nowMs: number;
+  /** How far ahead of the collector's clock a finding's time may be. */
+  maxFutureMs: number;
+  /** How far behind; older findings would be removed by retention at once. */
+  maxPastMs: number;
+}
 
-/** Checks what the collector relies on (id, time, severity...); the rest is kept as the agent sent it. */
-function checkFinding(v: unknown): string | null {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'not a JSON object';
-  const f = v as Record<string, unknown>;
-  if (typeof f.id !== 'string' || f.id.length === 0 || f.id.length > 200) return 'field "id" must be a non-empty string';
-  if (typeof f.rule !== 'string' || f.rule.length === 0) return 'field "rule" must be a non-empty string';
-  if (typeof f.severity !== 'string' || !SEVERITY_SET.has(f.severity)) return `field "severity" must be one of ${SEVERITIES.join(', ')}`;
-  if (typeof f.time !== 'string' || Number.isNaN(Date.parse(f.time))) return 'field "time" must be an ISO 8601 time';
-  if (typeof f.host !== 'string' || f.host.length === 0) return 'field "host" must be a non-empty string';
-  if (typeof f.title !== 'string') return 'field "title" must be a string';
-  if (f.source !== 'audit' && f.source !== 'kube-audit') return 'field "source" must be "audit" or "kube-audit"';
+function timeProblem(f: IngestedFinding, w: TimeWindow): string | null {
+  const t = Date.parse(f.time);
+  if (t > w.nowMs + w.maxFutureMs) return `field "time" is more than ${Math.round(w.maxFutureMs / 1000)} s ahead of the collector's clock (check the agent's clock)`;
+  if (t < w.nowMs - w.maxPastMs) return `field "time" is older than the collector's retention (${Math.round(w.maxPastMs / 86_400_000)} days)`;
   return null;
 }
 
-export function parseNdjsonFindings(body: Buffer): Finding[] {
+export function parseNdjsonFindings(body: Buffer, window?: TimeWindow): IngestedFinding[] {
   const text = body.toString('utf8');
-  const out: Finding[] = [];
+  const out: IngestedFinding[] = [];
   let lineNo = 0;
   let start = 0;
   while (start < text.length) {
@@ -65,11 +69,27 @@ export function parseNdjsonFindings(body: Buffer): Finding[] {
     try {
       value = JSON.parse(line);
     } catch (err) {
-      throw new IngestError(400, `line ${lineNo}: not valid JSON (${(err as Error).message.slice(0, 120)}); nothing from this batch was stored`);
+      // SyntaxError for bad JSON; RangeError ("Maximum call stack size exceeded") for absurd nesting.
+      const why = err instanceof RangeError ? 'nested too deeply' : (err as Error).message.slice(0, 120);
+      throw new IngestError(400, `line ${lineNo}: not valid JSON (${why}); nothing from this batch was stored`);
     }
-    const problem = checkFinding(value);
-    if (problem) throw new IngestError(400, `line ${lineNo}: ${problem}; nothing from this batch was stored`);
-    out.push(value as Finding);
+    let problem: string | null = null;
+    let finding: IngestedFinding | undefined;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) problem = 'not a JSON object';
+    else {
+      try {
+        const parsed = ingestedFindingSchema.safeParse(value);
+        problem = parsed.success ? null : describeSchemaProblem(parsed.error);
+        if (parsed.success) finding = parsed.data;
+      } catch (err) {
+        // The schema walks only the fields it knows, but never let a hostile value become a 500.
+        if (!(err instanceof RangeError)) throw err;
+        problem = 'nested too deeply';
+      }
+    }
+    if (finding && window) problem = timeProblem(finding, window);
+    if (problem !== null || !finding) throw new IngestError(400, `line ${lineNo}: ${problem ?? 'invalid finding'}; nothing from this batch was stored`);
+    out.push(finding);
   }
   if (out.length === 0) throw new IngestError(400, 'body holds no findings');
   return out;

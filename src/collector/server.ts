@@ -3,7 +3,9 @@
  *
  *   POST /v1/findings   NDJSON batch (gzip or plain), auth = bearer token or client certificate, role ingest
  *                       200 {"accepted": n, "duplicates": m}; all-or-nothing (see ingest.ts)
- *   GET  /v1/findings   ?since=&until=&min_severity=&rule=&container=&host=&limit=, role query; NDJSON, newest first
+ *   GET  /v1/findings   ?since=&until=&min_severity=&rule=&container=&host=&limit=&cursor=, role query; NDJSON,
+ *                       newest first, one page; X-Credwatch-Next-Cursor when more match
+ *   GET  /metrics       Prometheus text, role query (see metrics.ts)
  *   GET  /healthz       200 "ok" without auth (for load balancers; reveals nothing)
  *
  * Errors are JSON `{"error": "..."}` with 400 (malformed), 401 (no/unknown credentials), 403 (not allowed),
@@ -22,7 +24,8 @@ import type { FindingsQuery } from '../store/types';
 import { Authenticator, RateLimiter, type Principal } from './auth';
 import type { CollectorConfig } from './config';
 import { IngestError, decodeBody, parseNdjsonFindings } from './ingest';
-import type { CollectorStore } from './store';
+import { createCollectorMetrics } from './metrics';
+import { decodeCursor, encodeCursor, type CollectorStore } from './store';
 import { parseListenAddress } from '../daemon/config-schema';
 
 export interface CollectorServerOptions {
@@ -38,7 +41,10 @@ export interface CollectorCounters {
   requests: number;
   batches: number;
   accepted: number;
+  replaced: number;
   duplicates: number;
+  /** Requests refused with 503 because bodies in flight were at max_inflight_bytes. */
+  busy: number;
   rejected: Record<string, number>;
 }
 
@@ -62,6 +68,8 @@ class HttpError extends Error {
 }
 
 const MAX_QUERY_LIMIT = 10_000;
+/** JSON read from the store per write while streaming a page. */
+const STREAM_CHUNK_BYTES = 1024 * 1024;
 const DEFAULT_QUERY_LIMIT = 1000;
 
 function parseTime(name: string, v: string | null): number | undefined {
@@ -139,8 +147,14 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
   // Failed authentications are limited per address, so guessing tokens is slow and cannot flood logs.
   const failLimiter = new RateLimiter(Math.max(1, config.rate_limit.requests_per_second / 4), Math.max(5, Math.floor(config.rate_limit.burst / 4)), now);
   const rejectLog = new RateLimitedLog(logger, 10_000, now);
-  const counters: CollectorCounters = { requests: 0, batches: 0, accepted: 0, duplicates: 0, rejected: {} };
+  const counters: CollectorCounters = { requests: 0, batches: 0, accepted: 0, replaced: 0, duplicates: 0, busy: 0, rejected: {} };
   const maxBody = config.max_body_bytes;
+  let inFlightBytes = 0;
+  let server: Server | null = null;
+  const metrics = createCollectorMetrics({
+    connections: () => new Promise((resolve) => (server ? server.getConnections((_e, n) => resolve(n ?? 0)) : resolve(0))),
+    inFlightBytes: () => inFlightBytes,
+  });
 
   const send = (res: ServerResponse, status: number, body: string, headers: Record<string, string>): void => {
     if (res.headersSent) return;
@@ -149,6 +163,7 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
   };
   const sendError = (req: IncomingMessage, res: ServerResponse, err: HttpError, who: string | null): void => {
     counters.rejected[err.status] = (counters.rejected[err.status] ?? 0) + 1;
+    metrics.rejects.inc({ status: String(err.status) });
     const headers: Record<string, string> = { 'content-type': 'application/json', ...err.headers };
     // If the request body was not read to the end, the connection cannot carry another request.
     if (!req.complete) headers.connection = 'close';
@@ -183,28 +198,88 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
     limit(p);
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > maxBody) throw new HttpError(413, `body is over the limit of ${maxBody} bytes`);
-    const raw = await readBody(req, maxBody);
-    const body = await decodeBody(raw, req.headers['content-encoding'], maxBody);
-    const findings = parseNdjsonFindings(body);
+    // Bodies in flight are bounded across all requests: reserve the most this one can hold in memory
+    // (raw body, plus its decompressed copy) before reading it; over the budget, 503 and retry later.
+    const encoded = req.headers['content-encoding'] !== undefined && req.headers['content-encoding'] !== 'identity';
+    const reserve = (Number.isFinite(declared) && declared >= 0 ? declared : maxBody) + (encoded ? maxBody : 0);
+    if (inFlightBytes + reserve > config.limits.max_inflight_bytes) {
+      counters.busy++;
+      throw new HttpError(503, 'collector is busy (bodies in flight at their limit); retry later', { 'retry-after': '1' });
+    }
+    inFlightBytes += reserve;
+    let findings;
+    try {
+      const raw = await readBody(req, maxBody);
+      const body = await decodeBody(raw, req.headers['content-encoding'], maxBody);
+      findings = parseNdjsonFindings(body, { nowMs: now(), maxFutureMs: config.max_clock_skew_seconds * 1000, maxPastMs: config.storage.retention_days * 86_400_000 });
+    } finally {
+      inFlightBytes -= reserve;
+    }
     if (p.hosts) {
       const i = findings.findIndex((f) => !p.hosts!.includes(f.host));
       if (i >= 0) throw new HttpError(403, `line ${i + 1}: agent ${p.agent} may not report findings for host ${JSON.stringify(findings[i]!.host.slice(0, 100))}; nothing from this batch was stored`);
     }
-    const { accepted, duplicates } = store.ingest(p.agent, findings, now());
+    // Resolves only after the commit (synchronous=FULL): the 200 below is the durable acknowledgement.
+    const endTimer = metrics.batchSeconds.startTimer();
+    let result;
+    try {
+      result = await store.ingest(p.agent, findings, now());
+    } catch (err) {
+      metrics.dbErrors.inc();
+      throw err;
+    }
+    endTimer();
+    const { accepted, replaced, duplicates } = result;
+    metrics.batches.inc();
+    metrics.findings.inc({ result: 'accepted' }, accepted);
+    metrics.findings.inc({ result: 'replaced' }, replaced);
+    metrics.findings.inc({ result: 'duplicate' }, duplicates);
     counters.batches++;
     counters.accepted += accepted;
+    counters.replaced += replaced;
     counters.duplicates += duplicates;
-    logger.debug({ agent: p.agent, accepted, duplicates }, 'batch ingested');
-    send(res, 200, `${JSON.stringify({ accepted, duplicates })}\n`, { 'content-type': 'application/json' });
+    logger.debug({ agent: p.agent, accepted, replaced, duplicates }, 'batch ingested');
+    send(res, 200, `${JSON.stringify({ accepted, replaced, duplicates })}\n`, { 'content-type': 'application/json' });
   };
 
-  const query = (res: ServerResponse, p: Principal, params: URLSearchParams): void => {
+  /**
+   * One page, newest first, streamed: the rows are chosen first (small columns only, bounded by `limit`
+   * and query_page_bytes) so the next cursor can go in a header, then their JSON is written in chunks
+   * of about 1 MB, waiting for the socket to drain, so memory stays bounded whatever the findings' size.
+   */
+  const query = async (req: IncomingMessage, res: ServerResponse, p: Principal, params: URLSearchParams): Promise<void> => {
     if (!p.roles.includes('query')) throw new HttpError(403, `${p.agent} may not query findings (role query)`);
     limit(p);
-    const findings = store.query(parseFindingsQuery(params));
-    let out = '';
-    for (const f of findings) out += `${JSON.stringify(f)}\n`;
-    send(res, 200, out, { 'content-type': 'application/x-ndjson' });
+    const q = parseFindingsQuery(params);
+    const cursorText = params.get('cursor');
+    const cursor = cursorText === null || cursorText === '' ? null : decodeCursor(cursorText);
+    if (cursorText !== null && cursorText !== '' && cursor === null) throw new HttpError(400, 'cursor is malformed (pass back the X-Credwatch-Next-Cursor value unchanged)');
+    const plan = await store.planPage(q, cursor, q.limit ?? DEFAULT_QUERY_LIMIT, config.query_page_bytes);
+    const headers: Record<string, string> = { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' };
+    if (plan.next !== null) headers['x-credwatch-next-cursor'] = encodeCursor(plan.next);
+    res.writeHead(200, headers);
+    let i = 0;
+    while (i < plan.rows.length) {
+      if (req.destroyed || res.destroyed) return;
+      let bytes = 0;
+      const chunk: number[] = [];
+      while (i < plan.rows.length && (chunk.length === 0 || bytes + plan.rows[i]!.bytes <= STREAM_CHUNK_BYTES)) {
+        bytes += plan.rows[i]!.bytes;
+        chunk.push(plan.rows[i]!.seq);
+        i++;
+      }
+      const texts = await store.readRows(chunk);
+      if (!res.write(texts.length ? `${texts.join('\n')}\n` : '')) await new Promise<void>((resolve) => {
+        const done = (): void => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
+    }
+    res.end();
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -217,13 +292,27 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
         send(res, 200, 'ok\n', { 'content-type': 'text/plain' });
         return;
       }
+      if (url.pathname === '/metrics') {
+        if (req.method !== 'GET') throw new HttpError(405, 'use GET', { allow: 'GET' });
+        const p = authenticate(req);
+        who = p.agent;
+        if (!p.roles.includes('query')) throw new HttpError(403, `${p.agent} may not read metrics (role query)`);
+        send(res, 200, await metrics.registry.metrics(), { 'content-type': metrics.registry.contentType });
+        return;
+      }
       if (url.pathname !== '/v1/findings') throw new HttpError(404, 'no such endpoint; use /v1/findings');
       if (req.method !== 'POST' && req.method !== 'GET') throw new HttpError(405, 'use POST to send findings, GET to query them', { allow: 'GET, POST' });
       const p = authenticate(req);
       who = p.agent;
       if (req.method === 'POST') await ingest(req, res, p);
-      else query(res, p, url.searchParams);
+      else await query(req, res, p, url.searchParams);
     } catch (err) {
+      if (res.headersSent) {
+        // A streamed answer failed midway: cut the connection so the client sees an incomplete page.
+        logger.warn({ agent: who, error: (err as Error).message }, 'collector failed while streaming a query');
+        res.destroy();
+        return;
+      }
       if (err instanceof HttpError) sendError(req, res, err, who);
       else if (err instanceof IngestError) sendError(req, res, new HttpError(err.status, err.message), who);
       else {
@@ -241,10 +330,14 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
     // Unverified certificates are never trusted: auth.ts reads the CN only when socket.authorized.
     rejectUnauthorized: config.tls.require_client_cert,
     minVersion: 'TLSv1.2' as const,
+    // A socket that never completes the handshake is dropped after this (Node's default is 120 s).
+    handshakeTimeout: config.limits.tls_handshake_timeout_ms,
   };
-  const server: Server = createServer(tlsOptions, (req, res) => {
+  server = createServer(tlsOptions, (req, res) => {
     void handle(req, res);
   });
+  // Connections beyond this are closed at accept, before any TLS work.
+  server.maxConnections = config.limits.max_connections;
   server.headersTimeout = 20_000;
   server.requestTimeout = 120_000;
   server.keepAliveTimeout = 10_000;

@@ -1,12 +1,21 @@
 /**
- * The collector's storage: the same SQLite findings store the agent uses (src/store), in its own file,
- * so `credwatch findings --db collector.db` works on the collector host too. Ingest is idempotent by
- * finding id (the store's INSERT OR IGNORE). Agents are remembered in the store's key/value state
- * (`collector.agent.<id>`: first/last seen, last host, counts), so no extra table is needed.
+ * The collector's storage contract, and its embedded SQLite implementation.
+ *
+ * Findings are keyed per (agent, id): ids are chosen by agents, so one agent must never be able to
+ * shadow another's finding by reusing its id. A re-sent finding with a higher `revision` (an incident
+ * that grew) replaces the stored one; an equal or lower revision is a duplicate (absent = 0).
+ *
+ * Queries are keyset-paged, newest first by (time_ms, seq): `planPage` picks the rows of one page from
+ * the small columns only (bounded by a row limit and a byte budget) and returns the cursor after it;
+ * `readRows` then fetches their JSON in small chunks, so a page of large findings is streamed instead of
+ * being built in memory. The file is the SQLite database the agent uses (same safety checks), with the
+ * collector's own table `fleet_findings` and `synchronous=FULL`: a batch is on disk before it is acked.
  */
-import type { Finding } from '../detect/finding';
-import { openStore, type FindingStore } from '../store';
+import type { Statement } from 'better-sqlite3';
+import { openDatabase, type Db } from '../store/db';
+import { severityRank, type Finding } from '../detect/finding';
 import type { FindingsQuery } from '../store/types';
+import type { IngestedFinding } from './finding-schema';
 
 export interface AgentRecord {
   agent: string;
@@ -18,23 +27,157 @@ export interface AgentRecord {
   duplicates: number;
 }
 
-export interface CollectorStore {
-  /** Stores a batch in one transaction; returns how many were new and how many already stored. */
-  ingest(agent: string, findings: Finding[], nowMs: number): { accepted: number; duplicates: number };
-  /** Newest first. */
-  query(q: FindingsQuery): Finding[];
-  agents(): AgentRecord[];
-  /** Deletes findings older than `days` (in bounded steps); returns how many went. */
-  retain(days: number, nowMs: number): Promise<number>;
-  close(): void;
+export interface IngestResult {
+  /** New (agent, id) pairs stored. */
+  accepted: number;
+  /** Stored ones replaced by a higher revision. */
+  replaced: number;
+  /** Already stored at this or a higher revision: nothing changed. */
+  duplicates: number;
 }
 
-const AGENT_KEY = 'collector.agent.';
+/** Position in the newest-first order: the last row of the previous page. */
+export interface Cursor {
+  timeMs: number;
+  seq: number;
+}
 
-export function collectorStoreOn(store: FindingStore): CollectorStore {
-  const remember = (agent: string, host: string | null, n: number, dup: number, nowMs: number): void => {
-    const prev = store.state.get(AGENT_KEY + agent);
+export interface PageRow {
+  seq: number;
+  bytes: number;
+}
+
+export interface PagePlan {
+  rows: PageRow[];
+  /** Where the next page starts; null when this page reached the end. */
+  next: Cursor | null;
+}
+
+export interface CollectorStore {
+  /** Stores a batch in one durable transaction (all or nothing); resolves after the commit. */
+  ingest(agent: string, findings: IngestedFinding[], nowMs: number): Promise<IngestResult>;
+  /** At most `limit` rows and about `maxBytes` of JSON (always at least one row), after `cursor`. */
+  planPage(q: FindingsQuery, cursor: Cursor | null, limit: number, maxBytes: number): Promise<PagePlan>;
+  /** JSON text of the given rows, in the order given (rows deleted meanwhile are skipped). */
+  readRows(seqs: number[]): Promise<string[]>;
+  agents(): Promise<AgentRecord[]>;
+  /** Deletes findings older than `days` (in bounded steps); returns how many went. */
+  retain(days: number, nowMs: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+export function encodeCursor(c: Cursor): string {
+  return `${c.timeMs}.${c.seq}`;
+}
+
+/** Null for a malformed cursor (the server answers 400). */
+export function decodeCursor(s: string): Cursor | null {
+  const m = /^(-?\d{1,16})\.(\d{1,16})$/.exec(s);
+  if (!m) return null;
+  return { timeMs: Number(m[1]), seq: Number(m[2]) };
+}
+
+/** Reads every page of a query (tests and small tools; the server streams instead). */
+export async function queryAll(store: CollectorStore, q: FindingsQuery, pageRows = 1000): Promise<Finding[]> {
+  const out: Finding[] = [];
+  let cursor: Cursor | null = null;
+  const max = q.limit ?? Infinity;
+  do {
+    const plan = await store.planPage(q, cursor, Math.min(pageRows, max - out.length), 16 * 1024 * 1024);
+    for (const text of await store.readRows(plan.rows.map((r) => r.seq))) out.push(JSON.parse(text) as Finding);
+    cursor = plan.next;
+  } while (cursor !== null && out.length < max);
+  return out;
+}
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS fleet_findings (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent        TEXT    NOT NULL,
+    id           TEXT    NOT NULL,
+    revision     INTEGER NOT NULL,
+    time_ms      INTEGER NOT NULL,
+    stored_ms    INTEGER NOT NULL,
+    severity     INTEGER NOT NULL,
+    rule         TEXT    NOT NULL,
+    host         TEXT    NOT NULL,
+    container_id TEXT,
+    bytes        INTEGER NOT NULL,
+    json         TEXT    NOT NULL,
+    UNIQUE (agent, id)
+  );
+  CREATE INDEX IF NOT EXISTS fleet_findings_time ON fleet_findings (time_ms, seq);
+  CREATE TABLE IF NOT EXISTS fleet_agents (
+    agent TEXT PRIMARY KEY,
+    json  TEXT NOT NULL
+  ) WITHOUT ROWID;
+`;
+
+/** Builds WHERE clauses shared by paging (filters + keyset position). */
+function whereFor(q: FindingsQuery, cursor: Cursor | null): { sql: string; args: (string | number)[] } {
+  const where: string[] = [];
+  const args: (string | number)[] = [];
+  if (q.sinceMs !== undefined) {
+    where.push('time_ms >= ?');
+    args.push(q.sinceMs);
+  }
+  if (q.untilMs !== undefined) {
+    where.push('time_ms < ?');
+    args.push(q.untilMs);
+  }
+  if (q.minSeverity !== undefined && severityRank(q.minSeverity) > 0) {
+    where.push('severity >= ?');
+    args.push(severityRank(q.minSeverity));
+  }
+  if (q.rule !== undefined) {
+    where.push('rule = ?');
+    args.push(q.rule);
+  }
+  if (q.host !== undefined) {
+    where.push('host = ?');
+    args.push(q.host);
+  }
+  if (q.container !== undefined) {
+    where.push('substr(container_id, 1, ?) = ?');
+    args.push(q.container.length, q.container);
+  }
+  if (cursor !== null) {
+    where.push('(time_ms < ? OR (time_ms = ? AND seq < ?))');
+    args.push(cursor.timeMs, cursor.timeMs, cursor.seq);
+  }
+  return { sql: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
+}
+
+export function collectorStoreOn(db: Db): CollectorStore {
+  // Durability before the ack: NORMAL in WAL mode may lose the last commits on power loss.
+  db.pragma('synchronous = FULL');
+  db.exec(SCHEMA);
+  migrateLegacyRows(db);
+  const existing = db.prepare('SELECT revision FROM fleet_findings WHERE agent = ? AND id = ?').pluck();
+  const insert = db.prepare(
+    `INSERT INTO fleet_findings (agent, id, revision, time_ms, stored_ms, severity, rule, host, container_id, bytes, json)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const replace = db.prepare(
+    `UPDATE fleet_findings SET revision = ?, time_ms = ?, stored_ms = ?, severity = ?, rule = ?, host = ?, container_id = ?, bytes = ?, json = ?
+     WHERE agent = ? AND id = ?`,
+  );
+  const getAgent = db.prepare('SELECT json FROM fleet_agents WHERE agent = ?').pluck();
+  const putAgent = db.prepare('INSERT INTO fleet_agents (agent, json) VALUES (?, ?) ON CONFLICT (agent) DO UPDATE SET json = excluded.json');
+  const byQuery = new Map<string, Statement<unknown[]>>();
+  const prepared = (sql: string): Statement<unknown[]> => {
+    let s = byQuery.get(sql);
+    if (!s) {
+      if (byQuery.size > 256) byQuery.clear();
+      s = db.prepare<unknown[]>(sql);
+      byQuery.set(sql, s);
+    }
+    return s;
+  };
+
+  const remember = (agent: string, host: string | null, r: IngestResult, nowMs: number): void => {
     let rec: AgentRecord = { agent, firstSeenMs: nowMs, lastSeenMs: nowMs, lastHost: host, batches: 0, findings: 0, duplicates: 0 };
+    const prev = getAgent.get(agent) as string | undefined;
     if (prev !== undefined) {
       try {
         rec = JSON.parse(prev) as AgentRecord;
@@ -45,30 +188,97 @@ export function collectorStoreOn(store: FindingStore): CollectorStore {
     rec.lastSeenMs = nowMs;
     if (host !== null) rec.lastHost = host;
     rec.batches++;
-    rec.findings += n;
-    rec.duplicates += dup;
-    store.state.set(AGENT_KEY + agent, JSON.stringify(rec));
+    rec.findings += r.accepted;
+    rec.duplicates += r.duplicates;
+    putAgent.run(agent, JSON.stringify(rec));
   };
+
+  const ingestTx = db.transaction((agent: string, findings: IngestedFinding[], nowMs: number): IngestResult => {
+    const r: IngestResult = { accepted: 0, replaced: 0, duplicates: 0 };
+    for (const f of findings) {
+      const json = JSON.stringify(f);
+      const revision = f.revision ?? 0;
+      const row = [Date.parse(f.time), nowMs, severityRank(f.severity), f.rule, f.host, f.container?.id ?? null, Buffer.byteLength(json), json];
+      const stored = existing.get(agent, f.id) as number | undefined;
+      if (stored === undefined) {
+        insert.run(agent, f.id, revision, ...row);
+        r.accepted++;
+      } else if (revision > stored) {
+        replace.run(revision, ...row, agent, f.id);
+        r.replaced++;
+      } else r.duplicates++;
+    }
+    remember(agent, findings[findings.length - 1]?.host ?? null, r, nowMs);
+    return r;
+  });
+
   return {
-    ingest(agent, findings, nowMs) {
-      // Insert and agent bookkeeping in one transaction: a crash leaves both or neither.
-      return store.db.transaction(() => {
-        const accepted = store.insertFindings(findings);
-        const duplicates = findings.length - accepted;
-        remember(agent, findings[findings.length - 1]?.host ?? null, accepted, duplicates, nowMs);
-        return { accepted, duplicates };
-      })();
+    ingest: (agent, findings, nowMs) => Promise.resolve(ingestTx(agent, findings, nowMs)),
+    planPage(q, cursor, limit, maxBytes) {
+      const { sql, args } = whereFor(q, cursor);
+      const rows = prepared(`SELECT seq, time_ms AS timeMs, bytes FROM fleet_findings ${sql} ORDER BY time_ms DESC, seq DESC LIMIT ?`).all(...args, limit + 1) as (PageRow & { timeMs: number })[];
+      const page: PageRow[] = [];
+      let bytes = 0;
+      let last: Cursor | null = null;
+      for (const r of rows) {
+        if (page.length === limit || (page.length > 0 && bytes + r.bytes > maxBytes)) break;
+        page.push({ seq: r.seq, bytes: r.bytes });
+        bytes += r.bytes;
+        last = { timeMs: r.timeMs, seq: r.seq };
+      }
+      return Promise.resolve({ rows: page, next: page.length < rows.length ? last : null });
     },
-    query: (q) => store.queryFindings(q),
+    readRows(seqs) {
+      if (seqs.length === 0) return Promise.resolve([]);
+      const rows = prepared('SELECT seq, json FROM fleet_findings WHERE seq IN (SELECT value FROM json_each(?))').all(JSON.stringify(seqs)) as { seq: number; json: string }[];
+      const bySeq = new Map(rows.map((r) => [r.seq, r.json]));
+      return Promise.resolve(seqs.map((s) => bySeq.get(s)).filter((j): j is string => j !== undefined));
+    },
     agents() {
-      const rows = store.db.prepare("SELECT value FROM agent_state WHERE key >= ? AND key < ? ORDER BY key").all(AGENT_KEY, `${AGENT_KEY}\u{10FFFF}`) as { value: string }[];
-      return rows.map((r) => JSON.parse(r.value) as AgentRecord);
+      const rows = db.prepare('SELECT json FROM fleet_agents ORDER BY agent').pluck().all() as string[];
+      return Promise.resolve(rows.map((r) => JSON.parse(r) as AgentRecord));
     },
-    retain: async (days, nowMs) => (await store.enforceRetentionAsync({ maxAgeDays: days }, nowMs)).deleted,
-    close: () => store.close(),
+    async retain(days, nowMs) {
+      const cutoff = nowMs - days * 86_400_000;
+      const step = db.prepare('DELETE FROM fleet_findings WHERE seq IN (SELECT seq FROM fleet_findings WHERE time_ms < ? LIMIT 500)');
+      let deleted = 0;
+      for (;;) {
+        const n = step.run(cutoff).changes;
+        deleted += n;
+        if (n < 500) return deleted;
+        // Let ingest requests in between steps.
+        await new Promise((r) => setImmediate(r));
+      }
+    },
+    close() {
+      db.close();
+      return Promise.resolve();
+    },
   };
 }
 
+/**
+ * Collectors before (agent, id) kept findings in the agent store's `findings` + `evidence` tables, with
+ * no record of the sending agent. They are moved once, whole (evidence folded back into the JSON), under
+ * agent "" so they stay queryable; the tables are then emptied so this never runs twice.
+ */
+function migrateLegacyRows(db: Db): void {
+  const legacy = db.prepare('SELECT count(*) FROM findings').pluck().get() as number;
+  if (legacy === 0) return;
+  db.transaction(() => {
+    db.exec(`
+      INSERT OR IGNORE INTO fleet_findings (agent, id, revision, time_ms, stored_ms, severity, rule, host, container_id, bytes, json)
+      SELECT '', f.id, 0, f.time_ms, f.stored_ms, f.severity, f.rule, f.host, f.container_id, 0,
+             json_set(f.json, '$.evidence', json((SELECT coalesce(json_group_array(json_object('event_id', e.event_id, 'time', e.time, 'role', e.role, 'records', json(e.records))), '[]')
+                                                   FROM (SELECT * FROM evidence WHERE finding_seq = f.seq ORDER BY ord) AS e)))
+      FROM findings AS f ORDER BY f.seq;
+      UPDATE fleet_findings SET bytes = length(CAST(json AS BLOB)) WHERE agent = '' AND bytes = 0;
+      DELETE FROM evidence;
+      DELETE FROM findings;
+    `);
+  })();
+}
+
 export function openCollectorStore(path: string): CollectorStore {
-  return collectorStoreOn(openStore(path));
+  return collectorStoreOn(openDatabase(path));
 }

@@ -36,7 +36,7 @@ export async function collectorLab(dir: string): Promise<CollectorLab> {
   const port = await freeLoopbackPort();
   fs.mkdirSync(path.join(dir, 'collector'), { recursive: true, mode: 0o700 });
   const store = openStore(path.join(dir, 'collector', 'collector.db'));
-  const cstore = collectorStoreOn(store);
+  const cstore = collectorStoreOn(store.db);
   const config = parseCollectorConfig(
     `tls: {cert_file: ${pki.server.certFile}, key_file: ${pki.server.keyFile}}\nagents:\n  - {agent: '${os.hostname()}', token_sha256: ${sha256Hex(AGENT_TOKEN)}}\nrate_limit: {requests_per_second: 10000, burst: 10000}\n`,
     'collector.yaml',
@@ -56,8 +56,8 @@ export async function collectorLab(dir: string): Promise<CollectorLab> {
       await s?.close();
     },
     running: () => server !== null,
-    ids: () => new Set((store.db.prepare('SELECT id FROM findings').all() as { id: string }[]).map((r) => r.id)),
-    rows: () => (store.db.prepare('SELECT count(*) AS n FROM findings').get() as { n: number }).n,
+    ids: () => new Set((store.db.prepare('SELECT id FROM fleet_findings').all() as { id: string }[]).map((r) => r.id)),
+    rows: () => (store.db.prepare('SELECT count(*) AS n FROM fleet_findings').get() as { n: number }).n,
     shipYaml: (flushMs = 200, viaPort = port) =>
       `ship:\n  - name: central\n    type: collector\n    url: https://127.0.0.1:${viaPort}\n    token: ${AGENT_TOKEN}\n    flush_interval_ms: ${flushMs}\n    timeout_ms: 3000\n    tls:\n      ca_file: ${pki.caFile}\n`,
     async close() {

@@ -106,7 +106,11 @@ export function register(program: Command): void {
       // Ask for one more than shown, to tell a table reader that the limit cut the list.
       const limit = q.limit;
       if (limit !== undefined) q.limit = limit + 1;
-      const found = opts.collector !== undefined ? await fromCollector(opts, q) : fromDb(resolveDbPath(opts), q);
+      if (opts.collector !== undefined) {
+        await fromCollector(opts, q, limit, format);
+        return;
+      }
+      const found = fromDb(resolveDbPath(opts), q);
       const cut = limit !== undefined && found.length > limit;
       const findings = cut ? found.slice(0, limit) : found;
       writeFindings(findings, format);
@@ -120,7 +124,11 @@ function fromDb(dbPath: string, q: FindingsQuery): Finding[] {
   return withReadOnlyStore(dbPath, (store) => store.queryFindings(q));
 }
 
-async function fromCollector(opts: FindingsOptions, q: FindingsQuery): Promise<Finding[]> {
+/**
+ * Streams from the collector, following its cursor: JSON lines are written as they arrive (so
+ * `--limit 0 --json` reads a fleet's findings in bounded memory); a table is built from what is shown.
+ */
+async function fromCollector(opts: FindingsOptions, q: FindingsQuery, limit: number | undefined, format: OutputFormat): Promise<void> {
   if (opts.db !== undefined) throw new UsageError('--db and --collector are exclusive: read one place');
   const tls: { ca?: string; cert?: string; key?: string; token?: string } = {};
   for (const [flag, file] of [['--ca', opts.ca], ['--cert', opts.cert], ['--key', opts.key]] as const) {
@@ -138,14 +146,29 @@ async function fromCollector(opts: FindingsOptions, q: FindingsQuery): Promise<F
   }
   // Loaded only here: the local query path should not pay for the HTTPS client.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { queryCollector } = require('../../collector/client') as typeof import('../../collector/client');
+  const { streamCollector } = require('../../collector/client') as typeof import('../../collector/client');
+  const table: Finding[] = [];
+  let shown = 0;
+  let cut = false;
+  let result;
   try {
-    const found = await queryCollector(opts.collector!, q, tls);
-    // The collector answers oldest first; show newest first like the local query.
-    return found.sort((a, b) => Date.parse(b.time) - Date.parse(a.time));
+    // Newest first, as the local query lists them.
+    result = await streamCollector(opts.collector!, q, tls, async (f) => {
+      if (limit !== undefined && shown >= limit) {
+        cut = true;
+        return;
+      }
+      shown++;
+      if (format === 'json') {
+        if (!process.stdout.write(toJsonLine(f) + '\n')) await new Promise((resolve) => process.stdout.once('drain', resolve));
+      } else table.push(f);
+    });
   } catch (err) {
     throw new RuntimeFailure(`querying the collector ${opts.collector} failed: ${err instanceof Error ? err.message : String(err)}`);
   }
+  if (format === 'table') writeFindings(table, format);
+  if (result.invalid > 0) process.stderr.write(`credwatch: the collector sent ${result.invalid} line(s) that are not valid findings; they were skipped\n`);
+  if (cut && format === 'table') process.stderr.write(`credwatch: showing the newest ${limit}; more match (use --limit N, 0 for all)\n`);
 }
 
 function writeFindings(findings: Finding[], format: OutputFormat): void {

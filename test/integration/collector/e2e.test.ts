@@ -59,7 +59,7 @@ async function lab(): Promise<Lab> {
   dir = mkdtempSync(join(tmpdir(), 'credwatch-e2e-'));
   const agentStore = openStore(join(dir, 'agent', 'findings.db'));
   const collectorStore = openStore(join(dir, 'collector', 'collector.db'));
-  const store = collectorStoreOn(collectorStore);
+  const store = collectorStoreOn(collectorStore.db);
   const config = parseCollectorConfig(
     `tls: {cert_file: ${pki.server.certFile}, key_file: ${pki.server.keyFile}}\nagents:\n  - {agent: agent-a, token_sha256: ${sha256Hex(TOKEN)}}\nrate_limit: {requests_per_second: 10000, burst: 10000}\n`,
     'collector.yaml',
@@ -79,8 +79,8 @@ async function lab(): Promise<Lab> {
       await l.collector?.close();
       l.collector = null;
     },
-    collected: () => (collectorStore.db.prepare('SELECT count(DISTINCT id) AS n FROM findings').get() as { n: number }).n,
-    duplicates: () => store.agents().reduce((n, a) => n + a.duplicates, 0),
+    collected: () => (collectorStore.db.prepare('SELECT count(*) AS n FROM fleet_findings').get() as { n: number }).n,
+    duplicates: () => (collectorStore.db.prepare('SELECT json FROM fleet_agents').pluck().all() as string[]).reduce((n, j) => n + (JSON.parse(j) as { duplicates: number }).duplicates, 0),
   };
   cleanup.push(() => {
     agentStore.close();
@@ -162,7 +162,7 @@ function commit(l: Lab, n: number): string[] {
 }
 
 function assertExactlyOnce(l: Lab, ids: string[]): void {
-  const rows = l.collectorStore.db.prepare('SELECT id, count(*) AS n FROM findings GROUP BY id').all() as { id: string; n: number }[];
+  const rows = l.collectorStore.db.prepare('SELECT id, count(*) AS n FROM fleet_findings GROUP BY agent, id').all() as { id: string; n: number }[];
   const got = new Map(rows.map((r) => [r.id, r.n]));
   expect(rows.length).toBe(ids.length);
   for (const id of ids) expect(got.get(id)).toBe(1);

@@ -15,7 +15,7 @@ import { sha256Hex } from '../../../src/collector/auth';
 import { queryCollector } from '../../../src/collector/client';
 import { parseCollectorConfig } from '../../../src/collector/config';
 import { startCollectorServer, type CollectorServer } from '../../../src/collector/server';
-import { openCollectorStore, type CollectorStore } from '../../../src/collector/store';
+import { openCollectorStore, queryAll, type CollectorStore } from '../../../src/collector/store';
 import { makeTestPki, type TestPki } from '../../helpers/tls';
 import { captureLogger, makeFinding, makeFindings } from '../../unit/ship/support';
 
@@ -66,7 +66,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await agent?.close();
   await server?.close();
-  store?.close();
+  await store?.close();
   rmSync(dir, { recursive: true, force: true });
   pki.cleanup();
 });
@@ -88,9 +88,9 @@ describe('collector ingest', () => {
     expect(first).toMatchObject({ status: 200, json: { accepted: 5, duplicates: 0 } });
     const again = await post(body, { ...bearer(TOKEN_A), 'content-encoding': 'gzip' });
     expect(again).toMatchObject({ status: 200, json: { accepted: 0, duplicates: 5 } });
-    const stored = store.query({ limit: 100 }).map((f) => f.id);
+    const stored = (await queryAll(store, { limit: 100 })).map((f) => f.id);
     for (const f of fs) expect(stored.filter((id) => id === f.id)).toHaveLength(1);
-    expect(store.agents().find((a) => a.agent === 'agent-a')).toMatchObject({ lastHost: 'node-a', findings: 5, duplicates: 5, batches: 2 });
+    expect((await store.agents()).find((a) => a.agent === 'agent-a')).toMatchObject({ lastHost: 'node-a', findings: 5, duplicates: 5, batches: 2 });
   });
 
   it('answers 401 without credentials and with an unknown token, never echoing the token', async () => {
@@ -142,7 +142,7 @@ describe('collector ingest', () => {
     const res = await post(body, bearer(TOKEN_A));
     expect(res.status).toBe(400);
     expect(res.json.error).toMatch(/^line 2: not valid JSON/);
-    expect(store.query({ limit: 1000 }).some((f) => f.id === good.id)).toBe(false);
+    expect((await queryAll(store, { limit: 1000 })).some((f) => f.id === good.id)).toBe(false);
     const missing = await post(`${JSON.stringify({ ...good, severity: 'urgent' })}\n`, bearer(TOKEN_A));
     expect(missing.status).toBe(400);
     expect(missing.json.error).toMatch(/^line 1: field "severity"/);
@@ -180,7 +180,7 @@ describe('collector ingest', () => {
     await withCert.close();
     expect(res.status).toBe(403);
     expect(res.json.error).toMatch(/^line 2: agent agent-cert may not report findings for host "node-b"/);
-    expect(store.query({ host: 'node-cert', limit: 10 })).toHaveLength(0);
+    expect((await queryAll(store, { host: 'node-cert', limit: 10 }))).toHaveLength(0);
   });
 
   it('answers fleet queries as NDJSON with filters, for a principal with the query role', async () => {
