@@ -83,6 +83,15 @@ export function findingId(rule: string, host: string, eventIds: readonly string[
   return createHash('sha256').update(`${rule}\0${host}\0${eventIds.join('\0')}`).digest('hex').slice(0, 32);
 }
 
+/** Several rules on one event update the same incident: the event emits only its last revision. */
+function latestInto(out: Finding[] | null, f: Finding): Finding[] {
+  if (!out) return [f];
+  const at = out.findIndex((x) => x.id === f.id);
+  if (at >= 0) out[at] = f;
+  else out.push(f);
+  return out;
+}
+
 function raise(s: Severity, steps: number): Severity {
   return SEVERITIES[Math.min(SEVERITIES.length - 1, severityRank(s) + steps)] as Severity;
 }
@@ -192,7 +201,7 @@ class Engine implements Detector {
       }
       key ??= behaviourKey(v);
       const emitted = this.incidents.hit(key, { rule: id, severity: hit.severity, eventId: v.ev.id, timeMs: v.ev.timeMs, time: v.ev.time, touches: v.kind === 'open' || v.kind === 'connect' }, build);
-      if (emitted) (out ??= []).push(emitted);
+      if (emitted) out = latestInto(out, emitted);
     }
     for (const rule of this.sequenceRules) {
       const marks = this.sequences.match(rule, v);
@@ -205,7 +214,7 @@ class Engine implements Detector {
       }
       key ??= behaviourKey(v);
       const emitted = this.incidents.hit(key, { rule: seq.rule, severity: seq.severity, eventId: v.ev.id, timeMs: v.ev.timeMs, time: v.ev.time, touches: v.kind === 'open' || v.kind === 'connect' }, () => seq);
-      if (emitted) (out ??= []).push(emitted);
+      if (emitted) out = latestInto(out, emitted);
     }
     if (!out) return [];
     this.count(out);
