@@ -19,6 +19,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
+const { setInterval, clearInterval } = require('node:timers');
 const L = require('./lib');
 
 const SOCKET = '/var/run/docker.sock';

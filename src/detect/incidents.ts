@@ -8,8 +8,9 @@
  * update of the same finding, told apart by `revision` (store: upsert; shippers: receivers keep the
  * highest revision, docs/shipping.md). When an update is emitted:
  *   - a new rule joins or the severity rises: at once (an operator must see the escalation now);
- *   - anything else (more events, more evidence): marked dirty and emitted by tick(), so a storm of
- *     repeats costs at most one write per incident per tick however many events it has.
+ *   - anything else (more events, more evidence): at once if the incident was last emitted more than
+ *     `updateEveryMs` (event time) before, else marked dirty and emitted by tick(); so a sporadic repeat
+ *     is seen at once and a storm of repeats costs about two writes per incident a second at most.
  * The storm path is cheap: once an incident holds every rule that fires and its evidence is full, a hit
  * only counts (no finding is built, hashed or redacted). Open incidents are bounded (`maxOpen`, least
  * recently hit evicted first); every cut is counted in `stats` and never silent.
@@ -25,6 +26,8 @@ export interface IncidentOptions {
   maxOpen?: number;
   /** Evidence events kept per incident; later events are counted, not kept. Default 16. */
   maxEvidence?: number;
+  /** A plain update (no new rule, no higher severity) goes out at once only this long after the last. Default 1 s. */
+  updateEveryMs?: number;
 }
 
 export interface IncidentStats {
@@ -64,6 +67,8 @@ interface Incident {
   dirty: boolean;
   /** Whether the process the incident shows touched the object (see speaksFor). */
   touches: boolean;
+  /** Event time of the last emission. */
+  emittedMs: number;
 }
 
 /**
@@ -109,6 +114,7 @@ export class IncidentGrouper {
   private readonly windowMs: number;
   private readonly maxOpen: number;
   private readonly maxEvidence: number;
+  private readonly updateEveryMs: number;
   /** key -> incident; Map order is recency (a hit moves its incident to the end). */
   private readonly open = new Map<string, Incident>();
   /** Updates of incidents closed between ticks, emitted by the next tick. */
@@ -121,6 +127,7 @@ export class IncidentGrouper {
     this.windowMs = opts.windowMs ?? 600_000;
     this.maxOpen = Math.max(1, opts.maxOpen ?? 4096);
     this.maxEvidence = Math.max(1, opts.maxEvidence ?? 16);
+    this.updateEveryMs = opts.updateEveryMs ?? 1000;
   }
 
   /**
@@ -166,7 +173,11 @@ export class IncidentGrouper {
       this.stats.evidenceCut++;
     }
     inc.dirty = true;
-    return newRule || raises ? this.emit(inc) : null;
+    if (newRule || raises || h.timeMs - inc.emittedMs >= this.updateEveryMs) {
+      inc.emittedMs = Math.max(inc.emittedMs, h.timeMs);
+      return this.emit(inc);
+    }
+    return null;
   }
 
   /** Emits dirty incidents (revision + 1) and closes those whose window passed. Call about once a second. */
@@ -211,7 +222,7 @@ export class IncidentGrouper {
       incident: { actor: key.actor, object: key.object },
       evidence: first.evidence.slice(0, this.maxEvidence).map((e) => this.tagged(first.rule, e)),
     };
-    const inc: Incident = { finding: f, rules: new Set([first.rule]), eventIds: new Set(f.evidence.map((e) => e.event_id)), lastEventId: h.eventId, lastMs: h.timeMs, dirty: false, touches: h.touches };
+    const inc: Incident = { finding: f, rules: new Set([first.rule]), eventIds: new Set(f.evidence.map((e) => e.event_id)), lastEventId: h.eventId, lastMs: h.timeMs, dirty: false, touches: h.touches, emittedMs: h.timeMs };
     inc.eventIds.add(h.eventId);
     this.open.set(k, inc);
     this.stats.opened++;

@@ -69,6 +69,16 @@ describe('IncidentGrouper', () => {
     expect(g.tick(T0 + 2000)).toEqual([]);
   });
 
+  it('a repeat after a quiet second goes out at once, not at the next tick', () => {
+    const g = new IncidentGrouper('node-a');
+    const first = g.hit(KEY, hit('h1', 'high', 1), () => ruleFinding('h1', 'high', 'e1'));
+    const later = g.hit(KEY, hit('h1', 'high', 2, 5000), () => ruleFinding('h1', 'high', 'e2'));
+    expect(later?.id).toBe(first?.id);
+    expect(later?.revision).toBe(2);
+    expect(later?.count).toBe(2);
+    expect(g.tick(T0 + 6000)).toEqual([]);
+  });
+
   it('the storm path builds nothing once the rule is known and the evidence is full, and counts the cut', () => {
     const g = new IncidentGrouper('node-a', { maxEvidence: 4 });
     let builds = 0;
