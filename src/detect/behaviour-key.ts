@@ -84,7 +84,11 @@ function hostActor(v: EventView): string {
     if (p.pid === 1 || (prog !== null && (TREE_TOPS.has(prog) || prog.startsWith('containerd-shim')))) continue;
     return `host:${p.pid}:${p.startTime ?? ''}`;
   }
-  // No known ancestor: the process is its own tree (not its exe: a shell that exec's a tool stays one actor).
+  // No known ancestor (its parent's exec not seen yet): the parent stands for the tree, so the children of
+  // one unknown parent are one actor. Without a parent, the process itself (not its exe: a shell that
+  // exec's a tool stays one actor).
+  const ppid = v.ev.process?.ppid;
+  if (parents.length === 0 && ppid !== null && ppid !== undefined && ppid > 1) return `host:${ppid}:`;
   return `host:${v.pid ?? ''}:`;
 }
 
@@ -128,8 +132,21 @@ function objectOf(v: EventView): string {
   return `cmd:${v.cmdline ?? v.exeBase ?? '?'}`;
 }
 
+/** Redacted objects by raw object: in a storm the same socket or file comes back on every event. */
+const redactedObjects = new Map<string, string>();
+
+function redactedObject(raw: string): string {
+  let out = redactedObjects.get(raw);
+  if (out === undefined) {
+    out = redactText(raw).slice(0, MAX_OBJECT_CHARS);
+    if (redactedObjects.size >= 1024) redactedObjects.clear();
+    if (raw.length <= 4 * MAX_OBJECT_CHARS) redactedObjects.set(raw, out);
+  }
+  return out;
+}
+
 export function behaviourKey(v: EventView): BehaviourKey {
-  const object = redactText(objectOf(v)).slice(0, MAX_OBJECT_CHARS);
+  const object = redactedObject(objectOf(v));
   const c = v.container;
   if (c) return { actor: `container:${shortId(c.containerId)}`, object, links: [{ actor: RUNTIME_EXEC, object, withinMs: RUNTIME_EXEC_LINK_MS }] };
   const target = runtimeExecTarget(v.argv);
