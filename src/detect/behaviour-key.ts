@@ -3,7 +3,8 @@
  * rules, and repeats, with the same key inside one incident window are one incident (incidents.ts).
  *
  * Actor: the container (its 12-hex short id, the form `docker exec` takes and prints), or on the host
- * the root of the process tree as far as we know it (so 1,000 children of one loop are one actor). A
+ * the login session (audit `ses`), for daemons the root of the process tree as far as we know it (so
+ * 1,000 children of one loop are one actor). A
  * `docker|nerdctl|podman exec <id> ...` on the host acts on that container, so its actor is the
  * container: the CLI call and what it runs inside are one behaviour.
  * Object: for open the path, for connect the socket address, for exec the first URL or absolute path in
@@ -75,8 +76,14 @@ export function runtimeExecTarget(argv: readonly string[] | null): string | null
   return null;
 }
 
-/** The topmost known ancestor below the service managers, else the process itself. */
+/**
+ * The login session when there is one (the kernel's audit `ses`: every process of one SSH or console
+ * login, whatever the process table knows of its ancestors; a process cannot leave it), else the
+ * topmost known ancestor below the service managers, else the process itself.
+ */
 function hostActor(v: EventView): string {
+  const ses = v.ev.process?.ses;
+  if (ses !== null && ses !== undefined) return `host-session:${ses}`;
   const parents = v.parents;
   for (let i = parents.length - 1; i >= 0; i--) {
     const p = parents[i]!;
