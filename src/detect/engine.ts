@@ -48,8 +48,19 @@ export interface DetectorStats {
   excluded: number;
   allowlisted: number;
   suppressed: number;
+  /** Events whose evaluation took longer than EVENT_BUDGET_MS (rules still ran to the end). */
+  overBudget: number;
+  /** The slowest evaluation seen, in ms. */
+  slowestEventMs: number;
   byRule: Record<string, number>;
 }
+
+/**
+ * One event's evaluation by every rule should take microseconds; linear-time regexes over bounded
+ * text (linear-regex.ts) keep the worst case to a few milliseconds. An event over this budget is
+ * counted (status, /metrics) so that a rule or input that gets near it is seen before it hurts.
+ */
+export const EVENT_BUDGET_MS = 5;
 
 export interface Detector {
   onAuditEvent(ev: AuditEvent): Finding[];
@@ -84,7 +95,7 @@ function maxSeverity(a: Severity, b: Severity): Severity {
 
 class Engine implements Detector {
   readonly processTable: ProcessTable;
-  readonly stats: DetectorStats = { events: 0, findings: 0, sequenceFindings: 0, excluded: 0, allowlisted: 0, suppressed: 0, byRule: {} };
+  readonly stats: DetectorStats = { events: 0, findings: 0, sequenceFindings: 0, excluded: 0, allowlisted: 0, suppressed: 0, overBudget: 0, slowestEventMs: 0, byRule: {} };
   private loaded: LoadedRule[] = [];
   private compiled: CompiledRule[] = [];
   private sequenceRules: CompiledRule[] = [];
@@ -146,6 +157,17 @@ class Engine implements Detector {
   }
 
   onAuditEvent(ev: AuditEvent): Finding[] {
+    const t0 = performance.now();
+    const out = this.evaluate(ev);
+    const ms = performance.now() - t0;
+    if (ms > EVENT_BUDGET_MS) {
+      this.stats.overBudget++;
+      if (ms > this.stats.slowestEventMs) this.stats.slowestEventMs = Math.round(ms * 10) / 10;
+    }
+    return out;
+  }
+
+  private evaluate(ev: AuditEvent): Finding[] {
     this.stats.events++;
     this.processTable.observe(ev);
     if (!ev.syscall) return [];
