@@ -69,7 +69,33 @@ export function compileRegex(source: string): TextRegex {
   if (why) throw new LinearRegexError(`regex cannot run in linear time: ${why}`);
   const literals = requiredLiterals(source);
   const flags = re2Flags(ignoreCase);
-  return literals === null ? new Re2Only(source, body, flags) : new Prefiltered(source, body, flags, literals);
+  const re2Body = withJsSpaces(body, ast);
+  return literals === null ? new Re2Only(source, re2Body, flags) : new Prefiltered(source, re2Body, flags, literals);
+}
+
+/**
+ * JavaScript's `\s` is Unicode white space (and \v); RE2's is only [\t\n\f\r ]. Rules are written
+ * with JavaScript's meaning, so `\s` and `\S` are spelled out for RE2: otherwise a no-break space
+ * where a rule expects a space would slip past it.
+ */
+const JS_SPACE = '\\t\\n\\v\\f\\r \\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}\\x{feff}';
+
+function withJsSpaces(body: string, ast: AST.Pattern): string {
+  const edits: { start: number; end: number; text: string }[] = [];
+  visitRegExpAST(ast, {
+    onCharacterSetEnter: (n) => {
+      if (n.kind !== 'space') return;
+      const inClass = n.parent.type === 'CharacterClass';
+      // RE2's own \\S inside a class is a superset of JavaScript's (it also takes Unicode spaces):
+      // it can only match more, so it is left as it is.
+      if (inClass && n.negate) return;
+      const text = inClass ? JS_SPACE : n.negate ? `[^${JS_SPACE}]` : `[${JS_SPACE}]`;
+      edits.push({ start: n.start, end: n.end, text });
+    },
+  });
+  let out = body;
+  for (const e of edits.sort((a, b) => b.start - a.start)) out = out.slice(0, e.start) + e.text + out.slice(e.end);
+  return out;
 }
 
 const parser = new RegExpParser({ ecmaVersion: 2025 });
