@@ -1,19 +1,19 @@
 /**
  * Every regex a rule applies to attacker-written text (command lines, paths, user agents, names) runs
  * here, in linear time. V8's own engine backtracks: `etcdctl\b.*\bget\b.*(...)` over 24 KB of
- * repeated "etcdctl get " took 40 s, and while the JavaScript thread is stuck the kernel's unicast
- * backpressure stalls every audited process on the node. RE2 (Google's automaton engine, here as
- * WebAssembly: no compiler, no download, one build for every Node) guarantees time linear in the
- * text, and refuses the constructs that cannot be run that way (backreferences, lookaround), so a
- * rule that needs them is refused when it is loaded, not when an attacker finds it.
+ * repeated "etcdctl get " took minutes, and while the JavaScript thread is stuck the kernel's unicast
+ * backpressure stalls every audited process on the node. RE2 (re2js, the pure-JavaScript port of
+ * Google's automaton engine: no build, no download; see rule-regex.ts and bench/regex-engines.js for
+ * why not re2-wasm or V8's `l` flag) guarantees time linear in the text, and refuses the constructs
+ * that cannot run that way (backreferences, lookaround), so a rule that needs them is refused when
+ * it is loaded, not when an attacker finds it.
  *
- * RE2 is about 80x dearer per call than V8 on a short string (it copies the text into the module's
- * memory), so each regex first asks for the literals every match must contain (regex-literals.ts,
- * the same analysis the native triage uses): a text that holds none of them cannot match and never
- * reaches RE2. Most events fail that test.
+ * Linear is not free, so two more bounds: each regex first asks for the literals every match must
+ * contain (regex-literals.ts, the analysis the native triage uses) and a text holding none of them
+ * never reaches RE2; and the text itself is bounded (MAX_MATCH_TEXT).
  */
 import { RegExpParser, visitRegExpAST, type AST } from '@eslint-community/regexpp';
-import { RE2 } from 're2-wasm';
+import { compileLinear, type RuleRegex } from './rule-regex';
 import { asciiLower, requiredLiterals } from './regex-literals';
 
 export interface TextRegex {
@@ -25,9 +25,9 @@ export interface TextRegex {
 export class LinearRegexError extends Error {}
 
 /**
- * The longest text a regex is run over. RE2 is linear but not free (about 0.3 µs a character for
- * a `.*` pattern, through the copy into WebAssembly memory), and an argument can be 128 KiB with up
- * to 2 MiB of arguments: a longer text is matched as its first and last halves of this size joined
+ * The longest text a regex is run over. RE2 is linear but not free (about 0.1 µs a character for a
+ * `.*` pattern matching late: 35 ms for 1 MB), and an argument can be 128 KiB with up to 2 MiB of
+ * arguments: a longer text is matched as its first and last halves of this size joined
  * by a marker, and the cut is counted (matchStats.textsCut). Indicators are short and near either end
  * of a command line (the program and its verb at the start, the object or flag anywhere, usually
  * before padding an attacker appends); what padding in the middle hides is the known cost.
@@ -36,18 +36,12 @@ export const MAX_MATCH_TEXT = 8192;
 const HALF = MAX_MATCH_TEXT / 2;
 const CUT_MARKER = ' \u2026[cut] ';
 
-/** Compiled programs live in the module's fixed 16 MiB heap and are never freed: intern them. */
-const MAX_PROGRAMS = 2000;
-const programs = new Map<string, RE2>();
+/** The same source compiles once per process (SIGHUP reloads, many rules sharing a pattern); bounded. */
+const MAX_PROGRAMS = 20_000;
+const programs = new Map<string, RuleRegex>();
 
 /** Counters for status and metrics (read as totals; the agent reports deltas). */
 export const matchStats = { textsCut: 0, programs: 0, compileErrors: 0 };
-
-/** RE2 refuses repetition counts above 1000; a rule asking for more is refused with the others. */
-function re2Flags(ignoreCase: boolean): string {
-  // 'u' is mandatory for re2-wasm: it works on code points, as a unicode JS regex does.
-  return ignoreCase ? 'iu' : 'u';
-}
 
 /**
  * Compiles a rule regex (`(?i)` at the start means case-insensitive: JavaScript has no inline
@@ -68,34 +62,7 @@ export function compileRegex(source: string): TextRegex {
   const why = nonLinearConstruct(ast);
   if (why) throw new LinearRegexError(`regex cannot run in linear time: ${why}`);
   const literals = requiredLiterals(source);
-  const flags = re2Flags(ignoreCase);
-  const re2Body = withJsSpaces(body, ast);
-  return literals === null ? new Re2Only(source, re2Body, flags) : new Prefiltered(source, re2Body, flags, literals);
-}
-
-/**
- * JavaScript's `\s` is Unicode white space (and \v); RE2's is only [\t\n\f\r ]. Rules are written
- * with JavaScript's meaning, so `\s` and `\S` are spelled out for RE2: otherwise a no-break space
- * where a rule expects a space would slip past it.
- */
-const JS_SPACE = '\\t\\n\\v\\f\\r \\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}\\x{feff}';
-
-function withJsSpaces(body: string, ast: AST.Pattern): string {
-  const edits: { start: number; end: number; text: string }[] = [];
-  visitRegExpAST(ast, {
-    onCharacterSetEnter: (n) => {
-      if (n.kind !== 'space') return;
-      const inClass = n.parent.type === 'CharacterClass';
-      // RE2's own \\S inside a class is a superset of JavaScript's (it also takes Unicode spaces):
-      // it can only match more, so it is left as it is.
-      if (inClass && n.negate) return;
-      const text = inClass ? JS_SPACE : n.negate ? `[^${JS_SPACE}]` : `[${JS_SPACE}]`;
-      edits.push({ start: n.start, end: n.end, text });
-    },
-  });
-  let out = body;
-  for (const e of edits.sort((a, b) => b.start - a.start)) out = out.slice(0, e.start) + e.text + out.slice(e.end);
-  return out;
+  return literals === null ? new Re2Only(source, body, ignoreCase) : new Prefiltered(source, body, ignoreCase, literals);
 }
 
 const parser = new RegExpParser({ ecmaVersion: 2025 });
@@ -117,29 +84,28 @@ function nonLinearConstruct(ast: AST.Pattern): string | null {
 }
 
 /**
- * Compiles (and interns) an RE2 program. Compiling costs milliseconds per pattern in WebAssembly,
- * so programs are built on first use: most rules never see a text that holds their literals.
+ * Compiles (and interns) an RE2 program, on first use: most rules never see a text that holds their
+ * literals, and startup stays cheap for the CLI.
  * Construction was already checked against everything RE2 refuses; `verifyRegex` compiles at once,
  * for `rules check` and the pack's tests.
  */
 export function verifyRegex(source: string): void {
   const ignoreCase = source.startsWith('(?i)');
   compileRegex(source);
-  program(ignoreCase ? source.slice(4) : source, re2Flags(ignoreCase));
+  program(ignoreCase ? source.slice(4) : source, ignoreCase);
 }
 
-function program(body: string, flags: string): RE2 {
-  const key = `${flags}/${body}`;
-  let re = programs.get(key);
+function program(body: string, ignoreCase: boolean): RuleRegex {
+  const key = `${ignoreCase ? 'i' : ''}/${body}`;
+  let re: RuleRegex | undefined = programs.get(key);
   if (re) return re;
   if (programs.size >= MAX_PROGRAMS) {
     throw new LinearRegexError(`too many distinct regexes (limit ${MAX_PROGRAMS}): the rule set is too large`);
   }
   try {
-    re = new RE2(body, flags);
+    re = compileLinear(body, ignoreCase);
   } catch (err) {
-    const msg = (err as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '');
-    throw new LinearRegexError(`regex cannot run in linear time (RE2: ${msg}); backreferences and lookaround are not supported`);
+    throw new LinearRegexError((err as Error).message);
   }
   programs.set(key, re);
   matchStats.programs = programs.size;
@@ -147,18 +113,18 @@ function program(body: string, flags: string): RE2 {
 }
 
 class Re2Only implements TextRegex {
-  private re: RE2 | null = null;
+  private re: RuleRegex | null = null;
 
   constructor(
     readonly source: string,
     private readonly body: string,
-    private readonly flags: string,
+    private readonly ignoreCase: boolean,
   ) {}
 
   test(text: string): boolean {
     if (this.re === null) {
       try {
-        this.re = program(this.body, this.flags);
+        this.re = program(this.body, this.ignoreCase);
       } catch {
         // Not reachable for a pattern the construction checks passed (the pack's tests compile every
         // shipped regex); should RE2 still refuse one, it is counted, never run on V8's engine.
@@ -174,10 +140,10 @@ class Prefiltered extends Re2Only {
   constructor(
     source: string,
     body: string,
-    flags: string,
+    ignoreCase: boolean,
     private readonly literals: readonly string[],
   ) {
-    super(source, body, flags);
+    super(source, body, ignoreCase);
   }
 
   override test(text: string): boolean {
@@ -222,9 +188,10 @@ interface WellFormedString {
 }
 
 /**
- * Bytes that are not UTF-8 arrive as lone surrogates (surrogateescape, src/audit/bytes.ts). RE2 sees
- * UTF-8 and answers false for a text holding one, whatever the pattern: one stray 0xff argument would
- * blind every rule. Each lone surrogate becomes U+FFFD for matching only (the finding keeps the bytes).
+ * Bytes that are not UTF-8 arrive as lone surrogates (surrogateescape, src/audit/bytes.ts). An RE2
+ * built on UTF-8 (re2-wasm did) answers false for a text holding one, whatever the pattern: one stray
+ * 0xff argument would blind every rule. Each lone surrogate becomes U+FFFD for matching only (the
+ * finding keeps the bytes), so no engine's handling of them matters.
  */
 function wellFormed(text: string): string {
   const s = text as unknown as WellFormedString;
