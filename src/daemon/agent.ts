@@ -11,6 +11,7 @@
  * Stop order matters: rules come out of the kernel first (nothing new is produced), then the reader
  * drains, the pipeline flushes what is in flight, the writer commits, and only then the store closes.
  */
+import { matchStats } from '../detect/linear-regex';
 import * as os from 'node:os';
 import { recordTypeName } from '../audit/record-types';
 import { PROCESS_NOTE_TYPE } from '../pipeline/process-note';
@@ -120,6 +121,9 @@ export class Agent {
   private lastGaps = 0;
   private prevGapSample = 0;
   private lastIncomplete = 0;
+  private lastTextsCut = matchStats.textsCut;
+  private lastCompileErrors = matchStats.compileErrors;
+  private lastOverBudget = 0;
   private lastParseErrors = 0;
   private findingsToday = 0;
   private todayStart = dayStartMs(Date.now());
@@ -502,6 +506,14 @@ export class Agent {
     // io_uring ops whose number we do not know: kept (kind "other"), counted so nobody mistakes silence for coverage.
     this.metrics.countSignal('uring_unknown_op', st.uringUnknownOps - this.lastUringUnknown);
     this.lastUringUnknown = st.uringUnknownOps;
+    // Hostile-input guards (linear-regex.ts, engine.ts): texts cut for matching, slow evaluations.
+    this.metrics.countSignal('match_text_cut', matchStats.textsCut - this.lastTextsCut);
+    this.lastTextsCut = matchStats.textsCut;
+    this.metrics.countSignal('regex_compile_error', matchStats.compileErrors - this.lastCompileErrors);
+    this.lastCompileErrors = matchStats.compileErrors;
+    const over = this.detector.stats.overBudget;
+    this.metrics.countSignal('event_over_budget', over - this.lastOverBudget);
+    this.lastOverBudget = over;
     if (st.parseErrors > this.lastParseErrors) this.metrics.countDrop('parse_error', st.parseErrors - this.lastParseErrors);
     this.lastParseErrors = st.parseErrors;
   }

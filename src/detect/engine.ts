@@ -58,10 +58,21 @@ export interface DetectorStats {
   excluded: number;
   allowlisted: number;
   suppressed: number;
+  /** Events whose evaluation took longer than EVENT_BUDGET_MS (rules still ran to the end). */
+  overBudget: number;
+  /** The slowest evaluation seen, in ms. */
+  slowestEventMs: number;
   /** Incidents opened, by the rule that opened them (updates of an incident are not counted again). */
   byRule: Record<string, number>;
   incidents: IncidentStats;
 }
+
+/**
+ * One event's evaluation by every rule should take microseconds; linear-time regexes over bounded
+ * text (linear-regex.ts) keep the worst case to a few milliseconds. An event over this budget is
+ * counted (status, /metrics) so that a rule or input that gets near it is seen before it hurts.
+ */
+export const EVENT_BUDGET_MS = 5;
 
 export interface Detector {
   onAuditEvent(ev: AuditEvent): Finding[];
@@ -127,7 +138,7 @@ class Engine implements Detector {
   constructor(private readonly opts: DetectorOptions) {
     this.incidents = opts.incidents === false ? null : new IncidentGrouper(opts.host, opts.incidents);
     const incidents = this.incidents?.stats ?? { open: 0, opened: 0, merged: 0, updates: 0, closed: 0, evicted: 0, evidenceCut: 0 };
-    this.stats = { events: 0, findings: 0, sequenceFindings: 0, excluded: 0, allowlisted: 0, suppressed: 0, byRule: {}, incidents };
+    this.stats = { events: 0, findings: 0, sequenceFindings: 0, excluded: 0, allowlisted: 0, suppressed: 0, overBudget: 0, slowestEventMs: 0, byRule: {}, incidents };
     this.processTable = opts.processTable ?? new ProcessTable();
     this.objects = opts.objects ?? new WatchedObjects();
     this.allow = new Allowlist(opts.allow ?? []);
@@ -176,6 +187,17 @@ class Engine implements Detector {
   }
 
   onAuditEvent(ev: AuditEvent): Finding[] {
+    const t0 = performance.now();
+    const out = this.evaluate(ev);
+    const ms = performance.now() - t0;
+    if (ms > EVENT_BUDGET_MS) {
+      this.stats.overBudget++;
+      if (ms > this.stats.slowestEventMs) this.stats.slowestEventMs = Math.round(ms * 10) / 10;
+    }
+    return out;
+  }
+
+  private evaluate(ev: AuditEvent): Finding[] {
     this.stats.events++;
     this.processTable.observe(ev);
     if (!ev.syscall) return [];

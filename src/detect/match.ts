@@ -3,23 +3,15 @@
  * once at load; evaluation cheapest-test-first so that most events are rejected by the kind check.
  */
 import type { ExclusionSpec, MatchSpec } from './rule-schema';
-import { compileRegex } from './rule-schema';
+import { compileGlobRegex, compileRegex, type TextRegex } from './linear-regex';
 import { baseName, ruleCommandLine, type EventView } from './event-view';
 
 export type Predicate = (v: EventView) => boolean;
 
-/** Glob to regex: `*` and `?`; a glob with '/' matches a full path, otherwise a basename. */
-export function compileGlob(glob: string): { re: RegExp; full: boolean } {
+/** A compiled glob: `*` and `?`; a glob with '/' matches a full path, otherwise a basename. */
+export function compileGlob(glob: string): { re: TextRegex; full: boolean } {
   const full = glob.includes('/');
-  let src = '';
-  for (const ch of glob) {
-    if (ch === '*') src += full ? '[^/]*' : '.*';
-    else if (ch === '?') src += '.';
-    else src += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }
-  // '**' in a full-path glob crosses directories.
-  if (full) src = src.replace(/\[\^\/\]\*\[\^\/\]\*/g, '.*');
-  return { re: new RegExp(`^${src}$`), full };
+  return { re: compileGlobRegex(glob, { full }), full };
 }
 
 /**
@@ -31,7 +23,7 @@ export function globMatcher(globs: readonly string[]): (path: string | null, bas
   // instead of a regex test, since every rule runs these matchers on every event.
   const exactBase = new Set<string>();
   const exactFull = new Set<string>();
-  const patterns: { re: RegExp; full: boolean }[] = [];
+  const patterns: { re: TextRegex; full: boolean }[] = [];
   for (const g of globs) {
     if (g.includes('*') || g.includes('?')) patterns.push(compileGlob(g));
     else if (g.includes('/')) exactFull.add(g);
@@ -43,7 +35,7 @@ export function globMatcher(globs: readonly string[]): (path: string | null, bas
     const base = knownBase ?? baseName(p) ?? p;
     if (exactBase.has(base)) return true;
     for (let i = 0; i < patterns.length; i++) {
-      const g = patterns[i] as { re: RegExp; full: boolean };
+      const g = patterns[i] as { re: TextRegex; full: boolean };
       if (g.re.test(g.full ? p : base)) return true;
     }
     return false;

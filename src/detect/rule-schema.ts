@@ -9,19 +9,18 @@
 import { z } from 'zod';
 import { SEVERITIES } from './finding';
 import { OBJECT_CLASSES } from '../enrich/watched-objects';
+import { compileRegex } from './linear-regex';
+
+export { compileRegex } from './linear-regex';
 
 /** A regex source; `(?i)` at the start means case-insensitive (JS has no inline flags). */
 export const regexSource = z.string().min(1).superRefine((src, ctx) => {
   try {
     compileRegex(src);
   } catch (err) {
-    ctx.addIssue({ code: 'custom', message: `invalid regex: ${(err as Error).message}` });
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
   }
 });
-
-export function compileRegex(src: string): RegExp {
-  return src.startsWith('(?i)') ? new RegExp(src.slice(4), 'i') : new RegExp(src);
-}
 
 const globList = z.array(z.string().min(1)).min(1);
 const intList = z.array(z.number().int().nonnegative()).min(1);

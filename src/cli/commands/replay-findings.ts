@@ -7,6 +7,8 @@
  * detector works from the events alone: the process tree comes from the exec events in the log, and
  * the container from the runtime process that started it.
  */
+import { MAX_MATCH_TEXT, matchStats } from '../../detect/linear-regex';
+import { EVENT_BUDGET_MS } from '../../detect/engine';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { Readable } from 'node:stream';
@@ -120,9 +122,12 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   if (opts.json) for (const f of findings) process.stdout.write(toJsonLine(f) + '\n');
   else process.stdout.write(renderFindingsTable(findings, { localHost: host }));
   const st = pipeline.stats;
-  if (opts.stats || st.parseErrors > 0 || kubeBad > 0 || st.uringUnknownOps > 0) {
+  const guarded = matchStats.textsCut > 0 || detector.stats.overBudget > 0;
+  if (opts.stats || st.parseErrors > 0 || kubeBad > 0 || st.uringUnknownOps > 0 || guarded) {
     process.stderr.write(
-      `replay: ${st.records} records, ${st.events} events, ${st.parseErrors} unparsable records, ${st.uringEvents} io_uring ops (${st.uringUnknownOps} of unknown op numbers), ${kubeBad} bad kube audit lines, ${detector.stats.findings + kube.stats.findings} findings\n`,
+      `replay: ${st.records} records, ${st.events} events, ${st.parseErrors} unparsable records, ${st.uringEvents} io_uring ops (${st.uringUnknownOps} of unknown op numbers), ${kubeBad} bad kube audit lines, ${detector.stats.findings + kube.stats.findings} findings` +
+        (guarded ? `, ${matchStats.textsCut} texts cut to ${MAX_MATCH_TEXT} characters for matching, ${detector.stats.overBudget} events over the ${EVENT_BUDGET_MS} ms budget (slowest ${detector.stats.slowestEventMs} ms)` : '') +
+        '\n',
     );
   }
   return 0;

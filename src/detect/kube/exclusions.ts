@@ -4,14 +4,11 @@
  */
 import type { KubeAuditEvent, KubeUserInfo } from '../../kube/event';
 import type { KubeExclude } from './rules';
+import { compileGlobRegex, compileRegex, type TextRegex } from '../linear-regex';
 
-/** Glob with `*` only, anchored; compiled once per rule. */
-export function globToRegExp(glob: string): RegExp {
-  const body = glob
-    .split('*')
-    .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-    .join('.*');
-  return new RegExp(`^${body}$`, 's');
+/** Glob with `*` (and `?`), anchored, matching across '/'; compiled once per rule. */
+export function globToRegExp(glob: string): TextRegex {
+  return compileGlobRegex(glob, { full: false });
 }
 
 const ANONYMOUS = new Set(['system:anonymous']);
@@ -52,22 +49,22 @@ function isLoopback(ip: string): boolean {
 }
 
 export class CompiledExclude {
-  private readonly users: RegExp[];
-  private readonly groups: RegExp[];
+  private readonly users: TextRegex[];
+  private readonly groups: TextRegex[];
   private readonly saNamespaces: Set<string>;
-  private readonly userAgents: RegExp[];
-  private readonly names: RegExp[];
-  private readonly uris: RegExp[];
-  readonly images: RegExp[];
+  private readonly userAgents: TextRegex[];
+  private readonly names: TextRegex[];
+  private readonly uris: TextRegex[];
+  readonly images: TextRegex[];
 
   constructor(private readonly spec: KubeExclude) {
     this.users = spec.users.map(globToRegExp);
     this.groups = spec.groups.map(globToRegExp);
     this.saNamespaces = new Set(spec.sa_namespaces);
-    this.userAgents = spec.user_agents.map((r) => new RegExp(r));
+    this.userAgents = spec.user_agents.map((r) => compileRegex(r));
     this.names = spec.names.map(globToRegExp);
     this.uris = spec.request_uris.map(globToRegExp);
-    this.images = spec.images.map((r) => new RegExp(r));
+    this.images = spec.images.map((r) => compileRegex(r));
   }
 
   /** The reason this event is excluded, or null. */

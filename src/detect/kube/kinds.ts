@@ -8,6 +8,7 @@ import { severityRank } from '../finding';
 import { effectiveUser, kubeRequestPod, type KubeAuditEvent } from '../../kube/event';
 import { CompiledExclude, isAnonymous } from './exclusions';
 import type { KubeRule, KubeRuleOf } from './rules';
+import { compileRegex, type TextRegex } from '../linear-regex';
 
 export interface Hit {
   severity: Severity;
@@ -21,21 +22,21 @@ export type Excluded = (ruleId: string, reason: string) => void;
 export interface CompiledRule {
   rule: KubeRule;
   exclude: CompiledExclude;
-  scripting: RegExp[];
-  credentialPaths: RegExp[];
-  suspicious: RegExp[];
-  socketSuffix: RegExp | null;
+  scripting: TextRegex[];
+  credentialPaths: TextRegex[];
+  suspicious: TextRegex[];
+  socketSuffix: TextRegex | null;
 }
 
 export function compileRule(rule: KubeRule): CompiledRule {
-  const re = (xs: string[] | undefined) => (xs ?? []).map((s) => new RegExp(s));
+  const re = (xs: string[] | undefined) => (xs ?? []).map((s) => compileRegex(s));
   return {
     rule,
     exclude: new CompiledExclude(rule.exclude),
     scripting: 'scripting_user_agents' in rule ? re(rule.scripting_user_agents) : [],
     credentialPaths: rule.kind === 'pod_exec' ? re(rule.credential_paths) : [],
     suspicious: rule.kind === 'pod_exec' ? re(rule.suspicious_commands) : [],
-    socketSuffix: rule.kind === 'sensitive_hostpath' && rule.socket_suffix ? new RegExp(rule.socket_suffix) : null,
+    socketSuffix: rule.kind === 'sensitive_hostpath' && rule.socket_suffix ? compileRegex(rule.socket_suffix) : null,
   };
 }
 

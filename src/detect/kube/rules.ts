@@ -7,19 +7,13 @@ import * as path from 'node:path';
 import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import { SEVERITIES } from '../finding';
+import { regexSource } from '../rule-schema';
 
 const severity = z.enum(SEVERITIES);
 const confidence = z.enum(['low', 'medium', 'high']);
 
-function validRegex(s: string): boolean {
-  try {
-    new RegExp(s);
-    return true;
-  } catch {
-    return false;
-  }
-}
-const regex = z.string().refine(validRegex, { message: 'invalid regular expression' });
+/** Kube rules match request fields an attacker writes (user agents, names): linear-time regexes only. */
+const regex = regexSource;
 
 export const kubeExcludeSchema = z
   .object({
