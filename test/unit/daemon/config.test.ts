@@ -176,9 +176,30 @@ describe('secrets', () => {
     expect(err).toBeInstanceOf(ConfigError);
     const ce = err as ConfigError;
     expect(ce.problems[0]).toMatchObject({ path: 'ship[0].token', line: 5 });
-    expect(ce.message).toContain('world-readable');
+    expect(ce.message).toContain('readable by group or others');
     expect(ce.message).toContain('chmod 600');
     expect(ce.message).not.toContain('abc123');
+  });
+
+  it('a group-readable (0640) file holding a token literal is refused (accepted on main)', () => {
+    const p = write('group.yaml', 'ship:\n  - name: hec\n    type: splunk-hec\n    url: https://127.0.0.1:8088\n    token: abc123\n', 0o640);
+    expect(() => loadConfig(p, {})).toThrow(/ship\[0\]\.token.*readable by group or others \(mode 0640\)/s);
+  });
+
+  it('a 0644 file with user:password@ in a URL is refused, naming the key and not the password (accepted on main)', () => {
+    const p = write('urlpw.yaml', 'ship:\n  - name: es\n    type: elasticsearch\n    url: https://elastic:hunter2@127.0.0.1:9200\n', 0o644);
+    let err: unknown;
+    try {
+      loadConfig(p, {});
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).problems[0]).toMatchObject({ path: 'ship[0].url', line: 4 });
+    expect((err as ConfigError).message).not.toContain('hunter2');
+    // A URL without a password in a readable file is fine.
+    const ok = write('urlok.yaml', 'ship:\n  - name: es\n    type: elasticsearch\n    url: https://127.0.0.1:9200\n    token_env: ES_T\n', 0o644);
+    expect(loadConfig(ok, { ES_T: 'x' }).config.ship[0]).toMatchObject({ url: 'https://127.0.0.1:9200' });
   });
 
   it('with missingTokenEnv "warn", an unset token_env variable is a warning and token_env stays', () => {
