@@ -370,6 +370,8 @@ export class Agent {
       agentId: this.host,
       logger: this.logger,
       onDelivered: (output, n) => this.metrics.countShip(output, true, n),
+      // Not lost (still in the local store) but not delivered to that output: visible as a drop.
+      onSetAside: () => this.metrics.countDrop('ship_set_aside_too_large'),
     });
     this.shipper.start();
   }
