@@ -409,6 +409,8 @@ export class Agent {
       agentId: this.host,
       logger: this.logger,
       onDelivered: (output, n) => this.metrics.countShip(output, true, n),
+      // Not lost (still in the local store) but not delivered to that output: visible as a drop.
+      onSetAside: () => this.metrics.countDrop('ship_set_aside_too_large'),
     });
     this.shipper.start();
   }
@@ -455,9 +457,17 @@ export class Agent {
 
   private async enforceRetention(): Promise<void> {
     const r = await this.store.enforceRetentionAsync(
-      { maxAgeDays: this.config.storage.retention_days, maxBytes: this.config.storage.max_mb * 1024 * 1024 },
+      {
+        maxAgeDays: this.config.storage.retention_days,
+        maxBytes: this.config.storage.max_mb * 1024 * 1024,
+        outputs: this.config.ship.map((o) => o.name),
+      },
       Date.now(),
     );
+    if (r.deletedUndelivered > 0) {
+      this.metrics.countDrop('retention_undelivered', r.deletedUndelivered);
+      this.logger.warn(r, `storage.max_mb forced retention to delete ${r.deletedUndelivered} findings an output had not delivered`);
+    }
     if (r.deleted > 0) this.logger.info(r, 'retention removed old findings');
   }
 

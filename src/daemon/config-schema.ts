@@ -50,7 +50,7 @@ const id32 = z.number().int().min(0).max(4294967295);
 const storageSchema = z.strictObject({
   path: absolutePath.default(DEFAULT_DB_PATH),
   retention_days: z.number().int().min(1).max(3650).default(30),
-  /** Soft cap on the database size; retention trims oldest findings first. */
+  /** Soft cap on the database size; retention trims the oldest delivered findings first (src/store/retention.ts). */
   max_mb: z.number().int().min(16).default(1024),
 });
 

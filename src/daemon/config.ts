@@ -110,6 +110,22 @@ function secretLiteralPaths(doc: Document): (string | number)[][] {
   return found;
 }
 
+/** `scheme://user:password@host`: a password written into a URL. */
+const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s]*:[^/@\s]*@/i;
+
+/** Paths of string values that are URLs carrying a password. */
+function urlPasswordPaths(doc: Document): (string | number)[][] {
+  const found: (string | number)[][] = [];
+  const walk = (node: unknown, path: (string | number)[]): void => {
+    if (isMap(node)) {
+      for (const pair of node.items) if (isPair(pair) && isScalar(pair.key)) walk(pair.value, [...path, String(pair.key.value)]);
+    } else if (isSeq(node)) node.items.forEach((item, i) => walk(item, [...path, i]));
+    else if (isScalar(node) && typeof node.value === 'string' && URL_WITH_PASSWORD.test(node.value)) found.push(path);
+  };
+  walk(doc.contents, []);
+  return found;
+}
+
 function validate(parsed: Parsed, sourceName: string, env: Env, warnings: ConfigProblem[] | null = null): Config {
   const tokenProblems = resolveShipTokens(parsed, env, warnings);
   const result = configSchema.safeParse(parsed.raw, { reportInput: true });
@@ -175,8 +191,8 @@ export interface LoadedConfig {
 
 /**
  * Reads the configuration file. Without `path`, a missing DEFAULT_CONFIG_PATH means built-in defaults.
- * Refuses a group- or world-writable file (whoever can write it controls a root daemon) and a
- * world-readable file that holds a secret literal.
+ * Refuses a group- or world-writable file (whoever can write it controls a root daemon) and a file
+ * readable by group or others that holds a secret literal (a token/password key, or user:pass@ in a URL).
  */
 export function loadConfig(path?: string, env: Env = process.env, defaultPath: string = DEFAULT_CONFIG_PATH, options: LoadOptions = {}): LoadedConfig {
   const file = path ?? defaultPath;
@@ -202,15 +218,17 @@ export function loadConfig(path?: string, env: Env = process.env, defaultPath: s
     ]);
   }
   const parsed = parseYaml(text, file);
-  if ((mode & 0o004) !== 0) {
-    const secrets = secretLiteralPaths(parsed.doc);
+  // A secret literal needs a file only its owner can read: group read (0640) hands the token to every
+  // member of the group, so 0600 (or 0400) it is.
+  if ((mode & 0o077) !== 0) {
+    const secrets = [...secretLiteralPaths(parsed.doc), ...urlPasswordPaths(parsed.doc)];
     if (secrets.length > 0) {
       throw new ConfigError(
         file,
         secrets.map((p) => ({
           path: p.map((s) => (typeof s === 'number' ? `[${s}]` : s)).join('.').replace(/\.\[/g, '['),
           ...locate(parsed.doc, parsed.lc, p),
-          message: `this file holds a secret and is world-readable (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); run: chmod 600 ${file}, or take the secret from the environment (token_env: VAR, or CREDWATCH_SHIP_<NAME>_TOKEN)`,
+          message: `this file holds a secret and is readable by group or others (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); run: chmod 600 ${file}, or take the secret from the environment (token_env: VAR, or CREDWATCH_SHIP_<NAME>_TOKEN; no user:password in URLs)`,
         })),
       );
     }

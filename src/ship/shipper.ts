@@ -81,6 +81,11 @@ export interface OutputStats {
   delivered: number;
   /** Acked without sending because they are under the output's min_severity. */
   skipped: number;
+  /**
+   * Findings set aside because the receiver refused them alone as too large: acked for this output so
+   * the queue moves on, kept in the local store (`credwatch show ID`), counted and logged.
+   */
+  setAside: number;
   failures: number;
   /** Attempts that resent something already attempted. */
   retries: number;
@@ -110,6 +115,8 @@ export interface ShipperOptions {
   logger?: Logger;
   now?: () => number;
   onDelivered?: (output: string, n: number) => void;
+  /** A finding the receiver refused on its own as too large was set aside (see OutputStats.setAside). */
+  onSetAside?: (output: string, findingId: string) => void;
   /** Retry timing; production uses the defaults (1 s base, 5 min cap). */
   backoff?: Partial<BackoffPolicy>;
   /** Minimum time between two log lines about the same ongoing failure; default 5 min. */
@@ -134,6 +141,7 @@ class OutputWorker {
   readonly stats: Omit<OutputStats, 'depth'> = {
     delivered: 0,
     skipped: 0,
+    setAside: 0,
     failures: 0,
     retries: 0,
     lastSuccessMs: null,
@@ -163,7 +171,7 @@ class OutputWorker {
   constructor(
     private readonly cfg: ResolvedOutputConfig,
     private readonly o: Required<Pick<ShipperOptions, 'outbox' | 'host' | 'agentId' | 'now' | 'random'>> &
-      Pick<ShipperOptions, 'onDelivered'> & { logger: Logger; backoff: BackoffPolicy; logEveryMs: number; env: NodeJS.ProcessEnv; allowInsecure: boolean },
+      Pick<ShipperOptions, 'onDelivered' | 'onSetAside'> & { logger: Logger; backoff: BackoffPolicy; logEveryMs: number; env: NodeJS.ProcessEnv; allowInsecure: boolean },
   ) {
     this.format = FORMATS[cfg.type];
     this.minRank = cfg.min_severity ? severityRank(cfg.min_severity) : 0;
@@ -288,8 +296,25 @@ class OutputWorker {
         this.o.logger.info({ output: name, batch: this.batchLimit }, `${name} refused a ${entries.length}-finding batch as too large; sending ${this.batchLimit} at a time`);
         continue;
       }
-      await this.fail(outcome.kind === 'too-large' ? { kind: 'rejected', message: `${outcome.message}; a single finding is over the receiver's limit` } : outcome);
+      if (outcome.kind === 'too-large') {
+        // One finding over the receiver's limit: resending it can never succeed, and retrying it would
+        // hold every finding behind it. Set it aside (it stays in the local store) and move on.
+        this.setAside(toShip[0]!, last.seq, outcome.message);
+        continue;
+      }
+      await this.fail(outcome);
     }
+  }
+
+  private setAside(entry: { seq: number; finding: Finding }, ackTo: number, why: string): void {
+    const name = this.cfg.name;
+    this.o.outbox.ack(name, ackTo);
+    this.stats.setAside++;
+    this.o.logger.warn(
+      { output: name, finding: entry.finding.id, seq: entry.seq, setAside: this.stats.setAside },
+      `${name} refused finding ${entry.finding.id} on its own as too large (${why}); set aside: kept locally, not sent to ${name}`,
+    );
+    this.o.onSetAside?.(name, entry.finding.id);
   }
 
   private delivered(n: number, skipped: number): void {
@@ -425,6 +450,7 @@ export function createShipper(opts: ShipperOptions): Shipper {
     now: opts.now ?? Date.now,
     random: opts.random ?? Math.random,
     onDelivered: opts.onDelivered,
+    onSetAside: opts.onSetAside,
     logger,
     backoff: { ...DEFAULT_BACKOFF, ...opts.backoff },
     logEveryMs: opts.logEveryMs ?? 5 * 60_000,

@@ -13,6 +13,7 @@ import type { Readable } from 'node:stream';
 import type { RawRecord } from '../audit/event';
 import { decodeSurrogateEscaped } from '../audit/bytes';
 import { recordTypeNumber } from '../audit/record-types';
+import { maybeGunzip } from './decompress';
 
 export interface LogRecord extends RawRecord {
   /** `node=` prefix, null when absent. */
@@ -178,8 +179,8 @@ export async function* readAuditLogStream(
   if (lines.length > 0) yield linesToRecords(lines);
 }
 
-/** Opens `path` ('-' for stdin) and yields batches of records. */
-export function readAuditLog(path: string, opts: AuditLogOptions = {}, stats?: { splitter?: LineSplitter }): AsyncGenerator<LogRecord[]> {
+/** Opens `path` ('-' for stdin) and yields batches of records; gzip content is decompressed. */
+export async function* readAuditLog(path: string, opts: AuditLogOptions = {}, stats?: { splitter?: LineSplitter }): AsyncGenerator<LogRecord[]> {
   const input: Readable = path === '-' ? process.stdin : createReadStream(path, { highWaterMark: 1 << 20 });
-  return readAuditLogStream(input, opts, stats);
+  yield* readAuditLogStream(await maybeGunzip(input), opts, stats);
 }

@@ -119,7 +119,30 @@ function ensureFile(file: string, create: boolean): number {
   }
   if (!st.isFile()) throw new StoreOpenError('not-credwatch', `not a credwatch database: ${file} (not a regular file)`);
   refuseIfWritableByOthers(file, st, 'file');
+  restrictToOwner(file, st);
   return st.size;
+}
+
+/**
+ * Findings hold command lines, pod names and evidence: a database (or its -wal/-shm, which SQLite
+ * creates with the database's mode) that group or others can read is narrowed to 0600, and said so on
+ * stderr as a process warning (the daemon's logger is not up yet when the store opens). A file this
+ * user cannot chmod is refused.
+ */
+function restrictToOwner(file: string, st: fs.Stats): void {
+  for (const [p, s] of [[file, st] as const, ...['-wal', '-shm'].map((x) => [file + x, statOrNull(file + x)] as const)]) {
+    if (!s || (s.mode & 0o077) === 0) continue;
+    const mode = (s.mode & 0o777).toString(8).padStart(4, '0');
+    try {
+      fs.chmodSync(p, 0o600);
+    } catch (err) {
+      throw new StoreOpenError(
+        'permissions',
+        `refusing to open the findings database: ${p} is readable by group or others (mode ${mode}) and cannot be changed (${(err as Error).message}); run: chmod 600 ${p}`,
+      );
+    }
+    process.emitWarning(`findings database ${p} was readable by group or others (mode ${mode}); changed to 0600`, 'CredwatchWarning');
+  }
 }
 
 function refuseIfWritableByOthers(p: string, st: fs.Stats, what: 'file' | 'directory'): void {

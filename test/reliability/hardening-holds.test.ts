@@ -39,7 +39,7 @@ describe.skipIf(!built)('hardening holds', () => {
     fs.chmodSync(cfg, 0o644);
     const r = run(cfg);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/world-readable/);
+    expect(r.stderr).toMatch(/readable by group or others/);
     expect(r.stderr + r.stdout).not.toContain('very-secret-token-value-123');
   });
 

@@ -20,8 +20,9 @@ import { createKubeDetector } from '../../detect/kube';
 import { CrossSourceCorrelator } from '../../detect/cross-source';
 import { looksLikeKubeAudit } from '../../kube/event';
 import { AuditPipeline } from '../../pipeline/audit-pipeline';
-import { readAuditLog, readAuditLogStream } from '../../sources/auditlog';
-import { readKubeAuditFile, readKubeAuditStream } from '../../sources/kube-audit';
+import { readAuditLogStream } from '../../sources/auditlog';
+import { maybeGunzip, peekStream } from '../../sources/decompress';
+import { readKubeAuditStream } from '../../sources/kube-audit';
 import { toJsonLine } from '../render/escape';
 import { renderFindingsTable } from '../render/findings';
 import { RuntimeFailure, UsageError } from '../errors';
@@ -33,7 +34,8 @@ export interface ReplayFindingsOptions {
 
 const SNIFF_BYTES = 4096;
 
-function sniffFile(path: string): string {
+/** Fails early, before any output, when a file cannot be opened. */
+function checkReadable(path: string): void {
   let fd: number;
   try {
     fd = fs.openSync(path, 'r');
@@ -41,44 +43,22 @@ function sniffFile(path: string): string {
     const code = (err as NodeJS.ErrnoException).code;
     throw new RuntimeFailure(`cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
   }
-  try {
-    const buf = Buffer.alloc(SNIFF_BYTES);
-    const n = fs.readSync(fd, buf, 0, SNIFF_BYTES, 0);
-    return buf.subarray(0, n).toString('utf8');
-  } catch (err) {
-    throw new RuntimeFailure(`cannot read ${path}: ${(err as Error).message}`);
-  } finally {
-    fs.closeSync(fd);
-  }
+  fs.closeSync(fd);
 }
 
-/** Reads the first chunk of a stream and puts it back, so the real reader sees everything. */
-function sniffStream(stream: Readable): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const onReadable = (): void => {
-      const chunk = stream.read() as Buffer | null;
-      cleanup();
-      if (chunk === null) return resolve('');
-      stream.unshift(chunk);
-      resolve(chunk.subarray(0, SNIFF_BYTES).toString('utf8'));
-    };
-    const onEnd = (): void => {
-      cleanup();
-      resolve('');
-    };
-    const onError = (err: Error): void => {
-      cleanup();
-      reject(err);
-    };
-    const cleanup = (): void => {
-      stream.off('readable', onReadable);
-      stream.off('end', onEnd);
-      stream.off('error', onError);
-    };
-    stream.on('readable', onReadable);
-    stream.on('end', onEnd);
-    stream.on('error', onError);
-  });
+/** The input with gzip removed, and its first bytes as text for the format check. */
+async function openInput(file: string): Promise<{ input: Readable; head: string }> {
+  const raw: Readable = file === '-' ? process.stdin : fs.createReadStream(file, { highWaterMark: 1 << 20 });
+  const input = await maybeGunzip(raw);
+  const head = await peekStream(input);
+  return { input, head: head.subarray(0, SNIFF_BYTES).toString('utf8') };
+}
+
+/** A file in which records were read and none parsed is an error, not an empty report. */
+interface Unparsable {
+  file: string;
+  bad: number;
+  what: string;
 }
 
 export async function replayFindings(files: string[], opts: ReplayFindingsOptions): Promise<number> {
@@ -99,20 +79,29 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   let kubeBad = 0;
 
   // Check every file before any output, so a typo in the last name does not leave half a report.
-  const heads = files.map((f) => (f === '-' ? null : sniffFile(f)));
-  for (let i = 0; i < files.length; i++) {
-    const file = files[i]!;
-    const stdin = file === '-';
-    const head = heads[i] ?? (await sniffStream(process.stdin));
-    if (looksLikeKubeAudit(head)) {
-      const onEvent = (ev: Parameters<typeof kube.onKubeEvent>[0]): void => emit([...kube.onKubeEvent(ev), ...correlator.onKubeEvent(ev)]);
-      const r = stdin ? await readKubeAuditStream(process.stdin, 'stdin', { onEvent }) : await readKubeAuditFile(file, { onEvent });
-      kubeBad += r.stats.badLines;
-      emit(kube.flush());
-      continue;
+  for (const f of files) if (f !== '-') checkReadable(f);
+  const unparsable: Unparsable[] = [];
+  for (const file of files) {
+    const name = file === '-' ? 'stdin' : file;
+    let opened: { input: Readable; head: string };
+    try {
+      opened = await openInput(file);
+      if (looksLikeKubeAudit(opened.head)) {
+        const onEvent = (ev: Parameters<typeof kube.onKubeEvent>[0]): void => emit([...kube.onKubeEvent(ev), ...correlator.onKubeEvent(ev)]);
+        const r = await readKubeAuditStream(opened.input, name, { onEvent });
+        kubeBad += r.stats.badLines;
+        if (r.stats.events === 0 && r.stats.badLines > 0) unparsable.push({ file: name, bad: r.stats.badLines, what: 'bad kube audit lines' });
+        emit(kube.flush());
+        continue;
+      }
+      const before = { records: pipeline.stats.records, parseErrors: pipeline.stats.parseErrors };
+      for await (const batch of readAuditLogStream(opened.input)) pipeline.pushBatch(batch);
+      const records = pipeline.stats.records - before.records;
+      const bad = pipeline.stats.parseErrors - before.parseErrors;
+      if (records > 0 && bad === records) unparsable.push({ file: name, bad, what: 'unparsable records' });
+    } catch (err) {
+      throw new RuntimeFailure(`reading ${name}: ${(err as Error).message}`);
     }
-    const batches = stdin ? readAuditLogStream(process.stdin) : readAuditLog(file);
-    for await (const batch of batches) pipeline.pushBatch(batch);
   }
   pipeline.flush();
   // Close the detector's windows at the end of the recorded time, not at the wall clock's now.
@@ -129,6 +118,9 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
         (guarded ? `, ${matchStats.textsCut} texts cut to ${MAX_MATCH_TEXT} characters for matching, ${detector.stats.overBudget} events over the ${EVENT_BUDGET_MS} ms budget (slowest ${detector.stats.slowestEventMs} ms)` : '') +
         '\n',
     );
+  }
+  if (unparsable.length > 0) {
+    throw new RuntimeFailure(unparsable.map((u) => `${u.file}: nothing could be read (${u.bad} ${u.what}, 0 parsed)`).join('; '));
   }
   return 0;
 }

@@ -118,7 +118,7 @@ describe.skipIf(!built)('credwatch config check', () => {
     const file = write('token.yaml', 'ship:\n  - name: s\n    type: splunk-hec\n    url: https://127.0.0.1:8088\n    token: abc\n', 0o644);
     const r = check(file);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/token\.yaml:5:12: ship\[0\]\.token: this file holds a secret and is world-readable/);
+    expect(r.stderr).toMatch(/token\.yaml:5:12: ship\[0\]\.token: this file holds a secret and is readable by group or others/);
   });
 
   it('exit 2 for a file that does not exist', () => {

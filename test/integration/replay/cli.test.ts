@@ -2,7 +2,9 @@
  * `credwatch replay` as a user runs it (child process; needs a build: npx tsc -p tsconfig.build.json).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURE_DIR, goldenPath } from '../../unit/audit/fixtures';
@@ -73,5 +75,64 @@ describe.skipIf(!built)('credwatch replay --events', () => {
       expect(k8s.code).toBe(2);
       expect(k8s.stderr).toContain('Kubernetes audit JSON');
     }
+  });
+});
+
+describe.skipIf(!built)('credwatch replay: compressed and unreadable input (issue 15 item 6)', () => {
+  const behaviour = path.join(ROOT, 'test/fixtures/behaviours/api-bearer-curl.log');
+  const kubeLog = path.join(ROOT, 'test/fixtures/kube/audit2rbac-demo.log');
+  const tmp = (name: string, data: Buffer | string): string => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'cw-replay-'));
+    const p = path.join(dir, name);
+    writeFileSync(p, data);
+    return p;
+  };
+
+  it('reads gzip by its magic bytes, whatever the name: same findings as the plain file', () => {
+    // On main: "N unparsable records", 0 findings, exit 0.
+    const plain = credwatch(['replay', '--json', behaviour]);
+    expect(plain.code).toBe(0);
+    const n = plain.stdout.split('\n').filter(Boolean).length;
+    expect(n).toBeGreaterThan(0);
+    for (const name of ['audit.log', 'audit.log.gz']) {
+      const gz = credwatch(['replay', '--json', tmp(name, gzipSync(readFileSync(behaviour)))]);
+      expect(gz.code).toBe(0);
+      expect(gz.stderr).not.toMatch(/unparsable/);
+      expect(gz.stdout.split('\n').filter(Boolean)).toHaveLength(n);
+    }
+    const viaStdin = credwatch(['replay', '--json', '-'], gzipSync(readFileSync(behaviour)));
+    expect(viaStdin.stdout.split('\n').filter(Boolean)).toHaveLength(n);
+    const events = credwatch(['replay', '--events', tmp('x', gzipSync(readFileSync(behaviour)))]);
+    expect(events.stdout).toBe(credwatch(['replay', '--events', behaviour]).stdout);
+  }, 90_000); // six CLI start-ups
+
+  it('reads a gzipped Kubernetes audit log too', () => {
+    const plain = credwatch(['replay', '--json', kubeLog]);
+    const gz = credwatch(['replay', '--json', tmp('k8s.log', gzipSync(readFileSync(kubeLog)))]);
+    expect(gz.code).toBe(0);
+    expect(gz.stdout.split('\n').filter(Boolean).length).toBe(plain.stdout.split('\n').filter(Boolean).length);
+  });
+
+  it('a truncated gzip file is an error (exit 1), not an empty report', () => {
+    const whole = gzipSync(readFileSync(behaviour));
+    const r = credwatch(['replay', '--json', tmp('cut.gz', whole.subarray(0, whole.length - 20))]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/unexpected end of file/);
+  });
+
+  it('a file that is all unparsable is exit 1 with the count; one bad line among good ones is not', () => {
+    const junk = Array.from({ length: 40 }, (_, i) => `garbage line ${i} \u0001\u0002`).join('\n') + '\n';
+    const r = credwatch(['replay', '--json', tmp('junk.log', junk)]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/junk\.log: nothing could be read \(40 unparsable records, 0 parsed\)/);
+    const mixed = credwatch(['replay', '--json', tmp('mixed.log', readFileSync(behaviour, 'utf8') + 'garbage\n')]);
+    expect(mixed.code).toBe(0);
+  });
+
+  it('a kube audit file whose every line is bad is exit 1 with the count', () => {
+    const bad = '{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":\n'.repeat(5);
+    const r = credwatch(['replay', '--json', tmp('kube-bad.log', bad)]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/kube-bad\.log: nothing could be read \(5 bad kube audit lines, 0 parsed\)/);
   });
 });

@@ -130,6 +130,28 @@ describe('shipper over HTTPS', () => {
     expect(seen).toEqual(fs.map((f) => f.id));
   });
 
+  it('sets aside a single finding the receiver still refuses as too large (413) and delivers the rest behind it', async () => {
+    // On main the shipper retried the lone finding with backoff forever and nothing behind it moved.
+    const outbox = new MemoryOutbox();
+    const fs = makeFindings(6);
+    const huge = fs[2]!;
+    huge.process!.argv = ['kubectl', 'exec', 'x'.repeat(200_000)];
+    outbox.add(fs);
+    const seen: string[] = [];
+    const s = await stub(pki.server, (req, res) => {
+      if (req.body.length > 100_000) return json(res, 413, { error: 'too big' });
+      for (const l of req.body.split('\n').filter(Boolean)) seen.push((JSON.parse(l) as { id: string }).id);
+      json(res, 200, {});
+    });
+    const setAside: string[] = [];
+    const { shipper, lines } = ship(outbox, [collectorOutput(s.url, { batch_size: 8 })], { onSetAside: (_o, id) => setAside.push(id) });
+    await waitFor(() => outbox.depth('central') === 0, 10_000);
+    expect(seen).toEqual(fs.filter((f) => f !== huge).map((f) => f.id));
+    expect(setAside).toEqual([huge.id]);
+    expect(shipper.stats().central).toMatchObject({ setAside: 1, delivered: 5 });
+    expect(lines.some((l) => l.msg.includes(`refused finding ${huge.id} on its own as too large`))).toBe(true);
+  });
+
   it('abandons a hung request at timeout_ms and resends; the receiver dedups by id', async () => {
     const outbox = new MemoryOutbox();
     outbox.add(makeFindings(3));

@@ -22,6 +22,17 @@ function problemsOf(text: string, env: Record<string, string> = {}): ConfigError
   throw new Error('expected a ConfigError');
 }
 
+/** The ConfigError loadConfig throws for `p` (fails the test when it loads). */
+function refusal(p: string): ConfigError {
+  try {
+    loadConfig(p, {});
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return e as ConfigError;
+  }
+  throw new Error(`${p} loaded, expected a ConfigError`);
+}
+
 describe('config errors name the key, the line and what is expected', () => {
   it('bad type', () => {
     const e = problemsOf('storage:\n  path: /x/y.db\n  retention_days: "ten"\n');
@@ -167,18 +178,27 @@ describe('secrets', () => {
 
   it('a world-readable file holding a token literal is refused, naming the line', () => {
     const p = write('readable.yaml', 'log:\n  level: info\nship:\n  - name: hec\n    token: abc123\n    type: splunk-hec\n    url: https://127.0.0.1:8088\n', 0o644);
-    let err: unknown;
-    try {
-      loadConfig(p, {});
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(ConfigError);
-    const ce = err as ConfigError;
+    const err = refusal(p);
+    const ce = err;
     expect(ce.problems[0]).toMatchObject({ path: 'ship[0].token', line: 5 });
-    expect(ce.message).toContain('world-readable');
+    expect(ce.message).toContain('readable by group or others');
     expect(ce.message).toContain('chmod 600');
     expect(ce.message).not.toContain('abc123');
+  });
+
+  it('a group-readable (0640) file holding a token literal is refused (accepted on main)', () => {
+    const p = write('group.yaml', 'ship:\n  - name: hec\n    type: splunk-hec\n    url: https://127.0.0.1:8088\n    token: abc123\n', 0o640);
+    expect(() => loadConfig(p, {})).toThrow(/ship\[0\]\.token.*readable by group or others \(mode 0640\)/s);
+  });
+
+  it('a 0644 file with user:password@ in a URL is refused, naming the key and not the password (accepted on main)', () => {
+    const p = write('urlpw.yaml', 'ship:\n  - name: es\n    type: elasticsearch\n    url: https://elastic:hunter2@127.0.0.1:9200\n', 0o644);
+    const err = refusal(p);
+    expect(err.problems[0]).toMatchObject({ path: 'ship[0].url', line: 4 });
+    expect(err.message).not.toContain('hunter2');
+    // A URL without a password in a readable file is fine.
+    const ok = write('urlok.yaml', 'ship:\n  - name: es\n    type: elasticsearch\n    url: https://127.0.0.1:9200\n    token_env: ES_T\n', 0o644);
+    expect(loadConfig(ok, { ES_T: 'x' }).config.ship[0]).toMatchObject({ url: 'https://127.0.0.1:9200' });
   });
 
   it('with missingTokenEnv "warn", an unset token_env variable is a warning and token_env stays', () => {

@@ -52,6 +52,28 @@ describe('opening', () => {
     expect(() => openStore(dbPath)).toThrow(/directory .* group- or world-writable/);
   });
 
+  it('a 0644 database (and its -wal) is narrowed to 0600 with a warning (opened without a word on main)', async () => {
+    store().close();
+    fs.chmodSync(dbPath, 0o644);
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.message);
+    process.on('warning', onWarning);
+    try {
+      store().close();
+      fs.chmodSync(dbPath, 0o640);
+      if (fs.existsSync(dbPath + '-wal')) fs.chmodSync(dbPath + '-wal', 0o644);
+      store().close();
+      await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(fs.statSync(dbPath).mode & 0o777).toBe(0o600);
+    if (fs.existsSync(dbPath + '-wal')) expect(fs.statSync(dbPath + '-wal').mode & 0o777).toBe(0o600);
+    expect(warnings.filter((w) => w.includes('(mode 0644); changed to 0600')).length).toBeGreaterThanOrEqual(1);
+    expect(warnings.some((w) => w.includes('(mode 0640); changed to 0600'))).toBe(true);
+    expect(store().queryFindings({})).toEqual([]);
+  });
+
   it.skipIf(process.geteuid?.() !== 0)('refuses a file owned by another (non-root) user', () => {
     store().close();
     fs.chownSync(dbPath, 12345, 12345);
