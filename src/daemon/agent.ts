@@ -11,6 +11,7 @@
  * Stop order matters: rules come out of the kernel first (nothing new is produced), then the reader
  * drains, the pipeline flushes what is in flight, the writer commits, and only then the store closes.
  */
+import { logFinding } from './finding-log';
 import * as os from 'node:os';
 import { recordTypeName } from '../audit/record-types';
 import { PROCESS_NOTE_TYPE } from '../pipeline/process-note';
@@ -412,7 +413,7 @@ export class Agent {
     this.correlator.noteHostFindings(findings);
     for (const f of findings) {
       this.metrics.countFinding(f.rule, f.severity);
-      this.logger.info({ finding: f.id, rule: f.rule, severity: f.severity, pid: f.process?.pid ?? null, container: f.container?.id ?? null }, f.title);
+      logFinding(this.logger, f);
     }
     this.findingsToday += findings.length;
     for (const f of findings) this.writer.add(f);
