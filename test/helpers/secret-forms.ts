@@ -17,6 +17,11 @@ export interface KubeCase {
   secret: string;
 }
 
+/** An AWS access key id built from any generated text: AKIA + 16 of [A-Z0-9]. */
+export const akia = (x: string): string => 'AKIA' + ('QX7RZB2M4PLKD9WE' + x.toUpperCase().replace(/[^A-Z0-9]/g, '7')).slice(-16);
+/** A JWT-shaped token from generated text (base64url of '{"' starts every JWT). */
+export const jwt = (x: string): string => `eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOi${x.replace(/[^A-Za-z0-9_-]/g, 'Q')}.c2lnbmF0dXJl`;
+
 export const JWT =
   'eyJhbGciOiJSUzI1NiIsImtpZCI6ImxhYiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6ZGVmYXVsdDpkZWZhdWx0In0.c2lnbmF0dXJlLXNpZ25hdHVyZS1zaWduYXR1cmU';
 
@@ -49,7 +54,7 @@ export function hostCases(s: (i: number) => string): HostCase[] {
     ['PGPASSWORD= via env', (x) => ['env', `PGPASSWORD=${x}`, 'psql', '-h', 'db']],
     ['MYSQL_PWD= via env', (x) => ['env', `MYSQL_PWD=${x}`, 'mysql', '-h', 'db']],
     ['AWS_SECRET_ACCESS_KEY= via env', (x) => ['env', `AWS_SECRET_ACCESS_KEY=${x}`, 'aws', 's3', 'ls']],
-    ['AKIA access key id', (x) => ['aws', 'configure', 'set', 'aws_access_key_id', x], () => 'AKIA' + 'QX7RZB2M4PLKD9WE'],
+    ['AKIA access key id', (x) => ['aws', 'configure', 'set', 'aws_access_key_id', x], akia],
     ['Vault hvs. token', (x) => ['vault', 'login', x], (x) => `hvs.${x}${x}`],
     ['sshpass -p X', (x) => ['sshpass', '-p', x, 'ssh', 'root@node']],
     ['redis-cli -a X', (x) => ['redis-cli', '-h', 'cache', '-a', x, 'keys', '*']],
@@ -61,7 +66,7 @@ export function hostCases(s: (i: number) => string): HostCase[] {
     ['base64 docker auth in JSON', (x) => ['sh', '-c', `echo '{"auths":{"registry.local":{"auth":"${x}"}}}' > /root/.docker/config.json`]],
     ['docker run -e API_KEY=X', (x) => ['docker', 'run', '-e', `API_KEY=${x}`, 'alpine']],
     ['docker run --env DB_PASSWORD=X', (x) => ['docker', 'run', '--env', `DB_PASSWORD=${x}`, 'alpine']],
-    ['URL-encoded Authorization Bearer', (x) => ['curl', `https://10.96.0.1/api/v1/namespaces/d/pods/p/exec?command=sh&command=Authorization%3A%20Bearer%20${x}`], () => JWT],
+    ['URL-encoded Authorization Bearer', (x) => ['curl', `https://10.96.0.1/api/v1/namespaces/d/pods/p/exec?command=sh&command=Authorization%3A%20Bearer%20${x}`], jwt],
     ['--token X separate', (x) => ['kubectl', '--token', x, 'get', 'secrets']],
     ['--password X holding a space (hex in audit)', (x) => ['tool', '--password', `${x} and more`]],
     ['--secret X separate', (x) => ['tool', '--secret', x]],

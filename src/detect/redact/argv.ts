@@ -12,9 +12,12 @@ type TextRedactor = (s: string) => string;
 /** What the next argument is, given the flag before it. */
 type Pending = 'secret' | 'userpass' | 'openssl-pass' | 'cookie' | null;
 
+/** The program an argument names: its last path part, after any `q=` (a command inside a query). */
 function basename(a: string): string {
   const slash = a.lastIndexOf('/');
-  return slash >= 0 ? a.slice(slash + 1) : a;
+  const base = slash >= 0 ? a.slice(slash + 1) : a;
+  const eq = base.lastIndexOf('=');
+  return eq >= 0 ? base.slice(eq + 1) : base;
 }
 
 /** `user:password` → `user:[REDACTED]`; a value without a colon is a user name (curl prompts). */

@@ -18,8 +18,9 @@ export function redactAuditEvent(ev: AuditEvent): AuditEvent {
           exe: redactNullable(p.exe),
           cwd: redactNullable(p.cwd),
           argv,
-          // The decoded title joins arguments with spaces: redact it as words, as a shell line is.
-          title: redactNullable(p.title),
+          // The decoded title joins arguments with spaces, losing their boundaries: when the argv is
+          // known the title is rendered from the redacted argv (at most its length), else redacted as words.
+          title: p.title === null ? null : argv ? argv.join(' ').slice(0, p.title.length) : redactNullable(p.title),
         }
       : null,
     paths: ev.paths.map((x) => ({ ...x, name: redactNullable(x.name) })),

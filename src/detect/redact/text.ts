@@ -13,6 +13,7 @@
  * only where a name starts (a lookbehind), so a long run of name characters is scanned once.
  */
 import { redactArgvWith } from './argv';
+import { redactJsonValue } from './json';
 import { REDACTED } from './marker';
 import { PROGRAM_HINT, isSecretHeader, isSecretName } from './secret-names';
 
@@ -58,6 +59,27 @@ function redactColonValue(all: string, name: string, sep: string, value: string)
   return `${name}${sep}${REDACTED}`;
 }
 
+/**
+ * `Name: value` pairs, left to right. A pair whose name is not secret consumes only its name, so a
+ * header later on the same line (`q=curl -H X-Auth-Token: X` after `https:`) is still seen.
+ */
+function redactNamedColons(s: string): string {
+  let out = '';
+  let last = 0;
+  NAMED_COLON.lastIndex = 0;
+  for (let m = NAMED_COLON.exec(s); m !== null; m = NAMED_COLON.exec(s)) {
+    const [all, name, sep, value] = m as unknown as [string, string, string, string];
+    const red = redactColonValue(all, name, sep, value);
+    if (red === all) {
+      NAMED_COLON.lastIndex = m.index + name.length + sep.length;
+      continue;
+    }
+    out += s.slice(last, m.index) + red;
+    last = m.index + all.length;
+  }
+  return last === 0 ? s : out + s.slice(last);
+}
+
 function redactPem(s: string): string {
   let out = s;
   let from = 0;
@@ -87,7 +109,7 @@ function redactLayer(s: string): string {
   }
   if (out.includes('PRIVATE KEY')) out = redactPem(out);
   if (out.includes(':')) {
-    out = out.replace(NAMED_COLON, redactColonValue);
+    out = redactNamedColons(out);
     if (out.includes('@')) out = out.replace(URL_USERINFO, (all, head: string, pw: string) => (isReference(pw) ? all : `${head}${REDACTED}@`));
   }
   if (out.includes('=') || out.includes('%3')) {
@@ -148,8 +170,27 @@ function redactCommandText(s: string): string {
 
 const MAX_DECODE_LAYERS = 3;
 
+const MAX_JSON_CHARS = 1 << 20;
+
+/** Text that is a JSON object or array is redacted as a structure (string arrays as argv). */
+function redactJsonText(s: string): string | null {
+  const t = s.trimStart();
+  if (!(t.startsWith('{') || t.startsWith('[')) || s.length > MAX_JSON_CHARS) return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(s);
+  } catch {
+    return null;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return null;
+  const red = JSON.stringify(redactJsonValue(parsed, redactText));
+  return red === JSON.stringify(parsed) ? s : red;
+}
+
 /** Redacts one piece of text. Idempotent. */
 export function redactText(s: string): string {
+  const asJson = redactJsonText(s);
+  if (asJson !== null) return asJson;
   const hasSpace = /\s/.test(s);
   const hint = MAY_HOLD_SECRET.test(s);
   if (!hint && !(hasSpace && PROGRAM_HINT.test(s))) return s;
