@@ -19,8 +19,9 @@ export function redactAuditEvent(ev: AuditEvent): AuditEvent {
           cwd: redactNullable(p.cwd),
           argv,
           // The decoded title joins arguments with spaces, losing their boundaries: when the argv is
-          // known the title is rendered from the redacted argv (at most its length), else redacted as words.
-          title: p.title === null ? null : argv ? argv.join(' ').slice(0, p.title.length) : redactNullable(p.title),
+          // known and redaction changed it, the title is rendered from the redacted argv (at most its length),
+          // else redacted as words.
+          title: p.title === null ? null : argv && argv.some((a, i) => a !== p.argv?.[i]) ? argv.join(' ').slice(0, p.title.length) : redactNullable(p.title),
         }
       : null,
     paths: ev.paths.map((x) => ({ ...x, name: redactNullable(x.name) })),
