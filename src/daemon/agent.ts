@@ -12,6 +12,7 @@
  * drains, the pipeline flushes what is in flight, the writer commits, and only then the store closes.
  */
 import { matchStats } from '../detect/linear-regex';
+import { logFinding } from './finding-log';
 import * as os from 'node:os';
 import { recordTypeName } from '../audit/record-types';
 import { PROCESS_NOTE_TYPE } from '../pipeline/process-note';
@@ -424,10 +425,7 @@ export class Agent {
         this.metrics.countFinding(f.rule, f.severity);
         this.findingsToday++;
       }
-      this.logger.info(
-        { finding: f.id, revision, rules: f.rules ?? [f.rule], count: f.count ?? 1, severity: f.severity, pid: f.process?.pid ?? null, container: f.container?.id ?? null },
-        f.title,
-      );
+      logFinding(this.logger, f);
     }
     for (const f of findings) this.writer.add(f);
     this.shipper?.wake();

@@ -3,67 +3,31 @@
  * theft; it must not become the leak: a `curl -H "Authorization: Bearer eyJ..."` seen in an EXECVE
  * record would otherwise be stored and shipped verbatim.
  *
- * Secrets hide in three encodings in audit evidence: plain text (quoted values, argv, titles), hex
- * (the kernel hex-encodes any value with a space, quote or control byte — a bearer header always is;
- * PROCTITLE is always hex with NUL separators), and argv split across EXECVE records (`a1[0]=`,
- * `a1[1]=`: a token can straddle two records, so those records are re-rendered from the decoded argv).
+ * By construction, not by a list of places: argv is redacted by structure (./redact/argv: which flag
+ * takes a secret, for which program), text by decoding layers then rules (./redact/text), and raw
+ * records are re-rendered from the redacted values, never passed through:
+ *  - EXECVE records (one or many, split `aN[k]=` chunks included) become one EXECVE record rendered
+ *    from the redacted argv; without a decoded argv they are left out;
+ *  - every other record is parsed into fields; quoted values go through the text rules, hex values
+ *    (the kernel hex-encodes a value with a space, quote or control byte; PROCTITLE always) are
+ *    decoded, redacted and re-encoded (PROCTITLE per NUL-separated argument, as argv);
+ *  - what is left outside key=value form (USER msg='...', ENRICHED tails) gets the text rules.
  */
-
 import { decodeSurrogateEscaped, encodeSurrogateEscaped } from '../audit/bytes';
+import { redactArgvWith } from './redact/argv';
+import { REDACTED } from './redact/marker';
+import { redactText } from './redact/text';
 
-export const REDACTED = '[REDACTED]';
-
-const SECRET_FLAGS = new Set(['--token', '--password', '--bearer-token', '--client-key-data', '--auth-token', '--secret']);
-
-interface Pattern {
-  re: RegExp;
-  to: string;
-}
-
-// One set of patterns for every source (audit argv and records, Kubernetes audit evidence): URL-encoded
-// forms (%20, %3D, +) appear in Kubernetes exec request URIs. `(?!\[REDACTED\])` keeps it idempotent.
-const PATTERNS: Pattern[] = [
-  // JWTs, also cut short (PROCTITLE stops at 128 bytes): every JWT starts with base64url('{"') = eyJ.
-  { re: /eyJ[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*){0,2}/g, to: REDACTED },
-  // A shell substitution such as $(cat token) is not the secret itself: keep it as evidence.
-  { re: /(authorization:\s*(?:bearer|basic|token)\s+)(?!\$|\[REDACTED\])[^\s'"]+/gi, to: `$1${REDACTED}` },
-  { re: /(\bbearer(?:\s+|%20|\+))(?!\[REDACTED\])[A-Za-z0-9._~+/=-]{8,}/gi, to: `$1${REDACTED}` },
-  {
-    re: /((?<![\w-])--?(?:token|password|passwd|bearer-token|client-key-data|auth-token|secret|client-secret)(?:=|%3D|\s+|\+))(?!\[REDACTED\])[^\s&'",;]+/gi,
-    to: `$1${REDACTED}`,
-  },
-  { re: /(\b(?:password|passwd|secret|token|pwd|access_token|client_secret)(?:=|%3D))(?!\[REDACTED\])[^\s&'",;]+/gi, to: `$1${REDACTED}` },
-];
-
-// Every pattern above needs one of these words (case-insensitively a superset of each pattern's own
-// literal), so text without any of them comes back unchanged: one scan instead of six regexes for the
-// argv elements, record fields and titles of every finding (most hold no secret).
-const MAY_HOLD_SECRET = /eyJ|authorization|bearer|token|passw|secret|pwd|key-data/i;
-
-/** Redacts one piece of text. Idempotent. */
-export function redactText(s: string): string {
-  if (!MAY_HOLD_SECRET.test(s)) return s;
-  let out = s;
-  for (const p of PATTERNS) {
-    p.re.lastIndex = 0;
-    out = out.replace(p.re, p.to);
-  }
-  return out;
-}
+export { REDACTED, redactText };
 
 export function redactNullable(s: string | null): string | null {
   return s === null ? null : redactText(s);
 }
 
-/** Redacts argv element by element; the value after a bare `--token`/`--password` goes entirely. */
+/** Redacts argv: secret flags take their value (attached or the next argument); every argument gets the text rules. */
 export function redactArgv(argv: readonly string[] | null): string[] | null {
   if (!argv) return null;
-  const out = new Array<string>(argv.length);
-  for (let i = 0; i < argv.length; i++) {
-    const prev = i > 0 ? argv[i - 1] : undefined;
-    out[i] = prev !== undefined && SECRET_FLAGS.has(prev) ? REDACTED : redactText(argv[i] as string);
-  }
-  return out;
+  return redactArgvWith(argv, redactText);
 }
 
 const HEX_VALUE = /^(?:[0-9A-Fa-f]{2})+$/;
@@ -72,31 +36,26 @@ const FIELD = /(^|\s)([A-Za-z0-9_[\]]+)=("[^"]*"|[^\s"]+)/g;
 
 function redactHexValue(hex: string, key: string): string {
   const text = decodeSurrogateEscaped(Buffer.from(hex, 'hex'));
-  // PROCTITLE separates argv with NUL: redact per argument so one argument's flag is not joined
-  // with the next argument's value.
-  const parts = key === 'proctitle' ? text.split('\0') : [text];
-  const red = key === 'proctitle' ? (redactArgv(parts) as string[]) : parts.map(redactText);
-  let changed = false;
-  for (let i = 0; i < parts.length; i++) if (parts[i] !== red[i]) changed = true;
-  if (!changed) return hex;
-  return encodeSurrogateEscaped(red.join('\0')).toString('hex').toUpperCase();
+  // PROCTITLE separates argv with NUL: redact it as argv, so `--token` and its value stay paired.
+  const red = key === 'proctitle' ? (redactArgv(text.split('\0')) as string[]).join('\0') : redactText(text);
+  if (red === text) return hex;
+  return encodeSurrogateEscaped(red).toString('hex').toUpperCase();
 }
 
-/** Redacts a raw record's text, looking inside hex-encoded values too. */
+/** Redacts a raw (non-EXECVE) record's text field by field, looking inside hex-encoded values too. */
 export function redactRecordText(text: string): string {
   const fields = text.replace(FIELD, (all, lead: string, key: string, value: string) => {
     if (value.startsWith('"')) {
       const inner = value.slice(1, -1);
       const red = redactText(inner);
-      return red === inner ? all : `${lead}${key}="${red}"`;
+      return red === inner ? all : `${lead}${key}=${renderArg(red)}`;
     }
-    if (value.length >= 16 && HEX_VALUE.test(value)) {
+    if (HEX_VALUE.test(value)) {
       const red = redactHexValue(value, key);
       return red === value ? all : `${lead}${key}=${red}`;
     }
     return all;
   });
-  // Anything outside key=value form (USER msg='...', ENRICHED tails) gets the plain-text pass.
   return redactText(fields);
 }
 
@@ -113,22 +72,21 @@ export function renderExecve(prefix: string, argv: readonly string[]): string {
 }
 
 /**
- * Redacts an event's raw records for evidence. EXECVE records that split an argument across
- * records (`aN[k]=`) are replaced by a single re-rendered EXECVE record built from the redacted argv.
+ * Redacts an event's raw records for evidence. `argv` is the event's argv (the caller may have
+ * redacted and bounded it; it is redacted here again, idempotently): the EXECVE records are replaced
+ * by one rendered from it, or dropped when it is null (an incomplete event: its raw EXECVE text is
+ * never kept).
  */
-export function redactRecords(
-  records: readonly { type: string; text: string }[],
-  argv: readonly string[] | null,
-): { type: string; text: string }[] {
-  const split = argv !== null && records.some((r) => r.type === 'EXECVE' && /\sa\d+\[\d+\]=/.test(r.text));
+export function redactRecords(records: readonly { type: string; text: string }[], argv: readonly string[] | null): { type: string; text: string }[] {
   const out: { type: string; text: string }[] = [];
   let execveDone = false;
   for (const r of records) {
-    if (split && r.type === 'EXECVE') {
-      if (execveDone) continue;
+    if (r.type === 'EXECVE') {
+      if (execveDone || argv === null) continue;
       execveDone = true;
       const cut = r.text.indexOf('argc=');
-      const prefix = cut >= 0 ? r.text.slice(0, cut) : '';
+      const prefix = cut >= 0 ? r.text.slice(0, cut) : (/^[^)]*\):\s*/.exec(r.text)?.[0] ?? '');
+      // Redacting again is a no-op for a redacted argv, and makes a raw one safe.
       out.push({ type: 'EXECVE', text: renderExecve(prefix, redactArgv(argv) ?? []) });
       continue;
     }

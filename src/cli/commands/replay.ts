@@ -2,7 +2,8 @@
  * `credwatch replay [--events] [--json] [--records] [--stats] FILE...|-`
  *
  * Feeds recorded auditd logs through the same parser and reassembler the daemon uses.
- *  - `--events`: one AuditEvent JSON object per line on stdout, in completion order. The raw
+ *  - `--events`: one AuditEvent JSON object per line on stdout, in completion order, redacted like
+ *    evidence (argv, title, paths, re-rendered records; see src/detect/redact/event.ts). The raw
  *    `records` (type + original text) are left out unless `--records` is given: they double the
  *    output and every decoded field is already there.
  *  - without `--events`: findings, through the detection engine (see replayFindings below).
@@ -18,6 +19,7 @@ import type { AuditEvent } from '../../audit/event';
 import { REPLAY_REASSEMBLY, Reassembler, type ReassemblerStats } from '../../audit/reassembler';
 import type { RecordParseFailure } from '../../audit/record';
 import { readAuditLog, type LineSplitter } from '../../sources/auditlog';
+import { redactAuditEvent } from '../../detect/redact/event';
 import { RuntimeFailure, UsageError } from '../errors';
 import { replayFindings } from './replay-findings';
 
@@ -121,7 +123,9 @@ function waitDrainOrError(stream: NodeJS.WriteStream): Promise<void> {
   });
 }
 
-function eventLine(ev: AuditEvent, withRecords: boolean): string {
+function eventLine(raw: AuditEvent, withRecords: boolean): string {
+  // The debugging view is stdout too: the same redaction as findings (secrets never reach stdout).
+  const ev = redactAuditEvent(raw);
   if (withRecords) return JSON.stringify(ev) + '\n';
   const records = ev.records;
   // Leave `records` out without copying the object: stringify skips undefined properties.

@@ -79,7 +79,7 @@ export function kubeContext(ev: KubeAuditEvent): KubeContext {
     namespace: o?.namespace ?? null,
     name: o?.name ?? null,
     source_ips: ev.sourceIPs,
-    user_agent: ev.userAgent,
+    user_agent: ev.userAgent === null ? null : redactText(ev.userAgent),
     response_code: ev.responseCode,
     audit_id: ev.auditID,
   };

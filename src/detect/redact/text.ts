@@ -1,0 +1,209 @@
+/**
+ * Redaction of one piece of free text: an argument, a record field, a shell `-c` string, a Kubernetes
+ * request URI. Layers, in order:
+ *  1. decode: %XX (URL encoding, repeatedly, for %25-escaped layers) so `Authorization%3A%20Bearer%20`
+ *     is scanned as the header it is; when a secret is found in the decoded text, the redacted decoded
+ *     text is what is kept (an encoded original is never returned with a secret in it);
+ *  2. shapes: JWTs, AKIA/ASIA keys, Vault/GitHub/GitLab/Slack tokens, PEM private key bodies;
+ *  3. named values: `Header: value` and `name: value`, `NAME=value` / `name%3Dvalue`, `"key": "value"`
+ *     and `scheme://user:pass@` whose name says secret (see ./secret-names);
+ *  4. command text (holds whitespace): split into words and walked as argv, so `--token X` or
+ *     `mysql -pX` inside `sh -c "..."` goes as it would as real arguments.
+ * Every regex is linear on attacker text: no nested quantifiers, and the ones that scan a name start
+ * only where a name starts (a lookbehind), so a long run of name characters is scanned once.
+ */
+import { redactArgvWith } from './argv';
+import { redactJsonValue } from './json';
+import { REDACTED } from './marker';
+import { PROGRAM_HINT, isSecretHeader, isSecretName } from './secret-names';
+
+// Each rule below needs one of these (case-insensitively), so text without any comes back unchanged:
+// one scan instead of a dozen for the argv elements and record fields of every finding.
+const MAY_HOLD_SECRET =
+  /pass|pwd|secret|token|key|auth|cookie|session|credential|bearer|eyJ|AKIA|ASIA|hv[sbr]\.|gh[pousr]_|github_pat|glpat-|xox[abprs]-|PRIVATE|%[0-9A-Fa-f]{2}|:\/\/[^\s/]*@/i;
+
+const SHAPES: { re: RegExp; to: string }[] = [
+  // JWTs, also cut short (PROCTITLE stops at 128 bytes): every JWT starts with base64url('{"') = eyJ.
+  { re: /eyJ[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]*){0,2}/g, to: REDACTED },
+  { re: /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, to: REDACTED },
+  { re: /\bhv[sbr]\.[A-Za-z0-9_-]{20,}/g, to: REDACTED },
+  { re: /\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,}|xox[abprs]-[A-Za-z0-9-]{10,})/g, to: REDACTED },
+  // A bearer credential outside an Authorization header (--header=Bearer X, "Bearer X" in a config).
+  { re: /(\bbearer\s+)(?!\$|\[REDACTED\])[A-Za-z0-9._~+/=-]{8,}/gi, to: `$1${REDACTED}` },
+];
+
+// `Name: value` (headers, YAML). The name starts where no name character precedes it.
+const NAMED_COLON = /(?<![A-Za-z0-9_-])([A-Za-z][A-Za-z0-9_-]{0,127})([ \t]*:[ \t]*)([^\r\n'"]*)/g;
+// NAME=value, name%3Dvalue, --flag=value (the last also done by argv; here for free text).
+const NAMED_EQ = /(?<![A-Za-z0-9_.-])(-{0,2}[A-Za-z_][A-Za-z0-9_.-]{0,127})(=|%3[Dd])([^\s&'",;]*)/g;
+// "key": "value" in JSON text (docker config.json auth, "password": "...").
+const NAMED_JSON = /"([A-Za-z0-9_.-]{1,128})"(\s*:\s*)"((?:[^"\\]|\\.)*)"/g;
+// scheme://user:password@ (userinfo in any URL: git, postgres, redis, https).
+const URL_USERINFO = /(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]{0,31}:\/\/[^/\s:@]*:)([^/\s@]+)@/g;
+const OPENSSL_PASS = /(-pass(?:in|out)?\s+pass:)(\S+)/g;
+
+const AUTH_SCHEME = /^(?:bearer|basic|token|digest|negotiate|aws4-hmac-sha256)\s+/i;
+
+/** Values that are references, not the secret: $VAR, $(cmd), already redacted. */
+function isReference(v: string): boolean {
+  return v === '' || v.startsWith('$') || v.startsWith(REDACTED);
+}
+
+function redactColonValue(all: string, name: string, sep: string, value: string): string {
+  if (!isSecretHeader(name) || isReference(value.trim())) return all;
+  const scheme = AUTH_SCHEME.exec(value);
+  if (scheme) {
+    const rest = value.slice(scheme[0].length);
+    return isReference(rest) ? all : `${name}${sep}${scheme[0]}${REDACTED}`;
+  }
+  return `${name}${sep}${REDACTED}`;
+}
+
+/**
+ * `Name: value` pairs, left to right. A pair whose name is not secret consumes only its name, so a
+ * header later on the same line (`q=curl -H X-Auth-Token: X` after `https:`) is still seen.
+ */
+function redactNamedColons(s: string): string {
+  let out = '';
+  let last = 0;
+  NAMED_COLON.lastIndex = 0;
+  for (let m = NAMED_COLON.exec(s); m !== null; m = NAMED_COLON.exec(s)) {
+    const [all, name, sep, value] = m as unknown as [string, string, string, string];
+    const red = redactColonValue(all, name, sep, value);
+    if (red === all) {
+      NAMED_COLON.lastIndex = m.index + name.length + sep.length;
+      continue;
+    }
+    out += s.slice(last, m.index) + red;
+    last = m.index + all.length;
+  }
+  return last === 0 ? s : out + s.slice(last);
+}
+
+function redactPem(s: string): string {
+  let out = s;
+  let from = 0;
+  for (;;) {
+    const begin = out.indexOf('-----BEGIN ', from);
+    if (begin < 0) return out;
+    const headEnd = out.indexOf('-----', begin + 11);
+    if (headEnd < 0) return out;
+    const label = out.slice(begin + 11, headEnd);
+    const bodyStart = headEnd + 5;
+    if (!label.includes('PRIVATE KEY')) {
+      from = bodyStart;
+      continue;
+    }
+    const end = out.indexOf('-----END', bodyStart);
+    const stop = end < 0 ? out.length : end;
+    out = `${out.slice(0, bodyStart)}${REDACTED}${out.slice(stop)}`;
+    from = bodyStart + REDACTED.length;
+  }
+}
+
+function redactLayer(s: string): string {
+  let out = s;
+  for (const p of SHAPES) {
+    p.re.lastIndex = 0;
+    out = out.replace(p.re, p.to);
+  }
+  if (out.includes('PRIVATE KEY')) out = redactPem(out);
+  if (out.includes(':')) {
+    out = redactNamedColons(out);
+    if (out.includes('@')) out = out.replace(URL_USERINFO, (all, head: string, pw: string) => (isReference(pw) ? all : `${head}${REDACTED}@`));
+  }
+  if (out.includes('=') || out.includes('%3')) {
+    out = out.replace(NAMED_EQ, (all, name: string, eq: string, value: string) => (isSecretName(name) && !isReference(value) ? `${name}${eq}${REDACTED}` : all));
+  }
+  if (out.includes('"')) {
+    out = out.replace(NAMED_JSON, (all, name: string, sep: string, value: string) => (isSecretName(name) && !isReference(value) ? `"${name}"${sep}"${REDACTED}"` : all));
+  }
+  if (out.includes('pass:')) out = out.replace(OPENSSL_PASS, `$1${REDACTED}`);
+  return out;
+}
+
+/** Percent-decoding that never throws: a malformed or non-UTF-8 sequence decodes byte-wise. */
+function percentDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s.replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+  }
+}
+
+const WORD = /\S+/g;
+
+/** Command text: words walked as argv (quotes stripped for classification, kept in the output). */
+function redactCommandText(s: string): string {
+  const words: { start: number; end: number; lead: string; trail: string; core: string }[] = [];
+  WORD.lastIndex = 0;
+  for (let m = WORD.exec(s); m !== null; m = WORD.exec(s)) {
+    const w = m[0];
+    const lead = /^['"(]*/.exec(w)?.[0] ?? '';
+    const trail = w.length > lead.length ? (/['");&|]*$/.exec(w.slice(lead.length))?.[0] ?? '') : '';
+    words.push({ start: m.index, end: m.index + w.length, lead, trail, core: w.slice(lead.length, w.length - trail.length) });
+  }
+  if (words.length < 2) return s;
+  // Each `;`/`&&`/`|` starts a new command: argv0 of each segment decides its short flags.
+  let out = '';
+  let last = 0;
+  let seg: typeof words = [];
+  const flush = (): void => {
+    if (seg.length === 0) return;
+    const red = redactArgvWith(
+      seg.map((w) => w.core),
+      (x) => x,
+    );
+    seg.forEach((w, k) => {
+      out += s.slice(last, w.start) + w.lead + (red[k] as string) + w.trail;
+      last = w.end;
+    });
+    seg = [];
+  };
+  for (const w of words) {
+    seg.push(w);
+    if (/[;&|]$/.test(w.trail) || w.core === '&&' || w.core === '||' || w.core === '|') flush();
+  }
+  flush();
+  return out + s.slice(last);
+}
+
+const MAX_DECODE_LAYERS = 3;
+
+const MAX_JSON_CHARS = 1 << 20;
+
+/** Text that is a JSON object or array is redacted as a structure (string arrays as argv). */
+function redactJsonText(s: string): string | null {
+  const t = s.trimStart();
+  if (!(t.startsWith('{') || t.startsWith('[')) || s.length > MAX_JSON_CHARS) return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(s);
+  } catch {
+    return null;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return null;
+  const red = JSON.stringify(redactJsonValue(parsed, redactText));
+  return red === JSON.stringify(parsed) ? s : red;
+}
+
+/** Redacts one piece of text. Idempotent. */
+export function redactText(s: string): string {
+  const asJson = redactJsonText(s);
+  if (asJson !== null) return asJson;
+  const hasSpace = /\s/.test(s);
+  const hint = MAY_HOLD_SECRET.test(s);
+  if (!hint && !(hasSpace && PROGRAM_HINT.test(s))) return s;
+  let out = hint ? redactLayer(s) : s;
+  if (hasSpace) out = redactCommandText(out);
+  // Encoded layers: scan the decoded text; keep the redacted decoded text only when it differs.
+  let cur = out;
+  for (let layer = 0; layer < MAX_DECODE_LAYERS && /%[0-9A-Fa-f]{2}/.test(cur); layer++) {
+    const decoded = percentDecode(cur.replace(/\+/g, ' '));
+    if (decoded === cur) break;
+    const red = redactText(decoded);
+    if (red !== decoded) return red;
+    cur = decoded;
+  }
+  return out;
+}
