@@ -320,3 +320,23 @@ describe('redaction', () => {
     expect(text).toContain('"truncated":true');
   });
 });
+
+describe('setRules (SIGHUP reload of the kube rules with rules_dir)', () => {
+  it('a rule disabled or excluded by rules_dir stops firing after setRules, others still fire', async () => {
+    const { loadRuleSet } = await import('../../../src/detect/rule-set');
+    const fsm = await import('node:fs');
+    const osm = await import('node:os');
+    const pathm = await import('node:path');
+    const d = detector();
+    const alice = ev({ auditID: 'a1', user: user('alice') });
+    expect(rulesOf(d, alice)).toEqual(['k8s-secret-access']);
+    const dir = fsm.mkdtempSync(pathm.join(osm.tmpdir(), 'cw-kube-set-'));
+    fsm.chmodSync(dir, 0o755);
+    fsm.writeFileSync(pathm.join(dir, 'x.yaml'), "kind: KubeRulePack\nversion: 1\nrules:\n  - id: k8s-secret-access\n    override: { exclude: append }\n    exclude: { users: [alice] }\n", { mode: 0o644 });
+    d.setRules(loadRuleSet([dir]).kube);
+    expect(rulesOf(d, ev({ auditID: 'a2', user: user('alice') }))).toEqual([]);
+    expect(rulesOf(d, ev({ auditID: 'b1', user: user('bob') }))).toEqual(['k8s-secret-access']);
+    expect(d.rules.find((r) => r.id === 'k8s-secret-access')?.exclude.users).toContain('alice');
+    fsm.rmSync(dir, { recursive: true });
+  });
+});
