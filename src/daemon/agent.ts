@@ -22,7 +22,7 @@ import { createDetector, type Detector } from '../detect/engine';
 import type { AllowConfig } from '../detect/allowlist';
 import type { Finding } from '../detect/finding';
 import { createKubeDetector } from '../detect/kube';
-import { loadRuleSet } from '../detect/rule-set';
+import { loadRunnableRuleSet } from '../detect/rule-set';
 import type { LoadedRule } from '../detect/rule-loader';
 import { CrossSourceCorrelator } from '../detect/cross-source';
 import { ProcessTable } from '../enrich/process-table';
@@ -161,7 +161,7 @@ export class Agent {
     });
 
     // Host and Kubernetes rules come from one load of the pack plus rules_dir, so both see the same files.
-    const ruleSet = loadRuleSet(this.config.detections.rules_dir ? [this.config.detections.rules_dir] : []);
+    const ruleSet = loadRunnableRuleSet(this.config.detections.rules_dir ? [this.config.detections.rules_dir] : []);
     this.detector = this.buildDetector(this.config, ruleSet.host);
     this.kubeDetector = createKubeDetector({ host: this.host, rules: ruleSet.kube });
     this.correlator = new CrossSourceCorrelator({ host: this.host });
@@ -202,7 +202,7 @@ export class Agent {
     let next: Config;
     try {
       next = loadConfig(this.opts.configPath, this.opts.env ?? process.env).config;
-      const ruleSet = loadRuleSet(next.detections.rules_dir ? [next.detections.rules_dir] : []);
+      const ruleSet = loadRunnableRuleSet(next.detections.rules_dir ? [next.detections.rules_dir] : []);
       this.detector.setRules(ruleSet.host, next.detections.rules_dir);
       this.kubeDetector.setRules(ruleSet.kube);
       // The allowlists come with the rules: an operator silencing a noisy source expects SIGHUP to do it.

@@ -17,7 +17,7 @@ import type { CgroupIdentity } from '../enrich/cgroup';
 import { SEVERITIES, severityRank, type Evidence, type Finding, type FindingProcess, type Severity } from './finding';
 import { redactArgv, redactRecords, redactText } from './redact';
 import type { LoadedRule } from './rule-loader';
-import { loadRuleSet } from './rule-set';
+import { loadRunnableRuleSet } from './rule-set';
 import { compileRule, isExcluded, scoreRule, type CompiledRule } from './score';
 import { SequenceTracker } from './sequences';
 import { ReaderBaseline } from './reader-baseline';
@@ -109,7 +109,7 @@ class Engine implements Detector {
     this.users = opts.users === undefined ? new UserDb() : opts.users;
     this.suppressMs = opts.suppressMs ?? 30_000;
     this.rulesDir = opts.rulesDir;
-    this.install(opts.rules ?? loadRuleSet(this.rulesDir ? [this.rulesDir] : []).host);
+    this.install(opts.rules ?? loadRunnableRuleSet(this.rulesDir ? [this.rulesDir] : []).host);
     this.viewCtx = {
       table: this.processTable,
       podUidOf: opts.podUidOf,
@@ -129,7 +129,7 @@ class Engine implements Detector {
 
   reload(rulesDir?: string): void {
     const dir = rulesDir ?? this.rulesDir;
-    const rules = loadRuleSet(dir ? [dir] : []).host; // throws RuleFileError; the old rules stay in place
+    const rules = loadRunnableRuleSet(dir ? [dir] : []).host; // throws RuleFileError; the old rules stay in place
     this.setRules(rules, dir);
   }
 
