@@ -198,10 +198,15 @@ function checkSequences(host: LoadedRule[]): void {
   }
 }
 
-/** True when `file` is one of the pack's own files (`rules check src/detect/rules/*.yaml`). */
+/**
+ * True when `file` is one of the pack's own files (`rules check src/detect/rules/*.yaml`), or a
+ * byte-identical copy of one (src/ beside the dist/ pack the CLI runs from).
+ */
 function inPack(file: string, packDir: string): boolean {
   try {
-    return path.dirname(fs.realpathSync(file)) === fs.realpathSync(packDir);
+    if (path.dirname(fs.realpathSync(file)) === fs.realpathSync(packDir)) return true;
+    const twin = path.join(packDir, path.basename(file));
+    return fs.existsSync(twin) && fs.readFileSync(twin).equals(fs.readFileSync(file));
   } catch {
     return false;
   }
@@ -232,7 +237,7 @@ export function loadRuleSet(user: readonly string[] = [], packDir: string = defa
     }
     if (isDir || !fs.existsSync(u)) {
       assertTrustedDir(u);
-      for (const f of ruleFilesIn(u)) addFile(b, f, readTrustedRuleFile(f, u));
+      for (const f of ruleFilesIn(u)) if (!inPack(f, packDir)) addFile(b, f, readTrustedRuleFile(f, u));
     } else if (!inPack(u, packDir)) {
       addFile(b, u, readTrustedRuleFile(u, path.dirname(u)));
     }
