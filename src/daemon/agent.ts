@@ -24,6 +24,8 @@ import { createDetector, type Detector } from '../detect/engine';
 import type { AllowConfig } from '../detect/allowlist';
 import type { Finding } from '../detect/finding';
 import { createKubeDetector } from '../detect/kube';
+import { loadRunnableRuleSet } from '../detect/rule-set';
+import type { LoadedRule } from '../detect/rule-loader';
 import { CrossSourceCorrelator } from '../detect/cross-source';
 import { ProcessTable } from '../enrich/process-table';
 import { createLiveProcReader } from '../enrich/proc-reader';
@@ -168,8 +170,10 @@ export class Agent {
       },
     });
 
-    this.detector = this.buildDetector(this.config);
-    this.kubeDetector = createKubeDetector({ host: this.host });
+    // Host and Kubernetes rules come from one load of the pack plus rules_dir, so both see the same files.
+    const ruleSet = loadRunnableRuleSet(this.config.detections.rules_dir ? [this.config.detections.rules_dir] : []);
+    this.detector = this.buildDetector(this.config, ruleSet.host);
+    this.kubeDetector = createKubeDetector({ host: this.host, rules: ruleSet.kube });
     this.correlator = new CrossSourceCorrelator({ host: this.host });
     this.kubeAllow = kubeAllowFromConfig(this.config);
     this.pipeline = new AuditPipeline({
@@ -208,7 +212,9 @@ export class Agent {
     let next: Config;
     try {
       next = loadConfig(this.opts.configPath, this.opts.env ?? process.env).config;
-      this.detector.reload(next.detections.rules_dir);
+      const ruleSet = loadRunnableRuleSet(next.detections.rules_dir ? [next.detections.rules_dir] : []);
+      this.detector.setRules(ruleSet.host, next.detections.rules_dir);
+      this.kubeDetector.setRules(ruleSet.kube);
       // The allowlists come with the rules: an operator silencing a noisy source expects SIGHUP to do it.
       this.detector.setAllowlist(allowFromConfig(next.detections.allow));
       this.kubeAllow = kubeAllowFromConfig(next);
@@ -238,10 +244,11 @@ export class Agent {
     return spec;
   }
 
-  private buildDetector(config: Config): Detector {
+  private buildDetector(config: Config, rules: LoadedRule[]): Detector {
     return createDetector({
       host: this.host,
       rulesDir: config.detections.rules_dir,
+      rules,
       allow: allowFromConfig(config.detections.allow),
       processTable: new ProcessTable({ reader: createLiveProcReader() }),
       users: new UserDb(),

@@ -16,7 +16,8 @@ import { EventView, runtimeTarget, type ContainerMeta } from './event-view';
 import type { CgroupIdentity } from '../enrich/cgroup';
 import { SEVERITIES, severityRank, type Evidence, type Finding, type FindingObject, type FindingProcess, type Severity } from './finding';
 import { redactArgv, redactRecords, redactText } from './redact';
-import { defaultRulesDir, loadRuleDir, type LoadedRule } from './rule-loader';
+import type { LoadedRule } from './rule-loader';
+import { loadRunnableRuleSet } from './rule-set';
 import { compileRule, isExcluded, scoreRule, type CompiledRule } from './score';
 import { SequenceTracker } from './sequences';
 import { ReaderBaseline } from './reader-baseline';
@@ -28,8 +29,9 @@ import { IncidentGrouper, type IncidentOptions, type IncidentStats } from './inc
 
 export interface DetectorOptions {
   host: string;
+  /** The operator's rules directory, loaded after the built-in pack (src/detect/rule-set.ts). */
   rulesDir?: string;
-  /** Rules given directly (tests); wins over rulesDir. */
+  /** Rules given directly (tests, or a set the agent already loaded); wins over rulesDir. */
   rules?: LoadedRule[];
   allow?: AllowConfig;
   processTable?: ProcessTable;
@@ -82,8 +84,10 @@ export interface Detector {
    */
   onProcessNote(note: ProcessNote): void;
   tick(nowMs: number): Finding[];
-  /** Reloads rules; on failure throws a clear error and keeps the old rules. */
+  /** Reloads the pack plus rulesDir; on failure throws a clear error and keeps the old rules. */
   reload(rulesDir?: string): void;
+  /** Installs an already-validated host rule set (SIGHUP, where host and kube rules load together). */
+  setRules(rules: LoadedRule[], rulesDir?: string): void;
   /** Replaces the operator allowlist (SIGHUP). */
   setAllowlist(allow: AllowConfig): void;
   requiredAuditRules(): string[];
@@ -123,7 +127,7 @@ class Engine implements Detector {
   private compiled: CompiledRule[] = [];
   private sequenceRules: CompiledRule[] = [];
   private sequenceStarters = new Set<string>();
-  private rulesDir: string;
+  private rulesDir: string | undefined;
   private allow: Allowlist;
   private readonly users: UserDb | null;
   private readonly suppressMs: number;
@@ -144,8 +148,8 @@ class Engine implements Detector {
     this.allow = new Allowlist(opts.allow ?? []);
     this.users = opts.users === undefined ? new UserDb() : opts.users;
     this.suppressMs = opts.suppressMs ?? 30_000;
-    this.rulesDir = opts.rulesDir ?? defaultRulesDir();
-    this.install(opts.rules ?? loadRuleDir(this.rulesDir));
+    this.rulesDir = opts.rulesDir;
+    this.install(opts.rules ?? loadRunnableRuleSet(this.rulesDir ? [this.rulesDir] : []).host);
     this.viewCtx = {
       table: this.processTable,
       podUidOf: opts.podUidOf,
@@ -166,9 +170,13 @@ class Engine implements Detector {
 
   reload(rulesDir?: string): void {
     const dir = rulesDir ?? this.rulesDir;
-    const rules = loadRuleDir(dir); // throws RuleFileError; the old rules stay in place
+    const rules = loadRunnableRuleSet(dir ? [dir] : []).host; // throws RuleFileError; the old rules stay in place
+    this.setRules(rules, dir);
+  }
+
+  setRules(rules: LoadedRule[], rulesDir?: string): void {
     this.install(rules);
-    this.rulesDir = dir;
+    this.rulesDir = rulesDir;
   }
 
   requiredAuditRules(): string[] {

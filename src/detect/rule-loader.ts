@@ -10,16 +10,26 @@ import { ruleFileSpec, type RuleSpec } from './rule-schema';
 export class RuleFileError extends Error {
   constructor(
     readonly file: string,
-    readonly problems: { line: number | null; key: string; message: string }[],
+    readonly problems: RuleProblem[],
   ) {
-    super(problems.map((p) => `${file}:${p.line ?? '?'}: ${p.key ? p.key + ': ' : ''}${p.message}`).join('\n'));
+    super(problems.map((p) => `${file}:${p.line ?? '?'}${p.col ? `:${p.col}` : ''}: ${p.key ? p.key + ': ' : ''}${p.message}`).join('\n'));
     this.name = 'RuleFileError';
   }
+}
+
+/** One problem in a rule file; line and col are 1-based, null when no node could be found. */
+export interface RuleProblem {
+  line: number | null;
+  col?: number | null;
+  key: string;
+  message: string;
 }
 
 export interface LoadedRule extends RuleSpec {
   /** File the rule came from (for messages). */
   file: string;
+  /** Later files that changed this rule with `override:` or `enabled:`, in load order. */
+  overridden_by?: string[];
 }
 
 /** Host rule files in a directory (kube-*.yaml belongs to the Kubernetes audit detector). */
@@ -31,19 +41,27 @@ export function hostRuleFiles(dir: string): string[] {
     .map((n) => path.join(dir, n));
 }
 
-function keyPath(p: readonly PropertyKey[]): string {
+export function keyPath(p: readonly PropertyKey[]): string {
   let out = '';
   for (const k of p) out += typeof k === 'number' ? `[${k}]` : out ? `.${String(k)}` : String(k);
   return out;
 }
 
-/** The line of the deepest node that exists along a zod issue path. */
-function lineOf(doc: Document, lc: LineCounter, p: readonly PropertyKey[]): number | null {
+/** Line and column of the deepest node that exists along a zod issue path. */
+export function positionOf(doc: Document, lc: LineCounter, p: readonly PropertyKey[]): { line: number | null; col: number | null } {
   for (let n = p.length; n >= 0; n--) {
     const node = doc.getIn(p.slice(0, n) as unknown[], true);
-    if (isNode(node) && node.range) return lc.linePos(node.range[0]).line;
+    if (isNode(node) && node.range) return lc.linePos(node.range[0]);
   }
-  return null;
+  return { line: null, col: null };
+}
+
+/** A zod issue list as rule problems, each placed at its node (`prefix` is the path of the validated value). */
+export function problemsOf(doc: Document, lc: LineCounter, issues: readonly { path: readonly PropertyKey[]; message: string }[], prefix: readonly PropertyKey[] = []): RuleProblem[] {
+  return issues.map((i) => {
+    const full = [...prefix, ...i.path];
+    return { ...positionOf(doc, lc, full), key: keyPath(full), message: i.message };
+  });
 }
 
 /** Parses and validates one rule file's text. Throws RuleFileError. */
@@ -53,15 +71,12 @@ export function parseRuleFile(text: string, file: string): LoadedRule[] {
   if (doc.errors.length > 0) {
     throw new RuleFileError(
       file,
-      doc.errors.map((e) => ({ line: e.linePos?.[0]?.line ?? null, key: '', message: e.message.split('\n')[0] ?? e.message })),
+      doc.errors.map((e) => ({ line: e.linePos?.[0]?.line ?? null, col: e.linePos?.[0]?.col ?? null, key: '', message: e.message.split('\n')[0] ?? e.message })),
     );
   }
   const parsed = ruleFileSpec.safeParse(doc.toJS());
   if (!parsed.success) {
-    throw new RuleFileError(
-      file,
-      parsed.error.issues.map((i) => ({ line: lineOf(doc, lc, i.path), key: keyPath(i.path), message: i.message })),
-    );
+    throw new RuleFileError(file, problemsOf(doc, lc, parsed.error.issues));
   }
   return parsed.data.rules.map((r) => ({ ...r, file }));
 }

@@ -58,6 +58,11 @@ export interface KubeDetector {
   flush(): Finding[];
   readonly stats: KubeDetectorStats;
   readonly rules: readonly KubeRule[];
+  /**
+   * Replaces the rules (SIGHUP). Held stages and repeat suppression carry over; burst windows start
+   * afresh, because a changed threshold or window cannot be applied to counts kept under the old one.
+   */
+  setRules(next: readonly KubeRule[]): void;
 }
 
 const FINAL_STAGES = new Set(['ResponseComplete', 'Panic']);
@@ -86,17 +91,16 @@ export function kubeContext(ev: KubeAuditEvent): KubeContext {
 }
 
 export function createKubeDetector(opts: KubeDetectorOptions): KubeDetector {
-  const rules = opts.rules ?? loadKubeRules(opts.rulesFiles);
+  let rules: readonly KubeRule[] = opts.rules ?? loadKubeRules(opts.rulesFiles);
   const now = opts.now ?? Date.now;
   const stageTimeoutMs = opts.stageTimeoutMs ?? 10_000;
   const maxPending = opts.maxPending ?? 10_000;
   const maxRemembered = opts.maxRemembered ?? 200_000;
 
-  const compiled = rules.map(compileRule);
-  const stateless = compiled.filter((c) => c.rule.kind !== 'secret_burst' && c.rule.kind !== 'auth_failure_burst');
-  const bursts = compiled
-    .filter((c) => c.rule.kind === 'secret_burst' || c.rule.kind === 'auth_failure_burst')
-    .map((c) => ({ c, tracker: new BurstTracker(c) }));
+  const isBurst = (c: CompiledRule): boolean => c.rule.kind === 'secret_burst' || c.rule.kind === 'auth_failure_burst';
+  let compiled = rules.map(compileRule);
+  let stateless = compiled.filter((c) => !isBurst(c));
+  let bursts = compiled.filter(isBurst).map((c) => ({ c, tracker: new BurstTracker(c) }));
 
   const pending = new Map<string, { ev: KubeAuditEvent; arrivedMs: number }>();
   const evaluatedIds = new Set<string>();
@@ -229,7 +233,16 @@ export function createKubeDetector(opts: KubeDetectorOptions): KubeDetector {
   }
 
   return {
-    rules,
+    get rules() {
+      return rules;
+    },
+    setRules(next: readonly KubeRule[]): void {
+      const nextCompiled = next.map(compileRule); // compile first: a throw keeps the old rules
+      rules = next;
+      compiled = nextCompiled;
+      stateless = compiled.filter((c) => !isBurst(c));
+      bursts = compiled.filter(isBurst).map((c) => ({ c, tracker: new BurstTracker(c) }));
+    },
     stats,
     onKubeEvent(ev: KubeAuditEvent): Finding[] {
       stats.events++;

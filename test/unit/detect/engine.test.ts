@@ -278,7 +278,7 @@ describe('rules lifecycle', () => {
     const d = detector();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-bad-'));
     fs.writeFileSync(path.join(dir, 'bad.yaml'), 'rules:\n  - id: x\n    severity: nope\n');
-    expect(() => d.reload(dir)).toThrow(/bad\.yaml:\d+: /);
+    expect(() => d.reload(dir)).toThrow(/bad\.yaml:\d+:\d+: /);
     expect(d.onAuditEvent(exec(110, 1, ['kubectl', 'get', 'secrets'], '/usr/bin/kubectl'))).toHaveLength(1);
     fs.rmSync(dir, { recursive: true });
   });

@@ -51,23 +51,23 @@ describe('rule files', () => {
 
   it('names file, line and key for a bad value', () => {
     const err = errorOf(GOOD.replace('severity: high', 'severity: severe'));
-    expect(err.message).toMatch(/^x\.yaml:5: rules\[0\]\.severity: /);
+    expect(err.message).toMatch(/^x\.yaml:5:15: rules\[0\]\.severity: /);
   });
 
   it('names the line of an invalid regex', () => {
     const err = errorOf(GOOD.replace("argv: 'cat'", "argv: 'ca(t'"));
-    expect(err.message).toMatch(/^x\.yaml:13: rules\[0\]\.indicators\[0\]\.match\.argv: invalid regex/);
+    expect(err.message).toMatch(/^x\.yaml:13:37: rules\[0\]\.indicators\[0\]\.match\.argv: invalid regex/);
   });
 
   it('rejects an unknown key, an unreachable threshold, a missing anchor, a bad audit key', () => {
-    expect(errorOf(GOOD.replace('    threshold: 2', '    thresold: 2')).message).toMatch(/x\.yaml:\d+: rules\[0\].*thresold/);
-    expect(errorOf(GOOD.replace('threshold: 2', 'threshold: 5')).message).toMatch(/x\.yaml:14: rules\[0\]\.threshold: threshold 5 can never be reached/);
+    expect(errorOf(GOOD.replace('    threshold: 2', '    thresold: 2')).message).toMatch(/x\.yaml:\d+:\d+: rules\[0\].*thresold/);
+    expect(errorOf(GOOD.replace('threshold: 2', 'threshold: 5')).message).toMatch(/x\.yaml:14:\d+: rules\[0\]\.threshold: threshold 5 can never be reached/);
     expect(errorOf(GOOD.replace('anchor: true', 'anchor: false')).message).toMatch(/anchor: true/);
-    expect(errorOf(GOOD + "    audit_rules: ['-a always,exit -S execve -k other']\n").message).toMatch(/x\.yaml:15: .*audit_rules\[0\]: audit rules must end with -k credwatch/);
+    expect(errorOf(GOOD + "    audit_rules: ['-a always,exit -S execve -k other']\n").message).toMatch(/x\.yaml:15:\d+: .*audit_rules\[0\]: audit rules must end with -k credwatch/);
   });
 
   it('reports YAML syntax errors with a line', () => {
-    expect(errorOf('rules:\n  - id: [unclosed\n').message).toMatch(/^x\.yaml:\d+: /);
+    expect(errorOf('rules:\n  - id: [unclosed\n').message).toMatch(/^x\.yaml:\d+:\d+: /);
   });
 
   it('rejects duplicate ids across files and unknown sequence references', () => {

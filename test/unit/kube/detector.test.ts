@@ -1,3 +1,7 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadRuleSet } from '../../../src/detect/rule-set';
 import { describe, expect, it } from 'vitest';
 import { createKubeDetector, execCommand, isSystemPrincipal } from '../../../src/detect/kube';
 import type { KubeAuditEvent } from '../../../src/kube/event';
@@ -318,5 +322,21 @@ describe('redaction', () => {
     const text = kubeEvidenceText(ev({ requestObject: { kind: 'ConfigMap', spec: { blob: 'x'.repeat(100_000) } } }));
     expect(text.length).toBeLessThan(2000);
     expect(text).toContain('"truncated":true');
+  });
+});
+
+describe('setRules (SIGHUP reload of the kube rules with rules_dir)', () => {
+  it('a rule excluded by rules_dir stops firing after setRules, others still fire', () => {
+    const d = detector();
+    const alice = ev({ auditID: 'a1', user: user('alice') });
+    expect(rulesOf(d, alice)).toEqual(['k8s-secret-access']);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-kube-set-'));
+    fs.chmodSync(dir, 0o755);
+    fs.writeFileSync(path.join(dir, 'x.yaml'), "kind: KubeRulePack\nversion: 1\nrules:\n  - id: k8s-secret-access\n    override: { exclude: append }\n    exclude: { users: [alice] }\n", { mode: 0o644 });
+    d.setRules(loadRuleSet([dir]).kube);
+    expect(rulesOf(d, ev({ auditID: 'a2', user: user('alice') }))).toEqual([]);
+    expect(rulesOf(d, ev({ auditID: 'b1', user: user('bob') }))).toEqual(['k8s-secret-access']);
+    expect(d.rules.find((r) => r.id === 'k8s-secret-access')?.exclude.users).toContain('alice');
+    fs.rmSync(dir, { recursive: true });
   });
 });

@@ -1,0 +1,84 @@
+/**
+ * Sigma rules (SigmaHQ format) compiled into predicates over an event's fields. Supported logsources
+ * and the fields each may use (src/detect/sigma/fields.ts); anything else — another logsource, a
+ * field we cannot fill, an unknown modifier, keyword searches, aggregations — is refused with
+ * file:line:col and the reason, never loaded as something else.
+ */
+import { RuleFileError } from '../rule-loader';
+import type { Severity } from '../finding';
+import { evalCondition, parseCondition, type Cond } from './condition';
+import { fieldTest, type FieldTest } from './value-match';
+import { sigmaTarget, fieldAllowed, type SigmaTarget } from './fields';
+
+/** Field name -> its values in one event (null: the event has no such field). */
+export type FieldGetter = (field: string) => readonly string[] | null;
+
+export interface SigmaRule {
+  id: string;
+  sigma_id: string;
+  title: string;
+  file: string;
+  severity: Severity;
+  mitre: string[];
+  target: SigmaTarget;
+  /** Selection name -> any-of groups of all-of field tests. */
+  selections: Map<string, FieldTest[][]>;
+  condition: Cond;
+  matches(get: FieldGetter): boolean;
+}
+
+export type PositionOf = (p: readonly PropertyKey[]) => { line: number | null; col: number | null };
+
+const LEVELS: Record<string, Severity> = { informational: 'info', low: 'low', medium: 'medium', high: 'high', critical: 'critical' };
+
+function isMap(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function compileSigmaDocument(doc: Record<string, unknown>, file: string, pos: PositionOf): SigmaRule {
+  const refuse = (p: PropertyKey[], message: string): never => {
+    throw new RuleFileError(file, [{ ...pos(p), key: p.map(String).join('.'), message }]);
+  };
+  const title = typeof doc.title === 'string' ? doc.title : refuse(['title'], 'a Sigma rule needs a title');
+  const sigmaId = typeof doc.id === 'string' ? doc.id : refuse(['id'], 'a Sigma rule needs an id');
+  const target = isMap(doc.logsource) ? sigmaTarget(doc.logsource) : null;
+  if (!target) refuse(['logsource'], 'unsupported logsource: credwatch reads product: linux + service: auditd, category: process_creation + product: linux, and product: kubernetes + service: audit');
+  const level = typeof doc.level === 'string' ? LEVELS[doc.level] : undefined;
+  const severity = level ?? refuse(['level'], 'level must be informational, low, medium, high or critical');
+  const tags = Array.isArray(doc.tags) ? doc.tags.filter((t): t is string => typeof t === 'string') : [];
+  const mitre = tags.filter((t) => /^attack\.t\d{4}(\.\d{3})?$/.test(t)).map((t) => t.slice(7).toUpperCase());
+  const det = isMap(doc.detection) ? doc.detection : refuse(['detection'], 'detection must be a map');
+  const selections = new Map<string, FieldTest[][]>();
+  for (const [name, body] of Object.entries(det)) {
+    if (name === 'timeframe') refuse(['detection', name], 'timeframe (correlation) is not supported');
+    if (name === 'condition') continue;
+    const groups = Array.isArray(body) ? body : [body];
+    selections.set(
+      name,
+      groups.map((g, gi) => {
+        const at: PropertyKey[] = Array.isArray(body) ? ['detection', name, gi] : ['detection', name];
+        if (!isMap(g)) return refuse(at, 'keyword searches (a list of bare values) are not supported: name a field');
+        return Object.entries(g).map(([key, value]) => {
+          const [field = '', ...mods] = key.split('|');
+          if (!fieldAllowed(target!, field)) refuse([...at, key], `field "${field}" cannot be mapped for this logsource`);
+          try {
+            return fieldTest(field, mods, value);
+          } catch (err) {
+            return refuse([...at, key], (err as Error).message);
+          }
+        });
+      }),
+    );
+  }
+  const condText = Array.isArray(det.condition) ? refuse(['detection', 'condition'], 'a list of conditions is not supported') : det.condition;
+  if (typeof condText !== 'string') refuse(['detection', 'condition'], 'detection needs a condition');
+  let condition: Cond;
+  try {
+    condition = parseCondition(condText as string, [...selections.keys()]);
+  } catch (err) {
+    return refuse(['detection', 'condition'], (err as Error).message);
+  }
+  const matches = (get: FieldGetter): boolean =>
+    evalCondition(condition, (name) => (selections.get(name) ?? []).some((group) => group.every((t) => t.test(get(t.field)))));
+  return { id: `sigma-${sigmaId.toLowerCase()}`, sigma_id: sigmaId, title, file, severity, mitre, target: target!, selections, condition, matches };
+}
