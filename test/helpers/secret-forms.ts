@@ -202,7 +202,7 @@ export function execLines(serial: number, e: ExecSpec): string[] {
   const comm = (e.argv[0] ?? 'x').split('/').pop()!.slice(0, 15);
   const exe = e.exe ?? `/usr/bin/${comm}`;
   const lines = [
-    `node=lab-node type=SYSCALL ${stamp} arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=1 ppid=${e.ppid} pid=${e.pid} auid=1000 uid=1000 gid=1000 euid=1000 suid=1000 fsuid=1000 egid=1000 sgid=1000 fsgid=1000 tty=pts0 ses=5 comm="${comm}" exe="${exe}" key="credwatch:rec"`,
+    `node=lab-node type=SYSCALL ${stamp} arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=1 ppid=${e.ppid} pid=${e.pid} auid=1000 uid=1000 gid=1000 euid=1000 suid=1000 fsuid=1000 egid=1000 sgid=1000 fsgid=1000 tty=pts0 ses=${serial} comm="${comm}" exe="${exe}" key="credwatch:rec"`,
     ...execveBodies(e.argv).map((b) => `node=lab-node type=EXECVE ${stamp} ${b}`),
     `node=lab-node type=CWD ${stamp} cwd="/root"`,
     `node=lab-node type=PATH ${stamp} item=0 name="${exe}" inode=1 dev=fe:00 mode=0100755 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0`,
