@@ -16,11 +16,8 @@ import { RegExpParser, visitRegExpAST, type AST } from '@eslint-community/regexp
 import { compileLinear, type RuleRegex } from './rule-regex';
 import { asciiLower, requiredLiterals } from './regex-literals';
 
-export interface TextRegex {
-  /** The rule's source, as written (with its `(?i)` prefix if any). */
-  readonly source: string;
-  test(text: string): boolean;
-}
+/** A compiled rule regex: the one shape rule-regex.ts declares, under the name matchers use. */
+export type TextRegex = RuleRegex;
 
 export class LinearRegexError extends Error {}
 
