@@ -15,7 +15,7 @@ const crypto = require('node:crypto');
 const { spawn, spawnSync, execFileSync } = require('node:child_process');
 
 const ROOT = path.join(__dirname, '..');
-const LOCK = '/tmp/credwatch-audit.lock';
+const LOCK = '/tmp/credwatch-lab.lock';
 const CLK_TCK = 100;
 const PAGE = 4096;
 

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 SECONDS_TO_RUN="${1:-8}"
 OUT_DIR="$PWD/.bench-data"
 mkdir -p "$OUT_DIR"
-exec 9>/tmp/credwatch-audit.lock
+exec 9>/tmp/credwatch-lab.lock
 flock 9
 
 WORK="$(mktemp -d /tmp/credwatch-bench-XXXXXX)"

@@ -6,7 +6,7 @@
  *
  * Needs root, the built agent (npx tsc -p tsconfig.build.json && node scripts/copy-assets.js), the
  * addon, gcc, curl, and Debian's auditd/ausearch. The live scenarios take the lab's audit lock
- * (/tmp/credwatch-audit.lock) themselves and leave the kernel audit state as they found it.
+ * (/tmp/credwatch-lab.lock) themselves and leave the kernel audit state as they found it.
  * Full run: ~25 minutes (memory alone holds 10 minutes of load); --quick: ~4 minutes.
  */
 'use strict';

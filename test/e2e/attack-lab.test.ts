@@ -5,7 +5,7 @@
  * for the expected rule, severity, process, container and pod, and checks that no secret leaked.
  *
  * Needs root and the kernel audit subsystem; run by hand under the lab lock:
- *   flock /tmp/credwatch-audit.lock npx vitest run test/e2e
+ *   flock /tmp/credwatch-lab.lock npx vitest run test/e2e
  * (inside `npm test` files run one at a time, so no lock is taken here). Skips with a printed reason
  * where the lab cannot run. Everything is torn down in afterAll, even after a failure.
  */

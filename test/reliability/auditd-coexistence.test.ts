@@ -5,7 +5,7 @@
  * multicast; auditd's next start registers). In every phase a probe lands as a finding, and auditd's
  * own rules (loaded with auditctl -R from a rules file with their own key) are exactly as loaded.
  * At the end the kernel is as before. Run under the lab lock:
- *   flock /tmp/credwatch-audit.lock npx vitest run test/reliability/auditd-coexistence.test.ts
+ *   flock /tmp/credwatch-lab.lock npx vitest run test/reliability/auditd-coexistence.test.ts
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';

@@ -5,7 +5,7 @@
  * must keep the findings in its outbox and send them again. When the proxy recovers, every finding in
  * the daemon's db is at the collector, each stored once (duplicates dropped by id), and the outbox
  * drains. Run under the lab lock:
- *   flock /tmp/credwatch-audit.lock npx vitest run test/reliability/collector-hang.test.ts
+ *   flock /tmp/credwatch-lab.lock npx vitest run test/reliability/collector-hang.test.ts
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';

@@ -6,7 +6,7 @@
  *  - when space returns it recovers by itself: every finding raised during the full period that it
  *    kept buffered is committed (none dropped unless counted as store_full).
  * The tmpfs is unmounted afterwards. Run under the lab lock:
- *   flock /tmp/credwatch-audit.lock npx vitest run test/reliability/disk-full.test.ts
+ *   flock /tmp/credwatch-lab.lock npx vitest run test/reliability/disk-full.test.ts
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';

@@ -7,7 +7,7 @@
  *    TCP). Then: `credwatch findings` prints one table row per finding and no raw control
  *    characters; `--json` lines parse and carry the bounded argument; `credwatch show` has no raw
  *    control characters; every line the daemon logged is valid JSON.
- * Run the live part under the lab lock: flock /tmp/credwatch-audit.lock npx vitest run test/reliability/hostile-data.test.ts
+ * Run the live part under the lab lock: flock /tmp/credwatch-lab.lock npx vitest run test/reliability/hostile-data.test.ts
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';

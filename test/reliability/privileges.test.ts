@@ -6,7 +6,7 @@
  *    thread has the same; it still produces findings, and SIGTERM leaves the kernel as it was.
  *  - `credwatch collector` as nobody (setpriv --reuid=65534 --regid=65534 --clear-groups), with its
  *    files readable by that user: serves HTTPS, ingests a batch, runs with no capabilities at all.
- * Kernel parts run under the lab lock: flock /tmp/credwatch-audit.lock npx vitest run test/reliability/privileges.test.ts
+ * Kernel parts run under the lab lock: flock /tmp/credwatch-lab.lock npx vitest run test/reliability/privileges.test.ts
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';

@@ -10,7 +10,7 @@
  *  4. restart: the new run takes over (exactly one set of credwatch rules in the kernel), the
  *     collector comes back, the outbox resumes: every finding in the db arrives, each stored once;
  *  5. SIGTERM: kernel status and rules equal the snapshot taken before the first start.
- * Run under the lab lock: flock /tmp/credwatch-audit.lock npx vitest run test/reliability/sigkill-storm.test.ts
+ * Run under the lab lock: flock /tmp/credwatch-lab.lock npx vitest run test/reliability/sigkill-storm.test.ts
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';

@@ -1,6 +1,6 @@
 /**
  * AuditLifecycle against the real kernel and the real addon. Run under the lab's audit lock:
- *   flock /tmp/credwatch-audit.lock npx vitest run test/integration/daemon/audit-lifecycle.test.ts
+ *   flock /tmp/credwatch-lab.lock npx vitest run test/integration/daemon/audit-lifecycle.test.ts
  * Each test records the kernel status and the full rule list first and asserts they are exactly the
  * same at the end.
  */

@@ -5,7 +5,7 @@
  * each yield a finding carrying the container id and the pod uid.
  *
  * Root only, and it changes global audit state: run it under the lab lock,
- *   flock /tmp/credwatch-audit.lock npx vitest run test/integration/detect/live-pod.test.ts
+ *   flock /tmp/credwatch-lab.lock npx vitest run test/integration/detect/live-pod.test.ts
  * Everything added (rules by exact text, status fields, container, mount) is removed afterwards.
  */
 import { execFile } from 'node:child_process';

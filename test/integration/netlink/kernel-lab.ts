@@ -1,6 +1,6 @@
 /**
  * Shared helpers for tests against the real kernel audit subsystem. These tests change global kernel
- * state, so run them under the lab lock: `flock /tmp/credwatch-audit.lock npx vitest run test/integration/netlink`.
+ * state, so run them under the lab lock: `flock /tmp/credwatch-lab.lock npx vitest run test/integration/netlink`.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

@@ -7,7 +7,7 @@
  *
  * Changes global kernel state, so run it under the lab lock, after a build (it runs the CLI):
  *   npx tsc -p tsconfig.build.json && node scripts/copy-assets.js
- *   flock /tmp/credwatch-audit.lock npx vitest run test/integration/replay
+ *   flock /tmp/credwatch-lab.lock npx vitest run test/integration/replay
  * Leaves the kernel as found: deletes only its own rule (by its text, key credwatch:ctest), stops
  * auditd by pid, puts `enabled` (and the audit pid) back.
  */

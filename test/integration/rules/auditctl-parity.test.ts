@@ -10,7 +10,7 @@
  * Then bad rules: those both refuse, and the documented few where we differ from auditctl 3.0.9.
  *
  * Touches global kernel state: run as root under the lab lock, e.g.
- *   flock /tmp/credwatch-audit.lock npx vitest run test/integration/rules
+ *   flock /tmp/credwatch-lab.lock npx vitest run test/integration/rules
  * Every rule carries a key starting `credwatch:a2test`; afterAll removes any such rule left behind.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
