@@ -26,8 +26,11 @@ export const ARGV_WINDOW_BUDGET = 32 * 1024;
 /** What an argument keeps once the budget is spent. */
 export const MIN_ARG_WINDOW = 128;
 
+const SURROGATE = /[\ud800-\udfff]/;
+
+/** Bytes the kernel gave for `s`: UTF-8 length, except that a surrogate escape stands for one byte. */
 function bytesOf(s: string): number {
-  return encodeSurrogateEscaped(s).length;
+  return SURROGATE.test(s) ? encodeSurrogateEscaped(s).length : Buffer.byteLength(s, 'utf8');
 }
 
 /** `s` cut to at most `n` characters, never inside a surrogate pair. */
