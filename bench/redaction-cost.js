@@ -7,7 +7,8 @@
  *   peer     JSON.stringify(argv): a linear pass over the same bytes, timed in the same run, so the
  *            ratio bounded/peer says "a few passes per byte" whatever the machine's load.
  * Then the engine's first finding on the 524 KB kubectl line (detector.onAuditEvent, cold and warm).
- * Prints one JSON line per case (median ms of 5 runs), then a summary line.
+ * Prints one JSON line per case (median ms of 5 runs), then a summary line (`npm run bench -- --only
+ * redaction` reads it).
  *
  *   node bench/redaction-cost.js [--bytes 524288] [--full]   (--full also times the earlier way)
  *
@@ -58,7 +59,7 @@ for (const [name, argv] of Object.entries(CASES)) {
   const full = FULL ? median(() => boundArgv(redactArgv(argv)), 1) : null;
   const row = { case: name, bytes, boundedMs: bounded, peerMs: peer, ratio: +(bounded / Math.max(peer, 0.001)).toFixed(2), fullMs: full };
   rows.push(row);
-  console.log(JSON.stringify(row));
+  if (!args.includes('--json')) console.log(JSON.stringify(row));
 }
 
 // The engine's first finding on the review's 524 KB kubectl line (h5 fires): cold, then warm.
@@ -84,4 +85,4 @@ try {
   engine = { error: err.message };
 }
 const worst = rows.reduce((a, r) => (r.boundedMs > a.boundedMs ? r : a), rows[0]);
-console.log(JSON.stringify({ summary: true, bytes: B, worstBoundedMs: worst.boundedMs, worstCase: worst.case, maxRatio: Math.max(...rows.map((r) => r.ratio)), engine, load: require('node:os').loadavg() }));
+console.log(JSON.stringify({ scenario: 'redaction', bytes: B, cases: rows, worstBoundedMs: worst.boundedMs, worstCase: worst.case, maxRatio: Math.max(...rows.map((r) => r.ratio)), engine, load: require('node:os').loadavg() }));
