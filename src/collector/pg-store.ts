@@ -79,16 +79,19 @@ function columns(rows: Row[]): unknown[] {
     rows.map((r) => r.host),
     rows.map((r) => r.containerId),
     rows.map((r) => r.bytes),
-    rows.map((r) => r.json),
+    // One JSON array of the texts: V8's JSON.stringify escapes it several times faster than
+    // node-postgres builds a text[] literal of long strings (the biggest per-row cost on the client).
+    JSON.stringify(rows.map((r) => r.json)),
   ];
 }
 
-const UNNEST = `unnest($2::text[], $3::int[], $4::bigint[], $5::smallint[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[])
-                  AS u(id, revision, time_ms, severity, rule, host, container_id, bytes, json)`;
+const UNNEST = `unnest($2::text[], $3::int[], $4::bigint[], $5::smallint[], $6::text[], $7::text[], $8::text[], $9::int[]) WITH ORDINALITY
+                  AS c(id, revision, time_ms, severity, rule, host, container_id, bytes, n)
+                JOIN json_array_elements_text($10::json) WITH ORDINALITY AS j(json, n) USING (n)`;
 
 /** New keys and their findings in one statement; returns the ids it stored (the others exist already). */
 const INSERT_NEW = `
-  WITH u AS (SELECT * FROM ${UNNEST}),
+  WITH u AS (SELECT id, revision, time_ms, severity, rule, host, container_id, bytes, json FROM ${UNNEST}),
   k AS (
     INSERT INTO fleet_finding_keys (agent, id, revision, time_ms, seq)
     SELECT $1, u.id, u.revision, u.time_ms, nextval('fleet_finding_seq') FROM u ORDER BY u.id
@@ -102,7 +105,7 @@ const INSERT_NEW = `
 
 /** Moves locked keys to their higher revision; the WHERE re-checks what the caller decided. */
 const REPLACE = `
-  WITH u AS (SELECT * FROM ${UNNEST}),
+  WITH u AS (SELECT id, revision, time_ms, severity, rule, host, container_id, bytes, json FROM ${UNNEST}),
   k AS (
     INSERT INTO fleet_finding_keys AS f (agent, id, revision, time_ms, seq)
     SELECT $1, u.id, u.revision, u.time_ms, nextval('fleet_finding_seq') FROM u ORDER BY u.id
