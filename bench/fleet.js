@@ -17,6 +17,7 @@
  * compared by ratio. Prints progress on stderr and one JSON object on stdout.
  */
 'use strict';
+/* global setTimeout, setInterval, clearInterval, clearTimeout */
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');

@@ -18,7 +18,6 @@
 import { Pool, type PoolClient, type PoolConfig } from 'pg';
 import { severityRank } from '../detect/finding';
 import type { FindingsQuery } from '../store/types';
-import type { IngestedFinding } from './finding-schema';
 import { DAY_MS, dayStart, dropPartitionsBefore, ensurePartitions, listPartitions } from './pg-partitions';
 import { migrate } from './pg-schema';
 import { StoreUnavailableError, type AgentRecord, type CollectorStore, type Cursor, type IngestResult, type PageRow, type PagePlan } from './store';

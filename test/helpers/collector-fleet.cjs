@@ -8,6 +8,7 @@
  * Plain CommonJS, shared by the tests (TypeScript) and the benchmark (node).
  */
 'use strict';
+/* global setTimeout */
 const fs = require('node:fs');
 const path = require('node:path');
 const net = require('node:net');

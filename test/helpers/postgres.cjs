@@ -10,6 +10,7 @@
  * Plain CommonJS so that the benchmark (node, no TypeScript) and the tests share it.
  */
 'use strict';
+/* global setTimeout */
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
