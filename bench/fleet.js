@@ -155,10 +155,10 @@ async function main() {
     result.gzip_ratio = +(rawBytes / gzBytes).toFixed(1);
     log(`bodies ready in ${((Date.now() - t0) / 1000).toFixed(1)} s (${(gzBytes / 1e6).toFixed(0)} MB gzip)`);
 
-    const http = new Agent({ connect: { ca: cert.ca }, connections: AGENTS, pipelining: 1, keepAliveTimeout: 30_000 });
+    const http = new Agent({ connect: { ca: cert.ca, timeout: 30_000 }, connections: AGENTS, pipelining: 1, keepAliveTimeout: 30_000 });
     const post = async (url, body, headers) => {
       const res = await request(url, { method: 'POST', body, headers, dispatcher: http, headersTimeout: 60_000, bodyTimeout: 60_000 });
-      return { status: res.statusCode, text: await res.body.text() };
+      return { status: res.statusCode, text: await res.body.text(), retryAfter: res.headers['retry-after'] };
     };
     const cpu0 = { a: cpuSeconds(replicas[0].pid), b: cpuSeconds(replicas[1].pid), pg: pgCpuSeconds(pg.pid()), bench: process.cpuUsage() };
     let acked = 0;
@@ -167,6 +167,7 @@ async function main() {
     let killAtMs = null;
     let killPromise = null;
     let ackedAtKill = 0;
+    let cpuBAtKill = null;
     const perSecond = new Map();
     const start = process.hrtime.bigint();
     const elapsedMs = () => Number(process.hrtime.bigint() - start) / 1e6;
@@ -190,6 +191,7 @@ async function main() {
             killAtMs = elapsedMs();
             ackedAtKill = acked;
             log(`  SIGKILL replica b (pid ${replicas[1].pid}) at ${(killAtMs / 1000).toFixed(1)} s, ${acked} acknowledged`);
+            cpuBAtKill = cpuSeconds(replicas[1].pid) - cpu0.b;
             killPromise = replicas[1].kill('SIGKILL');
           }
         },
@@ -202,10 +204,19 @@ async function main() {
     const benchCpu = process.cpuUsage(cpu0.bench);
     const cpu = {
       replica_a_s: +(cpuSeconds(replicas[0].pid) - cpu0.a).toFixed(1),
-      replica_b_s: killPromise ? null : +(cpuSeconds(replicas[1].pid) - cpu0.b).toFixed(1),
+      replica_b_s: +(killPromise ? cpuBAtKill : cpuSeconds(replicas[1].pid) - cpu0.b).toFixed(1),
       postgres_s: +(pgCpuSeconds(pg.pid()) - cpu0.pg).toFixed(1),
       bench_agents_s: +((benchCpu.user + benchCpu.system) / 1e6).toFixed(1),
     };
+    // CPU per acknowledged finding, whatever share of the machine this run got (it is shared).
+    cpu.us_per_finding = {
+      replicas: +(((cpu.replica_a_s + cpu.replica_b_s) / acked) * 1e6).toFixed(1),
+      postgres: +((cpu.postgres_s / acked) * 1e6).toFixed(1),
+      agents: +((cpu.bench_agents_s / acked) * 1e6).toFixed(1),
+    };
+    const perFinding = cpu.us_per_finding.replicas + cpu.us_per_finding.postgres + cpu.us_per_finding.agents;
+    // What the same work would sustain with the machine's cores to itself (CPU-bound estimate).
+    result.findings_per_s_if_cores_were_ours = Math.round((os.cpus().length * 1e6) / perFinding);
     if (killPromise) result.kill = { signal: (await killPromise).signal, at_s: +(killAtMs / 1000).toFixed(1), acknowledged_before: ackedAtKill };
 
     const latencies = stats.flatMap((s) => s.latenciesMs);

@@ -373,7 +373,7 @@ export async function openPgCollectorStore(config: PoolConfig, opts: PgStoreOpti
         return dropped.findings;
       }),
 
-    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+    poolStats: () => ({ max: config.max ?? 10, total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
 
     close: () => pool.end(),
   };

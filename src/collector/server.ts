@@ -44,7 +44,7 @@ export interface CollectorCounters {
   accepted: number;
   replaced: number;
   duplicates: number;
-  /** Requests refused with 503 because bodies in flight were at max_inflight_bytes. */
+  /** Requests refused with 503 because bodies in flight were at max_inflight_bytes, or database connections all taken. */
   busy: number;
   /** Requests answered 503 because the database could not take them. */
   dbUnavailable: number;
@@ -74,6 +74,8 @@ const MAX_QUERY_LIMIT = 10_000;
 /** JSON read from the store per write while streaming a page. */
 const STREAM_CHUNK_BYTES = 1024 * 1024;
 const DEFAULT_QUERY_LIMIT = 1000;
+/** Batches waiting per pooled database connection above which new ones are answered 503 unparsed. */
+const SHED_WAITING_PER_CONNECTION = 2;
 
 function parseTime(name: string, v: string | null): number | undefined {
   if (v === null || v === '') return undefined;
@@ -223,6 +225,13 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
     let findings;
     try {
       const raw = await readBody(req, maxBody);
+      // Shed load before the costly part (gunzip, schema, JSON): when requests already queue for
+      // database connections, parsing more only makes every batch later. The agent backs off.
+      const pool = store.poolStats?.();
+      if (pool && pool.waiting >= SHED_WAITING_PER_CONNECTION * pool.max) {
+        counters.busy++;
+        throw new HttpError(503, 'collector is busy (database connections all in use); retry later', { 'retry-after': '1' });
+      }
       const body = await decodeBody(raw, req.headers['content-encoding'], maxBody);
       findings = parseNdjsonFindings(body, { nowMs: now(), maxFutureMs: config.max_clock_skew_seconds * 1000, maxPastMs: config.storage.retention_days * 86_400_000 });
     } finally {

@@ -71,6 +71,8 @@ export interface CollectorStore {
 }
 
 export interface PoolStats {
+  /** Connections the pool may open. */
+  max: number;
   total: number;
   idle: number;
   waiting: number;

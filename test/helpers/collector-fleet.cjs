@@ -125,7 +125,8 @@ function gzipBatch(findings, level = 1) {
 /**
  * Runs one simulated agent: posts each batch until some replica answers 200, starting at replica
  * `first` and moving to the next one after a failure. Returns per-batch results.
- * `post(url, body, headers)` does the HTTP (undici request in both callers).
+ * `post(url, body, headers)` does the HTTP (undici request in both callers) and resolves to
+ * {status, text, retryAfter}.
  */
 async function runAgent({ agent, token, batches, replicas, first = 0, post, onAck, shouldStop = () => false, maxAttempts = 200 }) {
   let r = first % replicas.length;
@@ -137,6 +138,7 @@ async function runAgent({ agent, token, batches, replicas, first = 0, post, onAc
       const t0 = process.hrtime.bigint();
       let status;
       let body = '';
+      let retryAfter = NaN;
       try {
         const res = await post(`${replicas[r]}/v1/findings`, batches[b].body, {
           authorization: `Bearer ${token}`,
@@ -146,6 +148,7 @@ async function runAgent({ agent, token, batches, replicas, first = 0, post, onAc
         });
         status = res.status;
         body = res.text;
+        retryAfter = Number(res.retryAfter);
       } catch (err) {
         status = err.code || 'ERR';
       }
@@ -158,7 +161,9 @@ async function runAgent({ agent, token, batches, replicas, first = 0, post, onAc
       stats.retries++;
       stats.failures[status] = (stats.failures[status] || 0) + 1;
       r = (r + 1) % replicas.length;
-      await sleep(20 + Math.random() * 30);
+      // Like the agent: a 503/429 with Retry-After waits (full jitter up to it); a replica that is
+      // gone is left for the next one at once.
+      await sleep(Number.isFinite(retryAfter) && retryAfter > 0 ? Math.random() * retryAfter * 1000 : 20 + Math.random() * 30);
     }
   }
   return stats;

@@ -27,7 +27,7 @@ export interface AgentStats {
   latenciesMs: number[];
   failures: Record<string, number>;
 }
-export type Post = (url: string, body: Buffer, headers: Record<string, string>) => Promise<{ status: number; text: string }>;
+export type Post = (url: string, body: Buffer, headers: Record<string, string>) => Promise<{ status: number; text: string; retryAfter?: string | string[] | undefined }>;
 
 export function freePort(): Promise<number>;
 export function selfSignedCert(dir: string): Cert;

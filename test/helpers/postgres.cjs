@@ -50,7 +50,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /**
  * Starts a server. Options: user (default credwatch), password (default random), fsync (default true:
  * the bench measures durable commits; tests may turn it off), settings ({name: value} extra -c flags),
- * maxSeconds (kill timer, default 1800).
+ * maxSeconds (kill timer, default 1800), ssl ({certFile, keyFile}: TLS on, with that certificate).
  */
 async function startPostgres(opts = {}) {
   const why = unavailableReason();
@@ -74,6 +74,17 @@ async function startPostgres(opts = {}) {
   });
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
   fs.rmSync(pwfile);
+  const tls = {};
+  if (opts.ssl) {
+    // PostgreSQL wants its key owned by the server's user and not readable by others.
+    for (const [name, src] of [['server.crt', opts.ssl.certFile], ['server.key', opts.ssl.keyFile]]) {
+      const dst = path.join(dir, name);
+      fs.copyFileSync(src, dst);
+      fs.chmodSync(dst, 0o600);
+      if (ids) fs.chownSync(dst, ids.uid, ids.gid);
+    }
+    Object.assign(tls, { ssl: 'on', ssl_cert_file: path.join(dir, 'server.crt'), ssl_key_file: path.join(dir, 'server.key') });
+  }
   const port = opts.port || (await freePort());
   const settings = {
     listen_addresses: '127.0.0.1',
@@ -83,6 +94,7 @@ async function startPostgres(opts = {}) {
     max_connections: '200',
     shared_buffers: '256MB',
     log_min_messages: 'warning',
+    ...tls,
     ...(opts.settings || {}),
   };
   const maxSeconds = opts.maxSeconds || 1800;

@@ -33,6 +33,8 @@ export interface StartOptions {
   port?: number;
   settings?: Record<string, string>;
   maxSeconds?: number;
+  /** Serve TLS with this certificate and key (copied into the server's directory). */
+  ssl?: { certFile: string; keyFile: string };
 }
 
 export function startPostgres(opts?: StartOptions): Promise<TestPostgres>;

@@ -49,7 +49,7 @@ describe.skipIf(why !== null)('collector replicas on PostgreSQL', () => {
     const http = new Agent({ connect: { ca: cert.ca }, connections: 4 });
     const post = async (url: string, body: Buffer, headers: Record<string, string>) => {
       const res = await request(url, { method: 'POST', body, headers, dispatcher: http, headersTimeout: 20_000, bodyTimeout: 20_000 });
-      return { status: res.statusCode, text: await res.body.text() };
+      return { status: res.statusCode, text: await res.body.text(), retryAfter: res.headers['retry-after'] };
     };
     const sent = new Map<string, Set<string>>();
     const acked = new Map<string, Set<string>>();
