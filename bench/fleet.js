@@ -11,6 +11,7 @@
  *
  *   npm run build:ts && node bench/fleet.js [--agents 200] [--findings 1000000] [--batch 500]
  *                                           [--kill-at 0.4] [--no-kill] [--no-query] [--cpu-prof-dir DIR]
+ *                                           [--rate FINDINGS_PER_S]   (paced agents: latency at that load)
  *
  * Bodies are made and gzipped before the clock starts (agents gzip on their own machines). The machine
  * is shared: the result carries the load average and the CPU seconds of each process, so runs can be
@@ -38,6 +39,8 @@ const AGENTS = Number(arg('--agents', 200));
 const TOTAL = Number(arg('--findings', 1_000_000));
 const BATCH = Number(arg('--batch', 500));
 const KILL_AT = flag('--no-kill') ? null : Number(arg('--kill-at', 0.4));
+/** Offered load in findings/s (paced agents); 0 = saturation (each agent sends as fast as answered). */
+const RATE = Number(arg('--rate', 0));
 const CLK_TCK = 100;
 
 /** user+system CPU seconds of a pid (from /proc; 0 once it is gone). */
@@ -112,7 +115,7 @@ function percentile(xs, p) {
 
 async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'credwatch-fleet-'));
-  const result = { agents: AGENTS, findings: TOTAL, batch: BATCH, cores: os.cpus().length, loadavg_start: os.loadavg().map((x) => +x.toFixed(2)) };
+  const result = { agents: AGENTS, findings: TOTAL, batch: BATCH, offered_per_s: RATE || 'saturation', cores: os.cpus().length, loadavg_start: os.loadavg().map((x) => +x.toFixed(2)) };
   log(`fleet bench: ${AGENTS} agents, ${TOTAL} findings in batches of ${BATCH}, 2 replicas; load ${result.loadavg_start.join(' ')}`);
   // Settings a collector database would get (docs/shipping.md): durable commits, bigger WAL.
   const pg = await startPostgres({
@@ -181,6 +184,7 @@ async function main() {
         first: i,
         post,
         maxAttempts: 1000,
+        intervalMs: RATE > 0 ? (AGENTS * BATCH * 1000) / RATE : 0,
         onAck: (k, answer) => {
           acked += w.batches[k].n;
           accepted += answer.accepted;

@@ -88,13 +88,16 @@ const UNNEST = `unnest($2::text[], $3::int[], $4::bigint[], $5::smallint[], $6::
                   AS c(id, revision, time_ms, severity, rule, host, container_id, bytes, n)
                 JOIN json_array_elements_text($10::json) WITH ORDINALITY AS j(json, n) USING (n)`;
 
-/** New keys and their findings in one statement; returns the ids it stored (the others exist already). */
-const INSERT_NEW = `
+/**
+ * Keys and their findings in one statement, for the keys `conflict` lets through; returns the ids it
+ * stored. The rows' seq comes from the key insert, so a finding row exists only with its key.
+ */
+const keysAndFindings = (conflict: string): string => `
   WITH u AS (SELECT id, revision, time_ms, severity, rule, host, container_id, bytes, json FROM ${UNNEST}),
   k AS (
-    INSERT INTO fleet_finding_keys (agent, id, revision, time_ms, seq)
+    INSERT INTO fleet_finding_keys AS f (agent, id, revision, time_ms, seq)
     SELECT $1, u.id, u.revision, u.time_ms, nextval('fleet_finding_seq') FROM u ORDER BY u.id
-    ON CONFLICT (agent, id) DO NOTHING
+    ${conflict}
     RETURNING id, seq
   )
   INSERT INTO fleet_findings (time_ms, seq, agent, id, revision, stored_ms, severity, rule, host, container_id, bytes, json)
@@ -102,20 +105,12 @@ const INSERT_NEW = `
   FROM u JOIN k ON k.id = u.id
   RETURNING id`;
 
+/** New keys only (the others exist already). */
+const INSERT_NEW = keysAndFindings('ON CONFLICT (agent, id) DO NOTHING');
+
 /** Moves locked keys to their higher revision; the WHERE re-checks what the caller decided. */
-const REPLACE = `
-  WITH u AS (SELECT id, revision, time_ms, severity, rule, host, container_id, bytes, json FROM ${UNNEST}),
-  k AS (
-    INSERT INTO fleet_finding_keys AS f (agent, id, revision, time_ms, seq)
-    SELECT $1, u.id, u.revision, u.time_ms, nextval('fleet_finding_seq') FROM u ORDER BY u.id
-    ON CONFLICT (agent, id) DO UPDATE SET revision = excluded.revision, time_ms = excluded.time_ms, seq = excluded.seq
-    WHERE excluded.revision > f.revision
-    RETURNING id, seq
-  )
-  INSERT INTO fleet_findings (time_ms, seq, agent, id, revision, stored_ms, severity, rule, host, container_id, bytes, json)
-  SELECT u.time_ms, k.seq, $1, u.id, u.revision, $11, u.severity, u.rule, u.host, u.container_id, u.bytes, u.json
-  FROM u JOIN k ON k.id = u.id
-  RETURNING id`;
+const REPLACE = keysAndFindings(`ON CONFLICT (agent, id) DO UPDATE SET revision = excluded.revision, time_ms = excluded.time_ms, seq = excluded.seq
+    WHERE excluded.revision > f.revision`);
 
 const REMEMBER_AGENT = `
   INSERT INTO fleet_agents AS a (agent, first_seen_ms, last_seen_ms, last_host, batches, findings, duplicates)

@@ -11,27 +11,16 @@
 /* global setTimeout */
 const fs = require('node:fs');
 const path = require('node:path');
-const net = require('node:net');
 const crypto = require('node:crypto');
 const zlib = require('node:zlib');
 const { spawn, execFileSync } = require('node:child_process');
+const { freePort } = require('./postgres.cjs');
 
 const ROOT = path.join(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'credwatch');
 
 const sha256 = (s) => crypto.createHash('sha256').update(s).digest('hex');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** A self-signed certificate for 127.0.0.1/localhost (openssl CLI). */
 function selfSignedCert(dir) {
@@ -128,10 +117,18 @@ function gzipBatch(findings, level = 1) {
  * `post(url, body, headers)` does the HTTP (undici request in both callers) and resolves to
  * {status, text, retryAfter}.
  */
-async function runAgent({ agent, token, batches, replicas, first = 0, post, onAck, shouldStop = () => false, maxAttempts = 200 }) {
+async function runAgent({ agent, token, batches, replicas, first = 0, post, onAck, shouldStop = () => false, maxAttempts = 200, intervalMs = 0 }) {
   let r = first % replicas.length;
   const stats = { acked: 0, retries: 0, latenciesMs: [], failures: {} };
+  // Paced agents (intervalMs > 0) start a batch every intervalMs, like a shipper's flush interval, at a
+  // random phase; unpaced ones send as fast as they are answered (a closed loop: saturation).
+  let next = Date.now() + Math.random() * intervalMs;
   for (let b = 0; b < batches.length; b++) {
+    if (intervalMs > 0) {
+      const wait = next - Date.now();
+      if (wait > 0) await sleep(wait);
+      next += intervalMs;
+    }
     for (let attempt = 0; ; attempt++) {
       if (shouldStop()) return stats;
       if (attempt >= maxAttempts) throw new Error(`${agent}: batch ${b} not acknowledged after ${maxAttempts} attempts`);

@@ -45,6 +45,8 @@ export function runAgent(o: {
   onAck: (batch: number, answer: { accepted: number; replaced: number; duplicates: number }, replica: string) => void;
   shouldStop?: () => boolean;
   maxAttempts?: number;
+  /** Start a batch every intervalMs (0: as fast as answered). */
+  intervalMs?: number;
 }): Promise<AgentStats>;
 export function sha256(s: string): string;
 export const BIN: string;

@@ -34,6 +34,7 @@ function userIds(name) {
   return { uid: Number(r.stdout.trim()), gid: Number(g.stdout.trim()) };
 }
 
+/** A port free on 127.0.0.1 now (the OS picks it). */
 function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -176,4 +177,4 @@ async function startPostgres(opts = {}) {
   };
 }
 
-module.exports = { startPostgres, unavailableReason, PG_BIN: BIN };
+module.exports = { startPostgres, unavailableReason, freePort, PG_BIN: BIN };

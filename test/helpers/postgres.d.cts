@@ -39,4 +39,5 @@ export interface StartOptions {
 
 export function startPostgres(opts?: StartOptions): Promise<TestPostgres>;
 export function unavailableReason(): string | null;
+export function freePort(): Promise<number>;
 export const PG_BIN: string;
