@@ -259,9 +259,11 @@ export async function openPgCollectorStore(config: PoolConfig, opts: PgStoreOpti
   const store: PgCollectorStore = {
     pool,
     async ingest(agent, findings, nowMs) {
-      // One row per id: a later copy in the same batch wins only with a higher revision.
+      // One row per id: a later copy in the same batch wins only with a higher revision, and is
+      // counted as the SQLite store counts it going row by row (replaced if higher, else duplicate).
       const byId = new Map<string, Row>();
       let inBatch = 0;
+      let inBatchReplaced = 0;
       for (const f of findings) {
         const json = JSON.stringify(f);
         const row: Row = {
@@ -276,7 +278,8 @@ export async function openPgCollectorStore(config: PoolConfig, opts: PgStoreOpti
           json,
         };
         const prev = byId.get(f.id);
-        if (prev !== undefined) inBatch++;
+        if (prev !== undefined && row.revision > prev.revision) inBatchReplaced++;
+        else if (prev !== undefined) inBatch++;
         if (prev === undefined || row.revision > prev.revision) byId.set(f.id, row);
       }
       const rows = [...byId.values()];
@@ -284,7 +287,8 @@ export async function openPgCollectorStore(config: PoolConfig, opts: PgStoreOpti
       const host = findings[findings.length - 1]?.host ?? null;
       for (let attempt = 0; ; attempt++) {
         try {
-          return await ingestOnce(agent, rows, inBatch, nowMs, host);
+          const r = await ingestOnce(agent, rows, inBatch, nowMs, host);
+          return { ...r, replaced: r.replaced + inBatchReplaced };
         } catch (err) {
           const code = (err as { code?: string }).code;
           if (attempt < 3 && code !== undefined && RETRY.has(code)) continue;

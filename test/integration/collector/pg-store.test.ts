@@ -83,9 +83,18 @@ describe.skipIf(why !== null)('PostgreSQL collector store', () => {
       expect(one("SELECT count(*) || ' ' || max(revision) || ' ' || max(tableoid::regclass::text) FROM fleet_findings WHERE id = 'inc-1'", db)).toBe(`1 3 ${partitionName(NOW - 2 * DAY_MS - ((NOW - 2 * DAY_MS) % DAY_MS))}`);
       const [stored] = await queryAll(store, {});
       expect(stored).toMatchObject({ id: 'inc-1', revision: 3, title: 'rev 3' });
-      // In one batch, the highest of several copies wins.
-      const r = await store.ingest('a', [{ ...base, id: 'inc-2', revision: 1 }, { ...base, id: 'inc-2', revision: 4, title: 'rev 4' }, { ...base, id: 'inc-2', revision: 2 }], NOW);
-      expect(r).toEqual({ accepted: 1, replaced: 0, duplicates: 2 });
+      // In one batch, the highest of several copies wins, counted as the SQLite store counts it.
+      const copies = [{ ...base, id: 'inc-2', revision: 1 }, { ...base, id: 'inc-2', revision: 4, title: 'rev 4' }, { ...base, id: 'inc-2', revision: 2 }];
+      const r = await store.ingest('a', copies, NOW);
+      expect(r).toEqual({ accepted: 1, replaced: 1, duplicates: 1 });
+      const dir = mkdtempSync(join(tmpdir(), 'credwatch-pg-count-'));
+      const lite = openCollectorStore(join(dir, 'c.db'));
+      try {
+        expect(await lite.ingest('a', copies, NOW)).toEqual(r);
+      } finally {
+        await lite.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
       expect((await queryAll(store, {})).find((f) => f.id === 'inc-2')).toMatchObject({ revision: 4, title: 'rev 4' });
     } finally {
       await store.close();
