@@ -377,9 +377,15 @@ export async function openPgCollectorStore(config: PoolConfig, opts: PgStoreOpti
     close: () => pool.end(),
   };
 
-  await withClient(async (c) => {
-    await migrate(c);
-    await ensure(c, ...windowFor(now()));
-  });
+  try {
+    await withClient(async (c) => {
+      await migrate(c);
+      await ensure(c, ...windowFor(now()));
+    });
+  } catch (err) {
+    // Do not leave idle connections holding the process open after a failed start.
+    await pool.end().catch(() => undefined);
+    throw err;
+  }
   return store;
 }

@@ -4,7 +4,8 @@
  * nothing is acknowledged; once it is back the agent's resend is stored; /metrics shows the pool and
  * the database errors.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -15,8 +16,8 @@ import { parseCollectorConfig } from '../../../src/collector/config';
 import { openCollectorStoreFor } from '../../../src/collector/open-store';
 import { startCollectorServer, type CollectorServer } from '../../../src/collector/server';
 import type { CollectorStore } from '../../../src/collector/store';
-import { selfSignedCert } from '../../helpers/collector-fleet.cjs';
-import { startPostgres, unavailableReason, type TestPostgres } from '../../helpers/postgres.cjs';
+import { BIN, ROOT, selfSignedCert } from '../../helpers/collector-fleet.cjs';
+import { freePort, startPostgres, unavailableReason, type TestPostgres } from '../../helpers/postgres.cjs';
 import { makeFinding } from '../../unit/ship/support';
 
 const why = unavailableReason();
@@ -89,5 +90,23 @@ describe.skipIf(why !== null)('collector server on PostgreSQL', () => {
     expect(text).toMatch(/credwatch_collector_rejects_total\{status="503"\} 1\b/);
     expect(text).toMatch(/credwatch_collector_db_pool_connections\{state="total"\} [1-9]/);
     expect(text).toMatch(/credwatch_collector_findings_total\{result="accepted"\} 5\b/);
+  });
+
+  it.skipIf(!existsSync(join(ROOT, 'dist/src/collector/pg-store.js')))('credwatch collector exits 1 naming the database (without its password) when it cannot reach it', async () => {
+    const cert = selfSignedCert(dir);
+    const port = await freePort();
+    const secret = 'the-db-password-9c1d7e';
+    const cfg = join(dir, 'unreachable.yaml');
+    writeFileSync(
+      cfg,
+      `listen: 127.0.0.1:${await freePort()}\ntls: {cert_file: ${cert.certFile}, key_file: ${cert.keyFile}}\nagents:\n  - {agent: a, token_sha256: ${sha256Hex(TOKEN)}}\n` +
+        `storage: {url: 'postgres://credwatch:${secret}@127.0.0.1:${port}/fleet', sslmode: disable, connect_timeout_ms: 1000}\n`,
+      { mode: 0o600 },
+    );
+    const r = spawnSync(process.execPath, [BIN, 'collector', '--config', cfg], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`cannot open storage postgres://credwatch@127.0.0.1:${port}/fleet`);
+    expect(r.stderr).toMatch(/ECONNREFUSED/);
+    expect(r.stdout + r.stderr).not.toContain(secret);
   });
 });
