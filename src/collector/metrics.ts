@@ -13,6 +13,7 @@ export interface CollectorMetrics {
   readonly batchSeconds: Histogram;
   readonly rejects: Counter<'status'>;
   readonly dbErrors: Counter;
+  readonly retentionRemoved: Counter;
 }
 
 export function createCollectorMetrics(gauges: { connections: () => Promise<number>; inFlightBytes: () => number; pool?: () => PoolStats | undefined }): CollectorMetrics {
@@ -27,6 +28,7 @@ export function createCollectorMetrics(gauges: { connections: () => Promise<numb
   });
   const rejects = new Counter({ name: 'credwatch_collector_rejects_total', help: 'Requests answered with an error, by HTTP status', labelNames: ['status'] as const, registers: [registry] });
   const dbErrors = new Counter({ name: 'credwatch_collector_db_errors_total', help: 'Storage operations that failed', registers: [registry] });
+  const retentionRemoved = new Counter({ name: 'credwatch_collector_retention_removed_total', help: 'Findings removed by retention (older than storage.retention_days)', registers: [registry] });
   new Gauge({
     name: 'credwatch_collector_connections',
     help: 'Open client connections',
@@ -56,5 +58,5 @@ export function createCollectorMetrics(gauges: { connections: () => Promise<numb
       this.set({ state: 'waiting' }, p.waiting);
     },
   });
-  return { registry, findings, batches, batchSeconds, rejects, dbErrors };
+  return { registry, findings, batches, batchSeconds, rejects, dbErrors, retentionRemoved };
 }

@@ -48,6 +48,8 @@ export interface CollectorCounters {
   busy: number;
   /** Requests answered 503 because the database could not take them. */
   dbUnavailable: number;
+  /** Findings removed by retention. */
+  retained: number;
   rejected: Record<string, number>;
 }
 
@@ -57,6 +59,8 @@ export interface CollectorServer {
   /** https://HOST:PORT */
   readonly url: string;
   counters(): CollectorCounters;
+  /** Counts findings that retention removed (in /metrics and the counters). */
+  countRetained(n: number): void;
   close(): Promise<void>;
 }
 
@@ -152,7 +156,7 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
   // Failed authentications are limited per address, so guessing tokens is slow and cannot flood logs.
   const failLimiter = new RateLimiter(Math.max(1, config.rate_limit.requests_per_second / 4), Math.max(5, Math.floor(config.rate_limit.burst / 4)), now);
   const rejectLog = new RateLimitedLog(logger, 10_000, now);
-  const counters: CollectorCounters = { requests: 0, batches: 0, accepted: 0, replaced: 0, duplicates: 0, busy: 0, dbUnavailable: 0, rejected: {} };
+  const counters: CollectorCounters = { requests: 0, batches: 0, accepted: 0, replaced: 0, duplicates: 0, busy: 0, dbUnavailable: 0, retained: 0, rejected: {} };
   const maxBody = config.max_body_bytes;
   let inFlightBytes = 0;
   let server: Server | null = null;
@@ -386,6 +390,10 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
     port: addr.port,
     url: `https://${hostForUrl}:${addr.port}`,
     counters: () => ({ ...counters, rejected: { ...counters.rejected } }),
+    countRetained: (n) => {
+      counters.retained += n;
+      metrics.retentionRemoved.inc(n);
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

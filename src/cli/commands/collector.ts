@@ -52,6 +52,7 @@ export async function runCollector(configPath: string): Promise<void> {
   const retention = async (): Promise<void> => {
     try {
       const deleted = await store.retain(config.storage.retention_days, Date.now());
+      server.countRetained(deleted);
       if (deleted > 0) logger.info({ deleted, days: config.storage.retention_days }, 'retention removed old findings');
     } catch (err) {
       logger.error({ err }, 'retention failed');
