@@ -92,6 +92,28 @@ describe.skipIf(why !== null)('collector server on PostgreSQL', () => {
     expect(text).toMatch(/credwatch_collector_findings_total\{result="accepted"\} 5\b/);
   });
 
+  it('sheds a batch unparsed (503, Retry-After 1) while batches queue for database connections', async () => {
+    // The real store, with the pool reported saturated: 5 waiting for 1 connection.
+    const saturated: CollectorStore = { ...store, poolStats: () => ({ max: 1, total: 1, idle: 0, waiting: 5 }) };
+    const config = parseCollectorConfig(
+      `tls: {cert_file: ${join(dir, 'collector.crt')}, key_file: ${join(dir, 'collector.key')}}\nagents:\n  - {agent: a, token_sha256: ${sha256Hex(TOKEN)}}\nrate_limit: {requests_per_second: 1000, burst: 1000}\n`,
+      'c.yaml',
+      {},
+    );
+    const busy = await startCollectorServer({ config, store: saturated, listen: { host: '127.0.0.1', port: 0 } });
+    try {
+      const before = pg.psql('SELECT count(*) FROM fleet_findings', 'srv').trim();
+      const res = await request(`${busy.url}/v1/findings`, { method: 'POST', body: JSON.stringify(fresh()), headers: { authorization: `Bearer ${TOKEN}` }, dispatcher: http });
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['retry-after']).toBe('1');
+      expect(((await res.body.json()) as { error: string }).error).toMatch(/database connections all in use/);
+      expect(busy.counters().busy).toBe(1);
+      expect(pg.psql('SELECT count(*) FROM fleet_findings', 'srv').trim()).toBe(before);
+    } finally {
+      await busy.close();
+    }
+  });
+
   it.skipIf(!existsSync(join(ROOT, 'dist/src/collector/pg-store.js')))('credwatch collector exits 1 naming the database (without its password) when it cannot reach it', async () => {
     const cert = selfSignedCert(dir);
     const port = await freePort();
