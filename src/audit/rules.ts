@@ -31,8 +31,6 @@ import {
   AUDIT_FILTERKEY,
   AUDIT_WATCH,
   COMPARE_PAIRS,
-  ERRNO_ALIASES,
-  ERRNO_NAMES,
   FIELD_BY_ID,
   FIELD_BY_NAME,
   FILE_TYPES,
@@ -41,6 +39,8 @@ import {
   isStringField,
   type FieldDef,
 } from './rule-fields';
+import { ERRNO_ALIASES, ERRNO_NAMES } from './errno-table';
+import { AUDIT_ARCH_I386, AUDIT_ARCH_X86_64 } from './syscall-names';
 import { I386_SYSCALL_ALIASES, I386_SYSCALL_NAMES } from './syscalls-i386';
 import { X86_64_SYSCALL_ALIASES, X86_64_SYSCALL_NAMES } from './syscalls-x86_64';
 import { URING_OP_BY_NAME, URING_OP_NAMES } from './uring-ops';
@@ -124,8 +124,6 @@ const AUDIT_MAX_KEY_LEN = 256;
 const PATH_MAX = 4096;
 const NAME_MAX = 255;
 const KEY_SEPARATOR = '\x01';
-const AUDIT_ARCH_X86_64 = 0xc000003e;
-const AUDIT_ARCH_I386 = 0x40000003;
 /** The top 16 mask bits name syscall classes; the kernel expands and clears them (audit_to_entry_common). */
 const CLASS_MARKER_BITS_WORD63 = 0xffff0000;
 

@@ -21,6 +21,7 @@
  */
 import * as fs from 'node:fs';
 import { encodeRule, ruleKey, toKernelForm } from '../audit/rules';
+import { AUDIT_CONFIG_CHANGE } from '../audit/record-types';
 import type { AuditStatus, AuditStatusChange } from '../native/types';
 import type { StateStore } from '../store/types';
 import { isProcessAlive } from '../sources/netlink';
@@ -74,7 +75,6 @@ const RULE_FIELDS_OFFSET = 12 + 64 * 4;
 const RULE_VALUES_OFFSET = RULE_FIELDS_OFFSET + 64 * 4;
 const AUDIT_FILTER_PREPEND = 0x10;
 const AUDIT_PID_FIELD = 0;
-const AUDIT_CONFIG_CHANGE = 1305;
 
 /** The pid in a rule's `-F pid=N` field, or null. Reads the fixed-size arrays only. */
 export function rulePidField(payload: Buffer): number | null {
