@@ -2,7 +2,7 @@
  * The agent's side of the kernel audit configuration: which mode to read in, which rules to install,
  * and how to leave the kernel exactly as it was found.
  *
- * Policy (DESIGN.md "touch only what is ours"):
+ * Policy (docs/architecture.md, "Touch only what is ours"):
  * - `auto` reads as the audit daemon (unicast) when no live process holds the audit pid; otherwise it
  *   joins the read-only multicast group beside that daemon (auditd keeps working, its rules untouched).
  * - `enabled=2` (immutable) cannot be changed without a reboot: run with the rules already loaded,

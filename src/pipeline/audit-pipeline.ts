@@ -1,6 +1,6 @@
 /**
  * The one path from raw audit records to findings, shared by the live daemon and `credwatch replay`
- * (DESIGN.md: "a source yields records, everything after it is shared").
+ * (docs/architecture.md: "A source yields records, everything after it is shared").
  *
  *   records ─► (live: note the pid so /proc is read while the process exists)
  *           ─► Reassembler ─► AuditEvent ─► Detector ─► redacted Findings ─► sink
