@@ -20,7 +20,7 @@
  * `plan()`, open the reader in `plan.mode`, then `install()`; on the way out `shutdown()`, then close.
  */
 import * as fs from 'node:fs';
-import { encodeRule, ruleKey, toKernelForm } from '../audit/rules';
+import { encodeRule, ruleKey, rulePidField, toKernelForm, withPrepend } from '../audit/rules';
 import { AUDIT_CONFIG_CHANGE } from '../audit/record-types';
 import type { AuditStatus, AuditStatusChange } from '../native/types';
 import type { StateStore } from '../store/types';
@@ -54,7 +54,7 @@ export interface RuleCodec {
   keys(payload: Buffer): string[];
 }
 
-/** src/audit/rules.ts. */
+/** src/audit/rules/ (wire.ts). */
 export const auditRuleCodec: RuleCodec = {
   encode: (text) => encodeRule(text),
   kernelForm: (payload) => toKernelForm(payload),
@@ -66,25 +66,6 @@ export type ReadMode = 'unicast' | 'multicast';
 
 export const OUR_KEY_PREFIX = 'credwatch';
 export const SELF_RULE_KEY = 'credwatch:self';
-
-// struct audit_rule_data layout (linux/audit.h): flags, action, field_count, mask[64], fields[64],
-// values[64], fieldflags[64], buflen, buf[].
-const RULE_FLAGS_OFFSET = 0;
-const RULE_FIELD_COUNT_OFFSET = 8;
-const RULE_FIELDS_OFFSET = 12 + 64 * 4;
-const RULE_VALUES_OFFSET = RULE_FIELDS_OFFSET + 64 * 4;
-const AUDIT_FILTER_PREPEND = 0x10;
-const AUDIT_PID_FIELD = 0;
-
-/** The pid in a rule's `-F pid=N` field, or null. Reads the fixed-size arrays only. */
-export function rulePidField(payload: Buffer): number | null {
-  if (payload.length < RULE_VALUES_OFFSET + 64 * 4) return null;
-  const count = Math.min(payload.readUInt32LE(RULE_FIELD_COUNT_OFFSET), 64);
-  for (let i = 0; i < count; i++) {
-    if (payload.readUInt32LE(RULE_FIELDS_OFFSET + i * 4) === AUDIT_PID_FIELD) return payload.readUInt32LE(RULE_VALUES_OFFSET + i * 4);
-  }
-  return null;
-}
 
 export function isOurRule(keys: readonly string[]): boolean {
   return keys.some((k) => k.startsWith(OUR_KEY_PREFIX));
@@ -163,7 +144,7 @@ interface SavedLifecycle {
 
 export interface AuditLifecycleOptions {
   control: AuditControl;
-  /** Default: src/audit/rules.ts. */
+  /** Default: src/audit/rules/ (wire.ts). */
   codec?: RuleCodec;
   mode: AuditMode;
   /** Our rules in auditctl syntax; each must carry a key starting with "credwatch". */
@@ -383,14 +364,10 @@ export class AuditLifecycle {
       throw new AuditLifecycleError(`rule has no key starting with "${OUR_KEY_PREFIX}" (add -k ${OUR_KEY_PREFIX}:<name>): ${text}`);
     }
     // The kernel clears the prepend flag when it stores the rule and compares flags on delete, so the
-    // payload we remember (for removal, and to compare with listRules) is the stored form without it.
+    // payload we remember (for removal, and to compare with listRules) is the stored form, which
+    // toKernelForm gives without it.
     const stored = this.codec.kernelForm(payload);
-    stored.writeUInt32LE((stored.readUInt32LE(RULE_FLAGS_OFFSET) & ~AUDIT_FILTER_PREPEND) >>> 0, RULE_FLAGS_OFFSET);
-    let toSend = payload;
-    if (prepend) {
-      toSend = Buffer.from(payload);
-      toSend.writeUInt32LE((toSend.readUInt32LE(RULE_FLAGS_OFFSET) | AUDIT_FILTER_PREPEND) >>> 0, RULE_FLAGS_OFFSET);
-    }
+    const toSend = prepend ? withPrepend(payload) : payload;
     try {
       this.control.addRule(toSend);
     } catch (err) {

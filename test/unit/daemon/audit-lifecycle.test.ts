@@ -6,11 +6,10 @@ import {
   AuditLifecycleError,
   SELF_RULE_KEY,
   resolveAuditRules,
-  rulePidField,
   selfExclusionRule,
   type AuditLifecycleOptions,
 } from '../../../src/daemon/audit-lifecycle';
-import { encodeRule, ruleKey } from '../../../src/audit/rules';
+import { encodeRule, ruleKey, rulePidField } from '../../../src/audit/rules';
 import { FakeAuditKernel } from './fake-audit';
 
 const SELF = 4242;
