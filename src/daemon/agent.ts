@@ -15,7 +15,7 @@ import { matchStats } from '../detect/linear-regex';
 import { logFinding } from './finding-log';
 import * as os from 'node:os';
 import { AUDIT_CONFIG_CHANGE, recordTypeName } from '../audit/record-types';
-import { PROCESS_NOTE_TYPE } from '../pipeline/process-note';
+import { PROCESS_NOTE_TYPE } from '../native/process-note';
 import { KubeAllowlist } from '../detect/kube/allowlist';
 import { nativeTriageFor } from './native-triage';
 import type { NativeTriageSpec } from '../native/types';

@@ -18,7 +18,7 @@ import { createAuditControl, createAuditSocket } from '../native/binding';
 import type { AuditControl, AuditSocketFactory } from '../native/binding';
 import { AuditError, isAuditError } from '../native/errors';
 import type { AuditSocketCounters, AuditSocketMode, AuditStatus, NativeAuditSocket, NativeTriageSpec } from '../native/types';
-import { recordsRepresented } from '../pipeline/process-note';
+import { recordsRepresented } from '../native/process-note';
 
 export interface NetlinkStartOptions {
   mode: AuditSocketMode;

@@ -22,6 +22,7 @@
  * Split like go-libaudit's rule package: text.ts parses rule text, wire.ts is the payload codec (the
  * only owner of the layout), format.ts prints as `auditctl -l`; types.ts and vocabulary.ts are shared.
  */
+export { uringWatchRule } from './builders';
 export { systemRuleEnvironment } from './environment';
 export { formatRule } from './format';
 export { parseRuleText } from './text';
