@@ -194,6 +194,8 @@ export class AuditLifecycle {
   private readonly isAlive: (pid: number) => boolean;
   private readonly looksLikeCredwatch: (pid: number) => boolean;
   private readonly drops: RateLimitedLog;
+  /** Rules removed by this lifecycle's stale cleanup; null until it ran. */
+  private staleRemoved: number | null = null;
   private currentPlan: AuditPlan | null = null;
   /** Payloads we added, in the order added (self-exclusion first), as the kernel lists them. */
   private readonly added: { text: string; payload: Buffer }[] = [];
@@ -269,6 +271,11 @@ export class AuditLifecycle {
    * drop a dead audit pid. Refuses when another live credwatch agent owns those rules.
    */
   cleanupStale(): number {
+    this.staleRemoved = this.removeStale();
+    return this.staleRemoved;
+  }
+
+  private removeStale(): number {
     const status = this.control.getStatus();
     if (status.enabled === 2) return 0;
     if (status.pid !== 0 && status.pid !== this.selfPid && !this.isAlive(status.pid)) {
@@ -308,7 +315,9 @@ export class AuditLifecycle {
     const plan = this.currentPlan ?? this.decide();
     const report: InstallReport = { installed: 0, failed: [], alreadyPresent: 0, staleRemoved: 0, changes: [] };
     if (plan.immutable) return report;
-    report.staleRemoved = this.cleanupStale();
+    // The agent cleans up before it opens the reader (so a live agent's rules are refused before
+    // anything is touched); install() does it only when nobody did, instead of a second pass.
+    report.staleRemoved = this.staleRemoved ?? this.cleanupStale();
 
     const inherited = this.inheritedChanges();
     const now = this.control.getStatus();
