@@ -6,7 +6,7 @@
  * one finding. Only ResponseComplete (or single-stage) requests count, like the kube detector's rules.
  */
 import { kubeContext } from './kube/detector';
-import { kubeEvidenceText } from '../kube/redact';
+import { kubeEvidenceText } from './redact/kube-event';
 import { kubeRequestPod, type KubeAuditEvent } from '../kube/event';
 import { findingId } from './engine';
 import type { Finding } from './finding';

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MAX_ARGS } from '../../../src/detect/bound';
-import { redactRequestObject, redactRequestUri } from '../../../src/kube/redact';
+import { redactRequestObject, redactRequestUri } from '../../../src/detect/redact/kube-event';
 
 const SECRET = 'Qz9Wk3mR7tXb2Lp5Nv8Hc4Jd6Fg1Sa0Ye';
 
