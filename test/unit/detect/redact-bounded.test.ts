@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { ARGV_WINDOW_BUDGET, MAX_ARG_CHARS, MAX_ARGS, MIN_ARG_WINDOW, WINDOW_MARGIN, redactBoundedArgv } from '../../../src/detect/bound';
 import { redactRecords } from '../../../src/detect/redact';
 import { redactCutText, redactText } from '../../../src/detect/redact/text';
+import { hostCases } from '../../helpers/secret-forms';
 
 const SECRET = 'Qz9Wk3mR7tXb2Lp5Nv8Hc4Jd6Fg1Sa0Ye';
 /** What must never be seen: the secret's first characters (a cut keeps a prefix). */
@@ -114,4 +115,18 @@ describe('PROCTITLE (cut by the kernel at 128 bytes)', () => {
     const [out] = redactRecords([rec], null);
     expect(decoded(out?.text ?? '')).toBe('curl\0https://admin:[REDACTED]');
   });
+});
+
+describe('redactBoundedArgv past the window budget: every issue-15 form still redacted', () => {
+  // Ten 8 KiB arguments right after argv0 spend the budget: each form's own arguments then get the
+  // minimum window, and their secret (if it reaches into it) must still go.
+  const filler = Array.from({ length: 10 }, (_, i) => `${'f'.repeat(8 * 1024)}${i}`);
+  for (const c of hostCases((i) => `Zq${i}W8kx3Lm`)) {
+    it(c.name, () => {
+      const argv = [c.argv[0] as string, ...filler, ...c.argv.slice(1)];
+      const out = (redactBoundedArgv(argv) as string[]).join('\n');
+      expect(out).not.toContain(c.secret);
+      expect(out).not.toContain(c.secret.slice(0, 8));
+    });
+  }
 });
