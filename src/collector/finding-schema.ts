@@ -89,6 +89,8 @@ export const ingestedFindingSchema = z.object({
   count: z.number().int().min(0).max(2 ** 53).optional(),
   first_seen: isoTime.optional(),
   last_seen: isoTime.optional(),
+  // The agent cut the finding to its size cap (src/detect/finding-cap.ts): which fields, from what size.
+  truncated: z.object({ fields: z.array(str(128)).max(64), original_bytes: int.min(0) }).optional(),
 });
 
 export type IngestedFinding = z.output<typeof ingestedFindingSchema>;

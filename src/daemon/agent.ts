@@ -27,6 +27,7 @@ import { createKubeDetector } from '../detect/kube';
 import { loadRunnableRuleSet } from '../detect/rule-set';
 import type { LoadedRule } from '../detect/rule-loader';
 import { CrossSourceCorrelator } from '../detect/cross-source';
+import { FindingCap } from '../detect/finding-cap';
 import { ProcessTable } from '../enrich/process-table';
 import { createLiveProcReader } from '../enrich/proc-reader';
 import { PodVolumeWatcher } from '../enrich/pod-volume-watcher';
@@ -94,6 +95,7 @@ export class Agent {
   private detector!: Detector;
   private kubeDetector!: ReturnType<typeof createKubeDetector>;
   private correlator!: CrossSourceCorrelator;
+  private cap!: FindingCap;
   private kubeAllow!: KubeAllowlist;
   private pipeline!: AuditPipeline;
   private writer!: BatchWriter;
@@ -173,6 +175,7 @@ export class Agent {
     this.detector = this.buildDetector(this.config, ruleSet.host);
     this.kubeDetector = createKubeDetector({ host: this.host, rules: ruleSet.kube });
     this.correlator = new CrossSourceCorrelator({ host: this.host });
+    this.cap = new FindingCap(this.config.storage.max_finding_kb * 1024);
     this.kubeAllow = kubeAllowFromConfig(this.config);
     this.pipeline = new AuditPipeline({
       detector: this.detector,
@@ -416,12 +419,22 @@ export class Agent {
       logger: this.logger,
       onDelivered: (output, n) => this.metrics.countShip(output, true, n),
       // Not lost (still in the local store) but not delivered to that output: visible as a drop.
-      onSetAside: () => this.metrics.countDrop('ship_set_aside_too_large'),
+      onSetAside: () => {
+        this.metrics.countDrop('ship_set_aside_too_large');
+        this.metrics.countBounded('set_aside');
+      },
     });
     this.shipper.start();
   }
 
-  private onFindings(findings: Finding[]): void {
+  private onFindings(raw: Finding[]): void {
+    // The size cap comes first: what is correlated, logged, stored and shipped is the same finding.
+    const cutBefore = this.cap.stats.cut;
+    const findings = this.cap.applyAll(raw);
+    if (this.cap.stats.cut > cutBefore) {
+      this.metrics.countBounded('cut', this.cap.stats.cut - cutBefore);
+      this.dropLog.report('finding_cut', this.cap.stats.cut - cutBefore, `findings over storage.max_finding_kb (${this.cap.maxBytes} bytes) cut and marked truncated`);
+    }
     this.correlator.noteHostFindings(findings);
     for (const f of findings) {
       this.metrics.countFinding(f.rule, f.severity);
@@ -566,6 +579,7 @@ export class Agent {
       rates: { recordsPerSec: Math.round(this.rate.recordsPerSec * 10) / 10, eventsPerSec: Math.round(this.rate.eventsPerSec * 10) / 10 },
       counters: this.metrics.snapshotCounters(),
       drops: this.metrics.snapshotDrops(),
+      bounded: this.metrics.snapshotBounded(),
       outbox,
       lastShip,
       findingsToday: this.findingsToday,

@@ -52,6 +52,11 @@ const storageSchema = z.strictObject({
   retention_days: z.number().int().min(1).max(3650).default(30),
   /** Soft cap on the database size; retention trims the oldest delivered findings first (src/store/retention.ts). */
   max_mb: z.number().int().min(16).default(1024),
+  /**
+   * Hard cap on one finding's JSON size, in KiB: a finding over it is cut and marked `truncated`
+   * before it is stored or shipped (src/detect/finding-cap.ts). Keep it under every receiver's body limit.
+   */
+  max_finding_kb: z.number().int().min(8).max(4096).default(64),
 });
 
 const auditSchema = z.strictObject({

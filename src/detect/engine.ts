@@ -15,13 +15,13 @@ import { buildAuditRules, type AuditRuleOptions } from './audit-rules';
 import { EventView, runtimeTarget, type ContainerMeta } from './event-view';
 import type { CgroupIdentity } from '../enrich/cgroup';
 import { SEVERITIES, severityRank, type Evidence, type Finding, type FindingObject, type FindingProcess, type Severity } from './finding';
-import { redactArgv, redactRecords, redactText } from './redact';
+import { redactRecords, redactText } from './redact';
 import type { LoadedRule } from './rule-loader';
 import { loadRunnableRuleSet } from './rule-set';
 import { compileRule, isExcluded, scoreRule, type CompiledRule } from './score';
 import { SequenceTracker } from './sequences';
 import { ReaderBaseline } from './reader-baseline';
-import { boundArgv } from './bound';
+import { redactBoundedArgv } from './bound';
 import type { ProcessNote } from '../native/process-note';
 import { WatchedObjects } from '../enrich/watched-objects';
 
@@ -269,7 +269,7 @@ class Engine implements Detector {
   }
 
   private evidence(v: EventView, role: string): Evidence {
-    return { event_id: v.ev.id, time: v.ev.time, role, records: redactRecords(v.ev.records, boundArgv(redactArgv(v.ev.process?.argv ?? null))) };
+    return { event_id: v.ev.id, time: v.ev.time, role, records: redactRecords(v.ev.records, redactBoundedArgv(v.ev.process?.argv ?? null)) };
   }
 
   private process(v: EventView): FindingProcess | null {
@@ -281,14 +281,14 @@ class Engine implements Detector {
       ppid: p.ppid,
       exe: v.exe,
       comm: p.comm,
-      argv: boundArgv(redactArgv(v.argv)),
+      argv: redactBoundedArgv(v.argv),
       cwd: p.cwd ?? entry?.cwd ?? null,
       uid: p.uid,
       user: this.users ? this.users.userName(p.uid) : null,
       auid: v.auid,
       tty: p.tty,
       interactive: v.interactive,
-      parents: v.parents.map((e) => ({ pid: e.pid, exe: e.exe, argv: boundArgv(redactArgv(e.argv)) })),
+      parents: v.parents.map((e) => ({ pid: e.pid, exe: e.exe, argv: redactBoundedArgv(e.argv) })),
     };
   }
 

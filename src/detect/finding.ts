@@ -78,6 +78,14 @@ export interface Evidence {
   records: { type: string; text: string }[];
 }
 
+/** Set when the finding was cut to the size cap (src/detect/finding-cap.ts). */
+export interface FindingCut {
+  /** Dotted paths (no indices) of the fields that were cut: process.argv, evidence.records.text, ... */
+  fields: string[];
+  /** The finding's JSON size in bytes before the cut. */
+  original_bytes: number;
+}
+
 export interface Finding {
   /** Stable id: the same detection of the same events always yields the same id (idempotent shipping). */
   id: string;
@@ -103,4 +111,6 @@ export interface Finding {
   object?: FindingObject;
   kube: KubeContext | null;
   evidence: Evidence[];
+  /** Present only on a finding cut to the size cap: what was cut, and how big it was. */
+  truncated?: FindingCut;
 }

@@ -14,6 +14,7 @@ import * as os from 'node:os';
 import type { Readable } from 'node:stream';
 import { REPLAY_REASSEMBLY } from '../../audit/reassembler';
 import { createDetector } from '../../detect/engine';
+import { DEFAULT_MAX_FINDING_BYTES, FindingCap } from '../../detect/finding-cap';
 import type { Finding } from '../../detect/finding';
 import { createKubeDetector } from '../../detect/kube';
 import { CrossSourceCorrelator } from '../../detect/cross-source';
@@ -29,6 +30,8 @@ import { RuntimeFailure, UsageError } from '../errors';
 export interface ReplayFindingsOptions {
   json?: boolean;
   stats?: boolean;
+  /** The daemon's storage.max_finding_kb (default 64). */
+  maxFindingKb?: number;
 }
 
 const SNIFF_BYTES = 4096;
@@ -66,7 +69,9 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   const host = os.hostname();
   const findings: Finding[] = [];
   const correlator = new CrossSourceCorrelator({ host });
-  const emit = (fs: Finding[]): void => {
+  const cap = new FindingCap((opts.maxFindingKb ?? DEFAULT_MAX_FINDING_BYTES / 1024) * 1024);
+  const emit = (raw: Finding[]): void => {
+    const fs = cap.applyAll(raw);
     correlator.noteHostFindings(fs);
     if (opts.json) for (const f of fs) process.stdout.write(toJsonLine(f) + '\n');
     else findings.push(...fs);
@@ -113,9 +118,10 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
     );
   }
   // The hostile-input guards say when they acted: a command line cut for matching, a slow event.
-  if (opts.stats || matchStats.textsCut > 0 || detector.stats.overBudget > 0) {
+  if (opts.stats || matchStats.textsCut > 0 || detector.stats.overBudget > 0 || cap.stats.cut > 0) {
     process.stderr.write(
-      `replay: ${matchStats.textsCut} texts cut to ${MAX_MATCH_TEXT} characters for matching, ${detector.stats.overBudget} events over the ${EVENT_BUDGET_MS} ms budget (slowest ${detector.stats.slowestEventMs} ms)\n`,
+      `replay: ${matchStats.textsCut} texts cut to ${MAX_MATCH_TEXT} characters for matching, ${detector.stats.overBudget} events over the ${EVENT_BUDGET_MS} ms budget (slowest ${detector.stats.slowestEventMs} ms), ` +
+        `${cap.stats.cut} findings cut to ${cap.maxBytes} bytes (${cap.stats.cutBytes} bytes before)\n`,
     );
   }
   if (unparsable.length > 0) {

@@ -28,6 +28,7 @@ export interface ReplayOptions {
   json?: boolean;
   records?: boolean;
   stats?: boolean;
+  maxFindingKb?: number;
 }
 
 export function register(program: Command): void {
@@ -39,9 +40,16 @@ export function register(program: Command): void {
     .option('--json', 'JSON output (events are always JSON)')
     .option('--records', 'with --events: include each event\'s raw records')
     .option('--stats', 'print record/event counters on stderr at the end')
+    .option('--max-finding-kb <n>', 'cut findings whose JSON is over N KiB, as the daemon does (storage.max_finding_kb)', parseKb, 64)
     .action(async (files: string[], opts: ReplayOptions) => {
       process.exitCode = opts.events ? await replayEvents(files, opts) : await replayFindings(files, opts);
     });
+}
+
+function parseKb(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 8 || n > 4096) throw new UsageError(`--max-finding-kb: expected an integer from 8 to 4096, got ${JSON.stringify(v)}`);
+  return n;
 }
 
 const PROGRESS_MIN_BYTES = 64 * 1024 * 1024;

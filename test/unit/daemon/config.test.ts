@@ -112,7 +112,7 @@ describe('defaults', () => {
   it('empty text gives the built-in defaults', () => {
     const c = parseConfigText('', 'empty.yaml', {});
     expect(c).toEqual(defaultConfig());
-    expect(c.storage).toEqual({ path: '/var/lib/credwatch/findings.db', retention_days: 30, max_mb: 1024 });
+    expect(c.storage).toEqual({ path: '/var/lib/credwatch/findings.db', retention_days: 30, max_mb: 1024, max_finding_kb: 64 });
     expect(c.audit).toEqual({ mode: 'auto', backlog_limit: 8192, rules: 'default', triage: true });
     expect(c.metrics.listen).toBe('127.0.0.1:9464');
     expect(c.log.level).toBe('info');
