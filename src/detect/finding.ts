@@ -68,6 +68,30 @@ export interface KubeContext {
   audit_id: string | null;
 }
 
+/**
+ * The service-account token a finding is about, from its claims (read by the agent from the token file
+ * a flagged process read: src/enrich/token-claims.ts) or from what the API server recorded of the
+ * request's credential (src/kube/credential.ts). Never the token itself: claims only, unverified.
+ */
+export interface FindingToken {
+  /** JWT ID: the exact join key between a read and API requests (null: legacy or pre-1.29 token). */
+  jti: string | null;
+  service_account: string | null;
+  namespace: string | null;
+  pod: string | null;
+  pod_uid: string | null;
+  node: string | null;
+  /** iat and exp, ISO 8601 (null when absent: legacy secret-based tokens do not expire). */
+  issued: string | null;
+  expires: string | null;
+  /** "bound" (projected, pod-bound), "legacy" (secret-based), "other" (a JWT without Kubernetes claims). */
+  kind: 'bound' | 'legacy' | 'other';
+  /** Legacy secret-based tokens: the Secret's name (their only identity besides the service account). */
+  secret_name?: string | null;
+  /** Where these claims come from: the token file the agent read, or the API server's record of a request. */
+  from: 'file' | 'api-request';
+}
+
 export interface Evidence {
   /** Audit event id "SEC.MS:SERIAL" or Kubernetes auditID. */
   event_id: string;
@@ -102,5 +126,7 @@ export interface Finding {
   /** Present on audit findings whose event hit one of our object watches. */
   object?: FindingObject;
   kube: KubeContext | null;
+  /** The service-account token involved, when known (see FindingToken). */
+  token?: FindingToken;
   evidence: Evidence[];
 }

@@ -7,7 +7,8 @@
  * of a replay. An auditID is evaluated once; later stages of it are counted as duplicates.
  */
 import { createHash } from 'node:crypto';
-import type { Evidence, Finding, KubeContext } from '../finding';
+import type { Evidence, Finding, FindingToken, KubeContext } from '../finding';
+import { requestToken } from '../../kube/credential';
 import type { KubeAuditEvent } from '../../kube/event';
 import { kubeEvidenceText, redactText } from '../../kube/redact';
 import { BurstTracker, type BurstHit } from './bursts';
@@ -70,6 +71,12 @@ const STAGE_ORDER: Record<string, number> = { RequestReceived: 0, ResponseStarte
 
 function sha256(s: string): string {
   return createHash('sha256').update(s).digest('hex');
+}
+
+/** A kube finding's `token` (the request's credential), absent when it was not a service-account token. */
+export function tokenField(ev: KubeAuditEvent): { token?: FindingToken } {
+  const token = requestToken(ev);
+  return token === undefined ? {} : { token };
 }
 
 export function kubeContext(ev: KubeAuditEvent): KubeContext {
@@ -176,6 +183,7 @@ export function createKubeDetector(opts: KubeDetectorOptions): KubeDetector {
       process: null,
       container: null,
       kube: kubeContext(ev),
+      ...tokenField(ev),
       evidence,
     };
   }
