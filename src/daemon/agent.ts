@@ -26,7 +26,11 @@ import type { Finding } from '../detect/finding';
 import { createKubeDetector } from '../detect/kube';
 import { loadRunnableRuleSet } from '../detect/rule-set';
 import type { LoadedRule } from '../detect/rule-loader';
-import { CrossSourceCorrelator } from '../detect/cross-source';
+import { TokenTrail } from '../detect/token-trail';
+import { TokenHome } from '../detect/kube/token-home';
+import { TokenClaimsReader } from '../enrich/token-claims';
+import { WatchedObjects, parseWatchRule } from '../enrich/watched-objects';
+import { TokenMetrics } from './token-metrics';
 import { ProcessTable } from '../enrich/process-table';
 import { createLiveProcReader } from '../enrich/proc-reader';
 import { PodVolumeWatcher } from '../enrich/pod-volume-watcher';
@@ -94,7 +98,10 @@ export class Agent {
   private metricsServer: MetricsServer | null = null;
   private detector!: Detector;
   private kubeDetector!: ReturnType<typeof createKubeDetector>;
-  private correlator!: CrossSourceCorrelator;
+  private trail!: TokenTrail;
+  private tokenHome!: TokenHome;
+  private readonly tokenClaims = new TokenClaimsReader();
+  private tokenMetrics!: TokenMetrics;
   private kubeAllow!: KubeAllowlist;
   private pipeline!: AuditPipeline;
   private writer!: BatchWriter;
@@ -173,7 +180,9 @@ export class Agent {
     const ruleSet = loadRunnableRuleSet(this.config.detections.rules_dir ? [this.config.detections.rules_dir] : []);
     this.detector = this.buildDetector(this.config, ruleSet.host);
     this.kubeDetector = createKubeDetector({ host: this.host, rules: ruleSet.kube });
-    this.correlator = new CrossSourceCorrelator({ host: this.host });
+    this.trail = new TokenTrail({ host: this.host });
+    this.tokenHome = new TokenHome({ host: this.host });
+    this.tokenMetrics = new TokenMetrics(this.metrics, { claims: this.tokenClaims.stats, trail: this.trail.stats, home: this.tokenHome.stats });
     this.kubeAllow = kubeAllowFromConfig(this.config);
     this.pipeline = new AuditPipeline({
       detector: this.detector,
@@ -252,6 +261,9 @@ export class Agent {
       processTable: new ProcessTable({ reader: createLiveProcReader() }),
       users: new UserDb(),
       podUidOf: createCgroupPodLookup(),
+      // Pod token files are decoded (claims only) while the index sees them: see token-claims.ts.
+      objects: new WatchedObjects({ onIndexFile: (inode, file, obj) => this.tokenClaims.noteFile(inode, file, obj) }),
+      tokenClaims: this.tokenClaims,
     });
   }
 
@@ -287,6 +299,10 @@ export class Agent {
       const lifecycle = this.lifecycle;
       const follow = (what: string) => (change: WatchRuleChange) => {
         lifecycle.removeRules(change.remove);
+        for (const line of change.remove) {
+          const w = parseWatchRule(line);
+          if (w) this.tokenClaims.forgetVolume(w.path);
+        }
         this.detector.objects.applyRules([], change.remove);
         const added = lifecycle.addRules(change.add);
         this.detector.objects.applyRules(change.add);
@@ -397,7 +413,8 @@ export class Agent {
         state: this.store.state,
         logger: this.logger,
         onEvent: (ev) => {
-          const f = [...this.kubeDetector.onKubeEvent(ev), ...this.correlator.onKubeEvent(ev)].filter((x) => !this.kubeAllow.allows(x));
+          this.trail.onKubeEvent(ev);
+          const f = [...this.kubeDetector.onKubeEvent(ev), ...this.tokenHome.onKubeEvent(ev)].filter((x) => !this.kubeAllow.allows(x));
           if (f.length > 0) this.onFindings(f);
         },
         onBadLine: () => this.metrics.countDrop('kube_audit_bad_line'),
@@ -423,7 +440,7 @@ export class Agent {
   }
 
   private onFindings(findings: Finding[]): void {
-    this.correlator.noteHostFindings(findings);
+    this.trail.noteHostFindings(findings);
     for (const f of findings) {
       this.metrics.countFinding(f.rule, f.severity);
       logFinding(this.logger, f);
@@ -447,8 +464,10 @@ export class Agent {
     };
     every(TICK_MS, () => {
       this.pipeline.tick();
-      const late = this.kubeDetector.tick(Date.now());
+      const late = [...this.kubeDetector.tick(Date.now()), ...this.trail.tick()].filter((x) => !this.kubeAllow.allows(x));
       if (late.length > 0) this.onFindings(late);
+      this.tokenClaims.refresh();
+      this.tokenMetrics.publish();
       this.countSourceDrops();
     });
     every(STATUS_MS, () => this.publishStatus());
@@ -618,8 +637,9 @@ export class Agent {
       this.pipeline?.tick();
     });
     await step('kube detector', () => {
-      const late = this.kubeDetector?.flush() ?? [];
+      const late = [...(this.kubeDetector?.flush() ?? []), ...(this.trail?.flush() ?? [])];
       if (late.length > 0) this.onFindings(late);
+      this.tokenMetrics?.publish();
     });
     for (const f of this.followers) await step('kube follower', () => f.stop());
     await step('writer', () => this.writer?.close());
