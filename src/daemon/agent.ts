@@ -43,6 +43,9 @@ import { AuditPipeline } from '../pipeline/audit-pipeline';
 import { createShipper, type Shipper } from '../ship/shipper';
 import { NetlinkSource, type NetlinkCounters } from '../sources/netlink';
 import { KubeAuditFollower } from '../sources/kube-audit';
+import { KubeAuditWebhook } from '../sources/kube-webhook';
+import type { KubeAuditEvent } from '../kube/event';
+import * as fs from 'node:fs';
 import { BatchWriter, openStore, type FindingStore } from '../store';
 import { AuditLifecycle, resolveAuditRules, type KernelStats } from './audit-lifecycle';
 import { loadConfig, parseListenAddress, type Config } from './config';
@@ -112,6 +115,8 @@ export class Agent {
   private lastUringUnknown = 0;
   private runtimeStateWatcher: RuntimeStateWatcher | null = null;
   private followers: KubeAuditFollower[] = [];
+  private webhooks: KubeAuditWebhook[] = [];
+  private lastWebhook = { unauthorized: 0, tooLarge: 0, handlerErrors: 0, events: 0 };
   private shipper: Shipper | null = null;
   private notifier!: SdNotifier;
   private timers: NodeJS.Timeout[] = [];
@@ -206,7 +211,7 @@ export class Agent {
 
     await this.startMetrics();
     await this.startAudit();
-    this.startKubeAudit();
+    await this.startKubeAudit();
     this.startShipper();
     this.startTimers();
     this.publishStatus();
@@ -406,22 +411,71 @@ export class Agent {
     if (advice && advice.mode !== this.mode) void this.switchMode(advice.mode, advice.reason);
   }
 
-  private startKubeAudit(): void {
+  /** One API-server audit event, from a log file or the webhook: the K rules and the token trail. */
+  private onKubeEvent(ev: KubeAuditEvent): void {
+    this.trail.onKubeEvent(ev);
+    const f = [...this.kubeDetector.onKubeEvent(ev), ...this.tokenHome.onKubeEvent(ev)].filter((x) => !this.kubeAllow.allows(x));
+    if (f.length > 0) this.onFindings(f);
+  }
+
+  private async startKubeAudit(): Promise<void> {
     for (const src of this.config.kube_audit) {
+      if (src.webhook) {
+        await this.startKubeWebhook(src.webhook);
+        continue;
+      }
+      const path = src.path!;
       const follower = new KubeAuditFollower({
-        path: src.path,
+        path,
         state: this.store.state,
         logger: this.logger,
-        onEvent: (ev) => {
-          this.trail.onKubeEvent(ev);
-          const f = [...this.kubeDetector.onKubeEvent(ev), ...this.tokenHome.onKubeEvent(ev)].filter((x) => !this.kubeAllow.allows(x));
-          if (f.length > 0) this.onFindings(f);
-        },
+        onEvent: (ev) => this.onKubeEvent(ev),
         onBadLine: () => this.metrics.countDrop('kube_audit_bad_line'),
       });
       this.followers.push(follower);
-      follower.start().catch((err: unknown) => this.logger.error({ path: src.path, error: String(err) }, 'kube audit source failed to start'));
+      follower.start().catch((err: unknown) => this.logger.error({ path, error: String(err) }, 'kube audit source failed to start'));
     }
+  }
+
+  /** The webhook source: its TLS files must be readable, or the agent does not start (a config error). */
+  private async startKubeWebhook(w: NonNullable<Config['kube_audit'][number]['webhook']>): Promise<void> {
+    const read = (key: string, file: string): string => {
+      try {
+        return fs.readFileSync(file, 'utf8');
+      } catch (err) {
+        throw new Error(`kube_audit webhook tls.${key} ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      }
+    };
+    const listen = parseListenAddress(w.listen)!;
+    const hook = new KubeAuditWebhook({
+      host: listen.host,
+      port: listen.port,
+      path: w.path,
+      tls: { cert: read('cert_file', w.tls.cert_file), key: read('key_file', w.tls.key_file), ca: read('client_ca_file', w.tls.client_ca_file), requireClientCert: true },
+      maxBodyBytes: w.max_body_bytes,
+      logger: this.logger,
+      onEvent: (ev) => this.onKubeEvent(ev),
+      onBadLine: () => this.metrics.countDrop('kube_webhook_bad_item'),
+    });
+    const port = await hook.start();
+    this.webhooks.push(hook);
+    this.logger.info({ listen: `${listen.host}:${port}`, path: w.path }, 'kube audit webhook listening');
+  }
+
+  /** Webhook refusals as drops (a body we could not take is events lost), by cause. */
+  private countWebhookDrops(): void {
+    const sum = { unauthorized: 0, tooLarge: 0, handlerErrors: 0, events: 0 };
+    for (const h of this.webhooks) {
+      sum.unauthorized += h.stats.unauthorized;
+      sum.tooLarge += h.stats.tooLarge;
+      sum.handlerErrors += h.stats.handlerErrors;
+      sum.events += h.stats.events;
+    }
+    this.metrics.countSignal('kube_webhook_unauthorized', sum.unauthorized - this.lastWebhook.unauthorized);
+    this.metrics.countDrop('kube_webhook_too_large', sum.tooLarge - this.lastWebhook.tooLarge);
+    this.metrics.countDrop('kube_webhook_handler_error', sum.handlerErrors - this.lastWebhook.handlerErrors);
+    this.metrics.countSignal('kube_webhook_events', sum.events - this.lastWebhook.events);
+    this.lastWebhook = sum;
   }
 
   private startShipper(): void {
@@ -468,6 +522,7 @@ export class Agent {
       if (late.length > 0) this.onFindings(late);
       this.tokenClaims.refresh();
       this.tokenMetrics.publish();
+      this.countWebhookDrops();
       this.countSourceDrops();
     });
     every(STATUS_MS, () => this.publishStatus());
@@ -636,6 +691,8 @@ export class Agent {
       this.pipeline?.flush();
       this.pipeline?.tick();
     });
+    // No more webhook posts once the trail and the kube detector are flushed.
+    for (const h of this.webhooks) await step('kube webhook', () => h.stop());
     await step('kube detector', () => {
       const late = [...(this.kubeDetector?.flush() ?? []), ...(this.trail?.flush() ?? [])];
       if (late.length > 0) this.onFindings(late);
