@@ -24,7 +24,8 @@ import type { Confidence, Evidence, Finding } from './finding';
 export const TOKEN_TRAIL_RULE = 'seq-stolen-token-used';
 
 /** Host rules whose findings mean "this pod's token was read". */
-const TOKEN_READ_COVERS = new Set(['H1', 'H2']);
+// H3: read from the node (nsenter, /proc/<pid>/root, the kubelet dir): the token's pod is the object's owner.
+const TOKEN_READ_COVERS = new Set(['H1', 'H2', 'H3']);
 const DAY_MS = 86_400_000;
 
 export type JoinKind = 'jti' | 'pod-uid' | 'legacy';

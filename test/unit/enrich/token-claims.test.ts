@@ -105,6 +105,22 @@ describe('TokenClaimsReader', () => {
     expect(reader.stats.refused['not-jwt']).toBe(1);
   });
 
+  it('a JWT file with a 1 MB payload is refused by size before it is read, and by the decoder when the file cap allows it', () => {
+    const stamp = path.join(vol, '..2026_12_02_10_00_00.1');
+    fs.mkdirSync(stamp);
+    const file = path.join(stamp, 'token');
+    fs.writeFileSync(file, signJwt({ ...boundClaims(), pad: 'x'.repeat(1024 * 1024) }));
+    const small = new TokenClaimsReader();
+    expect(small.claimsFor(hitFor(inodeOf(file), file))).toBeNull();
+    expect(small.stats.fileTooLarge).toBe(1);
+    const big = new TokenClaimsReader({ maxFileBytes: 4 * 1024 * 1024 });
+    expect(big.claimsFor(hitFor(inodeOf(file), file))).toBeNull();
+    expect(big.stats.refused['too-large']).toBe(1);
+    // refused once per inode: a second read of the same file is not decoded again
+    expect(big.claimsFor(hitFor(inodeOf(file), file))).toBeNull();
+    expect(big.stats.refused['too-large']).toBe(1);
+  });
+
   it('counts a read of a token it never saw (rotated away before any index)', () => {
     const reader = new TokenClaimsReader();
     expect(reader.claimsFor(hitFor('00:2a/99', null))).toBeNull();
