@@ -193,3 +193,26 @@ describe('H13: another process environment', () => {
     expect(d.onAuditEvent(exec(702, ['cat', '/proc/703/environ'])).find((f) => f.rule === 'h13-proc-environ-read')?.severity).toBe('low');
   });
 });
+
+describe('token claims on the finding (issue 18): the agent decodes the file the watch found, whatever the name', () => {
+  it('h1 in the pod and h3 from the node carry the same claims, by inode, decoded once', async () => {
+    const { TokenClaimsReader } = await import('../../../src/enrich/token-claims');
+    const { boundClaims, signJwt } = await import('../../helpers/jwt');
+    fs.writeFileSync(realToken, signJwt(boundClaims({ jti: 'jti-objects-1', podUid: POD, node: 'node-a' })));
+    const reader = new TokenClaimsReader();
+    const objects = new WatchedObjects({ onIndexFile: (i, f, o) => reader.noteFile(i, f, o) });
+    objects.applyRules([`-w ${vol} -p r -k credwatch:pod-token`]);
+    const d = createDetector({ host: 'node-a', users: null, processTable: table(), objects, tokenClaims: reader });
+    const inPod = d.onAuditEvent(openOf(501, `${SA}/..data/token`, realToken, '/bin/cat'));
+    const fromNode = d.onAuditEvent(openOf(701, `/proc/4242/root${SA}/token`, realToken, '/usr/bin/cat'));
+    expect(inPod.map((f) => [f.rule, f.token?.jti])).toEqual([['h1-sa-token-read', 'jti-objects-1']]);
+    expect(fromNode.map((f) => [f.rule, f.token?.jti, f.token?.pod_uid])).toEqual([['h3-kubelet-pod-volume-harvest', 'jti-objects-1', POD]]);
+    expect(reader.stats.decoded).toBe(1);
+  });
+
+  it('without a claims reader (replay), findings carry no token field', () => {
+    const [f] = setup().onAuditEvent(openOf(701, `/proc/4242/root${SA}/token`, realToken, '/usr/bin/cat'));
+    expect(f).toBeDefined();
+    expect(f).not.toHaveProperty('token');
+  });
+});
