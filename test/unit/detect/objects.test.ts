@@ -14,6 +14,8 @@ import { ProcessTable } from '../../../src/enrich/process-table';
 import type { ProcReader } from '../../../src/enrich/proc-reader';
 import { WatchedObjects, kernelDevString, stripProcRoot, stripProcRootsInText } from '../../../src/enrich/watched-objects';
 import { makeEvent } from '../enrich/helpers';
+import { TokenClaimsReader } from '../../../src/enrich/token-claims';
+import { boundClaims, signJwt } from '../../helpers/jwt';
 
 const POD = '7d3f4c2a-1b5e-4c8d-9f0a-2e6b8c4d1a35';
 const OTHER_POD = '11111111-2222-3333-4444-555555555555';
@@ -195,9 +197,7 @@ describe('H13: another process environment', () => {
 });
 
 describe('token claims on the finding (issue 18): the agent decodes the file the watch found, whatever the name', () => {
-  it('h1 in the pod and h3 from the node carry the same claims, by inode, decoded once', async () => {
-    const { TokenClaimsReader } = await import('../../../src/enrich/token-claims');
-    const { boundClaims, signJwt } = await import('../../helpers/jwt');
+  it('h1 in the pod and h3 from the node carry the same claims, by inode, decoded once', () => {
     fs.writeFileSync(realToken, signJwt(boundClaims({ jti: 'jti-objects-1', podUid: POD, node: 'node-a' })));
     const reader = new TokenClaimsReader();
     const objects = new WatchedObjects({ onIndexFile: (i, f, o) => reader.noteFile(i, f, o) });
