@@ -14,8 +14,8 @@
 import { matchStats } from '../detect/linear-regex';
 import { logFinding } from './finding-log';
 import * as os from 'node:os';
-import { recordTypeName } from '../audit/record-types';
-import { PROCESS_NOTE_TYPE } from '../pipeline/process-note';
+import { AUDIT_CONFIG_CHANGE, recordTypeName } from '../audit/record-types';
+import { PROCESS_NOTE_TYPE } from '../native/process-note';
 import { KubeAllowlist } from '../detect/kube/allowlist';
 import { nativeTriageFor } from './native-triage';
 import type { NativeTriageSpec } from '../native/types';
@@ -60,7 +60,6 @@ const { version } = require('../../../package.json') as { version: string };
 const TICK_MS = 1_000;
 const STATUS_MS = 2_000;
 const RETENTION_MS = 60 * 60_000;
-const AUDIT_CONFIG_CHANGE = 1305;
 
 export interface AgentOptions {
   configPath?: string;

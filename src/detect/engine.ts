@@ -22,7 +22,7 @@ import { compileRule, isExcluded, scoreRule, type CompiledRule } from './score';
 import { SequenceTracker } from './sequences';
 import { ReaderBaseline } from './reader-baseline';
 import { boundArgv } from './bound';
-import type { ProcessNote } from '../pipeline/process-note';
+import type { ProcessNote } from '../native/process-note';
 import { WatchedObjects, type ObjectHit } from '../enrich/watched-objects';
 
 export interface DetectorOptions {
@@ -72,7 +72,7 @@ export const EVENT_BUDGET_MS = 5;
 export interface Detector {
   onAuditEvent(ev: AuditEvent): Finding[];
   /**
-   * An exec/connect event the native triage found no rule could fire on (src/pipeline/process-note.ts):
+   * An exec/connect event the native triage found no rule could fire on (src/native/process-note.ts):
    * only its process facts are kept, for the parent chains and sequence joins of later events.
    */
   onProcessNote(note: ProcessNote): void;

@@ -16,7 +16,7 @@
  * bounded: reads remembered, trails open, requests kept per trail (the rest counted in the finding).
  */
 import { kubeContext } from './kube/detector';
-import { kubeEvidenceText } from '../kube/redact';
+import { kubeEvidenceText } from './redact/kube-event';
 import type { KubeAuditEvent } from '../kube/event';
 import { findingId } from './engine';
 import type { Confidence, Evidence, Finding } from './finding';

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import type { Evidence, Finding, FindingToken, KubeContext } from '../finding';
 import { requestToken } from '../../kube/credential';
 import type { KubeAuditEvent } from '../../kube/event';
-import { kubeEvidenceText, redactText } from '../../kube/redact';
+import { kubeEvidenceText, redactText } from '../redact/kube-event';
 import { BurstTracker, type BurstHit } from './bursts';
 import { compileRule, evaluateRule, describePrincipal, type CompiledRule, type Hit } from './kinds';
 import { loadKubeRules, type KubeRule } from './rules';

@@ -18,7 +18,7 @@ import { findingId } from '../engine';
 import type { Finding } from '../finding';
 import type { KubeAuditEvent } from '../../kube/event';
 import { requestPeer, requestToken } from '../../kube/credential';
-import { kubeEvidenceText } from '../../kube/redact';
+import { kubeEvidenceText } from '../redact/kube-event';
 import { kubeContext } from './detector';
 
 export const TOKEN_AWAY_RULE = 'kube-token-used-away-from-node';

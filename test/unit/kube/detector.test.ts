@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { createKubeDetector, execCommand, isSystemPrincipal } from '../../../src/detect/kube';
 import type { KubeAuditEvent } from '../../../src/kube/event';
 import { requestCredential } from '../../../src/kube/credential';
-import { kubeEvidenceText, redactText } from '../../../src/kube/redact';
+import { kubeEvidenceText, redactText } from '../../../src/detect/redact/kube-event';
 
 let seq = 0;
 function ev(p: Omit<Partial<KubeAuditEvent>, 'objectRef'> & { objectRef?: Partial<NonNullable<KubeAuditEvent['objectRef']>> | null } = {}): KubeAuditEvent {

@@ -3,7 +3,7 @@
  * TokenRequest's token or a bearer token in an exec command must never reach the store or a shipper.
  *
  * Policy, field by field (structured, then the text rules on every string):
- *  - responseObject never exists past parsing (see ./event.ts);
+ *  - responseObject never exists past parsing (see src/kube/event.ts);
  *  - in requestObject the values of data / stringData / binaryData, status.token, any key whose name
  *    says secret and the value of an env-style {name, value} pair whose name does are replaced;
  *    arrays of strings (command, args) are redacted as argv (`["--password", "X"]`); a string that
@@ -12,9 +12,9 @@
  *    `command=--token&command=X` loses X; the rest of the URI goes through the text rules (URL-decoded);
  *  - audit annotations and the user agent: JSON-or-text as above.
  */
-import { REDACTED, redactArgv, redactText } from '../detect/redact';
-import { redactJsonValue } from '../detect/redact/json';
-import type { KubeAuditEvent } from './event';
+import type { KubeAuditEvent } from '../../kube/event';
+import { REDACTED, redactArgv, redactText } from '../redact';
+import { redactJsonValue } from './json';
 
 export { REDACTED, redactText };
 
