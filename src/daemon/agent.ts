@@ -517,7 +517,9 @@ export class Agent {
     };
     every(TICK_MS, () => {
       this.pipeline.tick();
-      const late = [...this.kubeDetector.tick(Date.now()), ...this.trail.tick()].filter((x) => !this.kubeAllow.allows(x));
+      // A stolen-token finding is not silenced by detections.allow: the read already passed the host
+      // allowlist, and allowing the token's service account would hide exactly its theft.
+      const late = [...this.kubeDetector.tick(Date.now()).filter((x) => !this.kubeAllow.allows(x)), ...this.trail.tick()];
       if (late.length > 0) this.onFindings(late);
       this.tokenClaims.refresh();
       this.tokenMetrics.publish();

@@ -139,7 +139,8 @@ export class TokenTrail {
   /** Remembers token reads among host findings (call with every batch of findings). */
   noteHostFindings(findings: readonly Finding[]): void {
     for (const f of findings) {
-      if (f.source !== 'audit' || !f.covers.some((c) => TOKEN_READ_COVERS.has(c))) continue;
+      // Sequence findings (read then connect) repeat a read already noted: the read itself is the anchor.
+      if (f.source !== 'audit' || f.rule.startsWith('seq-') || !f.covers.some((c) => TOKEN_READ_COVERS.has(c))) continue;
       this.stats.tokenReads++;
       const t = f.token;
       if (t?.jti) {

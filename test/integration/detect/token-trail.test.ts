@@ -144,3 +144,17 @@ describe('fallbacks', () => {
     expect(out[0]!.evidence.map((e) => e.event_id)).not.toContain('other-secret');
   });
 });
+
+describe('what counts as the read', () => {
+  it('a sequence finding (read then connect) does not replace the read it repeats', async () => {
+    const { findings, read } = await tokenRead();
+    const seq: Finding = { ...read, id: 'seq-1', rule: 'seq-credential-read-then-use', process: { ...read.process!, exe: '/usr/bin/curl' } };
+    const t = trail();
+    t.noteHostFindings([...findings, seq]);
+    t.onKubeEvent(request({ auditID: 'r-1', atMs: Date.parse(read.time) + 1000, jti: STOLEN }));
+    const [f] = t.flush();
+    expect(f!.process).toEqual(read.process);
+    const reads = findings.filter((x) => x.source === 'audit' && !x.rule.startsWith('seq-') && x.covers.some((c) => ['H1', 'H2', 'H3'].includes(c)));
+    expect(t.stats.tokenReads).toBe(reads.length);
+  });
+});
