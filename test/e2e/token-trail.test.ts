@@ -24,7 +24,8 @@ import { SA_DIR_IN_POD, startPod, type Pod } from '../helpers/pod-layout';
 import { boundClaims, signJwt } from '../helpers/jwt';
 import { requestLine } from '../helpers/kube-requests';
 import { forceKernelBack, kernelSnapshot, labSkipReason, setUpLab, type KernelSnapshot, type Lab } from './lab/attack-lab';
-import { runOk } from './lab/commands';
+import { run, runOk } from './lab/commands';
+import { CREDWATCH_BIN } from './lab/daemon';
 import { freeLoopbackPort, startDaemon, type RunningDaemon } from './lab/daemon';
 import { describeFindings, readFindings, waitForNewFindings } from './lab/findings';
 
@@ -75,11 +76,32 @@ describe.skipIf(reason !== null)('e2e: a stolen token followed to the API reques
     await runOk('docker', ['exec', p().containerId, 'cat', `${SA_DIR_IN_POD}/token`]);
   }
 
+  /** The kubelet's atomic writer: a new generation dir, ..data_tmp renamed over ..data, the old dir removed. */
+  function rotate(token: string): void {
+    const vol = p().volumeDir;
+    const oldGen = fs.readlinkSync(path.join(vol, '..data'));
+    const newGen = `..2026_12_02_11_00_00.${Date.now()}`;
+    fs.mkdirSync(path.join(vol, newGen));
+    for (const n of ['ca.crt', 'namespace']) fs.copyFileSync(path.join(vol, oldGen, n), path.join(vol, newGen, n));
+    fs.writeFileSync(path.join(vol, newGen, 'token'), token, { mode: 0o644 });
+    fs.symlinkSync(newGen, path.join(vol, '..data_tmp'));
+    fs.renameSync(path.join(vol, '..data_tmp'), path.join(vol, '..data'));
+    fs.rmSync(path.join(vol, oldGen), { recursive: true });
+  }
+
+  async function statusDrops(): Promise<Record<string, number>> {
+    const r = await run(process.execPath, [CREDWATCH_BIN, 'status', '--json', '--db', daemon!.dbPath], { timeoutMs: 20_000 });
+    const rep = JSON.parse(r.stdout) as { running: boolean; snapshot: { drops: Record<string, number> } };
+    expect(rep.running).toBe(true);
+    return rep.snapshot.drops;
+  }
+
   beforeAll(async () => {
     kernelBefore = kernelSnapshot();
     lab = await setUpLab();
     pod = startPod({
       mountParent: path.join(lab.dir, 'kubelet'),
+      tmpfsSize: '8m', // room for the 1 MB-payload token of the bad-input case
       token: (podUid) => {
         const t = signJwt(boundClaims({ jti: JTI, podUid, pod: 'lab-pod', node: NODE, namespace: 'default', serviceAccount: 'default' }));
         tokens.push(t);
@@ -181,18 +203,9 @@ describe.skipIf(reason !== null)('e2e: a stolen token followed to the API reques
   }, 90_000);
 
   it('after the kubelet rotates the token, a read carries the new jti', async () => {
-    const vol = p().volumeDir;
-    const oldGen = fs.readlinkSync(path.join(vol, '..data'));
-    const newGen = `..2026_12_02_11_00_00.${Date.now()}`;
     const rotated = signJwt(boundClaims({ jti: NEWER_JTI, podUid: p().podUid, pod: 'lab-pod', node: NODE }));
     tokens.push(rotated);
-    // The kubelet's atomic writer: new dir, ..data_tmp renamed over ..data, old dir removed.
-    fs.mkdirSync(path.join(vol, newGen));
-    for (const n of ['ca.crt', 'namespace']) fs.copyFileSync(path.join(vol, oldGen, n), path.join(vol, newGen, n));
-    fs.writeFileSync(path.join(vol, newGen, 'token'), rotated, { mode: 0o644 });
-    fs.symlinkSync(newGen, path.join(vol, '..data_tmp'));
-    fs.renameSync(path.join(vol, '..data_tmp'), path.join(vol, '..data'));
-    fs.rmSync(path.join(vol, oldGen), { recursive: true });
+    rotate(rotated);
     await new Promise((r) => setTimeout(r, 1500));
     await readInPod();
     const isNew = (f: Finding): boolean => f.source === 'audit' && f.token?.jti === NEWER_JTI && f.container?.pod_uid === p().podUid;
@@ -201,4 +214,30 @@ describe.skipIf(reason !== null)('e2e: a stolen token followed to the API reques
     expect(r.fresh.filter((f) => f.source === 'audit' && f.token?.jti === JTI).map((f) => f.rule)).toEqual([]);
     expect(leaks(r.raw)).toEqual([]);
   }, 60_000);
+
+  it('bad input is counted in credwatch status and crashes nothing: a token that is not a JWT, a 1 MB payload, wrong-shaped credential-ids', async () => {
+    const before = await statusDrops();
+    const huge = signJwt({ ...boundClaims({ podUid: p().podUid }), pad: 'x'.repeat(1024 * 1024) });
+    tokens.push(huge);
+    for (const [what, token] of [['not a JWT', 'this is not a token at all\n'], ['1 MB payload', huge]] as const) {
+      rotate(token);
+      await new Promise((r) => setTimeout(r, 1500));
+      await readInPod();
+      const r = await waitForNewFindings(daemon!.dbPath, seen, (fresh) => fresh.some((f) => f.source === 'audit' && f.container?.pod_uid === p().podUid), FINDING_TIMEOUT_MS);
+      const read = r.fresh.find((f) => f.source === 'audit' && f.container?.pod_uid === p().podUid);
+      expect(read, `${what}: the read still raises its finding`).toBeDefined();
+      expect(read!.token, `${what}: no claims`).toBeUndefined();
+      for (const f of r.fresh) seen.add(f.id);
+    }
+    fs.appendFileSync(auditLog, ['JTI=', 'JTI=a b', `JTI=${'%'.repeat(5000)}`].map((c, i) => requestLine({ auditID: `bad-cred-${i}`, atMs: Date.now(), credentialId: c, podUid: p().podUid, node: NODE })).join('\n') + '\n');
+    const grew = (k: string, d: Record<string, number>): number => (d[k] ?? 0) - (before[k] ?? 0);
+    const end = Date.now() + 10_000;
+    let drops = await statusDrops();
+    while (Date.now() < end && !(grew('token_claims_not_jwt', drops) >= 1 && grew('token_claims_file_too_large', drops) >= 1 && grew('kube_credential_malformed', drops) >= 3)) {
+      await new Promise((r) => setTimeout(r, 500));
+      drops = await statusDrops();
+    }
+    expect({ notJwt: grew('token_claims_not_jwt', drops), tooLarge: grew('token_claims_file_too_large', drops), malformed: grew('kube_credential_malformed', drops) }).toEqual({ notJwt: 1, tooLarge: 1, malformed: 3 });
+    expect(daemon!.exited()).toBe(false);
+  }, 90_000);
 });
