@@ -49,7 +49,11 @@ const listenSchema = z.string().refine(
 
 const principalSchema = z
   .strictObject({
-    agent: z.string().regex(/^[A-Za-z0-9_.:@-]{1,128}$/, 'letters, digits and _ . : @ - (at most 128)'),
+    agent: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:@-]{1,128}$/, 'letters, digits and _ . : @ - (at most 128)')
+      // The collector stores its own (fleet token join) findings under this name.
+      .refine((a) => a !== 'credwatch-collector', 'credwatch-collector is the collector\'s own name'),
     token: z.string().min(16, 'a token must be at least 16 characters').optional(),
     token_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional(),
     token_sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex digits (sha256sum of the token)').optional(),

@@ -27,6 +27,7 @@ import type { CollectorConfig } from './config';
 import { IngestError, decodeBody, parseNdjsonFindings } from './ingest';
 import { createCollectorMetrics } from './metrics';
 import { StoreUnavailableError, decodeCursor, encodeCursor, type CollectorStore, type PageRow } from './store';
+import { COLLECTOR_AGENT, FleetTokenJoin } from './token-join';
 import { parseListenAddress } from '../daemon/config-schema';
 
 export interface CollectorServerOptions {
@@ -50,6 +51,9 @@ export interface CollectorCounters {
   dbUnavailable: number;
   /** Findings removed by retention. */
   retained: number;
+  /** Linked "stolen token used" findings the fleet join stored (new or revised), and its failures. */
+  tokenLinks: number;
+  tokenLinkErrors: number;
   rejected: Record<string, number>;
 }
 
@@ -156,7 +160,8 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
   // Failed authentications are limited per address, so guessing tokens is slow and cannot flood logs.
   const failLimiter = new RateLimiter(Math.max(1, config.rate_limit.requests_per_second / 4), Math.max(5, Math.floor(config.rate_limit.burst / 4)), now);
   const rejectLog = new RateLimitedLog(logger, 10_000, now);
-  const counters: CollectorCounters = { requests: 0, batches: 0, accepted: 0, replaced: 0, duplicates: 0, busy: 0, dbUnavailable: 0, retained: 0, rejected: {} };
+  const counters: CollectorCounters = { requests: 0, batches: 0, accepted: 0, replaced: 0, duplicates: 0, busy: 0, dbUnavailable: 0, retained: 0, tokenLinks: 0, tokenLinkErrors: 0, rejected: {} };
+  const tokenJoin = new FleetTokenJoin();
   const maxBody = config.max_body_bytes;
   let inFlightBytes = 0;
   let server: Server | null = null;
@@ -259,6 +264,19 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
     counters.replaced += replaced;
     counters.duplicates += duplicates;
     logger.debug({ agent: p.agent, accepted, replaced, duplicates }, 'batch ingested');
+    // Reads from one agent, requests from another, joined by token jti (token-join.ts). The batch is
+    // already committed: a failure here is logged and counted, the agent's 200 stands.
+    const links = p.agent === COLLECTOR_AGENT ? [] : tokenJoin.observe(p.agent, findings);
+    if (links.length > 0) {
+      try {
+        await store.ingest(COLLECTOR_AGENT, links, now());
+        counters.tokenLinks += links.length;
+      } catch (err) {
+        counters.tokenLinkErrors++;
+        metrics.dbErrors.inc();
+        logger.error({ error: (err as Error).message }, 'could not store a fleet token link');
+      }
+    }
     send(res, 200, `${JSON.stringify({ accepted, replaced, duplicates })}\n`, { 'content-type': 'application/json' });
   };
 

@@ -14,8 +14,8 @@ import { Allowlist, type AllowConfig } from './allowlist';
 import { buildAuditRules, type AuditRuleOptions } from './audit-rules';
 import { EventView, runtimeTarget, type ContainerMeta } from './event-view';
 import type { CgroupIdentity } from '../enrich/cgroup';
-import { SEVERITIES, severityRank, type Evidence, type Finding, type FindingObject, type FindingProcess, type Severity } from './finding';
-import { redactRecords, redactText } from './redact';
+import { SEVERITIES, severityRank, type Evidence, type Finding, type FindingObject, type FindingToken, type FindingProcess, type Severity } from './finding';
+import { redactArgv, redactRecords, redactText } from './redact';
 import type { LoadedRule } from './rule-loader';
 import { loadRunnableRuleSet } from './rule-set';
 import { compileRule, isExcluded, scoreRule, type CompiledRule } from './score';
@@ -23,7 +23,7 @@ import { SequenceTracker } from './sequences';
 import { ReaderBaseline } from './reader-baseline';
 import { redactBoundedArgv } from './bound';
 import type { ProcessNote } from '../native/process-note';
-import { WatchedObjects } from '../enrich/watched-objects';
+import { WatchedObjects, type ObjectHit } from '../enrich/watched-objects';
 
 export interface DetectorOptions {
   host: string;
@@ -44,6 +44,8 @@ export interface DetectorOptions {
   auditRules?: AuditRuleOptions;
   /** The watched objects (by inode); the agent registers each watch it installs. Default: empty. */
   objects?: WatchedObjects;
+  /** Claims of a pod token a finding's event read (src/enrich/token-claims.ts); absent in replay. */
+  tokenClaims?: { claimsFor(hit: ObjectHit): FindingToken | null };
 }
 
 export interface DetectorStats {
@@ -311,9 +313,17 @@ class Engine implements Detector {
       process: this.process(v),
       container: c ? { id: c.containerId, runtime: c.runtime, pod_uid: c.podUid } : null,
       ...objectField(v),
+      ...this.tokenField(v),
       kube: null,
       evidence: [this.evidence(v, indicators.join(','))],
     };
+  }
+
+  /** The claims of the token the event read, when it read one of our pod credential files. */
+  private tokenField(v: EventView): { token?: FindingToken } {
+    const o = v.object;
+    const token = o && this.opts.tokenClaims ? this.opts.tokenClaims.claimsFor(o) : null;
+    return token ? { token } : {};
   }
 
   private sequenceFinding(rule: LoadedRule, firsts: Finding[], v: EventView): Finding {
@@ -347,6 +357,7 @@ class Engine implements Detector {
       indicators: [...new Set([...firsts.flatMap((f) => f.indicators), 'then'])],
       process: this.process(v),
       container: c ? { id: c.containerId, runtime: c.runtime, pod_uid: c.podUid } : first.container,
+      ...(first.token ? { token: first.token } : {}),
       kube: null,
       evidence: [...evidence, this.evidence(v, `sequence:${rule.id}:then`)],
     };

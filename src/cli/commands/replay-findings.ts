@@ -17,7 +17,8 @@ import { createDetector } from '../../detect/engine';
 import { DEFAULT_MAX_FINDING_BYTES, FindingCap } from '../../detect/finding-cap';
 import type { Finding } from '../../detect/finding';
 import { createKubeDetector } from '../../detect/kube';
-import { CrossSourceCorrelator } from '../../detect/cross-source';
+import { TokenTrail } from '../../detect/token-trail';
+import { TokenHome } from '../../detect/kube/token-home';
 import { looksLikeKubeAudit } from '../../kube/event';
 import { AuditPipeline } from '../../pipeline/audit-pipeline';
 import { readAuditLogStream } from '../../sources/auditlog';
@@ -68,11 +69,13 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   if (files.filter((f) => f === '-').length > 1) throw new UsageError('replay: stdin (-) can be given only once');
   const host = os.hostname();
   const findings: Finding[] = [];
-  const correlator = new CrossSourceCorrelator({ host });
+  // Replay has no linger: a trail's finding is emitted at the end, with every request it gathered.
+  const trail = new TokenTrail({ host, lingerMs: Number.POSITIVE_INFINITY });
+  const home = new TokenHome({ host });
   const cap = new FindingCap((opts.maxFindingKb ?? DEFAULT_MAX_FINDING_BYTES / 1024) * 1024);
   const emit = (raw: Finding[]): void => {
     const fs = cap.applyAll(raw);
-    correlator.noteHostFindings(fs);
+    trail.noteHostFindings(fs);
     if (opts.json) for (const f of fs) process.stdout.write(toJsonLine(f) + '\n');
     else findings.push(...fs);
   };
@@ -90,7 +93,10 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
     try {
       opened = await openInput(file);
       if (looksLikeKubeAudit(opened.head)) {
-        const onEvent = (ev: Parameters<typeof kube.onKubeEvent>[0]): void => emit([...kube.onKubeEvent(ev), ...correlator.onKubeEvent(ev)]);
+        const onEvent = (ev: Parameters<typeof kube.onKubeEvent>[0]): void => {
+          trail.onKubeEvent(ev);
+          emit([...kube.onKubeEvent(ev), ...home.onKubeEvent(ev)]);
+        };
         const r = await readKubeAuditStream(opened.input, name, { onEvent });
         kubeBad += r.stats.badLines;
         if (r.stats.events === 0 && r.stats.badLines > 0) unparsable.push({ file: name, bad: r.stats.badLines, what: 'bad kube audit lines' });
@@ -109,12 +115,19 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   pipeline.flush();
   // Close the detector's windows at the end of the recorded time, not at the wall clock's now.
   pipeline.tick(Number.MAX_SAFE_INTEGER);
+  emit(trail.flush());
 
   if (!opts.json) process.stdout.write(renderFindingsTable(findings, { localHost: host }));
   const st = pipeline.stats;
   if (opts.stats || st.parseErrors > 0 || kubeBad > 0 || st.uringUnknownOps > 0) {
     process.stderr.write(
       `replay: ${st.records} records, ${st.events} events, ${st.parseErrors} unparsable records, ${st.uringEvents} io_uring ops (${st.uringUnknownOps} of unknown op numbers), ${kubeBad} bad kube audit lines, ${detector.stats.findings + kube.stats.findings} findings\n`,
+    );
+  }
+  const ts = trail.stats;
+  if (opts.stats || ts.malformedCredential > 0 || ts.requestsCut > 0) {
+    process.stderr.write(
+      `replay: token trail: ${ts.tokenReads} token reads (${ts.readsWithJti} with a jti), ${ts.joined.jti + ts.joined['pod-uid'] + ts.joined.legacy} requests tied (${ts.joined.jti} by jti, ${ts.joined['pod-uid']} by pod uid, ${ts.joined.legacy} legacy), ${ts.otherJti} with another jti not tied, ${ts.malformedCredential} malformed credential-ids, ${ts.requestsCut} requests not listed, ${home.stats.awayFindings} used away from their node\n`,
     );
   }
   // The hostile-input guards say when they acted: a command line cut for matching, a slow event.
