@@ -15,7 +15,7 @@ import { buildAuditRules, type AuditRuleOptions } from './audit-rules';
 import { EventView, runtimeTarget, type ContainerMeta } from './event-view';
 import type { CgroupIdentity } from '../enrich/cgroup';
 import { SEVERITIES, severityRank, type Evidence, type Finding, type FindingObject, type FindingToken, type FindingProcess, type Severity } from './finding';
-import { redactArgv, redactRecords, redactText } from './redact';
+import { redactRecords, redactText } from './redact';
 import type { LoadedRule } from './rule-loader';
 import { loadRunnableRuleSet } from './rule-set';
 import { compileRule, isExcluded, scoreRule, type CompiledRule } from './score';
