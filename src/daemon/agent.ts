@@ -93,6 +93,7 @@ export class Agent {
   private metrics!: Metrics;
   private metricsServer: MetricsServer | null = null;
   private detector!: Detector;
+  private lastIncidentCuts = { evidenceCut: 0, evicted: 0 };
   private kubeDetector!: ReturnType<typeof createKubeDetector>;
   private correlator!: CrossSourceCorrelator;
   private kubeAllow!: KubeAllowlist;
@@ -425,10 +426,14 @@ export class Agent {
   private onFindings(findings: Finding[]): void {
     this.correlator.noteHostFindings(findings);
     for (const f of findings) {
-      this.metrics.countFinding(f.rule, f.severity);
+      // An incident's later revisions update the stored finding: counted once, when it opens.
+      const revision = f.revision ?? 1;
+      if (revision <= 1) {
+        this.metrics.countFinding(f.rule, f.severity);
+        this.findingsToday++;
+      }
       logFinding(this.logger, f);
     }
-    this.findingsToday += findings.length;
     for (const f of findings) this.writer.add(f);
     this.shipper?.wake();
   }
@@ -496,6 +501,11 @@ export class Agent {
       }
       this.lastNetlink = c;
     }
+    // Incident cuts lose no finding (the event is counted in the incident's `count`) but must be visible.
+    const inc = this.detector.stats.incidents;
+    this.metrics.countSignal('incident_evidence_cut', inc.evidenceCut - this.lastIncidentCuts.evidenceCut);
+    this.metrics.countSignal('incident_evicted', inc.evicted - this.lastIncidentCuts.evicted);
+    this.lastIncidentCuts = { evidenceCut: inc.evidenceCut, evicted: inc.evicted };
     const st = this.pipeline.stats;
     // Serial gaps are a loss signal only in unicast mode with every event audited; the kernel numbers
     // events it never sends (filtered syscalls), so gaps are reported as a counter, not as drops.

@@ -14,6 +14,7 @@ import * as os from 'node:os';
 import type { Readable } from 'node:stream';
 import { REPLAY_REASSEMBLY } from '../../audit/reassembler';
 import { createDetector } from '../../detect/engine';
+import { latestRevisions } from '../../detect/incidents';
 import type { Finding } from '../../detect/finding';
 import { createKubeDetector } from '../../detect/kube';
 import { CrossSourceCorrelator } from '../../detect/cross-source';
@@ -64,12 +65,13 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   if (files.length === 0) throw new UsageError('replay: give at least one FILE (or - for stdin)');
   if (files.filter((f) => f === '-').length > 1) throw new UsageError('replay: stdin (-) can be given only once');
   const host = os.hostname();
-  const findings: Finding[] = [];
+  // An incident is emitted again as it grows (a higher revision); a replay reports its final state once,
+  // in the order incidents opened.
+  const emitted: Finding[] = [];
   const correlator = new CrossSourceCorrelator({ host });
   const emit = (fs: Finding[]): void => {
     correlator.noteHostFindings(fs);
-    if (opts.json) for (const f of fs) process.stdout.write(toJsonLine(f) + '\n');
-    else findings.push(...fs);
+    emitted.push(...fs);
   };
   const detector = createDetector({ host, users: null });
   const kube = createKubeDetector({ host });
@@ -105,7 +107,9 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   // Close the detector's windows at the end of the recorded time, not at the wall clock's now.
   pipeline.tick(Number.MAX_SAFE_INTEGER);
 
-  if (!opts.json) process.stdout.write(renderFindingsTable(findings, { localHost: host }));
+  const findings = latestRevisions(emitted);
+  if (opts.json) for (const f of findings) process.stdout.write(toJsonLine(f) + '\n');
+  else process.stdout.write(renderFindingsTable(findings, { localHost: host }));
   const st = pipeline.stats;
   if (opts.stats || st.parseErrors > 0 || kubeBad > 0 || st.uringUnknownOps > 0) {
     process.stderr.write(
