@@ -267,8 +267,12 @@ export class IncidentGrouper {
       f.confidence = g.confidence;
       f.process = g.process;
       f.container = g.container ?? f.container;
+      if (g.object) f.object = g.object;
     }
+    // The owner of the object touched (the pod whose token it is) is kept whichever hit opened the
+    // incident: a command line naming the token (H2) has no watch hit, the open that follows (H3) has.
     f.container ??= g.container;
+    if (g.object && !f.object) f.object = g.object;
     f.score = Math.max(f.score, g.score);
     for (const e of g.evidence) {
       const have = f.evidence.find((x) => x.event_id === e.event_id);

@@ -338,7 +338,7 @@ describe.skipIf(reason !== null)('e2e: attack lab against the running agent', ()
     // The lab's stand-in for the kubelet and the runtime (mount, docker run -v /var/lib/kubelet/...)
     // is not this scenario: what it raised is set aside (and printed) before the token is read.
     await new Promise((r) => setTimeout(r, 1000));
-    const setup = (await readFindings(d.dbPath)).findings.filter((f) => !seen.has(f.id));
+    const setup = (await readFindings(d.dbPath)).findings.filter((f) => !seen.has(stateKey(f)));
     for (const f of setup) seen.add(stateKey(f));
     if (setup.length > 0) console.log(`new pod: the lab's pod set-up (not a scenario) raised:\n${describeFindings(setup)}`);
     // What the kubelet itself does for a new pod (mount the token tmpfs) raises nothing.

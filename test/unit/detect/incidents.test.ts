@@ -143,6 +143,19 @@ describe('IncidentGrouper', () => {
     expect(f?.rule).toBe('h1');
   });
 
+  it('keeps the owner of the object touched whichever hit opened the incident (a command line has none)', () => {
+    const g = new IncidentGrouper('node-a');
+    const owner = { class: 'pod-token', pod_uid: 'daae2199-3b7a-4544-98aa-fceb6e070cd7', container_id: null, via: 'inode' as const, foreign: true };
+    // H2 on the exec (argv names the token, no watch hit) opens; H3 on the open (the watch hit) joins at
+    // the same severity, then a later H2 repeat (no object) must not take the owner away.
+    g.hit(KEY, hit('h2', 'high', 1), () => ruleFinding('h2', 'high', 'e1'));
+    const joined = g.hit(KEY, hit('h3', 'high', 2, 2, true), () => ({ ...ruleFinding('h3', 'high', 'e2'), object: owner }));
+    expect(joined?.object).toEqual(owner);
+    const later = g.hit(KEY, hit('h2', 'high', 3, 5000), () => ruleFinding('h2', 'high', 'e3', 11));
+    expect(later?.revision).toBe(3);
+    expect(later?.object).toEqual(owner);
+  });
+
   it('links: a runtime CLI run by a wrapper joins the wrapper incident, and a named container joins within seconds', () => {
     const g = new IncidentGrouper('node-a');
     const object = 'file:/run/secrets/kubernetes.io/serviceaccount/token';
