@@ -12,7 +12,7 @@
  * drains, the pipeline flushes what is in flight, the writer commits, and only then the store closes.
  */
 import { matchStats } from '../detect/linear-regex';
-import { logFinding } from './finding-log';
+import { FindingLog } from './finding-log';
 import * as os from 'node:os';
 import { recordTypeName } from '../audit/record-types';
 import { PROCESS_NOTE_TYPE } from '../pipeline/process-note';
@@ -89,11 +89,13 @@ export class Agent {
   private config!: Config;
   private configSource = '';
   private logger!: Logger;
+  /** One line per new finding or escalation; plain incident updates are not logged (finding-log.ts). */
+  private findingLog!: FindingLog;
   private store!: FindingStore;
   private metrics!: Metrics;
   private metricsServer: MetricsServer | null = null;
   private detector!: Detector;
-  private lastIncidentCuts = { evidenceCut: 0, evicted: 0 };
+  private lastIncidentCuts = { evidenceCut: 0, evicted: 0, coalesced: 0 };
   private kubeDetector!: ReturnType<typeof createKubeDetector>;
   private correlator!: CrossSourceCorrelator;
   private kubeAllow!: KubeAllowlist;
@@ -147,6 +149,7 @@ export class Agent {
     this.config = loaded.config;
     this.configSource = loaded.source;
     this.logger = createLogger(this.config.log.level, this.opts.logDestination);
+    this.findingLog = new FindingLog(this.logger);
     for (const w of loaded.warnings) this.logger.warn({ key: w.path, line: w.line }, w.message);
     this.logger.info({ version, config: this.configSource, pid: process.pid }, 'credwatch starting');
     this.dropLog = new RateLimitedLog(this.logger);
@@ -432,7 +435,7 @@ export class Agent {
         this.metrics.countFinding(f.rule, f.severity);
         this.findingsToday++;
       }
-      logFinding(this.logger, f);
+      this.findingLog.log(f);
     }
     for (const f of findings) this.writer.add(f);
     this.shipper?.wake();
@@ -505,7 +508,10 @@ export class Agent {
     const inc = this.detector.stats.incidents;
     this.metrics.countSignal('incident_evidence_cut', inc.evidenceCut - this.lastIncidentCuts.evidenceCut);
     this.metrics.countSignal('incident_evicted', inc.evicted - this.lastIncidentCuts.evicted);
-    this.lastIncidentCuts = { evidenceCut: inc.evidenceCut, evicted: inc.evicted };
+    // Revisions superseded before they were written (the later one carries everything): not a loss.
+    const coalesced = this.writer.counters.coalesced;
+    this.metrics.countSignal('revision_coalesced', coalesced - this.lastIncidentCuts.coalesced);
+    this.lastIncidentCuts = { evidenceCut: inc.evidenceCut, evicted: inc.evicted, coalesced };
     const st = this.pipeline.stats;
     // Serial gaps are a loss signal only in unicast mode with every event audited; the kernel numbers
     // events it never sends (filtered syscalls), so gaps are reported as a counter, not as drops.
