@@ -14,6 +14,7 @@
  */
 import type { Sockaddr } from '../audit/event';
 import type { EventView } from './event-view';
+import type { ProcessEntry } from '../enrich/process-table';
 import { redactText } from './redact';
 
 export interface BehaviourKey {
@@ -77,13 +78,63 @@ export function runtimeExecTarget(argv: readonly string[] | null): string | null
 }
 
 /**
+ * Host actors by parent process (pid and start time). What the process table knows above a process
+ * changes: a storm's 1,000 children a second push the tree's upper ancestors out of its LRU, and a
+ * later /proc read brings them back, so "the topmost known ancestor" of two children of one loop could
+ * differ and split one behaviour into several incidents. The first answer for a parent holds for all
+ * its children: siblings share every ancestor from their parent up, so an actor that is one of those
+ * (not the child itself) is theirs too. Bounded; a parent without a start time (replay) is not kept
+ * (a reused pid must not inherit another tree's actor).
+ */
+export class HostActors {
+  private readonly byParent = new Map<string, string>();
+
+  constructor(private readonly max = 4096) {}
+
+  get(parent: string): string | undefined {
+    return this.byParent.get(parent);
+  }
+
+  set(parent: string, actor: string): void {
+    if (this.byParent.size >= this.max) this.byParent.delete(this.byParent.keys().next().value as string);
+    this.byParent.set(parent, actor);
+  }
+
+  get size(): number {
+    return this.byParent.size;
+  }
+}
+
+/**
  * The login session when there is one (the kernel's audit `ses`: every process of one SSH or console
  * login, whatever the process table knows of its ancestors; a process cannot leave it), else the
- * topmost known ancestor below the service managers, else the process itself.
+ * topmost known ancestor below the service managers (the same for every child of one parent, see
+ * HostActors), else the process itself.
  */
-function hostActor(v: EventView): string {
+function hostActor(v: EventView, actors?: HostActors): string {
   const ses = v.ev.process?.ses;
   if (ses !== null && ses !== undefined) return `host-session:${ses}`;
+  if (!actors) return treeActor(v);
+  const parents = v.parents;
+  const keyOf = (p: ProcessEntry | undefined): string | null => (p && p.startTime !== null ? `${p.pid}:${p.startTime}` : null);
+  const parentKey = keyOf(parents[0]);
+  // The nearest ancestor already answered for: its answer is at or above it, so an ancestor of ours too
+  // (a storm whose children fork again stays one actor).
+  for (const p of parents) {
+    const k = keyOf(p);
+    const known = k === null ? undefined : actors.get(k);
+    if (known === undefined) continue;
+    if (parentKey !== null && k !== parentKey) actors.set(parentKey, known);
+    return known;
+  }
+  const actor = treeActor(v);
+  // Only an ancestor is shared by the siblings: a process that is its own actor (its parent is a
+  // service manager) gives nothing to its parent's other children.
+  if (parentKey !== null && actor !== `host:${v.pid ?? ''}:`) actors.set(parentKey, actor);
+  return actor;
+}
+
+function treeActor(v: EventView): string {
   const parents = v.parents;
   for (let i = parents.length - 1; i >= 0; i--) {
     const p = parents[i]!;
@@ -152,13 +203,13 @@ function redactedObject(raw: string): string {
   return out;
 }
 
-export function behaviourKey(v: EventView): BehaviourKey {
+export function behaviourKey(v: EventView, actors?: HostActors): BehaviourKey {
   const object = redactedObject(objectOf(v));
   const c = v.container;
   if (c) return { actor: `container:${shortId(c.containerId)}`, object, links: [{ actor: RUNTIME_EXEC, object, withinMs: RUNTIME_EXEC_LINK_MS }] };
   const target = runtimeExecTarget(v.argv);
-  if (target === null) return { actor: hostActor(v), object };
-  const links = [{ actor: hostActor(v), object }];
+  if (target === null) return { actor: hostActor(v, actors), object };
+  const links = [{ actor: hostActor(v, actors), object }];
   if (HEX_ID.test(target)) return { actor: `container:${shortId(target)}`, object, links };
   return { actor: `container-name:${redactText(target).slice(0, 128)}`, object, links, publishes: [{ actor: RUNTIME_EXEC, object }] };
 }

@@ -24,7 +24,7 @@ import { ReaderBaseline } from './reader-baseline';
 import { boundArgv } from './bound';
 import type { ProcessNote } from '../pipeline/process-note';
 import { WatchedObjects } from '../enrich/watched-objects';
-import { behaviourKey, type BehaviourKey } from './behaviour-key';
+import { behaviourKey, HostActors, type BehaviourKey } from './behaviour-key';
 import { IncidentGrouper, type IncidentOptions, type IncidentStats } from './incidents';
 
 export interface DetectorOptions {
@@ -112,6 +112,14 @@ function latestInto(out: Finding[] | null, f: Finding): Finding[] {
   return out;
 }
 
+/**
+ * Processes remembered for repeat suppression (rule, pid, start time, exe, command line). A repeat that
+ * slips past an evicted key is not a new finding: the incident grouper merges it and counts it. In a
+ * storm of new processes every key is new and none repeats, so the bound is what keeps the map (and the
+ * tick's sweep of it, once a second) small; it was 65,536 keys, each with a full command line.
+ */
+const RECENT_MAX = 8192;
+
 function raise(s: Severity, steps: number): Severity {
   return SEVERITIES[Math.min(SEVERITIES.length - 1, severityRank(s) + steps)] as Severity;
 }
@@ -137,6 +145,8 @@ class Engine implements Detector {
   private readonly shimIndex = new Map<number, CgroupIdentity>();
   private readonly viewCtx;
   private readonly incidents: IncidentGrouper | null;
+  /** Host actors by parent process, so one tree stays one actor while the table's view of it changes. */
+  private readonly hostActors = new HostActors();
   readonly stats: DetectorStats;
 
   constructor(private readonly opts: DetectorOptions) {
@@ -237,7 +247,7 @@ class Engine implements Detector {
         (out ??= []).push(build());
         continue;
       }
-      key ??= behaviourKey(v);
+      key ??= behaviourKey(v, this.hostActors);
       const emitted = this.incidents.hit(key, { rule: id, severity: hit.severity, eventId: v.ev.id, timeMs: v.ev.timeMs, time: v.ev.time, touches: v.kind === 'open' || v.kind === 'connect' }, build);
       if (emitted) out = latestInto(out, emitted);
     }
@@ -250,7 +260,7 @@ class Engine implements Detector {
         (out ??= []).push(seq);
         continue;
       }
-      key ??= behaviourKey(v);
+      key ??= behaviourKey(v, this.hostActors);
       const emitted = this.incidents.hit(key, { rule: seq.rule, severity: seq.severity, eventId: v.ev.id, timeMs: v.ev.timeMs, time: v.ev.time, touches: v.kind === 'open' || v.kind === 'connect' }, () => seq);
       if (emitted) out = latestInto(out, emitted);
     }
@@ -305,7 +315,7 @@ class Engine implements Detector {
     const t = v.ev.timeMs;
     if (last !== undefined && t - last >= 0 && t - last < this.suppressMs) return true;
     this.recent.set(key, t);
-    if (this.recent.size > 65_536) {
+    if (this.recent.size > RECENT_MAX) {
       const first = this.recent.keys().next();
       if (!first.done) this.recent.delete(first.value);
     }
