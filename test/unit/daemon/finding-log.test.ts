@@ -2,23 +2,13 @@
  * The agent's finding log (src/daemon/finding-log.ts): a line for each new incident and each escalation
  * (a new rule, a higher severity), none for an update that only counts more of the same.
  */
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { sink } from './log-sink';
 import { FindingLog } from '../../../src/daemon/finding-log';
 import { createLogger } from '../../../src/daemon/logger';
 import type { Finding } from '../../../src/detect/finding';
 import { makeFinding } from '../store/fixtures';
 
-function sink(): { stream: Writable; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _e, cb) {
-      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { stream, lines };
-}
 
 describe('FindingLog', () => {
   it('logs revision 1 and escalations, not plain count updates', () => {
