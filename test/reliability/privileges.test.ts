@@ -121,7 +121,7 @@ describe('unprivileged collector', () => {
           dispatcher: agent,
         });
         expect(res.statusCode).toBe(200);
-        expect(await res.body.json()).toEqual({ accepted: 1, duplicates: 0 });
+        expect(await res.body.json()).toEqual({ accepted: 1, replaced: 0, duplicates: 0 });
         await agent.close();
         const st = fs.statSync(path.join(state, 'collector.db'));
         expect(st.uid).toBe(65534);

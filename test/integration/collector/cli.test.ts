@@ -71,7 +71,7 @@ describe.skipIf(!built)('credwatch collector (CLI)', () => {
         dispatcher: agent,
       });
       expect(res.statusCode).toBe(200);
-      expect(await res.body.json()).toEqual({ accepted: 1, duplicates: 0 });
+      expect(await res.body.json()).toEqual({ accepted: 1, replaced: 0, duplicates: 0 });
       await agent.close();
       expect(out).not.toContain(token);
     } finally {
