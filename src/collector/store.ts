@@ -5,6 +5,16 @@
  * shadow another's finding by reusing its id. A re-sent finding with a higher `revision` (an incident
  * that grew) replaces the stored one; an equal or lower revision is a duplicate (absent = 0).
  *
+ * Revision rules every implementation of CollectorStore keeps (docs/shipping.md, "The collector's
+ * contract"); agents deliver each revision at least once, in any order after a retry:
+ *   - (agent, id) not stored: insert, counted in `accepted` (and in the agent's `findings`);
+ *   - stored with a lower revision: replace every column and the JSON in place, counted in `replaced`
+ *     (the row keeps its `seq`, and an incident's `time` stays its first event's, so its place in the
+ *     newest-first order does not move);
+ *   - stored with an equal or higher revision: change nothing, counted in `duplicates`; the batch is
+ *     still acked (a resend is not an error);
+ *   - a batch is applied in order in one transaction: two revisions of one id in it end as the higher.
+ *
  * Queries are keyset-paged, newest first by (time_ms, seq): `planPage` picks the rows of one page from
  * the small columns only (bounded by a row limit and a byte budget) and returns the cursor after it;
  * `readRows` then fetches their JSON in small chunks, so a page of large findings is streamed instead of

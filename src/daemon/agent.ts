@@ -12,7 +12,7 @@
  * drains, the pipeline flushes what is in flight, the writer commits, and only then the store closes.
  */
 import { matchStats } from '../detect/linear-regex';
-import { logFinding } from './finding-log';
+import { FindingLog } from './finding-log';
 import * as os from 'node:os';
 import { AUDIT_CONFIG_CHANGE, recordTypeName } from '../audit/record-types';
 import { PROCESS_NOTE_TYPE } from '../native/process-note';
@@ -96,10 +96,13 @@ export class Agent {
   private config!: Config;
   private configSource = '';
   private logger!: Logger;
+  /** One line per new finding or escalation; plain incident updates are not logged (finding-log.ts). */
+  private findingLog!: FindingLog;
   private store!: FindingStore;
   private metrics!: Metrics;
   private metricsServer: MetricsServer | null = null;
   private detector!: Detector;
+  private lastIncidentCuts = { evidenceCut: 0, evicted: 0, coalesced: 0 };
   private kubeDetector!: ReturnType<typeof createKubeDetector>;
   private cap!: FindingCap;
   private trail!: TokenTrail;
@@ -159,6 +162,7 @@ export class Agent {
     this.config = loaded.config;
     this.configSource = loaded.source;
     this.logger = createLogger(this.config.log.level, this.opts.logDestination);
+    this.findingLog = new FindingLog(this.logger);
     for (const w of loaded.warnings) this.logger.warn({ key: w.path, line: w.line }, w.message);
     this.logger.info({ version, config: this.configSource, pid: process.pid }, 'credwatch starting');
     this.dropLog = new RateLimitedLog(this.logger);
@@ -508,10 +512,14 @@ export class Agent {
     }
     this.trail.noteHostFindings(findings);
     for (const f of findings) {
-      this.metrics.countFinding(f.rule, f.severity);
-      logFinding(this.logger, f);
+      // An incident's later revisions update the stored finding: counted once, when it opens.
+      const revision = f.revision ?? 1;
+      if (revision <= 1) {
+        this.metrics.countFinding(f.rule, f.severity);
+        this.findingsToday++;
+      }
+      this.findingLog.log(f);
     }
-    this.findingsToday += findings.length;
     for (const f of findings) this.writer.add(f);
     this.shipper?.wake();
   }
@@ -584,6 +592,14 @@ export class Agent {
       }
       this.lastNetlink = c;
     }
+    // Incident cuts lose no finding (the event is counted in the incident's `count`) but must be visible.
+    const inc = this.detector.stats.incidents;
+    this.metrics.countSignal('incident_evidence_cut', inc.evidenceCut - this.lastIncidentCuts.evidenceCut);
+    this.metrics.countSignal('incident_evicted', inc.evicted - this.lastIncidentCuts.evicted);
+    // Revisions superseded before they were written (the later one carries everything): not a loss.
+    const coalesced = this.writer.counters.coalesced;
+    this.metrics.countSignal('revision_coalesced', coalesced - this.lastIncidentCuts.coalesced);
+    this.lastIncidentCuts = { evidenceCut: inc.evidenceCut, evicted: inc.evicted, coalesced };
     const st = this.pipeline.stats;
     // Serial gaps are a loss signal only in unicast mode with every event audited; the kernel numbers
     // events it never sends (filtered syscalls), so gaps are reported as a counter, not as drops.

@@ -24,6 +24,8 @@ import { ReaderBaseline } from './reader-baseline';
 import { redactBoundedArgv } from './bound';
 import type { ProcessNote } from '../native/process-note';
 import { WatchedObjects, type ObjectHit } from '../enrich/watched-objects';
+import { behaviourKey, HostActors, type BehaviourKey } from './behaviour-key';
+import { IncidentGrouper, type IncidentOptions, type IncidentStats } from './incidents';
 
 export interface DetectorOptions {
   host: string;
@@ -46,6 +48,11 @@ export interface DetectorOptions {
   objects?: WatchedObjects;
   /** Claims of a pod token a finding's event read (src/enrich/token-claims.ts); absent in replay. */
   tokenClaims?: { claimsFor(hit: ObjectHit): FindingToken | null };
+  /**
+   * Grouping of rule hits into one finding per behaviour (src/detect/incidents.ts). `false` emits one
+   * finding per rule hit, as rule tests want to see them; the daemon and replay always group.
+   */
+  incidents?: IncidentOptions | false;
 }
 
 export interface DetectorStats {
@@ -59,7 +66,9 @@ export interface DetectorStats {
   overBudget: number;
   /** The slowest evaluation seen, in ms. */
   slowestEventMs: number;
+  /** Incidents opened, by the rule that opened them (updates of an incident are not counted again). */
   byRule: Record<string, number>;
+  incidents: IncidentStats;
 }
 
 /**
@@ -96,6 +105,23 @@ export function findingId(rule: string, host: string, eventIds: readonly string[
   return createHash('sha256').update(`${rule}\0${host}\0${eventIds.join('\0')}`).digest('hex').slice(0, 32);
 }
 
+/** Several rules on one event update the same incident: the event emits only its last revision. */
+function latestInto(out: Finding[] | null, f: Finding): Finding[] {
+  if (!out) return [f];
+  const at = out.findIndex((x) => x.id === f.id);
+  if (at >= 0) out[at] = f;
+  else out.push(f);
+  return out;
+}
+
+/**
+ * Processes remembered for repeat suppression (rule, pid, start time, exe, command line). A repeat that
+ * slips past an evicted key is not a new finding: the incident grouper merges it and counts it. In a
+ * storm of new processes every key is new and none repeats, so the bound is what keeps the map (and the
+ * tick's sweep of it, once a second) small; it was 65,536 keys, each with a full command line.
+ */
+const RECENT_MAX = 8192;
+
 function raise(s: Severity, steps: number): Severity {
   return SEVERITIES[Math.min(SEVERITIES.length - 1, severityRank(s) + steps)] as Severity;
 }
@@ -107,7 +133,6 @@ function maxSeverity(a: Severity, b: Severity): Severity {
 class Engine implements Detector {
   readonly processTable: ProcessTable;
   readonly objects: WatchedObjects;
-  readonly stats: DetectorStats = { events: 0, findings: 0, sequenceFindings: 0, excluded: 0, allowlisted: 0, suppressed: 0, overBudget: 0, slowestEventMs: 0, byRule: {} };
   private loaded: LoadedRule[] = [];
   private compiled: CompiledRule[] = [];
   private sequenceRules: CompiledRule[] = [];
@@ -121,8 +146,15 @@ class Engine implements Detector {
   /** shim pid -> container its last `runc exec` child worked on (replay has no cgroups). */
   private readonly shimIndex = new Map<number, CgroupIdentity>();
   private readonly viewCtx;
+  private readonly incidents: IncidentGrouper | null;
+  /** Host actors by parent process, so one tree stays one actor while the table's view of it changes. */
+  private readonly hostActors = new HostActors();
+  readonly stats: DetectorStats;
 
   constructor(private readonly opts: DetectorOptions) {
+    this.incidents = opts.incidents === false ? null : new IncidentGrouper(opts.host, opts.incidents);
+    const incidents = this.incidents?.stats ?? { open: 0, opened: 0, merged: 0, updates: 0, closed: 0, evicted: 0, evidenceCut: 0 };
+    this.stats = { events: 0, findings: 0, sequenceFindings: 0, excluded: 0, allowlisted: 0, suppressed: 0, overBudget: 0, slowestEventMs: 0, byRule: {}, incidents };
     this.processTable = opts.processTable ?? new ProcessTable();
     this.objects = opts.objects ?? new WatchedObjects();
     this.allow = new Allowlist(opts.allow ?? []);
@@ -192,6 +224,7 @@ class Engine implements Detector {
     const v = new EventView(ev, this.viewCtx);
     if (v.kind === 'exec') this.noteRuntimeExec(v);
     let out: Finding[] | null = null;
+    let key: BehaviourKey | null = null;
     for (const rule of this.compiled) {
       const hit = scoreRule(rule, v);
       if (!hit) continue;
@@ -212,20 +245,38 @@ class Engine implements Detector {
         this.stats.suppressed++;
         continue;
       }
-      (out ??= []).push(build());
+      if (!this.incidents) {
+        (out ??= []).push(build());
+        continue;
+      }
+      key ??= behaviourKey(v, this.hostActors);
+      const emitted = this.incidents.hit(key, { rule: id, severity: hit.severity, eventId: v.ev.id, timeMs: v.ev.timeMs, time: v.ev.time, touches: v.kind === 'open' || v.kind === 'connect' }, build);
+      if (emitted) out = latestInto(out, emitted);
     }
     for (const rule of this.sequenceRules) {
       const marks = this.sequences.match(rule, v);
       if (marks.length === 0 || this.allow.allows(rule.spec.id, v) || isExcluded(rule, v)) continue;
-      // One finding per follow-up event, carrying every credential read it completes.
-      (out ??= []).push(this.sequenceFinding(rule.spec, marks.map((m) => m.finding), v));
+      // One hit per follow-up event, carrying every credential read it completes.
+      const seq = this.sequenceFinding(rule.spec, marks.map((m) => m.finding), v);
+      if (!this.incidents) {
+        (out ??= []).push(seq);
+        continue;
+      }
+      key ??= behaviourKey(v, this.hostActors);
+      const emitted = this.incidents.hit(key, { rule: seq.rule, severity: seq.severity, eventId: v.ev.id, timeMs: v.ev.timeMs, time: v.ev.time, touches: v.kind === 'open' || v.kind === 'connect' }, () => seq);
+      if (emitted) out = latestInto(out, emitted);
     }
     if (!out) return [];
+    this.count(out);
+    return out;
+  }
+
+  private count(out: readonly Finding[]): void {
     for (const f of out) {
+      if ((f.revision ?? 1) > 1) continue;
       this.stats.findings++;
       this.stats.byRule[f.rule] = (this.stats.byRule[f.rule] ?? 0) + 1;
     }
-    return out;
   }
 
   onProcessNote(note: ProcessNote): void {
@@ -236,7 +287,10 @@ class Engine implements Detector {
   tick(nowMs: number): Finding[] {
     this.sequences.expire(nowMs);
     for (const [k, t] of this.recent) if (nowMs - t > this.suppressMs) this.recent.delete(k);
-    return [];
+    if (!this.incidents) return [];
+    const updates = this.incidents.tick(nowMs);
+    this.count(updates);
+    return updates;
   }
 
   private noteRuntimeExec(v: EventView): void {
@@ -263,7 +317,7 @@ class Engine implements Detector {
     const t = v.ev.timeMs;
     if (last !== undefined && t - last >= 0 && t - last < this.suppressMs) return true;
     this.recent.set(key, t);
-    if (this.recent.size > 65_536) {
+    if (this.recent.size > RECENT_MAX) {
       const first = this.recent.keys().next();
       if (!first.done) this.recent.delete(first.value);
     }

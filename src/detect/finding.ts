@@ -12,6 +12,11 @@ export function severityRank(s: Severity): number {
   return SEVERITIES.indexOf(s);
 }
 
+/** Whether a rule fired on this finding: its own rule, or any rule merged into the incident. */
+export function hasRule(f: Pick<Finding, 'rule' | 'rules'>, rule: string): boolean {
+  return f.rule === rule || (f.rules?.includes(rule) ?? false);
+}
+
 export type Confidence = 'low' | 'medium' | 'high';
 
 export interface FindingProcess {
@@ -120,4 +125,18 @@ export interface Finding {
   evidence: Evidence[];
   /** Present only on a finding cut to the size cap: what was cut, and how big it was. */
   truncated?: FindingCut;
+  /**
+   * Incident fields (src/detect/incidents.ts): a host finding is one behaviour, and every rule that fired
+   * on it is merged in. Optional because API-server findings and older stored findings lack them.
+   * `rule` above is the rule that set the severity; `rules` lists all of them.
+   */
+  rules?: string[];
+  /** Events merged into this incident. */
+  count?: number;
+  first_seen?: string;
+  last_seen?: string;
+  /** 1 when first emitted; each later emission of the same id carries a higher number (receivers keep the highest). */
+  revision?: number;
+  /** The behaviour's key: who (container, or the host process-tree root) touched what. */
+  incident?: { actor: string; object: string };
 }

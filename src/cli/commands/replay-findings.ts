@@ -15,6 +15,7 @@ import type { Readable } from 'node:stream';
 import { REPLAY_REASSEMBLY } from '../../audit/reassembler';
 import { createDetector } from '../../detect/engine';
 import { DEFAULT_MAX_FINDING_BYTES, FindingCap } from '../../detect/finding-cap';
+import { latestRevisions } from '../../detect/incidents';
 import type { Finding } from '../../detect/finding';
 import { createKubeDetector } from '../../detect/kube';
 import { TokenTrail } from '../../detect/token-trail';
@@ -68,7 +69,9 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   if (files.length === 0) throw new UsageError('replay: give at least one FILE (or - for stdin)');
   if (files.filter((f) => f === '-').length > 1) throw new UsageError('replay: stdin (-) can be given only once');
   const host = os.hostname();
-  const findings: Finding[] = [];
+  // An incident is emitted again as it grows (a higher revision); a replay reports its final state once,
+  // in the order incidents opened.
+  const emitted: Finding[] = [];
   // Replay has no linger: a trail's finding is emitted at the end, with every request it gathered.
   const trail = new TokenTrail({ host, lingerMs: Number.POSITIVE_INFINITY });
   const home = new TokenHome({ host });
@@ -76,8 +79,7 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   const emit = (raw: Finding[]): void => {
     const fs = cap.applyAll(raw);
     trail.noteHostFindings(fs);
-    if (opts.json) for (const f of fs) process.stdout.write(toJsonLine(f) + '\n');
-    else findings.push(...fs);
+    emitted.push(...fs);
   };
   const detector = createDetector({ host, users: null });
   const kube = createKubeDetector({ host });
@@ -117,7 +119,9 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   pipeline.tick(Number.MAX_SAFE_INTEGER);
   emit(trail.flush());
 
-  if (!opts.json) process.stdout.write(renderFindingsTable(findings, { localHost: host }));
+  const findings = latestRevisions(emitted);
+  if (opts.json) for (const f of findings) process.stdout.write(toJsonLine(f) + '\n');
+  else process.stdout.write(renderFindingsTable(findings, { localHost: host }));
   const st = pipeline.stats;
   if (opts.stats || st.parseErrors > 0 || kubeBad > 0 || st.uringUnknownOps > 0) {
     process.stderr.write(
