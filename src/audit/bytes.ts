@@ -73,29 +73,43 @@ export function hexToString(text: string, start = 0, end = text.length): string 
   return bytes === null ? null : decodeSurrogateEscaped(bytes);
 }
 
+/**
+ * The slow path, for text that is not valid UTF-8 (an attacker's argv of 0x80 bytes, say): code units
+ * are written into one UTF-16 buffer and decoded once, so a megabyte of invalid bytes is one flat
+ * string built in linear time, not a million-piece rope that the next reader has to flatten.
+ */
 function decodeSlow(b: Buffer): string {
-  let out = '';
-  let runStart = 0; // start of a pending valid run, decoded in one go
-  let i = 0;
   const n = b.length;
+  // Each byte gives at most one UTF-16 unit (a 4-byte sequence gives two), so n units always suffice.
+  const units = new Uint16Array(n);
+  let u = 0;
+  let i = 0;
   while (i < n) {
     const c = b[i] as number;
     if (c < 0x80) {
+      units[u++] = c;
       i++;
       continue;
     }
     const len = validSequenceLength(b, i, n);
-    if (len > 0) {
-      i += len;
+    if (len === 2) {
+      units[u++] = ((c & 0x1f) << 6) | ((b[i + 1] as number) & 0x3f);
+    } else if (len === 3) {
+      units[u++] = ((c & 0x0f) << 12) | (((b[i + 1] as number) & 0x3f) << 6) | ((b[i + 2] as number) & 0x3f);
+    } else if (len === 4) {
+      const cp = ((c & 0x07) << 18) | (((b[i + 1] as number) & 0x3f) << 12) | (((b[i + 2] as number) & 0x3f) << 6) | ((b[i + 3] as number) & 0x3f);
+      const v = cp - 0x10000;
+      units[u++] = 0xd800 + (v >> 10);
+      units[u++] = 0xdc00 + (v & 0x3ff);
+    } else {
+      // Not valid UTF-8: the byte itself, as a lone low surrogate U+DC80..U+DCFF (surrogateescape).
+      units[u++] = 0xdc00 + c;
+      i++;
       continue;
     }
-    if (i > runStart) out += b.toString('utf8', runStart, i);
-    out += String.fromCharCode(0xdc00 + c);
-    i++;
-    runStart = i;
+    i += len;
   }
-  if (n > runStart) out += b.toString('utf8', runStart, n);
-  return out;
+  return Buffer.from(units.buffer, units.byteOffset, u * 2).toString('utf16le');
 }
 
 /** Length of the valid UTF-8 sequence starting at b[i] (a lead byte >= 0x80), or 0 when invalid. */
@@ -128,7 +142,9 @@ function validSequenceLength(b: Buffer, i: number, n: number): number {
 /** The inverse of decodeSurrogateEscaped: lone U+DC80..U+DCFF become the raw byte again. */
 export function encodeSurrogateEscaped(str: string): Buffer {
   if (!hasEscapedByte(str)) return Buffer.from(str, 'utf8');
-  const parts: Buffer[] = [];
+  // One buffer written in place (a UTF-16 unit is at most 3 UTF-8 bytes), not a Buffer per escape.
+  const out = Buffer.allocUnsafe(str.length * 3);
+  let o = 0;
   let runStart = 0;
   for (let i = 0; i < str.length; i++) {
     const c = str.charCodeAt(i);
@@ -138,13 +154,13 @@ export function encodeSurrogateEscaped(str: string): Buffer {
       continue;
     }
     if (c >= 0xdc80 && c <= 0xdcff) {
-      if (i > runStart) parts.push(Buffer.from(str.slice(runStart, i), 'utf8'));
-      parts.push(Buffer.of(c - 0xdc00));
+      if (i > runStart) o += out.write(str.slice(runStart, i), o, 'utf8');
+      out[o++] = c - 0xdc00;
       runStart = i + 1;
     }
   }
-  if (runStart < str.length) parts.push(Buffer.from(str.slice(runStart), 'utf8'));
-  return Buffer.concat(parts);
+  if (runStart < str.length) o += out.write(str.slice(runStart), o, 'utf8');
+  return out.subarray(0, o);
 }
 
 function hasEscapedByte(str: string): boolean {

@@ -8,6 +8,7 @@
  * with another parent).
  */
 import type { AuditEvent, ProcessInfo } from '../audit/event';
+import { encodeSurrogateEscaped } from '../audit/bytes';
 import { parseProcCgroup, type CgroupIdentity } from './cgroup';
 import { nullProcReader, type ProcReader, type ProcStat } from './proc-reader';
 
@@ -51,9 +52,35 @@ export function ownString(s: string): string {
   return s.length < 13 ? s : (' ' + s).slice(1);
 }
 
-function ownArgv(argv: string[]): string[] {
-  const out = new Array<string>(argv.length);
-  for (let i = 0; i < argv.length; i++) out[i] = ownString(argv[i] as string);
+/**
+ * Characters of argv an entry keeps. The event's own argv is matched in full (rules cut it to their
+ * own bound); the table's copy serves later events of the pid and its children's parent chains, and
+ * must not let an attacker's 2 MiB argvs times `maxEntries` fill the agent's memory: 32k entries of at
+ * most 4 KiB each, where a full argv would be 64 GiB.
+ */
+export const TABLE_ARGV_CHARS = 4096;
+
+/** A copy of argv within TABLE_ARGV_CHARS: a cut argument ends in `…[+N bytes]`, dropped ones in `…[+N args]`. */
+function ownArgv(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  let budget = TABLE_ARGV_CHARS;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (budget <= 0) {
+      out.push(`…[+${argv.length - i} args]`);
+      break;
+    }
+    if (a.length <= budget) {
+      out.push(ownString(a));
+      budget -= a.length;
+      continue;
+    }
+    let cut = budget;
+    const c = a.charCodeAt(cut - 1);
+    if (c >= 0xd800 && c <= 0xdbff) cut--; // never split a surrogate pair
+    out.push(`${a.slice(0, cut)}…[+${encodeSurrogateEscaped(a.slice(cut)).length} bytes]`);
+    budget = 0;
+  }
   return out;
 }
 

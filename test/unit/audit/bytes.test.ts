@@ -31,6 +31,48 @@ describe('surrogateescape', () => {
     );
   });
 
+  it('decodes mixtures of valid multi-byte UTF-8 and invalid bytes like a per-run reference decoder', () => {
+    // The reference: Node's UTF-8 decoder on each valid run, U+DCNN for each invalid byte.
+    const reference = (b: Buffer): string => {
+      let out = '';
+      let i = 0;
+      while (i < b.length) {
+        let ok = 0;
+        for (const len of [1, 2, 3, 4]) {
+          const part = b.subarray(i, i + len);
+          if (part.length === len && Buffer.from(part.toString('utf8'), 'utf8').equals(part) && !part.toString('utf8').includes('\ufffd')) {
+            ok = len;
+            break;
+          }
+        }
+        if (ok === 0) {
+          out += String.fromCharCode(0xdc00 + (b[i] as number));
+          i++;
+        } else {
+          out += b.toString('utf8', i, i + ok);
+          i += ok;
+        }
+      }
+      return out;
+    };
+    const piece = fc.oneof(fc.string({ unit: 'binary', maxLength: 8 }).map((t) => Buffer.from(t, 'utf8')), fc.uint8Array({ minLength: 1, maxLength: 4 }).map((a) => Buffer.from(a)));
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 12 }), (pieces) => {
+        const b = Buffer.concat(pieces);
+        expect(decodeSurrogateEscaped(b)).toBe(reference(b));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('decodes a megabyte of invalid bytes to one string of a megabyte of escapes', () => {
+    const b = Buffer.alloc(1 << 20, 0xff);
+    const s = decodeSurrogateEscaped(b);
+    expect(s.length).toBe(1 << 20);
+    expect(s.charCodeAt(0)).toBe(0xdcff);
+    expect(encodeSurrogateEscaped(s).equals(b)).toBe(true);
+  });
+
   it('encodes real surrogate pairs as UTF-8, not as escaped bytes', () => {
     expect(encodeSurrogateEscaped('𝄞\udcff').equals(Buffer.from([0xf0, 0x9d, 0x84, 0x9e, 0xff]))).toBe(true);
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProcessTable } from '../../../src/enrich/process-table';
+import { ProcessTable, TABLE_ARGV_CHARS } from '../../../src/enrich/process-table';
 import { parseProcStat, type ProcReader } from '../../../src/enrich/proc-reader';
 import { makeEvent } from './helpers';
 
@@ -37,6 +37,22 @@ describe('ProcessTable', () => {
     expect(t.parents(30).map((e) => e.pid)).toEqual([20, 10]);
     expect(t.isInTree(30, 10)).toBe(true);
     expect(t.isInTree(10, 30)).toBe(false);
+  });
+
+  it('keeps at most TABLE_ARGV_CHARS of an argv, marking what it cut (a 2 MiB argv per entry would fill memory)', () => {
+    const t = new ProcessTable();
+    const big = Array.from({ length: 16 }, (_, i) => String.fromCharCode(97 + i).repeat(120_000));
+    t.observe(makeEvent({ process: { pid: 40, argv: ['kubectl', 'get', ...big] } }));
+    const kept = t.get(40)?.argv ?? [];
+    expect(kept.slice(0, 2)).toEqual(['kubectl', 'get']);
+    expect(kept[2]).toMatch(/^a+…\[\+\d+ bytes\]$/);
+    expect(kept[2]?.startsWith('a'.repeat(TABLE_ARGV_CHARS - 'kubectlget'.length))).toBe(true);
+    expect(kept[2]).toContain(`…[+${120_000 - (TABLE_ARGV_CHARS - 'kubectlget'.length)} bytes]`);
+    expect(kept[3]).toBe('…[+15 args]');
+    expect(kept).toHaveLength(4);
+    // A surrogate escape (a non-UTF-8 byte) counts as the one byte it stands for.
+    t.observe(makeEvent({ process: { pid: 41, argv: ['x', '\udcff'.repeat(TABLE_ARGV_CHARS + 10)] } }));
+    expect(t.get(41)?.argv?.[1]).toMatch(/…\[\+11 bytes\]$/);
   });
 
   it('is cycle-safe and depth-bounded', () => {
