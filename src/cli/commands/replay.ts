@@ -125,14 +125,10 @@ function waitDrainOrError(stream: NodeJS.WriteStream): Promise<void> {
 
 function eventLine(raw: AuditEvent, withRecords: boolean): string {
   // The debugging view is stdout too: the same redaction as findings (secrets never reach stdout).
-  const ev = redactAuditEvent(raw);
-  if (withRecords) return JSON.stringify(ev) + '\n';
-  const records = ev.records;
-  // Leave `records` out without copying the object: stringify skips undefined properties.
-  (ev as { records?: unknown }).records = undefined;
-  const line = JSON.stringify(ev) + '\n';
-  ev.records = records;
-  return line;
+  // Without --records the raw records are neither redacted nor printed (stringify skips undefined).
+  const ev = redactAuditEvent(raw, { records: withRecords });
+  if (!withRecords) (ev as { records?: unknown }).records = undefined;
+  return JSON.stringify(ev) + '\n';
 }
 
 class Progress {

@@ -6,7 +6,16 @@
 import type { AuditEvent } from '../../audit/event';
 import { redactArgv, redactNullable, redactRecords } from '../redact';
 
-export function redactAuditEvent(ev: AuditEvent): AuditEvent {
+export interface RedactEventOptions {
+  /**
+   * Redact (re-render) the raw records too. Default true. `replay --events` without `--records`
+   * drops them from the output, and re-rendering every record's text was most of its cost.
+   * Without it the result has `records: []`: nothing unredacted is ever returned.
+   */
+  records?: boolean;
+}
+
+export function redactAuditEvent(ev: AuditEvent, opts: RedactEventOptions = {}): AuditEvent {
   const p = ev.process;
   const argv = p ? redactArgv(p.argv) : null;
   return {
@@ -27,6 +36,6 @@ export function redactAuditEvent(ev: AuditEvent): AuditEvent {
     paths: ev.paths.map((x) => ({ ...x, name: redactNullable(x.name) })),
     sockaddr: ev.sockaddr ? { ...ev.sockaddr, path: redactNullable(ev.sockaddr.path) } : null,
     ...(ev.problems ? { problems: ev.problems.map((x) => redactNullable(x) as string) } : {}),
-    records: redactRecords(ev.records, argv),
+    records: opts.records === false ? [] : redactRecords(ev.records, argv),
   };
 }
