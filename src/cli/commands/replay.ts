@@ -48,10 +48,11 @@ export function register(program: Command): void {
 
 /**
  * Replay keeps a bounded window of records (REPLAY_REASSEMBLY) but allocates a lot of short-lived
- * garbage around it, and V8 by default lets the old generation grow up to ~4x its live size between
- * full collections: ~270 MB peak RSS on a 1 GB log for a ~35 MB live set. Capping the growth factor
- * at 2x (V8 reads this flag at each collection, so setting it at run time works) keeps the peak near
- * 170 MB for the same CPU time (measured: bench/replay-throughput.js). Only this process is affected.
+ * garbage around it, and V8 by default lets the old generation grow to several times its live size
+ * between full collections: 293-305 MiB peak RSS on the 1M-event bench log for a ~35 MB live set.
+ * Capping the growth factor at 2x brings that to 201-205 MiB (findings mode 185-195) for the same
+ * CPU time (bench/replay-throughput.js). V8 applies the flag at its next heap-limit computation, so
+ * setting it at run time works; only this process is affected.
  */
 export function boundHeapGrowth(): void {
   v8.setFlagsFromString('--heap-growing-percent=100');
