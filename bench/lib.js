@@ -94,10 +94,12 @@ function buildLoadgen() {
 }
 
 /** Runs the load generator; resolves with its JSON line. `opsRate` 0 = as fast as it can. */
-function runLoadgen({ opsRate, seconds, workers = 1, open, mix = '8:1:1', count = 0 }) {
+function runLoadgen({ opsRate, seconds, workers = 1, open, mix = '8:1:1', count = 0, unix, childConnect = false }) {
   const args = ['--rate', String(opsRate), '--seconds', String(seconds), '--workers', String(workers), '--mix', mix];
   if (count > 0) args.push('--count', String(count));
   if (open) args.push('--open', open);
+  if (unix) args.push('--unix', unix);
+  if (childConnect) args.push('--child-connect');
   return new Promise((resolve, reject) => {
     const child = spawn(buildLoadgen(), args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';

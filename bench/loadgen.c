@@ -8,6 +8,8 @@
  * open and connect operations (default 1:0:0, exec only). Pacing uses absolute deadlines on
  * CLOCK_MONOTONIC so a slow iteration is caught up instead of silently lowering the rate. --count stops
  * after N operations in all (a fixed-size burst), or at --seconds, whichever comes first.
+ * --child-connect makes each exec operation a new process that connects to the --unix path and exits
+ * (fork, connect, _exit; no exec): the alert-storm load of bench/live-storm.js.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -52,6 +54,21 @@ static int do_exec(void) {
   return 0;
 }
 
+static int do_connect(const char *path);
+
+/* A new process whose only act is one connect() to `path` (a true H7 hit when it is a runtime socket). */
+static int do_child_connect(const char *path) {
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    do_connect(path);
+    _exit(0);
+  }
+  int status;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  return 0;
+}
+
 static int do_open(const char *path) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
@@ -75,7 +92,7 @@ static int do_connect(const char *path) {
 int main(int argc, char **argv) {
   double rate = 0, seconds = 10;
   long count = 0;
-  int workers = 1, we = 1, wo = 0, wc = 0;
+  int workers = 1, we = 1, wo = 0, wc = 0, child_connect = 0;
   const char *open_path = "/etc/hostname", *unix_path = "/run/credwatch-loadgen.sock";
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--rate") && i + 1 < argc) rate = atof(argv[++i]);
@@ -84,13 +101,14 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--count") && i + 1 < argc) count = atol(argv[++i]);
     else if (!strcmp(argv[i], "--open") && i + 1 < argc) open_path = argv[++i];
     else if (!strcmp(argv[i], "--unix") && i + 1 < argc) unix_path = argv[++i];
+    else if (!strcmp(argv[i], "--child-connect")) child_connect = 1;
     else if (!strcmp(argv[i], "--mix") && i + 1 < argc) {
       if (sscanf(argv[++i], "%d:%d:%d", &we, &wo, &wc) != 3 || we + wo + wc <= 0) {
         fprintf(stderr, "loadgen: --mix wants E:O:C\n");
         return 2;
       }
     } else {
-      fprintf(stderr, "usage: loadgen --rate N --seconds S [--workers W] [--open PATH] [--unix PATH] [--mix E:O:C] [--count N]\n");
+      fprintf(stderr, "usage: loadgen --rate N --seconds S [--workers W] [--open PATH] [--unix PATH] [--mix E:O:C] [--count N] [--child-connect]\n");
       return 2;
     }
   }
@@ -116,7 +134,7 @@ int main(int argc, char **argv) {
       if (t >= end || n == my_count) break;
       if (interval > 0) { if (next > t) sleep_until(next); next += interval; }
       int slot = (int)(n % cycle), rc;
-      if (slot < we) { rc = do_exec(); if (!rc) c->exec++; }
+      if (slot < we) { rc = child_connect ? do_child_connect(unix_path) : do_exec(); if (!rc) c->exec++; }
       else if (slot < we + wo) { rc = do_open(open_path); if (!rc) c->open++; }
       else { rc = do_connect(unix_path); if (!rc) c->connect++; }
       if (rc) c->errors++;

@@ -13,12 +13,30 @@ export interface Proctitle {
   parts: string[];
 }
 
+/**
+ * The last hex value decoded and its result: in an alert storm (1,000 forks a second of one program)
+ * every event carries the same PROCTITLE, so it is decoded once. Callers get a copy of `parts`.
+ */
+let lastHex = '';
+let lastDecoded: Proctitle | null = null;
+
 /** Decodes the `proctitle=` value `text[start, end)`. `quoted` when it was written as "...". */
 export function decodeProctitle(text: string, start: number, end: number, quoted: boolean): Proctitle | null {
   if (quoted) {
     const title = text.slice(start, end);
     return { title, parts: [title] };
   }
+  const hex = text.slice(start, end);
+  if (lastDecoded === null || hex !== lastHex) {
+    const out = decodeHexProctitle(text, start, end);
+    if (out === null) return null;
+    lastHex = hex;
+    lastDecoded = out;
+  }
+  return { title: lastDecoded.title, parts: [...lastDecoded.parts] };
+}
+
+function decodeHexProctitle(text: string, start: number, end: number): Proctitle | null {
   const bytes = decodeHex(text, start, end);
   if (bytes === null) return null;
   const parts: string[] = [];

@@ -5,6 +5,16 @@
  * shadow another's finding by reusing its id. A re-sent finding with a higher `revision` (an incident
  * that grew) replaces the stored one; an equal or lower revision is a duplicate (absent = 0).
  *
+ * Revision rules every implementation of CollectorStore keeps (docs/shipping.md, "The collector's
+ * contract"); agents deliver each revision at least once, in any order after a retry:
+ *   - (agent, id) not stored: insert, counted in `accepted` (and in the agent's `findings`);
+ *   - stored with a lower revision: replace every column and the JSON in place, counted in `replaced`
+ *     (the row keeps its `seq`, and an incident's `time` stays its first event's, so its place in the
+ *     newest-first order does not move);
+ *   - stored with an equal or higher revision: change nothing, counted in `duplicates`; the batch is
+ *     still acked (a resend is not an error);
+ *   - a batch is applied in order in one transaction: two revisions of one id in it end as the higher.
+ *
  * Queries are keyset-paged, newest first by (time_ms, seq): `planPage` picks the rows of one page from
  * the small columns only (bounded by a row limit and a byte budget) and returns the cursor after it;
  * `readRows` then fetches their JSON in small chunks, so a page of large findings is streamed instead of
@@ -44,6 +54,8 @@ export interface Cursor {
 
 export interface PageRow {
   seq: number;
+  /** The row's time: lets a time-partitioned store read it from its partition only. */
+  timeMs: number;
   bytes: number;
 }
 
@@ -59,11 +71,34 @@ export interface CollectorStore {
   /** At most `limit` rows and about `maxBytes` of JSON (always at least one row), after `cursor`. */
   planPage(q: FindingsQuery, cursor: Cursor | null, limit: number, maxBytes: number): Promise<PagePlan>;
   /** JSON text of the given rows, in the order given (rows deleted meanwhile are skipped). */
-  readRows(seqs: number[]): Promise<string[]>;
+  readRows(rows: PageRow[]): Promise<string[]>;
   agents(): Promise<AgentRecord[]>;
   /** Deletes findings older than `days` (in bounded steps); returns how many went. */
   retain(days: number, nowMs: number): Promise<number>;
   close(): Promise<void>;
+  /** Connection pool use, for /metrics (stores without a pool leave it out). */
+  poolStats?(): PoolStats;
+}
+
+export interface PoolStats {
+  /** Connections the pool may open. */
+  max: number;
+  total: number;
+  idle: number;
+  waiting: number;
+}
+
+/**
+ * The database cannot take the request now (down, restarting, out of connections, timed out): the
+ * server answers 503 with Retry-After, and nothing of the batch was acknowledged.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds = 5,
+  ) {
+    super(message);
+  }
 }
 
 export function encodeCursor(c: Cursor): string {
@@ -84,7 +119,7 @@ export async function queryAll(store: CollectorStore, q: FindingsQuery, pageRows
   const max = q.limit ?? Infinity;
   do {
     const plan = await store.planPage(q, cursor, Math.min(pageRows, max - out.length), 16 * 1024 * 1024);
-    for (const text of await store.readRows(plan.rows.map((r) => r.seq))) out.push(JSON.parse(text) as Finding);
+    for (const text of await store.readRows(plan.rows)) out.push(JSON.parse(text) as Finding);
     cursor = plan.next;
   } while (cursor !== null && out.length < max);
   return out;
@@ -222,14 +257,15 @@ export function collectorStoreOn(db: Db): CollectorStore {
       let last: Cursor | null = null;
       for (const r of rows) {
         if (page.length === limit || (page.length > 0 && bytes + r.bytes > maxBytes)) break;
-        page.push({ seq: r.seq, bytes: r.bytes });
+        page.push({ seq: r.seq, timeMs: r.timeMs, bytes: r.bytes });
         bytes += r.bytes;
         last = { timeMs: r.timeMs, seq: r.seq };
       }
       return Promise.resolve({ rows: page, next: page.length < rows.length ? last : null });
     },
-    readRows(seqs) {
-      if (seqs.length === 0) return Promise.resolve([]);
+    readRows(page) {
+      if (page.length === 0) return Promise.resolve([]);
+      const seqs = page.map((r) => r.seq);
       const rows = prepared('SELECT seq, json FROM fleet_findings WHERE seq IN (SELECT value FROM json_each(?))').all(JSON.stringify(seqs)) as { seq: number; json: string }[];
       const bySeq = new Map(rows.map((r) => [r.seq, r.json]));
       return Promise.resolve(seqs.map((s) => bySeq.get(s)).filter((j): j is string => j !== undefined));

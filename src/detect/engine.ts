@@ -14,16 +14,18 @@ import { Allowlist, type AllowConfig } from './allowlist';
 import { buildAuditRules, type AuditRuleOptions } from './audit-rules';
 import { EventView, runtimeTarget, type ContainerMeta } from './event-view';
 import type { CgroupIdentity } from '../enrich/cgroup';
-import { SEVERITIES, severityRank, type Evidence, type Finding, type FindingObject, type FindingProcess, type Severity } from './finding';
-import { redactArgv, redactRecords, redactText } from './redact';
+import { SEVERITIES, severityRank, type Evidence, type Finding, type FindingObject, type FindingToken, type FindingProcess, type Severity } from './finding';
+import { redactRecords, redactText } from './redact';
 import type { LoadedRule } from './rule-loader';
 import { loadRunnableRuleSet } from './rule-set';
 import { compileRule, isExcluded, scoreRule, type CompiledRule } from './score';
 import { SequenceTracker } from './sequences';
 import { ReaderBaseline } from './reader-baseline';
-import { boundArgv } from './bound';
-import type { ProcessNote } from '../pipeline/process-note';
-import { WatchedObjects } from '../enrich/watched-objects';
+import { redactBoundedArgv } from './bound';
+import type { ProcessNote } from '../native/process-note';
+import { WatchedObjects, type ObjectHit } from '../enrich/watched-objects';
+import { behaviourKey, HostActors, type BehaviourKey } from './behaviour-key';
+import { IncidentGrouper, type IncidentOptions, type IncidentStats } from './incidents';
 
 export interface DetectorOptions {
   host: string;
@@ -44,6 +46,13 @@ export interface DetectorOptions {
   auditRules?: AuditRuleOptions;
   /** The watched objects (by inode); the agent registers each watch it installs. Default: empty. */
   objects?: WatchedObjects;
+  /** Claims of a pod token a finding's event read (src/enrich/token-claims.ts); absent in replay. */
+  tokenClaims?: { claimsFor(hit: ObjectHit): FindingToken | null };
+  /**
+   * Grouping of rule hits into one finding per behaviour (src/detect/incidents.ts). `false` emits one
+   * finding per rule hit, as rule tests want to see them; the daemon and replay always group.
+   */
+  incidents?: IncidentOptions | false;
 }
 
 export interface DetectorStats {
@@ -57,7 +66,9 @@ export interface DetectorStats {
   overBudget: number;
   /** The slowest evaluation seen, in ms. */
   slowestEventMs: number;
+  /** Incidents opened, by the rule that opened them (updates of an incident are not counted again). */
   byRule: Record<string, number>;
+  incidents: IncidentStats;
 }
 
 /**
@@ -70,7 +81,7 @@ export const EVENT_BUDGET_MS = 5;
 export interface Detector {
   onAuditEvent(ev: AuditEvent): Finding[];
   /**
-   * An exec/connect event the native triage found no rule could fire on (src/pipeline/process-note.ts):
+   * An exec/connect event the native triage found no rule could fire on (src/native/process-note.ts):
    * only its process facts are kept, for the parent chains and sequence joins of later events.
    */
   onProcessNote(note: ProcessNote): void;
@@ -94,6 +105,23 @@ export function findingId(rule: string, host: string, eventIds: readonly string[
   return createHash('sha256').update(`${rule}\0${host}\0${eventIds.join('\0')}`).digest('hex').slice(0, 32);
 }
 
+/** Several rules on one event update the same incident: the event emits only its last revision. */
+function latestInto(out: Finding[] | null, f: Finding): Finding[] {
+  if (!out) return [f];
+  const at = out.findIndex((x) => x.id === f.id);
+  if (at >= 0) out[at] = f;
+  else out.push(f);
+  return out;
+}
+
+/**
+ * Processes remembered for repeat suppression (rule, pid, start time, exe, command line). A repeat that
+ * slips past an evicted key is not a new finding: the incident grouper merges it and counts it. In a
+ * storm of new processes every key is new and none repeats, so the bound is what keeps the map (and the
+ * tick's sweep of it, once a second) small; it was 65,536 keys, each with a full command line.
+ */
+const RECENT_MAX = 8192;
+
 function raise(s: Severity, steps: number): Severity {
   return SEVERITIES[Math.min(SEVERITIES.length - 1, severityRank(s) + steps)] as Severity;
 }
@@ -105,7 +133,6 @@ function maxSeverity(a: Severity, b: Severity): Severity {
 class Engine implements Detector {
   readonly processTable: ProcessTable;
   readonly objects: WatchedObjects;
-  readonly stats: DetectorStats = { events: 0, findings: 0, sequenceFindings: 0, excluded: 0, allowlisted: 0, suppressed: 0, overBudget: 0, slowestEventMs: 0, byRule: {} };
   private loaded: LoadedRule[] = [];
   private compiled: CompiledRule[] = [];
   private sequenceRules: CompiledRule[] = [];
@@ -119,8 +146,15 @@ class Engine implements Detector {
   /** shim pid -> container its last `runc exec` child worked on (replay has no cgroups). */
   private readonly shimIndex = new Map<number, CgroupIdentity>();
   private readonly viewCtx;
+  private readonly incidents: IncidentGrouper | null;
+  /** Host actors by parent process, so one tree stays one actor while the table's view of it changes. */
+  private readonly hostActors = new HostActors();
+  readonly stats: DetectorStats;
 
   constructor(private readonly opts: DetectorOptions) {
+    this.incidents = opts.incidents === false ? null : new IncidentGrouper(opts.host, opts.incidents);
+    const incidents = this.incidents?.stats ?? { open: 0, opened: 0, merged: 0, updates: 0, closed: 0, evicted: 0, evidenceCut: 0 };
+    this.stats = { events: 0, findings: 0, sequenceFindings: 0, excluded: 0, allowlisted: 0, suppressed: 0, overBudget: 0, slowestEventMs: 0, byRule: {}, incidents };
     this.processTable = opts.processTable ?? new ProcessTable();
     this.objects = opts.objects ?? new WatchedObjects();
     this.allow = new Allowlist(opts.allow ?? []);
@@ -190,6 +224,7 @@ class Engine implements Detector {
     const v = new EventView(ev, this.viewCtx);
     if (v.kind === 'exec') this.noteRuntimeExec(v);
     let out: Finding[] | null = null;
+    let key: BehaviourKey | null = null;
     for (const rule of this.compiled) {
       const hit = scoreRule(rule, v);
       if (!hit) continue;
@@ -210,20 +245,38 @@ class Engine implements Detector {
         this.stats.suppressed++;
         continue;
       }
-      (out ??= []).push(build());
+      if (!this.incidents) {
+        (out ??= []).push(build());
+        continue;
+      }
+      key ??= behaviourKey(v, this.hostActors);
+      const emitted = this.incidents.hit(key, { rule: id, severity: hit.severity, eventId: v.ev.id, timeMs: v.ev.timeMs, time: v.ev.time, touches: v.kind === 'open' || v.kind === 'connect' }, build);
+      if (emitted) out = latestInto(out, emitted);
     }
     for (const rule of this.sequenceRules) {
       const marks = this.sequences.match(rule, v);
       if (marks.length === 0 || this.allow.allows(rule.spec.id, v) || isExcluded(rule, v)) continue;
-      // One finding per follow-up event, carrying every credential read it completes.
-      (out ??= []).push(this.sequenceFinding(rule.spec, marks.map((m) => m.finding), v));
+      // One hit per follow-up event, carrying every credential read it completes.
+      const seq = this.sequenceFinding(rule.spec, marks.map((m) => m.finding), v);
+      if (!this.incidents) {
+        (out ??= []).push(seq);
+        continue;
+      }
+      key ??= behaviourKey(v, this.hostActors);
+      const emitted = this.incidents.hit(key, { rule: seq.rule, severity: seq.severity, eventId: v.ev.id, timeMs: v.ev.timeMs, time: v.ev.time, touches: v.kind === 'open' || v.kind === 'connect' }, () => seq);
+      if (emitted) out = latestInto(out, emitted);
     }
     if (!out) return [];
+    this.count(out);
+    return out;
+  }
+
+  private count(out: readonly Finding[]): void {
     for (const f of out) {
+      if ((f.revision ?? 1) > 1) continue;
       this.stats.findings++;
       this.stats.byRule[f.rule] = (this.stats.byRule[f.rule] ?? 0) + 1;
     }
-    return out;
   }
 
   onProcessNote(note: ProcessNote): void {
@@ -234,7 +287,10 @@ class Engine implements Detector {
   tick(nowMs: number): Finding[] {
     this.sequences.expire(nowMs);
     for (const [k, t] of this.recent) if (nowMs - t > this.suppressMs) this.recent.delete(k);
-    return [];
+    if (!this.incidents) return [];
+    const updates = this.incidents.tick(nowMs);
+    this.count(updates);
+    return updates;
   }
 
   private noteRuntimeExec(v: EventView): void {
@@ -261,7 +317,7 @@ class Engine implements Detector {
     const t = v.ev.timeMs;
     if (last !== undefined && t - last >= 0 && t - last < this.suppressMs) return true;
     this.recent.set(key, t);
-    if (this.recent.size > 65_536) {
+    if (this.recent.size > RECENT_MAX) {
       const first = this.recent.keys().next();
       if (!first.done) this.recent.delete(first.value);
     }
@@ -269,7 +325,7 @@ class Engine implements Detector {
   }
 
   private evidence(v: EventView, role: string): Evidence {
-    return { event_id: v.ev.id, time: v.ev.time, role, records: redactRecords(v.ev.records, boundArgv(redactArgv(v.ev.process?.argv ?? null))) };
+    return { event_id: v.ev.id, time: v.ev.time, role, records: redactRecords(v.ev.records, redactBoundedArgv(v.ev.process?.argv ?? null)) };
   }
 
   private process(v: EventView): FindingProcess | null {
@@ -281,14 +337,14 @@ class Engine implements Detector {
       ppid: p.ppid,
       exe: v.exe,
       comm: p.comm,
-      argv: boundArgv(redactArgv(v.argv)),
+      argv: redactBoundedArgv(v.argv),
       cwd: p.cwd ?? entry?.cwd ?? null,
       uid: p.uid,
       user: this.users ? this.users.userName(p.uid) : null,
       auid: v.auid,
       tty: p.tty,
       interactive: v.interactive,
-      parents: v.parents.map((e) => ({ pid: e.pid, exe: e.exe, argv: boundArgv(redactArgv(e.argv)) })),
+      parents: v.parents.map((e) => ({ pid: e.pid, exe: e.exe, argv: redactBoundedArgv(e.argv) })),
     };
   }
 
@@ -311,9 +367,17 @@ class Engine implements Detector {
       process: this.process(v),
       container: c ? { id: c.containerId, runtime: c.runtime, pod_uid: c.podUid } : null,
       ...objectField(v),
+      ...this.tokenField(v),
       kube: null,
       evidence: [this.evidence(v, indicators.join(','))],
     };
+  }
+
+  /** The claims of the token the event read, when it read one of our pod credential files. */
+  private tokenField(v: EventView): { token?: FindingToken } {
+    const o = v.object;
+    const token = o && this.opts.tokenClaims ? this.opts.tokenClaims.claimsFor(o) : null;
+    return token ? { token } : {};
   }
 
   private sequenceFinding(rule: LoadedRule, firsts: Finding[], v: EventView): Finding {
@@ -347,6 +411,7 @@ class Engine implements Detector {
       indicators: [...new Set([...firsts.flatMap((f) => f.indicators), 'then'])],
       process: this.process(v),
       container: c ? { id: c.containerId, runtime: c.runtime, pod_uid: c.podUid } : first.container,
+      ...(first.token ? { token: first.token } : {}),
       kube: null,
       evidence: [...evidence, this.evidence(v, `sequence:${rule.id}:then`)],
     };

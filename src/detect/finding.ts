@@ -3,11 +3,18 @@
  * Every string in a finding has been through redaction (src/detect/redact.ts) before it exists.
  */
 
+import type { TokenClaims } from '../kube/token-claims';
+
 export const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
 export function severityRank(s: Severity): number {
   return SEVERITIES.indexOf(s);
+}
+
+/** Whether a rule fired on this finding: its own rule, or any rule merged into the incident. */
+export function hasRule(f: Pick<Finding, 'rule' | 'rules'>, rule: string): boolean {
+  return f.rule === rule || (f.rules?.includes(rule) ?? false);
 }
 
 export type Confidence = 'low' | 'medium' | 'high';
@@ -68,6 +75,9 @@ export interface KubeContext {
   audit_id: string | null;
 }
 
+/** The service-account token a finding is about (claims only, never the token): see src/kube/token-claims.ts. */
+export type FindingToken = TokenClaims;
+
 export interface Evidence {
   /** Audit event id "SEC.MS:SERIAL" or Kubernetes auditID. */
   event_id: string;
@@ -76,6 +86,14 @@ export interface Evidence {
   role: string;
   /** Redacted raw records (audit) or the redacted JSON event (kube-audit, type "k8s"). */
   records: { type: string; text: string }[];
+}
+
+/** Set when the finding was cut to the size cap (src/detect/finding-cap.ts). */
+export interface FindingCut {
+  /** Dotted paths (no indices) of the fields that were cut: process.argv, evidence.records.text, ... */
+  fields: string[];
+  /** The finding's JSON size in bytes before the cut. */
+  original_bytes: number;
 }
 
 export interface Finding {
@@ -102,5 +120,23 @@ export interface Finding {
   /** Present on audit findings whose event hit one of our object watches. */
   object?: FindingObject;
   kube: KubeContext | null;
+  /** The service-account token involved, when known (see FindingToken). */
+  token?: FindingToken;
   evidence: Evidence[];
+  /** Present only on a finding cut to the size cap: what was cut, and how big it was. */
+  truncated?: FindingCut;
+  /**
+   * Incident fields (src/detect/incidents.ts): a host finding is one behaviour, and every rule that fired
+   * on it is merged in. Optional because API-server findings and older stored findings lack them.
+   * `rule` above is the rule that set the severity; `rules` lists all of them.
+   */
+  rules?: string[];
+  /** Events merged into this incident. */
+  count?: number;
+  first_seen?: string;
+  last_seen?: string;
+  /** 1 when first emitted; each later emission of the same id carries a higher number (receivers keep the highest). */
+  revision?: number;
+  /** The behaviour's key: who (container, or the host process-tree root) touched what. */
+  incident?: { actor: string; object: string };
 }

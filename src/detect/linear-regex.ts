@@ -111,6 +111,12 @@ function program(body: string, ignoreCase: boolean): RuleRegex {
 
 class Re2Only implements TextRegex {
   private re: RuleRegex | null = null;
+  /**
+   * The last text this regex judged and its answer: a pattern is applied to one field (a command line,
+   * a path), and in an alert storm that field is the same text event after event, so RE2 runs once.
+   */
+  private memoText: string | null = null;
+  private memoResult = false;
 
   constructor(
     readonly source: string,
@@ -119,6 +125,14 @@ class Re2Only implements TextRegex {
   ) {}
 
   test(text: string): boolean {
+    if (text === this.memoText) return this.memoResult;
+    const r = this.judge(text);
+    this.memoText = text;
+    this.memoResult = r;
+    return r;
+  }
+
+  protected judge(text: string): boolean {
     if (this.re === null) {
       try {
         this.re = program(this.body, this.ignoreCase);
@@ -143,10 +157,10 @@ class Prefiltered extends Re2Only {
     super(source, body, ignoreCase);
   }
 
-  override test(text: string): boolean {
+  protected override judge(text: string): boolean {
     const lower = lowered(text);
     for (let i = 0; i < this.literals.length; i++) {
-      if (lower.includes(this.literals[i] as string)) return super.test(text);
+      if (lower.includes(this.literals[i] as string)) return super.judge(text);
     }
     return false;
   }

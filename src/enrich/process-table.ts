@@ -9,7 +9,7 @@
  */
 import type { AuditEvent, ProcessInfo } from '../audit/event';
 import { parseProcCgroup, type CgroupIdentity } from './cgroup';
-import { nullProcReader, type ProcReader } from './proc-reader';
+import { nullProcReader, type ProcReader, type ProcStat } from './proc-reader';
 
 export interface ProcessEntry {
   pid: number;
@@ -71,6 +71,8 @@ export class ProcessTable {
    */
   private newest: ProcessEntry | null = null;
   private readonly cgroupCache = new Map<string, CgroupIdentity | null>();
+  /** pid -> when a /proc read of it as a missing ancestor failed (see repair()). */
+  private readonly unreadable = new Map<number, number>();
 
   constructor(opts: ProcessTableOptions = {}) {
     this.reader = opts.reader ?? nullProcReader;
@@ -111,7 +113,7 @@ export class ProcessTable {
     }
     this.touch(e);
     // The parent matters for the chain and for the container fallback; read it while it exists too.
-    if (!this.entries.has(stat.ppid) && stat.ppid > 1) this.fromProc(stat.ppid, nowMs);
+    if (!this.entries.has(stat.ppid) && stat.ppid > 1) this.repair(stat.ppid, stat.startTime, nowMs);
   }
 
   /**
@@ -131,7 +133,7 @@ export class ProcessTable {
       if (text !== null) e.container = this.cgroupIdentity(text);
     }
     this.touch(e);
-    if (!this.entries.has(s.ppid) && s.ppid > 1) this.fromProc(s.ppid, nowMs);
+    if (!this.entries.has(s.ppid) && s.ppid > 1) this.repair(s.ppid, s.startTime, nowMs);
   }
 
   /**
@@ -154,7 +156,7 @@ export class ProcessTable {
     return this.observeProcess(p, ev.timeMs);
   }
 
-  /** The process side of an event the native triage summarized (src/pipeline/process-note.ts). */
+  /** The process side of an event the native triage summarized (src/native/process-note.ts). */
   observeProcess(p: Pick<ProcessInfo, 'pid' | 'ppid' | 'exe' | 'comm' | 'uid' | 'auid' | 'tty' | 'argv' | 'cwd'>, timeMs: number): ProcessEntry | null {
     if (p.pid === null) return null;
     let e = this.entries.get(p.pid);
@@ -185,19 +187,44 @@ export class ProcessTable {
     return e;
   }
 
-  /** Ancestors, nearest first; stops at pid 0/1, unknown pids, `maxDepth`, or a cycle. */
-  parents(pid: number, maxDepth = this.maxDepth): ProcessEntry[] {
+  /**
+   * Ancestors, nearest first; stops at pid 0/1, unknown pids, `maxDepth`, or a cycle. An ancestor the
+   * table no longer holds is read from /proc again while it lives (see repair()): a storm of short-lived
+   * children pushes a quiet parent's own ancestors out of the LRU, and a chain cut there would change
+   * what the rules and the behaviour key see of the tree.
+   */
+  parents(pid: number, maxDepth = this.maxDepth, nowMs = Date.now()): ProcessEntry[] {
     const out: ProcessEntry[] = [];
     const seen = new Set<number>([pid]);
-    let cur = this.entries.get(pid)?.ppid ?? null;
+    let child = this.entries.get(pid);
+    let cur = child?.ppid ?? null;
     while (cur !== null && cur > 0 && out.length < maxDepth && !seen.has(cur)) {
       seen.add(cur);
-      const e = this.entries.get(cur);
+      const e = this.entries.get(cur) ?? this.repair(cur, child?.startTime ?? null, nowMs);
       if (!e) break;
       out.push(e);
+      child = e;
       cur = e.ppid;
     }
     return out;
+  }
+
+  /**
+   * Reads a missing ancestor from /proc. Refused when the pid now belongs to a process younger than its
+   * supposed child (the parent died and the pid was reused). A pid that could not be read is not tried
+   * again for `recheckMs`, so chains ending at a dead parent cost no /proc read per event.
+   */
+  private repair(pid: number, childStart: number | null, nowMs: number): ProcessEntry | undefined {
+    const failed = this.unreadable.get(pid);
+    if (failed !== undefined && nowMs - failed < this.recheckMs) return undefined;
+    const stat = this.reader.readStat(pid);
+    if (!stat || (childStart !== null && stat.startTime > childStart)) {
+      if (this.unreadable.size >= 1024) this.unreadable.clear();
+      this.unreadable.set(pid, nowMs);
+      return undefined;
+    }
+    this.fromProc(pid, nowMs, stat);
+    return this.entries.get(pid);
   }
 
   /** True when `ancestor` is `pid` itself or one of its known ancestors. */
@@ -231,8 +258,8 @@ export class ProcessTable {
     return null;
   }
 
-  private fromProc(pid: number, nowMs: number): void {
-    const stat = this.reader.readStat(pid);
+  private fromProc(pid: number, nowMs: number, known?: ProcStat): void {
+    const stat = known ?? this.reader.readStat(pid);
     if (!stat) return;
     const e = this.fresh(pid, nowMs);
     e.startTime = stat.startTime;

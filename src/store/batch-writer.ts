@@ -4,6 +4,12 @@
  * `flushIntervalMs`. When the database refuses a write (SQLITE_FULL on a full disk, I/O errors, a
  * busy lock) the findings stay in memory, bounded by `maxBuffered`, and the write is retried with
  * backoff; findings pushed out by that bound are counted in `dropped`, never lost silently.
+ *
+ * Incidents (src/detect/incidents.ts) are emitted again under the same id with a higher `revision`. A
+ * revision that arrives while an older one of the same id still waits here takes its place (counted in
+ * `coalesced`): the newer revision carries everything the older one did, so only the latest is written
+ * and shipped, and a storm of updates while the disk is full holds one slot per incident, not one per
+ * update, and pushes no other finding out.
  */
 import type { Finding } from '../detect/finding';
 
@@ -40,14 +46,23 @@ export interface BatchWriterCounters {
   writeErrors: number;
   /** Findings dropped because writes kept failing and the memory bound was reached. */
   dropped: number;
+  /** Incident revisions replaced, before being written, by a later revision of the same id (not a loss). */
+  coalesced: number;
   /** Findings waiting in memory now. */
   buffered: number;
   /** Code (e.g. SQLITE_FULL) or message of the last failed write, null once a write succeeds. */
   lastError: string | null;
 }
 
+/** A buffered finding; a later revision of the same incident replaces `f` in place. */
+interface Slot {
+  f: Finding;
+}
+
 export class BatchWriter {
-  private buffer: Finding[] = [];
+  private buffer: Slot[] = [];
+  /** Incident id -> its slot while it waits in the buffer. */
+  private readonly waiting = new Map<string, Slot>();
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
   private retryDelayMs: number;
@@ -65,6 +80,7 @@ export class BatchWriter {
     flushes: 0,
     writeErrors: 0,
     dropped: 0,
+    coalesced: 0,
     buffered: 0,
     lastError: null,
   };
@@ -89,11 +105,21 @@ export class BatchWriter {
   add(finding: Finding): void {
     if (this.closed) throw new Error('BatchWriter: add() after close()');
     this.c.accepted++;
-    this.buffer.push(finding);
+    if (finding.revision !== undefined) {
+      const slot = this.waiting.get(finding.id);
+      if (slot) {
+        if ((finding.revision ?? 0) > (slot.f.revision ?? 0)) slot.f = finding;
+        this.c.coalesced++;
+        return; // the slot is already scheduled
+      }
+      const fresh = { f: finding };
+      this.waiting.set(finding.id, fresh);
+      this.buffer.push(fresh);
+    } else this.buffer.push({ f: finding });
     if (this.buffer.length > this.maxBuffered) {
       const excess = this.buffer.length - this.maxBuffered;
       // Keep the newest: an attacker who fills the disk first must not thereby hide what follows.
-      this.buffer.splice(0, excess);
+      this.release(this.buffer.splice(0, excess));
       this.c.dropped += excess;
       this.options.onDrop?.(excess);
     }
@@ -109,7 +135,8 @@ export class BatchWriter {
   flush(): boolean {
     this.clearSchedule();
     while (this.buffer.length > 0) {
-      const batch = this.buffer.length <= this.maxBatch ? this.buffer : this.buffer.slice(0, this.maxBatch);
+      const slots = this.buffer.length <= this.maxBatch ? this.buffer : this.buffer.slice(0, this.maxBatch);
+      const batch = slots.map((s) => s.f);
       const n = batch.length;
       try {
         const added = this.sink.insertFindings(batch);
@@ -126,7 +153,8 @@ export class BatchWriter {
         this.retryDelayMs = Math.min(this.retryDelayMs * 2, this.maxRetryIntervalMs);
         return false;
       }
-      if (batch === this.buffer) this.buffer = [];
+      this.release(slots);
+      if (slots === this.buffer) this.buffer = [];
       else this.buffer.splice(0, n);
     }
     this.failing = false;
@@ -141,6 +169,11 @@ export class BatchWriter {
     const ok = this.flush();
     this.clearSchedule();
     return ok;
+  }
+
+  /** Slots leaving the buffer (written or dropped): a later revision of theirs starts a new slot. */
+  private release(slots: readonly Slot[]): void {
+    for (const s of slots) if (this.waiting.get(s.f.id) === s) this.waiting.delete(s.f.id);
   }
 
   private scheduleTimer(ms: number): void {

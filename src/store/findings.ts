@@ -2,6 +2,11 @@
  * The findings and evidence tables: idempotent batch insert, filtered queries (newest first), lookup by
  * id or unique id prefix. A finding is stored as its JSON (without evidence) plus the columns the CLI
  * filters on; evidence rows are stored separately so listing never has to parse them twice.
+ *
+ * Incidents (src/detect/incidents.ts) are written again under the same id with a higher `revision`:
+ * such a write replaces the stored row and its evidence, and the new row takes a new `seq`, so every
+ * output's cursor sees the update as pending and ships it again (at least once). A revision that is
+ * not higher than the stored one is skipped like any repeat.
  */
 import type { Statement } from 'better-sqlite3';
 import { SEVERITIES, severityRank, type Evidence, type Finding } from '../detect/finding';
@@ -45,7 +50,10 @@ export class FindingsTable {
     this.selectEvidence = db.prepare('SELECT event_id, time, role, records FROM evidence WHERE finding_seq = ? ORDER BY ord');
   }
 
-  /** Inserts in one transaction; a finding whose id is already stored is skipped. Returns how many were new. */
+  /**
+   * Inserts in one transaction; a finding whose id is already stored is skipped unless it carries a
+   * higher revision, which replaces it. Returns how many were stored (new or replacing).
+   */
   insert(findings: readonly Finding[], nowMs = Date.now()): number {
     if (findings.length === 0) return 0;
     if (!this.insertMany) this.prepareWriter();
@@ -62,9 +70,22 @@ export class FindingsTable {
     );
     this.insertFinding = insertFinding;
     this.insertEvidence = insertEvidence;
+    const storedRevision = this.db.prepare<[string], { seq: number; revision: number | null }>(
+      "SELECT seq, json_extract(json, '$.revision') AS revision FROM findings WHERE id = ?",
+    );
+    const deleteEvidence = this.db.prepare('DELETE FROM evidence WHERE finding_seq = ?');
+    const deleteFinding = this.db.prepare('DELETE FROM findings WHERE seq = ?');
     this.insertMany = this.db.transaction((findings: readonly Finding[], nowMs: number): number => {
       let added = 0;
       for (const f of findings) {
+        if (f.revision !== undefined && f.revision > 1) {
+          const stored = storedRevision.get(f.id);
+          if (stored) {
+            if ((stored.revision ?? 0) >= f.revision) continue; // as new or newer already stored
+            deleteEvidence.run(stored.seq);
+            deleteFinding.run(stored.seq);
+          }
+        }
         const timeMs = Date.parse(f.time);
         const { evidence, ...rest } = f;
         const info = insertFinding.run(

@@ -12,12 +12,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Finding, Severity } from '../../src/detect/finding';
+import { hasRule, type Finding, type Severity } from '../../src/detect/finding';
 import { SA_DIR_IN_POD, type Pod } from '../helpers/pod-layout';
 import { forceKernelBack, kernelSnapshot, labSkipReason, setUpLab, KUBELET_COPY, type KernelSnapshot, type Lab } from './lab/attack-lab';
 import { run, runOk, type CommandResult } from './lab/commands';
 import { startDaemon, type RunningDaemon } from './lab/daemon';
-import { atLeast, describeFindings, readFindings, storedTimes, triggerTimeMs, waitForNewFindings } from './lab/findings';
+import { atLeast, describeFindings, readFindings, stateKey, storedTimes, triggerTimeMs, waitForNewFindings } from './lab/findings';
 
 const reason = labSkipReason();
 if (reason) console.warn(`[skip] e2e attack lab: ${reason}`);
@@ -41,6 +41,7 @@ describe.skipIf(reason !== null)('e2e: attack lab against the running agent', ()
   let kernelBefore: KernelSnapshot | null = null;
   let stopResult: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   const latencies: LatencyRow[] = [];
+  /** stateKey (id#revision) of every finding state judged so far: an incident's update is new. */
   const seen = new Set<string>();
 
   const pod = (): Pod => {
@@ -73,7 +74,7 @@ describe.skipIf(reason !== null)('e2e: attack lab against the running agent', ()
     expect(secretsIn(r.raw), `${scenario}: secret text in credwatch findings output`).toEqual([]);
     const stored = storedTimes(db(), r.fresh.map((f) => f.id));
     for (const f of r.fresh) {
-      seen.add(f.id);
+      seen.add(stateKey(f));
       const storedMs = stored.get(f.id);
       if (storedMs !== undefined) latencies.push({ scenario, rule: f.rule, severity: f.severity, eventMs: triggerTimeMs(f), storedMs, asserted: f === hit });
     }
@@ -100,7 +101,7 @@ describe.skipIf(reason !== null)('e2e: attack lab against the running agent', ()
         `127.0.0.1:2375 served by ${lab.dockerTcp}; agent pid ${daemon.pid}; pod ${p.podUid} container ${p.containerId.slice(0, 12)}`,
     );
     await new Promise((r) => setTimeout(r, 1000));
-    for (const f of (await readFindings(daemon.dbPath)).findings) seen.add(f.id);
+    for (const f of (await readFindings(daemon.dbPath)).findings) seen.add(stateKey(f));
   }, 180_000); // a fresh CI machine may start dockerd and import the image here
 
   afterAll(async () => {
@@ -153,9 +154,28 @@ describe.skipIf(reason !== null)('e2e: attack lab against the running agent', ()
     results.push(['dpkg -l', await run('sh', ['-c', 'dpkg -l >/dev/null'])]);
     for (const [what, r] of results) expect(r.code, `${what}: ${r.stderr}`).toBe(0);
     await new Promise((r) => setTimeout(r, BENIGN_SETTLE_MS));
-    const fresh = (await readFindings(db())).findings.filter((f) => !before.has(f.id));
-    for (const f of fresh) seen.add(f.id);
+    const fresh = (await readFindings(db())).findings.filter((f) => !before.has(stateKey(f)));
+    for (const f of fresh) seen.add(stateKey(f));
     expect(fresh, `benign activity raised findings:\n${describeFindings(fresh)}`).toEqual([]);
+  });
+
+  it('everyday exec stays quiet: plain docker exec / kubectl exec raise nothing at medium or above', async () => {
+    const before = new Set(seen);
+    const id = pod().containerId;
+    const results: [string, CommandResult][] = [];
+    results.push(['docker exec cat /etc/hostname', await run('docker', ['exec', id, 'cat', '/etc/hostname'])]);
+    results.push(['docker exec ls /', await run('docker', ['exec', id, 'ls', '/'])]);
+    results.push(['docker exec -u 0 cat /etc/hostname', await run('docker', ['exec', '-u', '0', id, 'cat', '/etc/hostname'])]);
+    for (const [what, r] of results) expect(r.code, `${what}: ${r.stderr}`).toBe(0);
+    // The lab's API server is a stand-in without exec streams: kubectl exec fails there, but its exec
+    // (the command line the agent judges) is real.
+    await run('kubectl', ['exec', 'lab-pod', '--', 'cat', '/etc/hostname'], { env: lab!.kubectlEnv, timeoutMs: 15_000 });
+    await run('kubectl', ['exec', '-it', 'lab-pod', '--', 'sh'], { env: lab!.kubectlEnv, timeoutMs: 15_000 });
+    await new Promise((r) => setTimeout(r, BENIGN_SETTLE_MS));
+    const fresh = (await readFindings(db())).findings.filter((f) => !before.has(stateKey(f)));
+    for (const f of fresh) seen.add(stateKey(f));
+    if (fresh.length > 0) console.log(`everyday exec: below medium, for the record:\n${describeFindings(fresh)}`);
+    expect(fresh.filter((f) => atLeast(f.severity, 'medium')), describeFindings(fresh)).toEqual([]);
   });
 
   it('1. kubectl get secrets --all-namespaces -> H5', async () => {
@@ -178,20 +198,24 @@ describe.skipIf(reason !== null)('e2e: attack lab against the running agent', ()
     expect(hit.process?.argv).toEqual(['kubectl', 'get', 'secrets', '-n', 'default']);
   });
 
-  it('3. docker exec <pod> cat <token> -> H1/H2 inside the pod, with container id and pod uid', async () => {
+  it('3. docker exec <pod> cat <token> -> one incident with all its rules (H8, H2 for the CLI; H2, H1 in the pod), container id and pod uid', async () => {
     const tokenPath = `${SA_DIR_IN_POD}/token`;
     const r = await runOk('docker', ['exec', pod().containerId, 'cat', tokenPath]);
     expect(r.stdout).toBe(pod().token);
-    const { hit, fresh } = await expectFinding(
-      '3 docker exec pod cat token',
-      (f) => (f.covers.includes('H1') || f.covers.includes('H2')) && argvIs(f, ['cat', tokenPath]) && inPod(f),
-    );
+    const rules = ['h8-runtime-cli-harvest', 'h2-sa-token-path-in-argv', 'h1-sa-token-read'];
+    const { hit, fresh } = await expectFinding('3 docker exec pod cat token', (f) => rules.every((x) => hasRule(f, x)) && inPod(f));
     expect(atLeast(hit.severity, 'high')).toBe(true);
+    // The process shown is the one that opened the token (the cat in the pod), not the CLI that started it.
+    expect(hit.process?.argv).toEqual(['cat', tokenPath]);
+    expect(hit.incident?.object).toBe(`file:${tokenPath}`);
     // (The runtime stays "unknown": a kubepods cgroup path with a bare id does not name it.)
-    // The open itself (H1, through the pod's token watch) is caught, not only the command line.
-    const h1 = fresh.find((f) => f.rule === 'h1-sa-token-read' && argvIs(f, ['cat', tokenPath]) && inPod(f));
-    expect(h1, describeFindings(fresh)).toBeDefined();
-    expect(h1?.evidence.some((e) => e.records.some((rec) => rec.type === 'PATH' && rec.text.includes(`name="${tokenPath}"`)))).toBe(true);
+    // The open itself (H1, through the pod's token watch) is in the evidence, and so is the CLI's exec.
+    expect(hit.evidence.some((e) => e.records.some((rec) => rec.type === 'PATH' && rec.text.includes(`name="${tokenPath}"`)))).toBe(true);
+    expect(hit.evidence.some((e) => e.records.some((rec) => rec.type === 'SYSCALL' && /comm="docker"/.test(rec.text))), JSON.stringify(hit.evidence.map((e) => e.role))).toBe(true);
+    expect(hit.count).toBeGreaterThanOrEqual(3);
+    // One finding for the behaviour: nothing else new about this token.
+    const about = fresh.filter((f) => f.incident?.object === `file:${tokenPath}` || f.evidence.some((e) => e.records.some((rec) => rec.text.includes(tokenPath))));
+    expect(about.map((f) => f.id), describeFindings(about)).toEqual([hit.id]);
   });
 
   it('4. bash -c "docker ps -q | xargs docker inspect" -> H8 with the chain bash -> xargs -> docker', async () => {
@@ -234,7 +258,7 @@ describe.skipIf(reason !== null)('e2e: attack lab against the running agent', ()
     expect(atLeast(hit.severity, 'high')).toBe(true);
     expect(hit.process?.argv).toEqual(argv);
     // The connect() to the socket itself is seen, not only the command line.
-    expect(fresh.some((f) => f.rule === 'h7-runtime-socket-connect' && f.process?.pid === r.pid), describeFindings(fresh)).toBe(true);
+    expect(fresh.some((f) => hasRule(f, 'h7-runtime-socket-connect') && f.process?.pid === r.pid), describeFindings(fresh)).toBe(true);
   });
 
   it('7. a script in the pod reads the token without naming it in argv (sh /s.sh) -> H1 with container id and pod uid', async () => {
@@ -244,10 +268,15 @@ describe.skipIf(reason !== null)('e2e: attack lab against the running agent', ()
     await runOk('docker', ['cp', script, `${pod().containerId}:/s.sh`]);
     const r = await run('docker', ['exec', pod().containerId, 'sh', '/s.sh']);
     expect(r.stdout.trim()).toBe(String(pod().token.length));
-    const { hit } = await expectFinding('7 sh /s.sh reads token', (f) => f.covers.includes('H1') && argvIs(f, ['sh', '/s.sh']) && inPod(f));
-    expect(hit.rule).toBe('h1-sa-token-read');
+    // Same container, same token, minutes after scenario 3: the same behaviour, so its incident is updated
+    // (a new revision) with this read in its evidence, rather than a second finding.
+    const readBySh = (f: Finding): boolean =>
+      f.evidence.some(
+        (e) => e.records.some((rec) => rec.type === 'SYSCALL' && /comm="sh"/.test(rec.text)) && e.records.some((rec) => rec.type === 'PATH' && rec.text.includes(`name="${SA_DIR_IN_POD}/token"`)),
+      );
+    const { hit } = await expectFinding('7 sh /s.sh reads token', (f) => hasRule(f, 'h1-sa-token-read') && inPod(f) && readBySh(f));
+    expect(hit.covers).toContain('H1');
     expect(atLeast(hit.severity, 'high')).toBe(true);
-    expect(hit.evidence.some((e) => e.records.some((rec) => rec.type === 'PATH' && rec.text.includes(`name="${SA_DIR_IN_POD}/token"`)))).toBe(true);
   });
 
   it('8. token read on the node, then curl with it as bearer to the API secrets URL -> H6 and one sequence linking both', async () => {
@@ -258,7 +287,8 @@ describe.skipIf(reason !== null)('e2e: attack lab against the running agent', ()
     expect(lab!.apiServer.requests.some((q) => q.authorization === `Bearer ${pod().token}`)).toBe(true);
     const isSeq = (f: Finding): boolean => f.rule === 'seq-credential-read-then-use';
     const { hit: seq, fresh } = await expectFinding('8 token read -> curl bearer', isSeq);
-    const h6 = fresh.find((f) => f.rule === 'h6-api-request-from-tool' && base(f.process?.exe) === 'curl');
+    // H6 on the same curl is part of the sequence's incident (same tree, same endpoint).
+    const h6 = fresh.find((f) => hasRule(f, 'h6-api-request-from-tool') && base(f.process?.exe) === 'curl');
     expect(h6, describeFindings(fresh)).toBeDefined();
     expect(h6?.covers).toContain('H6');
     expect(atLeast(h6!.severity, 'high')).toBe(true);
@@ -308,8 +338,8 @@ describe.skipIf(reason !== null)('e2e: attack lab against the running agent', ()
     // The lab's stand-in for the kubelet and the runtime (mount, docker run -v /var/lib/kubelet/...)
     // is not this scenario: what it raised is set aside (and printed) before the token is read.
     await new Promise((r) => setTimeout(r, 1000));
-    const setup = (await readFindings(d.dbPath)).findings.filter((f) => !seen.has(f.id));
-    for (const f of setup) seen.add(f.id);
+    const setup = (await readFindings(d.dbPath)).findings.filter((f) => !seen.has(stateKey(f)));
+    for (const f of setup) seen.add(stateKey(f));
     if (setup.length > 0) console.log(`new pod: the lab's pod set-up (not a scenario) raised:\n${describeFindings(setup)}`);
     // What the kubelet itself does for a new pod (mount the token tmpfs) raises nothing.
     expect(setup.filter((f) => f.process?.argv?.[0] === 'mount' || base(f.process?.exe) === 'kubelet'), describeFindings(setup)).toEqual([]);
@@ -318,7 +348,7 @@ describe.skipIf(reason !== null)('e2e: attack lab against the running agent', ()
     expect(r.stdout).toBe(p2.token);
     const { hit } = await expectFinding(
       '11 new pod: docker exec cat token',
-      (f) => f.rule === 'h1-sa-token-read' && argvIs(f, ['cat', tokenPath]) && f.container?.id === p2.containerId,
+      (f) => hasRule(f, 'h1-sa-token-read') && argvIs(f, ['cat', tokenPath]) && f.container?.id === p2.containerId,
     );
     expect(hit.container?.pod_uid).toBe(p2.podUid);
     expect(atLeast(hit.severity, 'high')).toBe(true);

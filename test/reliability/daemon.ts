@@ -78,7 +78,24 @@ export function credwatchRules(): string[] {
   return r.stdout.split('\n').filter((l) => l.includes('credwatch'));
 }
 
-/** Runs a command that should fire detections (a docker API call over TCP: cw rule for the runtime API). */
-export function triggerDockerTcp(): void {
-  spawnSync('curl', ['-s', '--max-time', '2', 'http://127.0.0.1:2375/version'], { stdio: 'ignore' });
+let probes = 0;
+
+/**
+ * The loopback address of the n-th probe: 127.0.0.1, 127.0.0.2, ... (all of 127/8 is the loopback
+ * interface; nothing listens there, the connect() is what the rule sees).
+ */
+export function probeAddress(n: number): string {
+  return `127.0.${Math.floor(n / 250)}.${1 + (n % 250)}`;
+}
+
+/**
+ * Runs a command that fires a detection: a docker API call over TCP (h9, connect to port 2375). Each
+ * call aims at its own loopback address, so each is a distinct behaviour (another endpoint) and gives a
+ * finding of its own: the agent groups repeats of one behaviour into one incident (issue 17), which
+ * would make probes 2..n revisions of probe 1's finding instead of new findings to count.
+ */
+export function triggerDockerTcp(): string {
+  const addr = probeAddress(probes++);
+  spawnSync('curl', ['-s', '--max-time', '2', `http://${addr}:2375/version`], { stdio: 'ignore' });
+  return addr;
 }

@@ -29,6 +29,7 @@ export interface ReplayOptions {
   json?: boolean;
   records?: boolean;
   stats?: boolean;
+  maxFindingKb?: number;
 }
 
 export function register(program: Command): void {
@@ -40,6 +41,7 @@ export function register(program: Command): void {
     .option('--json', 'JSON output (events are always JSON)')
     .option('--records', 'with --events: include each event\'s raw records')
     .option('--stats', 'print record/event counters on stderr at the end')
+    .option('--max-finding-kb <n>', 'cut findings whose JSON is over N KiB, as the daemon does (storage.max_finding_kb)', parseKb, 64)
     .action(async (files: string[], opts: ReplayOptions) => {
       boundHeapGrowth();
       process.exitCode = opts.events ? await replayEvents(files, opts) : await replayFindings(files, opts);
@@ -50,12 +52,20 @@ export function register(program: Command): void {
  * Replay keeps a bounded window of records (REPLAY_REASSEMBLY) but allocates a lot of short-lived
  * garbage around it, and V8 by default lets the old generation grow to several times its live size
  * between full collections: 293-305 MiB peak RSS on the 1M-event bench log for a ~35 MB live set.
- * Capping the growth factor at 2x brings that to 201-205 MiB (findings mode 185-195) for the same
- * CPU time (bench/replay-throughput.js). V8 applies the flag at its next heap-limit computation, so
- * setting it at run time works; only this process is affected.
+ * A growth factor of 2x brings that to 201-205 MiB (findings mode 185-195) for the same CPU time
+ * (bench/replay-throughput.js). bin/credwatch starts every command at 1.3x, which suits the agent's
+ * RSS; for a batch replay that meant ~10% more CPU in full collections for ~30 MB less, so replay
+ * asks for 2x. V8 applies the flag at its next heap-limit computation, so setting it at run time
+ * works; only this process is affected.
  */
 export function boundHeapGrowth(): void {
   v8.setFlagsFromString('--heap-growing-percent=100');
+}
+
+function parseKb(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 8 || n > 4096) throw new UsageError(`--max-finding-kb: expected an integer from 8 to 4096, got ${JSON.stringify(v)}`);
+  return n;
 }
 
 const PROGRESS_MIN_BYTES = 64 * 1024 * 1024;

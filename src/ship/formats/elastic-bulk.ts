@@ -6,6 +6,12 @@
  * (`errors: true`): the items are read one by one, and only the leading run of stored items is acked, so
  * a failed finding is never acked and the order per output holds (later items that did get stored come
  * back as 409 on the resend).
+ *
+ * Incidents are sent again as they grow (a higher `revision`). `create` cannot overwrite, and data streams
+ * refuse `index`, so each revision is its own document: `_id` is the finding id for the first revision
+ * and `<id>-r<revision>` for later ones (a resend of one revision is still a 409). Every document
+ * carries `credwatch.finding_id` and `credwatch.revision`; a receiver keeps the latest by collapsing
+ * on `credwatch.finding_id` sorted by `credwatch.revision` descending (docs/shipping.md).
  */
 import type { Finding } from '../../detect/finding';
 import { severityRank } from '../../detect/finding';
@@ -105,6 +111,9 @@ export function toEcs(f: Finding): Record<string, unknown> {
       dataset: 'credwatch.finding',
       provider: f.source,
       action: k?.verb ?? undefined,
+      // An incident spans first_seen .. last_seen; `count` events were merged into it.
+      start: f.first_seen,
+      end: f.last_seen,
     },
     rule: { id: f.rule, name: f.title, description: f.description, ruleset: 'credwatch' },
     threat: threatOf(f.mitre),
@@ -142,6 +151,11 @@ export function toEcs(f: Finding): Record<string, unknown> {
     user_agent: k?.user_agent ? { original: k.user_agent } : undefined,
     http: k?.response_code != null ? { response: { status_code: k.response_code } } : undefined,
     credwatch: {
+      finding_id: f.id,
+      revision: f.revision ?? 1,
+      rules: f.rules ?? [f.rule],
+      count: f.count,
+      incident: f.incident,
       severity: f.severity,
       score: f.score,
       confidence: f.confidence,
@@ -151,6 +165,8 @@ export function toEcs(f: Finding): Record<string, unknown> {
       source: f.source,
       process: p ? { auid: p.auid, tty: p.tty, parents: p.parents } : undefined,
       container: c?.pod_uid ? { pod_uid: c.pod_uid } : undefined,
+      // Claims of the service-account token (never the token): a SIEM joins reads and requests on jti.
+      token: f.token,
       kube: k
         ? {
             groups: k.groups,
@@ -165,10 +181,15 @@ export function toEcs(f: Finding): Record<string, unknown> {
   return compact(doc);
 }
 
+/** The document id of one revision of a finding (see the header). */
+export function bulkDocId(f: Pick<Finding, 'id' | 'revision'>): string {
+  return f.revision !== undefined && f.revision > 1 ? `${f.id}-r${f.revision}` : f.id;
+}
+
 export function encodeBulk(findings: readonly Finding[], index: string): string {
   let out = '';
   for (const f of findings) {
-    out += `${JSON.stringify({ create: { _index: index, _id: f.id } })}\n${JSON.stringify(toEcs(f))}\n`;
+    out += `${JSON.stringify({ create: { _index: index, _id: bulkDocId(f) } })}\n${JSON.stringify(toEcs(f))}\n`;
   }
   return out;
 }

@@ -5,6 +5,10 @@
  * with `time` in epoch seconds carrying milliseconds. HEC answers `{"text":"Success","code":0}`; errors
  * carry a code: 1 token disabled, 2 token required, 3 invalid authorization, 4 invalid token, 5 no data,
  * 6 invalid data format, 7 incorrect index, 8 internal error, 9 server busy.
+ *
+ * An incident is sent again with a higher `revision` as it grows; HEC cannot replace an event, so every
+ * revision is an event, and the indexed `fields` `finding_id` and `revision` let a search keep the
+ * latest (`| dedup finding_id sortby -revision`, docs/shipping.md).
  */
 import type { Finding } from '../../detect/finding';
 import type { DeliveryOutcome, EncodeContext, EncodedRequest, OutputFormat } from './format';
@@ -30,6 +34,7 @@ export function encodeHec(findings: readonly Finding[], ctx: EncodeContext): str
       sourcetype: ctx.sourcetype,
     };
     if (ctx.index !== undefined) ev.index = ctx.index;
+    ev.fields = { finding_id: f.id, revision: f.revision ?? 1 };
     ev.event = f;
     out += `${JSON.stringify(ev)}\n`;
   }

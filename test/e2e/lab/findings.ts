@@ -29,6 +29,14 @@ export function atLeast(s: Severity, min: Severity): boolean {
 }
 
 /**
+ * What "seen" remembers of a finding: its id and revision. An incident grows under one id, and a
+ * revision not seen before is news for the scenario that caused it (docs/shipping.md, incidents).
+ */
+export function stateKey(f: Finding): string {
+  return `${f.id}#${f.revision ?? 1}`;
+}
+
+/**
  * Polls the findings until `pred` holds for the set of findings not in `seen` (findings that
  * existed before the scenario started), or the timeout passes; returns the new findings either way.
  */
@@ -41,7 +49,7 @@ export async function waitForNewFindings(
   const end = Date.now() + timeoutMs;
   for (;;) {
     const read = await readFindings(dbPath);
-    const fresh = read.findings.filter((f) => !seen.has(f.id));
+    const fresh = read.findings.filter((f) => !seen.has(stateKey(f)));
     if (pred(fresh) || Date.now() >= end) return { ...read, fresh };
     await new Promise((r) => setTimeout(r, 300));
   }

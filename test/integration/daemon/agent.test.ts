@@ -40,9 +40,13 @@ function findings(db: string): { rule: string; covers: string[]; process: { argv
     .map((l) => JSON.parse(l) as ReturnType<typeof findings>[number]);
 }
 
-/** A real client connecting to the Docker TCP API port: rule H9 fires on its argv and its connect. */
-function dockerApiProbe(marker: string): void {
-  spawnSync('curl', ['-s', '--max-time', '1', `http://127.0.0.1:2375/containers/json?${marker}`], { stdio: 'ignore' });
+/**
+ * A real client connecting to the Docker TCP API port: rule H9 fires on its argv and its connect. Probes
+ * that must give findings of their own aim at different loopback addresses: the same actor touching the
+ * same endpoint again is the same behaviour, one incident (issue 17), not a new finding.
+ */
+function dockerApiProbe(marker: string, addr = '127.0.0.1'): void {
+  spawnSync('curl', ['-s', '--max-time', '1', `http://${addr}:2375/containers/json?${marker}`], { stdio: 'ignore' });
 }
 
 async function waitForFinding(db: string, marker: string): Promise<ReturnType<typeof findings>[number] | null> {
@@ -197,11 +201,13 @@ describe.skipIf(skip !== null)('credwatch run against the real kernel', () => {
       writeConfig(dir, port, `detections:\n  allow:\n    exes: [${curl}]\n`);
       process.kill(daemon.pid, 'SIGHUP');
       expect(await waitFor(() => daemon.rawLines.some((l) => l.includes('configuration reloaded')), 5_000, 50)).toBe(true);
+      // Each on an endpoint of its own: were curl not silenced, its probe would be a new incident (not an
+      // update of the first probe's), so its absence below means something.
       const silenced = `probe${Date.now()}b`;
-      dockerApiProbe(silenced);
+      dockerApiProbe(silenced, '127.0.0.2');
       // Another program on the same port, after curl's probe: once its finding is in, curl's would be too.
       const other = `probe${Date.now()}c`;
-      spawnSync('python3', ['-c', 'import socket,sys; s=socket.socket(); s.settimeout(1); s.connect_ex(("127.0.0.1", 2375))', other]);
+      spawnSync('python3', ['-c', 'import socket,sys; s=socket.socket(); s.settimeout(1); s.connect_ex(("127.0.0.3", 2375))', other]);
       expect(await waitForFinding(db, other)).not.toBeNull();
       expect(findings(db).some((f) => (f.process?.argv ?? []).some((a) => a.includes(silenced)))).toBe(false);
     } finally {

@@ -2,7 +2,9 @@
  * Live, on the real kernel and real Docker: the default audit rules (from the rule pack) plus the
  * per-pod token watch are installed with auditctl, our netlink reader (unicast) feeds the shared
  * pipeline with live /proc enrichment, and reads of the token from inside the pod container must
- * each yield a finding carrying the container id and the pod uid.
+ * each be detected with the container id and the pod uid. The detector groups (issue 17): the three
+ * reads are one actor (the container) touching one object (its token), so the first opens an incident
+ * and each later read is a new revision of it, found in its evidence by the reader's comm.
  *
  * Root only, and it changes global audit state: run it under the lab lock,
  *   flock /tmp/credwatch-lab.lock npx vitest run test/integration/detect/live-pod.test.ts
@@ -13,7 +15,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditSocket, getStatus, loadNative, type AuditStatus, type NativeAuditSocket } from '../../../src/native/binding';
 import { AuditPipeline } from '../../../src/pipeline/audit-pipeline';
 import { createDetector, type Detector } from '../../../src/detect/engine';
-import type { Finding } from '../../../src/detect/finding';
+import { hasRule, type Finding } from '../../../src/detect/finding';
+import { latestRevisions } from '../../../src/detect/incidents';
+import { describeEvidence, hasEvidenceOf } from '../../helpers/incident-evidence';
 import { ProcessTable } from '../../../src/enrich/process-table';
 import { createLiveProcReader } from '../../../src/enrich/proc-reader';
 import { createCgroupPodLookup } from '../../../src/enrich/container-pods';
@@ -127,17 +131,20 @@ describe.skipIf(reason !== null)('live: token reads inside a pod container', () 
     await lab?.stop();
   });
 
+  /** The latest revision of each finding emitted so far that satisfies `pred` (what a receiver holds). */
   async function findingFor(pred: (f: Finding) => boolean): Promise<Finding | undefined> {
     const end = Date.now() + 8000;
     while (Date.now() < end) {
       pipeline.tick();
-      const f = findings.find(pred);
+      const f = latestRevisions(findings).find(pred);
       if (f) return f;
       await new Promise((r) => setTimeout(r, 100));
     }
     pipeline.flush();
-    return findings.find(pred);
+    return latestRevisions(findings).find(pred);
   }
+  const emitted = (): string => JSON.stringify(latestRevisions(findings).map((x) => [x.rule, x.revision, x.count, x.process?.argv]));
+  const tokenPath = `${SA_DIR_IN_POD}/token`;
 
   it('the default rules install on this kernel, audit no open() syscall, and nothing is dropped', () => {
     expect(socket?.getCounters().queueDrops).toBe(0);
@@ -149,28 +156,36 @@ describe.skipIf(reason !== null)('live: token reads inside a pod container', () 
   it('docker exec <pod> cat <token> -> H1 finding with container id and pod uid', async () => {
     const p = pod as Pod;
     expect(await dockerAsync(['exec', p.containerId, 'cat', `${SA_DIR_IN_POD}/token`])).toBe(p.token);
-    const f = await findingFor((x) => x.rule === 'h1-sa-token-read' && x.process?.argv?.[0] === 'cat');
-    expect(f, JSON.stringify(findings.map((x) => [x.rule, x.process?.argv]))).toBeDefined();
+    const f = await findingFor((x) => hasRule(x, 'h1-sa-token-read') && x.process?.argv?.[0] === 'cat');
+    expect(f, emitted()).toBeDefined();
     expect(f?.container).toMatchObject({ id: p.containerId, pod_uid: p.podUid });
-    expect(f?.evidence[0]?.records.some((r) => r.type === 'PATH' && r.text.includes(`name="${SA_DIR_IN_POD}/token"`))).toBe(true);
-    expect(JSON.stringify(f)).not.toContain(p.token);
+    // The open itself, by cat, with the token's name (the incident may also hold cat's exec, whose argv names it).
+    expect(hasEvidenceOf(f!, { comm: 'cat', path: tokenPath }), describeEvidence(f)).toBe(true);
+    expect(JSON.stringify(findings)).not.toContain(p.token);
   });
 
   it("busybox sh -c 'read x < token' (no path in an exec'd tool's argv) -> H1 with container id and pod uid", async () => {
     const p = pod as Pod;
     // read returns 1 at EOF without a newline (the token has none): the open is what matters.
     expect(await dockerAsync(['exec', p.containerId, 'sh', '-c', `read x < ${SA_DIR_IN_POD}/token; echo \${#x}`])).toBe(String(p.token.length));
-    const f = await findingFor((x) => x.rule === 'h1-sa-token-read' && x.process?.argv?.[0] === 'sh');
-    expect(f, JSON.stringify(findings.map((x) => [x.rule, x.process?.argv]))).toBeDefined();
+    const f = await findingFor((x) => hasRule(x, 'h1-sa-token-read') && hasEvidenceOf(x, { comm: 'sh', path: tokenPath }));
+    expect(f, emitted()).toBeDefined();
     expect(f?.container).toMatchObject({ id: p.containerId, pod_uid: p.podUid });
     expect(f?.indicators).toContain('shell-reader');
+    // The same behaviour as the cat's read: one incident, updated (count and revision grow), not a second one.
+    expect(f?.incident).toMatchObject({ actor: `container:${p.containerId.slice(0, 12)}`, object: `file:${tokenPath}` });
+    expect(f?.count).toBeGreaterThanOrEqual(2);
+    expect(f?.revision).toBeGreaterThanOrEqual(2);
   });
 
   it('a reader that is not exec-by-runtime (a program started inside the pod) is still caught by the watch', async () => {
     const p = pod as Pod;
     // The container's own shell starts base64 as its child: parent is sh, not runc.
     await dockerAsync(['exec', p.containerId, 'sh', '-c', `base64 ${SA_DIR_IN_POD}/..data/token >/dev/null; true`]);
-    const f = await findingFor((x) => x.rule === 'h1-sa-token-read' && x.process?.argv?.[0] === 'base64');
+    // (..data/token names the same file: the same object, the same incident)
+    const f = await findingFor((x) => hasRule(x, 'h1-sa-token-read') && hasEvidenceOf(x, { comm: 'base64' }));
+    expect(f, emitted()).toBeDefined();
     expect(f?.container?.pod_uid).toBe(p.podUid);
+    expect(f?.incident?.object).toBe(`file:${tokenPath}`);
   });
 });

@@ -7,6 +7,7 @@ import type { AuditEvent } from '../../../src/audit/event';
 import { readLogEvents } from '../../helpers/fixture-events';
 import { createDetector, type Detector, type DetectorOptions } from '../../../src/detect/engine';
 import type { Finding } from '../../../src/detect/finding';
+import { latestRevisions } from '../../../src/detect/incidents';
 
 export const BEHAVIOURS = path.join(__dirname, '../../fixtures/behaviours');
 
@@ -20,5 +21,7 @@ export async function replay(
   const detector = createDetector({ host: 'lab-node', users: null, ...opts });
   const findings: Finding[] = [];
   for (const ev of events) findings.push(...detector.onAuditEvent(ev));
-  return { events, findings, detector };
+  // As `credwatch replay`: close the incidents at the end of the log and keep each one's last revision.
+  findings.push(...detector.tick(Number.MAX_SAFE_INTEGER));
+  return { events, findings: latestRevisions(findings), detector };
 }

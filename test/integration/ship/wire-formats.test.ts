@@ -119,7 +119,7 @@ describe('Splunk HEC wire format', () => {
     expect(problems).toEqual([]);
     expect(stub.requests[0]!.headers['content-type']).toBe('application/json');
     expect(events.map((e) => (e.event as { id: string }).id)).toEqual(fs.map((f) => f.id));
-    expect(events[0]).toEqual({ time: 1795348800.123, host: 'node-a', source: 'credwatch', sourcetype: 'credwatch:finding', index: 'security', event: fs[0] });
+    expect(events[0]).toEqual({ time: 1795348800.123, host: 'node-a', source: 'credwatch', sourcetype: 'credwatch:finding', index: 'security', fields: { finding_id: fs[0]!.id, revision: 1 }, event: fs[0] }); // fields: how a search keeps an incident's latest revision
   });
 
   it('an invalid token (HEC code 4) is one clear line; the events wait and go once the token is right', async () => {

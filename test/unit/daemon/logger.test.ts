@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Writable } from 'node:stream';
+import { sink } from './log-sink';
 import { RateLimitedLog, createLogger } from '../../../src/daemon/logger';
 
-function sink(): { stream: Writable; lines: Record<string, unknown>[] } {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _e, cb) {
-      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { stream, lines };
-}
 
 describe('logger', () => {
   it('writes JSON lines at the configured level and redacts tokens', () => {

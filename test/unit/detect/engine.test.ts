@@ -45,7 +45,9 @@ function connect(pid: number, ppid: number, sockaddr: Sockaddr, exe: string, dt 
 
 const TOKEN = '/run/secrets/kubernetes.io/serviceaccount/token';
 const NODE_TOKEN = '/var/lib/kubelet/pods/7d3f4c2a-1b5e-4c8d-9f0a-2e6b8c4d1a35/volumes/kubernetes.io~projected/kube-api-access-q7x2m/token';
-const detector = (opts: Partial<Parameters<typeof createDetector>[0]> = {}) => createDetector({ host: 'node-a', users: null, ...opts });
+// These tests are about the rules, one finding per rule hit: they ask for ungrouped findings
+// (incidents: false). How hits become one incident per behaviour is test/unit/detect/incidents.test.ts.
+const detector = (opts: Partial<Parameters<typeof createDetector>[0]> = {}) => createDetector({ host: 'node-a', users: null, incidents: false, ...opts });
 
 describe('scoring', () => {
   it('adds indicator weights the way the reference SPL adds its risk score', () => {
@@ -176,7 +178,7 @@ describe('findings', () => {
     const ev = exec(40, 1, ['kubectl', 'get', 'secrets'], '/usr/bin/kubectl');
     const a = detector().onAuditEvent(ev)[0];
     const b = detector().onAuditEvent(ev)[0];
-    const c = createDetector({ host: 'node-b', users: null }).onAuditEvent(ev)[0];
+    const c = detector({ host: 'node-b' }).onAuditEvent(ev)[0];
     expect(a?.id).toBe(b?.id);
     expect(a?.id).toBe(findingId('h5-kubectl-secret-access', 'node-a', [ev.id]));
     expect(c?.id).not.toBe(a?.id);

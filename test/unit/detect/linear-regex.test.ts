@@ -130,3 +130,19 @@ describe('the engine on hostile command lines (every shipped rule)', () => {
     );
   });
 });
+
+describe('the last-text memo (an alert storm repeats one command line)', () => {
+  it('answers a repeated text as RE2 did, and a new text afresh, in any order', () => {
+    const prefiltered = compileRegex('docker\\s+exec\\b');
+    const plain = compileRegex('^[a-z]+$');
+    const texts = ['docker exec abc cat /token', 'ls -l', 'docker exec abc cat /token', 'docker  exec x', 'dockerexec', 'ls -l'];
+    const want = [true, false, true, true, false, false];
+    for (let round = 0; round < 2; round++) {
+      texts.forEach((t, i) => {
+        expect(prefiltered.test(t), t).toBe(want[i]);
+        expect(prefiltered.test(t), `${t} (again)`).toBe(want[i]);
+      });
+    }
+    expect(['abc', 'abc', 'ab1', 'ab1', 'abc'].map((t) => plain.test(t))).toEqual([true, true, false, false, true]);
+  });
+});

@@ -95,4 +95,34 @@ describe('ProcessTable', () => {
     t.noteRecordPid(400);
     expect(t.parents(400).map((e) => e.exe)).toEqual(['/usr/bin/bash']);
   });
+
+  it('a storm of children does not cut a quiet parent off its ancestors: a missing ancestor is read again', () => {
+    // shell 300 -> loop 500 -> 2,000 short-lived children (gone from /proc when their event is judged)
+    const procs: Record<number, { ppid: number; start: number; exe?: string }> = {
+      300: { ppid: 1, start: 10, exe: '/usr/bin/bash' },
+      500: { ppid: 300, start: 20, exe: '/opt/loadgen' },
+    };
+    const reads: number[] = [];
+    const reader = fakeProc(procs);
+    const t = new ProcessTable({ reader: { ...reader, readStat: (pid) => (reads.push(pid), reader.readStat(pid)) }, maxEntries: 64 });
+    t.noteRecordPid(500, 0);
+    for (let i = 0; i < 2000; i++) t.observe(makeEvent({ timeMs: i, process: { pid: 10_000 + i, ppid: 500 } }));
+    expect(t.get(300)).toBeUndefined(); // pushed out of the LRU by the children
+    expect(t.parents(11_999, 16, 5000).map((e) => e.pid)).toEqual([500, 300]);
+    expect(t.get(300)?.exe).toBe('/usr/bin/bash');
+    // a dead ancestor is tried once per recheck interval, not on every event
+    procs[600] = { ppid: 599, start: 30 };
+    t.noteRecordPid(600, 5000);
+    expect(reads.filter((p) => p === 599)).toEqual([599]); // noteRecordPid tried the parent
+    reads.length = 0;
+    for (let i = 0; i < 100; i++) t.parents(600, 16, 5000 + i);
+    expect(reads.filter((p) => p === 599)).toEqual([]);
+    for (let i = 0; i < 100; i++) t.parents(600, 16, 6500 + i);
+    expect(reads.filter((p) => p === 599)).toEqual([599]);
+    // a pid reused by a process younger than its supposed child is not taken for the parent
+    procs[700] = { ppid: 698, start: 40 };
+    procs[698] = { ppid: 1, start: 99, exe: '/usr/bin/impostor' };
+    t.noteRecordPid(700, 9000);
+    expect(t.parents(700, 16, 9000).map((e) => e.pid)).toEqual([]);
+  });
 });

@@ -67,12 +67,26 @@ describe('sequence marks under repeated reads', () => {
   });
 
   it('a read after a join starts a new mark, so a later use joins again', () => {
-    const d = createDetector({ host: 'node-a', users: null });
+    // About the sequence marks, so per-rule findings (incidents: false): each join is its own hit.
+    const d = createDetector({ host: 'node-a', users: null, incidents: false });
     d.onAuditEvent(exec(90, 1, ['bash'], '/bin/bash', 0));
     d.onAuditEvent(open(91, 90, NODE_TOKEN, '/usr/bin/cat', 0));
     expect(d.onAuditEvent(connect(92, 90, apiserver, '/usr/bin/curl', 1000)).map((f) => f.rule)).toContain('seq-credential-read-then-use');
     d.onAuditEvent(open(91, 90, NODE_TOKEN, '/usr/bin/cat', 2000));
     expect(d.onAuditEvent(connect(93, 90, apiserver, '/usr/bin/curl', 3000)).map((f) => f.rule)).toContain('seq-credential-read-then-use');
+  });
+
+  it('grouped, the second join of the same tree and endpoint updates the incident the first opened', () => {
+    const d = createDetector({ host: 'node-a', users: null });
+    d.onAuditEvent(exec(90, 1, ['bash'], '/bin/bash', 0));
+    d.onAuditEvent(open(91, 90, NODE_TOKEN, '/usr/bin/cat', 0));
+    const [first] = d.onAuditEvent(connect(92, 90, apiserver, '/usr/bin/curl', 1000)).filter((f) => f.rules?.includes('seq-credential-read-then-use'));
+    d.onAuditEvent(open(91, 90, NODE_TOKEN, '/usr/bin/cat', 2000));
+    // Two seconds after the last emission the update goes out with the event (else at the next tick).
+    const later = [...d.onAuditEvent(connect(93, 90, apiserver, '/usr/bin/curl', 3000)), ...d.tick(T0 + 4000)];
+    const update = later.find((f) => f.id === first?.id);
+    expect(update?.revision).toBeGreaterThan(first?.revision ?? 0);
+    expect(update?.count).toBe(2);
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeHec, hecTime, splunkHecFormat } from '../../../src/ship/formats/splunk-hec';
-import { DEFAULT_ELASTIC_INDEX, elasticBulkFormat, interpretBulk, toEcs } from '../../../src/ship/formats/elastic-bulk';
+import { DEFAULT_ELASTIC_INDEX, elasticBulkFormat, encodeBulk, interpretBulk, toEcs } from '../../../src/ship/formats/elastic-bulk';
 import { ndjsonFormat } from '../../../src/ship/formats/ndjson';
 import type { HttpResponse } from '../../../src/ship/transport';
 import { makeFinding } from './support';
@@ -35,8 +35,22 @@ describe('Splunk HEC', () => {
     const lines = encodeHec([f], { ...ctx, index: 'security' }).trim().split('\n');
     expect(lines).toHaveLength(1);
     const ev = JSON.parse(lines[0]!) as Record<string, unknown>;
-    expect(ev).toEqual({ time: 1795348800.123, host: 'node-a', source: 'credwatch', sourcetype: 'credwatch:finding', index: 'security', event: f });
+    // `fields` (indexed) name the finding and its revision, so a search keeps an incident's latest revision.
+    expect(ev).toEqual({ time: 1795348800.123, host: 'node-a', source: 'credwatch', sourcetype: 'credwatch:finding', index: 'security', fields: { finding_id: f.id, revision: 1 }, event: f });
     expect(hecTime('2026-11-22T12:00:00.123Z')).toBe(1795348800.123);
+  });
+  it('carries an incident update with its revision: HEC fields, and an Elasticsearch document of its own', () => {
+    const f = { ...makeFinding(), revision: 3, count: 12, rules: ['h1-sa-token-read', 'h2-sa-token-path-in-argv'] };
+    const ev = JSON.parse(encodeHec([f], ctx).trim()) as { fields: unknown; event: { revision: number } };
+    expect(ev.fields).toEqual({ finding_id: f.id, revision: 3 });
+    expect(ev.event.revision).toBe(3);
+    type Line = { create?: { _index: string; _id: string }; credwatch?: Record<string, unknown> };
+    const [action, doc] = encodeBulk([f], 'idx').trim().split('\n').map((l) => JSON.parse(l) as Line);
+    // create (the only op data streams take) under a per-revision _id: a resend of revision 3 is a 409.
+    expect(action).toEqual({ create: { _index: 'idx', _id: `${f.id}-r3` } });
+    expect(doc?.credwatch).toMatchObject({ finding_id: f.id, revision: 3, count: 12, rules: f.rules });
+    const [first] = encodeBulk([{ ...f, revision: 1 }], 'idx').trim().split('\n').map((l) => JSON.parse(l) as Line);
+    expect(first?.create?._id).toBe(f.id);
   });
   it('omits index when none is configured and uses Authorization: Splunk', () => {
     const req = splunkHecFormat.encode([makeFinding()], ctx);
@@ -136,5 +150,18 @@ describe('Elasticsearch bulk', () => {
     expect(interpretBulk(res(200, { errors: true, items: [item(503, 'unavailable_shards_exception')] }), 1).kind).toBe('transient');
     expect(interpretBulk(res(200, { errors: false, items: [item(201)] }), 2).kind).toBe('rejected');
     expect(interpretBulk(res(401, { error: 'unauthorized' }), 1).kind).toBe('auth');
+  });
+});
+
+describe('token claims in the shipped formats', () => {
+  const token = { jti: '5b4a3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d', service_account: 'app', namespace: 'shop', pod: 'app-0', pod_uid: '9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a', node: 'worker-1', issued: '2026-12-02T10:00:00.000Z', expires: '2026-12-02T11:00:07.000Z', kind: 'bound' as const, from: 'file' as const };
+  it('ECS carries credwatch.token.* and HEC the finding’s token.*, so a SIEM can join on the jti', () => {
+    const f = makeFinding({ token });
+    expect((toEcs(f).credwatch as Record<string, unknown>).token).toEqual(token);
+    const hec = JSON.parse(encodeHec([f], ctx).trim()) as { event: { token: unknown } };
+    expect(hec.event.token).toEqual(token);
+  });
+  it('a finding without a token ships no token field', () => {
+    expect(toEcs(makeFinding()).credwatch).not.toHaveProperty('token');
   });
 });

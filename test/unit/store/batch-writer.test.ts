@@ -91,6 +91,28 @@ describe('BatchWriter', () => {
     w.close();
   });
 
+  it('an incident revision waiting to be written is replaced by the later one: one slot per incident, nothing else pushed out', async () => {
+    const sink = flakySink();
+    const w = new BatchWriter(sink, { flushIntervalMs: 5, maxBatch: 10, maxBuffered: 20, retryIntervalMs: 20, maxRetryIntervalMs: 40 });
+    sink.down = true;
+    const other = Array.from({ length: 15 }, () => makeFinding());
+    for (const f of other) w.add(f);
+    const storm = makeFinding();
+    // 200 updates of one incident while the disk is full, in any order of arrival (a late lower one too)
+    for (let r = 1; r <= 200; r++) w.add({ ...storm, revision: r, count: r });
+    w.add({ ...storm, revision: 50, count: 50 });
+    await until(() => w.counters.writeErrors >= 1);
+    expect(w.counters).toMatchObject({ buffered: 16, dropped: 0, coalesced: 200 });
+    sink.down = false;
+    await until(() => w.counters.buffered === 0);
+    expect(sink.rows.get(storm.id)).toMatchObject({ revision: 200, count: 200 });
+    expect(other.every((f) => sink.rows.has(f.id))).toBe(true);
+    // Written: a new revision starts a new slot and is written in turn.
+    w.add({ ...storm, revision: 201, count: 201 });
+    expect(w.counters.buffered).toBe(1);
+    w.close();
+  });
+
   it('close() reports failure when findings could not be written', () => {
     const sink = flakySink();
     const w = new BatchWriter(sink);

@@ -1,0 +1,234 @@
+/**
+ * The key of a behaviour: who did it (the actor) and what it touched (the object). Findings of several
+ * rules, and repeats, with the same key inside one incident window are one incident (incidents.ts).
+ *
+ * Actor: the container (its 12-hex short id, the form `docker exec` takes and prints), or on the host
+ * the login session (audit `ses`), for daemons the root of the process tree as far as we know it (so
+ * 1,000 children of one loop are one actor). A
+ * `docker|nerdctl|podman exec <id> ...` on the host acts on that container, so its actor is the
+ * container: the CLI call and what it runs inside are one behaviour.
+ * Object: for open the path, for connect the socket address, for exec the first URL or absolute path in
+ * the arguments, else the command line (bounded). Paths are normalised so that the same token read as
+ * /var/run/secrets/... or through the projected volume's ..data link is the same object.
+ * Everything in a key is redacted: the key is stored and shipped with the incident.
+ */
+import type { Sockaddr } from '../audit/event';
+import type { EventView } from './event-view';
+import type { ProcessEntry } from '../enrich/process-table';
+import { WINDOW_MARGIN } from './bound';
+import { redactText } from './redact';
+import { redactCutText } from './redact/text';
+
+export interface BehaviourKey {
+  actor: string;
+  object: string;
+  /**
+   * Other keys of the same behaviour: a `docker exec <ctr> cat token` run by `bash -c` is the wrapper's
+   * host behaviour too (same pid, before and after the exec), so the CLI's key links to the host one.
+   */
+  links?: BehaviourKey[];
+  /** Keys this hit's incident is also known under (looked up by later links). */
+  publishes?: BehaviourKey[];
+  /** As a link: valid only this long after the incident's last event (default: the incident window). */
+  withinMs?: number;
+}
+
+/**
+ * `docker exec <name> cat token` names the container, not its id, and the process it starts inside is
+ * not its descendant (runc is started by the shim): the CLI publishes the object under this actor, and
+ * a container process touching the same object within RUNTIME_EXEC_LINK_MS joins the CLI's incident.
+ * A heuristic: a second container reading the same object in those seconds would join too.
+ */
+const RUNTIME_EXEC = 'runtime-exec';
+export const RUNTIME_EXEC_LINK_MS = 5000;
+
+/** Objects are at most this long (a hostile argv must not make a key large). */
+export const MAX_OBJECT_CHARS = 256;
+/** Characters of the arguments looked at for a named object (a path, a socket, a URL). */
+const MAX_OBJECT_SCAN = 8192;
+
+const SHORT_ID = 12;
+const HEX_ID = /^[0-9a-f]{12,64}$/;
+const RUNTIME_CLIS = new Set(['docker', 'nerdctl', 'podman']);
+/** `exec` options that take a value as the next argument. */
+const EXEC_VALUE_OPTS = new Set(['-e', '--env', '--env-file', '-u', '--user', '-w', '--workdir', '--detach-keys']);
+/**
+ * Services at the top of many trees: never a useful actor. Below them the topmost process is the
+ * actor (a login shell, a cron job, a service), so two SSH sessions are two actors.
+ */
+const TREE_TOPS = new Set(['systemd', 'init', 'sshd', 'sshd-session', 'login', 'cron', 'crond', 'containerd', 'dockerd', 'kubelet', 'tmux', 'screen']);
+const URL_IN_ARGS = /\b([a-z][a-z0-9+.-]*):\/\/(\[[0-9a-f:.]+\]|[^\s'"/?#:@]+)(?::(\d+))?/i;
+const DEFAULT_PORTS: Record<string, number> = { http: 80, https: 443, ws: 80, wss: 443 };
+const PATH_IN_ARGS = /(?:^|[\s='"<>(])(\/[^\s'";|&<>()$`]+)/;
+
+function shortId(id: string): string {
+  return id.slice(0, SHORT_ID);
+}
+
+/** The container a `docker|nerdctl|podman [container] exec [opts] TARGET cmd...` acts on, else null. */
+export function runtimeExecTarget(argv: readonly string[] | null): string | null {
+  if (!argv || argv.length < 3) return null;
+  const prog = argv[0]?.slice(argv[0].lastIndexOf('/') + 1) ?? '';
+  if (!RUNTIME_CLIS.has(prog)) return null;
+  let i = argv.indexOf('exec', 1);
+  if (i < 0 || i > 4) return null;
+  for (i++; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--') continue;
+    if (!a.startsWith('-')) return a;
+    if (EXEC_VALUE_OPTS.has(a)) i++;
+  }
+  return null;
+}
+
+/**
+ * Host actors by parent process (pid and start time). What the process table knows above a process
+ * changes: a storm's 1,000 children a second push the tree's upper ancestors out of its LRU, and a
+ * later /proc read brings them back, so "the topmost known ancestor" of two children of one loop could
+ * differ and split one behaviour into several incidents. The first answer for a parent holds for all
+ * its children: siblings share every ancestor from their parent up, so an actor that is one of those
+ * (not the child itself) is theirs too. Bounded; a parent without a start time (replay) is not kept
+ * (a reused pid must not inherit another tree's actor).
+ */
+export class HostActors {
+  private readonly byParent = new Map<string, string>();
+
+  constructor(private readonly max = 4096) {}
+
+  get(parent: string): string | undefined {
+    return this.byParent.get(parent);
+  }
+
+  set(parent: string, actor: string): void {
+    if (this.byParent.size >= this.max) this.byParent.delete(this.byParent.keys().next().value as string);
+    this.byParent.set(parent, actor);
+  }
+
+  get size(): number {
+    return this.byParent.size;
+  }
+}
+
+/**
+ * The login session when there is one (the kernel's audit `ses`: every process of one SSH or console
+ * login, whatever the process table knows of its ancestors; a process cannot leave it), else the
+ * topmost known ancestor below the service managers (the same for every child of one parent, see
+ * HostActors), else the process itself.
+ */
+function hostActor(v: EventView, actors?: HostActors): string {
+  const ses = v.ev.process?.ses;
+  if (ses !== null && ses !== undefined) return `host-session:${ses}`;
+  if (!actors) return treeActor(v);
+  const parents = v.parents;
+  const keyOf = (p: ProcessEntry | undefined): string | null => (p && p.startTime !== null ? `${p.pid}:${p.startTime}` : null);
+  const parentKey = keyOf(parents[0]);
+  // The nearest ancestor already answered for: its answer is at or above it, so an ancestor of ours too
+  // (a storm whose children fork again stays one actor).
+  for (const p of parents) {
+    const k = keyOf(p);
+    const known = k === null ? undefined : actors.get(k);
+    if (known === undefined) continue;
+    if (parentKey !== null && k !== parentKey) actors.set(parentKey, known);
+    return known;
+  }
+  const actor = treeActor(v);
+  // Only an ancestor is shared by the siblings: a process that is its own actor (its parent is a
+  // service manager) gives nothing to its parent's other children.
+  if (parentKey !== null && actor !== `host:${v.pid ?? ''}:`) actors.set(parentKey, actor);
+  return actor;
+}
+
+function treeActor(v: EventView): string {
+  const parents = v.parents;
+  for (let i = parents.length - 1; i >= 0; i--) {
+    const p = parents[i]!;
+    const prog = p.exe ? p.exe.slice(p.exe.lastIndexOf('/') + 1) : null;
+    if (p.pid === 1 || (prog !== null && (TREE_TOPS.has(prog) || prog.startsWith('containerd-shim')))) continue;
+    return `host:${p.pid}:${p.startTime ?? ''}`;
+  }
+  // No known ancestor (its parent's exec not seen yet): the parent stands for the tree, so the children of
+  // one unknown parent are one actor. Without a parent, the process itself (not its exe: a shell that
+  // exec's a tool stays one actor).
+  const ppid = v.ev.process?.ppid;
+  if (parents.length === 0 && ppid !== null && ppid !== undefined && ppid > 1) return `host:${ppid}:`;
+  return `host:${v.pid ?? ''}:`;
+}
+
+/** /var/run is /run; the projected volume's `..data` / `..2024_...` indirections name the same file. */
+export function normalisePath(p: string): string {
+  let out = p.startsWith('/var/run/') ? p.slice(4) : p;
+  if (out.includes('/..')) out = out.replace(/\/\.\.[^/]+(?=\/)/g, '');
+  return out;
+}
+
+function sockaddrObject(s: Sockaddr): string {
+  if (s.path !== null && s.path !== '') return `unix:${normalisePath(s.path)}`;
+  return netObject(s.addr ?? '', s.port);
+}
+
+/** An endpoint: a URL in argv and the connect() to it are the same object. */
+function netObject(host: string, port: number | null): string {
+  return `net:${host.toLowerCase()}:${port ?? ''}`;
+}
+
+function objectOf(v: EventView): string {
+  if (v.kind === 'open') {
+    const p = v.paths.find((x) => x.startsWith('/')) ?? v.paths[0];
+    if (p !== undefined) return `file:${normalisePath(p)}`;
+  }
+  if (v.kind === 'connect' && v.sockaddr) return sockaddrObject(v.sockaddr);
+  const argv = v.argv;
+  if (argv && argv.length > 1) {
+    // The object is named in the first kilobytes of any real command line; an attacker's megabyte of
+    // padding must not make every event scan (and redact) all of it.
+    const args = boundedArgs(argv, MAX_OBJECT_SCAN);
+    const path = PATH_IN_ARGS.exec(args);
+    // A socket named in the arguments is the endpoint (curl --unix-socket /run/docker.sock http://x/...).
+    if (path?.[1]?.endsWith('.sock')) return `unix:${normalisePath(path[1])}`;
+    const url = URL_IN_ARGS.exec(args);
+    if (url) {
+      const scheme = (url[1] ?? '').toLowerCase();
+      const port = url[3] !== undefined ? Number(url[3]) : (DEFAULT_PORTS[scheme] ?? null);
+      return netObject((url[2] ?? '').replace(/^\[|\]$/g, ''), port);
+    }
+    if (path?.[1]) return `file:${normalisePath(path[1])}`;
+  }
+  // Only a window is kept: redactedObject redacts the window's text (a cut secret's start included)
+  // and then shortens it further, so the key never holds more than MAX_OBJECT_CHARS.
+  const cmd = v.cmdline ?? v.exeBase ?? '?';
+  return `cmd:${cmd.length > MAX_OBJECT_CHARS + WINDOW_MARGIN ? cmd.slice(0, MAX_OBJECT_CHARS + WINDOW_MARGIN) : cmd}`;
+}
+
+/** argv[1..] joined with spaces, at most `max` characters (the rest is not looked at). */
+function boundedArgs(argv: readonly string[], max: number): string {
+  let out = '';
+  for (let i = 1; i < argv.length && out.length < max; i++) {
+    const a = argv[i] as string;
+    out += (i > 1 ? ' ' : '') + (a.length > max ? a.slice(0, max) : a);
+  }
+  return out.length > max ? out.slice(0, max) : out;
+}
+
+/** Redacted objects by raw object: in a storm the same socket or file comes back on every event. */
+const redactedObjects = new Map<string, string>();
+
+function redactedObject(raw: string): string {
+  let out = redactedObjects.get(raw);
+  if (out === undefined) {
+    out = (raw.length > MAX_OBJECT_CHARS ? redactCutText(raw) : redactText(raw)).slice(0, MAX_OBJECT_CHARS);
+    if (redactedObjects.size >= 1024) redactedObjects.clear();
+    if (raw.length <= 4 * MAX_OBJECT_CHARS) redactedObjects.set(raw, out);
+  }
+  return out;
+}
+
+export function behaviourKey(v: EventView, actors?: HostActors): BehaviourKey {
+  const object = redactedObject(objectOf(v));
+  const c = v.container;
+  if (c) return { actor: `container:${shortId(c.containerId)}`, object, links: [{ actor: RUNTIME_EXEC, object, withinMs: RUNTIME_EXEC_LINK_MS }] };
+  const target = runtimeExecTarget(v.argv);
+  if (target === null) return { actor: hostActor(v, actors), object };
+  const links = [{ actor: hostActor(v, actors), object }];
+  if (HEX_ID.test(target)) return { actor: `container:${shortId(target)}`, object, links };
+  return { actor: `container-name:${redactText(target).slice(0, 128)}`, object, links, publishes: [{ actor: RUNTIME_EXEC, object }] };
+}

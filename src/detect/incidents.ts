@@ -1,0 +1,317 @@
+/**
+ * One incident per behaviour. Rule hits whose behaviour key (behaviour-key.ts: actor + object) is the
+ * same, and which come less than `windowMs` after the incident's last event, are merged into one
+ * finding: highest severity (its rule becomes `rule`), every rule, indicator, ATT&CK id and covered
+ * row, the evidence of each event (at most `maxEvidence`), `count`, `first_seen`, `last_seen`.
+ *
+ * The id is fixed when the incident opens (host, key, first event), so every later emission of it is an
+ * update of the same finding, told apart by `revision` (store: upsert; shippers: receivers keep the
+ * highest revision, docs/shipping.md). When an update is emitted:
+ *   - a new rule joins or the severity rises: at once (an operator must see the escalation now);
+ *   - anything else (more events, more evidence): at once if the incident was last emitted more than
+ *     `updateEveryMs` (event time) before, else marked dirty and emitted by tick(); so a sporadic repeat
+ *     is seen at once and a storm of repeats costs about two writes per incident a second at most.
+ * The storm path is cheap: once an incident holds every rule that fires and its evidence is full, a hit
+ * only counts (no finding is built, hashed or redacted). Open incidents are bounded (`maxOpen`, least
+ * recently hit evicted first); every cut is counted in `stats` and never silent.
+ */
+import { createHash } from 'node:crypto';
+import { severityRank, type Evidence, type Finding, type Severity } from './finding';
+import type { BehaviourKey } from './behaviour-key';
+
+export interface IncidentOptions {
+  /** An incident takes events until this long after its last one. Default 10 minutes. */
+  windowMs?: number;
+  /** Open incidents kept; beyond it the least recently hit is closed. Default 4096. */
+  maxOpen?: number;
+  /** Evidence events kept per incident; later events are counted, not kept. Default 16. */
+  maxEvidence?: number;
+  /** A plain update (no new rule, no higher severity) goes out at once only this long after the last. Default 1 s. */
+  updateEveryMs?: number;
+}
+
+export interface IncidentStats {
+  /** Incidents open now. */
+  open: number;
+  /** Incidents opened (first emission, revision 1). */
+  opened: number;
+  /** Rule hits merged into an already open incident. */
+  merged: number;
+  /** Later emissions of an incident (revision > 1). */
+  updates: number;
+  /** Incidents closed because their window passed. */
+  closed: number;
+  /** Incidents closed early because `maxOpen` was reached (a later repeat opens a new incident). */
+  evicted: number;
+  /** Events counted in an incident but whose evidence was not kept (`maxEvidence` reached). */
+  evidenceCut: number;
+}
+
+/** What the engine knows about a rule hit before building anything. */
+export interface RuleHit {
+  rule: string;
+  severity: Severity;
+  eventId: string;
+  timeMs: number;
+  time: string;
+  /** The event itself touched the object (an open or connect), not only named it on a command line. */
+  touches: boolean;
+}
+
+interface Incident {
+  finding: Finding;
+  rules: Set<string>;
+  eventIds: Set<string>;
+  lastEventId: string;
+  lastMs: number;
+  dirty: boolean;
+  /** Whether the process the incident shows touched the object (see speaksFor). */
+  touches: boolean;
+  /** Event time of the last emission. */
+  emittedMs: number;
+}
+
+/**
+ * Emissions reduced to the latest revision of each finding, in the order they were first emitted: what a
+ * receiver that keeps the highest revision ends up holding (replay prints this).
+ */
+export function latestRevisions(findings: Iterable<Finding>): Finding[] {
+  const byId = new Map<string, Finding>();
+  for (const f of findings) {
+    const had = byId.get(f.id);
+    if (!had || (f.revision ?? 0) > (had.revision ?? 0)) byId.set(f.id, f);
+  }
+  return [...byId.values()];
+}
+
+function keyString(key: BehaviourKey): string {
+  return `${key.actor}\0${key.object}`;
+}
+
+export function incidentId(host: string, key: BehaviourKey, firstEventId: string): string {
+  return createHash('sha256').update(`incident\0${host}\0${key.actor}\0${key.object}\0${firstEventId}`).digest('hex').slice(0, 32);
+}
+
+function union(a: string[], b: readonly string[]): string[] {
+  for (const x of b) if (!a.includes(x)) a.push(x);
+  return a;
+}
+
+/** A copy that later merges cannot change (the batch writer and shippers hold emitted findings a while). */
+function snapshot(f: Finding): Finding {
+  return {
+    ...f,
+    rules: [...(f.rules ?? [])],
+    indicators: [...f.indicators],
+    covers: [...f.covers],
+    mitre: [...f.mitre],
+    evidence: f.evidence.map((e) => ({ ...e })),
+  };
+}
+
+export class IncidentGrouper {
+  readonly stats: IncidentStats = { open: 0, opened: 0, merged: 0, updates: 0, closed: 0, evicted: 0, evidenceCut: 0 };
+  private readonly windowMs: number;
+  private readonly maxOpen: number;
+  private readonly maxEvidence: number;
+  private readonly updateEveryMs: number;
+  /** key -> incident; Map order is recency (a hit moves its incident to the end). */
+  private readonly open = new Map<string, Incident>();
+  /** Updates of incidents closed between ticks, emitted by the next tick. */
+  private pending: Finding[] = [];
+
+  constructor(
+    private readonly host: string,
+    opts: IncidentOptions = {},
+  ) {
+    this.windowMs = opts.windowMs ?? 600_000;
+    this.maxOpen = Math.max(1, opts.maxOpen ?? 4096);
+    this.maxEvidence = Math.max(1, opts.maxEvidence ?? 16);
+    this.updateEveryMs = opts.updateEveryMs ?? 1000;
+  }
+
+  /**
+   * One rule hit with its behaviour key. `build` makes the rule's full finding and is called only when
+   * something of it is kept. Returns the finding to emit now (new incident or escalation), else null.
+   */
+  hit(key: BehaviourKey, h: RuleHit, build: () => Finding): Finding | null {
+    const k = keyString(key);
+    let inc = this.open.get(k) ?? this.linked(key, h.timeMs);
+    for (const p of key.publishes ?? []) if (inc) this.open.set(keyString(p), inc);
+    if (inc && h.timeMs - inc.lastMs > this.windowMs) {
+      this.close(k, inc);
+      this.stats.closed++;
+      inc = undefined;
+    }
+    if (!inc) {
+      const f = this.start(k, key, h, build());
+      const started = this.open.get(k)!;
+      for (const p of key.publishes ?? []) this.open.set(keyString(p), started);
+      return f;
+    }
+    this.open.delete(k);
+    this.open.set(k, inc);
+    this.stats.merged++;
+    const f = inc.finding;
+    if (h.eventId !== inc.lastEventId) {
+      f.count = (f.count ?? 1) + 1;
+      inc.lastEventId = h.eventId;
+    }
+    if (h.timeMs > inc.lastMs) {
+      inc.lastMs = h.timeMs;
+      f.last_seen = h.time;
+    }
+    const newRule = !inc.rules.has(h.rule);
+    const raises = severityRank(h.severity) > severityRank(f.severity);
+    const knownEvent = inc.eventIds.has(h.eventId);
+    if (newRule || raises || (!knownEvent && f.evidence.length < this.maxEvidence)) {
+      this.merge(inc, build(), h.touches);
+    } else if (!knownEvent) {
+      // Counted in `count`, evidence not kept: make the cut visible once per event.
+      inc.eventIds.add(h.eventId);
+      this.boundEventIds(inc);
+      this.stats.evidenceCut++;
+    }
+    inc.dirty = true;
+    if (newRule || raises || h.timeMs - inc.emittedMs >= this.updateEveryMs) {
+      inc.emittedMs = Math.max(inc.emittedMs, h.timeMs);
+      return this.emit(inc);
+    }
+    return null;
+  }
+
+  /** Emits dirty incidents (revision + 1) and closes those whose window passed. Call about once a second. */
+  tick(nowMs: number): Finding[] {
+    const out = this.pending;
+    this.pending = [];
+    for (const [k, inc] of this.open) {
+      if (inc.dirty) out.push(this.emit(inc)); // an incident under several keys is emitted once: emit() clears dirty
+      if (nowMs - inc.lastMs > this.windowMs) {
+        this.open.delete(k);
+        this.stats.closed++;
+      }
+    }
+    this.stats.open = this.open.size;
+    return out;
+  }
+
+  /** An open incident under one of the key's links: the key becomes another name of it. */
+  private linked(key: BehaviourKey, timeMs: number): Incident | undefined {
+    for (const l of key.links ?? []) {
+      const inc = this.open.get(keyString(l));
+      if (inc && timeMs - inc.lastMs <= (l.withinMs ?? this.windowMs)) {
+        this.open.set(keyString(key), inc);
+        return inc;
+      }
+    }
+    return undefined;
+  }
+
+  private start(k: string, key: BehaviourKey, h: RuleHit, first: Finding): Finding {
+    const f: Finding = {
+      ...first,
+      id: incidentId(this.host, key, h.eventId),
+      rules: [first.rule],
+      indicators: [...first.indicators],
+      covers: [...first.covers],
+      mitre: [...first.mitre],
+      count: 1,
+      first_seen: h.time,
+      last_seen: h.time,
+      revision: 0,
+      incident: { actor: key.actor, object: key.object },
+      evidence: first.evidence.slice(0, this.maxEvidence).map((e) => this.tagged(first.rule, e)),
+    };
+    const inc: Incident = { finding: f, rules: new Set([first.rule]), eventIds: new Set(f.evidence.map((e) => e.event_id)), lastEventId: h.eventId, lastMs: h.timeMs, dirty: false, touches: h.touches, emittedMs: h.timeMs };
+    inc.eventIds.add(h.eventId);
+    this.open.set(k, inc);
+    this.stats.opened++;
+    if (this.open.size > this.maxOpen) {
+      const [oldKey, oldest] = this.open.entries().next().value as [string, Incident];
+      this.close(oldKey, oldest);
+      this.stats.evicted++;
+    }
+    this.stats.open = this.open.size;
+    return this.emit(inc);
+  }
+
+  /**
+   * Which process the incident shows: the most severe hit's; at equal severity the one that touched the
+   * object (the `cat` in the pod rather than the `docker exec` that started it), else the program a
+   * wrapper became (`bash -c curl ...` exec'd under the same pid) or started (a descendant).
+   */
+  private speaksFor(inc: Incident, g: Finding, touches: boolean): boolean {
+    const f = inc.finding;
+    const d = severityRank(g.severity) - severityRank(f.severity);
+    if (d !== 0) return d > 0;
+    if (touches !== inc.touches) return touches;
+    const mine = f.process?.pid;
+    if (mine === null || mine === undefined || !g.process) return false;
+    return g.process.pid === mine || g.process.parents.some((p) => p.pid === mine);
+  }
+
+  private merge(inc: Incident, g: Finding, touches: boolean): void {
+    const f = inc.finding;
+    inc.rules.add(g.rule);
+    union(f.rules!, [g.rule]);
+    union(f.indicators, g.indicators);
+    union(f.covers, g.covers);
+    union(f.mitre, g.mitre);
+    if (this.speaksFor(inc, g, touches)) {
+      // This hit speaks for the incident: its rule, title, process and container.
+      inc.touches = touches;
+      f.rule = g.rule;
+      f.severity = g.severity;
+      f.title = g.title;
+      f.description = g.description;
+      f.confidence = g.confidence;
+      f.process = g.process;
+      f.container = g.container ?? f.container;
+      if (g.object) f.object = g.object;
+      if (g.token) f.token = g.token;
+    }
+    // The owner of the object touched (the pod whose token it is) is kept whichever hit opened the
+    // incident: a command line naming the token (H2) has no watch hit, the open that follows (H3) has.
+    f.container ??= g.container;
+    if (g.object && !f.object) f.object = g.object;
+    // Likewise the claims of the token read (token trail): an H2 opening the incident has none.
+    if (g.token && !f.token) f.token = g.token;
+    f.score = Math.max(f.score, g.score);
+    for (const e of g.evidence) {
+      const have = f.evidence.find((x) => x.event_id === e.event_id);
+      if (have) {
+        const role = `${g.rule}:${e.role}`;
+        if (!have.role.split(';').includes(role)) have.role += `;${role}`;
+      } else if (f.evidence.length < this.maxEvidence) {
+        f.evidence.push(this.tagged(g.rule, e));
+      } else if (!inc.eventIds.has(e.event_id)) {
+        this.stats.evidenceCut++;
+      }
+      inc.eventIds.add(e.event_id);
+    }
+    this.boundEventIds(inc);
+  }
+
+  private tagged(rule: string, e: Evidence): Evidence {
+    return { ...e, role: `${rule}:${e.role}` };
+  }
+
+  /** The ids are only there to count each event once; keep the set small in a storm. */
+  private boundEventIds(inc: Incident): void {
+    if (inc.eventIds.size <= 4 * this.maxEvidence) return;
+    inc.eventIds = new Set(inc.finding.evidence.map((e) => e.event_id));
+    inc.eventIds.add(inc.lastEventId);
+  }
+
+  private emit(inc: Incident): Finding {
+    inc.finding.revision = (inc.finding.revision ?? 0) + 1;
+    if (inc.finding.revision > 1) this.stats.updates++;
+    inc.dirty = false;
+    return snapshot(inc.finding);
+  }
+
+  private close(k: string, inc: Incident): void {
+    this.open.delete(k);
+    if (inc.dirty) this.pending.push(this.emit(inc));
+  }
+}
