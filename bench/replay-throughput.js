@@ -90,7 +90,9 @@ async function buildLargeLog(sample) {
 function timed(cmd, args, countLinesStartingWith) {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn('/usr/bin/time', ['-f', '%M', cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Max RSS and CPU seconds (user + sys): on a machine shared with other work, CPU time is what
+    // a run costs, wall time also measures how often it was scheduled.
+    const child = spawn('/usr/bin/time', ['-f', '%M %U %S', cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let count = 0;
     let partial = '';
     child.stdout.on('data', (buf) => {
@@ -114,9 +116,10 @@ function timed(cmd, args, countLinesStartingWith) {
     child.on('close', (code) => {
       const secs = Number(process.hrtime.bigint() - t0) / 1e9;
       const lines = err.trim().split('\n');
-      const maxRssKb = Number(lines[lines.length - 1]);
+      const [rss, user, sys] = (lines[lines.length - 1] ?? '').split(' ').map(Number);
+      const maxRssKb = rss;
       if (code !== 0) return reject(new Error(`${cmd} exited ${code}: ${err.slice(0, 500)}`));
-      resolve({ secs, count, maxRssKb, stderr: lines.slice(0, -1).join('\n') });
+      resolve({ secs, cpuSecs: user + sys, count, maxRssKb, stderr: lines.slice(0, -1).join('\n') });
     });
   });
 }
@@ -141,7 +144,7 @@ async function main() {
   for (let i = 0; i < REPLAY_RUNS; i++) {
     const r = await timed(process.execPath, [cli, 'replay', '--events', '--stats', file], null);
     runs.push(r);
-    say(`credwatch replay --events   run ${i + 1}: ${r.count} events in ${r.secs.toFixed(2)} s = ${Math.round(r.count / r.secs)} events/s, max RSS ${(r.maxRssKb / 1024).toFixed(0)} MiB`);
+    say(`credwatch replay --events   run ${i + 1}: ${r.count} events in ${r.secs.toFixed(2)} s (${r.cpuSecs.toFixed(2)} s CPU) = ${Math.round(r.count / r.secs)} events/s, max RSS ${(r.maxRssKb / 1024).toFixed(0)} MiB`);
     if (i === 0) say(`  ${r.stderr}`);
   }
   const replay = median(runs);
@@ -155,27 +158,31 @@ async function main() {
     const m = /(\d+) events/.exec(r.stderr);
     r.events = m ? Number(m[1]) : 0;
     fruns.push(r);
-    say(`credwatch replay (findings) run ${i + 1}: ${r.events} events, ${r.count} findings in ${r.secs.toFixed(2)} s = ${Math.round(r.events / r.secs)} events/s, max RSS ${(r.maxRssKb / 1024).toFixed(0)} MiB`);
+    say(`credwatch replay (findings) run ${i + 1}: ${r.events} events, ${r.count} findings in ${r.secs.toFixed(2)} s (${r.cpuSecs.toFixed(2)} s CPU) = ${Math.round(r.events / r.secs)} events/s, max RSS ${(r.maxRssKb / 1024).toFixed(0)} MiB`);
   }
   const f = median(fruns);
   const findingsRate = f.events / f.secs;
+  say(`findings mode / --events: ${(f.secs / replay.secs).toFixed(2)}x wall, ${(f.cpuSecs / replay.cpuSecs).toFixed(2)}x CPU`);
 
   const result = {
     scenario: 'replay',
     file: path.relative(ROOT, file),
     fileMiB: size / 2 ** 20,
     events,
-    replayEvents: { events: replay.count, secs: replay.secs, eventsPerSec: replayRate, maxRssMiB: replay.maxRssKb / 1024 },
-    replayFindings: { events: f.events, findings: f.count, secs: f.secs, eventsPerSec: findingsRate, maxRssMiB: f.maxRssKb / 1024 },
+    replayEvents: { events: replay.count, secs: replay.secs, cpuSecs: replay.cpuSecs, eventsPerSec: replayRate, maxRssMiB: Math.max(...runs.map((r) => r.maxRssKb)) / 1024 },
+    replayFindings: { events: f.events, findings: f.count, secs: f.secs, cpuSecs: f.cpuSecs, eventsPerSec: findingsRate, maxRssMiB: Math.max(...fruns.map((r) => r.maxRssKb)) / 1024 },
+    findingsVsEvents: { wall: f.secs / replay.secs, cpu: f.cpuSecs / replay.cpuSecs },
     ausearch: null,
     ratio: null,
   };
   if (!SKIP_AUSEARCH) {
     const a = await timed('ausearch', ['-i', '-if', file], '----');
     const aRate = a.count / a.secs;
-    say(`ausearch -i -if             : ${a.count} events in ${a.secs.toFixed(2)} s = ${Math.round(aRate)} events/s, max RSS ${(a.maxRssKb / 1024).toFixed(0)} MiB`);
+    say(`ausearch -i -if             : ${a.count} events in ${a.secs.toFixed(2)} s (${a.cpuSecs.toFixed(2)} s CPU) = ${Math.round(aRate)} events/s, max RSS ${(a.maxRssKb / 1024).toFixed(0)} MiB`);
     say(`ratio: credwatch replay is ${(replayRate / aRate).toFixed(1)}x ausearch -i`);
-    result.ausearch = { events: a.count, secs: a.secs, eventsPerSec: aRate, maxRssMiB: a.maxRssKb / 1024 };
+    say(`time / ausearch's: replay --events ${(replay.secs / a.secs).toFixed(3)} wall, ${(replay.cpuSecs / a.cpuSecs).toFixed(3)} CPU; findings ${(f.secs / a.secs).toFixed(3)} wall, ${(f.cpuSecs / a.cpuSecs).toFixed(3)} CPU`);
+    result.ausearch = { events: a.count, secs: a.secs, cpuSecs: a.cpuSecs, eventsPerSec: aRate, maxRssMiB: a.maxRssKb / 1024 };
+    result.timeVsAusearch = { eventsWall: replay.secs / a.secs, eventsCpu: replay.cpuSecs / a.cpuSecs, findingsWall: f.secs / a.secs, findingsCpu: f.cpuSecs / a.cpuSecs };
     result.ratio = replayRate / aRate;
     result.ratioFindings = findingsRate / aRate;
   }

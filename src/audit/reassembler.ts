@@ -39,6 +39,7 @@ import type { AuditEvent, RawRecord } from './event';
 import { parseRecord, type ParsedRecord, type RecordParseFailure } from './record';
 import { buildEvent, type BuildCounters } from './event-builder';
 import { AUDIT_EOE } from './record-types';
+import { RecentStamps } from './recent-stamps';
 
 export interface ReassemblerOptions {
   onEvent: (ev: AuditEvent) => void;
@@ -101,8 +102,8 @@ interface Entry {
 
 interface NodeState {
   inFlight: Map<number, Entry>;
-  /** serial -> audit time (ms) of recently emitted events, insertion ordered. */
-  emitted: Map<number, number>;
+  /** serial -> audit time (ms) of recently emitted events, oldest forgotten first. */
+  emitted: RecentStamps;
   lowest: number;
   highest: number;
   /**
@@ -288,7 +289,7 @@ export class Reassembler {
     let s = this.nodes.get(node);
     if (s === undefined) {
       if (this.nodes.size >= MAX_NODES) this.forgetIdleNode();
-      s = { inFlight: new Map(), emitted: new Map(), lowest: -1, highest: -1, eoeSeen: false };
+      s = { inFlight: new Map(), emitted: new RecentStamps(this.rememberEmitted), lowest: -1, highest: -1, eoeSeen: false };
       this.nodes.set(node, s);
     }
     return s;
@@ -390,13 +391,7 @@ export class Reassembler {
   }
 
   private emit(serial: number, timeMs: number, records: ParsedRecord[], incomplete: boolean, state: NodeState): void {
-    const emitted = state.emitted;
-    emitted.delete(serial); // re-insert so the Map stays in emission order for FIFO trimming
-    emitted.set(serial, timeMs);
-    if (emitted.size > this.rememberEmitted) {
-      const oldest = emitted.keys().next();
-      if (!oldest.done) emitted.delete(oldest.value);
-    }
+    state.emitted.add(serial, timeMs);
     this.stats.events++;
     if (incomplete) this.stats.incomplete++;
     const ev = buildEvent(records, incomplete, this.stats as BuildCounters);

@@ -232,7 +232,9 @@ export class FieldCursor {
         return true;
       }
       const vStart = pos;
-      while (pos < end && text.charCodeAt(pos) !== 32) pos++;
+      // The built-in search beats a charCodeAt loop on the long bare values (hex argv, proctitle).
+      pos = text.indexOf(' ', pos);
+      if (pos < 0 || pos > end) pos = end;
       this.quote = 0;
       this.valueStart = vStart;
       this.valueEnd = pos;

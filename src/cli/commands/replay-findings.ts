@@ -22,7 +22,7 @@ import { TokenTrail } from '../../detect/token-trail';
 import { TokenHome } from '../../detect/kube/token-home';
 import { looksLikeKubeAudit } from '../../kube/event';
 import { AuditPipeline } from '../../pipeline/audit-pipeline';
-import { readAuditLogStream } from '../../sources/auditlog';
+import { isPlainRegularFile, readAuditLogStream, readFileChunks } from '../../sources/auditlog';
 import { maybeGunzip, peekStream } from '../../sources/decompress';
 import { readKubeAuditStream } from '../../sources/kube-audit';
 import { toJsonLine } from '../render/escape';
@@ -106,7 +106,11 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
         continue;
       }
       const before = { records: pipeline.stats.records, parseErrors: pipeline.stats.parseErrors };
-      for await (const batch of readAuditLogStream(opened.input)) pipeline.pushBatch(batch);
+      // A plain file is read again from the start into one reused buffer (see readFileChunks); the
+      // sniffing stream is dropped. stdin and gzip stay on their stream.
+      const plain = isPlainRegularFile(file);
+      if (plain) opened.input.destroy();
+      for await (const batch of readAuditLogStream(plain ? readFileChunks(file) : opened.input)) pipeline.pushBatch(batch);
       const records = pipeline.stats.records - before.records;
       const bad = pipeline.stats.parseErrors - before.parseErrors;
       if (records > 0 && bad === records) unparsable.push({ file: name, bad, what: 'unparsable records' });
