@@ -18,6 +18,8 @@ import { SEVERITIES, severityRank, type Evidence, type Finding, type FindingObje
 import { redactArgv, redactRecords, redactText } from './redact';
 import type { LoadedRule } from './rule-loader';
 import { loadRunnableRuleSet } from './rule-set';
+import type { FieldGetter, SigmaRule } from './sigma/compile';
+import { auditdFields, processCreationFields, requiredRecordTypes } from './sigma/host-fields';
 import { compileRule, isExcluded, scoreRule, type CompiledRule } from './score';
 import { SequenceTracker } from './sequences';
 import { ReaderBaseline } from './reader-baseline';
@@ -31,6 +33,8 @@ export interface DetectorOptions {
   rulesDir?: string;
   /** Rules given directly (tests, or a set the agent already loaded); wins over rulesDir. */
   rules?: LoadedRule[];
+  /** Sigma rules given with `rules` (only their host logsources run here; kube_audit ones are ignored). */
+  sigma?: SigmaRule[];
   allow?: AllowConfig;
   processTable?: ProcessTable;
   now?: () => number;
@@ -78,11 +82,13 @@ export interface Detector {
   /** Reloads the pack plus rulesDir; on failure throws a clear error and keeps the old rules. */
   reload(rulesDir?: string): void;
   /** Installs an already-validated host rule set (SIGHUP, where host and kube rules load together). */
-  setRules(rules: LoadedRule[], rulesDir?: string): void;
+  setRules(rules: LoadedRule[], rulesDir?: string, sigma?: readonly SigmaRule[]): void;
   /** Replaces the operator allowlist (SIGHUP). */
   setAllowlist(allow: AllowConfig): void;
   requiredAuditRules(): string[];
   rules(): readonly LoadedRule[];
+  /** The Sigma rules this engine runs (logsources linux/auditd and linux/process_creation). */
+  sigmaRules(): readonly SigmaRule[];
   readonly processTable: ProcessTable;
   /** Which object a watch hit touched; register installed `-w` rules here (applyRules). */
   readonly objects: WatchedObjects;
@@ -107,6 +113,12 @@ class Engine implements Detector {
   readonly objects: WatchedObjects;
   readonly stats: DetectorStats = { events: 0, findings: 0, sequenceFindings: 0, excluded: 0, allowlisted: 0, suppressed: 0, overBudget: 0, slowestEventMs: 0, byRule: {} };
   private loaded: LoadedRule[] = [];
+  private sigma: SigmaRule[] = [];
+  private sigmaExec: SigmaRule[] = [];
+  private sigmaAuditd: SigmaRule[] = [];
+  /** auditd Sigma rules by the record types they can match (requiredRecordTypes), and those that can match any. */
+  private sigmaByType = new Map<string, SigmaRule[]>();
+  private sigmaAnyType: SigmaRule[] = [];
   private compiled: CompiledRule[] = [];
   private sequenceRules: CompiledRule[] = [];
   private sequenceStarters = new Set<string>();
@@ -127,7 +139,11 @@ class Engine implements Detector {
     this.users = opts.users === undefined ? new UserDb() : opts.users;
     this.suppressMs = opts.suppressMs ?? 30_000;
     this.rulesDir = opts.rulesDir;
-    this.install(opts.rules ?? loadRunnableRuleSet(this.rulesDir ? [this.rulesDir] : []).host);
+    if (opts.rules) this.install(opts.rules, opts.sigma ?? []);
+    else {
+      const set = loadRunnableRuleSet(this.rulesDir ? [this.rulesDir] : []);
+      this.install(set.host, set.sigma);
+    }
     this.viewCtx = {
       table: this.processTable,
       podUidOf: opts.podUidOf,
@@ -142,26 +158,43 @@ class Engine implements Detector {
     return this.loaded;
   }
 
+  sigmaRules(): readonly SigmaRule[] {
+    return this.sigma;
+  }
+
   setAllowlist(allow: AllowConfig): void {
     this.allow = new Allowlist(allow);
   }
 
   reload(rulesDir?: string): void {
     const dir = rulesDir ?? this.rulesDir;
-    const rules = loadRunnableRuleSet(dir ? [dir] : []).host; // throws RuleFileError; the old rules stay in place
-    this.setRules(rules, dir);
+    const set = loadRunnableRuleSet(dir ? [dir] : []); // throws RuleFileError; the old rules stay in place
+    this.setRules(set.host, dir, set.sigma);
   }
 
-  setRules(rules: LoadedRule[], rulesDir?: string): void {
-    this.install(rules);
+  setRules(rules: LoadedRule[], rulesDir?: string, sigma: readonly SigmaRule[] = []): void {
+    this.install(rules, sigma);
     this.rulesDir = rulesDir;
   }
 
   requiredAuditRules(): string[] {
-    return buildAuditRules(this.loaded, this.opts.auditRules);
+    // A Sigma host rule reads exec events (process_creation, and auditd's EXECVE records) whether or
+    // not an enabled pack rule already asks the kernel for them.
+    const sigmaExec = this.sigma.length > 0 ? [SIGMA_EXEC_AUDIT] : [];
+    return buildAuditRules([...this.loaded, ...sigmaExec], this.opts.auditRules);
   }
 
-  private install(rules: LoadedRule[]): void {
+  private install(rules: LoadedRule[], sigma: readonly SigmaRule[]): void {
+    this.sigma = sigma.filter((r) => r.target === 'process_creation' || r.target === 'auditd');
+    this.sigmaExec = this.sigma.filter((r) => r.target === 'process_creation');
+    this.sigmaAuditd = this.sigma.filter((r) => r.target === 'auditd');
+    this.sigmaByType = new Map();
+    this.sigmaAnyType = [];
+    for (const r of this.sigmaAuditd) {
+      const types = requiredRecordTypes(r);
+      if (types === null) this.sigmaAnyType.push(r);
+      else for (const t of types) this.sigmaByType.set(t, [...(this.sigmaByType.get(t) ?? []), r]);
+    }
     const enabled = rules.filter((r) => r.enabled);
     const compiled = enabled.map(compileRule);
     this.loaded = rules;
@@ -186,10 +219,10 @@ class Engine implements Detector {
   private evaluate(ev: AuditEvent): Finding[] {
     this.stats.events++;
     this.processTable.observe(ev);
-    if (!ev.syscall) return [];
+    if (!ev.syscall) return this.countFindings(this.sigmaAuditd.length > 0 ? this.evaluateSigma(new EventView(ev, this.viewCtx)) : null);
     const v = new EventView(ev, this.viewCtx);
     if (v.kind === 'exec') this.noteRuntimeExec(v);
-    let out: Finding[] | null = null;
+    let out: Finding[] | null = this.sigma.length > 0 ? this.evaluateSigma(v) : null;
     for (const rule of this.compiled) {
       const hit = scoreRule(rule, v);
       if (!hit) continue;
@@ -218,10 +251,52 @@ class Engine implements Detector {
       // One finding per follow-up event, carrying every credential read it completes.
       (out ??= []).push(this.sequenceFinding(rule.spec, marks.map((m) => m.finding), v));
     }
+    return this.countFindings(out);
+  }
+
+  private countFindings(out: Finding[] | null): Finding[] {
     if (!out) return [];
     for (const f of out) {
       this.stats.findings++;
       this.stats.byRule[f.rule] = (this.stats.byRule[f.rule] ?? 0) + 1;
+    }
+    return out;
+  }
+
+  /**
+   * Sigma host rules: process_creation on exec events, auditd on each record. Their text tests are
+   * rule regexes (sigma/value-match.ts) and they run inside onAuditEvent, so under the same budget.
+   * The operator allowlist and repeat suppression apply to them as to any rule.
+   */
+  private evaluateSigma(v: EventView): Finding[] | null {
+    let out: Finding[] | null = null;
+    const fire = (r: SigmaRule, get: FieldGetter): void => {
+      if (this.allow.allows(r.id, v)) {
+        this.stats.allowlisted++;
+        return;
+      }
+      if (this.isRepeat(r.id, v)) {
+        this.stats.suppressed++;
+        return;
+      }
+      const indicators = r.explain(get).map((s) => `sigma:${s}`);
+      (out ??= []).push(this.finding(sigmaInfo(r), v, indicators.length, indicators.length ? indicators : ['sigma'], r.severity));
+    };
+    if (this.sigmaExec.length > 0) {
+      const get = processCreationFields(v, (uid) => (this.users ? this.users.userName(uid) : null));
+      if (get) for (const r of this.sigmaExec) if (r.matches(get)) fire(r, get);
+    }
+    if (this.sigmaAuditd.length > 0) {
+      // Record by record (the few texts of one record stay prepared for every rule), each rule at most
+      // once per event, and only on the record types it can match.
+      let fired: Set<SigmaRule> | null = null;
+      for (const rec of auditdFields(v.ev)) {
+        for (const r of [...(this.sigmaByType.get(rec.type) ?? []), ...this.sigmaAnyType]) {
+          if (fired?.has(r) || !r.matches(rec.get)) continue;
+          (fired ??= new Set()).add(r);
+          fire(r, rec.get);
+        }
+      }
     }
     return out;
   }
@@ -292,7 +367,7 @@ class Engine implements Detector {
     };
   }
 
-  private finding(rule: LoadedRule, v: EventView, score: number, indicators: string[], severity: Severity): Finding {
+  private finding(rule: FindingRule, v: EventView, score: number, indicators: string[], severity: Severity): Finding {
     const c = v.container;
     return {
       id: findingId(rule.id, this.opts.host, [v.ev.id]),
@@ -352,6 +427,19 @@ class Engine implements Detector {
     };
   }
 }
+
+/** What a finding copies from its rule (a pack rule, or a Sigma rule through sigmaInfo). */
+type FindingRule = Pick<LoadedRule, 'id' | 'title' | 'description' | 'confidence' | 'covers' | 'mitre'>;
+
+function sigmaInfo(r: SigmaRule): FindingRule {
+  return { id: r.id, title: r.title, description: r.description, confidence: 'medium', covers: [], mitre: r.mitre };
+}
+
+/** The exec audit rules a Sigma host rule needs (as the pack's exec rules write them). */
+const SIGMA_EXEC_AUDIT: Pick<LoadedRule, 'enabled' | 'audit_rules'> = {
+  enabled: true,
+  audit_rules: ['-a always,exit -F arch=b64 -S execve,execveat -k credwatch:exec', '-a always,exit -F arch=b32 -S execve,execveat -k credwatch:exec'],
+};
 
 /** The watched object the event touched, as a finding field (absent when it touched none). */
 function objectField(v: EventView): { object?: FindingObject } {

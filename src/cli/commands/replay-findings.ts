@@ -25,10 +25,16 @@ import { readKubeAuditStream } from '../../sources/kube-audit';
 import { toJsonLine } from '../render/escape';
 import { renderFindingsTable } from '../render/findings';
 import { RuntimeFailure, UsageError } from '../errors';
+import { loadRunnableRuleSet, type RuleSet } from '../../detect/rule-set';
+import { RuleFileError } from '../../detect/rule-loader';
+import { KubeRuleError } from '../../detect/kube';
+import { RuleTrustError } from '../../detect/rule-file-trust';
 
 export interface ReplayFindingsOptions {
   json?: boolean;
   stats?: boolean;
+  /** The operator's rule directory, loaded after the pack as the agent loads detections.rules_dir. */
+  rulesDir?: string;
 }
 
 const SNIFF_BYTES = 4096;
@@ -53,6 +59,17 @@ async function openInput(file: string): Promise<{ input: Readable; head: string 
   return { input, head: head.subarray(0, SNIFF_BYTES).toString('utf8') };
 }
 
+/** The pack plus --rules-dir; a broken or missing directory is a usage error (exit 2) with file:line:col. */
+function loadReplayRules(dir: string | undefined): RuleSet {
+  if (dir !== undefined && !fs.existsSync(dir)) throw new UsageError(`${dir}: no such rules directory`);
+  try {
+    return loadRunnableRuleSet(dir ? [dir] : []);
+  } catch (err) {
+    if (err instanceof RuleFileError || err instanceof KubeRuleError || err instanceof RuleTrustError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
 /** A file in which records were read and none parsed is an error, not an empty report. */
 interface Unparsable {
   file: string;
@@ -71,8 +88,9 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
     if (opts.json) for (const f of fs) process.stdout.write(toJsonLine(f) + '\n');
     else findings.push(...fs);
   };
-  const detector = createDetector({ host, users: null });
-  const kube = createKubeDetector({ host });
+  const set = loadReplayRules(opts.rulesDir);
+  const detector = createDetector({ host, users: null, rules: set.host, sigma: set.sigma });
+  const kube = createKubeDetector({ host, rules: set.kube, sigma: set.sigma });
   const pipeline = new AuditPipeline({ detector, live: false, onFindings: emit, reassembler: REPLAY_REASSEMBLY });
   let kubeBad = 0;
 

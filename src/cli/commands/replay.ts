@@ -28,6 +28,7 @@ export interface ReplayOptions {
   json?: boolean;
   records?: boolean;
   stats?: boolean;
+  rulesDir?: string;
 }
 
 export function register(program: Command): void {
@@ -39,6 +40,7 @@ export function register(program: Command): void {
     .option('--json', 'JSON output (events are always JSON)')
     .option('--records', 'with --events: include each event\'s raw records')
     .option('--stats', 'print record/event counters on stderr at the end')
+    .option('--rules-dir <dir>', 'operator rule directory (host, Kubernetes and Sigma rules) loaded after the built-in pack')
     .action(async (files: string[], opts: ReplayOptions) => {
       process.exitCode = opts.events ? await replayEvents(files, opts) : await replayFindings(files, opts);
     });
