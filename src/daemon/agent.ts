@@ -37,7 +37,7 @@ import { createCgroupPodLookup } from '../enrich/container-pods';
 import { UserDb } from '../enrich/users';
 import { createAuditControl } from '../native/binding';
 import { AuditPipeline } from '../pipeline/audit-pipeline';
-import { createShipper, type Shipper } from '../ship/shipper';
+import { checkShipOutputs, createShipper, type Shipper } from '../ship/shipper';
 import { NetlinkSource, type NetlinkCounters } from '../sources/netlink';
 import { KubeAuditFollower } from '../sources/kube-audit';
 import { BatchWriter, openStore, type FindingStore } from '../store';
@@ -146,6 +146,8 @@ export class Agent {
     const loaded = loadConfig(this.opts.configPath, this.opts.env ?? process.env);
     this.config = loaded.config;
     this.configSource = loaded.source;
+    // Everything `config check` checks, before the database, the kernel or the network is touched.
+    checkShipOutputs(this.config.ship, this.opts.env ?? process.env);
     this.logger = createLogger(this.config.log.level, this.opts.logDestination);
     for (const w of loaded.warnings) this.logger.warn({ key: w.path, line: w.line }, w.message);
     this.logger.info({ version, config: this.configSource, pid: process.pid }, 'credwatch starting');
