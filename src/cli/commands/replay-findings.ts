@@ -46,7 +46,8 @@ function checkReadable(path: string): void {
     fd = fs.openSync(path, 'r');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new RuntimeFailure(`cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+    if (code === 'ENOENT') throw new UsageError(`cannot read ${path}: no such file`); // a typo: usage, exit 2
+    throw new RuntimeFailure(`cannot read ${path}: ${code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
   }
   fs.closeSync(fd);
 }

@@ -66,7 +66,9 @@ function checkFiles(files: string[]): FileInfo[] {
       fs.accessSync(path, fs.constants.R_OK);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? '';
-      throw new RuntimeFailure(`cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+      // A file that does not exist is a usage error (a typo: exit 2); one that cannot be read is a runtime failure.
+      if (code === 'ENOENT') throw new UsageError(`cannot read ${path}: no such file`);
+      throw new RuntimeFailure(`cannot read ${path}: ${code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
     }
     if (st.isDirectory()) throw new RuntimeFailure(`cannot read ${path}: is a directory`);
     if (looksLikeJson(path)) {

@@ -49,6 +49,7 @@ describe.skipIf(!built)('credwatch findings', () => {
     expect(ids('--since', new Date(NOW - 1 * 86_400_000).toISOString().slice(0, 10))).toHaveLength(4);
     expect(ids('--min-severity', 'high')).toEqual(['ddd-crit', 'ccc-high']);
     expect(ids('--min-severity', 'critical')).toEqual(['ddd-crit']);
+    expect(ids('--min-severity', 'info')).toEqual(['ddd-crit', 'ccc-high', 'bbb-med', 'aaa-low-old']);
     expect(ids('--rule', 'r.read')).toEqual(['ccc-high', 'aaa-low-old']);
     expect(ids('--container', '0123456789ab')).toEqual(['ddd-crit', 'bbb-med']);
     expect(ids('--container', 'FEDCBA')).toEqual(['ccc-high']);
@@ -239,6 +240,18 @@ describe.skipIf(!built)('missing, corrupt and unsafe database files', () => {
       expect(r.stderr).toContain('credwatch run');
       expect(fs.existsSync(t.db)).toBe(false);
     }
+    t.cleanup();
+  });
+
+  it('status without a database says the agent has not run (text and --json), exit 1', () => {
+    const t = tempDb();
+    const r = cli(['status', '--db', t.db]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`the agent has not run here yet: no findings database at ${t.db}`);
+    const j = cli(['status', '--json', '--db', t.db]);
+    expect(j.code).toBe(1);
+    expect(JSON.parse(j.stdout)).toMatchObject({ db: t.db, running: false, reason: expect.stringContaining('has not run') });
+    expect(fs.existsSync(t.db)).toBe(false);
     t.cleanup();
   });
 

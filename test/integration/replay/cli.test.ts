@@ -60,11 +60,26 @@ describe.skipIf(!built)('credwatch replay --events', () => {
     expect(r.stderr).toMatch(/4 records, 4 events, 0 incomplete, 0 parse errors/);
   });
 
-  it('exits 1 with a clear message for an unreadable file, before printing anything', () => {
-    const r = credwatch(['replay', '--events', fixture('hub/auditd-logs.log'), '/nonexistent/audit.log']);
-    expect(r.code).toBe(1);
-    expect(r.stdout).toBe('');
-    expect(r.stderr).toContain('cannot read /nonexistent/audit.log: no such file');
+  it('exits 2 (usage) with a clear message for a file that does not exist, before printing anything, in both modes', () => {
+    for (const mode of [['--events'], []]) {
+      const r = credwatch(['replay', ...mode, fixture('hub/auditd-logs.log'), '/nonexistent/audit.log']);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain('cannot read /nonexistent/audit.log: no such file');
+    }
+    // An unknown rules directory is a usage error too.
+    const d = credwatch(['replay', '--rules-dir', '/nonexistent/rules.d', fixture('hub/auditd-logs.log')]);
+    expect(d.code).toBe(2);
+    expect(d.stderr).toContain('/nonexistent/rules.d: no such rules directory');
+  });
+
+  it('a blank line in a Kubernetes audit file is not a bad line', () => {
+    const kube = readFileSync(path.join(ROOT, 'test/fixtures/kube/audit2rbac-demo.log'), 'utf8').split('\n').filter(Boolean);
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'cw-blank-')), 'blank.log');
+    writeFileSync(file, `${kube[0]}\n\n${kube[1]}\n   \n\n`);
+    const r = credwatch(['replay', '--stats', file]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/ 0 bad kube audit lines/);
   });
 
   it('exits 2 on bad usage', () => {
