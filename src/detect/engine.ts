@@ -370,7 +370,7 @@ class Engine implements Detector {
   private finding(rule: FindingRule, v: EventView, score: number, indicators: string[], severity: Severity): Finding {
     const c = v.container;
     return {
-      id: findingId(rule.id, this.opts.host, [v.ev.id]),
+      id: findingId(rule.id, hostOf(v, this.opts.host), [v.ev.id]),
       rule: rule.id,
       title: redactText(rule.title),
       description: redactText(rule.description),
@@ -380,7 +380,7 @@ class Engine implements Detector {
       covers: [...rule.covers],
       mitre: [...rule.mitre],
       time: v.ev.time,
-      host: this.opts.host,
+      host: hostOf(v, this.opts.host),
       source: 'audit',
       indicators,
       process: this.process(v),
@@ -407,7 +407,7 @@ class Engine implements Detector {
     }
     const severity = maxSeverity(rule.severity, raise(first.severity, 1));
     return {
-      id: findingId(rule.id, this.opts.host, [...seen, v.ev.id]),
+      id: findingId(rule.id, hostOf(v, this.opts.host), [...seen, v.ev.id]),
       rule: rule.id,
       title: redactText(rule.title),
       description: redactText(`${rule.description} First: ${[...new Set(firsts.map((f) => f.rule))].join(', ')}.`),
@@ -417,7 +417,7 @@ class Engine implements Detector {
       covers: [...new Set([...firsts.flatMap((f) => f.covers), ...rule.covers])],
       mitre: [...new Set([...firsts.flatMap((f) => f.mitre), ...rule.mitre])],
       time: v.ev.time,
-      host: this.opts.host,
+      host: hostOf(v, this.opts.host),
       source: 'audit',
       indicators: [...new Set([...firsts.flatMap((f) => f.indicators), 'then'])],
       process: this.process(v),
@@ -426,6 +426,15 @@ class Engine implements Detector {
       evidence: [...evidence, this.evidence(v, `sequence:${rule.id}:then`)],
     };
   }
+}
+
+/**
+ * The host an event happened on: the `node=` auditd wrote into the records (a log replayed from
+ * another machine, or a central auditd collecting several), else this detector's host (netlink
+ * records carry no node).
+ */
+function hostOf(v: EventView, host: string): string {
+  return v.ev.node !== null && v.ev.node !== '' ? v.ev.node : host;
 }
 
 /** What a finding copies from its rule (a pack rule, or a Sigma rule through sigmaInfo). */

@@ -26,6 +26,7 @@ import { toJsonLine } from '../render/escape';
 import { renderFindingsTable } from '../render/findings';
 import { RuntimeFailure, UsageError } from '../errors';
 import { loadRunnableRuleSet, type RuleSet } from '../../detect/rule-set';
+import { firstTimeMs, inTimeOrder } from './replay-order';
 import { RuleFileError } from '../../detect/rule-loader';
 import { KubeRuleError } from '../../detect/kube';
 import { RuleTrustError } from '../../detect/rule-file-trust';
@@ -98,11 +99,17 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   // Check every file before any output, so a typo in the last name does not leave half a report.
   for (const f of files) if (f !== '-') checkReadable(f);
   const unparsable: Unparsable[] = [];
+  const inputs: { file: string; opened: { input: Readable; head: string } }[] = [];
   for (const file of files) {
-    const name = file === '-' ? 'stdin' : file;
-    let opened: { input: Readable; head: string };
     try {
-      opened = await openInput(file);
+      inputs.push({ file, opened: await openInput(file) });
+    } catch (err) {
+      throw new RuntimeFailure(`reading ${file === '-' ? 'stdin' : file}: ${(err as Error).message}`);
+    }
+  }
+  for (const { file, opened } of inTimeOrder(inputs, (x) => firstTimeMs(x.opened.head))) {
+    const name = file === '-' ? 'stdin' : file;
+    try {
       if (looksLikeKubeAudit(opened.head)) {
         const onEvent = (ev: Parameters<typeof kube.onKubeEvent>[0]): void => emit([...kube.onKubeEvent(ev), ...correlator.onKubeEvent(ev)]);
         const r = await readKubeAuditStream(opened.input, name, { onEvent });
@@ -124,7 +131,8 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   // Close the detector's windows at the end of the recorded time, not at the wall clock's now.
   pipeline.tick(Number.MAX_SAFE_INTEGER);
 
-  if (!opts.json) process.stdout.write(renderFindingsTable(findings, { localHost: host }));
+  // The table in recorded time (a kube file's findings among the host ones); --json streams as found.
+  if (!opts.json) process.stdout.write(renderFindingsTable(inTimeOrder(findings, (f) => Date.parse(f.time) || null), { localHost: host }));
   const st = pipeline.stats;
   if (opts.stats || st.parseErrors > 0 || kubeBad > 0 || st.uringUnknownOps > 0) {
     process.stderr.write(

@@ -3,7 +3,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -90,6 +90,43 @@ describe.skipIf(!built)('credwatch replay --events', () => {
       expect(k8s.code).toBe(2);
       expect(k8s.stderr).toContain('Kubernetes audit JSON');
     }
+  });
+});
+
+describe.skipIf(!built)('credwatch replay: host from node=, several files in time order', () => {
+  const behaviour = path.join(ROOT, 'test/fixtures/behaviours/node-harvest-tokens.log');
+  const json = (args: string[]): { host: string; time: string; rule: string; id: string }[] => {
+    const r = credwatch(['replay', '--json', ...args]);
+    expect(r.code, r.stderr).toBe(0);
+    return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { host: string; time: string; rule: string; id: string });
+  };
+
+  it('a finding names the host auditd wrote in node=, and this host when the records have none', () => {
+    const nodes = new Set([...readFileSync(behaviour, 'utf8').matchAll(/^node=(\S+) /gm)].map((m) => m[1]));
+    expect([...nodes]).toEqual(['lab-node']);
+    const found = json([behaviour]);
+    expect(found.length).toBeGreaterThan(0);
+    expect(new Set(found.map((f) => f.host))).toEqual(new Set(['lab-node']));
+    const dir = mkdtempSync(path.join(tmpdir(), 'cw-node-'));
+    const bare = path.join(dir, 'bare.log');
+    writeFileSync(bare, readFileSync(behaviour, 'utf8').replace(/^node=\S+ /gm, ''));
+    expect(new Set(json([bare]).map((f) => f.host))).toEqual(new Set([hostname()]));
+  });
+
+  it('rotated files named newest first are read oldest first: the same findings as the whole log', () => {
+    const lines = readFileSync(behaviour, 'utf8').split('\n').filter(Boolean);
+    // Cut between two events (before a SYSCALL record: each event starts with one here), near the middle.
+    const cut = lines.findIndex((l, i) => i >= lines.length / 2 && /^(node=\S+ )?type=SYSCALL /.test(l));
+    expect(cut).toBeGreaterThan(0);
+    const dir = mkdtempSync(path.join(tmpdir(), 'cw-rotated-'));
+    const older = path.join(dir, 'audit.log.1');
+    const newer = path.join(dir, 'audit.log');
+    writeFileSync(older, lines.slice(0, cut).join('\n') + '\n');
+    writeFileSync(newer, lines.slice(cut).join('\n') + '\n');
+    const whole = json([behaviour]);
+    expect(json([newer, older])).toEqual(whole);
+    const times = whole.map((f) => Date.parse(f.time));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
   });
 });
 
