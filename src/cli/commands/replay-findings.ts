@@ -27,6 +27,7 @@ import { renderFindingsTable } from '../render/findings';
 import { RuntimeFailure, UsageError } from '../errors';
 import { loadRunnableRuleSet, type RuleSet } from '../../detect/rule-set';
 import { firstTimeMs, inTimeOrder } from './replay-order';
+import { Progress, progressMinBytes } from '../render/progress';
 import { RuleFileError } from '../../detect/rule-loader';
 import { KubeRuleError } from '../../detect/kube';
 import { RuleTrustError } from '../../detect/rule-file-trust';
@@ -107,19 +108,32 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
       throw new RuntimeFailure(`reading ${file === '-' ? 'stdin' : file}: ${(err as Error).message}`);
     }
   }
+  // Progress as --events draws it: on a terminal, for a large input whose size is known (plain files).
+  const sizes = files.map((f) => (f === '-' ? null : fs.statSync(f).size));
+  const total = sizes.reduce<number>((a, n) => a + (n ?? 0), 0);
+  const progress = new Progress(total, process.stderr.isTTY === true && total >= progressMinBytes() && !sizes.includes(null));
+  let bytesBefore = 0;
+  const events = (): number => pipeline.stats.events + kube.stats.events;
   for (const { file, opened } of inTimeOrder(inputs, (x) => firstTimeMs(x.opened.head))) {
     const name = file === '-' ? 'stdin' : file;
     try {
       if (looksLikeKubeAudit(opened.head)) {
         const onEvent = (ev: Parameters<typeof kube.onKubeEvent>[0]): void => emit([...kube.onKubeEvent(ev), ...correlator.onKubeEvent(ev)]);
-        const r = await readKubeAuditStream(opened.input, name, { onEvent });
+        const r = await readKubeAuditStream(opened.input, name, {
+          onEvent: (ev) => {
+            onEvent(ev);
+            progress.update(bytesBefore, events());
+          },
+        });
         kubeBad += r.stats.badLines;
         if (r.stats.events === 0 && r.stats.badLines > 0) unparsable.push({ file: name, bad: r.stats.badLines, what: 'bad kube audit lines' });
         emit(kube.flush());
+        bytesBefore += sizes[files.indexOf(file)] ?? 0;
         continue;
       }
       const before = { records: pipeline.stats.records, parseErrors: pipeline.stats.parseErrors };
-      for await (const batch of readAuditLogStream(opened.input)) pipeline.pushBatch(batch);
+      for await (const batch of readAuditLogStream(opened.input, { onProgress: (b) => progress.update(bytesBefore + b, events()) })) pipeline.pushBatch(batch);
+      bytesBefore += sizes[files.indexOf(file)] ?? 0;
       const records = pipeline.stats.records - before.records;
       const bad = pipeline.stats.parseErrors - before.parseErrors;
       if (records > 0 && bad === records) unparsable.push({ file: name, bad, what: 'unparsable records' });
@@ -127,6 +141,7 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
       throw new RuntimeFailure(`reading ${name}: ${(err as Error).message}`);
     }
   }
+  progress.done();
   pipeline.flush();
   // Close the detector's windows at the end of the recorded time, not at the wall clock's now.
   pipeline.tick(Number.MAX_SAFE_INTEGER);

@@ -11,7 +11,8 @@
  * `-` is stdin. A file that cannot be read is an error (exit 1) reported before any output.
  * Counters that signal trouble (parse errors, evictions, late records, undecodable values, serial
  * gaps) are summarised on stderr at the end when non-zero; `--stats` always prints all of them.
- * A progress line is drawn on stderr when it is a terminal and the input is larger than 64 MiB.
+ * A progress line is drawn on stderr when it is a terminal and the input is larger than 64 MiB
+ * (src/cli/render/progress.ts), in both modes.
  */
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
@@ -22,6 +23,7 @@ import { readAuditLog, type LineSplitter } from '../../sources/auditlog';
 import { redactAuditEvent } from '../../detect/redact/event';
 import { RuntimeFailure, UsageError } from '../errors';
 import { replayFindings } from './replay-findings';
+import { Progress, progressMinBytes } from '../render/progress';
 
 export interface ReplayOptions {
   events?: boolean;
@@ -46,7 +48,6 @@ export function register(program: Command): void {
     });
 }
 
-const PROGRESS_MIN_BYTES = 64 * 1024 * 1024;
 const OUT_FLUSH_CHARS = 256 * 1024;
 const TICK_EVERY_BATCHES = 1;
 
@@ -139,35 +140,6 @@ function eventLine(raw: AuditEvent, withRecords: boolean): string {
   return line;
 }
 
-class Progress {
-  private last = 0;
-  private shown = false;
-  private readonly start = Date.now();
-  constructor(
-    private readonly total: number,
-    private readonly enabled: boolean,
-  ) {}
-  update(bytes: number, events: number): void {
-    if (!this.enabled) return;
-    const now = Date.now();
-    if (now - this.last < 500) return;
-    this.last = now;
-    const secs = Math.max(0.001, (now - this.start) / 1000);
-    const pct = this.total > 0 ? ((100 * bytes) / this.total).toFixed(1) : '?';
-    process.stderr.write(
-      `\r\x1b[Kreplay: ${mib(bytes)}/${mib(this.total)} MiB (${pct}%), ${events} events, ${Math.round(events / secs)} events/s`,
-    );
-    this.shown = true;
-  }
-  done(): void {
-    if (this.shown) process.stderr.write('\r\x1b[K');
-  }
-}
-
-function mib(n: number): string {
-  return (n / (1024 * 1024)).toFixed(1);
-}
-
 export async function replayEvents(files: string[], opts: ReplayOptions): Promise<number> {
   const infos = checkFiles(files);
   const out = new BufferedOut(process.stdout);
@@ -183,7 +155,7 @@ export async function replayEvents(files: string[], opts: ReplayOptions): Promis
     },
   });
   const totalBytes = infos.reduce((a, f) => a + (f.size ?? 0), 0);
-  const progress = new Progress(totalBytes, process.stderr.isTTY === true && totalBytes >= PROGRESS_MIN_BYTES && !infos.some((f) => f.size === null));
+  const progress = new Progress(totalBytes, process.stderr.isTTY === true && totalBytes >= progressMinBytes() && !infos.some((f) => f.size === null));
   let bytesBefore = 0;
   let overlong = 0;
   let lines = 0;

@@ -93,6 +93,23 @@ describe.skipIf(!built)('credwatch replay --events', () => {
   });
 });
 
+describe.skipIf(!built)('credwatch replay: progress line in findings mode', () => {
+  const hasScript = spawnSync('script', ['--version']).status === 0;
+  const behaviour = path.join(ROOT, 'test/fixtures/behaviours/node-harvest-tokens.log');
+  it.skipIf(!hasScript)('draws a progress line on a terminal for a large input (threshold lowered for the test), and erases it', () => {
+    const r = spawnSync('script', ['-qec', `${process.execPath} ${path.join(ROOT, 'bin/credwatch')} replay ${behaviour}`, '/dev/null'], {
+      encoding: 'utf8',
+      env: { ...process.env, CREDWATCH_PROGRESS_MIN_BYTES: '1' },
+    });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/\r\x1b\[Kreplay: \d+\.\d\/\d+\.\d MiB \(\d+\.\d%\), \d+ events, \d+ events\/s/);
+    expect(r.stdout).toMatch(/\r\x1b\[K(\r?\n)?ID\s+TIME/); // erased before the table
+    // Not a terminal: no progress line, whatever the size.
+    const piped = spawnSync(process.execPath, [path.join(ROOT, 'bin/credwatch'), 'replay', behaviour], { encoding: 'utf8', env: { ...process.env, CREDWATCH_PROGRESS_MIN_BYTES: '1' } });
+    expect(piped.stderr).not.toContain('MiB');
+  });
+});
+
 describe.skipIf(!built)('credwatch replay: host from node=, several files in time order', () => {
   const behaviour = path.join(ROOT, 'test/fixtures/behaviours/node-harvest-tokens.log');
   const json = (args: string[]): { host: string; time: string; rule: string; id: string }[] => {
