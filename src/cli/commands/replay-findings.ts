@@ -147,7 +147,10 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   pipeline.tick(Number.MAX_SAFE_INTEGER);
 
   // The table in recorded time (a kube file's findings among the host ones); --json streams as found.
-  if (!opts.json) process.stdout.write(renderFindingsTable(inTimeOrder(findings, (f) => Date.parse(f.time) || null), { localHost: host }));
+  if (!opts.json) {
+    const width = process.stdout.isTTY ? process.stdout.columns : undefined; // fit the terminal, as `findings` does
+    process.stdout.write(renderFindingsTable(inTimeOrder(findings, (f) => Date.parse(f.time) || null), { localHost: host, ...(width ? { width } : {}) }));
+  }
   const st = pipeline.stats;
   if (opts.stats || st.parseErrors > 0 || kubeBad > 0 || st.uringUnknownOps > 0) {
     process.stderr.write(
