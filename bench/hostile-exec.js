@@ -16,7 +16,7 @@ function encodeValue(b) {
   return needsHex(b) ? b.toString('hex').toUpperCase() : `"${b.toString('latin1')}"`;
 }
 
-/** @param {{argv: string[], uid?: number, exe?: string, pid?: number, serial?: number, splitAt?: number, timeSec?: number}} e */
+/** @param {{argv: (string|Buffer)[], uid?: number, exe?: string, pid?: number, ppid?: number, serial?: number, splitAt?: number, timeSec?: number}} e */
 function hostileExecLines(e) {
   const serial = e.serial ?? 1;
   const t = `${e.timeSec ?? 1795355553}.876:${serial}`;
@@ -26,13 +26,19 @@ function hostileExecLines(e) {
   const splitAt = e.splitAt ?? 7500;
   const comm = exe.slice(exe.lastIndexOf('/') + 1).slice(0, 15);
   const lines = [
-    `type=SYSCALL msg=audit(${t}): arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=2 ppid=1 pid=${pid} auid=${uid} uid=${uid} gid=${uid} euid=${uid} suid=${uid} fsuid=${uid} egid=${uid} sgid=${uid} fsgid=${uid} tty=pts0 ses=3 comm="${comm}" exe="${exe}" key="credwatch:exec"`,
+    `type=SYSCALL msg=audit(${t}): arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=2 ppid=${e.ppid ?? 1} pid=${pid} auid=${uid} uid=${uid} gid=${uid} euid=${uid} suid=${uid} fsuid=${uid} egid=${uid} sgid=${uid} fsgid=${uid} tty=pts0 ses=3 comm="${comm}" exe="${exe}" key="credwatch:exec"`,
   ];
   let rec = `type=EXECVE msg=audit(${t}): argc=${e.argv.length}`;
   e.argv.forEach((arg, i) => {
-    const b = Buffer.from(arg, 'utf8');
+    const b = Buffer.isBuffer(arg) ? arg : Buffer.from(arg, 'utf8');
     if (b.length <= splitAt) {
-      rec += ` a${i}=${encodeValue(b)}`;
+      // The kernel starts another EXECVE record when this one would pass its buffer (about 7.5 KB).
+      const field = ` a${i}=${encodeValue(b)}`;
+      if (rec.length + field.length > splitAt + 100) {
+        lines.push(rec);
+        rec = `type=EXECVE msg=audit(${t}):`;
+      }
+      rec += field;
       return;
     }
     lines.push(rec);
@@ -61,4 +67,29 @@ const HOSTILE_CASES = {
   tar: (bytes) => ({ exe: '/usr/bin/true', argv: ['tar', 'cf - '.repeat(Math.ceil(bytes / 5)).slice(0, bytes)] }),
 };
 
-module.exports = { hostileExecLines, HOSTILE_CASES };
+/**
+ * The issue's 12.8 MB finding: bash started with `nArgs` arguments of `argBytes` bytes that are not
+ * UTF-8 (each byte 0x80..0xff: a surrogate escape, six bytes once JSON-escaped), which runs
+ * `kubectl exec` of a service-account token read with the same arguments. The kubectl event raises h2;
+ * its argv, its parent's argv and its EXECVE record each carry the arguments.
+ */
+function bigNonUtf8ExecLines(nArgs = 300, argBytes = 4096, serial = 1) {
+  const junk = (seed) => Array.from({ length: nArgs }, (_, i) => {
+    const b = Buffer.alloc(argBytes);
+    for (let k = 0; k < argBytes; k++) b[k] = 0x80 + ((k * 31 + i * 7 + seed) % 128);
+    return b;
+  });
+  const bashPid = 41000 + serial;
+  return (
+    hostileExecLines({ serial, pid: bashPid, exe: '/usr/bin/bash', argv: ['bash', ...junk(1)] }) +
+    hostileExecLines({
+      serial: serial + 1,
+      pid: bashPid + 1,
+      ppid: bashPid,
+      exe: '/usr/local/bin/kubectl',
+      argv: ['kubectl', 'exec', 'web-0', '--', 'cat', '/var/run/secrets/kubernetes.io/serviceaccount/token', ...junk(2)],
+    })
+  );
+}
+
+module.exports = { hostileExecLines, HOSTILE_CASES, bigNonUtf8ExecLines };

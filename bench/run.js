@@ -26,6 +26,7 @@ const SCENARIOS = [
   { name: 'live-load', script: 'live-load.js', args: [] },
   { name: 'latency', script: 'latency.js', args: [] },
   { name: 'memory', script: 'memory.js', args: [] },
+  { name: 'redaction', script: 'redaction-cost.js', args: [] },
 ];
 
 function runScenario(s) {
@@ -97,6 +98,13 @@ function print(results) {
       rows.push([`after ${r.sustained.minutes} min at ${f0(r.sustained.execPerSec)} exec/s`, f0(r.sustained.rssEndMiB), f0(r.sustained.peakRssMiB), r.sustained.kernelLost, dropsText(r.sustained.drops), `${f0(r.sustained.events)} events`]);
       rows.push([`burst of ${f0(r.burst.size)} connects`, f0(r.burst.rssAfterMiB), f0(r.burst.peakRssMiB), r.burst.kernelLost, dropsText(r.burst.drops), `${f0(r.burst.events)} events, generator ${f0(r.burst.generatorRate)}/s, all taken in ${f1(r.burst.secsToDrain)} s`]);
       rows.push(['5 s after the burst', f0(r.burst.rssAfter5sMiB), '', '', '', '']);
+      console.log(table(rows));
+    } else if (r.scenario === 'redaction') {
+      console.log(`\n## Redaction of hostile command lines (${f0(r.bytes)} bytes each; peer: JSON.stringify of the same argv)`);
+      const rows = [['case', 'redaction ms', 'peer ms', 'ratio']];
+      for (const c of r.cases) rows.push([c.case, c.boundedMs.toFixed(2), c.peerMs.toFixed(2), `${c.ratio.toFixed(2)}x`]);
+      const e = Array.isArray(r.engine) ? r.engine.map((x) => x.ms.toFixed(1)).join(' / ') : '-';
+      rows.push(['engine, first finding (cold / warm)', e, '', '']);
       console.log(table(rows));
     }
   }

@@ -469,7 +469,7 @@ bool Triage::Summarize(const Held& h) {
     return false;
   }
 
-  // The note: NUL-separated fields, parsed by src/pipeline/process-note.ts.
+  // The note: NUL-separated fields, parsed by src/native/process-note.ts.
   note_.assign(kind == TriageKind::kExec ? "e" : "c");
   note_.push_back('\0');
   AppendNumber(&note_, hdr.serial);

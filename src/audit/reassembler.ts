@@ -211,7 +211,7 @@ export class Reassembler {
 
   /**
    * An event the native triage consumed whole and replaced by a process note
-   * (src/pipeline/process-note.ts): its records and its serial still count, so `records`, `events`
+   * (src/native/process-note.ts): its records and its serial still count, so `records`, `events`
    * and serial-gap tracking are the same as if the records had come through.
    */
   noteConsumed(serial: number, records: number, node: string | null = null): void {

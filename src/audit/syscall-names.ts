@@ -7,6 +7,10 @@
 import { I386_SYSCALL_NAMES } from './syscalls-i386';
 import { X86_64_SYSCALL_NAMES } from './syscalls-x86_64';
 
+/** The two ABIs credwatch's audit rules cover (AUDIT_ARCH_* in linux/audit.h). */
+export const AUDIT_ARCH_X86_64 = 0xc000003e;
+export const AUDIT_ARCH_I386 = 0x40000003;
+
 /** AUDIT_ARCH_* values (linux/audit.h) as the SYSCALL record prints them in hex, lower case. */
 const ARCH_NAMES: ReadonlyMap<string, string> = new Map([
   ['c000003e', 'x86_64'],

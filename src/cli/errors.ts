@@ -1,5 +1,5 @@
 /**
- * Exit codes are part of the CLI contract (DESIGN.md): 0 ok, 1 runtime failure, 2 usage or
+ * Exit codes are part of the CLI contract (README): 0 ok, 1 runtime failure, 2 usage or
  * configuration error. Commands throw these; main.ts maps them to the exit code and one clear line.
  */
 export class UsageError extends Error {

@@ -12,6 +12,8 @@
  *       roles: [ingest]               # ingest (default) and/or query
  *       hosts: [node-a]               # optional: the only `host` its findings may name
  *   storage: { path: /var/lib/credwatch-collector/collector.db, retention_days: 90 }
+ *   # or PostgreSQL (any number of replicas):
+ *   # storage: { url: postgres://credwatch@db:5432/credwatch, password_env: PGPASSWORD_VAR, sslmode: verify-full, ca_file: ... }
  *   max_body_bytes: 8388608
  *   rate_limit: { requests_per_second: 20, burst: 40 }
  *   log: { level: info }
@@ -22,6 +24,7 @@ import { z } from 'zod';
 import { ConfigError, locate, yamlSyntaxProblems, zodProblems, type ConfigProblem } from '../daemon/config-errors';
 import { parseListenAddress } from '../daemon/config-schema';
 import type { PrincipalConfig } from './auth';
+import { resolvePgStorage, type PgStorageSettings } from './pg-config';
 
 export const DEFAULT_COLLECTOR_CONFIG_PATH = '/etc/credwatch/collector.yaml';
 /**
@@ -46,7 +49,11 @@ const listenSchema = z.string().refine(
 
 const principalSchema = z
   .strictObject({
-    agent: z.string().regex(/^[A-Za-z0-9_.:@-]{1,128}$/, 'letters, digits and _ . : @ - (at most 128)'),
+    agent: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:@-]{1,128}$/, 'letters, digits and _ . : @ - (at most 128)')
+      // The collector stores its own (fleet token join) findings under this name.
+      .refine((a) => a !== 'credwatch-collector', 'credwatch-collector is the collector\'s own name'),
     token: z.string().min(16, 'a token must be at least 16 characters').optional(),
     token_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional(),
     token_sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'expected 64 hex digits (sha256sum of the token)').optional(),
@@ -74,8 +81,29 @@ export const collectorConfigSchema = z.strictObject({
   agents: z.array(principalSchema).min(1, 'at least one agent must be allowed in'),
   storage: z
     .strictObject({
+      /** Embedded SQLite file (the default; one collector process). */
       path: absolutePath.default(DEFAULT_COLLECTOR_DB_PATH),
+      /** postgres://user@host:port/db: PostgreSQL instead of SQLite (any number of replicas). */
+      url: z.string().min(1).optional(),
       retention_days: z.number().int().min(1).max(3650).default(90),
+      /** libpq's sslmode values that make sense without a fallback to plain text (no "prefer"/"allow"). */
+      sslmode: z.enum(['disable', 'require', 'verify-ca', 'verify-full']).default('verify-full'),
+      /** CA that signs the server's certificate (verify-ca / verify-full); else the system roots. */
+      ca_file: absolutePath.optional(),
+      /** Client certificate and key, for PostgreSQL `cert` authentication. */
+      cert_file: absolutePath.optional(),
+      key_file: absolutePath.optional(),
+      /** The password: an environment variable's name, or a file (systemd LoadCredential=); never inline. */
+      password_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional(),
+      password_file: absolutePath.optional(),
+      /** Connections per collector process (PostgreSQL's max_connections bounds replicas x pool_max). */
+      pool_max: z.number().int().min(1).max(1000).default(10),
+      /** Waiting longer than this for a connection answers 503 (database down or saturated). */
+      connect_timeout_ms: z.number().int().min(100).max(120_000).default(5_000),
+      /** Server-side statement_timeout for every query. */
+      statement_timeout_ms: z.number().int().min(100).max(3_600_000).default(30_000),
+      /** Daily partitions created ahead of today (findings up to max_clock_skew_seconds ahead land in them). */
+      partitions_ahead_days: z.number().int().min(1).max(366).default(3),
     })
     .prefault({}),
   max_body_bytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(8 * 1024 * 1024),
@@ -106,6 +134,8 @@ export type CollectorConfigFile = z.output<typeof collectorConfigSchema>;
 
 export interface CollectorConfig extends Omit<CollectorConfigFile, 'agents'> {
   agents: PrincipalConfig[];
+  /** Set when storage.url names a PostgreSQL database (then storage.path is unused). */
+  pg?: PgStorageSettings;
   source: string;
 }
 
@@ -165,8 +195,14 @@ export function parseCollectorConfig(text: string, source: string, env: Env = pr
   if (cfg.tls.require_client_cert && cfg.tls.client_ca_file === undefined) {
     problems.push({ path: 'tls.require_client_cert', ...locate(doc, lc, ['tls', 'require_client_cert']), message: 'needs tls.client_ca_file' });
   }
+  const rawStorage = (raw as Record<string, unknown>).storage;
+  const rawKeys = typeof rawStorage === 'object' && rawStorage !== null ? Object.keys(rawStorage) : [];
+  const pg = resolvePgStorage(cfg.storage, rawKeys, env, fileMode);
+  for (const p of pg.problems) problems.push({ path: p.path, ...locate(doc, lc, p.key), message: p.message });
   if (problems.length) throw new ConfigError(source, problems);
-  return { ...cfg, agents, source };
+  // The URL is kept without its password (pg.settings.url), so the config can be logged whole.
+  const storage = pg.settings ? { ...cfg.storage, url: pg.settings.url } : cfg.storage;
+  return { ...cfg, storage, agents, ...(pg.settings ? { pg: pg.settings } : {}), source };
 }
 
 export function loadCollectorConfig(path: string = DEFAULT_COLLECTOR_CONFIG_PATH, env: Env = process.env): CollectorConfig {

@@ -11,6 +11,10 @@
 import { z } from 'zod';
 import { SEVERITIES } from '../detect/finding';
 
+/** ISO 8601 with a time zone, as the agent writes it (Date#toISOString or an RFC 3339 offset). */
+const isoTime = z.string().max(40).regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/, 'an ISO 8601 time with a zone').refine((s) => !Number.isNaN(Date.parse(s)), 'a valid date');
+const isoTimeNullable = () => isoTime.nullable();
+
 /** A bounded string; `min` defaults to 0. */
 const str = (max: number, min = 0) => z.string().min(min).max(max);
 const nullableStr = (max: number) => str(max).nullable();
@@ -56,6 +60,21 @@ const kubeSchema = z.object({
   audit_id: nullableStr(128),
 });
 
+/** Token claims (never a token): bounded names and ISO times, as src/kube/token-claims.ts writes them. */
+const tokenSchema = z.object({
+  jti: nullableStr(128),
+  service_account: nullableStr(256),
+  namespace: nullableStr(256),
+  pod: nullableStr(256),
+  pod_uid: nullableStr(64),
+  node: nullableStr(256),
+  issued: isoTimeNullable(),
+  expires: isoTimeNullable(),
+  kind: z.enum(['bound', 'legacy', 'other']),
+  secret_name: nullableStr(256).optional(),
+  from: z.enum(['file', 'api-request']),
+});
+
 const evidenceSchema = z.object({
   event_id: str(256),
   time: str(64),
@@ -63,8 +82,6 @@ const evidenceSchema = z.object({
   records: z.array(z.object({ type: str(64), text: str(1_048_576) })).max(1024),
 });
 
-/** ISO 8601 with a time zone, as the agent writes it (Date#toISOString or an RFC 3339 offset). */
-const isoTime = str(40).regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/, 'an ISO 8601 time with a zone').refine((s) => !Number.isNaN(Date.parse(s)), 'a valid date');
 
 export const ingestedFindingSchema = z.object({
   id: str(200, 1),
@@ -83,12 +100,15 @@ export const ingestedFindingSchema = z.object({
   process: processSchema.nullable().default(null),
   container: containerSchema.nullable().default(null),
   kube: kubeSchema.nullable().default(null),
+  token: tokenSchema.optional(),
   evidence: z.array(evidenceSchema).max(64).default([]),
   // Incidents (a finding re-sent as it grows): optional; a higher revision replaces the stored one.
   revision: z.number().int().min(0).max(2 ** 31).optional(),
   count: z.number().int().min(0).max(2 ** 53).optional(),
   first_seen: isoTime.optional(),
   last_seen: isoTime.optional(),
+  // The agent cut the finding to its size cap (src/detect/finding-cap.ts): which fields, from what size.
+  truncated: z.object({ fields: z.array(str(128)).max(64), original_bytes: int.min(0) }).optional(),
 });
 
 export type IngestedFinding = z.output<typeof ingestedFindingSchema>;

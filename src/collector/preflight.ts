@@ -2,20 +2,24 @@
  * What `credwatch collector` checks before it opens its database or a socket, shared with
  * `credwatch config check` so both say the same words: the TLS files are readable, the certificate
  * is a certificate, the key a private key that belongs to it, the client CA a certificate.
- * Throws UsageError (exit 2).
+ * Throws CollectorPreflightError (exit 2).
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { accessSync, constants, readFileSync } from 'node:fs';
-import { UsageError } from '../cli/errors';
 import { assertCertificates, assertPrivateKey } from '../ship/tls';
 import type { CollectorConfig } from './config';
+
+/** A configuration problem found before start: exit 2 (src/cli/errors.ts exitCodeOf reads exitCode). */
+export class CollectorPreflightError extends Error {
+  readonly exitCode = 2;
+}
 
 function requireReadable(what: string, file: string): string {
   try {
     accessSync(file, constants.R_OK);
     return readFileSync(file, 'utf8');
   } catch (err) {
-    throw new UsageError(`collector: cannot read TLS ${what} ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'}); TLS is required, the collector does not serve plain HTTP`);
+    throw new CollectorPreflightError(`collector: cannot read TLS ${what} ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'}); TLS is required, the collector does not serve plain HTTP`);
   }
 }
 
@@ -23,7 +27,7 @@ function asUsage(f: () => void): void {
   try {
     f();
   } catch (err) {
-    throw new UsageError(`collector: ${(err as Error).message}`);
+    throw new CollectorPreflightError(`collector: ${(err as Error).message}`);
   }
 }
 
@@ -37,6 +41,6 @@ export function preflightCollector(config: CollectorConfig): void {
   if (ca !== undefined) asUsage(() => assertCertificates('client CA', client_ca_file!, ca));
   const leaf = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/.exec(cert)?.[0] ?? cert;
   if (!new X509Certificate(leaf).checkPrivateKey(createPrivateKey(key))) {
-    throw new UsageError(`collector: TLS key file ${key_file} does not belong to the certificate in ${cert_file}`);
+    throw new CollectorPreflightError(`collector: TLS key file ${key_file} does not belong to the certificate in ${cert_file}`);
   }
 }

@@ -10,7 +10,8 @@
  *
  * Errors are JSON `{"error": "..."}` with 400 (malformed), 401 (no/unknown credentials), 403 (not allowed),
  * 404, 405, 413 (body over max_body_bytes, before or after decompression), 415, 429 (rate limit, with
- * Retry-After). A bad request costs that request only: the server keeps serving. Secrets (tokens) are
+ * Retry-After), 503 (bodies in flight at their limit, or the database unavailable; with Retry-After, and
+ * nothing of the batch acknowledged: the 200 comes only after the commit). A bad request costs that request only: the server keeps serving. Secrets (tokens) are
  * never logged or echoed: responses name what was wrong, not what was sent.
  */
 import { readFileSync } from 'node:fs';
@@ -25,7 +26,8 @@ import { Authenticator, RateLimiter, type Principal } from './auth';
 import type { CollectorConfig } from './config';
 import { IngestError, decodeBody, parseNdjsonFindings } from './ingest';
 import { createCollectorMetrics } from './metrics';
-import { decodeCursor, encodeCursor, type CollectorStore } from './store';
+import { StoreUnavailableError, decodeCursor, encodeCursor, type CollectorStore, type PageRow } from './store';
+import { COLLECTOR_AGENT, FleetTokenJoin } from './token-join';
 import { parseListenAddress } from '../daemon/config-schema';
 
 export interface CollectorServerOptions {
@@ -43,8 +45,15 @@ export interface CollectorCounters {
   accepted: number;
   replaced: number;
   duplicates: number;
-  /** Requests refused with 503 because bodies in flight were at max_inflight_bytes. */
+  /** Requests refused with 503 because bodies in flight were at max_inflight_bytes, or database connections all taken. */
   busy: number;
+  /** Requests answered 503 because the database could not take them. */
+  dbUnavailable: number;
+  /** Findings removed by retention. */
+  retained: number;
+  /** Linked "stolen token used" findings the fleet join stored (new or revised), and its failures. */
+  tokenLinks: number;
+  tokenLinkErrors: number;
   rejected: Record<string, number>;
 }
 
@@ -54,6 +63,8 @@ export interface CollectorServer {
   /** https://HOST:PORT */
   readonly url: string;
   counters(): CollectorCounters;
+  /** Counts findings that retention removed (in /metrics and the counters). */
+  countRetained(n: number): void;
   close(): Promise<void>;
 }
 
@@ -71,6 +82,8 @@ const MAX_QUERY_LIMIT = 10_000;
 /** JSON read from the store per write while streaming a page. */
 const STREAM_CHUNK_BYTES = 1024 * 1024;
 const DEFAULT_QUERY_LIMIT = 1000;
+/** Batches waiting per pooled database connection above which new ones are answered 503 unparsed. */
+const SHED_WAITING_PER_CONNECTION = 2;
 
 function parseTime(name: string, v: string | null): number | undefined {
   if (v === null || v === '') return undefined;
@@ -147,14 +160,25 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
   // Failed authentications are limited per address, so guessing tokens is slow and cannot flood logs.
   const failLimiter = new RateLimiter(Math.max(1, config.rate_limit.requests_per_second / 4), Math.max(5, Math.floor(config.rate_limit.burst / 4)), now);
   const rejectLog = new RateLimitedLog(logger, 10_000, now);
-  const counters: CollectorCounters = { requests: 0, batches: 0, accepted: 0, replaced: 0, duplicates: 0, busy: 0, rejected: {} };
+  const counters: CollectorCounters = { requests: 0, batches: 0, accepted: 0, replaced: 0, duplicates: 0, busy: 0, dbUnavailable: 0, retained: 0, tokenLinks: 0, tokenLinkErrors: 0, rejected: {} };
+  const tokenJoin = new FleetTokenJoin();
   const maxBody = config.max_body_bytes;
   let inFlightBytes = 0;
   let server: Server | null = null;
   const metrics = createCollectorMetrics({
     connections: () => new Promise((resolve) => (server ? server.getConnections((_e, n) => resolve(n ?? 0)) : resolve(0))),
     inFlightBytes: () => inFlightBytes,
+    pool: () => store.poolStats?.(),
   });
+  /** Every failed storage call is counted (database errors), whatever the answer becomes. */
+  const fromStore = async <T>(p: Promise<T>): Promise<T> => {
+    try {
+      return await p;
+    } catch (err) {
+      metrics.dbErrors.inc();
+      throw err;
+    }
+  };
 
   const send = (res: ServerResponse, status: number, body: string, headers: Record<string, string>): void => {
     if (res.headersSent) return;
@@ -210,6 +234,13 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
     let findings;
     try {
       const raw = await readBody(req, maxBody);
+      // Shed load before the costly part (gunzip, schema, JSON): when requests already queue for
+      // database connections, parsing more only makes every batch later. The agent backs off.
+      const pool = store.poolStats?.();
+      if (pool && pool.waiting >= SHED_WAITING_PER_CONNECTION * pool.max) {
+        counters.busy++;
+        throw new HttpError(503, 'collector is busy (database connections all in use); retry later', { 'retry-after': '1' });
+      }
       const body = await decodeBody(raw, req.headers['content-encoding'], maxBody);
       findings = parseNdjsonFindings(body, { nowMs: now(), maxFutureMs: config.max_clock_skew_seconds * 1000, maxPastMs: config.storage.retention_days * 86_400_000 });
     } finally {
@@ -221,13 +252,7 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
     }
     // Resolves only after the commit (synchronous=FULL): the 200 below is the durable acknowledgement.
     const endTimer = metrics.batchSeconds.startTimer();
-    let result;
-    try {
-      result = await store.ingest(p.agent, findings, now());
-    } catch (err) {
-      metrics.dbErrors.inc();
-      throw err;
-    }
+    const result = await fromStore(store.ingest(p.agent, findings, now()));
     endTimer();
     const { accepted, replaced, duplicates } = result;
     metrics.batches.inc();
@@ -239,6 +264,19 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
     counters.replaced += replaced;
     counters.duplicates += duplicates;
     logger.debug({ agent: p.agent, accepted, replaced, duplicates }, 'batch ingested');
+    // Reads from one agent, requests from another, joined by token jti (token-join.ts). The batch is
+    // already committed: a failure here is logged and counted, the agent's 200 stands.
+    const links = p.agent === COLLECTOR_AGENT ? [] : tokenJoin.observe(p.agent, findings);
+    if (links.length > 0) {
+      try {
+        await store.ingest(COLLECTOR_AGENT, links, now());
+        counters.tokenLinks += links.length;
+      } catch (err) {
+        counters.tokenLinkErrors++;
+        metrics.dbErrors.inc();
+        logger.error({ error: (err as Error).message }, 'could not store a fleet token link');
+      }
+    }
     send(res, 200, `${JSON.stringify({ accepted, replaced, duplicates })}\n`, { 'content-type': 'application/json' });
   };
 
@@ -254,7 +292,7 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
     const cursorText = params.get('cursor');
     const cursor = cursorText === null || cursorText === '' ? null : decodeCursor(cursorText);
     if (cursorText !== null && cursorText !== '' && cursor === null) throw new HttpError(400, 'cursor is malformed (pass back the X-Credwatch-Next-Cursor value unchanged)');
-    const plan = await store.planPage(q, cursor, q.limit ?? DEFAULT_QUERY_LIMIT, config.query_page_bytes);
+    const plan = await fromStore(store.planPage(q, cursor, q.limit ?? DEFAULT_QUERY_LIMIT, config.query_page_bytes));
     const headers: Record<string, string> = { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' };
     if (plan.next !== null) headers['x-credwatch-next-cursor'] = encodeCursor(plan.next);
     res.writeHead(200, headers);
@@ -262,13 +300,13 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
     while (i < plan.rows.length) {
       if (req.destroyed || res.destroyed) return;
       let bytes = 0;
-      const chunk: number[] = [];
+      const chunk: PageRow[] = [];
       while (i < plan.rows.length && (chunk.length === 0 || bytes + plan.rows[i]!.bytes <= STREAM_CHUNK_BYTES)) {
         bytes += plan.rows[i]!.bytes;
-        chunk.push(plan.rows[i]!.seq);
+        chunk.push(plan.rows[i]!);
         i++;
       }
-      const texts = await store.readRows(chunk);
+      const texts = await fromStore(store.readRows(chunk));
       if (!res.write(texts.length ? `${texts.join('\n')}\n` : '')) await new Promise<void>((resolve) => {
         const done = (): void => {
           res.off('drain', done);
@@ -315,6 +353,11 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
       }
       if (err instanceof HttpError) sendError(req, res, err, who);
       else if (err instanceof IngestError) sendError(req, res, new HttpError(err.status, err.message), who);
+      else if (err instanceof StoreUnavailableError) {
+        // Agents back off and resend: nothing of a batch answered 503 was acknowledged.
+        counters.dbUnavailable++;
+        sendError(req, res, new HttpError(503, `the database is unavailable (${err.message}); nothing was stored, retry later`, { 'retry-after': String(err.retryAfterSeconds) }), who);
+      }
       else {
         logger.error({ err, agent: who }, 'collector failed to handle a request');
         sendError(req, res, new HttpError(500, 'internal error; the batch was not stored, send it again'), who);
@@ -365,6 +408,10 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
     port: addr.port,
     url: `https://${hostForUrl}:${addr.port}`,
     counters: () => ({ ...counters, rejected: { ...counters.rejected } }),
+    countRetained: (n) => {
+      counters.retained += n;
+      metrics.retentionRemoved.inc(n);
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -44,6 +44,8 @@ export interface Cursor {
 
 export interface PageRow {
   seq: number;
+  /** The row's time: lets a time-partitioned store read it from its partition only. */
+  timeMs: number;
   bytes: number;
 }
 
@@ -59,11 +61,34 @@ export interface CollectorStore {
   /** At most `limit` rows and about `maxBytes` of JSON (always at least one row), after `cursor`. */
   planPage(q: FindingsQuery, cursor: Cursor | null, limit: number, maxBytes: number): Promise<PagePlan>;
   /** JSON text of the given rows, in the order given (rows deleted meanwhile are skipped). */
-  readRows(seqs: number[]): Promise<string[]>;
+  readRows(rows: PageRow[]): Promise<string[]>;
   agents(): Promise<AgentRecord[]>;
   /** Deletes findings older than `days` (in bounded steps); returns how many went. */
   retain(days: number, nowMs: number): Promise<number>;
   close(): Promise<void>;
+  /** Connection pool use, for /metrics (stores without a pool leave it out). */
+  poolStats?(): PoolStats;
+}
+
+export interface PoolStats {
+  /** Connections the pool may open. */
+  max: number;
+  total: number;
+  idle: number;
+  waiting: number;
+}
+
+/**
+ * The database cannot take the request now (down, restarting, out of connections, timed out): the
+ * server answers 503 with Retry-After, and nothing of the batch was acknowledged.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds = 5,
+  ) {
+    super(message);
+  }
 }
 
 export function encodeCursor(c: Cursor): string {
@@ -84,7 +109,7 @@ export async function queryAll(store: CollectorStore, q: FindingsQuery, pageRows
   const max = q.limit ?? Infinity;
   do {
     const plan = await store.planPage(q, cursor, Math.min(pageRows, max - out.length), 16 * 1024 * 1024);
-    for (const text of await store.readRows(plan.rows.map((r) => r.seq))) out.push(JSON.parse(text) as Finding);
+    for (const text of await store.readRows(plan.rows)) out.push(JSON.parse(text) as Finding);
     cursor = plan.next;
   } while (cursor !== null && out.length < max);
   return out;
@@ -222,14 +247,15 @@ export function collectorStoreOn(db: Db): CollectorStore {
       let last: Cursor | null = null;
       for (const r of rows) {
         if (page.length === limit || (page.length > 0 && bytes + r.bytes > maxBytes)) break;
-        page.push({ seq: r.seq, bytes: r.bytes });
+        page.push({ seq: r.seq, timeMs: r.timeMs, bytes: r.bytes });
         bytes += r.bytes;
         last = { timeMs: r.timeMs, seq: r.seq };
       }
       return Promise.resolve({ rows: page, next: page.length < rows.length ? last : null });
     },
-    readRows(seqs) {
-      if (seqs.length === 0) return Promise.resolve([]);
+    readRows(page) {
+      if (page.length === 0) return Promise.resolve([]);
+      const seqs = page.map((r) => r.seq);
       const rows = prepared('SELECT seq, json FROM fleet_findings WHERE seq IN (SELECT value FROM json_each(?))').all(JSON.stringify(seqs)) as { seq: number; json: string }[];
       const bySeq = new Map(rows.map((r) => [r.seq, r.json]));
       return Promise.resolve(seqs.map((s) => bySeq.get(s)).filter((j): j is string => j !== undefined));

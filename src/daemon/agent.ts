@@ -14,8 +14,8 @@
 import { matchStats } from '../detect/linear-regex';
 import { logFinding } from './finding-log';
 import * as os from 'node:os';
-import { recordTypeName } from '../audit/record-types';
-import { PROCESS_NOTE_TYPE } from '../pipeline/process-note';
+import { AUDIT_CONFIG_CHANGE, recordTypeName } from '../audit/record-types';
+import { PROCESS_NOTE_TYPE } from '../native/process-note';
 import { KubeAllowlist } from '../detect/kube/allowlist';
 import { nativeTriageFor } from './native-triage';
 import type { NativeTriageSpec } from '../native/types';
@@ -27,7 +27,12 @@ import { createKubeDetector } from '../detect/kube';
 import { loadRunnableRuleSet } from '../detect/rule-set';
 import type { SigmaRule } from '../detect/sigma/compile';
 import type { LoadedRule } from '../detect/rule-loader';
-import { CrossSourceCorrelator } from '../detect/cross-source';
+import { FindingCap } from '../detect/finding-cap';
+import { TokenTrail } from '../detect/token-trail';
+import { TokenHome } from '../detect/kube/token-home';
+import { TokenClaimsReader } from '../enrich/token-claims';
+import { WatchedObjects, parseWatchRule } from '../enrich/watched-objects';
+import { TokenMetrics } from './token-metrics';
 import { ProcessTable } from '../enrich/process-table';
 import { createLiveProcReader } from '../enrich/proc-reader';
 import { PodVolumeWatcher } from '../enrich/pod-volume-watcher';
@@ -40,6 +45,9 @@ import { AuditPipeline } from '../pipeline/audit-pipeline';
 import { checkShipOutputs, createShipper, type Shipper } from '../ship/shipper';
 import { NetlinkSource, type NetlinkCounters } from '../sources/netlink';
 import { KubeAuditFollower } from '../sources/kube-audit';
+import { KubeAuditWebhook } from '../sources/kube-webhook';
+import type { KubeAuditEvent } from '../kube/event';
+import * as fs from 'node:fs';
 import { BatchWriter, openStore, type FindingStore } from '../store';
 import { AuditLifecycle, resolveAuditRules, type KernelStats } from './audit-lifecycle';
 import { loadConfig, parseListenAddress, type Config } from './config';
@@ -54,7 +62,6 @@ const { version } = require('../../../package.json') as { version: string };
 const TICK_MS = 1_000;
 const STATUS_MS = 2_000;
 const RETENTION_MS = 60 * 60_000;
-const AUDIT_CONFIG_CHANGE = 1305;
 
 export interface AgentOptions {
   configPath?: string;
@@ -95,7 +102,11 @@ export class Agent {
   private metricsServer: MetricsServer | null = null;
   private detector!: Detector;
   private kubeDetector!: ReturnType<typeof createKubeDetector>;
-  private correlator!: CrossSourceCorrelator;
+  private cap!: FindingCap;
+  private trail!: TokenTrail;
+  private tokenHome!: TokenHome;
+  private readonly tokenClaims = new TokenClaimsReader();
+  private tokenMetrics!: TokenMetrics;
   private kubeAllow!: KubeAllowlist;
   private pipeline!: AuditPipeline;
   private writer!: BatchWriter;
@@ -106,6 +117,8 @@ export class Agent {
   private lastUringUnknown = 0;
   private runtimeStateWatcher: RuntimeStateWatcher | null = null;
   private followers: KubeAuditFollower[] = [];
+  private webhooks: KubeAuditWebhook[] = [];
+  private lastWebhook = { unauthorized: 0, tooLarge: 0, handlerErrors: 0, events: 0 };
   private shipper: Shipper | null = null;
   private notifier!: SdNotifier;
   private timers: NodeJS.Timeout[] = [];
@@ -176,7 +189,10 @@ export class Agent {
     const ruleSet = loadRunnableRuleSet(this.config.detections.rules_dir ? [this.config.detections.rules_dir] : []);
     this.detector = this.buildDetector(this.config, ruleSet.host, ruleSet.sigma);
     this.kubeDetector = createKubeDetector({ host: this.host, rules: ruleSet.kube, sigma: ruleSet.sigma });
-    this.correlator = new CrossSourceCorrelator({ host: this.host });
+    this.cap = new FindingCap(this.config.storage.max_finding_kb * 1024);
+    this.trail = new TokenTrail({ host: this.host });
+    this.tokenHome = new TokenHome({ host: this.host });
+    this.tokenMetrics = new TokenMetrics(this.metrics, { claims: this.tokenClaims.stats, trail: this.trail.stats, home: this.tokenHome.stats });
     this.kubeAllow = kubeAllowFromConfig(this.config);
     this.pipeline = new AuditPipeline({
       detector: this.detector,
@@ -200,7 +216,7 @@ export class Agent {
 
     await this.startMetrics();
     await this.startAudit();
-    this.startKubeAudit();
+    await this.startKubeAudit();
     this.startShipper();
     this.startTimers();
     this.publishStatus();
@@ -256,6 +272,9 @@ export class Agent {
       processTable: new ProcessTable({ reader: createLiveProcReader() }),
       users: new UserDb(),
       podUidOf: createCgroupPodLookup(),
+      // Pod token files are decoded (claims only) while the index sees them: see token-claims.ts.
+      objects: new WatchedObjects({ onIndexFile: (inode, file, obj) => this.tokenClaims.noteFile(inode, file, obj) }),
+      tokenClaims: this.tokenClaims,
     });
   }
 
@@ -291,6 +310,10 @@ export class Agent {
       const lifecycle = this.lifecycle;
       const follow = (what: string) => (change: WatchRuleChange) => {
         lifecycle.removeRules(change.remove);
+        for (const line of change.remove) {
+          const w = parseWatchRule(line);
+          if (w) this.tokenClaims.forgetVolume(w.path);
+        }
         this.detector.objects.applyRules([], change.remove);
         const added = lifecycle.addRules(change.add);
         this.detector.objects.applyRules(change.add);
@@ -394,21 +417,71 @@ export class Agent {
     if (advice && advice.mode !== this.mode) void this.switchMode(advice.mode, advice.reason);
   }
 
-  private startKubeAudit(): void {
+  /** One API-server audit event, from a log file or the webhook: the K rules and the token trail. */
+  private onKubeEvent(ev: KubeAuditEvent): void {
+    this.trail.onKubeEvent(ev);
+    const f = [...this.kubeDetector.onKubeEvent(ev), ...this.tokenHome.onKubeEvent(ev)].filter((x) => !this.kubeAllow.allows(x));
+    if (f.length > 0) this.onFindings(f);
+  }
+
+  private async startKubeAudit(): Promise<void> {
     for (const src of this.config.kube_audit) {
+      if (src.webhook) {
+        await this.startKubeWebhook(src.webhook);
+        continue;
+      }
+      const path = src.path!;
       const follower = new KubeAuditFollower({
-        path: src.path,
+        path,
         state: this.store.state,
         logger: this.logger,
-        onEvent: (ev) => {
-          const f = [...this.kubeDetector.onKubeEvent(ev), ...this.correlator.onKubeEvent(ev)].filter((x) => !this.kubeAllow.allows(x));
-          if (f.length > 0) this.onFindings(f);
-        },
+        onEvent: (ev) => this.onKubeEvent(ev),
         onBadLine: () => this.metrics.countDrop('kube_audit_bad_line'),
       });
       this.followers.push(follower);
-      follower.start().catch((err: unknown) => this.logger.error({ path: src.path, error: String(err) }, 'kube audit source failed to start'));
+      follower.start().catch((err: unknown) => this.logger.error({ path, error: String(err) }, 'kube audit source failed to start'));
     }
+  }
+
+  /** The webhook source: its TLS files must be readable, or the agent does not start (a config error). */
+  private async startKubeWebhook(w: NonNullable<Config['kube_audit'][number]['webhook']>): Promise<void> {
+    const read = (key: string, file: string): string => {
+      try {
+        return fs.readFileSync(file, 'utf8');
+      } catch (err) {
+        throw new Error(`kube_audit webhook tls.${key} ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      }
+    };
+    const listen = parseListenAddress(w.listen)!;
+    const hook = new KubeAuditWebhook({
+      host: listen.host,
+      port: listen.port,
+      path: w.path,
+      tls: { cert: read('cert_file', w.tls.cert_file), key: read('key_file', w.tls.key_file), ca: read('client_ca_file', w.tls.client_ca_file), requireClientCert: true },
+      maxBodyBytes: w.max_body_bytes,
+      logger: this.logger,
+      onEvent: (ev) => this.onKubeEvent(ev),
+      onBadLine: () => this.metrics.countDrop('kube_webhook_bad_item'),
+    });
+    const port = await hook.start();
+    this.webhooks.push(hook);
+    this.logger.info({ listen: `${listen.host}:${port}`, path: w.path }, 'kube audit webhook listening');
+  }
+
+  /** Webhook refusals as drops (a body we could not take is events lost), by cause. */
+  private countWebhookDrops(): void {
+    const sum = { unauthorized: 0, tooLarge: 0, handlerErrors: 0, events: 0 };
+    for (const h of this.webhooks) {
+      sum.unauthorized += h.stats.unauthorized;
+      sum.tooLarge += h.stats.tooLarge;
+      sum.handlerErrors += h.stats.handlerErrors;
+      sum.events += h.stats.events;
+    }
+    this.metrics.countSignal('kube_webhook_unauthorized', sum.unauthorized - this.lastWebhook.unauthorized);
+    this.metrics.countDrop('kube_webhook_too_large', sum.tooLarge - this.lastWebhook.tooLarge);
+    this.metrics.countDrop('kube_webhook_handler_error', sum.handlerErrors - this.lastWebhook.handlerErrors);
+    this.metrics.countSignal('kube_webhook_events', sum.events - this.lastWebhook.events);
+    this.lastWebhook = sum;
   }
 
   private startShipper(): void {
@@ -421,13 +494,23 @@ export class Agent {
       logger: this.logger,
       onDelivered: (output, n) => this.metrics.countShip(output, true, n),
       // Not lost (still in the local store) but not delivered to that output: visible as a drop.
-      onSetAside: () => this.metrics.countDrop('ship_set_aside_too_large'),
+      onSetAside: () => {
+        this.metrics.countDrop('ship_set_aside_too_large');
+        this.metrics.countBounded('set_aside');
+      },
     });
     this.shipper.start();
   }
 
-  private onFindings(findings: Finding[]): void {
-    this.correlator.noteHostFindings(findings);
+  private onFindings(raw: Finding[]): void {
+    // The size cap comes first: what is correlated, logged, stored and shipped is the same finding.
+    const cutBefore = this.cap.stats.cut;
+    const findings = this.cap.applyAll(raw);
+    if (this.cap.stats.cut > cutBefore) {
+      this.metrics.countBounded('cut', this.cap.stats.cut - cutBefore);
+      this.dropLog.report('finding_cut', this.cap.stats.cut - cutBefore, `findings over storage.max_finding_kb (${this.cap.maxBytes} bytes) cut and marked truncated`);
+    }
+    this.trail.noteHostFindings(findings);
     for (const f of findings) {
       this.metrics.countFinding(f.rule, f.severity);
       logFinding(this.logger, f);
@@ -451,8 +534,13 @@ export class Agent {
     };
     every(TICK_MS, () => {
       this.pipeline.tick();
-      const late = this.kubeDetector.tick(Date.now());
+      // A stolen-token finding is not silenced by detections.allow: the read already passed the host
+      // allowlist, and allowing the token's service account would hide exactly its theft.
+      const late = [...this.kubeDetector.tick(Date.now()).filter((x) => !this.kubeAllow.allows(x)), ...this.trail.tick()];
       if (late.length > 0) this.onFindings(late);
+      this.tokenClaims.refresh();
+      this.tokenMetrics.publish();
+      this.countWebhookDrops();
       this.countSourceDrops();
     });
     every(STATUS_MS, () => this.publishStatus());
@@ -571,6 +659,7 @@ export class Agent {
       rates: { recordsPerSec: Math.round(this.rate.recordsPerSec * 10) / 10, eventsPerSec: Math.round(this.rate.eventsPerSec * 10) / 10 },
       counters: this.metrics.snapshotCounters(),
       drops: this.metrics.snapshotDrops(),
+      bounded: this.metrics.snapshotBounded(),
       outbox,
       lastShip,
       findingsToday: this.findingsToday,
@@ -621,9 +710,12 @@ export class Agent {
       this.pipeline?.flush();
       this.pipeline?.tick();
     });
+    // No more webhook posts once the trail and the kube detector are flushed.
+    for (const h of this.webhooks) await step('kube webhook', () => h.stop());
     await step('kube detector', () => {
-      const late = this.kubeDetector?.flush() ?? [];
+      const late = [...(this.kubeDetector?.flush() ?? []), ...(this.trail?.flush() ?? [])];
       if (late.length > 0) this.onFindings(late);
+      this.tokenMetrics?.publish();
     });
     for (const f of this.followers) await step('kube follower', () => f.stop());
     await step('writer', () => this.writer?.close());

@@ -2,7 +2,7 @@
  * The agent's side of the kernel audit configuration: which mode to read in, which rules to install,
  * and how to leave the kernel exactly as it was found.
  *
- * Policy (DESIGN.md "touch only what is ours"):
+ * Policy (docs/architecture.md, "Touch only what is ours"):
  * - `auto` reads as the audit daemon (unicast) when no live process holds the audit pid; otherwise it
  *   joins the read-only multicast group beside that daemon (auditd keeps working, its rules untouched).
  * - `enabled=2` (immutable) cannot be changed without a reboot: run with the rules already loaded,
@@ -20,7 +20,8 @@
  * `plan()`, open the reader in `plan.mode`, then `install()`; on the way out `shutdown()`, then close.
  */
 import * as fs from 'node:fs';
-import { encodeRule, ruleKey, toKernelForm } from '../audit/rules';
+import { encodeRule, ruleKey, rulePidField, toKernelForm, withPrepend } from '../audit/rules';
+import { AUDIT_CONFIG_CHANGE } from '../audit/record-types';
 import type { AuditStatus, AuditStatusChange } from '../native/types';
 import type { StateStore } from '../store/types';
 import { isProcessAlive } from '../sources/netlink';
@@ -53,7 +54,7 @@ export interface RuleCodec {
   keys(payload: Buffer): string[];
 }
 
-/** src/audit/rules.ts. */
+/** src/audit/rules/ (wire.ts). */
 export const auditRuleCodec: RuleCodec = {
   encode: (text) => encodeRule(text),
   kernelForm: (payload) => toKernelForm(payload),
@@ -65,26 +66,6 @@ export type ReadMode = 'unicast' | 'multicast';
 
 export const OUR_KEY_PREFIX = 'credwatch';
 export const SELF_RULE_KEY = 'credwatch:self';
-
-// struct audit_rule_data layout (linux/audit.h): flags, action, field_count, mask[64], fields[64],
-// values[64], fieldflags[64], buflen, buf[].
-const RULE_FLAGS_OFFSET = 0;
-const RULE_FIELD_COUNT_OFFSET = 8;
-const RULE_FIELDS_OFFSET = 12 + 64 * 4;
-const RULE_VALUES_OFFSET = RULE_FIELDS_OFFSET + 64 * 4;
-const AUDIT_FILTER_PREPEND = 0x10;
-const AUDIT_PID_FIELD = 0;
-const AUDIT_CONFIG_CHANGE = 1305;
-
-/** The pid in a rule's `-F pid=N` field, or null. Reads the fixed-size arrays only. */
-export function rulePidField(payload: Buffer): number | null {
-  if (payload.length < RULE_VALUES_OFFSET + 64 * 4) return null;
-  const count = Math.min(payload.readUInt32LE(RULE_FIELD_COUNT_OFFSET), 64);
-  for (let i = 0; i < count; i++) {
-    if (payload.readUInt32LE(RULE_FIELDS_OFFSET + i * 4) === AUDIT_PID_FIELD) return payload.readUInt32LE(RULE_VALUES_OFFSET + i * 4);
-  }
-  return null;
-}
 
 export function isOurRule(keys: readonly string[]): boolean {
   return keys.some((k) => k.startsWith(OUR_KEY_PREFIX));
@@ -163,7 +144,7 @@ interface SavedLifecycle {
 
 export interface AuditLifecycleOptions {
   control: AuditControl;
-  /** Default: src/audit/rules.ts. */
+  /** Default: src/audit/rules/ (wire.ts). */
   codec?: RuleCodec;
   mode: AuditMode;
   /** Our rules in auditctl syntax; each must carry a key starting with "credwatch". */
@@ -213,6 +194,8 @@ export class AuditLifecycle {
   private readonly isAlive: (pid: number) => boolean;
   private readonly looksLikeCredwatch: (pid: number) => boolean;
   private readonly drops: RateLimitedLog;
+  /** Rules removed by this lifecycle's stale cleanup; null until it ran. */
+  private staleRemoved: number | null = null;
   private currentPlan: AuditPlan | null = null;
   /** Payloads we added, in the order added (self-exclusion first), as the kernel lists them. */
   private readonly added: { text: string; payload: Buffer }[] = [];
@@ -288,6 +271,11 @@ export class AuditLifecycle {
    * drop a dead audit pid. Refuses when another live credwatch agent owns those rules.
    */
   cleanupStale(): number {
+    this.staleRemoved = this.removeStale();
+    return this.staleRemoved;
+  }
+
+  private removeStale(): number {
     const status = this.control.getStatus();
     if (status.enabled === 2) return 0;
     if (status.pid !== 0 && status.pid !== this.selfPid && !this.isAlive(status.pid)) {
@@ -327,7 +315,9 @@ export class AuditLifecycle {
     const plan = this.currentPlan ?? this.decide();
     const report: InstallReport = { installed: 0, failed: [], alreadyPresent: 0, staleRemoved: 0, changes: [] };
     if (plan.immutable) return report;
-    report.staleRemoved = this.cleanupStale();
+    // The agent cleans up before it opens the reader (so a live agent's rules are refused before
+    // anything is touched); install() does it only when nobody did, instead of a second pass.
+    report.staleRemoved = this.staleRemoved ?? this.cleanupStale();
 
     const inherited = this.inheritedChanges();
     const now = this.control.getStatus();
@@ -383,14 +373,10 @@ export class AuditLifecycle {
       throw new AuditLifecycleError(`rule has no key starting with "${OUR_KEY_PREFIX}" (add -k ${OUR_KEY_PREFIX}:<name>): ${text}`);
     }
     // The kernel clears the prepend flag when it stores the rule and compares flags on delete, so the
-    // payload we remember (for removal, and to compare with listRules) is the stored form without it.
+    // payload we remember (for removal, and to compare with listRules) is the stored form, which
+    // toKernelForm gives without it.
     const stored = this.codec.kernelForm(payload);
-    stored.writeUInt32LE((stored.readUInt32LE(RULE_FLAGS_OFFSET) & ~AUDIT_FILTER_PREPEND) >>> 0, RULE_FLAGS_OFFSET);
-    let toSend = payload;
-    if (prepend) {
-      toSend = Buffer.from(payload);
-      toSend.writeUInt32LE((toSend.readUInt32LE(RULE_FLAGS_OFFSET) | AUDIT_FILTER_PREPEND) >>> 0, RULE_FLAGS_OFFSET);
-    }
+    const toSend = prepend ? withPrepend(payload) : payload;
     try {
       this.control.addRule(toSend);
     } catch (err) {

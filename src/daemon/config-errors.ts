@@ -5,7 +5,6 @@
  */
 import { isMap, isScalar, isSeq, isPair, type Document, type LineCounter, type Node } from 'yaml';
 import type { z } from 'zod';
-import { UsageError } from '../cli/errors';
 
 export interface ConfigProblem {
   /** Dotted key path, e.g. "audit.mode" or "ship[0].url"; "" for the whole document. */
@@ -16,8 +15,12 @@ export interface ConfigProblem {
   message: string;
 }
 
-/** A configuration that cannot be used. Exit code 2 (usage/configuration error). */
-export class ConfigError extends UsageError {
+/**
+ * A configuration that cannot be used. Exit code 2 (usage/configuration error): the CLI maps any
+ * error carrying `exitCode` to it, so the daemon's config layer needs nothing from the CLI.
+ */
+export class ConfigError extends Error {
+  readonly exitCode = 2;
   constructor(
     readonly source: string,
     readonly problems: ConfigProblem[],

@@ -52,6 +52,11 @@ const storageSchema = z.strictObject({
   retention_days: z.number().int().min(1).max(3650).default(30),
   /** Soft cap on the database size; retention trims the oldest delivered findings first (src/store/retention.ts). */
   max_mb: z.number().int().min(16).default(1024),
+  /**
+   * Hard cap on one finding's JSON size, in KiB: a finding over it is cut and marked `truncated`
+   * before it is stored or shipped (src/detect/finding-cap.ts). Keep it under every receiver's body limit.
+   */
+  max_finding_kb: z.number().int().min(8).max(4096).default(64),
 });
 
 const auditSchema = z.strictObject({
@@ -96,9 +101,35 @@ const detectionsSchema = z.strictObject({
 });
 
 
-const kubeAuditSourceSchema = z.strictObject({
-  path: absolutePath,
+/** "host:port" that must listen somewhere (not "off"). */
+const listenOnSchema = listenSchema.refine((s) => s !== 'off', { message: 'expected "HOST:PORT" to listen on' });
+
+/**
+ * The API server's audit webhook backend (--audit-webhook-config-file) posting EventLists to us.
+ * Always HTTPS with client certificates: the apiserver's kubeconfig for the webhook names a client
+ * cert, and only certificates `client_ca_file` signed get in.
+ */
+const kubeWebhookSchema = z.strictObject({
+  listen: listenOnSchema,
+  /** URL path the apiserver posts to (the kubeconfig's server URL path). */
+  path: z.string().regex(/^\/[A-Za-z0-9._~/-]*$/, 'expected a URL path such as /audit').default('/'),
+  tls: z.strictObject({
+    cert_file: absolutePath,
+    key_file: absolutePath,
+    /** CA that signed the API server's webhook client certificate. */
+    client_ca_file: absolutePath,
+  }),
+  /** Largest accepted POST body (the apiserver's default batch is up to 400 events). */
+  max_body_bytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(32 * 1024 * 1024),
 });
+
+/** One kube-apiserver audit source: a log file to follow, or a webhook to receive. */
+const kubeAuditSourceSchema = z
+  .strictObject({
+    path: absolutePath.optional(),
+    webhook: kubeWebhookSchema.optional(),
+  })
+  .refine((s) => (s.path === undefined) !== (s.webhook === undefined), { message: 'give either path (an audit log file) or webhook, not both or neither' });
 
 const metricsSchema = z.strictObject({
   listen: listenSchema.default(DEFAULT_METRICS_LISTEN),

@@ -253,7 +253,7 @@ export function summarizeConfig(config: Config): string[] {
       `, rules ${rules}`,
     `detections: rules_dir ${config.detections.rules_dir ?? '(built-in only)'}, ${allowCount} allow entries`,
     `ship: ${outputs.length === 0 ? 'none' : outputs.join(', ')}`,
-    `kube_audit: ${config.kube_audit.length === 0 ? 'none' : config.kube_audit.map((k) => k.path).join(', ')}`,
+    `kube_audit: ${config.kube_audit.length === 0 ? 'none' : config.kube_audit.map((k) => k.path ?? `webhook https://${k.webhook!.listen}${k.webhook!.path}`).join(', ')}`,
     `metrics: ${listen ? `http://${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}/metrics` : 'off'}`,
     `log: level ${config.log.level}`,
   ];

@@ -72,6 +72,12 @@ export interface Metrics {
   countSignal(kind: string, n?: number): void;
   /** Reader-thread triage verdicts on exec/connect events (summarized, passed, unsure, expired). */
   countTriage(verdict: string, n?: number): void;
+  /**
+   * Findings changed to stay within bounds, by kind: `cut` (over storage.max_finding_kb: cut and
+   * marked, nothing lost), `set_aside` (an output refused one alone as too large: kept locally, acked
+   * for that output).
+   */
+  countBounded(kind: 'cut' | 'set_aside', n?: number): void;
   setKernel(k: KernelGauges): void;
   /** One kernel status poll (AuditLifecycle.startPolling's callback): gauges, plus loss as drops by cause. */
   observeKernel(k: KernelGauges & { lostDelta: number; lostCause: string | null }): void;
@@ -85,6 +91,8 @@ export interface Metrics {
   snapshotDrops(): Record<string, number>;
   /** Outbox depth by output (for the status snapshot's `outbox`). */
   snapshotOutbox(): Record<string, number>;
+  /** Findings cut / set aside (for the status snapshot's `bounded`). */
+  snapshotBounded(): Record<string, number>;
 }
 
 export interface MetricsOptions {
@@ -128,6 +136,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     'counter',
     ['verdict'],
   );
+  const bounded = family(
+    'credwatch_findings_bounded_total',
+    'Findings changed to stay within size bounds, by kind: cut (over storage.max_finding_kb, cut and marked truncated), set_aside (refused alone as too large by an output, kept locally).',
+    'counter',
+    ['kind'],
+  );
   const shipOk = family('credwatch_ship_success_total', 'Successful deliveries (batches), by output.', 'counter', ['output']);
   const shipFail = family('credwatch_ship_failures_total', 'Failed delivery attempts, by output.', 'counter', ['output']);
   const shipped = family('credwatch_shipped_findings_total', 'Findings delivered, by output.', 'counter', ['output']);
@@ -159,6 +173,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     countTriage: (verdict, n = 1) => {
       if (n > 0) triage.add(verdict, n);
     },
+    countBounded: (kind, n = 1) => {
+      if (n > 0) bounded.add(kind, n);
+    },
     setKernel: (k) => {
       kernelLost.set('', k.lost);
       kernelBacklog.set('', k.backlog);
@@ -188,6 +205,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
     snapshotDrops: () => snapshotOf(drops),
     snapshotOutbox: () => snapshotOf(outbox),
+    snapshotBounded: () => snapshotOf(bounded),
   };
 }
 

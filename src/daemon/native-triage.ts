@@ -6,13 +6,14 @@
 import type { Detector } from '../detect/engine';
 import { compileTriageSpec } from '../detect/triage-spec';
 import type { NativeTriageSpec } from '../native/types';
+import { AUDIT_ARCH_I386, AUDIT_ARCH_X86_64 } from '../audit/syscall-names';
 import { I386_SYSCALL_NAMES } from '../audit/syscalls-i386';
 import { X86_64_SYSCALL_NAMES } from '../audit/syscalls-x86_64';
 
-// AUDIT_ARCH_* as the SYSCALL record's arch= field carries it (the rule encoder's arches).
+// The arches the audit rules cover, as the SYSCALL record's arch= field carries them.
 const ARCHES: [number, ReadonlyMap<number, string>][] = [
-  [0xc000003e, X86_64_SYSCALL_NAMES],
-  [0x40000003, I386_SYSCALL_NAMES],
+  [AUDIT_ARCH_X86_64, X86_64_SYSCALL_NAMES],
+  [AUDIT_ARCH_I386, I386_SYSCALL_NAMES],
 ];
 const KINDS = new Map<string, 'exec' | 'connect'>([
   ['execve', 'exec'],

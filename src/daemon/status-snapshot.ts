@@ -30,6 +30,8 @@ export interface StatusSnapshot {
   counters: Record<string, number>;
   /** Drops by cause. */
   drops: Record<string, number>;
+  /** Findings cut to the size cap (`cut`) and set aside by an output (`set_aside`). */
+  bounded: Record<string, number>;
   /** Depth per output. */
   outbox: Record<string, number>;
   /** Last successful ship per output, epoch ms. */
@@ -59,6 +61,7 @@ export function readStatusSnapshot(state: StateStore): StatusSnapshot | null {
       rates: { recordsPerSec: 0, eventsPerSec: 0 },
       counters: {},
       drops: {},
+      bounded: {},
       outbox: {},
       lastShip: {},
       findingsToday: 0,

@@ -10,6 +10,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { uringWatchRule } from '../audit/rules';
 import type { LoadedRule } from './rule-loader';
 
 export interface AuditRuleOptions {
@@ -18,16 +19,6 @@ export interface AuditRuleOptions {
   isDirectory?: (p: string) => boolean;
   /** Also audit io_uring opens of each watched path (the io_uring filter list). Default true. */
   uring?: boolean;
-}
-
-/**
- * A `-w` watch does not see io_uring: IORING_OP_OPENAT never enters open(2), and the kernel checks
- * only its io_uring filter list for it (measured on 6.18: a read watch stays silent, a rule on that
- * list with `-F dir=`/`-F path=` reports URINGOP + PATH). `-F perm=` is refused on that list, so the
- * rule names the ops instead. Same key as the watch: a hit is the same object (WatchedObjects).
- */
-export function uringWatchRule(target: string, key: string, isDir: boolean): string {
-  return `-a always,io_uring -S openat,openat2 -F ${isDir ? 'dir' : 'path'}=${target} -F key=${key}`;
 }
 
 function defaultIsDirectory(p: string): boolean {

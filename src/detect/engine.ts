@@ -14,8 +14,8 @@ import { Allowlist, type AllowConfig } from './allowlist';
 import { buildAuditRules, type AuditRuleOptions } from './audit-rules';
 import { EventView, runtimeTarget, type ContainerMeta } from './event-view';
 import type { CgroupIdentity } from '../enrich/cgroup';
-import { SEVERITIES, severityRank, type Evidence, type Finding, type FindingObject, type FindingProcess, type Severity } from './finding';
-import { redactArgv, redactRecords, redactText } from './redact';
+import { SEVERITIES, severityRank, type Evidence, type Finding, type FindingObject, type FindingToken, type FindingProcess, type Severity } from './finding';
+import { redactRecords, redactText } from './redact';
 import type { LoadedRule } from './rule-loader';
 import { loadRunnableRuleSet } from './rule-set';
 import type { FieldGetter, SigmaRule } from './sigma/compile';
@@ -23,9 +23,9 @@ import { auditdFields, processCreationFields, requiredRecordTypes } from './sigm
 import { compileRule, isExcluded, scoreRule, type CompiledRule } from './score';
 import { SequenceTracker } from './sequences';
 import { ReaderBaseline } from './reader-baseline';
-import { boundArgv } from './bound';
-import type { ProcessNote } from '../pipeline/process-note';
-import { WatchedObjects } from '../enrich/watched-objects';
+import { redactBoundedArgv } from './bound';
+import type { ProcessNote } from '../native/process-note';
+import { WatchedObjects, type ObjectHit } from '../enrich/watched-objects';
 
 export interface DetectorOptions {
   host: string;
@@ -48,6 +48,8 @@ export interface DetectorOptions {
   auditRules?: AuditRuleOptions;
   /** The watched objects (by inode); the agent registers each watch it installs. Default: empty. */
   objects?: WatchedObjects;
+  /** Claims of a pod token a finding's event read (src/enrich/token-claims.ts); absent in replay. */
+  tokenClaims?: { claimsFor(hit: ObjectHit): FindingToken | null };
 }
 
 export interface DetectorStats {
@@ -74,7 +76,7 @@ export const EVENT_BUDGET_MS = 5;
 export interface Detector {
   onAuditEvent(ev: AuditEvent): Finding[];
   /**
-   * An exec/connect event the native triage found no rule could fire on (src/pipeline/process-note.ts):
+   * An exec/connect event the native triage found no rule could fire on (src/native/process-note.ts):
    * only its process facts are kept, for the parent chains and sequence joins of later events.
    */
   onProcessNote(note: ProcessNote): void;
@@ -344,7 +346,7 @@ class Engine implements Detector {
   }
 
   private evidence(v: EventView, role: string): Evidence {
-    return { event_id: v.ev.id, time: v.ev.time, role, records: redactRecords(v.ev.records, boundArgv(redactArgv(v.ev.process?.argv ?? null))) };
+    return { event_id: v.ev.id, time: v.ev.time, role, records: redactRecords(v.ev.records, redactBoundedArgv(v.ev.process?.argv ?? null)) };
   }
 
   private process(v: EventView): FindingProcess | null {
@@ -356,14 +358,14 @@ class Engine implements Detector {
       ppid: p.ppid,
       exe: v.exe,
       comm: p.comm,
-      argv: boundArgv(redactArgv(v.argv)),
+      argv: redactBoundedArgv(v.argv),
       cwd: p.cwd ?? entry?.cwd ?? null,
       uid: p.uid,
       user: this.users ? this.users.userName(p.uid) : null,
       auid: v.auid,
       tty: p.tty,
       interactive: v.interactive,
-      parents: v.parents.map((e) => ({ pid: e.pid, exe: e.exe, argv: boundArgv(redactArgv(e.argv)) })),
+      parents: v.parents.map((e) => ({ pid: e.pid, exe: e.exe, argv: redactBoundedArgv(e.argv) })),
     };
   }
 
@@ -386,9 +388,17 @@ class Engine implements Detector {
       process: this.process(v),
       container: c ? { id: c.containerId, runtime: c.runtime, pod_uid: c.podUid } : null,
       ...objectField(v),
+      ...this.tokenField(v),
       kube: null,
       evidence: [this.evidence(v, indicators.join(','))],
     };
+  }
+
+  /** The claims of the token the event read, when it read one of our pod credential files. */
+  private tokenField(v: EventView): { token?: FindingToken } {
+    const o = v.object;
+    const token = o && this.opts.tokenClaims ? this.opts.tokenClaims.claimsFor(o) : null;
+    return token ? { token } : {};
   }
 
   private sequenceFinding(rule: LoadedRule, firsts: Finding[], v: EventView): Finding {
@@ -422,6 +432,7 @@ class Engine implements Detector {
       indicators: [...new Set([...firsts.flatMap((f) => f.indicators), 'then'])],
       process: this.process(v),
       container: c ? { id: c.containerId, runtime: c.runtime, pod_uid: c.podUid } : first.container,
+      ...(first.token ? { token: first.token } : {}),
       kube: null,
       evidence: [...evidence, this.evidence(v, `sequence:${rule.id}:then`)],
     };

@@ -3,6 +3,8 @@
  * Every string in a finding has been through redaction (src/detect/redact.ts) before it exists.
  */
 
+import type { TokenClaims } from '../kube/token-claims';
+
 export const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
@@ -68,6 +70,9 @@ export interface KubeContext {
   audit_id: string | null;
 }
 
+/** The service-account token a finding is about (claims only, never the token): see src/kube/token-claims.ts. */
+export type FindingToken = TokenClaims;
+
 export interface Evidence {
   /** Audit event id "SEC.MS:SERIAL" or Kubernetes auditID. */
   event_id: string;
@@ -76,6 +81,14 @@ export interface Evidence {
   role: string;
   /** Redacted raw records (audit) or the redacted JSON event (kube-audit, type "k8s"). */
   records: { type: string; text: string }[];
+}
+
+/** Set when the finding was cut to the size cap (src/detect/finding-cap.ts). */
+export interface FindingCut {
+  /** Dotted paths (no indices) of the fields that were cut: process.argv, evidence.records.text, ... */
+  fields: string[];
+  /** The finding's JSON size in bytes before the cut. */
+  original_bytes: number;
 }
 
 export interface Finding {
@@ -102,5 +115,9 @@ export interface Finding {
   /** Present on audit findings whose event hit one of our object watches. */
   object?: FindingObject;
   kube: KubeContext | null;
+  /** The service-account token involved, when known (see FindingToken). */
+  token?: FindingToken;
   evidence: Evidence[];
+  /** Present only on a finding cut to the size cap: what was cut, and how big it was. */
+  truncated?: FindingCut;
 }

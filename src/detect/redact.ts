@@ -11,12 +11,16 @@
  *  - every other record is parsed into fields; quoted values go through the text rules, hex values
  *    (the kernel hex-encodes a value with a space, quote or control byte; PROCTITLE always) are
  *    decoded, redacted and re-encoded (PROCTITLE per NUL-separated argument, as argv);
+ *  - a PROCTITLE record of an event whose argv is known is rendered from the redacted argv (its
+ *    first bytes, as many as the kernel wrote): the kernel cuts the title at 128 bytes, which can
+ *    leave a secret without the context that names it (`https://u:SECRET` before its `@`). Without
+ *    an argv it is redacted as argv, the last argument as cut text when the title is at that cap;
  *  - what is left outside key=value form (USER msg='...', ENRICHED tails) gets the text rules.
  */
 import { decodeSurrogateEscaped, encodeSurrogateEscaped } from '../audit/bytes';
 import { redactArgvWith } from './redact/argv';
 import { REDACTED } from './redact/marker';
-import { redactText } from './redact/text';
+import { redactCutText, redactText } from './redact/text';
 
 export { REDACTED, redactText };
 
@@ -34,10 +38,20 @@ const HEX_VALUE = /^(?:[0-9A-Fa-f]{2})+$/;
 // key=value where value is "quoted" or a bare token; keys like a1[0] and a1_len included.
 const FIELD = /(^|\s)([A-Za-z0-9_[\]]+)=("[^"]*"|[^\s"]+)/g;
 
+/** The kernel's PROCTITLE cap (MAX_PROCTITLE_AUDIT_LEN): a title this long was cut. */
+const PROCTITLE_MAX = 128;
+
+function redactTitleArgv(bytes: Buffer): string {
+  const args = decodeSurrogateEscaped(bytes).split('\0');
+  const cutAt = bytes.length >= PROCTITLE_MAX ? args.length - 1 : -1;
+  return redactArgvWith(args, (s, i) => (i === cutAt ? redactCutText(s) : redactText(s))).join('\0');
+}
+
 function redactHexValue(hex: string, key: string): string {
-  const text = decodeSurrogateEscaped(Buffer.from(hex, 'hex'));
+  const bytes = Buffer.from(hex, 'hex');
+  const text = decodeSurrogateEscaped(bytes);
   // PROCTITLE separates argv with NUL: redact it as argv, so `--token` and its value stay paired.
-  const red = key === 'proctitle' ? (redactArgv(text.split('\0')) as string[]).join('\0') : redactText(text);
+  const red = key === 'proctitle' ? redactTitleArgv(bytes) : redactText(text);
   if (red === text) return hex;
   return encodeSurrogateEscaped(red).toString('hex').toUpperCase();
 }
@@ -90,7 +104,30 @@ export function redactRecords(records: readonly { type: string; text: string }[]
       out.push({ type: 'EXECVE', text: renderExecve(prefix, redactArgv(argv) ?? []) });
       continue;
     }
+    if (r.type === 'PROCTITLE' && argv !== null) {
+      const title = renderProctitle(r.text, argv);
+      if (title !== null) {
+        out.push({ type: r.type, text: title });
+        continue;
+      }
+    }
     out.push({ type: r.type, text: redactRecordText(r.text) });
   }
   return out;
+}
+
+const PROCTITLE_FIELD = /(^|\s)proctitle=("[^"]*"|[0-9A-Fa-f]+)(?=\s|$)/;
+
+/**
+ * A PROCTITLE record re-rendered from the (redacted) argv: its first N bytes NUL-joined, N the length
+ * the kernel wrote. Null when the record has no proctitle field we can read.
+ */
+function renderProctitle(text: string, argv: readonly string[]): string | null {
+  const m = PROCTITLE_FIELD.exec(text);
+  if (!m) return null;
+  const v = m[2] as string;
+  const n = v.startsWith('"') ? Buffer.byteLength(v.slice(1, -1), 'latin1') : v.length >> 1;
+  const bytes = encodeSurrogateEscaped((redactArgv(argv) ?? []).join('\0')).subarray(0, n);
+  const shown = /^[\x21\x23-\x7e]*$/.test(bytes.toString('latin1')) ? `"${bytes.toString('latin1')}"` : bytes.toString('hex').toUpperCase();
+  return `${text.slice(0, m.index)}${m[1] as string}proctitle=${shown}${text.slice(m.index + m[0].length)}`;
 }

@@ -154,7 +154,7 @@ export class ProcessTable {
     return this.observeProcess(p, ev.timeMs);
   }
 
-  /** The process side of an event the native triage summarized (src/pipeline/process-note.ts). */
+  /** The process side of an event the native triage summarized (src/native/process-note.ts). */
   observeProcess(p: Pick<ProcessInfo, 'pid' | 'ppid' | 'exe' | 'comm' | 'uid' | 'auid' | 'tty' | 'argv' | 'cwd'>, timeMs: number): ProcessEntry | null {
     if (p.pid === null) return null;
     let e = this.entries.get(p.pid);

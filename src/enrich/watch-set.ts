@@ -10,7 +10,7 @@
  * slow rescan forever, their first reads unwatched.
  */
 import * as fs from 'node:fs';
-import { uringWatchRule } from '../detect/audit-rules';
+import { uringWatchRule } from '../audit/rules';
 
 export interface WatchRuleChange {
   /** Rule lines to add (`-w PATH -p r -k KEY`). */
@@ -33,7 +33,7 @@ export function listDir(dir: string): string[] {
 
 export interface WatchSetOptions {
   key: string;
-  /** Also yield an io_uring filter-list rule per path (src/detect/audit-rules.ts uringWatchRule). */
+  /** Also yield an io_uring filter-list rule per path (src/audit/rules/builders.ts uringWatchRule). */
   uring?: boolean;
   /** Every path that should be watched now (sorted or not). */
   list: () => string[];

@@ -39,6 +39,10 @@ export interface WatchedObject {
 export interface ObjectHit extends WatchedObject {
   /** How the object was found: by (dev, inode), or only by the watch key (owner from the path text). */
   via: 'inode' | 'key';
+  /** "dev/inode" of the file the event touched, as the kernel printed it (null: no inode in the event). */
+  inode: string | null;
+  /** Where that inode was when we last indexed the watch (our walk, never the name the process used). */
+  file: string | null;
 }
 
 const POD_DIR = /\/pods\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/volumes\/kubernetes\.io~(projected|secret)\//;
@@ -77,6 +81,8 @@ export interface WatchedObjectsOptions {
   now?: () => number;
   /** How deep a watched directory is walked (the atomic-writer layout needs 2). */
   maxDepth?: number;
+  /** Told of every regular file indexed (the token claims reader decodes tokens while they exist). */
+  onIndexFile?: (inode: string, file: string, obj: WatchedObject) => void;
 }
 
 export interface WatchedObjectsStats {
@@ -90,6 +96,8 @@ export interface WatchedObjectsStats {
 export class WatchedObjects {
   private readonly watches = new Map<string, WatchedObject>();
   private readonly byInode = new Map<string, WatchedObject>();
+  private readonly fileOf = new Map<string, string>();
+  private readonly onIndexFile: WatchedObjectsOptions['onIndexFile'];
   private readonly reindexMs: number;
   private readonly now: () => number;
   private readonly maxDepth: number;
@@ -100,6 +108,7 @@ export class WatchedObjects {
     this.reindexMs = opts.reindexMs ?? 1000;
     this.now = opts.now ?? Date.now;
     this.maxDepth = opts.maxDepth ?? 3;
+    this.onIndexFile = opts.onIndexFile;
   }
 
   /** Registers a watched path (the text after `-w`) under the class its key names. */
@@ -111,7 +120,11 @@ export class WatchedObjects {
 
   remove(watch: string): void {
     if (!this.watches.delete(watch)) return;
-    for (const [k, o] of this.byInode) if (o.watch === watch) this.byInode.delete(k);
+    for (const [k, o] of this.byInode) {
+      if (o.watch !== watch) continue;
+      this.byInode.delete(k);
+      this.fileOf.delete(k);
+    }
   }
 
   /** Registers or removes the watches named by `-w PATH ... -k KEY` rule lines with a known key. */
@@ -140,22 +153,25 @@ export class WatchedObjects {
       this.reindex();
       hit = this.lookupAll(items);
     }
-    if (hit) return { ...hit, via: 'inode' };
+    if (hit) return { ...hit.obj, via: 'inode', inode: hit.key, file: this.fileOf.get(hit.key) ?? null };
     this.counters.keyOnlyHits++;
+    const first = items.find((p) => p.dev !== undefined);
+    const inode = first ? `${first.dev}/${first.inode}` : null;
     // Not indexed: the key still says what kind of object; the name may say whose.
     for (const p of ev.paths) {
       if (p.name === null || p.nametype === 'PARENT') continue;
       const d = describeWatchPath(stripProcRoot(p.name), cls);
-      if (d.podUid !== null || d.containerId !== null) return { ...d, watch: '', via: 'key' };
+      if (d.podUid !== null || d.containerId !== null) return { ...d, watch: '', via: 'key', inode, file: null };
     }
-    return { class: cls, podUid: null, containerId: null, watch: '', via: 'key' };
+    return { class: cls, podUid: null, containerId: null, watch: '', via: 'key', inode, file: null };
   }
 
-  private lookupAll(items: readonly PathInfo[]): WatchedObject | null {
+  private lookupAll(items: readonly PathInfo[]): { obj: WatchedObject; key: string } | null {
     for (const p of items) {
       if (p.dev === undefined) continue;
-      const o = this.byInode.get(`${p.dev}/${p.inode}`);
-      if (o) return o;
+      const key = `${p.dev}/${p.inode}`;
+      const obj = this.byInode.get(key);
+      if (obj) return { obj, key };
     }
     return null;
   }
@@ -164,6 +180,7 @@ export class WatchedObjects {
     this.lastReindex = this.now();
     this.counters.reindexes++;
     this.byInode.clear();
+    this.fileOf.clear();
     for (const o of this.watches.values()) this.index(o);
   }
 
@@ -176,7 +193,12 @@ export class WatchedObjects {
         return; // gone (a pod going away, a rotated token dir)
       }
       if (st.isSymbolicLink()) return; // its target is indexed under its own name
-      this.byInode.set(`${kernelDevString(st.dev)}/${st.ino}`, obj);
+      const key = `${kernelDevString(st.dev)}/${st.ino}`;
+      this.byInode.set(key, obj);
+      if (st.isFile()) {
+        this.fileOf.set(key, p);
+        this.onIndexFile?.(key, p, obj);
+      }
       if (!st.isDirectory() || depth >= this.maxDepth) return;
       let names: string[];
       try {

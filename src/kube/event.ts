@@ -45,6 +45,8 @@ export interface KubeAuditEvent {
   stageTimestamp: string | null;
   /** Best known request time, epoch ms (requestReceivedTimestamp, v1beta1 timestamp, stageTimestamp, creationTimestamp). */
   timeMs: number;
+  /** The authenticated user's credential (jti, pod, node) from user.extra; see ./credential.ts. */
+  credential: RequestCredential;
 }
 
 export type KubeParseResult =
@@ -58,6 +60,8 @@ export type KubeParseResult =
       itemErrors: string[];
     }
   | { ok: false; error: string };
+
+import { requestCredential, type RequestCredential } from './credential';
 
 type Obj = Record<string, unknown>;
 
@@ -184,7 +188,7 @@ export function normaliseKubeAuditEvent(o: unknown): KubeAuditEvent {
   const legacyTimestamp = optString(o, 'timestamp', '');
   const creation = isObj(o.metadata) && typeof o.metadata.creationTimestamp === 'string' ? o.metadata.creationTimestamp : null;
 
-  return {
+  const ev: Omit<KubeAuditEvent, 'credential'> = {
     apiVersion,
     level: optString(o, 'level', ''),
     auditID,
@@ -203,6 +207,7 @@ export function normaliseKubeAuditEvent(o: unknown): KubeAuditEvent {
     stageTimestamp,
     timeMs: parseTime(requestReceivedTimestamp, legacyTimestamp, stageTimestamp, creation),
   };
+  return { ...ev, credential: requestCredential(ev) };
 }
 
 /**

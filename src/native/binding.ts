@@ -117,7 +117,7 @@ export interface AuditControl {
   getStatus(): AuditStatus;
   /** AUDIT_SET, one request per field (failure, rateLimit, backlogLimit, backlogWaitTime, pid, enabled). */
   setStatus(changes: AuditStatusChange): void;
-  /** AUDIT_ADD_RULE with a raw audit_rule_data payload (see src/audit/rules.ts). EEXIST if present. */
+  /** AUDIT_ADD_RULE with a raw audit_rule_data payload (see src/audit/rules/wire.ts). EEXIST if present. */
   addRule(rule: Buffer): void;
   /** AUDIT_DEL_RULE: the kernel deletes the rule whose payload matches. ENOENT if absent. */
   deleteRule(rule: Buffer): void;

@@ -39,7 +39,7 @@ export type AuditSocketMode = 'unicast' | 'multicast';
 /**
  * One record as it comes off the socket: netlink message type and the text after the header. Types
  * above 0xffff are the reader's own pseudo records (process notes, /proc snapshots):
- * src/pipeline/process-note.ts.
+ * src/native/process-note.ts.
  */
 export interface NativeRecord {
   type: number;

@@ -1,19 +1,19 @@
 /**
  * The one path from raw audit records to findings, shared by the live daemon and `credwatch replay`
- * (DESIGN.md: "a source yields records, everything after it is shared").
+ * (docs/architecture.md: "A source yields records, everything after it is shared").
  *
  *   records ─► (live: note the pid so /proc is read while the process exists)
  *           ─► Reassembler ─► AuditEvent ─► Detector ─► redacted Findings ─► sink
  *
  * Per record the only work added here is, for SYSCALL records on a live stream, one indexOf to find
  * the pid; everything else is the reassembler's and the detector's. The native reader may also send
- * process notes (events its triage consumed whole) and /proc snapshots: src/pipeline/process-note.ts.
+ * process notes (events its triage consumed whole) and /proc snapshots: src/native/process-note.ts.
  */
 import type { AuditEvent, RawRecord } from '../audit/event';
 import { Reassembler, type ReassemblerOptions, type ReassemblerStats } from '../audit/reassembler';
 import type { Detector } from '../detect/engine';
 import type { Finding } from '../detect/finding';
-import { PROCESS_NOTE_TYPE, PROC_SNAPSHOT_TYPE, parseProcSnapshot, parseProcessNote, type ProcessNote } from './process-note';
+import { PROCESS_NOTE_TYPE, PROC_SNAPSHOT_TYPE, parseProcSnapshot, parseProcessNote, type ProcessNote } from '../native/process-note';
 
 const AUDIT_SYSCALL = 1300;
 

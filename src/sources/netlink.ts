@@ -18,7 +18,7 @@ import { createAuditControl, createAuditSocket } from '../native/binding';
 import type { AuditControl, AuditSocketFactory } from '../native/binding';
 import { AuditError, isAuditError } from '../native/errors';
 import type { AuditSocketCounters, AuditSocketMode, AuditStatus, NativeAuditSocket, NativeTriageSpec } from '../native/types';
-import { recordsRepresented } from '../pipeline/process-note';
+import { recordsRepresented } from '../native/process-note';
 
 export interface NetlinkStartOptions {
   mode: AuditSocketMode;
@@ -28,7 +28,7 @@ export interface NetlinkStartOptions {
   backlogLimit?: number;
   /** Kernel backlog_wait_time (jiffies a process waits when the backlog is full); unchanged when absent. */
   backlogWaitTime?: number;
-  /** Encoded audit_rule_data payloads (src/audit/rules.ts), added in order. */
+  /** Encoded audit_rule_data payloads (src/audit/rules/wire.ts), added in order. */
   rules: Buffer[];
   /** Batches the native queue holds for the JavaScript thread (default 64). */
   queueLimit?: number;

@@ -50,6 +50,15 @@ export function collectSinks(file: string, opts: { auditText: boolean }): Sinks 
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as Finding);
 
+  findingSinks(findings, texts);
+  return { findings, texts };
+}
+
+/**
+ * The sinks after replay for findings made in-process (the agent's own paths, e.g. the token trail):
+ * the SQLite file, the CLI renderings read back from it, every ship format and the agent's log line.
+ */
+export function findingSinks(findings: Finding[], texts = new Map<string, string>()): Map<string, string> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'credwatch-leak-'));
   try {
     const db = path.join(dir, 'findings.db');
@@ -80,7 +89,7 @@ export function collectSinks(file: string, opts: { auditText: boolean }): Sinks 
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  return { findings, texts };
+  return texts;
 }
 
 /** The readable forms a secret could survive in. */

@@ -65,6 +65,10 @@ export interface PodVolumeOptions {
    * volume, so on a node their parent is the kubelet). Default: run them directly.
    */
   mountParent?: string;
+  /** The token to write (a real signed JWT, say); default a JWT-shaped fake naming the pod. */
+  token?: (podUid: string) => string;
+  /** tmpfs size of the volume (default 1m; a hostile token of a megabyte or more needs more). */
+  tmpfsSize?: string;
 }
 
 /** mount/umount ARGS, directly or as a child of `parent` (a shell); throws with stderr on failure. */
@@ -86,7 +90,7 @@ export function createPodVolume(opts: PodVolumeOptions = {}): PodVolume {
   for (let d = podsDir; !fs.existsSync(d); d = path.dirname(d)) createdRoots.unshift(d);
   const podDir = path.join(podsDir, podUid);
   const volumeDir = path.join(podDir, 'volumes', 'kubernetes.io~projected', `kube-api-access-${suffix(5)}`);
-  const token = fakeServiceAccountToken(podUid);
+  const token = opts.token ? opts.token(podUid) : fakeServiceAccountToken(podUid);
   let mounted = false;
   const cleanup = (): void => {
     if (mounted) {
@@ -105,7 +109,7 @@ export function createPodVolume(opts: PodVolumeOptions = {}): PodVolume {
   };
   try {
     fs.mkdirSync(volumeDir, { recursive: true });
-    runMountTool('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0755', 'tmpfs', volumeDir], opts.mountParent, true);
+    runMountTool('mount', ['-t', 'tmpfs', '-o', `size=${opts.tmpfsSize ?? '1m'},mode=0755`, 'tmpfs', volumeDir], opts.mountParent, true);
     mounted = true;
     const stamp = `..2026_11_22_13_40_12.${Math.floor(Math.random() * 1e10)}`;
     fs.mkdirSync(path.join(volumeDir, stamp));
@@ -137,8 +141,8 @@ export function podCgroupParent(podUid: string): string {
  * Starts the "pod": a container with the token volume at /run/secrets/kubernetes.io/serviceaccount,
  * in the kubepods cgroup of the pod uid, no network. `extraArgs` go before the image (e.g. more -v).
  */
-export function startPod(opts: { podsDir?: string; image?: string; extraArgs?: string[]; mountParent?: string } = {}): Pod {
-  const vol = createPodVolume({ podsDir: opts.podsDir, mountParent: opts.mountParent });
+export function startPod(opts: { podsDir?: string; image?: string; extraArgs?: string[]; mountParent?: string; token?: PodVolumeOptions['token']; tmpfsSize?: string } = {}): Pod {
+  const vol = createPodVolume({ podsDir: opts.podsDir, mountParent: opts.mountParent, token: opts.token, tmpfsSize: opts.tmpfsSize });
   let containerId = '';
   const cleanup = (): void => {
     if (containerId) removeContainer(containerId);

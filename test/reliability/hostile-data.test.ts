@@ -7,6 +7,8 @@
  *    TCP). Then: `credwatch findings` prints one table row per finding and no raw control
  *    characters; `--json` lines parse and carry the bounded argument; `credwatch show` has no raw
  *    control characters; every line the daemon logged is valid JSON.
+ *  - live, the size cap: the same call with a 64 KiB argument of two-byte characters under `storage.max_finding_kb: 8` gives a finding
+ *    cut under 8 KiB and marked `truncated`, counted on the `status` size-bounds line and in /metrics.
  * Run the live part under the lab lock: flock /tmp/credwatch-lab.lock npx vitest run test/reliability/hostile-data.test.ts
  */
 import { spawnSync } from 'node:child_process';
@@ -57,24 +59,30 @@ afterAll(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
+/** A daemon on a fresh database (storage keys added from `storage`), stopped and the kernel restored afterwards. */
+async function liveDaemon(storage = ''): Promise<{ before: ReturnType<typeof kernelSnapshot>; dir: string; db: string; port: number; d: Awaited<ReturnType<typeof startDaemon>> }> {
+  const before = kernelSnapshot();
+  cleanup.push(() => restoreKernel(before));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'credwatch-hostile-'));
+  cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const db = path.join(dir, 'findings.db');
+  const cfg = path.join(dir, 'config.yaml');
+  const port = await freeLoopbackPort();
+  fs.writeFileSync(cfg, `storage:\n  path: ${db}\n${storage}metrics:\n  listen: 127.0.0.1:${port}\n`, { mode: 0o600 });
+  const d = await startDaemon(cfg);
+  cleanup.push(async () => {
+    if (!d.hasExited()) await d.stop('SIGTERM');
+  });
+  return { before, dir, db, port, d };
+}
+
 describe('hostile process name and 64 KiB argument, live', () => {
   it.skipIf(skip !== null)('CLI table, --json, show and the daemon log stay intact; argv is bounded', async () => {
-    const before = kernelSnapshot();
-    cleanup.push(() => restoreKernel(before));
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'credwatch-hostile-'));
-    cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-    const db = path.join(dir, 'findings.db');
-    const cfg = path.join(dir, 'config.yaml');
-    fs.writeFileSync(cfg, `storage:\n  path: ${db}\nmetrics:\n  listen: 127.0.0.1:${await freeLoopbackPort()}\n`, { mode: 0o600 });
+    const { before, dir, db, d } = await liveDaemon();
     const evilName = '\x1b[31mred\nline';
     const evil = path.join(dir, evilName);
     fs.symlinkSync('/usr/bin/curl', evil);
     const url = `http://127.0.0.1:2375/version?pad=${'A'.repeat(64 * 1024)}`;
-
-    const d = await startDaemon(cfg);
-    cleanup.push(async () => {
-      if (!d.hasExited()) await d.stop('SIGTERM');
-    });
     spawnSync(evil, ['-s', '--max-time', '3', '-o', '/dev/null', url], { stdio: 'ignore' });
     let findings: Finding[] = [];
     await waitUntil('the hostile finding', () => {
@@ -114,6 +122,31 @@ describe('hostile process name and 64 KiB argument, live', () => {
       expect(() => JSON.parse(line), line.slice(0, 200)).not.toThrow();
       expect(RAW_CONTROL.test(line)).toBe(false);
     }
+    expect(kernelSnapshot()).toEqual(before);
+  }, 90_000);
+});
+
+describe('the finding size cap in the daemon, live', () => {
+  it.skipIf(skip !== null)('a finding over storage.max_finding_kb is stored cut and marked, and counted in status and /metrics', async () => {
+    const { before, db, port, d } = await liveDaemon('  max_finding_kb: 8\n');
+    // Two-byte characters: the argument (4096 kept) and its re-rendered EXECVE record (hex) pass 8 KiB.
+    const url = `http://127.0.0.1:2375/version?pad=${'é'.repeat(32 * 1024)}`;
+    spawnSync('curl', ['-s', '--max-time', '3', '-o', '/dev/null', url], { stdio: 'ignore' });
+    let f: Finding | undefined;
+    await waitUntil('the cut finding', () => {
+      const r = cli(['findings', '--db', db, '--json']);
+      f = r.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Finding).find((x) => x.process?.argv?.some((a) => a.startsWith('http://127.0.0.1:2375/version')));
+      return f !== undefined;
+    }, 20_000, 300);
+    const found = f as Finding;
+    expect(Buffer.byteLength(JSON.stringify(found))).toBeLessThanOrEqual(8 * 1024);
+    expect(found.truncated?.original_bytes).toBeGreaterThan(8 * 1024);
+    expect(found.truncated?.fields).toContain('process.argv');
+    const metrics = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
+    expect(metrics).toMatch(/^credwatch_findings_bounded_total\{kind="cut"\} [1-9]/m);
+    await waitUntil('the status snapshot', () => /^size bounds: +[1-9]\d* findings cut/m.test(cli(['status', '--db', db]).stdout), 10_000, 500);
+    const stop = await d.stop('SIGTERM');
+    expect(stop.code).toBe(0);
     expect(kernelSnapshot()).toEqual(before);
   }, 90_000);
 });

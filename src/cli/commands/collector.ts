@@ -8,7 +8,7 @@ import { UsageError } from '../errors';
 import { DEFAULT_COLLECTOR_CONFIG_PATH, loadCollectorConfig } from '../../collector/config';
 import { preflightCollector } from '../../collector/preflight';
 import { startCollectorServer } from '../../collector/server';
-import { openCollectorStore } from '../../collector/store';
+import { openCollectorStoreFor } from '../../collector/open-store';
 import { createLogger } from '../../daemon/logger';
 
 const RETENTION_EVERY_MS = 60 * 60_000;
@@ -20,12 +20,19 @@ export async function runCollector(configPath: string): Promise<void> {
   if (typeof process.getuid === 'function' && process.getuid() === 0) {
     logger.warn('collector is running as root; it needs no privileges (the systemd unit runs it as a dynamic user)');
   }
-  const store = openCollectorStore(config.storage.path);
+  let store;
+  try {
+    store = await openCollectorStoreFor(config, logger);
+  } catch (err) {
+    // Messages name the database by its URL without password (config.storage.url) and never a secret.
+    throw new Error(`collector: cannot open storage ${config.pg ? config.storage.url : config.storage.path}: ${(err as Error).message}`);
+  }
+  if (config.pg) logger.info({ url: config.storage.url, sslmode: config.pg.sslmode, pool_max: config.pg.poolMax }, 'collector storage: PostgreSQL');
   let server;
   try {
     server = await startCollectorServer({ config, store, logger });
   } catch (err) {
-    store.close();
+    await store.close();
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
       throw new UsageError(`collector: cannot listen on ${config.listen}: ${code}`);
@@ -35,6 +42,7 @@ export async function runCollector(configPath: string): Promise<void> {
   const retention = async (): Promise<void> => {
     try {
       const deleted = await store.retain(config.storage.retention_days, Date.now());
+      server.countRetained(deleted);
       if (deleted > 0) logger.info({ deleted, days: config.storage.retention_days }, 'retention removed old findings');
     } catch (err) {
       logger.error({ err }, 'retention failed');
@@ -52,7 +60,7 @@ export async function runCollector(configPath: string): Promise<void> {
   });
   clearInterval(timer);
   await server.close();
-  store.close();
+  await store.close();
   logger.info({ counters: server.counters() }, 'collector stopped');
   logger.flush();
 }

@@ -30,7 +30,7 @@ export function register(program: Command): void {
       if (isCollectorConfig(file)) {
         const cfg = loadCollectorConfig(file);
         preflightCollector(cfg);
-        process.stdout.write(`ok: ${file} (collector)\n  listen: ${cfg.listen}\n  agents: ${cfg.agents.map((a) => a.agent).join(', ')}\n  storage: ${cfg.storage.path}\n`);
+        process.stdout.write(`ok: ${file} (collector)\n  listen: ${cfg.listen}\n  agents: ${cfg.agents.map((a) => a.agent).join(', ')}\n  storage: ${cfg.pg ? cfg.storage.url : cfg.storage.path}\n`);
         return;
       }
       const { config: cfg, source, warnings } = loadConfig(file, process.env, DEFAULT_CONFIG_PATH, { missingTokenEnv: 'warn' });

@@ -14,9 +14,11 @@ import * as os from 'node:os';
 import type { Readable } from 'node:stream';
 import { REPLAY_REASSEMBLY } from '../../audit/reassembler';
 import { createDetector } from '../../detect/engine';
+import { DEFAULT_MAX_FINDING_BYTES, FindingCap } from '../../detect/finding-cap';
 import type { Finding } from '../../detect/finding';
 import { createKubeDetector } from '../../detect/kube';
-import { CrossSourceCorrelator } from '../../detect/cross-source';
+import { TokenTrail } from '../../detect/token-trail';
+import { TokenHome } from '../../detect/kube/token-home';
 import { looksLikeKubeAudit } from '../../kube/event';
 import { AuditPipeline } from '../../pipeline/audit-pipeline';
 import { readAuditLogStream } from '../../sources/auditlog';
@@ -37,6 +39,8 @@ export interface ReplayFindingsOptions {
   stats?: boolean;
   /** The operator's rule directory, loaded after the pack as the agent loads detections.rules_dir. */
   rulesDir?: string;
+  /** The daemon's storage.max_finding_kb (default 64). */
+  maxFindingKb?: number;
 }
 
 const SNIFF_BYTES = 4096;
@@ -85,9 +89,13 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   if (files.filter((f) => f === '-').length > 1) throw new UsageError('replay: stdin (-) can be given only once');
   const host = os.hostname();
   const findings: Finding[] = [];
-  const correlator = new CrossSourceCorrelator({ host });
-  const emit = (fs: Finding[]): void => {
-    correlator.noteHostFindings(fs);
+  // Replay has no linger: a trail's finding is emitted at the end, with every request it gathered.
+  const trail = new TokenTrail({ host, lingerMs: Number.POSITIVE_INFINITY });
+  const home = new TokenHome({ host });
+  const cap = new FindingCap((opts.maxFindingKb ?? DEFAULT_MAX_FINDING_BYTES / 1024) * 1024);
+  const emit = (raw: Finding[]): void => {
+    const fs = cap.applyAll(raw);
+    trail.noteHostFindings(fs);
     if (opts.json) for (const f of fs) process.stdout.write(toJsonLine(f) + '\n');
     else findings.push(...fs);
   };
@@ -118,13 +126,12 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
     const name = file === '-' ? 'stdin' : file;
     try {
       if (looksLikeKubeAudit(opened.head)) {
-        const onEvent = (ev: Parameters<typeof kube.onKubeEvent>[0]): void => emit([...kube.onKubeEvent(ev), ...correlator.onKubeEvent(ev)]);
-        const r = await readKubeAuditStream(opened.input, name, {
-          onEvent: (ev) => {
-            onEvent(ev);
-            progress.update(bytesBefore, events());
-          },
-        });
+        const onEvent = (ev: Parameters<typeof kube.onKubeEvent>[0]): void => {
+          trail.onKubeEvent(ev);
+          emit([...kube.onKubeEvent(ev), ...home.onKubeEvent(ev)]);
+          progress.update(bytesBefore, events());
+        };
+        const r = await readKubeAuditStream(opened.input, name, { onEvent });
         kubeBad += r.stats.badLines;
         if (r.stats.events === 0 && r.stats.badLines > 0) unparsable.push({ file: name, bad: r.stats.badLines, what: 'bad kube audit lines' });
         emit(kube.flush());
@@ -145,6 +152,7 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   pipeline.flush();
   // Close the detector's windows at the end of the recorded time, not at the wall clock's now.
   pipeline.tick(Number.MAX_SAFE_INTEGER);
+  emit(trail.flush());
 
   // The table in recorded time (a kube file's findings among the host ones); --json streams as found.
   if (!opts.json) {
@@ -157,10 +165,17 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
       `replay: ${st.records} records, ${st.events} events, ${st.parseErrors} unparsable records, ${st.uringEvents} io_uring ops (${st.uringUnknownOps} of unknown op numbers), ${kubeBad} bad kube audit lines, ${detector.stats.findings + kube.stats.findings} findings\n`,
     );
   }
-  // The hostile-input guards say when they acted: a command line cut for matching, a slow event.
-  if (opts.stats || matchStats.textsCut > 0 || detector.stats.overBudget > 0) {
+  const ts = trail.stats;
+  if (opts.stats || ts.malformedCredential > 0 || ts.requestsCut > 0) {
     process.stderr.write(
-      `replay: ${matchStats.textsCut} texts cut to ${MAX_MATCH_TEXT} characters for matching, ${detector.stats.overBudget} events over the ${EVENT_BUDGET_MS} ms budget (slowest ${detector.stats.slowestEventMs} ms)\n`,
+      `replay: token trail: ${ts.tokenReads} token reads (${ts.readsWithJti} with a jti), ${ts.joined.jti + ts.joined['pod-uid'] + ts.joined.legacy} requests tied (${ts.joined.jti} by jti, ${ts.joined['pod-uid']} by pod uid, ${ts.joined.legacy} legacy), ${ts.otherJti} with another jti not tied, ${ts.malformedCredential} malformed credential-ids, ${ts.requestsCut} requests not listed, ${home.stats.awayFindings} used away from their node\n`,
+    );
+  }
+  // The hostile-input guards say when they acted: a command line cut for matching, a slow event.
+  if (opts.stats || matchStats.textsCut > 0 || detector.stats.overBudget > 0 || cap.stats.cut > 0) {
+    process.stderr.write(
+      `replay: ${matchStats.textsCut} texts cut to ${MAX_MATCH_TEXT} characters for matching, ${detector.stats.overBudget} events over the ${EVENT_BUDGET_MS} ms budget (slowest ${detector.stats.slowestEventMs} ms), ` +
+        `${cap.stats.cut} findings cut to ${cap.maxBytes} bytes (${cap.stats.cutBytes} bytes before)\n`,
     );
   }
   if (unparsable.length > 0) {

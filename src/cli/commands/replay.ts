@@ -31,6 +31,7 @@ export interface ReplayOptions {
   records?: boolean;
   stats?: boolean;
   rulesDir?: string;
+  maxFindingKb?: number;
 }
 
 export function register(program: Command): void {
@@ -43,11 +44,17 @@ export function register(program: Command): void {
     .option('--records', 'with --events: include each event\'s raw records')
     .option('--stats', 'print record/event counters on stderr at the end')
     .option('--rules-dir <dir>', 'operator rule directory (host, Kubernetes and Sigma rules) loaded after the built-in pack')
+    .option('--max-finding-kb <n>', 'cut findings whose JSON is over N KiB, as the daemon does (storage.max_finding_kb)', parseKb, 64)
     .action(async (files: string[], opts: ReplayOptions) => {
       process.exitCode = opts.events ? await replayEvents(files, opts) : await replayFindings(files, opts);
     });
 }
 
+function parseKb(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 8 || n > 4096) throw new UsageError(`--max-finding-kb: expected an integer from 8 to 4096, got ${JSON.stringify(v)}`);
+  return n;
+}
 const OUT_FLUSH_CHARS = 256 * 1024;
 const TICK_EVERY_BATCHES = 1;
 

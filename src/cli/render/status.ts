@@ -46,6 +46,12 @@ export function renderStatus(r: StatusReport, nowMs: number): string {
     out.push(`rates:         ${s.rates.recordsPerSec.toFixed(1)} records/s, ${s.rates.eventsPerSec.toFixed(1)} events/s`);
     out.push(`drops:         ${kv(s.drops, (v) => String(v ?? 0))}`);
     const signal = (kind: string): number => s.counters[`credwatch_stream_signals_total{kind="${kind}"}`] ?? 0;
+    // Findings kept but changed to stay within bounds, and the hostile-input guards: never silent.
+    const b = s.bounded;
+    out.push(
+      `size bounds:   ${b.cut ?? 0} findings cut to the size cap (marked truncated), ${b.set_aside ?? 0} set aside (refused alone as too large by an output, kept locally); ` +
+        `${signal('match_text_cut')} texts cut for matching, ${signal('event_over_budget')} events over the time budget`,
+    );
     if (signal('io_uring_audit_unavailable') > 0) out.push('io_uring:      NOT audited: the kernel has no io_uring audit filter list (Linux >= 5.16)');
     else if (signal('io_uring_audited') > 0) out.push(`io_uring:      audited (opens of watched objects, connects); unknown ops seen ${signal('uring_unknown_op')}`);
   }

@@ -7,9 +7,10 @@
  * of a replay. An auditID is evaluated once; later stages of it are counted as duplicates.
  */
 import { createHash } from 'node:crypto';
-import type { Evidence, Finding, KubeContext } from '../finding';
+import type { Evidence, Finding, FindingToken, KubeContext } from '../finding';
+import { requestToken } from '../../kube/credential';
 import type { KubeAuditEvent } from '../../kube/event';
-import { kubeEvidenceText, redactText } from '../../kube/redact';
+import { kubeEvidenceText, redactText } from '../redact/kube-event';
 import { BurstTracker, type BurstHit } from './bursts';
 import { compileRule, evaluateRule, describePrincipal, type CompiledRule, type Hit } from './kinds';
 import { loadKubeRules, type KubeRule } from './rules';
@@ -82,6 +83,12 @@ function sha256(s: string): string {
   return createHash('sha256').update(s).digest('hex');
 }
 
+/** A kube finding's `token` (the request's credential), absent when it was not a service-account token. */
+export function tokenField(ev: KubeAuditEvent): { token?: FindingToken } {
+  const token = requestToken(ev);
+  return token === undefined ? {} : { token };
+}
+
 export function kubeContext(ev: KubeAuditEvent): KubeContext {
   const o = ev.objectRef;
   return {
@@ -89,10 +96,11 @@ export function kubeContext(ev: KubeAuditEvent): KubeContext {
     groups: ev.user.groups,
     impersonated_user: ev.impersonatedUser?.username ?? null,
     verb: ev.verb,
-    resource: o?.resource ?? null,
-    subresource: o?.subresource ?? null,
-    namespace: o?.namespace ?? null,
-    name: o?.name ?? null,
+    // The object names come from the request path, which the client writes: a token can be put there.
+    resource: o?.resource == null ? null : redactText(o.resource),
+    subresource: o?.subresource == null ? null : redactText(o.subresource),
+    namespace: o?.namespace == null ? null : redactText(o.namespace),
+    name: o?.name == null ? null : redactText(o.name),
     source_ips: ev.sourceIPs,
     user_agent: ev.userAgent === null ? null : redactText(ev.userAgent),
     response_code: ev.responseCode,
@@ -191,6 +199,7 @@ export function createKubeDetector(opts: KubeDetectorOptions): KubeDetector {
       process: null,
       container: null,
       kube: kubeContext(ev),
+      ...tokenField(ev),
       evidence,
     };
   }

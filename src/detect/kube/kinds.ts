@@ -9,6 +9,11 @@ import { effectiveUser, kubeRequestPod, type KubeAuditEvent } from '../../kube/e
 import { CompiledExclude, isAnonymous } from './exclusions';
 import type { KubeRule, KubeRuleOf } from './rules';
 import { compileRegex, type TextRegex } from '../linear-regex';
+import { redactBoundedArgv } from '../bound';
+
+/** The exec command shown in a description: at most this many arguments of this many characters. */
+const DESCRIPTION_ARGS = 64;
+const DESCRIPTION_ARG_CHARS = 512;
 
 export interface Hit {
   severity: Severity;
@@ -192,7 +197,10 @@ function podExec(c: CompiledRule, r: KubeRuleOf<'pod_exec'>, ev: KubeAuditEvent,
     severity = 'low';
     confidence = 'low';
   }
-  const what = argv.length ? `ran ${JSON.stringify(cmdline)} in` : `${o.subresource === 'attach' ? 'attached to' : 'opened a shell in'}`;
+  // The command as a finding carries argv: redacted and bounded by construction (a 1 MB exec URI
+  // would otherwise be redacted in full, then cut), the detector's text pass is a second net.
+  const shown = argv.length ? (redactBoundedArgv(argv, DESCRIPTION_ARG_CHARS, DESCRIPTION_ARGS) as string[]).join(' ') : '';
+  const what = argv.length ? `ran ${JSON.stringify(shown)} in` : `${o.subresource === 'attach' ? 'attached to' : 'opened a shell in'}`;
   return {
     severity,
     confidence,

@@ -7,7 +7,8 @@
 import { REDACTED } from './marker';
 import { COOKIE_FLAGS, OPENSSL_PASS_FLAGS, SHORT_SECRET_FLAGS, USERPASS_FLAGS, isSecretLongFlag } from './secret-names';
 
-type TextRedactor = (s: string) => string;
+/** The text pass for one argument; `index` is its place in argv. */
+type TextRedactor = (s: string, index: number) => string;
 
 /** What the next argument is, given the flag before it. */
 type Pending = 'secret' | 'userpass' | 'openssl-pass' | 'cookie' | null;
@@ -56,7 +57,7 @@ export function redactArgvWith(argv: readonly string[], text: TextRedactor): str
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     if (pending !== null) {
-      out[i] = text(applyPending(pending, a));
+      out[i] = text(applyPending(pending, a), i);
       pending = null;
       continue;
     }
@@ -68,10 +69,10 @@ export function redactArgvWith(argv: readonly string[], text: TextRedactor): str
         program = b;
         subcommandSeen = false;
       } else if (short?.subcommand !== undefined && a === short.subcommand) subcommandSeen = true;
-      out[i] = text(a);
+      out[i] = text(a, i);
       continue;
     }
-    out[i] = text(redactFlag(a, program, short, subcommandSeen, (p) => (pending = p)));
+    out[i] = text(redactFlag(a, program, short, subcommandSeen, (p) => (pending = p)), i);
   }
   return out;
 }

@@ -151,6 +151,8 @@ export function toEcs(f: Finding): Record<string, unknown> {
       source: f.source,
       process: p ? { auid: p.auid, tty: p.tty, parents: p.parents } : undefined,
       container: c?.pod_uid ? { pod_uid: c.pod_uid } : undefined,
+      // Claims of the service-account token (never the token): a SIEM joins reads and requests on jti.
+      token: f.token,
       kube: k
         ? {
             groups: k.groups,

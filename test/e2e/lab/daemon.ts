@@ -24,7 +24,8 @@ export interface RunningDaemon {
   exited(): boolean;
 }
 
-export async function startDaemon(dir: string): Promise<RunningDaemon> {
+/** `extraConfig`: YAML appended to the lab's config (e.g. a kube_audit: list); not for the agent image. */
+export async function startDaemon(dir: string, extraConfig = ''): Promise<RunningDaemon> {
   const port = await freeLoopbackPort();
   const imageTar = process.env[AGENT_IMAGE_TAR_ENV];
   let dbPath = path.join(dir, 'findings.db');
@@ -36,7 +37,7 @@ export async function startDaemon(dir: string): Promise<RunningDaemon> {
     ({ dbPath, configPath, command } = c);
     container = c.containerName;
   } else {
-    fs.writeFileSync(configPath, `storage:\n  path: ${dbPath}\nmetrics:\n  listen: 127.0.0.1:${port}\n`);
+    fs.writeFileSync(configPath, `storage:\n  path: ${dbPath}\nmetrics:\n  listen: 127.0.0.1:${port}\n${extraConfig}`, { mode: 0o600 });
   }
   let d: Awaited<ReturnType<typeof startConfigured>>;
   try {

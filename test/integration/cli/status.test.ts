@@ -21,7 +21,8 @@ function snapshot(over: Partial<StatusSnapshot> = {}): StatusSnapshot {
     kernel: { enabled: 1, pid: process.pid, backlog: 3, backlogLimit: 8192, lost: 7, failure: 1, rateLimit: 0, backlogWaitTime: 60000 },
     rates: { recordsPerSec: 1234.5, eventsPerSec: 321 },
     counters: { records: 10 },
-    drops: { enobufs: 2, queue_overflow: 0 },
+    drops: { enobufs: 2, queue_overflow: 0, ship_set_aside_too_large: 1 },
+    bounded: { cut: 3, set_aside: 1 },
     outbox: { collector: 0 },
     lastShip: { collector: now - 5000 },
     findingsToday: 2,
@@ -60,6 +61,7 @@ describe.skipIf(!built)('credwatch status', () => {
     expect(r.stdout).toMatch(/kernel audit: +enabled 1, pid \d+ \(credwatch\), backlog 3\/8192, lost 7/);
     expect(r.stdout).toContain('1234.5 records/s, 321.0 events/s');
     expect(r.stdout).toContain('enobufs 2, queue_overflow 0');
+    expect(r.stdout).toMatch(/^size bounds: +3 findings cut to the size cap \(marked truncated\), 1 set aside .*; 0 texts cut for matching, 0 events over the time budget$/m);
     expect(r.stdout).toMatch(/last ship: +collector \d{4}-.*\(\d+s ago\)/);
 
     const j = cli(['status', '--json', '--db', t.db]);
@@ -97,5 +99,15 @@ describe.skipIf(!built)('credwatch status', () => {
     expect(cli(['status', '--db', t.db]).stdout).toMatch(/io_uring: +audited .*unknown ops seen 3/);
     writeStatusSnapshot(s.state, snapshot());
     expect(cli(['status', '--db', t.db]).stdout).not.toContain('io_uring');
+  });
+
+  it('shows the hostile-input guards on the size bounds line, and a snapshot without `bounded` as zeros', () => {
+    const sig = (kind: string) => `credwatch_stream_signals_total{kind="${kind}"}`;
+    writeStatusSnapshot(s.state, snapshot({ counters: { [sig('match_text_cut')]: 23, [sig('event_over_budget')]: 2 } }));
+    expect(cli(['status', '--db', t.db]).stdout).toMatch(/^size bounds: .*; 23 texts cut for matching, 2 events over the time budget$/m);
+    const old: Partial<StatusSnapshot> = snapshot();
+    delete old.bounded;
+    s.state.set('status', JSON.stringify(old));
+    expect(cli(['status', '--db', t.db]).stdout).toMatch(/^size bounds: +0 findings cut to the size cap .*, 0 set aside/m);
   });
 });

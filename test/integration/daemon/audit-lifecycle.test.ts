@@ -10,8 +10,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
-import { ruleKey } from '../../../src/audit/rules';
-import { AuditLifecycle, LIFECYCLE_STATE_KEY, SELF_RULE_KEY, rulePidField } from '../../../src/daemon/audit-lifecycle';
+import { ruleKey, rulePidField } from '../../../src/audit/rules';
+import { AuditLifecycle, LIFECYCLE_STATE_KEY, SELF_RULE_KEY } from '../../../src/daemon/audit-lifecycle';
 import { createAuditControl, createAuditSocket } from '../../../src/native/binding';
 import type { NativeRecord } from '../../../src/native/types';
 

@@ -52,6 +52,11 @@ ship:
     min_severity: medium
 kube_audit:
   - path: /var/log/kubernetes/audit/audit.log
+  - webhook:
+      listen: 0.0.0.0:8443
+      path: /audit
+      tls: {cert_file: /etc/credwatch/webhook.crt, key_file: /etc/credwatch/webhook.key, client_ca_file: /etc/credwatch/apiserver-client-ca.crt}
+      max_body_bytes: 16777216
 metrics:
   listen: "[::1]:9464"
 log:
@@ -90,6 +95,7 @@ describe.skipIf(!built)('credwatch config check', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('ship: fleet (collector https://127.0.0.1:9443, token none), splunk (splunk-hec https://127.0.0.1:8088, token set)');
     expect(r.stdout).toContain('metrics: http://[::1]:9464/metrics');
+    expect(r.stdout).toContain('kube_audit: /var/log/kubernetes/audit/audit.log, webhook https://0.0.0.0:8443/audit');
     expect(r.stdout).not.toContain('hec-secret-value');
   });
 
@@ -99,6 +105,7 @@ describe.skipIf(!built)('credwatch config check', () => {
     ['type', 'storage:\n  retention_days: thirty\n', /type\.yaml:2:19: storage\.retention_days: expected number/],
     ['yaml', 'audit:\n  mode: auto\n   rules: x\n', /yaml\.yaml:[23]:\d+: YAML syntax error: /],
     ['rule', 'audit:\n  rules:\n    - "-a always,exit -S execve"\n', /rule\.yaml:3:7: audit\.rules\[0\]: needs a key starting with "credwatch"/],
+    ['webhook-tls', 'kube_audit:\n  - webhook:\n      listen: 0.0.0.0:8443\n      tls: {cert_file: /a.crt, key_file: /a.key}\n', /webhook-tls\.yaml:4:\d+: kube_audit\[0\]\.webhook\.tls\.client_ca_file: required/],
     ['url', 'ship:\n  - name: x\n    type: collector\n    url: http://127.0.0.1:9443\n', /url\.yaml:4:10: ship\[0\]\.url: must be an https:\/\/ URL/],
   ];
   for (const [what, text, expected] of broken) {

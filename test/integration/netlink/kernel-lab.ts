@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect } from 'vitest';
 
 import type { RawRecord } from '../../../src/audit/event';
+import { encodeRule } from '../../../src/audit/rules';
 import { listRules, getStatus, deleteRule, loadNative } from '../../../src/native/binding';
 import type { AuditStatus } from '../../../src/native/types';
 
@@ -32,53 +33,9 @@ export function reportSkip(suite: string, reason: string | null): void {
   if (reason !== null) console.warn(`[skip] ${suite}: ${reason}`);
 }
 
-/**
- * A minimal audit_rule_data for `-a always,exit -F arch=b64 -S <nr> -F key=<key>` (x86_64), used when
- * src/audit/rules.ts is not available. Layout: linux/audit.h struct audit_rule_data.
- */
-export function minimalExitRule(syscallNr: number, key: string): Buffer {
-  const AUDIT_FILTER_EXIT = 0x04;
-  const AUDIT_ALWAYS = 2;
-  const AUDIT_ARCH = 11;
-  const AUDIT_FILTERKEY = 210;
-  const AUDIT_EQUAL = 0x40000000;
-  const AUDIT_ARCH_X86_64 = 0xc000003e;
-  const MASK = 12;
-  const FIELDS = MASK + 64 * 4;
-  const VALUES = FIELDS + 64 * 4;
-  const FIELDFLAGS = VALUES + 64 * 4;
-  const BUFLEN = FIELDFLAGS + 64 * 4;
-  const keyBytes = Buffer.from(key, 'utf8');
-  const b = Buffer.alloc(BUFLEN + 4 + keyBytes.length);
-  b.writeUInt32LE(AUDIT_FILTER_EXIT, 0);
-  b.writeUInt32LE(AUDIT_ALWAYS, 4);
-  b.writeUInt32LE(2, 8);
-  const word = MASK + Math.floor(syscallNr / 32) * 4;
-  b.writeUInt32LE((b.readUInt32LE(word) | (1 << syscallNr % 32)) >>> 0, word);
-  b.writeUInt32LE(AUDIT_ARCH, FIELDS);
-  b.writeUInt32LE(AUDIT_ARCH_X86_64, VALUES);
-  b.writeUInt32LE(AUDIT_EQUAL, FIELDFLAGS);
-  b.writeUInt32LE(AUDIT_FILTERKEY, FIELDS + 4);
-  b.writeUInt32LE(keyBytes.length, VALUES + 4);
-  b.writeUInt32LE(AUDIT_EQUAL, FIELDFLAGS + 4);
-  b.writeUInt32LE(keyBytes.length, BUFLEN);
-  keyBytes.copy(b, BUFLEN + 4);
-  return b;
-}
-
-const SYSCALL_NR: Record<string, number> = { execve: 59, getppid: 110 };
-
-/** The rule payload for `-a always,exit -F arch=b64 -S <name> -k <key>`: A2's encoder when present, else ours. */
+/** The rule payload for `-a always,exit -F arch=b64 -S <name> -k <key>`, from the project's encoder. */
 export async function exitRule(syscall: 'execve' | 'getppid', key: string = TEST_KEY): Promise<Buffer> {
-  const text = `-a always,exit -F arch=b64 -S ${syscall} -k ${key}`;
-  try {
-    const modulePath = '../../../src/audit/rules';
-    const rules = (await import(modulePath)) as { encodeRule?: (t: string) => Buffer };
-    if (typeof rules.encodeRule === 'function') return rules.encodeRule(text);
-  } catch {
-    // encoder not available (or mid-edit): fall back to the local minimal payload
-  }
-  return minimalExitRule(SYSCALL_NR[syscall]!, key);
+  return encodeRule(`-a always,exit -F arch=b64 -S ${syscall} -k ${key}`);
 }
 
 export interface KernelSnapshot {

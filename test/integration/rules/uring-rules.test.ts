@@ -12,8 +12,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodeRule, encodeRule, formatRule, parseRuleText, ruleKey, toKernelForm } from '../../../src/audit/rules';
-import { uringWatchRule } from '../../../src/detect/audit-rules';
+import { decodeRule, encodeRule, formatRule, parseRuleText, ruleKey, toKernelForm, uringWatchRule } from '../../../src/audit/rules';
 import { createAuditControl } from '../../../src/native/binding';
 
 function problem(): string | undefined {

@@ -6,11 +6,10 @@ import {
   AuditLifecycleError,
   SELF_RULE_KEY,
   resolveAuditRules,
-  rulePidField,
   selfExclusionRule,
   type AuditLifecycleOptions,
 } from '../../../src/daemon/audit-lifecycle';
-import { encodeRule, ruleKey } from '../../../src/audit/rules';
+import { encodeRule, ruleKey, rulePidField } from '../../../src/audit/rules';
 import { FakeAuditKernel } from './fake-audit';
 
 const SELF = 4242;
@@ -223,6 +222,23 @@ describe('stale rules from a killed run', () => {
     lc.shutdown();
     expect(k.listRules()).toEqual([foreignStored]);
     expect(k.status.enabled).toBe(1); // it was 1 when we came: not ours to turn off
+  });
+
+  it('cleans up once: after the early cleanup (the agent does it before opening the reader), install reports it and does not scan again', () => {
+    const k = new FakeAuditKernel();
+    for (const r of [encodeRule(selfExclusionRule(999)), encodeRule('-a always,exit -F arch=b64 -S connect -k credwatch:connect')]) k.addRule(r);
+    const { lc } = lifecycle(k);
+    expect(lc.cleanupStale()).toBe(2);
+    lc.decide();
+    let lists = 0;
+    const listRules = k.listRules.bind(k);
+    k.listRules = () => {
+      lists++;
+      return listRules();
+    };
+    const report = lc.install();
+    expect(report.staleRemoved).toBe(2);
+    expect(lists).toBe(0);
   });
 
   it('restores what a killed predecessor found, from the state it saved, not what it left', () => {

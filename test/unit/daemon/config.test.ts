@@ -91,8 +91,22 @@ describe('config errors name the key, the line and what is expected', () => {
   });
 
   it('a missing required key points at its parent', () => {
-    const e = problemsOf('kube_audit:\n  - {}\n');
-    expect(e.problems[0]).toMatchObject({ path: 'kube_audit[0].path', line: 2, message: 'required: expected string' });
+    const e = problemsOf('kube_audit:\n  - webhook:\n      listen: 127.0.0.1:8443\n');
+    expect(e.problems[0]).toMatchObject({ path: 'kube_audit[0].webhook.tls', line: 3, message: 'required: expected object' });
+  });
+
+  it('a kube_audit source is a path or a webhook, not both or neither', () => {
+    for (const text of ['kube_audit:\n  - {}\n', 'kube_audit:\n  - path: /var/log/a.log\n    webhook:\n      listen: 127.0.0.1:1\n      tls: {cert_file: /a, key_file: /b, client_ca_file: /c}\n']) {
+      expect(problemsOf(text).problems[0]).toMatchObject({ path: 'kube_audit[0]', line: 2, message: 'give either path (an audit log file) or webhook, not both or neither, got a mapping' });
+    }
+  });
+
+  it('a webhook source: listen address, absolute TLS files, a body cap; defaults filled', () => {
+    const ok = parseConfigText('kube_audit:\n  - webhook:\n      listen: 0.0.0.0:8443\n      tls: {cert_file: /etc/cw/wh.crt, key_file: /etc/cw/wh.key, client_ca_file: /etc/cw/apiserver-ca.crt}\n', 'test.yaml', {});
+    expect(ok.kube_audit[0]).toEqual({ webhook: { listen: '0.0.0.0:8443', path: '/', max_body_bytes: 32 * 1024 * 1024, tls: { cert_file: '/etc/cw/wh.crt', key_file: '/etc/cw/wh.key', client_ca_file: '/etc/cw/apiserver-ca.crt' } } });
+    expect(problemsOf('kube_audit:\n  - webhook:\n      listen: "off"\n      tls: {cert_file: /a, key_file: /b, client_ca_file: /c}\n').problems[0]?.path).toBe('kube_audit[0].webhook.listen');
+    expect(problemsOf('kube_audit:\n  - webhook:\n      listen: 127.0.0.1:1\n      tls: {cert_file: a.crt, key_file: /b, client_ca_file: /c}\n').problems[0]?.path).toBe('kube_audit[0].webhook.tls.cert_file');
+    expect(problemsOf('kube_audit:\n  - webhook:\n      listen: 127.0.0.1:1\n      max_body_bytes: 10\n      tls: {cert_file: /a, key_file: /b, client_ca_file: /c}\n').problems[0]?.path).toBe('kube_audit[0].webhook.max_body_bytes');
   });
 
   it('reports every problem, not only the first', () => {
@@ -112,7 +126,7 @@ describe('defaults', () => {
   it('empty text gives the built-in defaults', () => {
     const c = parseConfigText('', 'empty.yaml', {});
     expect(c).toEqual(defaultConfig());
-    expect(c.storage).toEqual({ path: '/var/lib/credwatch/findings.db', retention_days: 30, max_mb: 1024 });
+    expect(c.storage).toEqual({ path: '/var/lib/credwatch/findings.db', retention_days: 30, max_mb: 1024, max_finding_kb: 64 });
     expect(c.audit).toEqual({ mode: 'auto', backlog_limit: 8192, rules: 'default', triage: true });
     expect(c.metrics.listen).toBe('127.0.0.1:9464');
     expect(c.log.level).toBe('info');

@@ -2,7 +2,7 @@
  * A fake kernel audit control plane with the semantics the lifecycle relies on: rules stored in the
  * kernel's form (prepend flag cleared, syscall-class marker bits cleared) and compared by content,
  * EEXIST for a duplicate, ENOENT for deleting a missing rule, EPERM for any change but the pid while
- * enabled=2, and the prepend flag honoured. Rule payloads are real ones from src/audit/rules.ts.
+ * enabled=2, and the prepend flag honoured. Rule payloads are real ones from src/audit/rules/wire.ts.
  */
 import { ruleKey, toKernelForm } from '../../../src/audit/rules';
 import type { AuditControl, AuditStatus, AuditStatusChange } from '../../../src/daemon/audit-lifecycle';

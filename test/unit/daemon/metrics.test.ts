@@ -48,6 +48,8 @@ describe('metrics', () => {
     metrics.countShip('hec', true, 10);
     metrics.countShip('hec', false);
     metrics.setInfo('0.1.0', 'unicast');
+    metrics.countBounded('cut', 2);
+    metrics.countBounded('set_aside');
     const r = await get(server.address.port, '/metrics');
     expect(r.status).toBe(200);
     expect(r.type).toContain('text/plain');
@@ -66,6 +68,8 @@ describe('metrics', () => {
     expect(s.get('credwatch_shipped_findings_total{output="hec"}')).toBe(10);
     expect(s.get('credwatch_ship_failures_total{output="hec"}')).toBe(1);
     expect(s.get('credwatch_info{version="0.1.0",mode="unicast"}')).toBe(1);
+    expect(s.get('credwatch_findings_bounded_total{kind="cut"}')).toBe(2);
+    expect(s.get('credwatch_findings_bounded_total{kind="set_aside"}')).toBe(1);
     expect(s.get('process_cpu_seconds_total')).toBeGreaterThan(0);
     expect(s.get('process_resident_memory_bytes')).toBeGreaterThan(0);
   });
@@ -81,6 +85,7 @@ describe('metrics', () => {
     expect(ours.sort()).toEqual(Object.keys(snap).sort());
     expect(metrics.snapshotDrops()).toEqual({ kernel_backlog_full: 7 });
     expect(metrics.snapshotOutbox()).toEqual({ hec: 4 });
+    expect(metrics.snapshotBounded()).toEqual({ cut: 2, set_aside: 1 });
   });
 
   it('a kernel poll sets the gauges and counts loss as drops by cause', () => {

@@ -14,6 +14,8 @@ import { ProcessTable } from '../../../src/enrich/process-table';
 import type { ProcReader } from '../../../src/enrich/proc-reader';
 import { WatchedObjects, kernelDevString, stripProcRoot, stripProcRootsInText } from '../../../src/enrich/watched-objects';
 import { makeEvent } from '../enrich/helpers';
+import { TokenClaimsReader } from '../../../src/enrich/token-claims';
+import { boundClaims, signJwt } from '../../helpers/jwt';
 
 const POD = '7d3f4c2a-1b5e-4c8d-9f0a-2e6b8c4d1a35';
 const OTHER_POD = '11111111-2222-3333-4444-555555555555';
@@ -191,5 +193,26 @@ describe('H13: another process environment', () => {
     const d = setup();
     expect(d.onAuditEvent(exec(502, ['cat', '/proc/501/environ'])).find((f) => f.rule === 'h13-proc-environ-read')?.severity).toBe('low');
     expect(d.onAuditEvent(exec(702, ['cat', '/proc/703/environ'])).find((f) => f.rule === 'h13-proc-environ-read')?.severity).toBe('low');
+  });
+});
+
+describe('token claims on the finding (issue 18): the agent decodes the file the watch found, whatever the name', () => {
+  it('h1 in the pod and h3 from the node carry the same claims, by inode, decoded once', () => {
+    fs.writeFileSync(realToken, signJwt(boundClaims({ jti: 'jti-objects-1', podUid: POD, node: 'node-a' })));
+    const reader = new TokenClaimsReader();
+    const objects = new WatchedObjects({ onIndexFile: (i, f, o) => reader.noteFile(i, f, o) });
+    objects.applyRules([`-w ${vol} -p r -k credwatch:pod-token`]);
+    const d = createDetector({ host: 'node-a', users: null, processTable: table(), objects, tokenClaims: reader });
+    const inPod = d.onAuditEvent(openOf(501, `${SA}/..data/token`, realToken, '/bin/cat'));
+    const fromNode = d.onAuditEvent(openOf(701, `/proc/4242/root${SA}/token`, realToken, '/usr/bin/cat'));
+    expect(inPod.map((f) => [f.rule, f.token?.jti])).toEqual([['h1-sa-token-read', 'jti-objects-1']]);
+    expect(fromNode.map((f) => [f.rule, f.token?.jti, f.token?.pod_uid])).toEqual([['h3-kubelet-pod-volume-harvest', 'jti-objects-1', POD]]);
+    expect(reader.stats.decoded).toBe(1);
+  });
+
+  it('without a claims reader (replay), findings carry no token field', () => {
+    const [f] = setup().onAuditEvent(openOf(701, `/proc/4242/root${SA}/token`, realToken, '/usr/bin/cat'));
+    expect(f).toBeDefined();
+    expect(f).not.toHaveProperty('token');
   });
 });

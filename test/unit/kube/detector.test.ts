@@ -5,13 +5,14 @@ import { loadRuleSet } from '../../../src/detect/rule-set';
 import { describe, expect, it } from 'vitest';
 import { createKubeDetector, execCommand, isSystemPrincipal } from '../../../src/detect/kube';
 import type { KubeAuditEvent } from '../../../src/kube/event';
-import { kubeEvidenceText, redactText } from '../../../src/kube/redact';
+import { requestCredential } from '../../../src/kube/credential';
+import { kubeEvidenceText, redactText } from '../../../src/detect/redact/kube-event';
 
 let seq = 0;
 function ev(p: Omit<Partial<KubeAuditEvent>, 'objectRef'> & { objectRef?: Partial<NonNullable<KubeAuditEvent['objectRef']>> | null } = {}): KubeAuditEvent {
   seq++;
   const { objectRef, ...rest } = p;
-  return {
+  const base = {
     apiVersion: 'audit.k8s.io/v1',
     level: 'Metadata',
     auditID: `aid-${seq}`,
@@ -34,6 +35,7 @@ function ev(p: Omit<Partial<KubeAuditEvent>, 'objectRef'> & { objectRef?: Partia
     timeMs: Date.parse('2026-01-10T10:00:00Z'),
     ...rest,
   };
+  return { ...base, credential: requestCredential(base) };
 }
 const user = (username: string, groups: string[] = ['system:authenticated']) => ({ username, uid: null, groups, extra: {} });
 

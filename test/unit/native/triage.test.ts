@@ -15,7 +15,7 @@ import { nativeTriageFor } from '../../../src/daemon/native-triage';
 import { createDetector } from '../../../src/detect/engine';
 import { triageInteresting, triageSummaryOf } from '../../../src/detect/triage-spec';
 import type { NativeTriageSpec } from '../../../src/native/types';
-import { PROCESS_NOTE_TYPE, parseProcessNote } from '../../../src/pipeline/process-note';
+import { PROCESS_NOTE_TYPE, parseProcessNote } from '../../../src/native/process-note';
 import { FIXTURES, fixtureFiles, readLogEvents } from '../../helpers/fixture-events';
 import { tryLoadNative } from '../../helpers/native';
 

@@ -138,3 +138,16 @@ describe('Elasticsearch bulk', () => {
     expect(interpretBulk(res(401, { error: 'unauthorized' }), 1).kind).toBe('auth');
   });
 });
+
+describe('token claims in the shipped formats', () => {
+  const token = { jti: '5b4a3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d', service_account: 'app', namespace: 'shop', pod: 'app-0', pod_uid: '9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a', node: 'worker-1', issued: '2026-12-02T10:00:00.000Z', expires: '2026-12-02T11:00:07.000Z', kind: 'bound' as const, from: 'file' as const };
+  it('ECS carries credwatch.token.* and HEC the finding’s token.*, so a SIEM can join on the jti', () => {
+    const f = makeFinding({ token });
+    expect((toEcs(f).credwatch as Record<string, unknown>).token).toEqual(token);
+    const hec = JSON.parse(encodeHec([f], ctx).trim()) as { event: { token: unknown } };
+    expect(hec.event.token).toEqual(token);
+  });
+  it('a finding without a token ships no token field', () => {
+    expect(toEcs(makeFinding()).credwatch).not.toHaveProperty('token');
+  });
+});

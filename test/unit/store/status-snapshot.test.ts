@@ -18,6 +18,7 @@ const snap: StatusSnapshot = {
   rates: { recordsPerSec: 10, eventsPerSec: 3 },
   counters: { records: 100 },
   drops: { enobufs: 1 },
+  bounded: { cut: 2 },
   outbox: { collector: 4 },
   lastShip: { collector: 5, hec: null },
   findingsToday: 7,

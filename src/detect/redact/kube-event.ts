@@ -3,7 +3,7 @@
  * TokenRequest's token or a bearer token in an exec command must never reach the store or a shipper.
  *
  * Policy, field by field (structured, then the text rules on every string):
- *  - responseObject never exists past parsing (see ./event.ts);
+ *  - responseObject never exists past parsing (see src/kube/event.ts);
  *  - in requestObject the values of data / stringData / binaryData, status.token, any key whose name
  *    says secret and the value of an env-style {name, value} pair whose name does are replaced;
  *    arrays of strings (command, args) are redacted as argv (`["--password", "X"]`); a string that
@@ -12,27 +12,42 @@
  *    `command=--token&command=X` loses X; the rest of the URI goes through the text rules (URL-decoded);
  *  - audit annotations and the user agent: JSON-or-text as above.
  */
-import { REDACTED, redactArgv, redactText } from '../detect/redact';
-import { redactJsonValue } from '../detect/redact/json';
-import type { KubeAuditEvent } from './event';
+import type { KubeAuditEvent } from '../../kube/event';
+import { MAX_ARGS, redactBoundedArgv } from '../bound';
+import { REDACTED, redactText } from '../redact';
+import { redactJsonValue } from './json';
+import { redactCutText } from './text';
 
 export { REDACTED, redactText };
 
 /** Evidence must stay small: a pod spec is fine, a 1 MB ConfigMap is not. */
 const MAX_REQUEST_OBJECT_CHARS = 8192;
+/** A request URI is kept to this many characters once its exec commands are redacted and bounded. */
+const MAX_URI_CHARS = 64 * 1024;
 
 function redactValue(v: unknown): unknown {
   return redactJsonValue(v, redactText);
 }
 
+/**
+ * Redaction replaces values, so an object far over the limit cannot come under it: such an object is
+ * summarised without being walked (a 4 MB pod spec would otherwise be redacted string by string, then
+ * dropped). The summary holds no content, so no secret.
+ */
+const UNREDACTABLE_CHARS = 8 * MAX_REQUEST_OBJECT_CHARS;
+
+function summary(obj: unknown, chars: number): unknown {
+  const kind = typeof obj === 'object' && obj !== null ? (obj as Record<string, unknown>).kind : undefined;
+  return { truncated: true, kind: typeof kind === 'string' ? kind : null, chars };
+}
+
 export function redactRequestObject(obj: unknown): unknown {
   if (obj === null || obj === undefined) return null;
+  const raw = JSON.stringify(obj).length;
+  if (raw > UNREDACTABLE_CHARS) return summary(obj, raw);
   const red = redactValue(obj);
   const text = JSON.stringify(red);
-  if (text.length > MAX_REQUEST_OBJECT_CHARS) {
-    const kind = typeof obj === 'object' && obj !== null ? (obj as Record<string, unknown>).kind : undefined;
-    return { truncated: true, kind: typeof kind === 'string' ? kind : null, chars: text.length };
-  }
+  if (text.length > MAX_REQUEST_OBJECT_CHARS) return summary(obj, text.length);
   return red;
 }
 
@@ -55,12 +70,19 @@ export function redactRequestUri(uri: string): string {
     cmds.push(v);
   });
   if (cmds.length > 0) {
-    const red = redactArgv(cmds) as string[];
+    // As a finding's argv: redacted and bounded in one (src/detect/bound.ts); past MAX_ARGS the
+    // command= parameters give way to one `command=…[+N args]`.
+    const red = redactBoundedArgv(cmds) as string[];
     cmdAt.forEach((at, k) => {
-      if (red[k] !== cmds[k]) params[at] = `command=${encodeURIComponent(red[k] as string)}`;
+      if (k < MAX_ARGS) {
+        if (red[k] !== cmds[k]) params[at] = `command=${encodeURIComponent(red[k] as string)}`;
+      } else params[at] = k === MAX_ARGS ? `command=${encodeURIComponent(red[MAX_ARGS] as string)}` : '';
     });
   }
-  return redactText(`${uri.slice(0, q)}?${params.join('&')}`);
+  const kept = params.filter((p) => p !== '');
+  const rest = `${uri.slice(0, q)}?${kept.join('&')}`;
+  // The other parameters and the path are attacker-written too: bounded like an argument, as cut text.
+  return rest.length > MAX_URI_CHARS ? `${redactCutText(rest.slice(0, MAX_URI_CHARS))}…[+${rest.length - MAX_URI_CHARS} chars]` : redactText(rest);
 }
 
 /** The compact JSON evidence record for one event, in the audit.k8s.io/v1 field names. */

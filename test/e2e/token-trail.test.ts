@@ -1,0 +1,243 @@
+/**
+ * Issue 18 live: a stolen service-account token followed from the pod where it was read to the API
+ * requests made with it. The real agent (`credwatch run`) on the real kernel and dockerd; a kubelet-style
+ * token volume holding a real JWT (RS256, signed by a key this test makes) with a jti; the agent tailing
+ * an API-server audit log file the test appends to and receiving the API server's webhook EventLists
+ * over HTTPS with a client certificate.
+ *
+ *  - the read in the pod: the finding carries the token's claims (jti, pod, node), never the token;
+ *  - requests with that jti from a foreign address (file and webhook) and one with the pod's own newer
+ *    jti: exactly one "stolen token used" finding naming the stolen-jti requests, the other not tied;
+ *    and the foreign address is "used away from its node";
+ *  - rotation: the kubelet swaps ..data to a new token; a read then carries the new jti.
+ *
+ * Needs root, kernel audit and docker; run under the lab lock:
+ *   flock /tmp/credwatch-lab.lock npx vitest run test/e2e/token-trail.test.ts
+ */
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as https from 'node:https';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Finding } from '../../src/detect/finding';
+import { SA_DIR_IN_POD, startPod, type Pod } from '../helpers/pod-layout';
+import { boundClaims, signJwt } from '../helpers/jwt';
+import { requestLine } from '../helpers/kube-requests';
+import { forceKernelBack, kernelSnapshot, labSkipReason, setUpLab, type KernelSnapshot, type Lab } from './lab/attack-lab';
+import { run, runOk } from './lab/commands';
+import { CREDWATCH_BIN } from './lab/daemon';
+import { freeLoopbackPort, startDaemon, type RunningDaemon } from './lab/daemon';
+import { describeFindings, readFindings, waitForNewFindings } from './lab/findings';
+
+const reason = labSkipReason() ?? (process.env.CREDWATCH_E2E_AGENT_IMAGE_TAR ? 'the agent image run has no kube_audit config' : null);
+if (reason) console.warn(`[skip] e2e token trail: ${reason}`);
+
+const NODE = 'lab-worker-1';
+const NODE_IP = '192.0.2.11';
+const THIEF_IP = '203.0.113.50';
+const JTI = randomUUID();
+const NEWER_JTI = randomUUID();
+const FINDING_TIMEOUT_MS = 20_000;
+// The trail gathers requests for 10 s (TokenTrail lingerMs), then the finding is written.
+const TRAIL_TIMEOUT_MS = 30_000;
+
+describe.skipIf(reason !== null)('e2e: a stolen token followed to the API requests made with it', () => {
+  let lab: Lab | null = null;
+  let pod: Pod | null = null;
+  let daemon: RunningDaemon | null = null;
+  let kernelBefore: KernelSnapshot | null = null;
+  let auditLog = '';
+  let webhookPort = 0;
+  const tokens: string[] = [];
+  const seen = new Set<string>();
+  let readAt = 0;
+
+  const p = (): Pod => pod as Pod;
+  const leaks = (raw: string): string[] =>
+    tokens.flatMap((t) => [t, t.split('.').slice(0, 2).join('.'), t.split('.')[2]!]).filter((s) => raw.includes(s));
+
+  function postWebhook(lines: string[]): Promise<number> {
+    const client = lab!.pki.client('kube-apiserver');
+    const body = JSON.stringify({ kind: 'EventList', apiVersion: 'audit.k8s.io/v1', metadata: {}, items: lines.map((l) => JSON.parse(l) as unknown) });
+    return new Promise((resolve, reject) => {
+      const req = https.request(
+        { host: '127.0.0.1', port: webhookPort, method: 'POST', path: '/audit', ca: lab!.pki.ca, cert: client.cert, key: client.key, servername: 'localhost', headers: { 'content-type': 'application/json' }, timeout: 10_000 },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  async function readInPod(): Promise<void> {
+    await runOk('docker', ['exec', p().containerId, 'cat', `${SA_DIR_IN_POD}/token`]);
+  }
+
+  /** The kubelet's atomic writer: a new generation dir, ..data_tmp renamed over ..data, the old dir removed. */
+  function rotate(token: string): void {
+    const vol = p().volumeDir;
+    const oldGen = fs.readlinkSync(path.join(vol, '..data'));
+    const newGen = `..2026_12_02_11_00_00.${Date.now()}`;
+    fs.mkdirSync(path.join(vol, newGen));
+    for (const n of ['ca.crt', 'namespace']) fs.copyFileSync(path.join(vol, oldGen, n), path.join(vol, newGen, n));
+    fs.writeFileSync(path.join(vol, newGen, 'token'), token, { mode: 0o644 });
+    fs.symlinkSync(newGen, path.join(vol, '..data_tmp'));
+    fs.renameSync(path.join(vol, '..data_tmp'), path.join(vol, '..data'));
+    fs.rmSync(path.join(vol, oldGen), { recursive: true });
+  }
+
+  async function statusDrops(): Promise<Record<string, number>> {
+    const r = await run(process.execPath, [CREDWATCH_BIN, 'status', '--json', '--db', daemon!.dbPath], { timeoutMs: 20_000 });
+    const rep = JSON.parse(r.stdout) as { running: boolean; snapshot: { drops: Record<string, number> } };
+    expect(rep.running).toBe(true);
+    return rep.snapshot.drops;
+  }
+
+  beforeAll(async () => {
+    kernelBefore = kernelSnapshot();
+    lab = await setUpLab();
+    pod = startPod({
+      mountParent: path.join(lab.dir, 'kubelet'),
+      tmpfsSize: '8m', // room for the 1 MB-payload token of the bad-input case
+      token: (podUid) => {
+        const t = signJwt(boundClaims({ jti: JTI, podUid, pod: 'lab-pod', node: NODE, namespace: 'default', serviceAccount: 'default' }));
+        tokens.push(t);
+        return t;
+      },
+    });
+    lab.defer('pod', () => pod?.cleanup());
+    auditLog = path.join(lab.dir, 'apiserver-audit.log');
+    fs.writeFileSync(auditLog, '');
+    webhookPort = await freeLoopbackPort();
+    const server = lab.pki.server;
+    daemon = await startDaemon(
+      lab.dir,
+      [
+        'kube_audit:',
+        `  - path: ${auditLog}`,
+        '  - webhook:',
+        `      listen: 127.0.0.1:${webhookPort}`,
+        '      path: /audit',
+        `      tls: {cert_file: ${server.certFile}, key_file: ${server.keyFile}, client_ca_file: ${lab.pki.caFile}}`,
+        '',
+      ].join('\n'),
+    );
+    await daemon.waitForLog((l) => l.msg === 'credwatch running', 30_000, 'the agent to report "credwatch running"');
+    await daemon.waitForLog((l) => l.msg === 'kube audit webhook listening', 5_000, 'the webhook to listen');
+    await daemon.waitForLog((l) => l.msg === 'pod token watches updated', 15_000, 'the pod token watch');
+    await new Promise((r) => setTimeout(r, 1000));
+    for (const f of (await readFindings(daemon.dbPath)).findings) seen.add(f.id);
+  }, 180_000);
+
+  afterAll(async () => {
+    const problems: string[] = [];
+    try {
+      if (daemon && !daemon.exited()) {
+        const r = await daemon.stop();
+        if (r.code !== 0) problems.push(`agent exit ${r.code ?? r.signal}`);
+        const logged = daemon.logs.map((l) => JSON.stringify(l)).join('\n') + daemon.stderr();
+        if (leaks(logged).length > 0) problems.push('the raw token reached the agent log');
+      }
+    } catch (err) {
+      problems.push(`stopping the agent: ${(err as Error).message}`);
+    }
+    if (lab) problems.push(...(await lab.cleanup()));
+    if (kernelBefore) {
+      const forced = forceKernelBack(kernelBefore);
+      if (forced.length > 0) problems.push(`kernel state restored by the lab: ${forced.join('; ')}`);
+    }
+    if (problems.length > 0) console.warn(`e2e token trail teardown:\n  ${problems.join('\n  ')}`);
+    expect(problems.filter((x) => x.includes('raw token'))).toEqual([]);
+  }, 120_000);
+
+  it('the read in the pod carries the token’s claims, not the token', async () => {
+    await readInPod();
+    const isRead = (f: Finding): boolean => f.token?.jti === JTI && f.container?.pod_uid === p().podUid;
+    const r = await waitForNewFindings(daemon!.dbPath, seen, (fresh) => fresh.some(isRead), FINDING_TIMEOUT_MS);
+    const read = r.fresh.find(isRead);
+    expect(read, `no read finding with the token's jti; new findings:\n${describeFindings(r.fresh)}`).toBeDefined();
+    expect(read!.token).toMatchObject({ jti: JTI, pod_uid: p().podUid, pod: 'lab-pod', node: NODE, service_account: 'default', namespace: 'default', kind: 'bound', from: 'file' });
+    expect(leaks(r.raw)).toEqual([]);
+    for (const f of r.fresh) seen.add(f.id);
+    readAt = Date.parse(read!.time);
+  }, 60_000);
+
+  it('exactly one linked finding for the stolen jti (file and webhook), the newer jti not tied, and the foreign address flagged', async () => {
+    expect(readAt).toBeGreaterThan(0);
+    const t = Date.now();
+    const stolen = { jti: JTI, podUid: p().podUid, podName: 'lab-pod', node: NODE, sourceIPs: [THIEF_IP], userAgent: 'kubectl/v1.32.0' };
+    fs.appendFileSync(
+      auditLog,
+      [
+        requestLine({ auditID: 'kubelet-1', atMs: t, username: `system:node:${NODE}`, sourceIPs: [NODE_IP], verb: 'get', resource: 'pods' }),
+        // The kubelet reporting the pod's address (audit level Request for pods/status): home for its requests.
+        requestLine({ auditID: 'kubelet-status', atMs: t + 50, username: `system:node:${NODE}`, sourceIPs: [NODE_IP], verb: 'patch', resource: 'pods', name: 'lab-pod', subresource: 'status', requestObject: { status: { podIP: '10.244.1.7', podIPs: [{ ip: '10.244.1.7' }] } } }),
+        requestLine({ ...stolen, auditID: 'stolen-file-1', atMs: t + 100, verb: 'list', resource: 'secrets', namespace: 'kube-system' }),
+        requestLine({ auditID: 'own-newer', atMs: t + 200, jti: NEWER_JTI, podUid: p().podUid, node: NODE, sourceIPs: ['10.244.1.7'], verb: 'get', resource: 'configmaps' }),
+      ].join('\n') + '\n',
+    );
+    // The webhook batch carries its own kubelet request: it may be read before the file's lines.
+    expect(await postWebhook([requestLine({ auditID: 'kubelet-2', atMs: t + 250, username: `system:node:${NODE}`, sourceIPs: [NODE_IP], verb: 'get', resource: 'nodes' }), requestLine({ ...stolen, auditID: 'stolen-webhook-1', atMs: t + 300, verb: 'get', resource: 'secrets', namespace: 'kube-system', name: 'cluster-admin-token' })])).toBe(200);
+    const trail = (fs_: Finding[]) => fs_.filter((f) => f.rule === 'seq-stolen-token-used');
+    const r = await waitForNewFindings(daemon!.dbPath, seen, (fresh) => trail(fresh).length > 0, TRAIL_TIMEOUT_MS);
+    await new Promise((res) => setTimeout(res, 2000)); // a second trail finding would show by now
+    const after = (await readFindings(daemon!.dbPath)).findings.filter((f) => !seen.has(f.id));
+    for (const x of after) seen.add(x.id);
+    const linked = trail(after);
+    expect(linked, `new findings:\n${describeFindings(r.fresh)}`).toHaveLength(1);
+    const f = linked[0]!;
+    expect(f).toMatchObject({ severity: 'critical', confidence: 'high', token: { jti: JTI }, container: { pod_uid: p().podUid } });
+    const requests = f.evidence.filter((e) => e.role.startsWith('sequence:api-request')).map((e) => e.event_id);
+    expect(requests.sort()).toEqual(['stolen-file-1', 'stolen-webhook-1']);
+    // The pod's own newer token, from the pod's address: in no trail or away-from-node finding.
+    const away = after.filter((x) => x.rule === 'kube-token-used-away-from-node');
+    expect([...linked, ...away].flatMap((x) => x.evidence.map((e) => e.event_id))).not.toContain('own-newer');
+    // One away-from-node finding per token and address: both stolen requests came from THIEF_IP.
+    expect(away).toHaveLength(1);
+    expect(['stolen-file-1', 'stolen-webhook-1']).toContain(away[0]!.kube?.audit_id);
+    expect(away.every((x) => x.token?.jti === JTI)).toBe(true);
+    expect(leaks((await readFindings(daemon!.dbPath)).raw)).toEqual([]);
+  }, 90_000);
+
+  it('after the kubelet rotates the token, a read carries the new jti', async () => {
+    const rotated = signJwt(boundClaims({ jti: NEWER_JTI, podUid: p().podUid, pod: 'lab-pod', node: NODE }));
+    tokens.push(rotated);
+    rotate(rotated);
+    await new Promise((r) => setTimeout(r, 1500));
+    await readInPod();
+    const isNew = (f: Finding): boolean => f.source === 'audit' && f.token?.jti === NEWER_JTI && f.container?.pod_uid === p().podUid;
+    const r = await waitForNewFindings(daemon!.dbPath, seen, (fresh) => fresh.some(isNew), FINDING_TIMEOUT_MS);
+    expect(r.fresh.some(isNew), `no read with the rotated jti; new findings:\n${describeFindings(r.fresh)}`).toBe(true);
+    expect(r.fresh.filter((f) => f.source === 'audit' && f.token?.jti === JTI).map((f) => f.rule)).toEqual([]);
+    expect(leaks(r.raw)).toEqual([]);
+  }, 60_000);
+
+  it('bad input is counted in credwatch status and crashes nothing: a token that is not a JWT, a 1 MB payload, wrong-shaped credential-ids', async () => {
+    const before = await statusDrops();
+    const huge = signJwt({ ...boundClaims({ podUid: p().podUid }), pad: 'x'.repeat(1024 * 1024) });
+    tokens.push(huge);
+    for (const [what, token] of [['not a JWT', 'this is not a token at all\n'], ['1 MB payload', huge]] as const) {
+      rotate(token);
+      await new Promise((r) => setTimeout(r, 1500));
+      await readInPod();
+      const r = await waitForNewFindings(daemon!.dbPath, seen, (fresh) => fresh.some((f) => f.source === 'audit' && f.container?.pod_uid === p().podUid), FINDING_TIMEOUT_MS);
+      const read = r.fresh.find((f) => f.source === 'audit' && f.container?.pod_uid === p().podUid);
+      expect(read, `${what}: the read still raises its finding`).toBeDefined();
+      expect(read!.token, `${what}: no claims`).toBeUndefined();
+      for (const f of r.fresh) seen.add(f.id);
+    }
+    fs.appendFileSync(auditLog, ['JTI=', 'JTI=a b', `JTI=${'%'.repeat(5000)}`].map((c, i) => requestLine({ auditID: `bad-cred-${i}`, atMs: Date.now(), credentialId: c, podUid: p().podUid, node: NODE })).join('\n') + '\n');
+    const grew = (k: string, d: Record<string, number>): number => (d[k] ?? 0) - (before[k] ?? 0);
+    const end = Date.now() + 10_000;
+    let drops = await statusDrops();
+    while (Date.now() < end && !(grew('token_claims_not_jwt', drops) >= 1 && grew('token_claims_file_too_large', drops) >= 1 && grew('kube_credential_malformed', drops) >= 3)) {
+      await new Promise((r) => setTimeout(r, 500));
+      drops = await statusDrops();
+    }
+    expect({ notJwt: grew('token_claims_not_jwt', drops), tooLarge: grew('token_claims_file_too_large', drops), malformed: grew('kube_credential_malformed', drops) }).toEqual({ notJwt: 1, tooLarge: 1, malformed: 3 });
+    expect(daemon!.exited()).toBe(false);
+  }, 90_000);
+});

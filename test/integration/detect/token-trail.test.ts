@@ -1,0 +1,160 @@
+/**
+ * The token trail: the recorded in-pod token read (real kernel audit, fixtures/behaviours) carrying
+ * the claims the agent decoded, then API-server audit events made with that token (its jti), with the
+ * pod's own newer token (another jti), and with no credential-id (pod uid fallback).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { TOKEN_TRAIL_RULE, TokenTrail } from '../../../src/detect/token-trail';
+import type { Finding, FindingToken } from '../../../src/detect/finding';
+import { BEHAVIOURS, replay } from './replay';
+import { request } from '../../helpers/kube-requests';
+
+const pod = JSON.parse(fs.readFileSync(path.join(BEHAVIOURS, 'pod.json'), 'utf8')) as { containerId: string; podUid: string };
+const STOLEN = '8d3f0a52-6c1b-4e7d-9a2f-0b1c2d3e4f50';
+const NEWER = '1e2d3c4b-5a69-4788-9a0b-c1d2e3f4a5b6';
+
+function claims(over: Partial<FindingToken> = {}): FindingToken {
+  return { jti: STOLEN, service_account: 'app', namespace: 'default', pod: 'app-0', pod_uid: pod.podUid, node: 'lab-node', issued: '2026-11-22T13:00:00.000Z', expires: '2099-01-01T00:00:00.000Z', kind: 'bound', from: 'file', ...over };
+}
+
+/** The recorded read, with the claims the agent's own read of that token file would have given. */
+async function tokenRead(token: FindingToken | null = claims()): Promise<{ findings: Finding[]; read: Finding }> {
+  const { findings } = await replay('pod-cat-token.log', { podUidOf: (id) => (id === pod.containerId ? pod.podUid : null) });
+  const reads = findings.filter((f) => f.container?.pod_uid === pod.podUid && f.covers.some((c) => c === 'H1' || c === 'H2'));
+  if (reads.length === 0) throw new Error('the recorded pod token read produced no in-pod finding');
+  const withClaims = findings.map((f) => (reads.includes(f) && token ? { ...f, token } : f));
+  return { findings: withClaims, read: withClaims.find((f) => f.id === reads[reads.length - 1]!.id)! };
+}
+
+function trail(now = { ms: 0 }): TokenTrail {
+  return new TokenTrail({ host: 'control-plane', lingerMs: 10_000, now: () => now.ms });
+}
+
+describe('stolen token used: exact join by jti', () => {
+  it('one critical finding names the read and each request with that jti; a request with another jti is not tied', async () => {
+    const { findings, read } = await tokenRead();
+    const at = Date.parse(read.time);
+    const now = { ms: 0 };
+    const t = trail(now);
+    t.noteHostFindings(findings);
+    t.onKubeEvent(request({ auditID: 'r-stolen-1', atMs: at + 5_000, jti: STOLEN, podUid: pod.podUid, node: 'lab-node', sourceIPs: ['203.0.113.9'], verb: 'list', resource: 'secrets', namespace: 'kube-system', userAgent: 'kubectl/v1.32.0' }));
+    t.onKubeEvent(request({ auditID: 'r-own-newer', atMs: at + 6_000, jti: NEWER, podUid: pod.podUid, node: 'lab-node' }));
+    t.onKubeEvent(request({ auditID: 'r-stolen-2', atMs: at + 7_000, jti: STOLEN, podUid: pod.podUid, node: 'lab-node', sourceIPs: ['203.0.113.9'], verb: 'get', resource: 'secrets', namespace: 'kube-system', name: 'admin-token' }));
+    expect(t.tick()).toEqual([]); // still gathering
+    now.ms = 10_000;
+    const out = t.tick();
+    expect(out).toHaveLength(1);
+    const f = out[0]!;
+    expect(f).toMatchObject({ rule: TOKEN_TRAIL_RULE, severity: 'critical', confidence: 'high', token: { jti: STOLEN }, process: read.process, container: read.container });
+    const reqIds = f.evidence.filter((e) => e.role.startsWith('sequence:api-request')).map((e) => e.event_id);
+    expect(reqIds).toEqual(['r-stolen-1', 'r-stolen-2']);
+    expect(f.evidence.map((e) => e.event_id)).toEqual(expect.arrayContaining(read.evidence.map((e) => e.event_id)));
+    const second = JSON.parse(f.evidence.find((e) => e.event_id === 'r-stolen-2')!.records[0]!.text) as Record<string, unknown>;
+    expect(second).toMatchObject({ verb: 'get', sourceIPs: ['203.0.113.9'], objectRef: { resource: 'secrets', namespace: 'kube-system', name: 'admin-token' } });
+    expect(f.kube).toMatchObject({ audit_id: 'r-stolen-1', verb: 'list', source_ips: ['203.0.113.9'], user_agent: 'kubectl/v1.32.0' });
+    expect(f.description).toContain(read.process!.exe!);
+    expect(t.stats).toMatchObject({ joined: { jti: 2, 'pod-uid': 0, legacy: 0 }, otherJti: 1, trails: 1 });
+    expect(t.tick()).toEqual([]);
+  });
+
+  it('is stable (same input, same id) and ties a request only once', async () => {
+    const { findings, read } = await tokenRead();
+    const run = () => {
+      const t = trail();
+      t.noteHostFindings(findings);
+      const r = request({ auditID: 'r-1', atMs: Date.parse(read.time) + 1000, jti: STOLEN });
+      t.onKubeEvent(r);
+      t.onKubeEvent(r);
+      return t.flush();
+    };
+    const a = run();
+    expect(a).toHaveLength(1);
+    expect(a[0]!.evidence.filter((e) => e.event_id === 'r-1')).toHaveLength(1);
+    expect(run()[0]!.id).toBe(a[0]!.id);
+  });
+
+  it('does not tie a request before the read, after the token expired, or at an earlier stage', async () => {
+    const { findings, read } = await tokenRead(claims({ expires: new Date(Date.parse((await tokenRead()).read.time) + 60_000).toISOString() }));
+    const at = Date.parse(read.time);
+    const t = trail();
+    t.noteHostFindings(findings);
+    t.onKubeEvent(request({ auditID: 'before', atMs: at - 1000, jti: STOLEN }));
+    t.onKubeEvent(request({ auditID: 'expired', atMs: at + 10 * 60_000, jti: STOLEN }));
+    t.onKubeEvent(request({ auditID: 'started', atMs: at + 1000, jti: STOLEN, stage: 'ResponseStarted' }));
+    expect(t.flush()).toEqual([]);
+  });
+
+  it('a malformed credential-id is counted and never joined, not even by pod uid', async () => {
+    const { findings, read } = await tokenRead();
+    const t = trail();
+    t.noteHostFindings(findings);
+    t.onKubeEvent(request({ auditID: 'bad', atMs: Date.parse(read.time) + 1000, credentialId: `JTI=${'%'.repeat(300)}`, podUid: pod.podUid }));
+    expect(t.flush()).toEqual([]);
+    expect(t.stats.malformedCredential).toBe(1);
+  });
+
+  it('names at most maxRequests requests and counts the rest in the finding', async () => {
+    const { findings, read } = await tokenRead();
+    const t = new TokenTrail({ host: 'cp', maxRequests: 3 });
+    t.noteHostFindings(findings);
+    for (let i = 0; i < 10; i++) t.onKubeEvent(request({ auditID: `r-${i}`, atMs: Date.parse(read.time) + 1000 + i, jti: STOLEN }));
+    const [f] = t.flush();
+    expect(f!.evidence.filter((e) => e.role.startsWith('sequence:api-request'))).toHaveLength(3);
+    expect(f!.description).toContain('10 API requests');
+    expect(f!.description).toContain('7 not listed');
+    expect(t.stats.requestsCut).toBe(7);
+  });
+});
+
+describe('fallbacks', () => {
+  it('a request without any credential-id joins by pod uid, with confidence medium', async () => {
+    const { findings, read } = await tokenRead();
+    const t = trail();
+    t.noteHostFindings(findings);
+    t.onKubeEvent(request({ auditID: 'old-cluster', atMs: Date.parse(read.time) + 30_000, podUid: pod.podUid }));
+    t.onKubeEvent(request({ auditID: 'other-pod', atMs: Date.parse(read.time) + 30_000, podUid: '00000000-0000-4000-8000-000000000000' }));
+    const out = t.flush();
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatchObject({ confidence: 'medium', indicators: ['token-read', 'api-request-same-pod-uid'] });
+  });
+
+  it('a read whose claims are unknown is not tied to requests that carry a jti (counted), only to ones without', async () => {
+    const { findings, read } = await tokenRead(null);
+    const t = trail();
+    t.noteHostFindings(findings);
+    t.onKubeEvent(request({ auditID: 'with-jti', atMs: Date.parse(read.time) + 1000, jti: NEWER, podUid: pod.podUid }));
+    expect(t.flush()).toEqual([]);
+    expect(t.stats.readJtiUnknown).toBe(1);
+  });
+
+  it('a legacy secret-based token joins by service account and Secret name, confidence low', async () => {
+    const legacy = claims({ jti: null, pod: null, pod_uid: null, node: null, kind: 'legacy', service_account: 'builder', namespace: 'ci', secret_name: 'builder-token-x7k2p', expires: null });
+    const { findings, read } = await tokenRead(legacy);
+    const t = trail();
+    t.noteHostFindings(findings);
+    const at = Date.parse(read.time) + 1000;
+    t.onKubeEvent(request({ auditID: 'other-secret', atMs: at, username: 'system:serviceaccount:ci:builder', namespace: 'ci', annotations: { 'authentication.k8s.io/legacy-token': 'builder-token-other' } }));
+    t.onKubeEvent(request({ auditID: 'legacy-1', atMs: at, username: 'system:serviceaccount:ci:builder', namespace: 'ci', annotations: { 'authentication.k8s.io/legacy-token': 'builder-token-x7k2p' } }));
+    const out = t.flush();
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatchObject({ confidence: 'low', token: { kind: 'legacy', secret_name: 'builder-token-x7k2p' } });
+    expect(out[0]!.evidence.map((e) => e.event_id)).toContain('legacy-1');
+    expect(out[0]!.evidence.map((e) => e.event_id)).not.toContain('other-secret');
+  });
+});
+
+describe('what counts as the read', () => {
+  it('a sequence finding (read then connect) does not replace the read it repeats', async () => {
+    const { findings, read } = await tokenRead();
+    const seq: Finding = { ...read, id: 'seq-1', rule: 'seq-credential-read-then-use', process: { ...read.process!, exe: '/usr/bin/curl' } };
+    const t = trail();
+    t.noteHostFindings([...findings, seq]);
+    t.onKubeEvent(request({ auditID: 'r-1', atMs: Date.parse(read.time) + 1000, jti: STOLEN }));
+    const [f] = t.flush();
+    expect(f!.process).toEqual(read.process);
+    const reads = findings.filter((x) => x.source === 'audit' && !x.rule.startsWith('seq-') && x.covers.some((c) => ['H1', 'H2', 'H3'].includes(c)));
+    expect(t.stats.tokenReads).toBe(reads.length);
+  });
+});
