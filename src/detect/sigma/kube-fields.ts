@@ -5,54 +5,43 @@
 import type { KubeAuditEvent } from '../../kube/event';
 import type { FieldGetter } from './compile';
 
-function one(v: string | number | null | undefined): string[] | null {
-  return v === null || v === undefined ? null : [String(v)];
-}
+type Value = string | number | null | undefined;
+
+/** Single-valued fields; the list-valued ones (sourceIPs, groups) are below. */
+const ONE: Record<string, (ev: KubeAuditEvent) => Value> = {
+  verb: (ev) => ev.verb,
+  userAgent: (ev) => ev.userAgent,
+  requestURI: (ev) => ev.requestURI,
+  'responseStatus.code': (ev) => ev.responseCode,
+  stage: (ev) => ev.stage,
+  level: (ev) => ev.level,
+  auditID: (ev) => ev.auditID,
+  'objectRef.resource': (ev) => ev.objectRef?.resource,
+  'objectRef.subresource': (ev) => ev.objectRef?.subresource,
+  'objectRef.namespace': (ev) => ev.objectRef?.namespace,
+  'objectRef.name': (ev) => ev.objectRef?.name,
+  'objectRef.apiGroup': (ev) => ev.objectRef?.apiGroup,
+  'objectRef.apiVersion': (ev) => ev.objectRef?.apiVersion,
+  'user.username': (ev) => ev.user.username,
+  'user.uid': (ev) => ev.user.uid,
+  'impersonatedUser.username': (ev) => ev.impersonatedUser?.username,
+};
+
+const MANY: Record<string, (ev: KubeAuditEvent) => readonly string[] | undefined> = {
+  sourceIPs: (ev) => ev.sourceIPs,
+  'user.groups': (ev) => ev.user.groups,
+  'impersonatedUser.groups': (ev) => ev.impersonatedUser?.groups,
+};
 
 export function kubeAuditFields(ev: KubeAuditEvent): FieldGetter {
   return (field) => {
-    const o = ev.objectRef;
-    switch (field) {
-      case 'verb':
-        return one(ev.verb);
-      case 'userAgent':
-        return one(ev.userAgent);
-      case 'requestURI':
-        return one(ev.requestURI);
-      case 'sourceIPs':
-        return ev.sourceIPs.length ? ev.sourceIPs : null;
-      case 'responseStatus.code':
-        return one(ev.responseCode);
-      case 'stage':
-        return one(ev.stage);
-      case 'level':
-        return one(ev.level);
-      case 'auditID':
-        return one(ev.auditID);
-      case 'objectRef.resource':
-        return one(o?.resource);
-      case 'objectRef.subresource':
-        return one(o?.subresource);
-      case 'objectRef.namespace':
-        return one(o?.namespace);
-      case 'objectRef.name':
-        return one(o?.name);
-      case 'objectRef.apiGroup':
-        return one(o?.apiGroup);
-      case 'objectRef.apiVersion':
-        return one(o?.apiVersion);
-      case 'user.username':
-        return one(ev.user.username);
-      case 'user.uid':
-        return one(ev.user.uid);
-      case 'user.groups':
-        return ev.user.groups.length ? ev.user.groups : null;
-      case 'impersonatedUser.username':
-        return one(ev.impersonatedUser?.username);
-      case 'impersonatedUser.groups':
-        return ev.impersonatedUser?.groups.length ? ev.impersonatedUser.groups : null;
-      default:
-        return null;
+    // Own keys only: a field name such as "constructor" must not reach Object.prototype.
+    const many = Object.hasOwn(MANY, field) ? MANY[field] : undefined;
+    if (many) {
+      const v = many(ev);
+      return v && v.length > 0 ? v : null;
     }
+    const v = Object.hasOwn(ONE, field) ? ONE[field]!(ev) : null;
+    return v === null || v === undefined ? null : [String(v)];
   };
 }
