@@ -17,7 +17,7 @@ import { uringOpName } from './uring-ops';
 import { ArgvBuilder } from './execve';
 import { decodeProctitle } from './proctitle';
 import { decodeSockaddr } from './sockaddr';
-import { archName, syscallName } from './syscall-names';
+import { archByteOrder, archName, syscallName } from './syscall-names';
 
 const UNSET_ID = 4294967295;
 const KEY_SEPARATOR = '\x01';
@@ -31,6 +31,9 @@ export interface BuildCounters {
   uringEvents?: number;
   uringUnknownOps?: number;
 }
+
+const ARCH = / arch=([0-9a-fA-F]{1,8})(?: |$)/;
+const isSyscallRecord = (r: ParsedRecord): boolean => r.type === AUDIT_SYSCALL;
 
 export function buildEvent(records: readonly ParsedRecord[], incomplete: boolean, counters?: BuildCounters): AuditEvent {
   const first = records[0];
@@ -87,7 +90,7 @@ export function buildEvent(records: readonly ParsedRecord[], incomplete: boolean
         cursor.resetRecord(rec);
         while (cursor.next()) {
           if (!cursor.keyIs('saddr')) continue;
-          const res = decodeSockaddr(cursor.text, cursor.valueStart, cursor.valueEnd);
+          const res = decodeSockaddr(cursor.text, cursor.valueStart, cursor.valueEnd, archByteOrder(syscall?.arch ?? records.find(isSyscallRecord)?.text.match(ARCH)?.[1] ?? null));
           sockaddr = res.sockaddr;
           if (res.malformed) {
             (problems ??= []).push('sockaddr: malformed or truncated saddr');

@@ -1,8 +1,10 @@
 /**
  * Decodes a SOCKADDR record's `saddr=` hex: the raw struct sockaddr the process passed to
- * connect/bind/accept/sendto. `sa_family` is in host byte order (little-endian on the x86 machines
- * this agent targets; logs recorded on big-endian hosts would need a flag we do not have), while
- * ports and IPv4/IPv6 addresses are in network order.
+ * connect/bind/accept/sendto. `sa_family` (and netlink's pid and groups) are in the host's byte order,
+ * while ports and IPv4/IPv6 addresses are in network order. The order comes from the event's
+ * `arch=` (syscall-names.ts archByteOrder: s390x and ppc64 are big-endian); without one, a family
+ * that is only known in one order tells it (a big-endian AF_INET read as little-endian is 512, no
+ * family at all).
  */
 import type { Sockaddr } from './event';
 import { decodeHex, decodeSurrogateEscaped } from './bytes';
@@ -22,14 +24,19 @@ function empty(family: Sockaddr['family']): Sockaddr {
   return { family, path: null, addr: null, port: null };
 }
 
-/** Decodes `text[start, end)` (hex). Never throws. */
-export function decodeSockaddr(text: string, start = 0, end = text.length): SockaddrResult {
+const KNOWN_FAMILIES = new Set([AF_UNIX, AF_INET, AF_INET6, AF_NETLINK]);
+
+/** Decodes `text[start, end)` (hex), in the host byte order `order` when known. Never throws. */
+export function decodeSockaddr(text: string, start = 0, end = text.length, order: 'le' | 'be' | null = null): SockaddrResult {
   // An odd length means the record was cut; decode the whole bytes we have and flag it.
   const evenEnd = ((end - start) & 1) === 0 ? end : end - 1;
   const bytes = decodeHex(text, start, evenEnd);
   if (bytes === null || bytes.length < 2) return { sockaddr: empty(0), malformed: true };
   const oddLength = evenEnd !== end;
-  const family = bytes.readUInt16LE(0);
+  const le = bytes.readUInt16LE(0);
+  const be = bytes.readUInt16BE(0);
+  const bigEndian = order === 'be' || (order === null && !KNOWN_FAMILIES.has(le) && KNOWN_FAMILIES.has(be));
+  const family = bigEndian ? be : le;
   switch (family) {
     case AF_UNIX:
       return { sockaddr: unixAddr(bytes), malformed: oddLength };
@@ -50,7 +57,14 @@ export function decodeSockaddr(text: string, start = 0, end = text.length): Sock
       // nl_pad(2) nl_pid(4, host order) nl_groups(4, host order)
       if (bytes.length < 12) return { sockaddr: empty('netlink'), malformed: true };
       return {
-        sockaddr: { family: 'netlink', path: null, addr: null, port: null, pid: bytes.readUInt32LE(4), groups: bytes.readUInt32LE(8) },
+        sockaddr: {
+          family: 'netlink',
+          path: null,
+          addr: null,
+          port: null,
+          pid: bigEndian ? bytes.readUInt32BE(4) : bytes.readUInt32LE(4),
+          groups: bigEndian ? bytes.readUInt32BE(8) : bytes.readUInt32LE(8),
+        },
         malformed: oddLength,
       };
     }

@@ -35,6 +35,19 @@ export function archName(archHex: string): string {
   return ARCH_NAMES.get(archHex.toLowerCase()) ?? archHex;
 }
 
+const ARCH_HEX_BY_NAME = new Map([...ARCH_NAMES].map(([hex, name]) => [name, hex]));
+
+/**
+ * Byte order of an architecture (a name from archName, or the raw hex): the kernel's AUDIT_ARCH_*
+ * value carries __AUDIT_ARCH_LE (0x40000000) for little-endian ones. null when unknown.
+ */
+export function archByteOrder(arch: string | null): 'le' | 'be' | null {
+  if (arch === null) return null;
+  const hex = ARCH_HEX_BY_NAME.get(arch) ?? (/^[0-9a-f]{1,8}$/i.test(arch) ? arch : null);
+  if (hex === null) return null;
+  return (parseInt(hex, 16) & 0x40000000) !== 0 ? 'le' : 'be';
+}
+
 /** Syscall name for an architecture name and number; null when unknown. */
 export function syscallName(arch: string | null, nr: number): string | null {
   const table = arch === 'x86_64' ? X86_64_SYSCALL_NAMES : arch === 'i386' ? I386_SYSCALL_NAMES : null;

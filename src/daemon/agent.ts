@@ -25,6 +25,7 @@ import type { AllowConfig } from '../detect/allowlist';
 import type { Finding } from '../detect/finding';
 import { createKubeDetector } from '../detect/kube';
 import { loadRunnableRuleSet } from '../detect/rule-set';
+import type { SigmaRule } from '../detect/sigma/compile';
 import type { LoadedRule } from '../detect/rule-loader';
 import { FindingCap } from '../detect/finding-cap';
 import { TokenTrail } from '../detect/token-trail';
@@ -41,7 +42,7 @@ import { createCgroupPodLookup } from '../enrich/container-pods';
 import { UserDb } from '../enrich/users';
 import { createAuditControl } from '../native/binding';
 import { AuditPipeline } from '../pipeline/audit-pipeline';
-import { createShipper, type Shipper } from '../ship/shipper';
+import { checkShipOutputs, createShipper, type Shipper } from '../ship/shipper';
 import { NetlinkSource, type NetlinkCounters } from '../sources/netlink';
 import { KubeAuditFollower } from '../sources/kube-audit';
 import { KubeAuditWebhook } from '../sources/kube-webhook';
@@ -161,6 +162,8 @@ export class Agent {
     const loaded = loadConfig(this.opts.configPath, this.opts.env ?? process.env);
     this.config = loaded.config;
     this.configSource = loaded.source;
+    // Everything `config check` checks, before the database, the kernel or the network is touched.
+    checkShipOutputs(this.config.ship, this.opts.env ?? process.env);
     this.logger = createLogger(this.config.log.level, this.opts.logDestination);
     this.findingLog = new FindingLog(this.logger);
     for (const w of loaded.warnings) this.logger.warn({ key: w.path, line: w.line }, w.message);
@@ -188,8 +191,8 @@ export class Agent {
 
     // Host and Kubernetes rules come from one load of the pack plus rules_dir, so both see the same files.
     const ruleSet = loadRunnableRuleSet(this.config.detections.rules_dir ? [this.config.detections.rules_dir] : []);
-    this.detector = this.buildDetector(this.config, ruleSet.host);
-    this.kubeDetector = createKubeDetector({ host: this.host, rules: ruleSet.kube });
+    this.detector = this.buildDetector(this.config, ruleSet.host, ruleSet.sigma);
+    this.kubeDetector = createKubeDetector({ host: this.host, rules: ruleSet.kube, sigma: ruleSet.sigma });
     this.cap = new FindingCap(this.config.storage.max_finding_kb * 1024);
     this.trail = new TokenTrail({ host: this.host });
     this.tokenHome = new TokenHome({ host: this.host });
@@ -232,8 +235,8 @@ export class Agent {
     try {
       next = loadConfig(this.opts.configPath, this.opts.env ?? process.env).config;
       const ruleSet = loadRunnableRuleSet(next.detections.rules_dir ? [next.detections.rules_dir] : []);
-      this.detector.setRules(ruleSet.host, next.detections.rules_dir);
-      this.kubeDetector.setRules(ruleSet.kube);
+      this.detector.setRules(ruleSet.host, next.detections.rules_dir, ruleSet.sigma);
+      this.kubeDetector.setRules(ruleSet.kube, ruleSet.sigma);
       // The allowlists come with the rules: an operator silencing a noisy source expects SIGHUP to do it.
       this.detector.setAllowlist(allowFromConfig(next.detections.allow));
       this.kubeAllow = kubeAllowFromConfig(next);
@@ -263,11 +266,12 @@ export class Agent {
     return spec;
   }
 
-  private buildDetector(config: Config, rules: LoadedRule[]): Detector {
+  private buildDetector(config: Config, rules: LoadedRule[], sigma: readonly SigmaRule[]): Detector {
     return createDetector({
       host: this.host,
       rulesDir: config.detections.rules_dir,
       rules,
+      sigma: [...sigma],
       allow: allowFromConfig(config.detections.allow),
       processTable: new ProcessTable({ reader: createLiveProcReader() }),
       users: new UserDb(),
@@ -620,7 +624,7 @@ export class Agent {
     this.lastTextsCut = matchStats.textsCut;
     this.metrics.countSignal('regex_compile_error', matchStats.compileErrors - this.lastCompileErrors);
     this.lastCompileErrors = matchStats.compileErrors;
-    const over = this.detector.stats.overBudget;
+    const over = this.detector.stats.overBudget + this.kubeDetector.stats.overBudget;
     this.metrics.countSignal('event_over_budget', over - this.lastOverBudget);
     this.lastOverBudget = over;
     if (st.parseErrors > this.lastParseErrors) this.metrics.countDrop('parse_error', st.parseErrors - this.lastParseErrors);

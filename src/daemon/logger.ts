@@ -14,6 +14,8 @@ export function createLogger(level: LogLevel = 'info', destination?: pino.Destin
     level,
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
+    // "level":"warn", not 40: journalctl -o cat, grep and a log shipper read the name (agent and collector alike).
+    formatters: { level: (label) => ({ level: label }) },
     redact: {
       paths: ['token', '*.token', 'password', '*.password', 'api_key', '*.api_key', 'headers.authorization', '*.headers.authorization'],
       censor: '[redacted]',

@@ -39,6 +39,6 @@ export interface CompiledNativeTriage {
 }
 
 export function nativeTriageFor(detector: Detector): CompiledNativeTriage {
-  const { reasons, ...compiled } = compileTriageSpec(detector.rules(), ENGINE_PROGRAMS);
+  const { reasons, ...compiled } = compileTriageSpec(detector.rules(), ENGINE_PROGRAMS, detector.sigmaRules());
   return { spec: { ...compiled, syscalls: TRIAGE_SYSCALLS }, reasons };
 }

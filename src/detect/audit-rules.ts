@@ -54,7 +54,7 @@ export function expandWatchPath(p: string, listDir: (dir: string) => string[]): 
   return bases;
 }
 
-export function buildAuditRules(rules: readonly LoadedRule[], opts: AuditRuleOptions = {}): string[] {
+export function buildAuditRules(rules: readonly Pick<LoadedRule, 'enabled' | 'audit_rules'>[], opts: AuditRuleOptions = {}): string[] {
   const exists = opts.pathExists ?? ((p: string) => fs.existsSync(p));
   const listDir = opts.listDir ?? defaultListDir;
   const isDir = opts.isDirectory ?? defaultIsDirectory;

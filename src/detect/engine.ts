@@ -18,6 +18,8 @@ import { SEVERITIES, severityRank, type Evidence, type Finding, type FindingObje
 import { redactRecords, redactText } from './redact';
 import type { LoadedRule } from './rule-loader';
 import { loadRunnableRuleSet } from './rule-set';
+import type { FieldGetter, SigmaRule } from './sigma/compile';
+import { auditdFields, processCreationFields, requiredRecordTypes } from './sigma/host-fields';
 import { compileRule, isExcluded, scoreRule, type CompiledRule } from './score';
 import { SequenceTracker } from './sequences';
 import { ReaderBaseline } from './reader-baseline';
@@ -33,6 +35,8 @@ export interface DetectorOptions {
   rulesDir?: string;
   /** Rules given directly (tests, or a set the agent already loaded); wins over rulesDir. */
   rules?: LoadedRule[];
+  /** Sigma rules given with `rules` (only their host logsources run here; kube_audit ones are ignored). */
+  sigma?: SigmaRule[];
   allow?: AllowConfig;
   processTable?: ProcessTable;
   now?: () => number;
@@ -89,11 +93,13 @@ export interface Detector {
   /** Reloads the pack plus rulesDir; on failure throws a clear error and keeps the old rules. */
   reload(rulesDir?: string): void;
   /** Installs an already-validated host rule set (SIGHUP, where host and kube rules load together). */
-  setRules(rules: LoadedRule[], rulesDir?: string): void;
+  setRules(rules: LoadedRule[], rulesDir?: string, sigma?: readonly SigmaRule[]): void;
   /** Replaces the operator allowlist (SIGHUP). */
   setAllowlist(allow: AllowConfig): void;
   requiredAuditRules(): string[];
   rules(): readonly LoadedRule[];
+  /** The Sigma rules this engine runs (logsources linux/auditd and linux/process_creation). */
+  sigmaRules(): readonly SigmaRule[];
   readonly processTable: ProcessTable;
   /** Which object a watch hit touched; register installed `-w` rules here (applyRules). */
   readonly objects: WatchedObjects;
@@ -134,6 +140,12 @@ class Engine implements Detector {
   readonly processTable: ProcessTable;
   readonly objects: WatchedObjects;
   private loaded: LoadedRule[] = [];
+  private sigma: SigmaRule[] = [];
+  private sigmaExec: SigmaRule[] = [];
+  private sigmaAuditd: SigmaRule[] = [];
+  /** auditd Sigma rules by the record types they can match (requiredRecordTypes), and those that can match any. */
+  private sigmaByType = new Map<string, SigmaRule[]>();
+  private sigmaAnyType: SigmaRule[] = [];
   private compiled: CompiledRule[] = [];
   private sequenceRules: CompiledRule[] = [];
   private sequenceStarters = new Set<string>();
@@ -161,7 +173,11 @@ class Engine implements Detector {
     this.users = opts.users === undefined ? new UserDb() : opts.users;
     this.suppressMs = opts.suppressMs ?? 30_000;
     this.rulesDir = opts.rulesDir;
-    this.install(opts.rules ?? loadRunnableRuleSet(this.rulesDir ? [this.rulesDir] : []).host);
+    if (opts.rules) this.install(opts.rules, opts.sigma ?? []);
+    else {
+      const set = loadRunnableRuleSet(this.rulesDir ? [this.rulesDir] : []);
+      this.install(set.host, set.sigma);
+    }
     this.viewCtx = {
       table: this.processTable,
       podUidOf: opts.podUidOf,
@@ -176,26 +192,43 @@ class Engine implements Detector {
     return this.loaded;
   }
 
+  sigmaRules(): readonly SigmaRule[] {
+    return this.sigma;
+  }
+
   setAllowlist(allow: AllowConfig): void {
     this.allow = new Allowlist(allow);
   }
 
   reload(rulesDir?: string): void {
     const dir = rulesDir ?? this.rulesDir;
-    const rules = loadRunnableRuleSet(dir ? [dir] : []).host; // throws RuleFileError; the old rules stay in place
-    this.setRules(rules, dir);
+    const set = loadRunnableRuleSet(dir ? [dir] : []); // throws RuleFileError; the old rules stay in place
+    this.setRules(set.host, dir, set.sigma);
   }
 
-  setRules(rules: LoadedRule[], rulesDir?: string): void {
-    this.install(rules);
+  setRules(rules: LoadedRule[], rulesDir?: string, sigma: readonly SigmaRule[] = []): void {
+    this.install(rules, sigma);
     this.rulesDir = rulesDir;
   }
 
   requiredAuditRules(): string[] {
-    return buildAuditRules(this.loaded, this.opts.auditRules);
+    // A Sigma host rule reads exec events (process_creation, and auditd's EXECVE records) whether or
+    // not an enabled pack rule already asks the kernel for them.
+    const sigmaExec = this.sigma.length > 0 ? [SIGMA_EXEC_AUDIT] : [];
+    return buildAuditRules([...this.loaded, ...sigmaExec], this.opts.auditRules);
   }
 
-  private install(rules: LoadedRule[]): void {
+  private install(rules: LoadedRule[], sigma: readonly SigmaRule[]): void {
+    this.sigma = sigma.filter((r) => r.target === 'process_creation' || r.target === 'auditd');
+    this.sigmaExec = this.sigma.filter((r) => r.target === 'process_creation');
+    this.sigmaAuditd = this.sigma.filter((r) => r.target === 'auditd');
+    this.sigmaByType = new Map();
+    this.sigmaAnyType = [];
+    for (const r of this.sigmaAuditd) {
+      const types = requiredRecordTypes(r);
+      if (types === null) this.sigmaAnyType.push(r);
+      else for (const t of types) this.sigmaByType.set(t, [...(this.sigmaByType.get(t) ?? []), r]);
+    }
     const enabled = rules.filter((r) => r.enabled);
     const compiled = enabled.map(compileRule);
     this.loaded = rules;
@@ -220,10 +253,10 @@ class Engine implements Detector {
   private evaluate(ev: AuditEvent): Finding[] {
     this.stats.events++;
     this.processTable.observe(ev);
-    if (!ev.syscall) return [];
+    if (!ev.syscall) return this.countFindings(this.sigmaAuditd.length > 0 ? this.evaluateSigma(new EventView(ev, this.viewCtx)) : null);
     const v = new EventView(ev, this.viewCtx);
     if (v.kind === 'exec') this.noteRuntimeExec(v);
-    let out: Finding[] | null = null;
+    let out: Finding[] | null = this.sigma.length > 0 ? this.evaluateSigma(v) : null;
     let key: BehaviourKey | null = null;
     for (const rule of this.compiled) {
       const hit = scoreRule(rule, v);
@@ -266,6 +299,10 @@ class Engine implements Detector {
       const emitted = this.incidents.hit(key, { rule: seq.rule, severity: seq.severity, eventId: v.ev.id, timeMs: v.ev.timeMs, time: v.ev.time, touches: v.kind === 'open' || v.kind === 'connect' }, () => seq);
       if (emitted) out = latestInto(out, emitted);
     }
+    return this.countFindings(out);
+  }
+
+  private countFindings(out: Finding[] | null): Finding[] {
     if (!out) return [];
     this.count(out);
     return out;
@@ -277,6 +314,44 @@ class Engine implements Detector {
       this.stats.findings++;
       this.stats.byRule[f.rule] = (this.stats.byRule[f.rule] ?? 0) + 1;
     }
+  }
+
+  /**
+   * Sigma host rules: process_creation on exec events, auditd on each record. Their text tests are
+   * rule regexes (sigma/value-match.ts) and they run inside onAuditEvent, so under the same budget.
+   * The operator allowlist and repeat suppression apply to them as to any rule.
+   */
+  private evaluateSigma(v: EventView): Finding[] | null {
+    let out: Finding[] | null = null;
+    const fire = (r: SigmaRule, get: FieldGetter): void => {
+      if (this.allow.allows(r.id, v)) {
+        this.stats.allowlisted++;
+        return;
+      }
+      if (this.isRepeat(r.id, v)) {
+        this.stats.suppressed++;
+        return;
+      }
+      const indicators = r.explain(get).map((s) => `sigma:${s}`);
+      (out ??= []).push(this.finding(sigmaInfo(r), v, indicators.length, indicators.length ? indicators : ['sigma'], r.severity));
+    };
+    if (this.sigmaExec.length > 0) {
+      const get = processCreationFields(v, (uid) => (this.users ? this.users.userName(uid) : null));
+      if (get) for (const r of this.sigmaExec) if (r.matches(get)) fire(r, get);
+    }
+    if (this.sigmaAuditd.length > 0) {
+      // Record by record (the few texts of one record stay prepared for every rule), each rule at most
+      // once per event, and only on the record types it can match.
+      let fired: Set<SigmaRule> | null = null;
+      for (const rec of auditdFields(v.ev)) {
+        for (const r of [...(this.sigmaByType.get(rec.type) ?? []), ...this.sigmaAnyType]) {
+          if (fired?.has(r) || !r.matches(rec.get)) continue;
+          (fired ??= new Set()).add(r);
+          fire(r, rec.get);
+        }
+      }
+    }
+    return out;
   }
 
   onProcessNote(note: ProcessNote): void {
@@ -348,10 +423,10 @@ class Engine implements Detector {
     };
   }
 
-  private finding(rule: LoadedRule, v: EventView, score: number, indicators: string[], severity: Severity): Finding {
+  private finding(rule: FindingRule, v: EventView, score: number, indicators: string[], severity: Severity): Finding {
     const c = v.container;
     return {
-      id: findingId(rule.id, this.opts.host, [v.ev.id]),
+      id: findingId(rule.id, hostOf(v, this.opts.host), [v.ev.id]),
       rule: rule.id,
       title: redactText(rule.title),
       description: redactText(rule.description),
@@ -361,7 +436,7 @@ class Engine implements Detector {
       covers: [...rule.covers],
       mitre: [...rule.mitre],
       time: v.ev.time,
-      host: this.opts.host,
+      host: hostOf(v, this.opts.host),
       source: 'audit',
       indicators,
       process: this.process(v),
@@ -396,7 +471,7 @@ class Engine implements Detector {
     }
     const severity = maxSeverity(rule.severity, raise(first.severity, 1));
     return {
-      id: findingId(rule.id, this.opts.host, [...seen, v.ev.id]),
+      id: findingId(rule.id, hostOf(v, this.opts.host), [...seen, v.ev.id]),
       rule: rule.id,
       title: redactText(rule.title),
       description: redactText(`${rule.description} First: ${[...new Set(firsts.map((f) => f.rule))].join(', ')}.`),
@@ -406,7 +481,7 @@ class Engine implements Detector {
       covers: [...new Set([...firsts.flatMap((f) => f.covers), ...rule.covers])],
       mitre: [...new Set([...firsts.flatMap((f) => f.mitre), ...rule.mitre])],
       time: v.ev.time,
-      host: this.opts.host,
+      host: hostOf(v, this.opts.host),
       source: 'audit',
       indicators: [...new Set([...firsts.flatMap((f) => f.indicators), 'then'])],
       process: this.process(v),
@@ -417,6 +492,28 @@ class Engine implements Detector {
     };
   }
 }
+
+/**
+ * The host an event happened on: the `node=` auditd wrote into the records (a log replayed from
+ * another machine, or a central auditd collecting several), else this detector's host (netlink
+ * records carry no node).
+ */
+function hostOf(v: EventView, host: string): string {
+  return v.ev.node !== null && v.ev.node !== '' ? v.ev.node : host;
+}
+
+/** What a finding copies from its rule (a pack rule, or a Sigma rule through sigmaInfo). */
+type FindingRule = Pick<LoadedRule, 'id' | 'title' | 'description' | 'confidence' | 'covers' | 'mitre'>;
+
+function sigmaInfo(r: SigmaRule): FindingRule {
+  return { id: r.id, title: r.title, description: r.description, confidence: 'medium', covers: [], mitre: r.mitre };
+}
+
+/** The exec audit rules a Sigma host rule needs (as the pack's exec rules write them). */
+const SIGMA_EXEC_AUDIT: Pick<LoadedRule, 'enabled' | 'audit_rules'> = {
+  enabled: true,
+  audit_rules: ['-a always,exit -F arch=b64 -S execve,execveat -k credwatch:exec', '-a always,exit -F arch=b32 -S execve,execveat -k credwatch:exec'],
+};
 
 /** The watched object the event touched, as a finding field (absent when it touched none). */
 function objectField(v: EventView): { object?: FindingObject } {

@@ -166,31 +166,43 @@ class Prefiltered extends Re2Only {
   }
 }
 
-// The same text (one event's command line) is tested by many rules in a row: prepare it once.
-// Both the literal pre-check and RE2 see the bounded text, so the two always agree.
-let lastText = '';
-let lastPrepared = '';
-let lastLower: string | null = '';
+// The same few texts (one event's command line, exe, cwd) are tested by many rules in turn, a Sigma
+// rule alternating between fields: each is prepared once, in a small ring of recent texts. Both the
+// literal pre-check and RE2 see the bounded text, so the two always agree.
+interface Prepared {
+  text: string;
+  prepared: string;
+  lower: string | null;
+}
+const RING = 4;
+const ring: Prepared[] = Array.from({ length: RING }, () => ({ text: '', prepared: '', lower: '' }));
+let ringNext = 0;
 
-function remember(text: string): void {
-  lastText = text;
+function slot(text: string): Prepared {
+  for (let i = 0; i < RING; i++) {
+    const p = ring[i] as Prepared;
+    if (p.text === text) return p;
+  }
   let b = text;
   if (text.length > MAX_MATCH_TEXT) {
     b = text.slice(0, HALF) + CUT_MARKER + text.slice(-HALF);
     matchStats.textsCut++;
   }
-  lastPrepared = wellFormed(b);
-  lastLower = null;
+  const p = ring[ringNext] as Prepared;
+  ringNext = (ringNext + 1) % RING;
+  p.text = text;
+  p.prepared = wellFormed(b);
+  p.lower = null;
+  return p;
 }
 
 function prepared(text: string): string {
-  if (text !== lastText) remember(text);
-  return lastPrepared;
+  return slot(text).prepared;
 }
 
 function lowered(text: string): string {
-  if (text !== lastText) remember(text);
-  return (lastLower ??= asciiLower(lastPrepared));
+  const p = slot(text);
+  return (p.lower ??= asciiLower(p.prepared));
 }
 
 interface WellFormedString {

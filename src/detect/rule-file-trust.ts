@@ -8,6 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export class RuleTrustError extends Error {
+  /** A rule problem is a configuration error: exit 2 wherever it is met (run, rules check, config check). */
+  readonly exitCode = 2;
   constructor(
     readonly file: string,
     message: string,

@@ -8,6 +8,8 @@ import { LineCounter, isNode, parseDocument, type Document } from 'yaml';
 import { ruleFileSpec, type RuleSpec } from './rule-schema';
 
 export class RuleFileError extends Error {
+  /** A rule problem is a configuration error: exit 2 wherever it is met (run, rules check, config check). */
+  readonly exitCode = 2;
   constructor(
     readonly file: string,
     readonly problems: RuleProblem[],

@@ -248,13 +248,10 @@ export function loadRuleSet(user: readonly string[] = [], packDir: string = defa
 }
 
 /**
- * The set the agent runs. Sigma rules are compiled and checked (`rules check`) but the host and kube
- * engines do not evaluate them yet, so a Sigma file in rules_dir is refused rather than loaded and
- * never run.
+ * The set the agent runs: the same set `rules check` validates, Sigma rules included (the host engine
+ * runs the linux/auditd and linux/process_creation ones, the Kubernetes detector the kubernetes/audit
+ * ones). Kept as its own name so the call sites say which use they make of the set.
  */
 export function loadRunnableRuleSet(user: readonly string[] = [], packDir: string = defaultRulesDir()): RuleSet {
-  const set = loadRuleSet(user, packDir);
-  const s = set.sigma[0];
-  if (s) throw new RuleFileError(s.file, [{ line: 1, col: 1, key: '', message: 'Sigma rules are checked by `credwatch rules check` but the agent does not run them yet; move this file out of rules_dir' }]);
-  return set;
+  return loadRuleSet(user, packDir);
 }

@@ -19,6 +19,7 @@ import { asciiLower, requiredLiterals } from './regex-literals';
 import type { LoadedRule } from './rule-loader';
 import type { MatchSpec } from './rule-schema';
 import type { NativeTriageSpec } from '../native/types';
+import type { SigmaRule } from './sigma/compile';
 
 /**
  * The contract with the native side (field meanings: NativeTriageSpec in src/native/types.ts), minus
@@ -142,6 +143,16 @@ class SpecBuilder {
     if (fam === 'inet6' || fam === 'ip' || fam === undefined) this.inet6All(why);
   }
 
+  allExec(label: string): void {
+    this.execAll = true;
+    this.reasons.push(`execAll: ${label}`);
+  }
+
+  allConnect(label: string): void {
+    this.connectAll = true;
+    this.reasons.push(`connectAll: ${label}`);
+  }
+
   private unixAll(why: string): void {
     this.connectUnixAll = true;
     this.reasons.push(`connectUnixAll: ${why}`);
@@ -181,12 +192,18 @@ class SpecBuilder {
  * the caller needs in full regardless of rules (the engine watches runc/crun execs to map
  * containers: pass ['runc', 'crun']).
  */
-export function compileTriageSpec(rules: readonly LoadedRule[], extraPrograms: readonly string[] = []): TriageSpec {
+export function compileTriageSpec(rules: readonly LoadedRule[], extraPrograms: readonly string[] = [], sigma: readonly Pick<SigmaRule, 'id' | 'target'>[] = []): TriageSpec {
   const b = new SpecBuilder();
   for (const p of extraPrograms) b.addExec('extraPrograms', { event: 'exec', program: [p] });
   for (const { label, match } of triagePredicates(rules)) {
     if (match.event === 'exec' || match.event === 'any') b.addExec(label, match);
     if (match.event === 'connect' || match.event === 'any') b.addConnect(label, match);
+  }
+  // A Sigma condition (any field, `not`, `1 of`) has no literal the native side could test: every
+  // event of the kinds it reads takes the full path. Conservative, as the spec must be.
+  for (const r of sigma) {
+    if (r.target === 'process_creation' || r.target === 'auditd') b.allExec(`sigma ${r.id} (${r.target})`);
+    if (r.target === 'auditd') b.allConnect(`sigma ${r.id} (auditd reads every record)`);
   }
   return b.build();
 }

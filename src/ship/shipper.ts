@@ -22,7 +22,7 @@ import type { DeliveryOutcome, OutputFormat } from './formats/format';
 import { elasticBulkFormat } from './formats/elastic-bulk';
 import { ndjsonFormat } from './formats/ndjson';
 import { DEFAULT_SOURCETYPE, splunkHecFormat } from './formats/splunk-hec';
-import { describeTlsError, loadTlsMaterial } from './tls';
+import { describeTlsError, loadTlsMaterial, type TlsMaterial } from './tls';
 import { RequestTimeout, Transport } from './transport';
 
 const gzip = promisify(gzipCb);
@@ -177,24 +177,10 @@ class OutputWorker {
     this.minRank = cfg.min_severity ? severityRank(cfg.min_severity) : 0;
     this.batchLimit = cfg.batch_size;
     this.baseUrl = cfg.url.replace(/\/+$/, '');
-    if (cfg.token_env !== undefined) {
-      const v = o.env[cfg.token_env];
-      if (v === undefined || v === '') throw new ShipConfigError(`ship output ${cfg.name}: environment variable ${cfg.token_env} (token_env) is not set`);
-      this.token = v;
-    } else this.token = cfg.token;
+    const { token, material } = resolveOutputSecurity(cfg, o.env, o.allowInsecure);
+    this.token = token;
     if (cfg.tls?.insecure_skip_verify === true) {
-      if (!o.allowInsecure) {
-        throw new ShipConfigError(
-          `ship output ${cfg.name}: tls.insecure_skip_verify is refused unless insecure TLS is explicitly allowed (CREDWATCH_ALLOW_INSECURE_TLS=1)`,
-        );
-      }
       o.logger.warn({ output: cfg.name }, `TLS certificate verification is OFF for output ${cfg.name}: anyone on the path can read and forge findings`);
-    }
-    let material;
-    try {
-      material = loadTlsMaterial(cfg.tls);
-    } catch (err) {
-      throw new ShipConfigError(`ship output ${cfg.name}: ${(err as Error).message}`);
     }
     this.transport = new Transport(material, cfg.timeout_ms);
   }
@@ -429,11 +415,41 @@ function networkMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-export function createShipper(opts: ShipperOptions): Shipper {
-  const env = opts.env ?? process.env;
-  const logger = opts.logger ?? pino({ level: 'silent' });
+/**
+ * What an output needs before it may start, checked without touching the network: its token (from
+ * token_env), insecure TLS only when explicitly allowed, and TLS files that exist and hold what they
+ * should (tls.ts). `credwatch config check`, `credwatch run` (before the kernel is touched) and the
+ * worker itself all go through here, so all three say the same thing. Throws ShipConfigError.
+ */
+export function resolveOutputSecurity(cfg: ResolvedOutputConfig, env: NodeJS.ProcessEnv, allowInsecure: boolean, opts: { tokens?: 'check' | 'skip' } = {}): { token: string | undefined; material: TlsMaterial } {
+  let token = cfg.token;
+  if (cfg.token_env !== undefined && opts.tokens !== 'skip') {
+    const v = env[cfg.token_env];
+    if (v === undefined || v === '') throw new ShipConfigError(`ship output ${cfg.name}: environment variable ${cfg.token_env} (token_env) is not set`);
+    token = v;
+  }
+  if (cfg.tls?.insecure_skip_verify === true && !allowInsecure) {
+    throw new ShipConfigError(`ship output ${cfg.name}: tls.insecure_skip_verify is refused unless insecure TLS is explicitly allowed (CREDWATCH_ALLOW_INSECURE_TLS=1)`);
+  }
+  try {
+    return { token, material: loadTlsMaterial(cfg.tls) };
+  } catch (err) {
+    throw new ShipConfigError(`ship output ${cfg.name}: ${(err as Error).message}`);
+  }
+}
+
+function allowsInsecure(opts: Pick<ShipperOptions, 'allowInsecureTls'>, env: NodeJS.ProcessEnv): boolean {
+  return opts.allowInsecureTls === true || env.CREDWATCH_ALLOW_INSECURE_TLS === '1';
+}
+
+/** Every output's schema, name and security checks (resolveOutputSecurity), as createShipper makes them. */
+export function checkShipOutputs(outputs: readonly unknown[], env: NodeJS.ProcessEnv, opts: { tokens?: 'check' | 'skip'; allowInsecureTls?: boolean } = {}): void {
+  for (const cfg of resolveOutputs(outputs)) resolveOutputSecurity(cfg, env, allowsInsecure(opts, env), opts);
+}
+
+function resolveOutputs(outputs: readonly unknown[]): ResolvedOutputConfig[] {
   const names = new Set<string>();
-  const resolved = opts.outputs.map((raw, i) => {
+  return outputs.map((raw, i) => {
     const parsed = shipOutputSchema.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
@@ -443,6 +459,12 @@ export function createShipper(opts: ShipperOptions): Shipper {
     names.add(parsed.data.name);
     return parsed.data;
   });
+}
+
+export function createShipper(opts: ShipperOptions): Shipper {
+  const env = opts.env ?? process.env;
+  const logger = opts.logger ?? pino({ level: 'silent' });
+  const resolved = resolveOutputs(opts.outputs);
   const shared = {
     outbox: opts.outbox,
     host: opts.host,
@@ -455,7 +477,7 @@ export function createShipper(opts: ShipperOptions): Shipper {
     backoff: { ...DEFAULT_BACKOFF, ...opts.backoff },
     logEveryMs: opts.logEveryMs ?? 5 * 60_000,
     env,
-    allowInsecure: opts.allowInsecureTls === true || env.CREDWATCH_ALLOW_INSECURE_TLS === '1',
+    allowInsecure: allowsInsecure(opts, env),
   };
   const workers = resolved.map((cfg) => ({ cfg, worker: new OutputWorker(cfg, shared) }));
   const stopGrace = opts.stopGraceMs ?? 3000;

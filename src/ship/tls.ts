@@ -2,6 +2,7 @@
  * TLS material for outbound HTTPS (shipper outputs and the collector query client), and a plain-words
  * classification of TLS failures so an operator reads "unknown CA" instead of an OpenSSL code.
  */
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 /** The `tls:` block of a ship output (snake_case: it comes straight from the YAML config). */
@@ -46,11 +47,39 @@ export function loadTlsMaterial(cfg: TlsConfig | undefined): TlsMaterial {
   const cert = read('cert', cfg.cert_file);
   const key = read('key', cfg.key_file);
   if ((cert === undefined) !== (key === undefined)) throw new Error('TLS cert_file and key_file must be given together');
+  if (ca !== undefined) assertCertificates('ca', cfg.ca_file!, ca);
+  if (cert !== undefined) assertCertificates('cert', cfg.cert_file!, cert);
+  if (key !== undefined) assertPrivateKey(cfg.key_file!, key);
   if (ca !== undefined) out.ca = ca;
   if (cert !== undefined) out.cert = cert;
   if (key !== undefined) out.key = key;
   if (cfg.server_name !== undefined) out.servername = cfg.server_name;
   return out;
+}
+
+/**
+ * A key file must hold a private key. OpenSSL's own words for a certificate given as a key are
+ * "error:1E08010C:DECODER routines::unsupported"; an operator needs to read which file and why.
+ */
+export function assertPrivateKey(file: string, pem: string): void {
+  try {
+    createPrivateKey(pem);
+  } catch {
+    const what = /-----BEGIN CERTIFICATE-----/.test(pem) ? 'holds a certificate, not a private key (key_file and cert_file swapped?)' : /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem) ? 'holds a private key that cannot be read (encrypted, or damaged)' : 'is not a PEM private key';
+    throw new Error(`TLS key file ${file} ${what}`);
+  }
+}
+
+/** A certificate or CA file must hold at least one PEM certificate that parses, and no private key. */
+export function assertCertificates(what: string, file: string, pem: string): void {
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) throw new Error(`TLS ${what} file ${file} holds a private key, not a certificate${what === 'cert' ? ' (key_file and cert_file swapped?)' : ''}`);
+  const first = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/.exec(pem);
+  try {
+    if (!first) throw new Error('no certificate');
+    new X509Certificate(first[0]);
+  } catch {
+    throw new Error(`TLS ${what} file ${file} is not a PEM certificate`);
+  }
 }
 
 const UNKNOWN_CA = new Set([

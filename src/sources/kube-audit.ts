@@ -131,9 +131,9 @@ class LineDecoder {
 
   private deliver(r: ReturnType<typeof parseKubeAuditLine>, endOffset: number, countEmpty: boolean): void {
     if (!r.ok) {
-      const empty = countEmpty && r.error === 'empty line';
-      if (empty) this.stats.emptyLines++;
-      this.bad(r.error, endOffset, !empty);
+      // A blank line (a writer's trailing newline, a hand-edited file) holds nothing: counted as empty, not bad.
+      if (countEmpty && r.error === 'empty line') this.stats.emptyLines++;
+      else this.bad(r.error, endOffset, true);
       return;
     }
     for (const msg of r.itemErrors) this.bad(msg, endOffset, true);

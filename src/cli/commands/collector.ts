@@ -3,29 +3,19 @@
  * credwatch-collector.service). Exit 2 for configuration problems (including missing TLS material),
  * 1 for runtime failures; SIGTERM/SIGINT close the listener and the database and exit 0.
  */
-import { accessSync, constants } from 'node:fs';
 import type { Command } from 'commander';
 import { UsageError } from '../errors';
 import { DEFAULT_COLLECTOR_CONFIG_PATH, loadCollectorConfig } from '../../collector/config';
+import { preflightCollector } from '../../collector/preflight';
 import { startCollectorServer } from '../../collector/server';
 import { openCollectorStoreFor } from '../../collector/open-store';
 import { createLogger } from '../../daemon/logger';
 
 const RETENTION_EVERY_MS = 60 * 60_000;
 
-function requireReadable(what: string, file: string): void {
-  try {
-    accessSync(file, constants.R_OK);
-  } catch (err) {
-    throw new UsageError(`collector: cannot read TLS ${what} ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'}); TLS is required, the collector does not serve plain HTTP`);
-  }
-}
-
 export async function runCollector(configPath: string): Promise<void> {
   const config = loadCollectorConfig(configPath);
-  requireReadable('certificate', config.tls.cert_file);
-  requireReadable('key', config.tls.key_file);
-  if (config.tls.client_ca_file) requireReadable('client CA', config.tls.client_ca_file);
+  preflightCollector(config);
   const logger = createLogger(config.log.level === 'silent' ? 'fatal' : config.log.level);
   if (typeof process.getuid === 'function' && process.getuid() === 0) {
     logger.warn('collector is running as root; it needs no privileges (the systemd unit runs it as a dynamic user)');

@@ -75,7 +75,7 @@ export function register(program: Command): void {
       .description('List findings, newest first, from the local database (or a collector with --collector)')
       .option('--since <when>', 'only findings at or after: 30m, 1h, 2d, 1w, 2026-11-01 (UTC) or an ISO time')
       .option('--until <when>', 'only findings before (same forms as --since)')
-      .addOption(new Option('--min-severity <level>', 'only findings at least this severe').choices(SEVERITIES.filter((s) => s !== 'info')))
+      .addOption(new Option('--min-severity <level>', 'only findings at least this severe').choices([...SEVERITIES]))
       .option('--rule <id>', 'only findings of this rule')
       .option('--container <id>', 'only findings in this container (id or id prefix)')
       .option('--host <name>', 'only findings from this host (useful with --collector)')

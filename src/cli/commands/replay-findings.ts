@@ -28,10 +28,18 @@ import { readKubeAuditStream } from '../../sources/kube-audit';
 import { toJsonLine } from '../render/escape';
 import { renderFindingsTable } from '../render/findings';
 import { RuntimeFailure, UsageError } from '../errors';
+import { loadRunnableRuleSet, type RuleSet } from '../../detect/rule-set';
+import { firstTimeMs, inTimeOrder } from './replay-order';
+import { Progress, progressMinBytes } from '../render/progress';
+import { RuleFileError } from '../../detect/rule-loader';
+import { KubeRuleError } from '../../detect/kube';
+import { RuleTrustError } from '../../detect/rule-file-trust';
 
 export interface ReplayFindingsOptions {
   json?: boolean;
   stats?: boolean;
+  /** The operator's rule directory, loaded after the pack as the agent loads detections.rules_dir. */
+  rulesDir?: string;
   /** The daemon's storage.max_finding_kb (default 64). */
   maxFindingKb?: number;
 }
@@ -45,7 +53,8 @@ function checkReadable(path: string): void {
     fd = fs.openSync(path, 'r');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new RuntimeFailure(`cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+    if (code === 'ENOENT') throw new UsageError(`cannot read ${path}: no such file`); // a typo: usage, exit 2
+    throw new RuntimeFailure(`cannot read ${path}: ${code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
   }
   fs.closeSync(fd);
 }
@@ -56,6 +65,17 @@ async function openInput(file: string): Promise<{ input: Readable; head: string 
   const input = await maybeGunzip(raw);
   const head = await peekStream(input);
   return { input, head: head.subarray(0, SNIFF_BYTES).toString('utf8') };
+}
+
+/** The pack plus --rules-dir; a broken or missing directory is a usage error (exit 2) with file:line:col. */
+function loadReplayRules(dir: string | undefined): RuleSet {
+  if (dir !== undefined && !fs.existsSync(dir)) throw new UsageError(`${dir}: no such rules directory`);
+  try {
+    return loadRunnableRuleSet(dir ? [dir] : []);
+  } catch (err) {
+    if (err instanceof RuleFileError || err instanceof KubeRuleError || err instanceof RuleTrustError) throw new UsageError(err.message);
+    throw err;
+  }
 }
 
 /** A file in which records were read and none parsed is an error, not an empty report. */
@@ -81,28 +101,43 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
     trail.noteHostFindings(fs);
     emitted.push(...fs);
   };
-  const detector = createDetector({ host, users: null });
-  const kube = createKubeDetector({ host });
+  const set = loadReplayRules(opts.rulesDir);
+  const detector = createDetector({ host, users: null, rules: set.host, sigma: set.sigma });
+  const kube = createKubeDetector({ host, rules: set.kube, sigma: set.sigma });
   const pipeline = new AuditPipeline({ detector, live: false, onFindings: emit, reassembler: REPLAY_REASSEMBLY });
   let kubeBad = 0;
 
   // Check every file before any output, so a typo in the last name does not leave half a report.
   for (const f of files) if (f !== '-') checkReadable(f);
   const unparsable: Unparsable[] = [];
+  const inputs: { file: string; opened: { input: Readable; head: string } }[] = [];
   for (const file of files) {
-    const name = file === '-' ? 'stdin' : file;
-    let opened: { input: Readable; head: string };
     try {
-      opened = await openInput(file);
+      inputs.push({ file, opened: await openInput(file) });
+    } catch (err) {
+      throw new RuntimeFailure(`reading ${file === '-' ? 'stdin' : file}: ${(err as Error).message}`);
+    }
+  }
+  // Progress as --events draws it: on a terminal, for a large input whose size is known (plain files).
+  const sizes = files.map((f) => (f === '-' ? null : fs.statSync(f).size));
+  const total = sizes.reduce<number>((a, n) => a + (n ?? 0), 0);
+  const progress = new Progress(total, process.stderr.isTTY === true && total >= progressMinBytes() && !sizes.includes(null));
+  let bytesBefore = 0;
+  const events = (): number => pipeline.stats.events + kube.stats.events;
+  for (const { file, opened } of inTimeOrder(inputs, (x) => firstTimeMs(x.opened.head))) {
+    const name = file === '-' ? 'stdin' : file;
+    try {
       if (looksLikeKubeAudit(opened.head)) {
         const onEvent = (ev: Parameters<typeof kube.onKubeEvent>[0]): void => {
           trail.onKubeEvent(ev);
           emit([...kube.onKubeEvent(ev), ...home.onKubeEvent(ev)]);
+          progress.update(bytesBefore, events());
         };
         const r = await readKubeAuditStream(opened.input, name, { onEvent });
         kubeBad += r.stats.badLines;
         if (r.stats.events === 0 && r.stats.badLines > 0) unparsable.push({ file: name, bad: r.stats.badLines, what: 'bad kube audit lines' });
         emit(kube.flush());
+        bytesBefore += sizes[files.indexOf(file)] ?? 0;
         continue;
       }
       const before = { records: pipeline.stats.records, parseErrors: pipeline.stats.parseErrors };
@@ -110,7 +145,8 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
       // sniffing stream is dropped. stdin and gzip stay on their stream.
       const plain = isPlainRegularFile(file);
       if (plain) opened.input.destroy();
-      for await (const batch of readAuditLogStream(plain ? readFileChunks(file) : opened.input)) pipeline.pushBatch(batch);
+      for await (const batch of readAuditLogStream(plain ? readFileChunks(file) : opened.input, { onProgress: (b) => progress.update(bytesBefore + b, events()) })) pipeline.pushBatch(batch);
+      bytesBefore += sizes[files.indexOf(file)] ?? 0;
       const records = pipeline.stats.records - before.records;
       const bad = pipeline.stats.parseErrors - before.parseErrors;
       if (records > 0 && bad === records) unparsable.push({ file: name, bad, what: 'unparsable records' });
@@ -118,14 +154,19 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
       throw new RuntimeFailure(`reading ${name}: ${(err as Error).message}`);
     }
   }
+  progress.done();
   pipeline.flush();
   // Close the detector's windows at the end of the recorded time, not at the wall clock's now.
   pipeline.tick(Number.MAX_SAFE_INTEGER);
   emit(trail.flush());
 
-  const findings = latestRevisions(emitted);
+  // The latest revision of each incident, in recorded time (a kube file's findings among the host ones).
+  const findings = inTimeOrder(latestRevisions(emitted), (f) => Date.parse(f.time) || null);
   if (opts.json) for (const f of findings) process.stdout.write(toJsonLine(f) + '\n');
-  else process.stdout.write(renderFindingsTable(findings, { localHost: host }));
+  else {
+    const width = process.stdout.isTTY ? process.stdout.columns : undefined; // fit the terminal, as `findings` does
+    process.stdout.write(renderFindingsTable(findings, { localHost: host, ...(width ? { width } : {}) }));
+  }
   const st = pipeline.stats;
   if (opts.stats || st.parseErrors > 0 || kubeBad > 0 || st.uringUnknownOps > 0) {
     process.stderr.write(

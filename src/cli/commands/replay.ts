@@ -11,7 +11,8 @@
  * `-` is stdin. A file that cannot be read is an error (exit 1) reported before any output.
  * Counters that signal trouble (parse errors, evictions, late records, undecodable values, serial
  * gaps) are summarised on stderr at the end when non-zero; `--stats` always prints all of them.
- * A progress line is drawn on stderr when it is a terminal and the input is larger than 64 MiB.
+ * A progress line is drawn on stderr when it is a terminal and the input is larger than 64 MiB
+ * (src/cli/render/progress.ts), in both modes.
  */
 import * as fs from 'node:fs';
 import * as v8 from 'node:v8';
@@ -23,12 +24,14 @@ import { readAuditLog, type LineSplitter } from '../../sources/auditlog';
 import { redactAuditEvent } from '../../detect/redact/event';
 import { RuntimeFailure, UsageError } from '../errors';
 import { replayFindings } from './replay-findings';
+import { Progress, progressMinBytes } from '../render/progress';
 
 export interface ReplayOptions {
   events?: boolean;
   json?: boolean;
   records?: boolean;
   stats?: boolean;
+  rulesDir?: string;
   maxFindingKb?: number;
 }
 
@@ -41,6 +44,7 @@ export function register(program: Command): void {
     .option('--json', 'JSON output (events are always JSON)')
     .option('--records', 'with --events: include each event\'s raw records')
     .option('--stats', 'print record/event counters on stderr at the end')
+    .option('--rules-dir <dir>', 'operator rule directory (host, Kubernetes and Sigma rules) loaded after the built-in pack')
     .option('--max-finding-kb <n>', 'cut findings whose JSON is over N KiB, as the daemon does (storage.max_finding_kb)', parseKb, 64)
     .action(async (files: string[], opts: ReplayOptions) => {
       boundHeapGrowth();
@@ -67,8 +71,6 @@ function parseKb(v: string): number {
   if (!Number.isInteger(n) || n < 8 || n > 4096) throw new UsageError(`--max-finding-kb: expected an integer from 8 to 4096, got ${JSON.stringify(v)}`);
   return n;
 }
-
-const PROGRESS_MIN_BYTES = 64 * 1024 * 1024;
 const OUT_FLUSH_CHARS = 256 * 1024;
 const TICK_EVERY_BATCHES = 1;
 
@@ -88,7 +90,9 @@ function checkFiles(files: string[]): FileInfo[] {
       fs.accessSync(path, fs.constants.R_OK);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? '';
-      throw new RuntimeFailure(`cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+      // A file that does not exist is a usage error (a typo: exit 2); one that cannot be read is a runtime failure.
+      if (code === 'ENOENT') throw new UsageError(`cannot read ${path}: no such file`);
+      throw new RuntimeFailure(`cannot read ${path}: ${code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
     }
     if (st.isDirectory()) throw new RuntimeFailure(`cannot read ${path}: is a directory`);
     if (looksLikeJson(path)) {
@@ -155,35 +159,6 @@ function eventLine(raw: AuditEvent, withRecords: boolean): string {
   return JSON.stringify(ev) + '\n';
 }
 
-class Progress {
-  private last = 0;
-  private shown = false;
-  private readonly start = Date.now();
-  constructor(
-    private readonly total: number,
-    private readonly enabled: boolean,
-  ) {}
-  update(bytes: number, events: number): void {
-    if (!this.enabled) return;
-    const now = Date.now();
-    if (now - this.last < 500) return;
-    this.last = now;
-    const secs = Math.max(0.001, (now - this.start) / 1000);
-    const pct = this.total > 0 ? ((100 * bytes) / this.total).toFixed(1) : '?';
-    process.stderr.write(
-      `\r\x1b[Kreplay: ${mib(bytes)}/${mib(this.total)} MiB (${pct}%), ${events} events, ${Math.round(events / secs)} events/s`,
-    );
-    this.shown = true;
-  }
-  done(): void {
-    if (this.shown) process.stderr.write('\r\x1b[K');
-  }
-}
-
-function mib(n: number): string {
-  return (n / (1024 * 1024)).toFixed(1);
-}
-
 export async function replayEvents(files: string[], opts: ReplayOptions): Promise<number> {
   const infos = checkFiles(files);
   const out = new BufferedOut(process.stdout);
@@ -199,7 +174,7 @@ export async function replayEvents(files: string[], opts: ReplayOptions): Promis
     },
   });
   const totalBytes = infos.reduce((a, f) => a + (f.size ?? 0), 0);
-  const progress = new Progress(totalBytes, process.stderr.isTTY === true && totalBytes >= PROGRESS_MIN_BYTES && !infos.some((f) => f.size === null));
+  const progress = new Progress(totalBytes, process.stderr.isTTY === true && totalBytes >= progressMinBytes() && !infos.some((f) => f.size === null));
   let bytesBefore = 0;
   let overlong = 0;
   let lines = 0;

@@ -3,7 +3,9 @@
  * ~2 s, plus what the database itself says (findings today, outbox depth). Works whether the daemon
  * runs or not; exits 1 only when the database cannot be read.
  */
+import * as fs from 'node:fs';
 import type { Command } from 'commander';
+import { RuntimeFailure } from '../errors';
 import { readStatusSnapshot } from '../../daemon/status-snapshot';
 import { withReadOnlyStore } from '../../store';
 import { addDbOptions, resolveDbPath, type DbOptions } from '../db-option';
@@ -35,7 +37,14 @@ export function register(program: Command): void {
     .action((opts: { json?: boolean } & DbOptions) => {
       const format = resolveFormat(opts);
       const now = Date.now();
-      const report = withReadOnlyStore(resolveDbPath(opts), (store): StatusReport => {
+      const dbPath = resolveDbPath(opts);
+      if (!fs.existsSync(dbPath)) {
+        // Not an unreadable database: the agent never ran with this one. Said as status, then exit 1.
+        const reason = `the agent has not run here yet: no findings database at ${dbPath}; the daemon (credwatch run) creates it when it starts; use --db FILE to read another one`;
+        if (format === 'json') process.stdout.write(toJsonLine({ db: dbPath, running: false, reason }) + '\n');
+        throw new RuntimeFailure(reason);
+      }
+      const report = withReadOnlyStore(dbPath, (store): StatusReport => {
         const snapshot = readStatusSnapshot(store.state);
         const ageMs = snapshot ? Math.max(0, now - snapshot.updatedMs) : null;
         let running = false;

@@ -5,6 +5,7 @@
  * unambiguously (a literal backslash becomes "\\"), and cut long values with a marker that says how
  * much was left out.
  */
+import stringWidth from 'string-width';
 
 /** C0, DEL, C1, backslash, invisible/bidi format characters, line/paragraph separators, lone surrogates. */
 const UNSAFE =
@@ -33,25 +34,37 @@ export function escapeControl(s: string): string {
   return UNSAFE.test(s) ? s.replace(UNSAFE, escapeOne) : s;
 }
 
+/** Terminal columns a (control-free) string takes: wide CJK and emoji count two, combining marks none. */
+export function displayWidth(s: string): number {
+  return stringWidth(s);
+}
+
 /**
- * Escapes and fits into `max` characters. When cut, ends with "…[+N bytes]" where N is the UTF-8
- * size of the part of the original value left out; never cuts inside an escape sequence.
+ * Escapes and fits into `max` terminal columns (string-width: a wide character takes two). When cut,
+ * ends with "…[+N bytes]" where N is the UTF-8 size of the part of the original value left out; never
+ * cuts inside an escape sequence. A value is also cut at 4 x `max` UTF-16 units, so a run of
+ * zero-width characters cannot make one cell as long as the attacker likes.
  */
 export function fitCell(s: string, max: number): string {
   const escaped = escapeControl(s);
-  if (escaped.length <= max) return escaped;
+  if (escaped.length <= 4 * max && displayWidth(escaped) <= max) return escaped;
   // The marker can only be shorter than this (fewer bytes remain than the whole value holds).
   const markerRoom = `…[+${Buffer.byteLength(s, 'utf8')} bytes]`.length;
-  const budget = Math.max(1, max - markerRoom);
+  // A cell narrower than the marker (a column cut down to fit the terminal) ends with a bare "…".
+  const bare = max <= markerRoom + 1;
+  const budget = bare ? Math.max(1, max - 1) : max - markerRoom;
   let out = '';
+  let width = 0;
   let consumed = 0;
   for (const ch of s) {
     const piece = UNSAFE_ONE.test(ch) ? escapeOne(ch) : ch;
-    if (out.length + piece.length > budget) break;
+    const w = displayWidth(piece);
+    if (width + w > budget || out.length + piece.length > 4 * budget) break;
     out += piece;
+    width += w;
     consumed += ch.length;
   }
-  return `${out}…[+${Buffer.byteLength(s.slice(consumed), 'utf8')} bytes]`;
+  return bare ? `${out}…` : `${out}…[+${Buffer.byteLength(s.slice(consumed), 'utf8')} bytes]`;
 }
 
 /** Characters a terminal would still render strangely even inside JSON text (JSON.stringify leaves them raw). */

@@ -31,12 +31,12 @@ export interface FindingsTableOptions {
 export function renderFindingsTable(findings: readonly Finding[], opts: FindingsTableOptions): string {
   const withHost = findings.some((f) => f.host !== opts.localHost);
   const columns: Column[] = [
-    { header: 'ID', max: 12 },
+    { header: 'ID', max: 12, min: 8 },
     { header: 'TIME', max: 20 },
     { header: 'SEVERITY', max: 8 },
-    { header: 'RULE', max: 40 },
-    { header: 'CONTAINER', max: 12 },
-    ...(withHost ? [{ header: 'HOST', max: 32 }] : []),
+    { header: 'RULE', max: 40, min: 12 },
+    { header: 'CONTAINER', max: 12, min: 9 },
+    ...(withHost ? [{ header: 'HOST', max: 32, min: 12 }] : []),
     { header: 'PROCESS', max: 80 },
   ];
   const rows = findings.map((f) => [
@@ -48,7 +48,8 @@ export function renderFindingsTable(findings: readonly Finding[], opts: Findings
     ...(withHost ? [f.host] : []),
     processSummary(f),
   ]);
-  return renderTable(columns, rows, opts.width !== undefined ? { width: opts.width } : {});
+  // At 80 columns the process keeps 12 (its program name); wider terminals give it the rest.
+  return renderTable(columns, rows, opts.width !== undefined ? { width: opts.width, minLastWidth: 12 } : {});
 }
 
 const VALUE_MAX = 1024;

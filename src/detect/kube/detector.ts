@@ -14,6 +14,9 @@ import { kubeEvidenceText, redactText } from '../redact/kube-event';
 import { BurstTracker, type BurstHit } from './bursts';
 import { compileRule, evaluateRule, describePrincipal, type CompiledRule, type Hit } from './kinds';
 import { loadKubeRules, type KubeRule } from './rules';
+import type { SigmaRule } from '../sigma/compile';
+import { kubeAuditFields } from '../sigma/kube-fields';
+import { EVENT_BUDGET_MS } from '../engine';
 
 export interface KubeDetectorOptions {
   host: string;
@@ -21,6 +24,8 @@ export interface KubeDetectorOptions {
   rulesFiles?: string[];
   /** Already-parsed rules (tests); takes precedence over rulesFiles. */
   rules?: KubeRule[];
+  /** Sigma rules; the kubernetes/audit ones run here, the others are ignored. */
+  sigma?: readonly SigmaRule[];
   /** Wall clock, used only to age held stages (default Date.now). */
   now?: () => number;
   /** How long a non-final stage waits for its ResponseComplete (default 10 s). */
@@ -49,6 +54,9 @@ export interface KubeDetectorStats {
   burstEvictions: number;
   /** Findings not reported because an identical request was reported within suppress_repeats_seconds. */
   suppressedRepeats: number;
+  /** Evaluations that took longer than EVENT_BUDGET_MS (the host engine's budget; rules ran to the end). */
+  overBudget: number;
+  slowestEventMs: number;
 }
 
 export interface KubeDetector {
@@ -63,7 +71,9 @@ export interface KubeDetector {
    * Replaces the rules (SIGHUP). Held stages and repeat suppression carry over; burst windows start
    * afresh, because a changed threshold or window cannot be applied to counts kept under the old one.
    */
-  setRules(next: readonly KubeRule[]): void;
+  setRules(next: readonly KubeRule[], sigma?: readonly SigmaRule[]): void;
+  /** The Sigma rules this detector runs (logsource kubernetes/audit). */
+  readonly sigmaRules: readonly SigmaRule[];
 }
 
 const FINAL_STAGES = new Set(['ResponseComplete', 'Panic']);
@@ -110,6 +120,9 @@ export function createKubeDetector(opts: KubeDetectorOptions): KubeDetector {
   let stateless = compiled.filter((c) => !isBurst(c));
   let bursts = compiled.filter(isBurst).map((c) => ({ c, tracker: new BurstTracker(c) }));
 
+  const kubeSigma = (list: readonly SigmaRule[]): SigmaRule[] => list.filter((r) => r.target === 'kube_audit');
+  let sigma = kubeSigma(opts.sigma ?? []);
+
   const pending = new Map<string, { ev: KubeAuditEvent; arrivedMs: number }>();
   const evaluatedIds = new Set<string>();
 
@@ -125,6 +138,8 @@ export function createKubeDetector(opts: KubeDetectorOptions): KubeDetector {
     excluded: {},
     burstEvictions: 0,
     suppressedRepeats: 0,
+    overBudget: 0,
+    slowestEventMs: 0,
   };
   /** repeat key -> event time until which identical findings are suppressed (insertion = age order). */
   const lastReported = new Map<string, number>();
@@ -206,6 +221,49 @@ export function createKubeDetector(opts: KubeDetectorOptions): KubeDetector {
   }
 
   function evaluate(ev: KubeAuditEvent): Finding[] {
+    const t0 = performance.now();
+    const out = evaluateRules(ev);
+    const ms = performance.now() - t0;
+    if (ms > EVENT_BUDGET_MS) {
+      stats.overBudget++;
+      if (ms > stats.slowestEventMs) stats.slowestEventMs = Math.round(ms * 10) / 10;
+    }
+    return out;
+  }
+
+  /** Sigma kubernetes/audit rules: one finding per matching request, ids stable per rule and auditID. */
+  function sigmaFindings(ev: KubeAuditEvent, out: Finding[]): void {
+    if (sigma.length === 0) return;
+    const get = kubeAuditFields(ev);
+    for (const r of sigma) {
+      if (!r.matches(get)) continue;
+      const names = r.explain(get).map((n) => `sigma:${n}`);
+      const indicators = names.length ? names : ['sigma'];
+      stats.findings++;
+      stats.findingsByRule[r.id] = (stats.findingsByRule[r.id] ?? 0) + 1;
+      out.push({
+        id: sha256(`${r.id}\0${ev.auditID}`),
+        rule: r.id,
+        title: r.title,
+        description: redactText(r.description),
+        severity: r.severity,
+        score: indicators.length,
+        confidence: 'medium',
+        covers: [],
+        mitre: [...r.mitre],
+        time: timeOf(ev),
+        host: opts.host,
+        source: 'kube-audit',
+        indicators,
+        process: null,
+        container: null,
+        kube: kubeContext(ev),
+        evidence: [evidenceFor(ev, indicators.join(','))],
+      });
+    }
+  }
+
+  function evaluateRules(ev: KubeAuditEvent): Finding[] {
     evaluatedIds.add(ev.auditID);
     if (evaluatedIds.size > maxRemembered) {
       const oldest = evaluatedIds.values().next().value;
@@ -230,6 +288,7 @@ export function createKubeDetector(opts: KubeDetectorOptions): KubeDetector {
       if (b !== null) out.push(burstFinding(c, b, ev));
     }
     if (bursts.length) stats.burstEvictions = bursts.reduce((n, x) => n + x.tracker.evictions, 0);
+    sigmaFindings(ev, out);
     return out;
   }
 
@@ -245,9 +304,13 @@ export function createKubeDetector(opts: KubeDetectorOptions): KubeDetector {
     get rules() {
       return rules;
     },
-    setRules(next: readonly KubeRule[]): void {
+    get sigmaRules() {
+      return sigma;
+    },
+    setRules(next: readonly KubeRule[], nextSigma: readonly SigmaRule[] = []): void {
       const nextCompiled = next.map(compileRule); // compile first: a throw keeps the old rules
       rules = next;
+      sigma = kubeSigma(nextSigma);
       compiled = nextCompiled;
       stateless = compiled.filter((c) => !isBurst(c));
       bursts = compiled.filter(isBurst).map((c) => ({ c, tracker: new BurstTracker(c) }));

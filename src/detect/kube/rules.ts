@@ -170,6 +170,8 @@ export type KubeExclude = z.infer<typeof kubeExcludeSchema>;
 export type KubeRuleOf<K extends KubeRule['kind']> = Extract<KubeRule, { kind: K }>;
 
 export class KubeRuleError extends Error {
+  /** A rule problem is a configuration error: exit 2 wherever it is met (run, rules check, config check). */
+  readonly exitCode = 2;
   constructor(
     readonly file: string,
     readonly line: number | null,

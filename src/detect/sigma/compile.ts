@@ -6,9 +6,9 @@
  */
 import { RuleFileError } from '../rule-loader';
 import type { Severity } from '../finding';
-import { evalCondition, parseCondition, type Cond } from './condition';
+import { parseCondition, type Cond } from './condition';
 import { fieldTest, type FieldTest } from './value-match';
-import { sigmaTarget, fieldAllowed, type SigmaTarget } from './fields';
+import { sigmaTarget, fieldAllowed, impossibleValue, type SigmaTarget } from './fields';
 
 /** Field name -> its values in one event (null: the event has no such field). */
 export type FieldGetter = (field: string) => readonly string[] | null;
@@ -17,6 +17,7 @@ export interface SigmaRule {
   id: string;
   sigma_id: string;
   title: string;
+  description: string;
   file: string;
   severity: Severity;
   mitre: string[];
@@ -25,6 +26,8 @@ export interface SigmaRule {
   selections: Map<string, FieldTest[][]>;
   condition: Cond;
   matches(get: FieldGetter): boolean;
+  /** The selections the condition names positively that hold for this event (a finding's indicators). */
+  explain(get: FieldGetter): string[];
 }
 
 export type PositionOf = (p: readonly PropertyKey[]) => { line: number | null; col: number | null };
@@ -60,7 +63,10 @@ export function compileSigmaDocument(doc: Record<string, unknown>, file: string,
         if (!isMap(g)) return refuse(at, 'keyword searches (a list of bare values) are not supported: name a field');
         return Object.entries(g).map(([key, value]) => {
           const [field = '', ...mods] = key.split('|');
+          if (field === '') refuse([...at, key], 'keyword searches (values without a field name) are not supported: name a field');
           if (!fieldAllowed(target!, field)) refuse([...at, key], `field "${field}" cannot be mapped for this logsource`);
+          const never = impossibleValue(field, mods, Array.isArray(value) ? value : [value]);
+          if (never) refuse([...at, key], never);
           try {
             return fieldTest(field, mods, value);
           } catch (err) {
@@ -78,7 +84,63 @@ export function compileSigmaDocument(doc: Record<string, unknown>, file: string,
   } catch (err) {
     return refuse(['detection', 'condition'], (err as Error).message);
   }
-  const matches = (get: FieldGetter): boolean =>
-    evalCondition(condition, (name) => (selections.get(name) ?? []).some((group) => group.every((t) => t.test(get(t.field)))));
-  return { id: `sigma-${sigmaId.toLowerCase()}`, sigma_id: sigmaId, title, file, severity, mitre, target: target!, selections, condition, matches };
+  const holds = (get: FieldGetter, name: string): boolean => selectionTest(selections.get(name) ?? [])(get);
+  const matches = compileCondition(condition, selections);
+  const positive = [...new Set(positiveSelections(condition))];
+  const explain = (get: FieldGetter): string[] => positive.filter((name) => holds(get, name));
+  const description = typeof doc.description === 'string' ? doc.description : title;
+  return { id: `sigma-${sigmaId.toLowerCase()}`, sigma_id: sigmaId, title, description, file, severity, mitre, target: target!, selections, condition, matches, explain };
+}
+
+type Pred = (get: FieldGetter) => boolean;
+
+/** A selection as one predicate: any group whose every field test holds. */
+function selectionTest(groups: readonly FieldTest[][]): Pred {
+  return (get) => {
+    for (const g of groups) {
+      let ok = true;
+      for (const t of g) {
+        if (!t.test(get(t.field))) {
+          ok = false;
+          break;
+        }
+      }
+      if (ok) return true;
+    }
+    return false;
+  };
+}
+
+/** The condition tree as nested closures, built once per rule (it runs for every event). */
+function compileCondition(c: Cond, selections: ReadonlyMap<string, FieldTest[][]>): Pred {
+  switch (c.op) {
+    case 'sel':
+      return selectionTest(selections.get(c.name) ?? []);
+    case 'not': {
+      const a = compileCondition(c.a, selections);
+      return (get) => !a(get);
+    }
+    case 'and': {
+      const a = compileCondition(c.a, selections);
+      const b = compileCondition(c.b, selections);
+      return (get) => a(get) && b(get);
+    }
+    case 'or': {
+      const a = compileCondition(c.a, selections);
+      const b = compileCondition(c.b, selections);
+      return (get) => a(get) || b(get);
+    }
+  }
+}
+
+/** Selection names that appear under an even number of `not`s. */
+export function positiveSelections(c: Cond, neg = false, out: string[] = []): string[] {
+  if (c.op === 'sel') {
+    if (!neg) out.push(c.name);
+  } else if (c.op === 'not') positiveSelections(c.a, !neg, out);
+  else {
+    positiveSelections(c.a, neg, out);
+    positiveSelections(c.b, neg, out);
+  }
+  return out;
 }

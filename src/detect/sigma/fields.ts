@@ -25,3 +25,13 @@ export function fieldAllowed(target: SigmaTarget, field: string): boolean {
   // Audit record fields: lower-case keys plus the SYSCALL name (Sigma's name for the syscall field).
   return field === 'SYSCALL' || /^[a-z][a-z0-9_]*$/.test(field);
 }
+
+/** Fields whose values are integers in every event: a plain value that is not one can never match. */
+const NUMERIC_FIELDS = new Set(['responseStatus.code', 'ProcessId', 'ParentProcessId', 'LogonId']);
+
+/** Why a plain (modifier-free) value can never match this field, or null. */
+export function impossibleValue(field: string, modifiers: readonly string[], values: readonly unknown[]): string | null {
+  if (!NUMERIC_FIELDS.has(field) || modifiers.length > 0) return null;
+  const bad = values.find((v) => v !== null && !/^-?\d+$/.test(String(v)));
+  return bad === undefined ? null : `${field} is a number in every event: ${JSON.stringify(bad)} can never match`;
+}

@@ -1,9 +1,15 @@
 /**
- * One Sigma field condition: `Field|mod|mod: value(s)`. String comparisons are case-insensitive (the
- * Sigma default) and done with string operations; only `re` compiles a regex, through compileRegex
- * (the linear-time engine). A list of values is any-of, or all-of with `all`.
+ * One Sigma field condition: `Field|mod|mod: value(s)`. Every comparison of text runs as a rule
+ * regex (linear-regex.ts: RE2, the literal pre-check and the MAX_MATCH_TEXT bound), exactly like the
+ * host and kube rules, because the text is the attacker's: a Sigma rule gets no other matcher.
+ *
+ * Sigma semantics: plain values compare whole and case-insensitively; `*` and `?` in a value are
+ * wildcards (`\*`, `\?`, `\\` escape them); `contains`/`startswith`/`endswith` anchor accordingly;
+ * `re` is an unanchored, case-sensitive regex; `base64` compares with the base64 of the value and
+ * `base64offset|contains` looks for any of its three offsets; `windash` also tries `-` and `/` for a
+ * leading dash; `cidr` tests an IPv4 address. A list of values is any-of, or all-of with `all`.
  */
-import { compileRegex } from '../rule-schema';
+import { compileRegex, type TextRegex } from '../linear-regex';
 
 export const SUPPORTED_MODIFIERS = new Set(['contains', 'startswith', 'endswith', 're', 'all', 'cidr', 'windash', 'base64', 'base64offset']);
 
@@ -16,7 +22,7 @@ export interface FieldTest {
 
 function base64Variants(s: string, offset: boolean): string[] {
   const b = Buffer.from(s, 'utf8');
-  if (!offset) return [b.toString('base64').replace(/=+$/, '')];
+  if (!offset) return [b.toString('base64')];
   // The three encodings of s at offsets 0..2 inside a longer base64 text, trimmed to stable characters.
   const starts = [0, 2, 3];
   const ends = [0, -3, -2];
@@ -28,6 +34,7 @@ function base64Variants(s: string, offset: boolean): string[] {
 }
 
 function ipv4(s: string): number | null {
+  if (s.length > 15) return null;
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
   if (!m) return null;
   const p = m.slice(1).map(Number);
@@ -47,47 +54,90 @@ function cidrTest(cidr: string): (v: string) => boolean {
   };
 }
 
+const REGEX_SPECIAL = /[.*+?^${}()|[\]\\/]/g;
+
+function escapeRegex(s: string): string {
+  return s.replace(REGEX_SPECIAL, '\\$&');
+}
+
+/** A Sigma value as a regex body: `*` any run, `?` one character, backslash escapes those two and itself. */
+export function sigmaValueRegex(v: string, wildcards: boolean): string {
+  if (!wildcards) return escapeRegex(v);
+  let out = '';
+  for (let i = 0; i < v.length; i++) {
+    const ch = v[i] as string;
+    const next = v[i + 1];
+    if (ch === '\\' && (next === '*' || next === '?' || next === '\\')) {
+      out += escapeRegex(next);
+      i++;
+    } else if (ch === '*') out += '[\\s\\S]*';
+    else if (ch === '?') out += '[\\s\\S]';
+    else out += escapeRegex(ch);
+  }
+  return out;
+}
+
+type Op = 'equals' | 'contains' | 'startswith' | 'endswith';
+
+function anchored(body: string, op: Op): string {
+  return op === 'contains' ? body : op === 'startswith' ? `^${body}` : op === 'endswith' ? `${body}$` : `^${body}$`;
+}
+
 /** Builds the test for one field condition; throws with a reason when it cannot be mapped. */
 export function fieldTest(field: string, modifiers: string[], raw: unknown): FieldTest {
   for (const m of modifiers) if (!SUPPORTED_MODIFIERS.has(m)) throw new Error(`modifier "${m}" is not supported`);
   const list = Array.isArray(raw) ? (raw as unknown[]) : [raw];
+  if (list.length === 0) throw new Error(`${field}: an empty list of values matches nothing`);
   const values = list.map((v) => {
     if (v === null) return null;
     if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return String(v);
     throw new Error(`${field}: values must be strings, numbers or null`);
   });
   const all = modifiers.includes('all');
-  const op = modifiers.find((m) => m === 'contains' || m === 'startswith' || m === 'endswith' || m === 're' || m === 'cidr') ?? 'equals';
+  const ops = modifiers.filter((m) => m === 'contains' || m === 'startswith' || m === 'endswith' || m === 're' || m === 'cidr');
+  if (ops.length > 1) throw new Error(`modifiers ${ops.join(' and ')} cannot be combined`);
+  const op = ops[0] ?? 'equals';
   const b64 = modifiers.includes('base64offset') ? 'offset' : modifiers.includes('base64') ? 'plain' : null;
+  if (b64 === 'offset' && op !== 'contains') throw new Error('base64offset needs contains (the encoded value sits inside a longer text)');
+  if (b64 && (op === 're' || op === 'cidr')) throw new Error(`base64 cannot be combined with ${op}`);
   const windash = modifiers.includes('windash');
-  const one = (v: string | null): ((x: string | null) => boolean) => {
-    if (v === null) return (x) => x === null;
-    if (op === 're') {
-      const re = compileRegex(v);
-      return (x) => x !== null && re.test(x);
+  if (windash && (op === 're' || op === 'cidr')) throw new Error(`windash cannot be combined with ${op}`);
+  /** The regex for one value, or (any-of) for several: one RE2 program and one literal pre-check. */
+  const textRegex = (vs: readonly string[]): TextRegex => {
+    try {
+      if (op === 're') return compileRegex(vs[0] as string);
+      let needles = [...vs];
+      if (windash) needles = [...new Set(needles.flatMap((n) => (/^[-/]/.test(n) ? ['-' + n.slice(1), '/' + n.slice(1)] : [n])))];
+      // base64 text is case-sensitive and has no wildcards; everything else compares case-insensitively.
+      const bodies = b64 ? needles.flatMap((n) => base64Variants(n, b64 === 'offset')).map((n) => sigmaValueRegex(n, false)) : needles.map((n) => sigmaValueRegex(n, true));
+      const alt = bodies.length === 1 ? (bodies[0] as string) : `(?:${bodies.join('|')})`;
+      return compileRegex(`${b64 ? '' : '(?i)'}${anchored(alt, op as Op)}`);
+    } catch (err) {
+      throw new Error(`${field}: ${(err as Error).message}`);
     }
-    if (op === 'cidr') {
-      const t = cidrTest(v);
-      return (x) => x !== null && t(x);
-    }
-    let needles = [v];
-    if (windash) needles = needles.flatMap((n) => (/^[-/]/.test(n) ? [n, '-' + n.slice(1), '/' + n.slice(1)] : [n]));
-    if (b64) needles = needles.flatMap((n) => base64Variants(n, b64 === 'offset'));
-    // base64 values are case-sensitive; everything else compares case-insensitively.
-    const fold = b64 ? (s: string) => s : (s: string) => s.toLowerCase();
-    const ns = [...new Set(needles.map(fold))];
-    const effective = b64 && op === 'equals' ? 'contains' : op;
-    return (x) => {
-      if (x === null) return false;
-      const h = fold(x);
-      return ns.some((n) => (effective === 'contains' ? h.includes(n) : effective === 'startswith' ? h.startsWith(n) : effective === 'endswith' ? h.endsWith(n) : h === n));
-    };
   };
-  const tests = values.map(one);
+  const one = (v: string | null): ((x: string) => boolean) | null => {
+    if (v === null) return null; // "field absent"
+    if (op === 'cidr') return cidrTest(v);
+    const re = textRegex([v]);
+    return (x) => re.test(x);
+  };
+  const wantsAbsent = values.includes(null);
+  const present = values.filter((v): v is string => v !== null);
+  let tests: ((x: string) => boolean)[];
+  if (all || op === 'cidr' || op === 're' || present.length <= 1) tests = present.map((v) => one(v)!);
+  else {
+    const re = textRegex(present);
+    tests = [(x) => re.test(x)];
+  }
   const test = (got: readonly string[] | null): boolean => {
-    const xs: (string | null)[] = got === null || got.length === 0 ? [null] : [...got];
-    const hit = (t: (x: string | null) => boolean): boolean => xs.some(t);
-    return all ? tests.every(hit) : tests.some(hit);
+    if (got === null || got.length === 0) return all ? present.length === 0 && wantsAbsent : wantsAbsent;
+    const hit = (t: (x: string) => boolean): boolean => {
+      for (let i = 0; i < got.length; i++) if (t(got[i] as string)) return true;
+      return false;
+    };
+    // A present field never satisfies a null value; with `all`, a null among the values cannot hold.
+    return all ? !wantsAbsent && tests.every(hit) : tests.some(hit);
   };
   return { field, modifiers, values, test };
 }

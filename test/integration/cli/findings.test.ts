@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../../src/store';
 import type { Finding } from '../../../src/detect/finding';
 import { makeFinding } from '../../unit/store/fixtures';
+import { displayWidth } from '../../../src/cli/render/escape';
 import { BIN, builtCliExists, cleanupTempDbs, cli, cliAsync, jsonLines, tempDb } from './helpers';
 
 const built = builtCliExists();
@@ -49,6 +50,7 @@ describe.skipIf(!built)('credwatch findings', () => {
     expect(ids('--since', new Date(NOW - 1 * 86_400_000).toISOString().slice(0, 10))).toHaveLength(4);
     expect(ids('--min-severity', 'high')).toEqual(['ddd-crit', 'ccc-high']);
     expect(ids('--min-severity', 'critical')).toEqual(['ddd-crit']);
+    expect(ids('--min-severity', 'info')).toEqual(['ddd-crit', 'ccc-high', 'bbb-med', 'aaa-low-old']);
     expect(ids('--rule', 'r.read')).toEqual(['ccc-high', 'aaa-low-old']);
     expect(ids('--container', '0123456789ab')).toEqual(['ddd-crit', 'bbb-med']);
     expect(ids('--container', 'FEDCBA')).toEqual(['ccc-high']);
@@ -88,6 +90,27 @@ describe.skipIf(!built)('credwatch findings', () => {
     expect(lines).toHaveLength(5);
     for (const l of lines) expect(l.length).toBeLessThanOrEqual(100);
     expect(lines[1]).toMatch(/0123456789ab {2}\/usr\/bin\/curl -s.*…\[\+\d+ bytes\]$/);
+  });
+
+  it.skipIf(!hasScript)('on an 80-column terminal rows with wide characters (CJK, emoji) fit in 80 columns, not 80 UTF-16 units', () => {
+    const w = tempDb();
+    const st = openStore(w.db);
+    st.insertFindings([
+      makeFinding({ id: 'wide-1', time: NOW - MIN, rule: 'r.读取令牌', exe: '/opt/工具/密钥读取器-🔑-' + '漢'.repeat(40), host: HOST }),
+      makeFinding({ id: 'narrow-1', time: NOW - 2 * MIN, rule: 'r.read', host: HOST }),
+    ]);
+    st.close();
+    const r = spawnSync('script', ['-qec', `stty cols 80; ${process.execPath} ${BIN} findings --db ${w.db}`, '/dev/null'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const lines = r.stdout.replace(/\r/g, '').trimEnd().split('\n');
+    expect(lines).toHaveLength(3);
+    for (const l of lines) expect(displayWidth(l), l).toBeLessThanOrEqual(80);
+    const wide = lines.find((l) => l.startsWith('wide-1'))!;
+    expect(wide).toContain('r.读取令牌');
+    expect(wide).toMatch(/…\[\+\d+ bytes\]$/);
+    // The columns line up in terminal columns: PROCESS starts at the same column in every row.
+    const col = (l: string, needle: string): number => displayWidth(l.slice(0, l.indexOf(needle)));
+    expect(col(wide, '/opt/')).toBe(col(lines.find((l) => l.startsWith('narrow-1'))!, '/usr/bin/curl'));
   });
 
   it('tells a table reader (on stderr) when --limit cut the list, and not otherwise', () => {
@@ -239,6 +262,18 @@ describe.skipIf(!built)('missing, corrupt and unsafe database files', () => {
       expect(r.stderr).toContain('credwatch run');
       expect(fs.existsSync(t.db)).toBe(false);
     }
+    t.cleanup();
+  });
+
+  it('status without a database says the agent has not run (text and --json), exit 1', () => {
+    const t = tempDb();
+    const r = cli(['status', '--db', t.db]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`the agent has not run here yet: no findings database at ${t.db}`);
+    const j = cli(['status', '--json', '--db', t.db]);
+    expect(j.code).toBe(1);
+    expect(JSON.parse(j.stdout)).toMatchObject({ db: t.db, running: false, reason: expect.stringContaining('has not run') });
+    expect(fs.existsSync(t.db)).toBe(false);
     t.cleanup();
   });
 

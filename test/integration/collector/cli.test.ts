@@ -79,5 +79,9 @@ describe.skipIf(!built)('credwatch collector (CLI)', () => {
     }
     expect(await exited).toBe(0);
     expect(out).toContain('collector stopped');
+    // Log lines name their level (journalctl, grep and log shippers read "info", not 30).
+    const lines = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: unknown; msg: string });
+    expect(lines.find((l) => l.msg === 'collector stopped')?.level).toBe('info');
+    expect(lines.every((l) => typeof l.level === 'string')).toBe(true);
   });
 });

@@ -5,7 +5,7 @@
  * Debian auditd reads in multicast without touching auditd's rules.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -213,6 +213,55 @@ describe.skipIf(skip !== null)('credwatch run against the real kernel', () => {
     } finally {
       expect(await stopDaemon(daemon)).toBe(0);
     }
+  });
+
+  it('reloads rules_dir on SIGHUP for the host engine and the Kubernetes detector alike (Sigma rules here)', async () => {
+    const port = await freeLoopbackPort();
+    const db = path.join(dir, 'state/findings.db');
+    const rulesDir = mkdtempSync(path.join(dir, 'rules-'));
+    chmodSync(rulesDir, 0o755);
+    const kubeLog = path.join(dir, 'kube-audit.log');
+    writeFileSync(kubeLog, '', { mode: 0o600 });
+    const config = writeConfig(dir, port, `detections:\n  rules_dir: ${rulesDir}\nkube_audit:\n  - path: ${kubeLog}\n`);
+    const marker = `sighup${Date.now()}`;
+    const kubeLine = (id: string): string =>
+      JSON.stringify({ kind: 'Event', apiVersion: 'audit.k8s.io/v1', level: 'Metadata', auditID: id, stage: 'ResponseComplete', requestURI: '/api/v1/namespaces/a/pods/p/exec', verb: 'create', user: { username: `mallory-${marker}` }, sourceIPs: ['10.1.1.1'], objectRef: { resource: 'pods', subresource: 'exec', namespace: 'a', name: 'p' }, responseStatus: { code: 101 }, requestReceivedTimestamp: new Date().toISOString() }) + '\n';
+    const sigmaRules = (): { rule: string }[] => findings(db).filter((f) => f.rule.startsWith('sigma-'));
+    const daemon = await startDaemon(config);
+    try {
+      // Before: no rule names the marker.
+      spawnSync('/bin/true', [marker, 'before']);
+      appendFileSync(kubeLog, kubeLine(`${marker}-1`));
+      const probe = `probe${Date.now()}`;
+      dockerApiProbe(probe); // a finding that shows the daemon had read past both
+      expect(await waitForFinding(db, probe)).not.toBeNull();
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(sigmaRules()).toEqual([]);
+
+      const rule = (id: string, logsource: string, detection: string): string =>
+        `title: sighup ${id}\nid: ${id}\nauthor: credwatch tests\nlogsource:\n${logsource}\ndetection:\n${detection}\nlevel: high\n`;
+      writeFileSync(path.join(rulesDir, 'host.yml'), rule('11111111-0000-4000-8000-000000000001', '  product: linux\n  category: process_creation', `  sel:\n    CommandLine|contains: '${marker} after'\n  condition: sel`), { mode: 0o644 });
+      writeFileSync(path.join(rulesDir, 'kube.yml'), rule('11111111-0000-4000-8000-000000000002', '  product: kubernetes\n  service: audit', `  sel:\n    verb: create\n    objectRef.subresource: exec\n    user.username|endswith: '-${marker}'\n  condition: sel`), { mode: 0o644 });
+      process.kill(daemon.pid, 'SIGHUP');
+      expect(await waitFor(() => daemon.rawLines.some((l) => l.includes('configuration reloaded')), 5_000, 50)).toBe(true);
+
+      spawnSync('/bin/true', [marker, 'after']);
+      appendFileSync(kubeLog, kubeLine(`${marker}-2`));
+      expect(await waitFor(() => sigmaRules().length >= 2, 15_000, 250), daemon.rawLines.slice(-20).join('\n')).toBe(true);
+      expect(sigmaRules().map((f) => f.rule).sort()).toEqual(['sigma-11111111-0000-4000-8000-000000000001', 'sigma-11111111-0000-4000-8000-000000000002']);
+      const host = findings(db).find((f) => f.rule === 'sigma-11111111-0000-4000-8000-000000000001');
+      expect(host?.process?.argv).toEqual(['/bin/true', marker, 'after']);
+
+      // A broken rule file on the next SIGHUP: refused with file:line, the loaded rules keep running.
+      writeFileSync(path.join(rulesDir, 'zz.yml'), rule('11111111-0000-4000-8000-000000000003', '  product: windows', '  sel:\n    Image: x\n  condition: sel'), { mode: 0o644 });
+      process.kill(daemon.pid, 'SIGHUP');
+      expect(await waitFor(() => daemon.rawLines.some((l) => l.includes('reload refused') && l.includes('zz.yml:5:')), 5_000, 50)).toBe(true);
+      spawnSync('/bin/true', [marker, 'after', 'again']);
+      expect(await waitFor(() => findings(db).some((f) => f.rule.startsWith('sigma-') && (f.process?.argv ?? []).includes('again')), 15_000, 250)).toBe(true);
+    } finally {
+      expect(await stopDaemon(daemon)).toBe(0);
+    }
+    expectKernelAsFound(before);
   });
 
   it.skipIf(!auditdAvailable())('reads in multicast next to a running auditd, sees the same event, and leaves auditd and its rules alone', async () => {

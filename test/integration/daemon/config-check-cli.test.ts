@@ -71,8 +71,12 @@ describe.skipIf(!built)('credwatch config check', () => {
     fs.chmodSync(p, mode);
     return p;
   };
+  let full: string;
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'credwatch-cfgcli-'));
+    // config check loads rules_dir as run does (it must exist and hold valid rules): an empty one here.
+    fs.mkdirSync(path.join(dir, 'rules.d'), { mode: 0o755 });
+    full = FULL.replace('/etc/credwatch/rules.d', path.join(dir, 'rules.d'));
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -86,7 +90,7 @@ describe.skipIf(!built)('credwatch config check', () => {
   });
 
   it('exit 0 for a config that sets every key, without printing the token', () => {
-    const r = check(write('full.yaml', FULL), { SPLUNK_HEC_TOKEN: 'hec-secret-value' });
+    const r = check(write('full.yaml', full), { SPLUNK_HEC_TOKEN: 'hec-secret-value' });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('ship: fleet (collector https://127.0.0.1:9443, token none), splunk (splunk-hec https://127.0.0.1:8088, token set)');
@@ -115,7 +119,7 @@ describe.skipIf(!built)('credwatch config check', () => {
   }
 
   it('a token_env variable unset in the checking shell is a warning, not an error', () => {
-    const r = check(write('noenv.yaml', FULL));
+    const r = check(write('noenv.yaml', full));
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/^warning: .*noenv\.yaml:29:16: ship\[1\]\.token_env: environment variable SPLUNK_HEC_TOKEN is not set/);
     expect(r.stdout).toContain('splunk (splunk-hec https://127.0.0.1:8088, token from $SPLUNK_HEC_TOKEN)');

@@ -3,7 +3,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -60,11 +60,26 @@ describe.skipIf(!built)('credwatch replay --events', () => {
     expect(r.stderr).toMatch(/4 records, 4 events, 0 incomplete, 0 parse errors/);
   });
 
-  it('exits 1 with a clear message for an unreadable file, before printing anything', () => {
-    const r = credwatch(['replay', '--events', fixture('hub/auditd-logs.log'), '/nonexistent/audit.log']);
-    expect(r.code).toBe(1);
-    expect(r.stdout).toBe('');
-    expect(r.stderr).toContain('cannot read /nonexistent/audit.log: no such file');
+  it('exits 2 (usage) with a clear message for a file that does not exist, before printing anything, in both modes', () => {
+    for (const mode of [['--events'], []]) {
+      const r = credwatch(['replay', ...mode, fixture('hub/auditd-logs.log'), '/nonexistent/audit.log']);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain('cannot read /nonexistent/audit.log: no such file');
+    }
+    // An unknown rules directory is a usage error too.
+    const d = credwatch(['replay', '--rules-dir', '/nonexistent/rules.d', fixture('hub/auditd-logs.log')]);
+    expect(d.code).toBe(2);
+    expect(d.stderr).toContain('/nonexistent/rules.d: no such rules directory');
+  });
+
+  it('a blank line in a Kubernetes audit file is not a bad line', () => {
+    const kube = readFileSync(path.join(ROOT, 'test/fixtures/kube/audit2rbac-demo.log'), 'utf8').split('\n').filter(Boolean);
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'cw-blank-')), 'blank.log');
+    writeFileSync(file, `${kube[0]}\n\n${kube[1]}\n   \n\n`);
+    const r = credwatch(['replay', '--stats', file]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/ 0 bad kube audit lines/);
   });
 
   it('exits 2 on bad usage', () => {
@@ -75,6 +90,60 @@ describe.skipIf(!built)('credwatch replay --events', () => {
       expect(k8s.code).toBe(2);
       expect(k8s.stderr).toContain('Kubernetes audit JSON');
     }
+  });
+});
+
+describe.skipIf(!built)('credwatch replay: progress line in findings mode', () => {
+  const hasScript = spawnSync('script', ['--version']).status === 0;
+  const behaviour = path.join(ROOT, 'test/fixtures/behaviours/node-harvest-tokens.log');
+  it.skipIf(!hasScript)('draws a progress line on a terminal for a large input (threshold lowered for the test), and erases it', () => {
+    const r = spawnSync('script', ['-qec', `${process.execPath} ${path.join(ROOT, 'bin/credwatch')} replay ${behaviour}`, '/dev/null'], {
+      encoding: 'utf8',
+      env: { ...process.env, CREDWATCH_PROGRESS_MIN_BYTES: '1' },
+    });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/\r\x1b\[Kreplay: \d+\.\d\/\d+\.\d MiB \(\d+\.\d%\), \d+ events, \d+ events\/s/);
+    expect(r.stdout).toMatch(/\r\x1b\[K(\r?\n)?ID\s+TIME/); // erased before the table
+    // Not a terminal: no progress line, whatever the size.
+    const piped = spawnSync(process.execPath, [path.join(ROOT, 'bin/credwatch'), 'replay', behaviour], { encoding: 'utf8', env: { ...process.env, CREDWATCH_PROGRESS_MIN_BYTES: '1' } });
+    expect(piped.stderr).not.toContain('MiB');
+  });
+});
+
+describe.skipIf(!built)('credwatch replay: host from node=, several files in time order', () => {
+  const behaviour = path.join(ROOT, 'test/fixtures/behaviours/node-harvest-tokens.log');
+  const json = (args: string[]): { host: string; time: string; rule: string; id: string }[] => {
+    const r = credwatch(['replay', '--json', ...args]);
+    expect(r.code, r.stderr).toBe(0);
+    return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { host: string; time: string; rule: string; id: string });
+  };
+
+  it('a finding names the host auditd wrote in node=, and this host when the records have none', () => {
+    const nodes = new Set([...readFileSync(behaviour, 'utf8').matchAll(/^node=(\S+) /gm)].map((m) => m[1]));
+    expect([...nodes]).toEqual(['lab-node']);
+    const found = json([behaviour]);
+    expect(found.length).toBeGreaterThan(0);
+    expect(new Set(found.map((f) => f.host))).toEqual(new Set(['lab-node']));
+    const dir = mkdtempSync(path.join(tmpdir(), 'cw-node-'));
+    const bare = path.join(dir, 'bare.log');
+    writeFileSync(bare, readFileSync(behaviour, 'utf8').replace(/^node=\S+ /gm, ''));
+    expect(new Set(json([bare]).map((f) => f.host))).toEqual(new Set([hostname()]));
+  });
+
+  it('rotated files named newest first are read oldest first: the same findings as the whole log', () => {
+    const lines = readFileSync(behaviour, 'utf8').split('\n').filter(Boolean);
+    // Cut between two events (before a SYSCALL record: each event starts with one here), near the middle.
+    const cut = lines.findIndex((l, i) => i >= lines.length / 2 && /^(node=\S+ )?type=SYSCALL /.test(l));
+    expect(cut).toBeGreaterThan(0);
+    const dir = mkdtempSync(path.join(tmpdir(), 'cw-rotated-'));
+    const older = path.join(dir, 'audit.log.1');
+    const newer = path.join(dir, 'audit.log');
+    writeFileSync(older, lines.slice(0, cut).join('\n') + '\n');
+    writeFileSync(newer, lines.slice(cut).join('\n') + '\n');
+    const whole = json([behaviour]);
+    expect(json([newer, older])).toEqual(whole);
+    const times = whole.map((f) => Date.parse(f.time));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
   });
 });
 

@@ -1,9 +1,38 @@
 import { describe, expect, it } from 'vitest';
 import { decodeSockaddr, formatIPv6 } from '../../../src/audit/sockaddr';
+import { archByteOrder } from '../../../src/audit/syscall-names';
+import { buildEvent } from '../../../src/audit/event-builder';
+import { parseRecord, type ParsedRecord } from '../../../src/audit/record';
 
 const hex = (s: string): string => Buffer.from(s, 'latin1').toString('hex').toUpperCase();
 
 describe('decodeSockaddr', () => {
+  it('big-endian hosts (s390x, ppc64): family and netlink fields in host order, from arch= or from the bytes', () => {
+    const inet = '0002 1F90 7F000001 0000000000000000'.replace(/ /g, '');
+    for (const order of ['be', null] as const) {
+      expect(decodeSockaddr(inet, 0, inet.length, order).sockaddr).toEqual({ family: 'inet', path: null, addr: '127.0.0.1', port: 8080 });
+      const unix = '0001' + hex('/run/docker.sock') + '00';
+      expect(decodeSockaddr(unix, 0, unix.length, order).sockaddr).toMatchObject({ family: 'unix', path: '/run/docker.sock' });
+    }
+    expect(decodeSockaddr('0010' + '0000' + '00003039' + '00000001', 0, 24, 'be').sockaddr).toEqual({ family: 'netlink', path: null, addr: null, port: null, pid: 12345, groups: 1 });
+    expect(archByteOrder('s390x')).toBe('be');
+    expect(archByteOrder('ppc64')).toBe('be');
+    expect(archByteOrder('ppc64le')).toBe('le');
+    expect(archByteOrder('x86_64')).toBe('le');
+    expect(archByteOrder('80000016')).toBe('be');
+    expect(archByteOrder('io_uring')).toBeNull();
+  });
+
+  it('a recorded s390x connect event decodes its family and port through the event builder', () => {
+    const text = [
+      'type=SYSCALL msg=audit(1700000000.000:77): arch=80000016 syscall=362 success=no exit=-115 a0=3 a1=3ffd a2=10 a3=0 items=0 ppid=1 pid=900 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=1 comm="curl" exe="/usr/bin/curl" key="credwatch:connect"',
+      'type=SOCKADDR msg=audit(1700000000.000:77): saddr=000228F27F0000010000000000000000',
+      'type=EOE msg=audit(1700000000.000:77): ',
+    ];
+    const recs = text.map((t) => parseRecord({ type: 0, text: t })).filter((r): r is ParsedRecord => !r.failed);
+    expect(buildEvent(recs, false).sockaddr).toEqual({ family: 'inet', path: null, addr: '127.0.0.1', port: 10482 });
+  });
+
   it('AF_INET: family little-endian, port and address network order', () => {
     expect(decodeSockaddr('0200 1F90 7F000001 0000000000000000'.replace(/ /g, ''))).toEqual({
       sockaddr: { family: 'inet', path: null, addr: '127.0.0.1', port: 8080 },

@@ -10,7 +10,7 @@ describe('logger', () => {
     log.info('hidden');
     log.warn({ output: { name: 'hec', token: 'abc' } }, 'shown');
     expect(s.lines).toHaveLength(1);
-    expect(s.lines[0]).toMatchObject({ level: 40, msg: 'shown', output: { name: 'hec', token: '[redacted]' } });
+    expect(s.lines[0]).toMatchObject({ level: 'warn', msg: 'shown', output: { name: 'hec', token: '[redacted]' } });
     expect(typeof s.lines[0]?.time).toBe('string');
   });
 

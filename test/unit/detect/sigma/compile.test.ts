@@ -3,6 +3,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadRuleSet, loadRunnableRuleSet } from '../../../../src/detect/rule-set';
+import type { AuditEvent } from '../../../../src/audit/event';
+import { createDetector } from '../../../../src/detect/engine';
+import { createKubeDetector } from '../../../../src/detect/kube';
+import type { SigmaRule } from '../../../../src/detect/sigma/compile';
+import { compileTriageSpec } from '../../../../src/detect/triage-spec';
+import { parseKubeAuditLine } from '../../../../src/kube/event';
+import { makeEvent } from '../../enrich/helpers';
+import { matchStats } from '../../../../src/detect/linear-regex';
 
 function sigmaDir(text: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-sigma-'));
@@ -96,9 +104,81 @@ describe('Sigma compiler', () => {
     expect(refusal(RULE('    sel:\n        Image: x\n    condition: nosuch'))).toMatch(/"nosuch" names no selection/);
   });
 
-  it('the agent refuses a Sigma file in rules_dir instead of loading it and never running it', () => {
-    const dir = sigmaDir(RULE('    sel:\n        Image|endswith: /kubectl\n    condition: sel'));
-    expect(() => loadRunnableRuleSet([dir])).toThrow(/r\.yml:1:1: Sigma rules are checked by `credwatch rules check` but the agent does not run them yet/);
+  it('wildcards: * any run, ? one character, backslash escapes them', () => {
+    const m = load(RULE("    sel:\n        CommandLine|contains: 'cat */token'\n        Image: '/usr/bin/?at'\n    condition: sel"));
+    expect(m({ Image: '/usr/bin/cat', CommandLine: 'cat /run/secrets/x/token' })).toBe(true);
+    expect(m({ Image: '/usr/bin/bat', CommandLine: 'cat /run/token' })).toBe(true);
+    expect(m({ Image: '/usr/bin/scat', CommandLine: 'cat /run/token' })).toBe(false);
+    const lit = load(RULE("    sel:\n        CommandLine: 'echo \\*'\n    condition: sel"));
+    expect(lit({ CommandLine: 'echo *' })).toBe(true);
+    expect(lit({ CommandLine: 'echo x' })).toBe(false);
+  });
+
+  it('text tests are rule regexes: a long hostile command line is cut and counted, not scanned whole', () => {
+    const m = load(RULE('    sel:\n        CommandLine|endswith: /token\n    condition: sel'));
+    const before = matchStats.textsCut;
+    expect(m({ CommandLine: 'cat ' + 'a'.repeat(100_000) + ' /run/token' })).toBe(true);
+    expect(matchStats.textsCut).toBe(before + 1);
+  });
+
+  it('a plain value a numeric field can never hold is refused, not loaded to never fire', () => {
+    const kube = '    product: kubernetes\n    service: audit';
+    expect(refusal(RULE("    sel:\n        responseStatus.code: 'ALLOW'\n    condition: sel", kube))).toMatch(/r\.yml:12:\d+: .*responseStatus\.code is a number in every event: "ALLOW" can never match/);
+  });
+});
+
+describe('Sigma rules at run time (rules_dir)', () => {
+  const exec = (pid: number, exe: string, argv: string[]): AuditEvent =>
+    makeEvent({
+      id: `1800000000.000:${pid}`,
+      serial: pid,
+      syscall: { arch: 'x86_64', nr: 59, name: 'execve', success: true, exit: 0 },
+      process: { pid, ppid: 1, exe, argv, comm: path.basename(exe), cwd: '/' },
+      records: [{ type: 'SYSCALL', text: `audit(1800000000.000:${pid}): arch=c000003e syscall=59 success=yes exit=0 pid=${pid} exe="${exe}"` }],
+    });
+
+  it('the host engine loads process_creation and auditd Sigma rules from rules_dir and fires them', () => {
+    const dir = sigmaDir(RULE('    sel:\n        Image|endswith: /kubectl\n        CommandLine|contains|all: [get, secret]\n    condition: sel'));
+    fs.writeFileSync(
+      path.join(dir, 's.yml'),
+      RULE('    sel:\n        type: SYSCALL\n        SYSCALL: execve\n        exe|endswith: /nsenter\n    condition: sel', '    product: linux\n    service: auditd').replace('000000000001', '000000000002'),
+      { mode: 0o644 },
+    );
+    const d = createDetector({ host: 'n', users: null, rulesDir: dir });
+    expect(d.sigmaRules().map((r) => r.target).sort()).toEqual(['auditd', 'process_creation']);
+    const [f] = d.onAuditEvent(exec(700, '/usr/bin/kubectl', ['kubectl', 'get', 'secrets', '-A']));
+    expect(f).toMatchObject({ rule: 'sigma-0b9c1c39-1111-4c1e-9a1e-000000000001', severity: 'high', mitre: ['T1552.007'], indicators: ['sigma:sel'], title: 'Test rule' });
+    expect(d.onAuditEvent(exec(701, '/usr/bin/nsenter', ['nsenter', '-t', '1'])).map((x) => x.rule)).toContain('sigma-0b9c1c39-1111-4c1e-9a1e-000000000002');
+    expect(d.onAuditEvent(exec(702, '/usr/bin/kubectl', ['kubectl', 'get', 'pods'])).map((x) => x.rule)).not.toContain('sigma-0b9c1c39-1111-4c1e-9a1e-000000000001');
+    // Every exec must reach the engine: the native triage lets them all through, and the kernel audits them.
+    expect(compileTriageSpec(d.rules(), [], d.sigmaRules()).execAll).toBe(true);
+    expect(createDetector({ host: 'n', users: null, rules: [], sigma: d.sigmaRules() as SigmaRule[] }).requiredAuditRules()).toContain('-a always,exit -F arch=b64 -S execve,execveat -k credwatch:exec');
+    // reload() picks up a changed directory; a broken file keeps the old rules.
+    fs.rmSync(path.join(dir, 's.yml'));
+    d.reload();
+    expect(d.sigmaRules().map((r) => r.target)).toEqual(['process_creation']);
+    fs.writeFileSync(path.join(dir, 'z.yml'), 'title: x\nid: z1\nlogsource: {product: windows}\ndetection: {sel: {a: b}, condition: sel}\n', { mode: 0o644 });
+    expect(() => d.reload()).toThrow(/z\.yml:3:\d+: logsource: unsupported logsource/);
+    expect(d.sigmaRules().length).toBe(1);
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  it('the Kubernetes detector runs kubernetes/audit Sigma rules', () => {
+    const dir = sigmaDir(RULE("    sel:\n        verb: create\n        objectRef.resource: pods\n        objectRef.subresource: exec\n    filter:\n        user.username|startswith: 'system:'\n    condition: sel and not filter", '    product: kubernetes\n    service: audit'));
+    const set = loadRunnableRuleSet([dir]);
+    const k = createKubeDetector({ host: 'n', rules: set.kube, sigma: set.sigma });
+    const line = (user: string, id: string): string =>
+      JSON.stringify({ kind: 'Event', apiVersion: 'audit.k8s.io/v1', level: 'Metadata', auditID: id, stage: 'ResponseComplete', requestURI: '/api/v1/namespaces/a/pods/p/exec', verb: 'create', user: { username: user }, sourceIPs: ['10.1.1.1'], objectRef: { resource: 'pods', subresource: 'exec', namespace: 'a', name: 'p' }, responseStatus: { code: 101 }, requestReceivedTimestamp: '2026-01-10T10:00:00Z' });
+    const run = (l: string) => {
+      const p = parseKubeAuditLine(l);
+      if (!p.ok) throw new Error(p.error);
+      return k.onKubeEvent(p.event).filter((f) => f.rule.startsWith('sigma-'));
+    };
+    const [f] = run(line('mallory', 'a1'));
+    expect(f).toMatchObject({ rule: 'sigma-0b9c1c39-1111-4c1e-9a1e-000000000001', source: 'kube-audit', severity: 'high', kube: { user: 'mallory', verb: 'create', subresource: 'exec' } });
+    expect(run(line('system:serviceaccount:kube-system:x', 'a2'))).toEqual([]);
+    k.setRules(set.kube, []);
+    expect(run(line('mallory', 'a3'))).toEqual([]);
     fs.rmSync(dir, { recursive: true });
   });
 });
