@@ -7,14 +7,19 @@
  * 1,000 children of one loop are one actor). A
  * `docker|nerdctl|podman exec <id> ...` on the host acts on that container, so its actor is the
  * container: the CLI call and what it runs inside are one behaviour.
- * Object: for open the path, for connect the socket address, for exec the first URL or absolute path in
- * the arguments, else the command line (bounded). Paths are normalised so that the same token read as
+ * Object: for a hit on one of our watches, the watched object's identity (watched-objects.ts: found by
+ * the PATH record's dev/inode, named by our own walk of the watch, never by the reader's path), so
+ * `/proc/<pid>/root/...`, the kubelet volume path, `..data/`, a hard link, a bind mount or an io_uring
+ * openat of one token are one object, before and after the kubelet rotates it. Without a watch hit:
+ * for open the path, for connect the socket address, for exec the first URL or absolute path in the
+ * arguments, else the command line (bounded). Those paths are normalised so that the same token read as
  * /var/run/secrets/... or through the projected volume's ..data link is the same object.
  * Everything in a key is redacted: the key is stored and shipped with the incident.
  */
 import type { Sockaddr } from '../audit/event';
 import type { EventView } from './event-view';
 import type { ProcessEntry } from '../enrich/process-table';
+import type { ObjectHit } from '../enrich/watched-objects';
 import { WINDOW_MARGIN } from './bound';
 import { redactText } from './redact';
 import { redactCutText } from './redact/text';
@@ -92,6 +97,13 @@ export function runtimeExecTarget(argv: readonly string[] | null): string | null
  */
 export class HostActors {
   private readonly byParent = new Map<string, string>();
+  /**
+   * The actor of each process (pid and start time) when first seen. A parent that dies reparents its
+   * children to init or a subreaper: their ancestry then ends at a service manager and they would
+   * become actors of their own, splitting a storm in two. A process never leaves the tree it was
+   * started in, so its first actor holds for its life.
+   */
+  private readonly byPid = new Map<string, string>();
 
   constructor(private readonly max = 4096) {}
 
@@ -100,13 +112,31 @@ export class HostActors {
   }
 
   set(parent: string, actor: string): void {
-    if (this.byParent.size >= this.max) this.byParent.delete(this.byParent.keys().next().value as string);
-    this.byParent.set(parent, actor);
+    bounded(this.byParent, this.max, parent, actor);
   }
 
+  /** The actor a process got when first seen. */
+  ofProcess(proc: string): string | undefined {
+    return this.byPid.get(proc);
+  }
+
+  setProcess(proc: string, actor: string): void {
+    bounded(this.byPid, this.max, proc, actor);
+  }
+
+  /** Parents remembered (processes are bounded alike: `processes`). */
   get size(): number {
     return this.byParent.size;
   }
+
+  get processes(): number {
+    return this.byPid.size;
+  }
+}
+
+function bounded(m: Map<string, string>, max: number, k: string, v: string): void {
+  if (!m.has(k) && m.size >= max) m.delete(m.keys().next().value as string);
+  m.set(k, v);
 }
 
 /**
@@ -119,6 +149,15 @@ function hostActor(v: EventView, actors?: HostActors): string {
   const ses = v.ev.process?.ses;
   if (ses !== null && ses !== undefined) return `host-session:${ses}`;
   if (!actors) return treeActor(v);
+  const self = v.pid !== null && v.startTime !== null ? `${v.pid}:${v.startTime}` : null;
+  const first = self === null ? undefined : actors.ofProcess(self);
+  if (first !== undefined) return first;
+  const actor = ancestryActor(v, actors);
+  if (self !== null) actors.setProcess(self, actor);
+  return actor;
+}
+
+function ancestryActor(v: EventView, actors: HostActors): string {
   const parents = v.parents;
   const keyOf = (p: ProcessEntry | undefined): string | null => (p && p.startTime !== null ? `${p.pid}:${p.startTime}` : null);
   const parentKey = keyOf(parents[0]);
@@ -126,7 +165,9 @@ function hostActor(v: EventView, actors?: HostActors): string {
   // (a storm whose children fork again stays one actor).
   for (const p of parents) {
     const k = keyOf(p);
-    const known = k === null ? undefined : actors.get(k);
+    // An ancestor's own actor is its descendants' too (the tree above it is theirs): a child of a
+    // reparented process stays in the tree its parent was first seen in.
+    const known = k === null ? undefined : (actors.get(k) ?? actors.ofProcess(k));
     if (known === undefined) continue;
     if (parentKey !== null && k !== parentKey) actors.set(parentKey, known);
     return known;
@@ -154,11 +195,30 @@ function treeActor(v: EventView): string {
   return `host:${v.pid ?? ''}:`;
 }
 
+/**
+ * The kubelet's atomic writer: `..data` links to the current `..2026_12_02_07_00_00.123456789` dir (Go's
+ * `..2006_01_02_15_04_05.` plus a random suffix). Only these: `/.../` is an ordinary directory name.
+ */
+const ATOMIC_WRITER_DIR = /\/\.\.(?:data|\d{4}(?:_\d{2}){5}\.[^/]+)(?=\/)/g;
+
 /** /var/run is /run; the projected volume's `..data` / `..2024_...` indirections name the same file. */
 export function normalisePath(p: string): string {
   let out = p.startsWith('/var/run/') ? p.slice(4) : p;
-  if (out.includes('/..')) out = out.replace(/\/\.\.[^/]+(?=\/)/g, '');
+  if (out.includes('/..')) out = out.replace(ATOMIC_WRITER_DIR, '');
   return out;
+}
+
+/**
+ * The identity of the watched object an event hit: its class and the name our own walk of the watch
+ * found its inode under (normalised: a rotation into a new `..<timestamp>` dir keeps the identity, so
+ * reads across a kubelet rotation stay one behaviour). Not indexed (replay of another node's log, a file
+ * newer than the last index): the inode the kernel printed. Neither: null (the path text is used).
+ */
+export function watchedObjectId(o: ObjectHit | null): string | null {
+  if (!o) return null;
+  if (o.via === 'inode' && o.file !== null) return `object:${o.class}:${normalisePath(o.file)}`;
+  if (o.inode !== null) return `object:${o.class}:${o.watch !== '' ? `${o.watch}:` : ''}inode:${o.inode}`;
+  return null;
 }
 
 function sockaddrObject(s: Sockaddr): string {
@@ -223,8 +283,19 @@ function redactedObject(raw: string): string {
 }
 
 export function behaviourKey(v: EventView, actors?: HostActors): BehaviourKey {
-  const object = redactedObject(objectOf(v));
+  const named = redactedObject(objectOf(v));
+  const id = watchedObjectId(v.object);
   const c = v.container;
+  if (id !== null) {
+    // A command line naming the file (H2: `cat /proc/<pid>/root/.../token`, or a `docker exec` CLI) has
+    // no watch hit and was keyed by that name: the open that follows joins it through the name, and the
+    // incident is known by the identity from then on.
+    const actor = c ? `container:${shortId(c.containerId)}` : hostActor(v, actors);
+    const links: BehaviourKey[] = [{ actor, object: named }];
+    if (c) links.push({ actor: RUNTIME_EXEC, object: named, withinMs: RUNTIME_EXEC_LINK_MS });
+    return { actor, object: id, links, publishes: [{ actor, object: named }] };
+  }
+  const object = named;
   if (c) return { actor: `container:${shortId(c.containerId)}`, object, links: [{ actor: RUNTIME_EXEC, object, withinMs: RUNTIME_EXEC_LINK_MS }] };
   const target = runtimeExecTarget(v.argv);
   if (target === null) return { actor: hostActor(v, actors), object };

@@ -258,6 +258,9 @@ class Engine implements Detector {
     if (v.kind === 'exec') this.noteRuntimeExec(v);
     let out: Finding[] | null = this.sigma.length > 0 ? this.evaluateSigma(v) : null;
     let key: BehaviourKey | null = null;
+    let jti: string | null | undefined;
+    // The token read (its jti) is part of what makes a hit new: a read after a rotation is never a repeat.
+    const jtiOf = (): string | null => (jti ??= v.object ? (this.tokenField(v).token?.jti ?? null) : null);
     for (const rule of this.compiled) {
       const hit = scoreRule(rule, v);
       if (!hit) continue;
@@ -274,7 +277,7 @@ class Engine implements Detector {
       let f: Finding | null = null;
       const build = (): Finding => (f ??= this.finding(rule.spec, v, hit.score, hit.indicators, hit.severity));
       if (this.sequenceStarters.has(id)) this.sequences.note(id, hit.score, hit.indicators, v, build);
-      if (this.isRepeat(id, v)) {
+      if (this.isRepeat(id, v, jtiOf())) {
         this.stats.suppressed++;
         continue;
       }
@@ -283,7 +286,7 @@ class Engine implements Detector {
         continue;
       }
       key ??= behaviourKey(v, this.hostActors);
-      const emitted = this.incidents.hit(key, { rule: id, severity: hit.severity, eventId: v.ev.id, timeMs: v.ev.timeMs, time: v.ev.time, touches: v.kind === 'open' || v.kind === 'connect' }, build);
+      const emitted = this.incidents.hit(key, { rule: id, severity: hit.severity, eventId: v.ev.id, timeMs: v.ev.timeMs, time: v.ev.time, touches: v.kind === 'open' || v.kind === 'connect', jti: jtiOf() }, build);
       if (emitted) out = latestInto(out, emitted);
     }
     for (const rule of this.sequenceRules) {
@@ -383,11 +386,11 @@ class Engine implements Detector {
     }
   }
 
-  private isRepeat(ruleId: string, v: EventView): boolean {
+  private isRepeat(ruleId: string, v: EventView, jti: string | null): boolean {
     // The start time tells a reused pid apart: at 2,000 new processes a second pids wrap (pid_max
     // 32768) well within the suppression window, and another process is never a repeat.
     const started = v.pid !== null ? (this.processTable.get(v.pid)?.startTime ?? '') : '';
-    const key = `${ruleId}\0${v.pid ?? ''}\0${started}\0${v.exe ?? ''}\0${v.cmdline ?? ''}`;
+    const key = `${ruleId}\0${v.pid ?? ''}\0${started}\0${v.exe ?? ''}\0${v.cmdline ?? ''}\0${jti ?? ''}`;
     const last = this.recent.get(key);
     const t = v.ev.timeMs;
     if (last !== undefined && t - last >= 0 && t - last < this.suppressMs) return true;

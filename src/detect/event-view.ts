@@ -139,6 +139,11 @@ export class EventView {
     this.argv0Base = argv && argv.length > 0 ? baseName(argv[0] ?? null) : null;
   }
 
+  /** The process's start time (/proc stat, clock ticks), telling a reused pid apart; null when never read. */
+  get startTime(): number | null {
+    return this.pid !== null ? (this.ctx.table.get(this.pid)?.startTime ?? null) : null;
+  }
+
   /** argv of this exec, or (for other events) of the process's last exec, when known. */
   get argv(): string[] | null {
     const p = this.ev.process;

@@ -56,7 +56,16 @@ export interface RuleHit {
   time: string;
   /** The event itself touched the object (an open or connect), not only named it on a command line. */
   touches: boolean;
+  /**
+   * The `jti` of the token file the event read (token claims), when known. A jti the incident has not
+   * seen (the kubelet rotated the token between two reads) is news: the token trail must learn it from
+   * an emitted revision, so the hit is built and emitted at once, never only counted.
+   */
+  jti?: string | null;
 }
+
+/** Distinct token ids remembered per incident (a rotation every hour for days stays small). */
+const MAX_JTIS = 64;
 
 interface Incident {
   finding: Finding;
@@ -69,6 +78,8 @@ interface Incident {
   touches: boolean;
   /** Event time of the last emission. */
   emittedMs: number;
+  /** Token ids read in this incident (see RuleHit.jti). */
+  jtis: Set<string>;
 }
 
 /**
@@ -137,7 +148,7 @@ export class IncidentGrouper {
   hit(key: BehaviourKey, h: RuleHit, build: () => Finding): Finding | null {
     const k = keyString(key);
     let inc = this.open.get(k) ?? this.linked(key, h.timeMs);
-    for (const p of key.publishes ?? []) if (inc) this.open.set(keyString(p), inc);
+    if (inc) this.publish(key, inc);
     if (inc && h.timeMs - inc.lastMs > this.windowMs) {
       this.close(k, inc);
       this.stats.closed++;
@@ -145,8 +156,7 @@ export class IncidentGrouper {
     }
     if (!inc) {
       const f = this.start(k, key, h, build());
-      const started = this.open.get(k)!;
-      for (const p of key.publishes ?? []) this.open.set(keyString(p), started);
+      this.publish(key, this.open.get(k)!);
       return f;
     }
     this.open.delete(k);
@@ -164,8 +174,10 @@ export class IncidentGrouper {
     const newRule = !inc.rules.has(h.rule);
     const raises = severityRank(h.severity) > severityRank(f.severity);
     const knownEvent = inc.eventIds.has(h.eventId);
-    if (newRule || raises || (!knownEvent && f.evidence.length < this.maxEvidence)) {
-      this.merge(inc, build(), h.touches);
+    const newJti = h.jti !== undefined && h.jti !== null && !inc.jtis.has(h.jti);
+    if (newJti) this.noteJti(inc, h.jti!);
+    if (newRule || raises || newJti || (!knownEvent && f.evidence.length < this.maxEvidence)) {
+      this.merge(inc, build(), h.touches, newJti);
     } else if (!knownEvent) {
       // Counted in `count`, evidence not kept: make the cut visible once per event.
       inc.eventIds.add(h.eventId);
@@ -173,7 +185,7 @@ export class IncidentGrouper {
       this.stats.evidenceCut++;
     }
     inc.dirty = true;
-    if (newRule || raises || h.timeMs - inc.emittedMs >= this.updateEveryMs) {
+    if (newRule || raises || newJti || h.timeMs - inc.emittedMs >= this.updateEveryMs) {
       inc.emittedMs = Math.max(inc.emittedMs, h.timeMs);
       return this.emit(inc);
     }
@@ -193,6 +205,20 @@ export class IncidentGrouper {
     }
     this.stats.open = this.open.size;
     return out;
+  }
+
+  /**
+   * The key's other names now lead to this incident. An incident that held one of them (a command line
+   * naming a second alias of an object, keyed by that name before the open showed which object it is)
+   * is reached no more under it: its pending update goes out with the next tick, not lost.
+   */
+  private publish(key: BehaviourKey, inc: Incident): void {
+    for (const p of key.publishes ?? []) {
+      const pk = keyString(p);
+      const held = this.open.get(pk);
+      if (held && held !== inc && held.dirty) this.pending.push(this.emit(held));
+      this.open.set(pk, inc);
+    }
   }
 
   /** An open incident under one of the key's links: the key becomes another name of it. */
@@ -222,7 +248,18 @@ export class IncidentGrouper {
       incident: { actor: key.actor, object: key.object },
       evidence: first.evidence.slice(0, this.maxEvidence).map((e) => this.tagged(first.rule, e)),
     };
-    const inc: Incident = { finding: f, rules: new Set([first.rule]), eventIds: new Set(f.evidence.map((e) => e.event_id)), lastEventId: h.eventId, lastMs: h.timeMs, dirty: false, touches: h.touches, emittedMs: h.timeMs };
+    const inc: Incident = {
+      finding: f,
+      rules: new Set([first.rule]),
+      eventIds: new Set(f.evidence.map((e) => e.event_id)),
+      lastEventId: h.eventId,
+      lastMs: h.timeMs,
+      dirty: false,
+      touches: h.touches,
+      emittedMs: h.timeMs,
+      jtis: new Set(),
+    };
+    if (h.jti) this.noteJti(inc, h.jti);
     inc.eventIds.add(h.eventId);
     this.open.set(k, inc);
     this.stats.opened++;
@@ -250,7 +287,13 @@ export class IncidentGrouper {
     return g.process.pid === mine || g.process.parents.some((p) => p.pid === mine);
   }
 
-  private merge(inc: Incident, g: Finding, touches: boolean): void {
+  private noteJti(inc: Incident, jti: string): void {
+    if (inc.jtis.size >= MAX_JTIS) inc.jtis.delete(inc.jtis.values().next().value as string);
+    inc.jtis.add(jti);
+  }
+
+  /** `newToken`: g read a token the incident had not seen; the incident shows the newest token read. */
+  private merge(inc: Incident, g: Finding, touches: boolean, newToken = false): void {
     const f = inc.finding;
     inc.rules.add(g.rule);
     union(f.rules!, [g.rule]);
@@ -275,7 +318,7 @@ export class IncidentGrouper {
     f.container ??= g.container;
     if (g.object && !f.object) f.object = g.object;
     // Likewise the claims of the token read (token trail): an H2 opening the incident has none.
-    if (g.token && !f.token) f.token = g.token;
+    if (g.token && (!f.token || newToken)) f.token = g.token;
     f.score = Math.max(f.score, g.score);
     for (const e of g.evidence) {
       const have = f.evidence.find((x) => x.event_id === e.event_id);

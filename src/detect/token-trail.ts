@@ -117,7 +117,7 @@ export class TokenTrail {
   private readonly byJti: BoundedMap<Finding>;
   private readonly byPod: BoundedMap<Finding>;
   private readonly byLegacy: BoundedMap<Finding>;
-  /** Open trails by read finding id + join kind. */
+  /** Open trails by read finding id + the read token's jti + join kind. */
   private readonly open = new Map<string, Trail>();
   /** Requests already tied (an audit log replayed twice, a webhook batch re-sent). */
   private readonly seen = new Set<string>();
@@ -167,7 +167,9 @@ export class TokenTrail {
     this.seen.add(ev.auditID);
     if (this.seen.size > 200_000) this.seen.clear();
     this.stats.joined[hit.kind]++;
-    const key = `${hit.read.id}\0${hit.kind}`;
+    // An incident's revisions share its id, and one incident can hold reads of several tokens (a
+    // kubelet rotation between two reads): a trail is per read *token*, so each jti names its own requests.
+    const key = `${hit.read.id}\0${hit.read.token?.jti ?? ''}\0${hit.kind}`;
     let trail = this.open.get(key);
     if (!trail) {
       trail = { read: hit.read, kind: hit.kind, openedMs: this.now(), requests: [], more: 0 };

@@ -36,10 +36,11 @@ describe('host actors: one tree stays one actor while the table knows more or le
   }
   const proc = (pid: number, startTime: number | null, exe = '/usr/bin/bash'): Proc => ({ pid, startTime, exe });
   /** What behaviourKey reads of an event: a connect to the docker socket by `pid` with these ancestors. */
-  function connect(pid: number, parents: Proc[]): EventView {
+  function connect(pid: number, parents: Proc[], startTime: number | null = null): EventView {
     return {
       ev: { process: { ses: null, ppid: parents[0]?.pid ?? null } },
       pid,
+      startTime,
       parents,
       kind: 'connect',
       sockaddr: { family: 'unix', path: '/var/run/docker.sock', addr: null, port: null },
@@ -76,10 +77,25 @@ describe('host actors: one tree stays one actor while the table knows more or le
     expect(actors.size).toBe(0);
   });
 
+  it('a process reparented mid-run keeps the actor it was first seen with, and so do its children', () => {
+    const actors = new HostActors();
+    // child 1002 of the loop, seen while its tree was known
+    expect(behaviourKey(connect(1002, [loop, bench, shell, systemd], 13), actors).actor).toBe('host:300:3');
+    // the loop died: 1002 was reparented to systemd, its ancestry now ends at a service manager
+    expect(behaviourKey(connect(1002, [systemd], 13)).actor).toBe('host:1002:'); // (what it was without)
+    expect(behaviourKey(connect(1002, [systemd], 13), actors).actor).toBe('host:300:3');
+    // a child it forks after the reparenting is in the same tree
+    expect(behaviourKey(connect(3001, [proc(1002, 13, '/opt/loadgen'), systemd], 17), actors).actor).toBe('host:300:3');
+    // a new process that reuses pid 1002 (another start time) is not that process
+    expect(behaviourKey(connect(1002, [systemd], 99), actors).actor).toBe('host:1002:');
+    expect(actors.processes).toBe(3);
+  });
+
   it('is bounded', () => {
     const actors = new HostActors(3);
-    for (let i = 0; i < 10; i++) behaviourKey(connect(5000 + i, [proc(700 + i, 11), shell]), actors);
+    for (let i = 0; i < 10; i++) behaviourKey(connect(5000 + i, [proc(700 + i, 11), shell], 20 + i), actors);
     expect(actors.size).toBe(3);
+    expect(actors.processes).toBe(3);
   });
 });
 
