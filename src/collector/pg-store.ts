@@ -81,22 +81,24 @@ function columns(rows: Row[]): unknown[] {
     rows.map((r) => r.host),
     rows.map((r) => r.containerId),
     rows.map((r) => r.bytes),
-    // One JSON array of the texts: V8's JSON.stringify escapes it several times faster than
-    // node-postgres builds a text[] literal of long strings (the biggest per-row cost on the client).
-    JSON.stringify(rows.map((r) => r.json)),
+    // The findings' JSON texts joined into one JSON array of objects: each finding is encoded once
+    // (a text[] literal or an array of JSON strings would escape every quote of it again, on the
+    // client, and PostgreSQL would unescape it). For type json (not jsonb) json_array_elements
+    // returns each element as the very text it was given, so the stored text is ours byte for byte.
+    `[${rows.map((r) => r.json).join(',')}]`,
   ];
 }
 
 const UNNEST = `unnest($2::text[], $3::int[], $4::bigint[], $5::smallint[], $6::text[], $7::text[], $8::text[], $9::int[]) WITH ORDINALITY
                   AS c(id, revision, time_ms, severity, rule, host, container_id, bytes, n)
-                JOIN json_array_elements_text($10::json) WITH ORDINALITY AS j(json, n) USING (n)`;
+                JOIN json_array_elements($10::json) WITH ORDINALITY AS j(doc, n) USING (n)`;
 
 /**
  * Keys and their findings in one statement, for the keys `conflict` lets through; returns the ids it
  * stored. The rows' seq comes from the key insert, so a finding row exists only with its key.
  */
 const keysAndFindings = (conflict: string): string => `
-  WITH u AS (SELECT id, revision, time_ms, severity, rule, host, container_id, bytes, json FROM ${UNNEST}),
+  WITH u AS (SELECT id, revision, time_ms, severity, rule, host, container_id, bytes, doc::text AS json FROM ${UNNEST}),
   k AS (
     INSERT INTO fleet_finding_keys AS f (agent, id, revision, time_ms, seq)
     SELECT $1, u.id, u.revision, u.time_ms, nextval('fleet_finding_seq') FROM u ORDER BY u.id
@@ -239,7 +241,7 @@ export async function openPgCollectorStore(config: PoolConfig, opts: PgStoreOpti
         // and judged on the next round.
         for (let round = 0; pending.length > 0; round++) {
           if (round > 5) throw Object.assign(new Error('keys kept changing under a concurrent writer'), { code: '40001' });
-          const stored = new Set((await c.query<{ id: string }>(INSERT_NEW, [agent, ...columns(pending), nowMs])).rows.map((r) => r.id));
+          const stored = new Set((await c.query<{ id: string }>({ name: 'cw_insert_new', text: INSERT_NEW, values: [agent, ...columns(pending), nowMs] })).rows.map((r) => r.id));
           result.accepted += stored.size;
           for (const r of pending) if (stored.has(r.id)) kept.push(r);
           const rest = pending.filter((r) => !stored.has(r.id));
@@ -263,7 +265,7 @@ export async function openPgCollectorStore(config: PoolConfig, opts: PgStoreOpti
               old.map((k) => k.time_ms),
               old.map((k) => k.seq),
             ]);
-            const moved = (await c.query(REPLACE, [agent, ...columns(higher), nowMs])).rowCount ?? 0;
+            const moved = (await c.query({ name: 'cw_replace', text: REPLACE, values: [agent, ...columns(higher), nowMs] })).rowCount ?? 0;
             // Locked rows cannot change under us, so every one moves; anything else is a bug.
             if (moved !== higher.length) throw new Error(`revision update moved ${moved} of ${higher.length} findings`);
             result.replaced += moved;
@@ -275,9 +277,9 @@ export async function openPgCollectorStore(config: PoolConfig, opts: PgStoreOpti
         const text = new Map(kept.map((r) => [r.finding, r.json]));
         const sightings = tokenSightings(agent, [...text.keys()], (f) => text.get(f)!);
         if (sightings.length > 0) {
-          await c.query(PUT_SIGHTINGS, [agent, sightings.map((t) => t.jti), sightings.map((t) => t.kind), sightings.map((t) => t.id), sightings.map((t) => t.timeMs), sightings.map((t) => t.json)]);
+          await c.query({ name: 'cw_put_sightings', text: PUT_SIGHTINGS, values: [agent, sightings.map((t) => t.jti), sightings.map((t) => t.kind), sightings.map((t) => t.id), sightings.map((t) => t.timeMs), sightings.map((t) => t.json)] });
         }
-        await c.query(REMEMBER_AGENT, [agent, nowMs, host, result.accepted, result.duplicates]);
+        await c.query({ name: 'cw_remember_agent', text: REMEMBER_AGENT, values: [agent, nowMs, host, result.accepted, result.duplicates] });
         await c.query('COMMIT');
       } catch (err) {
         await c.query('ROLLBACK').catch(() => undefined);

@@ -69,6 +69,23 @@ describe.skipIf(why !== null)('PostgreSQL collector store', () => {
     }
   });
 
+  it('stores each finding’s JSON text byte for byte (quotes, backslashes, non-ASCII, lone surrogates, NUL escapes)', async () => {
+    const { store, db } = await freshStore();
+    try {
+      const hostile = ['say "hi" \\ \\"', 'ünïcödé ✓ 𝄞', '\ud800 lone \udc00', 'nul \u0000 and tab \t', '{"not":"an object"}'];
+      const batch = hostile.map((title) => finding({ title }));
+      expect(await store.ingest('a', batch, NOW)).toMatchObject({ accepted: batch.length });
+      const stored = new Map((await queryAll(store, {})).map((f) => [f.id, f.title]));
+      expect(batch.map((f) => stored.get(f.id))).toEqual(hostile);
+      // The text itself, not just an equal value: what JSON.stringify made of the parsed finding.
+      const texts = new Set(one("SELECT string_agg(encode(convert_to(json, 'UTF8'), 'base64'), ',') FROM fleet_findings", db).replace(/\n/g, '').split(','));
+      for (const f of batch) expect(texts.has(Buffer.from(JSON.stringify(f)).toString('base64'))).toBe(true);
+      expect(one('SELECT count(*) FROM fleet_findings WHERE bytes = octet_length(json)', db)).toBe(String(batch.length));
+    } finally {
+      await store.close();
+    }
+  });
+
   it('keeps the highest revision (absent = 0), also when a resend carries another time', async () => {
     const { store, db } = await freshStore();
     try {
