@@ -66,7 +66,6 @@ interface Row {
   rule: string;
   host: string;
   containerId: string | null;
-  bytes: number;
   json: string;
 }
 
@@ -80,25 +79,24 @@ function columns(rows: Row[]): unknown[] {
     rows.map((r) => r.rule),
     rows.map((r) => r.host),
     rows.map((r) => r.containerId),
-    rows.map((r) => r.bytes),
-    // The findings' JSON texts joined into one JSON array of objects: each finding is encoded once
-    // (a text[] literal or an array of JSON strings would escape every quote of it again, on the
-    // client, and PostgreSQL would unescape it). For type json (not jsonb) json_array_elements
-    // returns each element as the very text it was given, so the stored text is ours byte for byte.
-    `[${rows.map((r) => r.json).join(',')}]`,
+    // The findings' JSON texts joined by newlines, split again by string_to_table: each finding is
+    // encoded once (a text[] literal or a JSON array of strings would escape every quote of it again
+    // on the client, and PostgreSQL would parse and unescape it; this is a plain split). JSON.stringify
+    // never writes a raw newline (in a string it is \n), so line n is finding n; ingest checks it.
+    rows.map((r) => r.json).join('\n'),
   ];
 }
 
-const UNNEST = `unnest($2::text[], $3::int[], $4::bigint[], $5::smallint[], $6::text[], $7::text[], $8::text[], $9::int[]) WITH ORDINALITY
-                  AS c(id, revision, time_ms, severity, rule, host, container_id, bytes, n)
-                JOIN json_array_elements($10::json) WITH ORDINALITY AS j(doc, n) USING (n)`;
+const UNNEST = `unnest($2::text[], $3::int[], $4::bigint[], $5::smallint[], $6::text[], $7::text[], $8::text[]) WITH ORDINALITY
+                  AS c(id, revision, time_ms, severity, rule, host, container_id, n)
+                JOIN string_to_table($9::text, E'\\n') WITH ORDINALITY AS j(json, n) USING (n)`;
 
 /**
  * Keys and their findings in one statement, for the keys `conflict` lets through; returns the ids it
  * stored. The rows' seq comes from the key insert, so a finding row exists only with its key.
  */
 const keysAndFindings = (conflict: string): string => `
-  WITH u AS (SELECT id, revision, time_ms, severity, rule, host, container_id, bytes, doc::text AS json FROM ${UNNEST}),
+  WITH u AS (SELECT id, revision, time_ms, severity, rule, host, container_id, octet_length(json) AS bytes, json FROM ${UNNEST}),
   k AS (
     INSERT INTO fleet_finding_keys AS f (agent, id, revision, time_ms, seq)
     SELECT $1, u.id, u.revision, u.time_ms, nextval('fleet_finding_seq') FROM u ORDER BY u.id
@@ -106,7 +104,7 @@ const keysAndFindings = (conflict: string): string => `
     RETURNING id, seq
   )
   INSERT INTO fleet_findings (time_ms, seq, agent, id, revision, stored_ms, severity, rule, host, container_id, bytes, json)
-  SELECT u.time_ms, k.seq, $1, u.id, u.revision, $11, u.severity, u.rule, u.host, u.container_id, u.bytes, u.json
+  SELECT u.time_ms, k.seq, $1, u.id, u.revision, $10, u.severity, u.rule, u.host, u.container_id, u.bytes, u.json
   FROM u JOIN k ON k.id = u.id
   RETURNING id`;
 
@@ -307,9 +305,10 @@ export async function openPgCollectorStore(config: PoolConfig, opts: PgStoreOpti
           rule: f.rule,
           host: f.host,
           containerId: f.container?.id ?? null,
-          bytes: Buffer.byteLength(json),
           json,
         };
+        // The batch's texts travel newline-separated (columns()); a raw newline would shift every row after it.
+        if (json.includes('\n')) throw new Error('a finding encoded with a raw newline');
         const prev = byId.get(f.id);
         if (prev !== undefined && row.revision > prev.revision) inBatchReplaced++;
         else if (prev !== undefined) inBatch++;
