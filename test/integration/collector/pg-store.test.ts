@@ -132,6 +132,38 @@ describe.skipIf(why !== null)('PostgreSQL collector store', () => {
     }
   });
 
+  it('keeps the fleet join’s sightings like the SQLite store: in the batch’s transaction, highest revision, by jti, gone with retention', async () => {
+    const { store: pgStore, db } = await freshStore(10);
+    const dir = mkdtempSync(join(tmpdir(), 'credwatch-pg-sightings-'));
+    const sqlite = openCollectorStore(join(dir, 'c.db'));
+    const claims = { jti: 'jti-1', service_account: 'app', namespace: 'shop', pod: 'app-0', pod_uid: null, node: 'w1', issued: null, expires: null, kind: 'bound', from: 'file' };
+    const read = finding({ id: 'read-1', covers: ['H1'], source: 'audit', token: claims });
+    const req = finding({ id: 'req-1', rule: 'k-away', source: 'kube-audit', token: { ...claims, from: 'api-request' }, time: new Date(NOW - 3_000_000).toISOString() });
+    const plain = finding({ id: 'plain' });
+    try {
+      for (const store of [pgStore, sqlite]) {
+        await store.ingest('worker', [read, plain], NOW);
+        await store.ingest('control', [req, { ...req, revision: 2, title: 'second' }], NOW);
+        await store.ingest('control', [req], NOW); // a lower revision again: the sighting stays revision 2
+        const [t] = await store.tokenTrails(['jti-1']);
+        expect(t!.reads.map((r) => [r.agent, r.id])).toEqual([['worker', 'read-1']]);
+        expect(t!.requests.map((r) => [r.agent, r.id, (JSON.parse(r.json) as IngestedFinding).title])).toEqual([['control', 'req-1', 'second']]);
+        expect(t!.requestsTotal).toBe(1);
+        expect(await store.tokenTrails(['jti-other'])).toEqual([{ jti: 'jti-other', reads: [], requests: [], requestsTotal: 0 }]);
+        await store.retain(10, NOW + 11 * DAY_MS);
+        expect(await store.tokenTrails(['jti-1'])).toEqual([{ jti: 'jti-1', reads: [], requests: [], requestsTotal: 0 }]);
+      }
+      // All or nothing: a batch the database refuses leaves no sighting either.
+      pg.psql("ALTER TABLE fleet_findings ADD CONSTRAINT test_no_evil CHECK (rule <> 'evil')", db);
+      await expect(pgStore.ingest('worker', [{ ...read, id: 'read-2' }, finding({ rule: 'evil' })], NOW)).rejects.toThrow(/test_no_evil/);
+      expect(one('SELECT count(*) FROM fleet_token_sightings', db)).toBe('0');
+    } finally {
+      await pgStore.close();
+      await sqlite.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('creates daily partitions for the retention window and ahead, and drops whole days past retention', async () => {
     const { store, db } = await freshStore(30);
     try {
