@@ -12,6 +12,9 @@
  *  - fleet_finding_keys: one row per (agent, id): the stored revision and where its row is (time, seq).
  *    It is what makes ingest idempotent, and what a higher revision replaces under a row lock.
  *  - fleet_agents: per-agent counters (first/last seen, batches, findings, duplicates).
+ *  - fleet_token_sightings (2): the fleet join's state (token-join.ts): token reads and API requests by
+ *    jti, written in each batch's transaction so every replica joins what any other ingested; deleted
+ *    with retention by time.
  */
 import type { PoolClient } from 'pg';
 
@@ -61,6 +64,22 @@ export const MIGRATIONS: readonly Migration[] = [
         findings      bigint NOT NULL,
         duplicates    bigint NOT NULL
       );
+    `,
+  },
+  {
+    version: 2,
+    description: 'fleet token join state (token reads and requests by jti)',
+    sql: `
+      CREATE TABLE fleet_token_sightings (
+        jti     text   NOT NULL,
+        kind    text   NOT NULL CHECK (kind IN ('read', 'request')),
+        agent   text   NOT NULL,
+        id      text   NOT NULL,
+        time_ms bigint NOT NULL,
+        json    text   NOT NULL,
+        PRIMARY KEY (jti, kind, agent, id)
+      );
+      CREATE INDEX fleet_token_sightings_time ON fleet_token_sightings (time_ms);
     `,
   },
 ];

@@ -18,9 +18,11 @@
 import { Pool, type PoolClient, type PoolConfig } from 'pg';
 import { severityRank } from '../detect/finding';
 import type { FindingsQuery } from '../store/types';
+import type { IngestedFinding } from './finding-schema';
 import { DAY_MS, dayStart, dropPartitionsBefore, ensurePartitions, listPartitions } from './pg-partitions';
 import { migrate } from './pg-schema';
-import { StoreUnavailableError, type AgentRecord, type CollectorStore, type Cursor, type IngestResult, type PageRow, type PagePlan } from './store';
+import { TRAIL_READS, TRAIL_REQUESTS, tokenSightings, type SightingKind, type TokenSighting } from './token-join';
+import { StoreUnavailableError, TRAIL_COUNT_CAP, trailsOf, type AgentRecord, type CollectorStore, type Cursor, type IngestResult, type PageRow, type PagePlan } from './store';
 
 export interface PgStoreOptions {
   /** Days kept: partitions for this window are created, older ones dropped by retain(). */
@@ -56,6 +58,7 @@ function describe(err: unknown): string {
 }
 
 interface Row {
+  finding: IngestedFinding;
   id: string;
   revision: number;
   timeMs: number;
@@ -63,7 +66,6 @@ interface Row {
   rule: string;
   host: string;
   containerId: string | null;
-  bytes: number;
   json: string;
 }
 
@@ -77,23 +79,24 @@ function columns(rows: Row[]): unknown[] {
     rows.map((r) => r.rule),
     rows.map((r) => r.host),
     rows.map((r) => r.containerId),
-    rows.map((r) => r.bytes),
-    // One JSON array of the texts: V8's JSON.stringify escapes it several times faster than
-    // node-postgres builds a text[] literal of long strings (the biggest per-row cost on the client).
-    JSON.stringify(rows.map((r) => r.json)),
+    // The findings' JSON texts joined by newlines, split again by string_to_table: each finding is
+    // encoded once (a text[] literal or a JSON array of strings would escape every quote of it again
+    // on the client, and PostgreSQL would parse and unescape it; this is a plain split). JSON.stringify
+    // never writes a raw newline (in a string it is \n), so line n is finding n; ingest checks it.
+    rows.map((r) => r.json).join('\n'),
   ];
 }
 
-const UNNEST = `unnest($2::text[], $3::int[], $4::bigint[], $5::smallint[], $6::text[], $7::text[], $8::text[], $9::int[]) WITH ORDINALITY
-                  AS c(id, revision, time_ms, severity, rule, host, container_id, bytes, n)
-                JOIN json_array_elements_text($10::json) WITH ORDINALITY AS j(json, n) USING (n)`;
+const UNNEST = `unnest($2::text[], $3::int[], $4::bigint[], $5::smallint[], $6::text[], $7::text[], $8::text[]) WITH ORDINALITY
+                  AS c(id, revision, time_ms, severity, rule, host, container_id, n)
+                JOIN string_to_table($9::text, E'\\n') WITH ORDINALITY AS j(json, n) USING (n)`;
 
 /**
  * Keys and their findings in one statement, for the keys `conflict` lets through; returns the ids it
  * stored. The rows' seq comes from the key insert, so a finding row exists only with its key.
  */
 const keysAndFindings = (conflict: string): string => `
-  WITH u AS (SELECT id, revision, time_ms, severity, rule, host, container_id, bytes, json FROM ${UNNEST}),
+  WITH u AS (SELECT id, revision, time_ms, severity, rule, host, container_id, octet_length(json) AS bytes, json FROM ${UNNEST}),
   k AS (
     INSERT INTO fleet_finding_keys AS f (agent, id, revision, time_ms, seq)
     SELECT $1, u.id, u.revision, u.time_ms, nextval('fleet_finding_seq') FROM u ORDER BY u.id
@@ -101,7 +104,7 @@ const keysAndFindings = (conflict: string): string => `
     RETURNING id, seq
   )
   INSERT INTO fleet_findings (time_ms, seq, agent, id, revision, stored_ms, severity, rule, host, container_id, bytes, json)
-  SELECT u.time_ms, k.seq, $1, u.id, u.revision, $11, u.severity, u.rule, u.host, u.container_id, u.bytes, u.json
+  SELECT u.time_ms, k.seq, $1, u.id, u.revision, $10, u.severity, u.rule, u.host, u.container_id, u.bytes, u.json
   FROM u JOIN k ON k.id = u.id
   RETURNING id`;
 
@@ -121,6 +124,23 @@ const REMEMBER_AGENT = `
     batches = a.batches + 1,
     findings = a.findings + excluded.findings,
     duplicates = a.duplicates + excluded.duplicates`;
+
+/** Sightings of the findings stored in this batch; a higher revision's text replaces the older. */
+const PUT_SIGHTINGS = `
+  INSERT INTO fleet_token_sightings AS s (jti, kind, agent, id, time_ms, json)
+  SELECT jti, kind, $1, id, time_ms, json FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[]) AS u(jti, kind, id, time_ms, json)
+  ON CONFLICT (jti, kind, agent, id) DO UPDATE SET time_ms = excluded.time_ms, json = excluded.json`;
+
+/** Reads newest first and requests oldest first, bounded per jti, for the jtis of $1. */
+const TRAIL_ROWS = `
+  SELECT t.* FROM unnest($1::text[]) AS j(jti) CROSS JOIN LATERAL (
+    (SELECT jti, kind, agent, id, time_ms, json FROM fleet_token_sightings WHERE jti = j.jti AND kind = 'read' ORDER BY time_ms DESC, agent, id LIMIT ${TRAIL_READS})
+    UNION ALL
+    (SELECT jti, kind, agent, id, time_ms, json FROM fleet_token_sightings WHERE jti = j.jti AND kind = 'request' ORDER BY time_ms, agent, id LIMIT ${TRAIL_REQUESTS})
+  ) AS t`;
+const TRAIL_COUNTS = `
+  SELECT j.jti, (SELECT count(*) FROM (SELECT 1 FROM fleet_token_sightings WHERE jti = j.jti AND kind = 'request' LIMIT ${TRAIL_COUNT_CAP}) AS c) AS n
+  FROM unnest($1::text[]) AS j(jti)`;
 
 function whereFor(q: FindingsQuery, cursor: Cursor | null): { sql: string; args: unknown[] } {
   const where: string[] = [];
@@ -212,13 +232,16 @@ export async function openPgCollectorStore(config: PoolConfig, opts: PgStoreOpti
       const result: IngestResult = { accepted: 0, replaced: 0, duplicates: inBatchDuplicates };
       await c.query('BEGIN');
       try {
+        /** Rows that became the stored copy (new or a higher revision). */
+        const kept: Row[] = [];
         let pending = rows;
         // Twice at most in practice: a key another replica inserted between our two steps is locked
         // and judged on the next round.
         for (let round = 0; pending.length > 0; round++) {
           if (round > 5) throw Object.assign(new Error('keys kept changing under a concurrent writer'), { code: '40001' });
-          const stored = new Set((await c.query<{ id: string }>(INSERT_NEW, [agent, ...columns(pending), nowMs])).rows.map((r) => r.id));
+          const stored = new Set((await c.query<{ id: string }>({ name: 'cw_insert_new', text: INSERT_NEW, values: [agent, ...columns(pending), nowMs] })).rows.map((r) => r.id));
           result.accepted += stored.size;
+          for (const r of pending) if (stored.has(r.id)) kept.push(r);
           const rest = pending.filter((r) => !stored.has(r.id));
           if (rest.length === 0) break;
           const locked = await c.query<{ id: string; revision: number; time_ms: string; seq: string }>(
@@ -240,14 +263,21 @@ export async function openPgCollectorStore(config: PoolConfig, opts: PgStoreOpti
               old.map((k) => k.time_ms),
               old.map((k) => k.seq),
             ]);
-            const moved = (await c.query(REPLACE, [agent, ...columns(higher), nowMs])).rowCount ?? 0;
+            const moved = (await c.query({ name: 'cw_replace', text: REPLACE, values: [agent, ...columns(higher), nowMs] })).rowCount ?? 0;
             // Locked rows cannot change under us, so every one moves; anything else is a bug.
             if (moved !== higher.length) throw new Error(`revision update moved ${moved} of ${higher.length} findings`);
             result.replaced += moved;
+            kept.push(...higher);
           }
           pending = gone;
         }
-        await c.query(REMEMBER_AGENT, [agent, nowMs, host, result.accepted, result.duplicates]);
+        // The fleet join's state, in the batch's transaction (committed with the findings or not at all).
+        const text = new Map(kept.map((r) => [r.finding, r.json]));
+        const sightings = tokenSightings(agent, [...text.keys()], (f) => text.get(f)!);
+        if (sightings.length > 0) {
+          await c.query({ name: 'cw_put_sightings', text: PUT_SIGHTINGS, values: [agent, sightings.map((t) => t.jti), sightings.map((t) => t.kind), sightings.map((t) => t.id), sightings.map((t) => t.timeMs), sightings.map((t) => t.json)] });
+        }
+        await c.query({ name: 'cw_remember_agent', text: REMEMBER_AGENT, values: [agent, nowMs, host, result.accepted, result.duplicates] });
         await c.query('COMMIT');
       } catch (err) {
         await c.query('ROLLBACK').catch(() => undefined);
@@ -267,6 +297,7 @@ export async function openPgCollectorStore(config: PoolConfig, opts: PgStoreOpti
       for (const f of findings) {
         const json = JSON.stringify(f);
         const row: Row = {
+          finding: f,
           id: f.id,
           revision: f.revision ?? 0,
           timeMs: Date.parse(f.time),
@@ -274,9 +305,10 @@ export async function openPgCollectorStore(config: PoolConfig, opts: PgStoreOpti
           rule: f.rule,
           host: f.host,
           containerId: f.container?.id ?? null,
-          bytes: Buffer.byteLength(json),
           json,
         };
+        // The batch's texts travel newline-separated (columns()); a raw newline would shift every row after it.
+        if (json.includes('\n')) throw new Error('a finding encoded with a raw newline');
         const prev = byId.get(f.id);
         if (prev !== undefined && row.revision > prev.revision) inBatchReplaced++;
         else if (prev !== undefined) inBatch++;
@@ -350,6 +382,17 @@ export async function openPgCollectorStore(config: PoolConfig, opts: PgStoreOpti
         );
       }),
 
+    tokenTrails: (jtis) =>
+      jtis.length === 0
+        ? Promise.resolve([])
+        : withClient(async (c) => {
+            const list = [...jtis];
+            const r = await c.query<{ jti: string; kind: SightingKind; agent: string; id: string; time_ms: string; json: string }>(TRAIL_ROWS, [list]);
+            const n = await c.query<{ jti: string; n: string }>(TRAIL_COUNTS, [list]);
+            const rows: TokenSighting[] = r.rows.map((x) => ({ jti: x.jti, kind: x.kind, agent: x.agent, id: x.id, timeMs: Number(x.time_ms), json: x.json }));
+            return trailsOf(list, rows, new Map(n.rows.map((x) => [x.jti, Number(x.n)])));
+          }),
+
     ensurePartitions: (nowMs) =>
       withClient(async (c) => {
         const [lo, hi] = windowFor(nowMs);
@@ -368,6 +411,11 @@ export async function openPgCollectorStore(config: PoolConfig, opts: PgStoreOpti
             const r = await c.query('DELETE FROM fleet_finding_keys WHERE ctid = ANY (ARRAY(SELECT ctid FROM fleet_finding_keys WHERE time_ms < $1 LIMIT 5000))', [oldest]);
             if ((r.rowCount ?? 0) < 5000) break;
           }
+        }
+        // The join's state goes with the findings it was taken from.
+        for (;;) {
+          const r = await c.query('DELETE FROM fleet_token_sightings WHERE ctid = ANY (ARRAY(SELECT ctid FROM fleet_token_sightings WHERE time_ms < $1 LIMIT 5000))', [nowMs - days * DAY_MS]);
+          if ((r.rowCount ?? 0) < 5000) break;
         }
         return dropped.findings;
       }),

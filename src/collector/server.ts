@@ -27,7 +27,7 @@ import type { CollectorConfig } from './config';
 import { IngestError, decodeBody, parseNdjsonFindings } from './ingest';
 import { createCollectorMetrics } from './metrics';
 import { StoreUnavailableError, decodeCursor, encodeCursor, type CollectorStore, type PageRow } from './store';
-import { COLLECTOR_AGENT, FleetTokenJoin } from './token-join';
+import { COLLECTOR_AGENT, linkedFindings, touchedJtis } from './token-join';
 import { parseListenAddress } from '../daemon/config-schema';
 
 export interface CollectorServerOptions {
@@ -161,7 +161,6 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
   const failLimiter = new RateLimiter(Math.max(1, config.rate_limit.requests_per_second / 4), Math.max(5, Math.floor(config.rate_limit.burst / 4)), now);
   const rejectLog = new RateLimitedLog(logger, 10_000, now);
   const counters: CollectorCounters = { requests: 0, batches: 0, accepted: 0, replaced: 0, duplicates: 0, busy: 0, dbUnavailable: 0, retained: 0, tokenLinks: 0, tokenLinkErrors: 0, rejected: {} };
-  const tokenJoin = new FleetTokenJoin();
   const maxBody = config.max_body_bytes;
   let inFlightBytes = 0;
   let server: Server | null = null;
@@ -264,13 +263,18 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
     counters.replaced += replaced;
     counters.duplicates += duplicates;
     logger.debug({ agent: p.agent, accepted, replaced, duplicates }, 'batch ingested');
-    // Reads from one agent, requests from another, joined by token jti (token-join.ts). The batch is
-    // already committed: a failure here is logged and counted, the agent's 200 stands.
-    const links = p.agent === COLLECTOR_AGENT ? [] : tokenJoin.observe(p.agent, findings);
-    if (links.length > 0) {
+    // Reads from one agent, requests from another, joined by token jti (token-join.ts) on the state in
+    // the store, so whichever replica ingested either side. The batch and its sightings are already
+    // committed: a failure here is logged and counted, the agent's 200 stands.
+    const jtis = p.agent === COLLECTOR_AGENT ? [] : touchedJtis(p.agent, findings);
+    if (jtis.length > 0) {
       try {
-        await store.ingest(COLLECTOR_AGENT, links, now());
-        counters.tokenLinks += links.length;
+        const links = linkedFindings(await store.tokenTrails(jtis));
+        if (links.length > 0) {
+          // Another replica may have stored the same link: an equal revision is a duplicate.
+          const stored = await store.ingest(COLLECTOR_AGENT, links, now());
+          counters.tokenLinks += stored.accepted + stored.replaced;
+        }
       } catch (err) {
         counters.tokenLinkErrors++;
         metrics.dbErrors.inc();

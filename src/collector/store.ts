@@ -26,6 +26,7 @@ import { openDatabase, type Db } from '../store/db';
 import { severityRank, type Finding } from '../detect/finding';
 import type { FindingsQuery } from '../store/types';
 import type { IngestedFinding } from './finding-schema';
+import { TRAIL_READS, TRAIL_REQUESTS, tokenSightings, type SightingKind, type TokenSighting, type TokenTrail } from './token-join';
 
 export interface AgentRecord {
   agent: string;
@@ -73,7 +74,12 @@ export interface CollectorStore {
   /** JSON text of the given rows, in the order given (rows deleted meanwhile are skipped). */
   readRows(rows: PageRow[]): Promise<string[]>;
   agents(): Promise<AgentRecord[]>;
-  /** Deletes findings older than `days` (in bounded steps); returns how many went. */
+  /**
+   * What the store knows of these jtis for the fleet join (token-join.ts): `ingest` records every
+   * batch's token sightings in its transaction, so this sees what any replica committed.
+   */
+  tokenTrails(jtis: readonly string[]): Promise<TokenTrail[]>;
+  /** Deletes findings (and token sightings) older than `days` (in bounded steps); returns how many went. */
   retain(days: number, nowMs: number): Promise<number>;
   close(): Promise<void>;
   /** Connection pool use, for /metrics (stores without a pool leave it out). */
@@ -146,7 +152,30 @@ const SCHEMA = `
     agent TEXT PRIMARY KEY,
     json  TEXT NOT NULL
   ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS fleet_token_sightings (
+    jti     TEXT    NOT NULL,
+    kind    TEXT    NOT NULL,
+    agent   TEXT    NOT NULL,
+    id      TEXT    NOT NULL,
+    time_ms INTEGER NOT NULL,
+    json    TEXT    NOT NULL,
+    PRIMARY KEY (jti, kind, agent, id)
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS fleet_token_sightings_time ON fleet_token_sightings (time_ms);
 `;
+
+/** Requests counted per jti at most (the count only grows a link's revision; it need not be exact beyond this). */
+export const TRAIL_COUNT_CAP = 100_000;
+
+/** Groups sightings rows into trails, in the order of `jtis`. */
+export function trailsOf(jtis: readonly string[], rows: readonly TokenSighting[], totals: ReadonlyMap<string, number>): TokenTrail[] {
+  const by = new Map<string, TokenTrail>(jtis.map((j) => [j, { jti: j, reads: [], requests: [], requestsTotal: totals.get(j) ?? 0 }]));
+  for (const r of rows) {
+    const t = by.get(r.jti);
+    if (t) (r.kind === 'read' ? t.reads : t.requests).push(r);
+  }
+  return [...by.values()];
+}
 
 /** Builds WHERE clauses shared by paging (filters + keyset position). */
 function whereFor(q: FindingsQuery, cursor: Cursor | null): { sql: string; args: (string | number)[] } {
@@ -197,6 +226,16 @@ export function collectorStoreOn(db: Db): CollectorStore {
     `UPDATE fleet_findings SET revision = ?, time_ms = ?, stored_ms = ?, severity = ?, rule = ?, host = ?, container_id = ?, bytes = ?, json = ?
      WHERE agent = ? AND id = ?`,
   );
+  const putSighting = db.prepare(
+    `INSERT INTO fleet_token_sightings (jti, kind, agent, id, time_ms, json) VALUES (?, ?, ?, ?, ?, ?)
+     ON CONFLICT (jti, kind, agent, id) DO UPDATE SET time_ms = excluded.time_ms, json = excluded.json`,
+  );
+  const trailRows = db.prepare(
+    `SELECT * FROM (SELECT jti, kind, agent, id, time_ms AS timeMs, json FROM fleet_token_sightings WHERE jti = ? AND kind = 'read' ORDER BY time_ms DESC, agent, id LIMIT ${TRAIL_READS})
+     UNION ALL
+     SELECT * FROM (SELECT jti, kind, agent, id, time_ms AS timeMs, json FROM fleet_token_sightings WHERE jti = ? AND kind = 'request' ORDER BY time_ms, agent, id LIMIT ${TRAIL_REQUESTS})`,
+  );
+  const trailCount = db.prepare(`SELECT count(*) FROM (SELECT 1 FROM fleet_token_sightings WHERE jti = ? AND kind = 'request' LIMIT ${TRAIL_COUNT_CAP})`).pluck();
   const getAgent = db.prepare('SELECT json FROM fleet_agents WHERE agent = ?').pluck();
   const putAgent = db.prepare('INSERT INTO fleet_agents (agent, json) VALUES (?, ?) ON CONFLICT (agent) DO UPDATE SET json = excluded.json');
   const byQuery = new Map<string, Statement<unknown[]>>();
@@ -230,6 +269,8 @@ export function collectorStoreOn(db: Db): CollectorStore {
 
   const ingestTx = db.transaction((agent: string, findings: IngestedFinding[], nowMs: number): IngestResult => {
     const r: IngestResult = { accepted: 0, replaced: 0, duplicates: 0 };
+    // The findings that became the stored copy (new or a higher revision), with their text.
+    const kept = new Map<IngestedFinding, string>();
     for (const f of findings) {
       const json = JSON.stringify(f);
       const revision = f.revision ?? 0;
@@ -238,11 +279,15 @@ export function collectorStoreOn(db: Db): CollectorStore {
       if (stored === undefined) {
         insert.run(agent, f.id, revision, ...row);
         r.accepted++;
+        kept.set(f, json);
       } else if (revision > stored) {
         replace.run(revision, ...row, agent, f.id);
         r.replaced++;
+        kept.set(f, json);
       } else r.duplicates++;
     }
+    // In the same transaction: the join's state is as durable as the findings it comes from.
+    for (const t of tokenSightings(agent, [...kept.keys()], (f) => kept.get(f)!)) putSighting.run(t.jti, t.kind, t.agent, t.id, t.timeMs, t.json);
     remember(agent, findings[findings.length - 1]?.host ?? null, r, nowMs);
     return r;
   });
@@ -274,14 +319,27 @@ export function collectorStoreOn(db: Db): CollectorStore {
       const rows = db.prepare('SELECT json FROM fleet_agents ORDER BY agent').pluck().all() as string[];
       return Promise.resolve(rows.map((r) => JSON.parse(r) as AgentRecord));
     },
+    tokenTrails(jtis) {
+      const rows: TokenSighting[] = [];
+      const totals = new Map<string, number>();
+      for (const j of jtis) {
+        rows.push(...(trailRows.all(j, j) as { jti: string; kind: SightingKind; agent: string; id: string; timeMs: number; json: string }[]));
+        totals.set(j, trailCount.get(j) as number);
+      }
+      return Promise.resolve(trailsOf(jtis, rows, totals));
+    },
     async retain(days, nowMs) {
       const cutoff = nowMs - days * 86_400_000;
+      const sightings = db.prepare('DELETE FROM fleet_token_sightings WHERE (jti, kind, agent, id) IN (SELECT jti, kind, agent, id FROM fleet_token_sightings WHERE time_ms < ? LIMIT 500)');
       const step = db.prepare('DELETE FROM fleet_findings WHERE seq IN (SELECT seq FROM fleet_findings WHERE time_ms < ? LIMIT 500)');
       let deleted = 0;
       for (;;) {
         const n = step.run(cutoff).changes;
         deleted += n;
-        if (n < 500) return deleted;
+        if (n < 500) {
+          while (sightings.run(cutoff).changes === 500) await new Promise((r) => setImmediate(r));
+          return deleted;
+        }
         // Let ingest requests in between steps.
         await new Promise((r) => setImmediate(r));
       }

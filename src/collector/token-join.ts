@@ -3,13 +3,20 @@
  * a worker's agent ships a token-read finding carrying the token's claims (token.jti, from the file),
  * the control-plane agent ships kube-audit findings carrying the request's credential (token.jti, from
  * the API server's record: a K rule, or "used away from its node"). The collector joins the two by jti
- * and stores one linked finding per stolen token read, re-sent as a higher revision when more requests
- * join it (the store replaces a finding by a higher revision), so it is stored once and grows.
+ * and stores one linked finding per stolen token read.
+ *
+ * The join's state is in the store, not in a process: every ingested batch records its sightings (reads
+ * and requests, keyed by jti, agent and finding id) in the same transaction as the findings, so with any
+ * number of stateless replicas a read ingested by one and a request ingested by another are joined.
+ * After the commit the replica reads the trail of each jti the batch touched and builds the linked
+ * findings from it. Their id is fixed by the read (agent, finding id, jti) and their revision is the
+ * number of requests joined, so two replicas that build the same link store it once (an equal revision
+ * is a duplicate) and a link that grew replaces the smaller one. Why no lock is needed: both sightings
+ * are committed before either replica reads the trail, so whichever reads last sees both.
  *
  * Only across agents: a read and requests seen by one agent are joined by that agent (seq-stolen-token-used).
- * Everything is bounded (jtis remembered, requests per link); the index lives in this process, so with
- * several stateless collector replicas a read and a request ingested by different replicas are not
- * joined (see README, fleet join).
+ * Bounded: the store keeps sightings for the retention window and returns at most TRAIL_READS reads and
+ * TRAIL_REQUESTS requests per jti (with the total count); a link lists MAX_LISTED requests, the rest counted.
  */
 import { findingId } from '../detect/engine';
 import type { Evidence, Finding } from '../detect/finding';
@@ -20,36 +27,36 @@ export const FLEET_TOKEN_RULE = 'fleet-stolen-token-used';
 export const COLLECTOR_AGENT = 'credwatch-collector';
 
 const TOKEN_READ_COVERS = new Set(['H1', 'H2', 'H3']);
-const DAY_MS = 86_400_000;
+/** A request counts for a read made at most this long before it (a token's lifetime bound). */
+export const JOIN_WINDOW_MS = 86_400_000;
+/** Reads (newest) and requests (oldest) of one jti a store returns for the join. */
+export const TRAIL_READS = 50;
+export const TRAIL_REQUESTS = 200;
+/** Requests named in one linked finding; the rest are counted in it. */
+const MAX_LISTED = 50;
 
-export interface FleetTokenJoinOptions {
-  /** jtis remembered at most (reads and requests each). Default 50 000. */
-  maxTokens?: number;
-  /** Requests named in one linked finding. Default 50. */
-  maxRequests?: number;
-  /** A request counts for a read made at most this long before it. Default 24 h (a token's lifetime bound). */
-  windowMs?: number;
-}
+export type SightingKind = 'read' | 'request';
 
-export interface FleetTokenJoinStats {
-  reads: number;
-  requests: number;
-  /** Linked findings stored or revised. */
-  linked: number;
-  /** Requests beyond maxRequests for a link (counted in it, not listed). */
-  requestsCut: number;
-}
-
-interface Seen {
+/** One finding as the join sees it; stored per (kind, jti, agent, id). */
+export interface TokenSighting {
+  kind: SightingKind;
+  jti: string;
   agent: string;
-  finding: IngestedFinding;
+  id: string;
+  timeMs: number;
+  /** The finding's JSON (as stored). */
+  json: string;
 }
 
-interface Link {
-  read: Seen;
-  requests: Seen[];
-  more: number;
-  revision: number;
+/** What the store knows of one jti. */
+export interface TokenTrail {
+  jti: string;
+  /** Newest first, at most TRAIL_READS. */
+  reads: TokenSighting[];
+  /** Oldest first, at most TRAIL_REQUESTS. */
+  requests: TokenSighting[];
+  /** Requests stored for the jti (also those not returned). */
+  requestsTotal: number;
 }
 
 function isRead(f: IngestedFinding): boolean {
@@ -60,124 +67,93 @@ function isRequest(f: IngestedFinding): boolean {
   return f.source === 'kube-audit' && f.token?.from === 'api-request' && f.token.jti !== null && f.rule !== FLEET_TOKEN_RULE;
 }
 
-class Bounded<V> extends Map<string, V> {
-  constructor(private readonly max: number) {
-    super();
+/** The sightings of one agent's batch (none for the collector's own findings); `jsonOf` gives the stored text of a finding. */
+export function tokenSightings(agent: string, findings: readonly IngestedFinding[], jsonOf: (f: IngestedFinding) => string): TokenSighting[] {
+  if (agent === COLLECTOR_AGENT) return [];
+  const out: TokenSighting[] = [];
+  for (const f of findings) {
+    const jti = f.token?.jti;
+    if (!jti) continue;
+    const kind: SightingKind | null = isRead(f) ? 'read' : isRequest(f) ? 'request' : null;
+    if (kind !== null) out.push({ kind, jti, agent, id: f.id, timeMs: Date.parse(f.time), json: jsonOf(f) });
   }
-  put(k: string, v: V): void {
-    this.delete(k);
-    this.set(k, v);
-    if (this.size > this.max) this.delete(this.keys().next().value as string);
-  }
+  return out;
 }
 
-export class FleetTokenJoin {
-  readonly stats: FleetTokenJoinStats = { reads: 0, requests: 0, linked: 0, requestsCut: 0 };
-  private readonly reads: Bounded<Seen[]>;
-  private readonly requests: Bounded<Seen[]>;
-  /** read finding id + agent -> its link. */
-  private readonly links: Bounded<Link>;
-  private readonly maxRequests: number;
-  private readonly windowMs: number;
+/** The jtis whose trails a batch touched: the ones to join after it is stored. */
+export function touchedJtis(agent: string, findings: readonly IngestedFinding[]): string[] {
+  return [...new Set(tokenSightings(agent, findings, () => '').map((s) => s.jti))];
+}
 
-  constructor(opts: FleetTokenJoinOptions = {}) {
-    const max = opts.maxTokens ?? 50_000;
-    this.reads = new Bounded(max);
-    this.requests = new Bounded(max);
-    this.links = new Bounded(max);
-    this.maxRequests = opts.maxRequests ?? 50;
-    this.windowMs = opts.windowMs ?? DAY_MS;
-  }
+interface Seen {
+  agent: string;
+  finding: IngestedFinding;
+}
 
-  /** Takes a stored batch of one agent; returns the linked findings to store (new or revised). */
-  observe(agent: string, findings: readonly IngestedFinding[]): IngestedFinding[] {
-    if (agent === COLLECTOR_AGENT) return [];
-    const touched = new Set<Link>();
-    for (const f of findings) {
-      const jti = f.token?.jti;
-      if (!jti) continue;
-      const me: Seen = { agent, finding: f };
-      if (isRead(f)) {
-        this.stats.reads++;
-        this.remember(this.reads, jti, me);
-        for (const req of this.requests.get(jti) ?? []) this.join(me, req, touched);
-      } else if (isRequest(f)) {
-        this.stats.requests++;
-        this.remember(this.requests, jti, me);
-        for (const read of this.reads.get(jti) ?? []) this.join(read, me, touched);
-      }
+const seen = (s: TokenSighting): Seen => ({ agent: s.agent, finding: JSON.parse(s.json) as IngestedFinding });
+
+/**
+ * The linked findings of these trails: one per read that requests of other agents followed within the
+ * window. Deterministic for a given trail (requests in time order), so every replica builds the same.
+ */
+export function linkedFindings(trails: readonly TokenTrail[]): IngestedFinding[] {
+  const out: IngestedFinding[] = [];
+  for (const t of trails) {
+    if (t.requests.length === 0) continue;
+    const requests = t.requests.map(seen);
+    // Requests the store did not return are counted for every read of the jti that some returned one matched.
+    const unreturned = t.requestsTotal - t.requests.length;
+    for (const r of t.reads) {
+      const read = seen(r);
+      const matching = requests.filter((q) => {
+        if (q.agent === read.agent) return false; // that agent's own trail joined them
+        const dt = Date.parse(q.finding.time) - r.timeMs;
+        return dt >= 0 && dt <= JOIN_WINDOW_MS;
+      });
+      if (matching.length > 0) out.push(linkFinding(read, matching.slice(0, MAX_LISTED), matching.length - Math.min(MAX_LISTED, matching.length) + Math.max(0, unreturned)));
     }
-    return [...touched].map((l) => this.finding(l));
   }
+  return out;
+}
 
-  private remember(index: Bounded<Seen[]>, jti: string, s: Seen): void {
-    const list = index.get(jti) ?? [];
-    if (list.some((x) => x.agent === s.agent && x.finding.id === s.finding.id)) return;
-    list.push(s);
-    if (list.length > this.maxRequests) list.shift();
-    index.put(jti, list);
-  }
-
-  private join(read: Seen, req: Seen, touched: Set<Link>): void {
-    if (read.agent === req.agent) return; // that agent's own trail joined them
-    const dt = Date.parse(req.finding.time) - Date.parse(read.finding.time);
-    if (!(dt >= 0 && dt <= this.windowMs)) return;
-    const key = `${read.agent}\0${read.finding.id}`;
-    let link = this.links.get(key);
-    if (!link) {
-      link = { read, requests: [], more: 0, revision: 0 };
-      this.links.put(key, link);
-    }
-    if (link.requests.some((r) => r.agent === req.agent && r.finding.id === req.finding.id)) return;
-    if (link.requests.length < this.maxRequests) link.requests.push(req);
-    else {
-      link.more++;
-      this.stats.requestsCut++;
-    }
-    link.revision++;
-    touched.add(link);
-  }
-
-  private finding(l: Link): IngestedFinding {
-    this.stats.linked++;
-    const read = l.read.finding;
-    const first = l.requests[0]!.finding;
-    const evidence: Evidence[] = [
-      ...read.evidence.slice(0, 8).map((e) => ({ ...e, role: `fleet:read:${l.read.agent}:${read.rule}` })),
-      ...l.requests.slice(0, 55 - Math.min(8, read.evidence.length)).flatMap((r) =>
-        r.finding.evidence.slice(0, 1).map((e) => ({ ...e, role: `fleet:api-request:${r.agent}:${r.finding.rule}` })),
-      ),
-    ];
-    const n = l.requests.length + l.more;
-    const linked: Finding = {
-      id: findingId(FLEET_TOKEN_RULE, read.host, [l.read.agent, read.id, read.token!.jti!]),
-      rule: FLEET_TOKEN_RULE,
-      title: 'Stolen service-account token used against the API server (read on one node, used as seen by another)',
-      description:
-        `The token with jti ${read.token!.jti} of pod ${read.token!.pod ?? '?'} (${read.token!.pod_uid ?? '?'}) was read by ` +
-        `${read.process?.exe ?? 'a process'} on ${read.host} (agent ${l.read.agent}); ${n} API request finding${n === 1 ? '' : 's'} ` +
-        `from ${[...new Set(l.requests.map((r) => r.finding.host))].join(', ')} used it: ` +
-        l.requests
-          .slice(0, 5)
-          .map((r) => `${r.finding.kube?.verb ?? '?'} ${r.finding.kube?.resource ?? '?'} from ${r.finding.kube?.source_ips.at(-1) ?? '?'} (${r.finding.rule})`)
-          .join(', ') +
-        `${n > 5 ? ` and ${n - 5} more` : ''}.`,
-      severity: 'critical',
-      score: read.score + 1,
-      confidence: 'high',
-      covers: [...new Set([...read.covers, ...l.requests.flatMap((r) => r.finding.covers)])],
-      mitre: [...new Set([...read.mitre, 'T1552.007'])],
-      time: first.time,
-      host: read.host,
-      source: 'kube-audit',
-      indicators: ['token-read', 'api-request-same-jti', 'across-agents'],
-      process: read.process,
-      container: read.container,
-      kube: first.kube,
-      token: read.token!,
-      evidence,
-    };
-    // Through the ingest schema like any agent's finding: bounded, and in the stored shape.
-    return ingestedFindingSchema.parse({ ...linked, revision: l.revision, count: n, first_seen: first.time, last_seen: l.requests[l.requests.length - 1]!.finding.time });
-  }
+function linkFinding(l: Seen, requests: Seen[], more: number): IngestedFinding {
+  const read = l.finding;
+  const first = requests[0]!.finding;
+  const evidence: Evidence[] = [
+    ...read.evidence.slice(0, 8).map((e) => ({ ...e, role: `fleet:read:${l.agent}:${read.rule}` })),
+    ...requests.slice(0, 55 - Math.min(8, read.evidence.length)).flatMap((r) =>
+      r.finding.evidence.slice(0, 1).map((e) => ({ ...e, role: `fleet:api-request:${r.agent}:${r.finding.rule}` })),
+    ),
+  ];
+  const n = requests.length + more;
+  const linked: Finding = {
+    id: findingId(FLEET_TOKEN_RULE, read.host, [l.agent, read.id, read.token!.jti!]),
+    rule: FLEET_TOKEN_RULE,
+    title: 'Stolen service-account token used against the API server (read on one node, used as seen by another)',
+    description:
+      `The token with jti ${read.token!.jti} of pod ${read.token!.pod ?? '?'} (${read.token!.pod_uid ?? '?'}) was read by ` +
+      `${read.process?.exe ?? 'a process'} on ${read.host} (agent ${l.agent}); ${n} API request finding${n === 1 ? '' : 's'} ` +
+      `from ${[...new Set(requests.map((r) => r.finding.host))].join(', ')} used it: ` +
+      requests
+        .slice(0, 5)
+        .map((r) => `${r.finding.kube?.verb ?? '?'} ${r.finding.kube?.resource ?? '?'} from ${r.finding.kube?.source_ips.at(-1) ?? '?'} (${r.finding.rule})`)
+        .join(', ') +
+      `${n > 5 ? ` and ${n - 5} more` : ''}.`,
+    severity: 'critical',
+    score: read.score + 1,
+    confidence: 'high',
+    covers: [...new Set([...read.covers, ...requests.flatMap((r) => r.finding.covers)])],
+    mitre: [...new Set([...read.mitre, 'T1552.007'])],
+    time: first.time,
+    host: read.host,
+    source: 'kube-audit',
+    indicators: ['token-read', 'api-request-same-jti', 'across-agents'],
+    process: read.process,
+    container: read.container,
+    kube: first.kube,
+    token: read.token!,
+    evidence,
+  };
+  // Through the ingest schema like any agent's finding: bounded, and in the stored shape.
+  return ingestedFindingSchema.parse({ ...linked, revision: n, count: n, first_seen: first.time, last_seen: requests[requests.length - 1]!.finding.time });
 }

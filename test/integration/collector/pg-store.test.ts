@@ -69,6 +69,23 @@ describe.skipIf(why !== null)('PostgreSQL collector store', () => {
     }
   });
 
+  it('stores each finding’s JSON text byte for byte (quotes, backslashes, non-ASCII, lone surrogates, NUL escapes)', async () => {
+    const { store, db } = await freshStore();
+    try {
+      const hostile = ['say "hi" \\ \\"', 'ünïcödé ✓ 𝄞', '\ud800 lone \udc00', 'nul \u0000 and tab \t', '{"not":"an object"}'];
+      const batch = hostile.map((title) => finding({ title }));
+      expect(await store.ingest('a', batch, NOW)).toMatchObject({ accepted: batch.length });
+      const stored = new Map((await queryAll(store, {})).map((f) => [f.id, f.title]));
+      expect(batch.map((f) => stored.get(f.id))).toEqual(hostile);
+      // The text itself, not just an equal value: what JSON.stringify made of the parsed finding.
+      const texts = new Set(one("SELECT string_agg(encode(convert_to(json, 'UTF8'), 'base64'), ',') FROM fleet_findings", db).replace(/\n/g, '').split(','));
+      for (const f of batch) expect(texts.has(Buffer.from(JSON.stringify(f)).toString('base64'))).toBe(true);
+      expect(one('SELECT count(*) FROM fleet_findings WHERE bytes = octet_length(json)', db)).toBe(String(batch.length));
+    } finally {
+      await store.close();
+    }
+  });
+
   it('keeps the highest revision (absent = 0), also when a resend carries another time', async () => {
     const { store, db } = await freshStore();
     try {
@@ -112,6 +129,38 @@ describe.skipIf(why !== null)('PostgreSQL collector store', () => {
       expect(await store.ingest('a', good, NOW)).toMatchObject({ accepted: 2 });
     } finally {
       await store.close();
+    }
+  });
+
+  it('keeps the fleet join’s sightings like the SQLite store: in the batch’s transaction, highest revision, by jti, gone with retention', async () => {
+    const { store: pgStore, db } = await freshStore(10);
+    const dir = mkdtempSync(join(tmpdir(), 'credwatch-pg-sightings-'));
+    const sqlite = openCollectorStore(join(dir, 'c.db'));
+    const claims = { jti: 'jti-1', service_account: 'app', namespace: 'shop', pod: 'app-0', pod_uid: null, node: 'w1', issued: null, expires: null, kind: 'bound', from: 'file' };
+    const read = finding({ id: 'read-1', covers: ['H1'], source: 'audit', token: claims });
+    const req = finding({ id: 'req-1', rule: 'k-away', source: 'kube-audit', token: { ...claims, from: 'api-request' }, time: new Date(NOW - 3_000_000).toISOString() });
+    const plain = finding({ id: 'plain' });
+    try {
+      for (const store of [pgStore, sqlite]) {
+        await store.ingest('worker', [read, plain], NOW);
+        await store.ingest('control', [req, { ...req, revision: 2, title: 'second' }], NOW);
+        await store.ingest('control', [req], NOW); // a lower revision again: the sighting stays revision 2
+        const [t] = await store.tokenTrails(['jti-1']);
+        expect(t!.reads.map((r) => [r.agent, r.id])).toEqual([['worker', 'read-1']]);
+        expect(t!.requests.map((r) => [r.agent, r.id, (JSON.parse(r.json) as IngestedFinding).title])).toEqual([['control', 'req-1', 'second']]);
+        expect(t!.requestsTotal).toBe(1);
+        expect(await store.tokenTrails(['jti-other'])).toEqual([{ jti: 'jti-other', reads: [], requests: [], requestsTotal: 0 }]);
+        await store.retain(10, NOW + 11 * DAY_MS);
+        expect(await store.tokenTrails(['jti-1'])).toEqual([{ jti: 'jti-1', reads: [], requests: [], requestsTotal: 0 }]);
+      }
+      // All or nothing: a batch the database refuses leaves no sighting either.
+      pg.psql("ALTER TABLE fleet_findings ADD CONSTRAINT test_no_evil CHECK (rule <> 'evil')", db);
+      await expect(pgStore.ingest('worker', [{ ...read, id: 'read-2' }, finding({ rule: 'evil' })], NOW)).rejects.toThrow(/test_no_evil/);
+      expect(one('SELECT count(*) FROM fleet_token_sightings', db)).toBe('0');
+    } finally {
+      await pgStore.close();
+      await sqlite.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
