@@ -12,7 +12,7 @@
  * joined (see README, fleet join).
  */
 import { findingId } from '../detect/engine';
-import type { Evidence, Finding } from '../detect/finding';
+import type { Evidence, Finding } from '../model/finding';
 import { ingestedFindingSchema, type IngestedFinding } from './finding-schema';
 
 export const FLEET_TOKEN_RULE = 'fleet-stolen-token-used';

@@ -22,7 +22,7 @@ import type { NativeTriageSpec } from '../native/types';
 import type { RawRecord } from '../audit/event';
 import { createDetector, type Detector } from '../detect/engine';
 import type { AllowConfig } from '../detect/allowlist';
-import type { Finding } from '../detect/finding';
+import type { Finding } from '../model/finding';
 import { createKubeDetector } from '../detect/kube';
 import { loadRunnableRuleSet } from '../detect/rule-set';
 import type { LoadedRule } from '../detect/rule-loader';
