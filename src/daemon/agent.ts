@@ -353,14 +353,12 @@ export class Agent {
   private async openReader(mode: 'unicast' | 'multicast'): Promise<void> {
     const source = new NetlinkSource();
     // The lifecycle owns rules and status fields; the source only reads (and, in unicast, registers
-    // the reading socket as the audit pid, which must come from that socket).
+    // the reading socket as the audit pid, which must come from that socket: src/sources/netlink.ts).
     // Under load each read returns a full batch (256 records), idle it returns one: a queue of 1024
     // batches rides out event-loop pauses (GC, a slow disk) of well over a second at 20k records/s,
     // and bounds the worst case to ~260k records in memory.
-    await source.start({
+    await source.open({
       mode,
-      enable: false,
-      rules: [],
       queueLimit: 1024,
       pendingLimit: 1024,
       overflow: mode === 'unicast' ? 'block' : 'drop',
@@ -399,7 +397,7 @@ export class Agent {
     const old = this.source;
     this.mode = `switching-to-${mode}`;
     try {
-      if (old) await old.stop();
+      if (old) await old.close();
       await this.readLoop;
       await this.openReader(mode);
       this.lifecycle.switchedMode(mode, reason);
@@ -653,7 +651,7 @@ export class Agent {
     }
     let kernel: StatusSnapshot['kernel'] = null;
     try {
-      const k = this.source?.kernelStatus();
+      const k = this.source ? this.lifecycle?.kernelStatus() : undefined;
       if (k) {
         kernel = { enabled: k.enabled, pid: k.pid, backlog: k.backlog, backlogLimit: k.backlogLimit, lost: k.lost, failure: k.failure, rateLimit: k.rateLimit, backlogWaitTime: k.backlogWaitTime };
       }
@@ -708,7 +706,7 @@ export class Agent {
     await step('audit rules', () => {
       report = this.lifecycle?.shutdown();
     });
-    await step('audit reader', () => this.source?.stop());
+    await step('audit reader', () => this.source?.close());
     await step('audit reader drain', () => this.readLoop);
     // Final reader counters (records, queue drops, queue waits, ENOBUFS) for the operator's log: the
     // queue waits (time the reader blocked on a full queue in unicast) are not a drop but show pressure.
