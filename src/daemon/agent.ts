@@ -42,13 +42,14 @@ import { UserDb } from '../enrich/users';
 import { createAuditControl } from '../native/binding';
 import { AuditPipeline } from '../pipeline/audit-pipeline';
 import { createShipper, type Shipper } from '../ship/shipper';
-import { NetlinkSource, type NetlinkCounters } from '../sources/netlink';
+import type { NetlinkCounters } from '../sources/netlink';
 import { KubeAuditFollower } from '../sources/kube-audit';
 import { KubeAuditWebhook } from '../sources/kube-webhook';
 import type { KubeAuditEvent } from '../kube/event';
 import * as fs from 'node:fs';
 import { BatchWriter, openStore, type FindingStore } from '../store';
 import { AuditLifecycle, resolveAuditRules, type KernelStats } from './audit-lifecycle';
+import { AuditReader } from './audit-reader';
 import { loadConfig, parseListenAddress, type Config } from './config';
 import { createLogger, RateLimitedLog, type Logger } from './logger';
 import { createMetrics, startMetricsServer, type Metrics, type MetricsServer } from './metrics';
@@ -113,8 +114,7 @@ export class Agent {
   private pipeline!: AuditPipeline;
   private writer!: BatchWriter;
   private lifecycle: AuditLifecycle | null = null;
-  private source: NetlinkSource | null = null;
-  private readLoop: Promise<void> | null = null;
+  private reader: AuditReader | null = null;
   private podWatcher: PodVolumeWatcher | null = null;
   private lastUringUnknown = 0;
   private runtimeStateWatcher: RuntimeStateWatcher | null = null;
@@ -127,7 +127,6 @@ export class Agent {
   private dropLog!: RateLimitedLog;
   private readonly host = os.hostname();
   private readonly startedMs = Date.now();
-  private mode = 'starting';
   private immutable = false;
   private stopping: Promise<void> | null = null;
   private lastNetlink: NetlinkCounters | null = null;
@@ -221,9 +220,9 @@ export class Agent {
     this.startShipper();
     this.startTimers();
     this.publishStatus();
-    this.notifier.ready(`mode=${this.mode}`);
+    this.notifier.ready(`mode=${this.mode()}`);
     this.notifier.startWatchdog();
-    this.logger.info({ mode: this.mode, immutable: this.immutable, metrics: this.config.metrics.listen }, 'credwatch running');
+    this.logger.info({ mode: this.mode(), immutable: this.immutable, metrics: this.config.metrics.listen }, 'credwatch running');
   }
 
   /** SIGHUP: a new config and rule pack, or the old ones kept with a log line saying why. */
@@ -242,8 +241,7 @@ export class Agent {
       return;
     }
     const auditChanged = JSON.stringify(next.audit) !== JSON.stringify(this.config.audit);
-    // New rules may care about events the old triage let go: the reader gets the new spec at once.
-    this.source?.setTriage(this.triageSpec());
+    this.reader?.setTriage(this.triageSpec());
     this.logger.level = next.log.level;
     this.config = { ...this.config, detections: next.detections, log: next.log };
     this.logger.info({ auditChanged }, auditChanged ? 'configuration reloaded; audit.* changes take effect on restart' : 'configuration reloaded');
@@ -299,12 +297,20 @@ export class Agent {
     this.lifecycle.cleanupStale();
     const plan = this.lifecycle.decide();
     this.immutable = plan.immutable;
-    await this.openReader(plan.mode);
+    this.reader = new AuditReader({
+      lifecycle: this.lifecycle,
+      logger: this.logger,
+      onBatch: (batch) => this.onBatch(batch),
+      triage: () => this.triageSpec(),
+      stopping: () => this.stopping !== null,
+      onSwitched: (mode) => this.metrics.setInfo(version, mode),
+    });
+    await this.reader.open(plan.mode);
     const installed = this.lifecycle.install();
     const uring = this.reportUring(rules, installed.failed);
     // Static watches (node credentials): a hit is identified by inode whatever the name used.
     this.detector.objects.applyRules(rules);
-    this.metrics.setInfo(version, this.mode);
+    this.metrics.setInfo(version, this.mode());
     this.lifecycle.startPolling(TICK_MS, (s) => this.onKernelStats(s));
     if (this.config.audit.rules === 'default' && !plan.immutable) {
       const lifecycle = this.lifecycle;
@@ -350,34 +356,6 @@ export class Agent {
     return false;
   }
 
-  private async openReader(mode: 'unicast' | 'multicast'): Promise<void> {
-    const source = new NetlinkSource();
-    // The lifecycle owns rules and status fields; the source only reads (and, in unicast, registers
-    // the reading socket as the audit pid, which must come from that socket: src/sources/netlink.ts).
-    // Under load each read returns a full batch (256 records), idle it returns one: a queue of 1024
-    // batches rides out event-loop pauses (GC, a slow disk) of well over a second at 20k records/s,
-    // and bounds the worst case to ~260k records in memory.
-    await source.open({
-      mode,
-      queueLimit: 1024,
-      pendingLimit: 1024,
-      overflow: mode === 'unicast' ? 'block' : 'drop',
-      procSnapshots: true,
-      triage: this.triageSpec(),
-    });
-    this.source = source;
-    this.mode = mode;
-    this.readLoop = this.consume(source);
-  }
-
-  private async consume(source: NetlinkSource): Promise<void> {
-    try {
-      for await (const batch of source) this.onBatch(batch);
-    } catch (err) {
-      if (!this.stopping) this.logger.error({ error: err instanceof Error ? err.message : String(err) }, 'audit reader failed');
-    }
-  }
-
   private onBatch(batch: RawRecord[]): void {
     for (let i = 0; i < batch.length; i++) {
       const rec = batch[i]!;
@@ -386,33 +364,17 @@ export class Agent {
       this.metrics.countRecords(recordTypeName(rec.type));
       if (rec.type === AUDIT_CONFIG_CHANGE && this.lifecycle) {
         const pid = this.lifecycle.daemonTakeoverAttempt(rec.type, rec.text);
-        if (pid !== null) void this.switchMode('multicast', `audit daemon pid ${pid} is starting`);
+        if (pid !== null) void this.reader?.switchTo('multicast', `audit daemon pid ${pid} is starting`);
       }
     }
     this.pipeline.pushBatch(batch);
-  }
-
-  private async switchMode(mode: 'unicast' | 'multicast', reason: string): Promise<void> {
-    if (this.mode === mode || this.stopping || !this.lifecycle) return;
-    const old = this.source;
-    this.mode = `switching-to-${mode}`;
-    try {
-      if (old) await old.close();
-      await this.readLoop;
-      await this.openReader(mode);
-      this.lifecycle.switchedMode(mode, reason);
-      this.metrics.setInfo(version, mode);
-    } catch (err) {
-      this.logger.error({ error: err instanceof Error ? err.message : String(err), mode }, 'could not switch audit read mode');
-      if (mode === 'unicast') await this.openReader('multicast').catch(() => undefined);
-    }
   }
 
   private onKernelStats(s: KernelStats): void {
     this.lastKernel = s;
     this.metrics.observeKernel({ lost: s.lost, backlog: s.backlog, backlogLimit: s.backlogLimit, lostDelta: s.lostDelta, lostCause: s.lostCause });
     const advice = this.lifecycle?.modeAdvice(s);
-    if (advice && advice.mode !== this.mode) void this.switchMode(advice.mode, advice.reason);
+    if (advice && advice.mode !== this.reader?.mode) void this.reader?.switchTo(advice.mode, advice.reason);
   }
 
   /** One API-server audit event, from a log file or the webhook: the K rules and the token trail. */
@@ -567,8 +529,8 @@ export class Agent {
 
   /** Turns the reader's and the pipeline's cumulative counters into drops by cause. */
   private countSourceDrops(): void {
-    if (this.source) {
-      const c = this.source.counters();
+    const c = this.reader?.counters();
+    if (c) {
       const prev = this.lastNetlink;
       const delta = (k: keyof NetlinkCounters): number => Math.max(0, c[k] - (prev ? prev[k] : 0));
       const drops: [string, number][] = [
@@ -625,8 +587,13 @@ export class Agent {
     this.lastParseErrors = st.parseErrors;
   }
 
+  /** The read mode for status and logs ("starting" until the reader is open). */
+  private mode(): string {
+    return this.reader?.mode ?? 'starting';
+  }
+
   private healthy(): boolean {
-    return !this.stopping && this.source !== null;
+    return !this.stopping && (this.reader?.reading ?? false);
   }
 
   private snapshot(now: number): StatusSnapshot {
@@ -651,7 +618,7 @@ export class Agent {
     }
     let kernel: StatusSnapshot['kernel'] = null;
     try {
-      const k = this.source ? this.lifecycle?.kernelStatus() : undefined;
+      const k = this.reader?.reading ? this.lifecycle?.kernelStatus() : undefined;
       if (k) {
         kernel = { enabled: k.enabled, pid: k.pid, backlog: k.backlog, backlogLimit: k.backlogLimit, lost: k.lost, failure: k.failure, rateLimit: k.rateLimit, backlogWaitTime: k.backlogWaitTime };
       }
@@ -663,7 +630,7 @@ export class Agent {
       startedMs: this.startedMs,
       updatedMs: now,
       version,
-      mode: this.mode,
+      mode: this.mode(),
       immutable: this.immutable,
       kernel,
       rates: { recordsPerSec: Math.round(this.rate.recordsPerSec * 10) / 10, eventsPerSec: Math.round(this.rate.eventsPerSec * 10) / 10 },
@@ -706,12 +673,11 @@ export class Agent {
     await step('audit rules', () => {
       report = this.lifecycle?.shutdown();
     });
-    await step('audit reader', () => this.source?.close());
-    await step('audit reader drain', () => this.readLoop);
+    await step('audit reader', () => this.reader?.close());
     // Final reader counters (records, queue drops, queue waits, ENOBUFS) for the operator's log: the
     // queue waits (time the reader blocked on a full queue in unicast) are not a drop but show pressure.
-    if (this.source) {
-      const c = this.source.counters();
+    const c = this.reader?.counters();
+    if (c) {
       const reader = { received: c.received, delivered: c.delivered, queueDrops: c.queueDrops, queueWaits: c.queueWaits, enobufs: c.enobufs, truncated: c.truncated, sourceDrops: c.sourceDrops };
       const triage = { summarized: c.summarized, summarizedRecords: c.summarizedRecords, passed: c.triagePassed, unsure: c.triageUnsure, expired: c.triageExpired, procSnapshots: c.procSnapshots };
       this.logger?.info({ reader, triage, serialGaps: this.pipeline?.stats.serialGaps ?? 0 }, 'audit reader stopped');
