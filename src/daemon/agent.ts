@@ -11,7 +11,6 @@
  * Stop order matters: rules come out of the kernel first (nothing new is produced), then the reader
  * drains, the pipeline flushes what is in flight, the writer commits, and only then the store closes.
  */
-import { matchStats } from '../detect/linear-regex';
 import { FindingLog } from './finding-log';
 import * as os from 'node:os';
 import { AUDIT_CONFIG_CHANGE, recordTypeName } from '../audit/record-types';
@@ -42,13 +41,13 @@ import { UserDb } from '../enrich/users';
 import { createAuditControl } from '../native/binding';
 import { AuditPipeline } from '../pipeline/audit-pipeline';
 import { createShipper, type Shipper } from '../ship/shipper';
-import type { NetlinkCounters } from '../sources/netlink';
 import { KubeAuditFollower } from '../sources/kube-audit';
 import { KubeAuditWebhook } from '../sources/kube-webhook';
 import type { KubeAuditEvent } from '../kube/event';
 import * as fs from 'node:fs';
 import { BatchWriter, openStore, type FindingStore } from '../store';
 import { AuditLifecycle, resolveAuditRules, type KernelStats } from './audit-lifecycle';
+import { AgentStats } from './agent-stats';
 import { AuditReader } from './audit-reader';
 import { loadConfig, parseListenAddress, type Config } from './config';
 import { createLogger, RateLimitedLog, type Logger } from './logger';
@@ -87,12 +86,6 @@ export function allowFromConfig(allow: Config['detections']['allow']): AllowConf
   return out;
 }
 
-function dayStartMs(now: number): number {
-  const d = new Date(now);
-  d.setHours(0, 0, 0, 0);
-  return d.getTime();
-}
-
 export class Agent {
   private config!: Config;
   private configSource = '';
@@ -103,7 +96,6 @@ export class Agent {
   private metrics!: Metrics;
   private metricsServer: MetricsServer | null = null;
   private detector!: Detector;
-  private lastIncidentCuts = { evidenceCut: 0, evicted: 0, coalesced: 0 };
   private kubeDetector!: ReturnType<typeof createKubeDetector>;
   private cap!: FindingCap;
   private trail!: TokenTrail;
@@ -116,7 +108,6 @@ export class Agent {
   private lifecycle: AuditLifecycle | null = null;
   private reader: AuditReader | null = null;
   private podWatcher: PodVolumeWatcher | null = null;
-  private lastUringUnknown = 0;
   private runtimeStateWatcher: RuntimeStateWatcher | null = null;
   private followers: KubeAuditFollower[] = [];
   private webhooks: KubeAuditWebhook[] = [];
@@ -127,23 +118,9 @@ export class Agent {
   private dropLog!: RateLimitedLog;
   private readonly host = os.hostname();
   private readonly startedMs = Date.now();
+  private readonly stats = new AgentStats(this.startedMs);
   private immutable = false;
   private stopping: Promise<void> | null = null;
-  private lastNetlink: NetlinkCounters | null = null;
-  private lastKernel: KernelStats | null = null;
-  private rate = { atMs: Date.now(), records: 0, events: 0, recordsPerSec: 0, eventsPerSec: 0 };
-  private records = 0;
-  private events = 0;
-  /** The settled serial-gap count at the last tick, and the reassembler's raw count then. */
-  private lastGaps = 0;
-  private prevGapSample = 0;
-  private lastIncomplete = 0;
-  private lastTextsCut = matchStats.textsCut;
-  private lastCompileErrors = matchStats.compileErrors;
-  private lastOverBudget = 0;
-  private lastParseErrors = 0;
-  private findingsToday = 0;
-  private todayStart = dayStartMs(Date.now());
 
   constructor(private readonly opts: AgentOptions = {}) {}
 
@@ -168,7 +145,7 @@ export class Agent {
     this.notifier = createSdNotifier({ logger: this.logger, healthy: () => this.healthy() });
 
     this.store = openStore(this.config.storage.path, { quickCheck: true });
-    this.findingsToday = this.store.countFindingsSince(this.todayStart);
+    this.stats.loadFindingsToday((ms) => this.store.countFindingsSince(ms));
     this.metrics = createMetrics();
     this.writer = new BatchWriter(this.store, {
       // Findings are rare next to events, so a short interval costs a few small transactions a second
@@ -201,14 +178,14 @@ export class Agent {
       nativeProcSnapshots: true,
       onFindings: (f) => this.onFindings(f),
       onEvent: (ev) => {
-        this.events++;
+        this.stats.events++;
         this.metrics.countEvent(ev.types[0] ?? 'UNKNOWN');
       },
       // A note stands for a whole event: count its records by type, as if they had come through.
       onProcessNote: (note) => {
-        this.records += note.recordTypes.length;
+        this.stats.records += note.recordTypes.length;
         for (const t of note.recordTypes) this.metrics.countRecords(recordTypeName(t));
-        this.events++;
+        this.stats.events++;
         this.metrics.countEvent('SYSCALL');
       },
       onBadNativeRecord: () => this.metrics.countDrop('native_record_unparsed'),
@@ -360,7 +337,7 @@ export class Agent {
     for (let i = 0; i < batch.length; i++) {
       const rec = batch[i]!;
       if (rec.type >= PROCESS_NOTE_TYPE) continue; // the reader's own: counted by the pipeline hooks
-      this.records++;
+      this.stats.records++;
       this.metrics.countRecords(recordTypeName(rec.type));
       if (rec.type === AUDIT_CONFIG_CHANGE && this.lifecycle) {
         const pid = this.lifecycle.daemonTakeoverAttempt(rec.type, rec.text);
@@ -371,7 +348,6 @@ export class Agent {
   }
 
   private onKernelStats(s: KernelStats): void {
-    this.lastKernel = s;
     this.metrics.observeKernel({ lost: s.lost, backlog: s.backlog, backlogLimit: s.backlogLimit, lostDelta: s.lostDelta, lostCause: s.lostCause });
     const advice = this.lifecycle?.modeAdvice(s);
     if (advice && advice.mode !== this.reader?.mode) void this.reader?.switchTo(advice.mode, advice.reason);
@@ -476,7 +452,7 @@ export class Agent {
       const revision = f.revision ?? 1;
       if (revision <= 1) {
         this.metrics.countFinding(f.rule, f.severity);
-        this.findingsToday++;
+        this.stats.countNewFinding();
       }
       this.findingLog.log(f);
     }
@@ -505,7 +481,10 @@ export class Agent {
       this.tokenClaims.refresh();
       this.tokenMetrics.publish();
       this.countWebhookDrops();
-      this.countSourceDrops();
+      this.stats.publishDeltas(
+        { reader: this.reader?.counters() ?? null, detector: this.detector, writer: this.writer, pipeline: this.pipeline },
+        { metrics: this.metrics, dropLog: this.dropLog },
+      );
     });
     every(STATUS_MS, () => this.publishStatus());
     every(RETENTION_MS, () => void this.enforceRetention());
@@ -527,66 +506,6 @@ export class Agent {
     if (r.deleted > 0) this.logger.info(r, 'retention removed old findings');
   }
 
-  /** Turns the reader's and the pipeline's cumulative counters into drops by cause. */
-  private countSourceDrops(): void {
-    const c = this.reader?.counters();
-    if (c) {
-      const prev = this.lastNetlink;
-      const delta = (k: keyof NetlinkCounters): number => Math.max(0, c[k] - (prev ? prev[k] : 0));
-      const drops: [string, number][] = [
-        ['queue_overflow', delta('queueDrops')],
-        ['enobufs', delta('enobufs')],
-        ['truncated', delta('truncated')],
-        ['source_backlog', delta('sourceDrops')],
-      ];
-      this.metrics.countSignal('reader_pause', delta('queueWaits'));
-      this.metrics.countTriage('summarized', delta('summarized'));
-      this.metrics.countTriage('passed', delta('triagePassed'));
-      this.metrics.countTriage('unsure', delta('triageUnsure'));
-      this.metrics.countTriage('expired', delta('triageExpired'));
-      for (const [cause, n] of drops) {
-        if (n > 0) {
-          this.metrics.countDrop(cause, n);
-          this.dropLog.report(cause, n, 'audit records dropped in the agent');
-        }
-      }
-      this.lastNetlink = c;
-    }
-    // Incident cuts lose no finding (the event is counted in the incident's `count`) but must be visible.
-    const inc = this.detector.stats.incidents;
-    this.metrics.countSignal('incident_evidence_cut', inc.evidenceCut - this.lastIncidentCuts.evidenceCut);
-    this.metrics.countSignal('incident_evicted', inc.evicted - this.lastIncidentCuts.evicted);
-    // Revisions superseded before they were written (the later one carries everything): not a loss.
-    const coalesced = this.writer.counters.coalesced;
-    this.metrics.countSignal('revision_coalesced', coalesced - this.lastIncidentCuts.coalesced);
-    this.lastIncidentCuts = { evidenceCut: inc.evidenceCut, evicted: inc.evicted, coalesced };
-    const st = this.pipeline.stats;
-    // Serial gaps are a loss signal only in unicast mode with every event audited; the kernel numbers
-    // events it never sends (filtered syscalls), so gaps are reported as a counter, not as drops.
-    // The reassembler's count is net: an event that completes after a later one (two CPUs exiting
-    // syscalls at once) opens a gap that closes when it arrives. Only a gap still open one tick later
-    // is reported, or every such reorder spanning a tick would count as a gap for good.
-    const settledGaps = Math.min(st.serialGaps, this.prevGapSample);
-    this.prevGapSample = st.serialGaps;
-    this.metrics.countSignal('serial_gap', settledGaps - this.lastGaps); // ignores a decrease
-    this.lastGaps = settledGaps;
-    this.metrics.countSignal('incomplete_event', st.incomplete - this.lastIncomplete);
-    this.lastIncomplete = st.incomplete;
-    // io_uring ops whose number we do not know: kept (kind "other"), counted so nobody mistakes silence for coverage.
-    this.metrics.countSignal('uring_unknown_op', st.uringUnknownOps - this.lastUringUnknown);
-    this.lastUringUnknown = st.uringUnknownOps;
-    // Hostile-input guards (linear-regex.ts, engine.ts): texts cut for matching, slow evaluations.
-    this.metrics.countSignal('match_text_cut', matchStats.textsCut - this.lastTextsCut);
-    this.lastTextsCut = matchStats.textsCut;
-    this.metrics.countSignal('regex_compile_error', matchStats.compileErrors - this.lastCompileErrors);
-    this.lastCompileErrors = matchStats.compileErrors;
-    const over = this.detector.stats.overBudget;
-    this.metrics.countSignal('event_over_budget', over - this.lastOverBudget);
-    this.lastOverBudget = over;
-    if (st.parseErrors > this.lastParseErrors) this.metrics.countDrop('parse_error', st.parseErrors - this.lastParseErrors);
-    this.lastParseErrors = st.parseErrors;
-  }
-
   /** The read mode for status and logs ("starting" until the reader is open). */
   private mode(): string {
     return this.reader?.mode ?? 'starting';
@@ -597,18 +516,6 @@ export class Agent {
   }
 
   private snapshot(now: number): StatusSnapshot {
-    const secs = Math.max(0.001, (now - this.rate.atMs) / 1000);
-    this.rate = {
-      atMs: now,
-      records: this.records,
-      events: this.events,
-      recordsPerSec: (this.records - this.rate.records) / secs,
-      eventsPerSec: (this.events - this.rate.events) / secs,
-    };
-    if (now - this.todayStart >= 86_400_000) {
-      this.todayStart = dayStartMs(now);
-      this.findingsToday = this.store.countFindingsSince(this.todayStart);
-    }
     const outbox: Record<string, number> = {};
     const lastShip: Record<string, number | null> = {};
     for (const [name, s] of Object.entries(this.shipper?.stats() ?? {})) {
@@ -625,22 +532,8 @@ export class Agent {
     } catch {
       kernel = null;
     }
-    return {
-      pid: process.pid,
-      startedMs: this.startedMs,
-      updatedMs: now,
-      version,
-      mode: this.mode(),
-      immutable: this.immutable,
-      kernel,
-      rates: { recordsPerSec: Math.round(this.rate.recordsPerSec * 10) / 10, eventsPerSec: Math.round(this.rate.eventsPerSec * 10) / 10 },
-      counters: this.metrics.snapshotCounters(),
-      drops: this.metrics.snapshotDrops(),
-      bounded: this.metrics.snapshotBounded(),
-      outbox,
-      lastShip,
-      findingsToday: this.findingsToday,
-    };
+    const view = { pid: process.pid, startedMs: this.startedMs, version, mode: this.mode(), immutable: this.immutable, kernel, outbox, lastShip };
+    return this.stats.snapshot(now, view, this.metrics, (ms) => this.store.countFindingsSince(ms));
   }
 
   private publishStatus(): void {
