@@ -16,7 +16,7 @@ function encodeValue(b) {
   return needsHex(b) ? b.toString('hex').toUpperCase() : `"${b.toString('latin1')}"`;
 }
 
-/** @param {{argv: (string|Buffer)[], uid?: number, exe?: string, pid?: number, ppid?: number, serial?: number, splitAt?: number, timeSec?: number}} e */
+/** @param {{argv: (string|Buffer)[], uid?: number, exe?: string, pid?: number, ppid?: number, ses?: number, serial?: number, splitAt?: number, timeSec?: number}} e */
 function hostileExecLines(e) {
   const serial = e.serial ?? 1;
   const t = `${e.timeSec ?? 1795355553}.876:${serial}`;
@@ -26,7 +26,7 @@ function hostileExecLines(e) {
   const splitAt = e.splitAt ?? 7500;
   const comm = exe.slice(exe.lastIndexOf('/') + 1).slice(0, 15);
   const lines = [
-    `type=SYSCALL msg=audit(${t}): arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=2 ppid=${e.ppid ?? 1} pid=${pid} auid=${uid} uid=${uid} gid=${uid} euid=${uid} suid=${uid} fsuid=${uid} egid=${uid} sgid=${uid} fsgid=${uid} tty=pts0 ses=3 comm="${comm}" exe="${exe}" key="credwatch:exec"`,
+    `type=SYSCALL msg=audit(${t}): arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=2 ppid=${e.ppid ?? 1} pid=${pid} auid=${uid} uid=${uid} gid=${uid} euid=${uid} suid=${uid} fsuid=${uid} egid=${uid} sgid=${uid} fsgid=${uid} tty=pts0 ses=${e.ses ?? 3} comm="${comm}" exe="${exe}" key="credwatch:exec"`,
   ];
   let rec = `type=EXECVE msg=audit(${t}): argc=${e.argv.length}`;
   e.argv.forEach((arg, i) => {

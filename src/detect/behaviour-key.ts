@@ -15,7 +15,9 @@
 import type { Sockaddr } from '../audit/event';
 import type { EventView } from './event-view';
 import type { ProcessEntry } from '../enrich/process-table';
+import { WINDOW_MARGIN } from './bound';
 import { redactText } from './redact';
+import { redactCutText } from './redact/text';
 
 export interface BehaviourKey {
   actor: string;
@@ -42,6 +44,8 @@ export const RUNTIME_EXEC_LINK_MS = 5000;
 
 /** Objects are at most this long (a hostile argv must not make a key large). */
 export const MAX_OBJECT_CHARS = 256;
+/** Characters of the arguments looked at for a named object (a path, a socket, a URL). */
+const MAX_OBJECT_SCAN = 8192;
 
 const SHORT_ID = 12;
 const HEX_ID = /^[0-9a-f]{12,64}$/;
@@ -175,7 +179,9 @@ function objectOf(v: EventView): string {
   if (v.kind === 'connect' && v.sockaddr) return sockaddrObject(v.sockaddr);
   const argv = v.argv;
   if (argv && argv.length > 1) {
-    const args = argv.slice(1).join(' ');
+    // The object is named in the first kilobytes of any real command line; an attacker's megabyte of
+    // padding must not make every event scan (and redact) all of it.
+    const args = boundedArgs(argv, MAX_OBJECT_SCAN);
     const path = PATH_IN_ARGS.exec(args);
     // A socket named in the arguments is the endpoint (curl --unix-socket /run/docker.sock http://x/...).
     if (path?.[1]?.endsWith('.sock')) return `unix:${normalisePath(path[1])}`;
@@ -187,7 +193,20 @@ function objectOf(v: EventView): string {
     }
     if (path?.[1]) return `file:${normalisePath(path[1])}`;
   }
-  return `cmd:${v.cmdline ?? v.exeBase ?? '?'}`;
+  // Only a window is kept: redactedObject redacts the window's text (a cut secret's start included)
+  // and then shortens it further, so the key never holds more than MAX_OBJECT_CHARS.
+  const cmd = v.cmdline ?? v.exeBase ?? '?';
+  return `cmd:${cmd.length > MAX_OBJECT_CHARS + WINDOW_MARGIN ? cmd.slice(0, MAX_OBJECT_CHARS + WINDOW_MARGIN) : cmd}`;
+}
+
+/** argv[1..] joined with spaces, at most `max` characters (the rest is not looked at). */
+function boundedArgs(argv: readonly string[], max: number): string {
+  let out = '';
+  for (let i = 1; i < argv.length && out.length < max; i++) {
+    const a = argv[i] as string;
+    out += (i > 1 ? ' ' : '') + (a.length > max ? a.slice(0, max) : a);
+  }
+  return out.length > max ? out.slice(0, max) : out;
 }
 
 /** Redacted objects by raw object: in a storm the same socket or file comes back on every event. */
@@ -196,7 +215,7 @@ const redactedObjects = new Map<string, string>();
 function redactedObject(raw: string): string {
   let out = redactedObjects.get(raw);
   if (out === undefined) {
-    out = redactText(raw).slice(0, MAX_OBJECT_CHARS);
+    out = (raw.length > MAX_OBJECT_CHARS ? redactCutText(raw) : redactText(raw)).slice(0, MAX_OBJECT_CHARS);
     if (redactedObjects.size >= 1024) redactedObjects.clear();
     if (raw.length <= 4 * MAX_OBJECT_CHARS) redactedObjects.set(raw, out);
   }

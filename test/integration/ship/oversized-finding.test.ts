@@ -26,7 +26,7 @@ import { makeTestPki, type TestPki } from '../../helpers/tls';
 import { captureLogger, json, startStub, waitFor } from '../../unit/ship/support';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { hostileExecLines, bigNonUtf8ExecLines } = require('../../../bench/hostile-exec.js') as {
-  hostileExecLines: (e: { serial: number; pid: number; exe: string; argv: string[] }) => string;
+  hostileExecLines: (e: { serial: number; pid: number; ses?: number; exe: string; argv: string[] }) => string;
   bigNonUtf8ExecLines: (nArgs: number, argBytes: number, serial: number) => string;
 };
 
@@ -48,9 +48,11 @@ beforeAll(() => {
   log = join(dir, 'audit.log');
   writeFileSync(
     log,
-    hostileExecLines({ serial: 1, pid: 5001, exe: '/usr/bin/cat', argv: ['cat', '/var/run/secrets/kubernetes.io/serviceaccount/token'] }) +
+    // Each read in a login session of its own: three behaviours, three incidents (one session reading
+    // the same token three times would be one incident with count 3).
+    hostileExecLines({ serial: 1, pid: 5001, ses: 101, exe: '/usr/bin/cat', argv: ['cat', '/var/run/secrets/kubernetes.io/serviceaccount/token'] }) +
       bigNonUtf8ExecLines(350, 4096, 10) +
-      hostileExecLines({ serial: 20, pid: 5020, exe: '/usr/bin/cat', argv: ['cat', '/run/secrets/kubernetes.io/serviceaccount/token'] }),
+      hostileExecLines({ serial: 20, pid: 5020, ses: 102, exe: '/usr/bin/cat', argv: ['cat', '/run/secrets/kubernetes.io/serviceaccount/token'] }),
   );
 });
 afterAll(() => {

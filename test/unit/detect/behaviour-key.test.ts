@@ -82,3 +82,34 @@ describe('host actors: one tree stays one actor while the table knows more or le
     expect(actors.size).toBe(3);
   });
 });
+
+describe('the object of a hostile command line (bench: bin/credwatch replay of 1.2 MB argvs)', () => {
+  /** An exec event: behaviourKey reads argv and the rule command line. */
+  function exec(argv: string[]): EventView {
+    return {
+      ev: { process: { ses: null, ppid: 300 } },
+      pid: 4242,
+      parents: [],
+      kind: 'exec',
+      sockaddr: null,
+      paths: [],
+      argv,
+      container: null,
+      cmdline: argv.join(' '),
+      exeBase: 'kubectl',
+    } as unknown as EventView;
+  }
+
+  it('a megabyte command line gives a short key, and a secret cut by the key window is still redacted', () => {
+    const secret = 'password=' + 'S'.repeat(400);
+    const argv = ['kubectl', 'get', 'x'.repeat(225), secret, ...Array.from({ length: 9 }, () => 'A'.repeat(120_000))];
+    const key = behaviourKey(exec(argv));
+    expect(key.object.length).toBeLessThanOrEqual('cmd:'.length + 256);
+    expect(key.object).not.toContain('SSSS');
+  });
+
+  it('a socket named in the first kilobytes is the object even with megabytes after it', () => {
+    const key = behaviourKey(exec(['curl', '--unix-socket', '/var/run/docker.sock', 'http://x/containers/json', 'B'.repeat(1_000_000)]));
+    expect(key.object).toBe('unix:/run/docker.sock');
+  });
+});
