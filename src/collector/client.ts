@@ -12,7 +12,7 @@
  */
 import { request, type RequestOptions } from 'node:https';
 import type { IncomingMessage } from 'node:http';
-import type { Finding } from '../detect/finding';
+import type { Finding } from '../model/finding';
 import type { FindingsQuery } from '../store/types';
 import { pemOrFile } from '../ship/tls';
 import { ingestedFindingSchema } from './finding-schema';

@@ -9,7 +9,7 @@
  * line is also bounded by max_body_bytes; they exist so that no single field can be unbounded.
  */
 import { z } from 'zod';
-import { SEVERITIES } from '../detect/finding';
+import { SEVERITIES } from '../model/finding';
 
 /** ISO 8601 with a time zone, as the agent writes it (Date#toISOString or an RFC 3339 offset). */
 const isoTime = z.string().max(40).regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/, 'an ISO 8601 time with a zone').refine((s) => !Number.isNaN(Date.parse(s)), 'a valid date');

@@ -16,7 +16,7 @@
  * partitions in order); rows are read back by (time_ms, seq), so only their partitions are touched.
  */
 import { Pool, type PoolClient, type PoolConfig } from 'pg';
-import { severityRank } from '../detect/finding';
+import { severityRank } from '../model/finding';
 import type { FindingsQuery } from '../store/types';
 import type { IngestedFinding } from './finding-schema';
 import { DAY_MS, dayStart, dropPartitionsBefore, ensurePartitions, listPartitions } from './pg-partitions';

@@ -19,7 +19,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
-import { SEVERITIES, type Severity } from '../detect/finding';
+import { SEVERITIES, type Severity } from '../model/finding';
 import { RateLimitedLog } from '../daemon/logger';
 import type { FindingsQuery } from '../store/types';
 import { Authenticator, RateLimiter, type Principal } from './auth';

@@ -23,7 +23,7 @@
  */
 import type { Statement } from 'better-sqlite3';
 import { openDatabase, type Db } from '../store/db';
-import { severityRank, type Finding } from '../detect/finding';
+import { severityRank, type Finding } from '../model/finding';
 import type { FindingsQuery } from '../store/types';
 import type { IngestedFinding } from './finding-schema';
 import { TRAIL_READS, TRAIL_REQUESTS, tokenSightings, type SightingKind, type TokenSighting, type TokenTrail } from './token-join';

@@ -19,7 +19,7 @@
  * TRAIL_REQUESTS requests per jti (with the total count); a link lists MAX_LISTED requests, the rest counted.
  */
 import { findingId } from '../detect/engine';
-import type { Evidence, Finding } from '../detect/finding';
+import type { Evidence, Finding } from '../model/finding';
 import { ingestedFindingSchema, type IngestedFinding } from './finding-schema';
 
 export const FLEET_TOKEN_RULE = 'fleet-stolen-token-used';

@@ -11,7 +11,6 @@
  * Stop order matters: rules come out of the kernel first (nothing new is produced), then the reader
  * drains, the pipeline flushes what is in flight, the writer commits, and only then the store closes.
  */
-import { matchStats } from '../detect/linear-regex';
 import { FindingLog } from './finding-log';
 import * as os from 'node:os';
 import { AUDIT_CONFIG_CHANGE, recordTypeName } from '../audit/record-types';
@@ -22,7 +21,7 @@ import type { NativeTriageSpec } from '../native/types';
 import type { RawRecord } from '../audit/event';
 import { createDetector, type Detector } from '../detect/engine';
 import type { AllowConfig } from '../detect/allowlist';
-import type { Finding } from '../detect/finding';
+import type { Finding } from '../model/finding';
 import { createKubeDetector } from '../detect/kube';
 import { loadRunnableRuleSet } from '../detect/rule-set';
 import type { SigmaRule } from '../detect/sigma/compile';
@@ -43,13 +42,14 @@ import { UserDb } from '../enrich/users';
 import { createAuditControl } from '../native/binding';
 import { AuditPipeline } from '../pipeline/audit-pipeline';
 import { checkShipOutputs, createShipper, type Shipper } from '../ship/shipper';
-import { NetlinkSource, type NetlinkCounters } from '../sources/netlink';
 import { KubeAuditFollower } from '../sources/kube-audit';
 import { KubeAuditWebhook } from '../sources/kube-webhook';
 import type { KubeAuditEvent } from '../kube/event';
 import * as fs from 'node:fs';
 import { BatchWriter, openStore, type FindingStore } from '../store';
 import { AuditLifecycle, resolveAuditRules, type KernelStats } from './audit-lifecycle';
+import { AgentStats } from './agent-stats';
+import { AuditReader } from './audit-reader';
 import { loadConfig, parseListenAddress, type Config } from './config';
 import { createLogger, RateLimitedLog, type Logger } from './logger';
 import { createMetrics, startMetricsServer, type Metrics, type MetricsServer } from './metrics';
@@ -87,12 +87,6 @@ export function allowFromConfig(allow: Config['detections']['allow']): AllowConf
   return out;
 }
 
-function dayStartMs(now: number): number {
-  const d = new Date(now);
-  d.setHours(0, 0, 0, 0);
-  return d.getTime();
-}
-
 export class Agent {
   private config!: Config;
   private configSource = '';
@@ -103,7 +97,6 @@ export class Agent {
   private metrics!: Metrics;
   private metricsServer: MetricsServer | null = null;
   private detector!: Detector;
-  private lastIncidentCuts = { evidenceCut: 0, evicted: 0, coalesced: 0 };
   private kubeDetector!: ReturnType<typeof createKubeDetector>;
   private cap!: FindingCap;
   private trail!: TokenTrail;
@@ -114,10 +107,8 @@ export class Agent {
   private pipeline!: AuditPipeline;
   private writer!: BatchWriter;
   private lifecycle: AuditLifecycle | null = null;
-  private source: NetlinkSource | null = null;
-  private readLoop: Promise<void> | null = null;
+  private reader: AuditReader | null = null;
   private podWatcher: PodVolumeWatcher | null = null;
-  private lastUringUnknown = 0;
   private runtimeStateWatcher: RuntimeStateWatcher | null = null;
   private followers: KubeAuditFollower[] = [];
   private webhooks: KubeAuditWebhook[] = [];
@@ -128,24 +119,9 @@ export class Agent {
   private dropLog!: RateLimitedLog;
   private readonly host = os.hostname();
   private readonly startedMs = Date.now();
-  private mode = 'starting';
+  private readonly stats = new AgentStats(this.startedMs);
   private immutable = false;
   private stopping: Promise<void> | null = null;
-  private lastNetlink: NetlinkCounters | null = null;
-  private lastKernel: KernelStats | null = null;
-  private rate = { atMs: Date.now(), records: 0, events: 0, recordsPerSec: 0, eventsPerSec: 0 };
-  private records = 0;
-  private events = 0;
-  /** The settled serial-gap count at the last tick, and the reassembler's raw count then. */
-  private lastGaps = 0;
-  private prevGapSample = 0;
-  private lastIncomplete = 0;
-  private lastTextsCut = matchStats.textsCut;
-  private lastCompileErrors = matchStats.compileErrors;
-  private lastOverBudget = 0;
-  private lastParseErrors = 0;
-  private findingsToday = 0;
-  private todayStart = dayStartMs(Date.now());
 
   constructor(private readonly opts: AgentOptions = {}) {}
 
@@ -172,7 +148,7 @@ export class Agent {
     this.notifier = createSdNotifier({ logger: this.logger, healthy: () => this.healthy() });
 
     this.store = openStore(this.config.storage.path, { quickCheck: true });
-    this.findingsToday = this.store.countFindingsSince(this.todayStart);
+    this.stats.loadFindingsToday((ms) => this.store.countFindingsSince(ms));
     this.metrics = createMetrics();
     this.writer = new BatchWriter(this.store, {
       // Findings are rare next to events, so a short interval costs a few small transactions a second
@@ -205,14 +181,14 @@ export class Agent {
       nativeProcSnapshots: true,
       onFindings: (f) => this.onFindings(f),
       onEvent: (ev) => {
-        this.events++;
+        this.stats.events++;
         this.metrics.countEvent(ev.types[0] ?? 'UNKNOWN');
       },
       // A note stands for a whole event: count its records by type, as if they had come through.
       onProcessNote: (note) => {
-        this.records += note.recordTypes.length;
+        this.stats.records += note.recordTypes.length;
         for (const t of note.recordTypes) this.metrics.countRecords(recordTypeName(t));
-        this.events++;
+        this.stats.events++;
         this.metrics.countEvent('SYSCALL');
       },
       onBadNativeRecord: () => this.metrics.countDrop('native_record_unparsed'),
@@ -224,9 +200,9 @@ export class Agent {
     this.startShipper();
     this.startTimers();
     this.publishStatus();
-    this.notifier.ready(`mode=${this.mode}`);
+    this.notifier.ready(`mode=${this.mode()}`);
     this.notifier.startWatchdog();
-    this.logger.info({ mode: this.mode, immutable: this.immutable, metrics: this.config.metrics.listen }, 'credwatch running');
+    this.logger.info({ mode: this.mode(), immutable: this.immutable, metrics: this.config.metrics.listen }, 'credwatch running');
   }
 
   /** SIGHUP: a new config and rule pack, or the old ones kept with a log line saying why. */
@@ -245,8 +221,7 @@ export class Agent {
       return;
     }
     const auditChanged = JSON.stringify(next.audit) !== JSON.stringify(this.config.audit);
-    // New rules may care about events the old triage let go: the reader gets the new spec at once.
-    this.source?.setTriage(this.triageSpec());
+    this.reader?.setTriage(this.triageSpec());
     this.logger.level = next.log.level;
     this.config = { ...this.config, detections: next.detections, log: next.log };
     this.logger.info({ auditChanged }, auditChanged ? 'configuration reloaded; audit.* changes take effect on restart' : 'configuration reloaded');
@@ -303,12 +278,20 @@ export class Agent {
     this.lifecycle.cleanupStale();
     const plan = this.lifecycle.decide();
     this.immutable = plan.immutable;
-    await this.openReader(plan.mode);
+    this.reader = new AuditReader({
+      lifecycle: this.lifecycle,
+      logger: this.logger,
+      onBatch: (batch) => this.onBatch(batch),
+      triage: () => this.triageSpec(),
+      stopping: () => this.stopping !== null,
+      onSwitched: (mode) => this.metrics.setInfo(version, mode),
+    });
+    await this.reader.open(plan.mode);
     const installed = this.lifecycle.install();
     const uring = this.reportUring(rules, installed.failed);
     // Static watches (node credentials): a hit is identified by inode whatever the name used.
     this.detector.objects.applyRules(rules);
-    this.metrics.setInfo(version, this.mode);
+    this.metrics.setInfo(version, this.mode());
     this.lifecycle.startPolling(TICK_MS, (s) => this.onKernelStats(s));
     if (this.config.audit.rules === 'default' && !plan.immutable) {
       const lifecycle = this.lifecycle;
@@ -354,71 +337,24 @@ export class Agent {
     return false;
   }
 
-  private async openReader(mode: 'unicast' | 'multicast'): Promise<void> {
-    const source = new NetlinkSource();
-    // The lifecycle owns rules and status fields; the source only reads (and, in unicast, registers
-    // the reading socket as the audit pid, which must come from that socket).
-    // Under load each read returns a full batch (256 records), idle it returns one: a queue of 1024
-    // batches rides out event-loop pauses (GC, a slow disk) of well over a second at 20k records/s,
-    // and bounds the worst case to ~260k records in memory.
-    await source.start({
-      mode,
-      enable: false,
-      rules: [],
-      queueLimit: 1024,
-      pendingLimit: 1024,
-      overflow: mode === 'unicast' ? 'block' : 'drop',
-      procSnapshots: true,
-      triage: this.triageSpec(),
-    });
-    this.source = source;
-    this.mode = mode;
-    this.readLoop = this.consume(source);
-  }
-
-  private async consume(source: NetlinkSource): Promise<void> {
-    try {
-      for await (const batch of source) this.onBatch(batch);
-    } catch (err) {
-      if (!this.stopping) this.logger.error({ error: err instanceof Error ? err.message : String(err) }, 'audit reader failed');
-    }
-  }
-
   private onBatch(batch: RawRecord[]): void {
     for (let i = 0; i < batch.length; i++) {
       const rec = batch[i]!;
       if (rec.type >= PROCESS_NOTE_TYPE) continue; // the reader's own: counted by the pipeline hooks
-      this.records++;
+      this.stats.records++;
       this.metrics.countRecords(recordTypeName(rec.type));
       if (rec.type === AUDIT_CONFIG_CHANGE && this.lifecycle) {
         const pid = this.lifecycle.daemonTakeoverAttempt(rec.type, rec.text);
-        if (pid !== null) void this.switchMode('multicast', `audit daemon pid ${pid} is starting`);
+        if (pid !== null) void this.reader?.switchTo('multicast', `audit daemon pid ${pid} is starting`);
       }
     }
     this.pipeline.pushBatch(batch);
   }
 
-  private async switchMode(mode: 'unicast' | 'multicast', reason: string): Promise<void> {
-    if (this.mode === mode || this.stopping || !this.lifecycle) return;
-    const old = this.source;
-    this.mode = `switching-to-${mode}`;
-    try {
-      if (old) await old.stop();
-      await this.readLoop;
-      await this.openReader(mode);
-      this.lifecycle.switchedMode(mode, reason);
-      this.metrics.setInfo(version, mode);
-    } catch (err) {
-      this.logger.error({ error: err instanceof Error ? err.message : String(err), mode }, 'could not switch audit read mode');
-      if (mode === 'unicast') await this.openReader('multicast').catch(() => undefined);
-    }
-  }
-
   private onKernelStats(s: KernelStats): void {
-    this.lastKernel = s;
     this.metrics.observeKernel({ lost: s.lost, backlog: s.backlog, backlogLimit: s.backlogLimit, lostDelta: s.lostDelta, lostCause: s.lostCause });
     const advice = this.lifecycle?.modeAdvice(s);
-    if (advice && advice.mode !== this.mode) void this.switchMode(advice.mode, advice.reason);
+    if (advice && advice.mode !== this.reader?.mode) void this.reader?.switchTo(advice.mode, advice.reason);
   }
 
   /** One API-server audit event, from a log file or the webhook: the K rules and the token trail. */
@@ -520,7 +456,7 @@ export class Agent {
       const revision = f.revision ?? 1;
       if (revision <= 1) {
         this.metrics.countFinding(f.rule, f.severity);
-        this.findingsToday++;
+        this.stats.countNewFinding();
       }
       this.findingLog.log(f);
     }
@@ -549,7 +485,10 @@ export class Agent {
       this.tokenClaims.refresh();
       this.tokenMetrics.publish();
       this.countWebhookDrops();
-      this.countSourceDrops();
+      this.stats.publishDeltas(
+        { reader: this.reader?.counters() ?? null, detector: this.detector, kube: this.kubeDetector, writer: this.writer, pipeline: this.pipeline },
+        { metrics: this.metrics, dropLog: this.dropLog },
+      );
     });
     every(STATUS_MS, () => this.publishStatus());
     every(RETENTION_MS, () => void this.enforceRetention());
@@ -571,83 +510,16 @@ export class Agent {
     if (r.deleted > 0) this.logger.info(r, 'retention removed old findings');
   }
 
-  /** Turns the reader's and the pipeline's cumulative counters into drops by cause. */
-  private countSourceDrops(): void {
-    if (this.source) {
-      const c = this.source.counters();
-      const prev = this.lastNetlink;
-      const delta = (k: keyof NetlinkCounters): number => Math.max(0, c[k] - (prev ? prev[k] : 0));
-      const drops: [string, number][] = [
-        ['queue_overflow', delta('queueDrops')],
-        ['enobufs', delta('enobufs')],
-        ['truncated', delta('truncated')],
-        ['source_backlog', delta('sourceDrops')],
-      ];
-      this.metrics.countSignal('reader_pause', delta('queueWaits'));
-      this.metrics.countTriage('summarized', delta('summarized'));
-      this.metrics.countTriage('passed', delta('triagePassed'));
-      this.metrics.countTriage('unsure', delta('triageUnsure'));
-      this.metrics.countTriage('expired', delta('triageExpired'));
-      for (const [cause, n] of drops) {
-        if (n > 0) {
-          this.metrics.countDrop(cause, n);
-          this.dropLog.report(cause, n, 'audit records dropped in the agent');
-        }
-      }
-      this.lastNetlink = c;
-    }
-    // Incident cuts lose no finding (the event is counted in the incident's `count`) but must be visible.
-    const inc = this.detector.stats.incidents;
-    this.metrics.countSignal('incident_evidence_cut', inc.evidenceCut - this.lastIncidentCuts.evidenceCut);
-    this.metrics.countSignal('incident_evicted', inc.evicted - this.lastIncidentCuts.evicted);
-    // Revisions superseded before they were written (the later one carries everything): not a loss.
-    const coalesced = this.writer.counters.coalesced;
-    this.metrics.countSignal('revision_coalesced', coalesced - this.lastIncidentCuts.coalesced);
-    this.lastIncidentCuts = { evidenceCut: inc.evidenceCut, evicted: inc.evicted, coalesced };
-    const st = this.pipeline.stats;
-    // Serial gaps are a loss signal only in unicast mode with every event audited; the kernel numbers
-    // events it never sends (filtered syscalls), so gaps are reported as a counter, not as drops.
-    // The reassembler's count is net: an event that completes after a later one (two CPUs exiting
-    // syscalls at once) opens a gap that closes when it arrives. Only a gap still open one tick later
-    // is reported, or every such reorder spanning a tick would count as a gap for good.
-    const settledGaps = Math.min(st.serialGaps, this.prevGapSample);
-    this.prevGapSample = st.serialGaps;
-    this.metrics.countSignal('serial_gap', settledGaps - this.lastGaps); // ignores a decrease
-    this.lastGaps = settledGaps;
-    this.metrics.countSignal('incomplete_event', st.incomplete - this.lastIncomplete);
-    this.lastIncomplete = st.incomplete;
-    // io_uring ops whose number we do not know: kept (kind "other"), counted so nobody mistakes silence for coverage.
-    this.metrics.countSignal('uring_unknown_op', st.uringUnknownOps - this.lastUringUnknown);
-    this.lastUringUnknown = st.uringUnknownOps;
-    // Hostile-input guards (linear-regex.ts, engine.ts): texts cut for matching, slow evaluations.
-    this.metrics.countSignal('match_text_cut', matchStats.textsCut - this.lastTextsCut);
-    this.lastTextsCut = matchStats.textsCut;
-    this.metrics.countSignal('regex_compile_error', matchStats.compileErrors - this.lastCompileErrors);
-    this.lastCompileErrors = matchStats.compileErrors;
-    const over = this.detector.stats.overBudget + this.kubeDetector.stats.overBudget;
-    this.metrics.countSignal('event_over_budget', over - this.lastOverBudget);
-    this.lastOverBudget = over;
-    if (st.parseErrors > this.lastParseErrors) this.metrics.countDrop('parse_error', st.parseErrors - this.lastParseErrors);
-    this.lastParseErrors = st.parseErrors;
+  /** The read mode for status and logs ("starting" until the reader is open). */
+  private mode(): string {
+    return this.reader?.mode ?? 'starting';
   }
 
   private healthy(): boolean {
-    return !this.stopping && this.source !== null;
+    return !this.stopping && (this.reader?.reading ?? false);
   }
 
   private snapshot(now: number): StatusSnapshot {
-    const secs = Math.max(0.001, (now - this.rate.atMs) / 1000);
-    this.rate = {
-      atMs: now,
-      records: this.records,
-      events: this.events,
-      recordsPerSec: (this.records - this.rate.records) / secs,
-      eventsPerSec: (this.events - this.rate.events) / secs,
-    };
-    if (now - this.todayStart >= 86_400_000) {
-      this.todayStart = dayStartMs(now);
-      this.findingsToday = this.store.countFindingsSince(this.todayStart);
-    }
     const outbox: Record<string, number> = {};
     const lastShip: Record<string, number | null> = {};
     for (const [name, s] of Object.entries(this.shipper?.stats() ?? {})) {
@@ -657,29 +529,15 @@ export class Agent {
     }
     let kernel: StatusSnapshot['kernel'] = null;
     try {
-      const k = this.source?.kernelStatus();
+      const k = this.reader?.reading ? this.lifecycle?.kernelStatus() : undefined;
       if (k) {
         kernel = { enabled: k.enabled, pid: k.pid, backlog: k.backlog, backlogLimit: k.backlogLimit, lost: k.lost, failure: k.failure, rateLimit: k.rateLimit, backlogWaitTime: k.backlogWaitTime };
       }
     } catch {
       kernel = null;
     }
-    return {
-      pid: process.pid,
-      startedMs: this.startedMs,
-      updatedMs: now,
-      version,
-      mode: this.mode,
-      immutable: this.immutable,
-      kernel,
-      rates: { recordsPerSec: Math.round(this.rate.recordsPerSec * 10) / 10, eventsPerSec: Math.round(this.rate.eventsPerSec * 10) / 10 },
-      counters: this.metrics.snapshotCounters(),
-      drops: this.metrics.snapshotDrops(),
-      bounded: this.metrics.snapshotBounded(),
-      outbox,
-      lastShip,
-      findingsToday: this.findingsToday,
-    };
+    const view = { pid: process.pid, startedMs: this.startedMs, version, mode: this.mode(), immutable: this.immutable, kernel, outbox, lastShip };
+    return this.stats.snapshot(now, view, this.metrics, (ms) => this.store.countFindingsSince(ms));
   }
 
   private publishStatus(): void {
@@ -712,12 +570,11 @@ export class Agent {
     await step('audit rules', () => {
       report = this.lifecycle?.shutdown();
     });
-    await step('audit reader', () => this.source?.stop());
-    await step('audit reader drain', () => this.readLoop);
+    await step('audit reader', () => this.reader?.close());
     // Final reader counters (records, queue drops, queue waits, ENOBUFS) for the operator's log: the
     // queue waits (time the reader blocked on a full queue in unicast) are not a drop but show pressure.
-    if (this.source) {
-      const c = this.source.counters();
+    const c = this.reader?.counters();
+    if (c) {
       const reader = { received: c.received, delivered: c.delivered, queueDrops: c.queueDrops, queueWaits: c.queueWaits, enobufs: c.enobufs, truncated: c.truncated, sourceDrops: c.sourceDrops };
       const triage = { summarized: c.summarized, summarizedRecords: c.summarizedRecords, passed: c.triagePassed, unsure: c.triageUnsure, expired: c.triageExpired, procSnapshots: c.procSnapshots };
       this.logger?.info({ reader, triage, serialGaps: this.pipeline?.stats.serialGaps ?? 0 }, 'audit reader stopped');

@@ -15,16 +15,19 @@
  * - Status fields we change (enabled, backlog_limit, backlog_wait_time) are remembered with their old
  *   values and restored on shutdown unless someone else changed them after us.
  *
- * Claiming the audit pid is the reader socket's job, not ours: the kernel sends unicast records to the
- * netlink port that registered, so the registration has to come from the socket that reads. Call
- * `plan()`, open the reader in `plan.mode`, then `install()`; on the way out `shutdown()`, then close.
+ * This is the one owner of kernel audit changes (rules, enabled, backlog_limit, backlog_wait_time, and
+ * releasing the audit pid). The single exception is claiming the pid: the kernel sends unicast records
+ * to the netlink port that sent AUDIT_SET pid, so the registration has to come from the socket that
+ * reads (src/sources/netlink.ts), not from our control socket. Letting it go is ours (switchedMode,
+ * shutdown, and a dead holder's in cleanupStale), so every restore is decided in one place. Call
+ * `decide()`, open the reader in `plan.mode`, then `install()`; on the way out `shutdown()`, then close.
  */
 import * as fs from 'node:fs';
 import { encodeRule, ruleKey, rulePidField, toKernelForm, withPrepend } from '../audit/rules';
 import { AUDIT_CONFIG_CHANGE } from '../audit/record-types';
 import type { AuditStatus, AuditStatusChange } from '../native/types';
 import type { StateStore } from '../store/types';
-import { isProcessAlive } from '../sources/netlink';
+import { isProcessAlive } from '../native/process-alive';
 import type { Logger } from './logger';
 import { RateLimitedLog } from './logger';
 
@@ -161,9 +164,6 @@ export interface AuditLifecycleOptions {
   now?: () => number;
 }
 
-/** Live and not a zombie (a zombie auditd holds nothing). */
-export const processIsAlive = isProcessAlive;
-
 function cmdlineMentionsCredwatch(pid: number): boolean {
   try {
     return fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('credwatch');
@@ -211,13 +211,18 @@ export class AuditLifecycle {
     this.codec = opts.codec ?? auditRuleCodec;
     this.logger = opts.logger;
     this.selfPid = opts.selfPid ?? process.pid;
-    this.isAlive = opts.isProcessAlive ?? processIsAlive;
+    this.isAlive = opts.isProcessAlive ?? isProcessAlive;
     this.looksLikeCredwatch = opts.looksLikeCredwatch ?? ((pid) => this.isAlive(pid) && cmdlineMentionsCredwatch(pid));
     this.drops = new RateLimitedLog(opts.logger, 10_000, opts.now);
   }
 
   get plan(): AuditPlan | null {
     return this.currentPlan;
+  }
+
+  /** The kernel's audit status now (for `credwatch status`). */
+  kernelStatus(): AuditStatus {
+    return this.control.getStatus();
   }
 
   /** Payloads we installed and will remove (copies). */

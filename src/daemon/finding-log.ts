@@ -1,5 +1,5 @@
 /** The one log line the agent writes per finding: ids and the (redacted) rule title, never argv or evidence. */
-import type { Finding } from '../detect/finding';
+import type { Finding } from '../model/finding';
 import type { Logger } from './logger';
 
 export function logFinding(logger: Logger, f: Finding): void {

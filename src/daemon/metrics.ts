@@ -9,7 +9,7 @@
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Severity } from '../detect/finding';
+import type { Severity } from '../model/finding';
 import type { ListenAddress } from './config-schema';
 import type { Logger } from './logger';
 

@@ -14,7 +14,7 @@ import { Allowlist, type AllowConfig } from './allowlist';
 import { buildAuditRules, type AuditRuleOptions } from './audit-rules';
 import { EventView, runtimeTarget, type ContainerMeta } from './event-view';
 import type { CgroupIdentity } from '../enrich/cgroup';
-import { SEVERITIES, severityRank, type Evidence, type Finding, type FindingObject, type FindingToken, type FindingProcess, type Severity } from './finding';
+import { SEVERITIES, severityRank, type Evidence, type Finding, type FindingObject, type FindingToken, type FindingProcess, type Severity } from '../model/finding';
 import { redactRecords, redactText } from './redact';
 import type { LoadedRule } from './rule-loader';
 import { loadRunnableRuleSet } from './rule-set';
@@ -331,7 +331,7 @@ class Engine implements Detector {
         this.stats.allowlisted++;
         return;
       }
-      if (this.isRepeat(r.id, v)) {
+      if (this.isRepeat(r.id, v, null)) {
         this.stats.suppressed++;
         return;
       }

@@ -15,7 +15,7 @@
  * identifying fields are never touched, so the finding still groups, dedupes and sorts the same.
  * The cut works on text that is already redacted: no piece of it can hold a secret.
  */
-import type { Finding, FindingCut } from './finding';
+import type { Finding, FindingCut } from '../model/finding';
 
 export const DEFAULT_MAX_FINDING_BYTES = 64 * 1024;
 /** Below this the identifying fields alone may not fit. */

@@ -16,7 +16,7 @@
  * recently hit evicted first); every cut is counted in `stats` and never silent.
  */
 import { createHash } from 'node:crypto';
-import { severityRank, type Evidence, type Finding, type Severity } from './finding';
+import { severityRank, type Evidence, type Finding, type Severity } from '../model/finding';
 import type { BehaviourKey } from './behaviour-key';
 
 export interface IncidentOptions {

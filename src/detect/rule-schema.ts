@@ -7,7 +7,7 @@
  * A rule with `sequence` instead joins a finding of one of its `after` rules with a later event.
  */
 import { z } from 'zod';
-import { SEVERITIES } from './finding';
+import { SEVERITIES } from '../model/finding';
 import { OBJECT_CLASSES } from '../enrich/watched-objects';
 import { compileRegex } from './linear-regex';
 

@@ -3,7 +3,7 @@
  * here each indicator has a weight, at least one anchor (the behaviour itself) must match, and the
  * sum must reach the rule's threshold. Exclusions veto.
  */
-import { severityRank, type Severity } from './finding';
+import { severityRank, type Severity } from '../model/finding';
 import { compileMatch, type Predicate } from './match';
 import type { EventKind, EventView } from './event-view';
 import type { LoadedRule } from './rule-loader';

@@ -5,7 +5,7 @@
  * container. Kept small: marks are bounded in number and age; each mark joins at most once per
  * sequence rule, so one theft followed by a burst of API calls gives one sequence finding.
  */
-import type { Finding } from './finding';
+import type { Finding } from '../model/finding';
 import type { CompiledRule } from './score';
 import type { EventView } from './event-view';
 

@@ -19,7 +19,7 @@ import { kubeContext } from './kube/detector';
 import { kubeEvidenceText } from './redact/kube-event';
 import type { KubeAuditEvent } from '../kube/event';
 import { findingId } from './engine';
-import type { Confidence, Evidence, Finding } from './finding';
+import type { Confidence, Evidence, Finding } from '../model/finding';
 
 export const TOKEN_TRAIL_RULE = 'seq-stolen-token-used';
 

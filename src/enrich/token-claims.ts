@@ -19,7 +19,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { TokenClaims as FindingToken } from '../kube/token-claims';
+import type { FindingToken } from '../model/finding';
 import { decodeTokenClaims, type ClaimsRefusal } from '../kube/token-claims';
 import { kernelDevString, type ObjectHit, type WatchedObject } from './watched-objects';
 

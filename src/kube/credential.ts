@@ -16,7 +16,7 @@
  * The values are the attacker's as much as anyone's (a token the attacker minted elsewhere, a proxy in
  * front of the API server): a credential-id of a wrong shape is not used as a join key, and is counted.
  */
-import type { TokenClaims as FindingToken } from './token-claims';
+import type { FindingToken } from '../model/finding';
 import type { KubeAuditEvent } from './event';
 
 export interface RequestCredential {

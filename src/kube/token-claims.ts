@@ -17,36 +17,13 @@
  * attack on the agent, not a token), and so is a payload whose JSON is not an object.
  */
 
-/**
- * The service-account token a finding is about, from its claims (read by the agent from the token file
- * a flagged process read: src/enrich/token-claims.ts) or from what the API server recorded of the
- * request's credential (./credential.ts). It lives here, the lowest layer that needs it; findings
- * carry it as FindingToken. Never the token itself: claims only, unverified.
- */
-export interface TokenClaims {
-  /** JWT ID: the exact join key between a read and API requests (null: legacy or pre-1.29 token). */
-  jti: string | null;
-  service_account: string | null;
-  namespace: string | null;
-  pod: string | null;
-  pod_uid: string | null;
-  node: string | null;
-  /** iat and exp, ISO 8601 (null when absent: legacy secret-based tokens do not expire). */
-  issued: string | null;
-  expires: string | null;
-  /** "bound" (projected, pod-bound), "legacy" (secret-based), "other" (a JWT without Kubernetes claims). */
-  kind: 'bound' | 'legacy' | 'other';
-  /** Legacy secret-based tokens: the Secret's name (their only identity besides the service account). */
-  secret_name?: string | null;
-  /** Where these claims come from: the token file the agent read, or the API server's record of a request. */
-  from: 'file' | 'api-request';
-}
+import type { FindingToken } from '../model/finding';
 
 /** Largest payload segment (base64url characters) decoded; real ones are well under 2 KiB. */
 export const MAX_PAYLOAD_CHARS = 16 * 1024;
 
 export type ClaimsRefusal = 'not-jwt' | 'too-large' | 'bad-base64' | 'bad-json';
-export type ClaimsResult = { ok: true; token: Omit<TokenClaims, 'from'> } | { ok: false; reason: ClaimsRefusal };
+export type ClaimsResult = { ok: true; token: Omit<FindingToken, 'from'> } | { ok: false; reason: ClaimsRefusal };
 
 const SEGMENT = /^[A-Za-z0-9_-]+$/;
 const MAX_FIELD = 256;
@@ -92,7 +69,7 @@ export function decodeTokenClaims(text: string): ClaimsResult {
   return { ok: true, token: tokenOfClaims(claims) };
 }
 
-function tokenOfClaims(c: Obj): Omit<TokenClaims, 'from'> {
+function tokenOfClaims(c: Obj): Omit<FindingToken, 'from'> {
   const issued = time(c.iat);
   const expires = time(c.exp);
   const k8s = c['kubernetes.io'];

@@ -12,7 +12,7 @@
 import type { AuditEvent, RawRecord } from '../audit/event';
 import { Reassembler, type ReassemblerOptions, type ReassemblerStats } from '../audit/reassembler';
 import type { Detector } from '../detect/engine';
-import type { Finding } from '../detect/finding';
+import type { Finding } from '../model/finding';
 import { PROCESS_NOTE_TYPE, PROC_SNAPSHOT_TYPE, parseProcSnapshot, parseProcessNote, type ProcessNote } from '../native/process-note';
 
 const AUDIT_SYSCALL = 1300;

@@ -3,33 +3,27 @@
  * batches (`for await (const batch of source)`), so a busy stream costs one promise per batch, not
  * per record.
  *
- * start() makes the kernel changes asked for and remembers each one; stop() undoes exactly those:
- * it deletes the rules this source added (by payload, in reverse order), puts back the status fields
- * it changed unless someone else changed them since, releases the audit pid only if it is still ours,
- * and closes the socket. Rules that were already present are not ours to remove and are left alone.
+ * A pure reader: open() opens the socket in a mode, batches arrive, counters() counts them, close()
+ * closes it. It installs no rule and sets no status field; which rules, enabled and backlog settings,
+ * and their restore, belong to AuditLifecycle (src/daemon/audit-lifecycle.ts).
  *
- * Which rules to install and whether to read as the audit daemon is the caller's policy (see
- * src/daemon/); with `rules: []` and `enable: false` this is a pure reader.
+ * The one kernel change made here is the unicast registration (AUDIT_SET pid), because it is part of
+ * reading in unicast: the kernel sends unicast records to the netlink port that registered, so only
+ * the reading socket can claim it (native socket.start() does). Releasing it is not the reader's: the
+ * lifecycle lets the pid go when the agent switches to multicast or shuts down, and a closed port left
+ * registered is reset by the kernel on its next send (see takeOverIfDead). A caller reading in unicast
+ * without a lifecycle (tests) clears the pid itself with the native control.
  */
-import { readFileSync } from 'node:fs';
-
 import type { RawRecord } from '../audit/event';
 import { createAuditControl, createAuditSocket } from '../native/binding';
 import type { AuditControl, AuditSocketFactory } from '../native/binding';
 import { AuditError, isAuditError } from '../native/errors';
-import type { AuditSocketCounters, AuditSocketMode, AuditStatus, NativeAuditSocket, NativeTriageSpec } from '../native/types';
+import { isProcessAlive, processName } from '../native/process-alive';
+import type { AuditSocketCounters, AuditSocketMode, NativeAuditSocket, NativeTriageSpec } from '../native/types';
 import { recordsRepresented } from '../native/process-note';
 
-export interface NetlinkStartOptions {
+export interface NetlinkOpenOptions {
   mode: AuditSocketMode;
-  /** Set enabled=1 when audit is off (0). Never touches enabled=2 (immutable). */
-  enable: boolean;
-  /** Kernel backlog_limit (records queued in the kernel before loss); unchanged when absent. */
-  backlogLimit?: number;
-  /** Kernel backlog_wait_time (jiffies a process waits when the backlog is full); unchanged when absent. */
-  backlogWaitTime?: number;
-  /** Encoded audit_rule_data payloads (src/audit/rules/wire.ts), added in order. */
-  rules: Buffer[];
   /** Batches the native queue holds for the JavaScript thread (default 64). */
   queueLimit?: number;
   /** Full native queue: 'drop' and count (default) or 'block' reading (backpressure to the kernel). */
@@ -44,41 +38,12 @@ export interface NetlinkStartOptions {
   triage?: NativeTriageSpec | null;
   /** Batches held for a consumer that has not called next() yet (default 64); beyond, dropped and counted. */
   pendingLimit?: number;
-  /** Leave audit enabled on stop even if this source enabled it (DESIGN: "never disable audit on exit"). */
-  keepEnabled?: boolean;
 }
 
-export type ChangedField = 'enabled' | 'pid' | 'backlogLimit' | 'backlogWaitTime';
-
-export interface FieldChange {
-  field: ChangedField;
-  before: number;
-  after: number;
-}
-
-export interface NetlinkStartReport {
+export interface NetlinkOpenReport {
   mode: AuditSocketMode;
-  /** enabled=2: the configuration is locked until reboot; nothing was changed, the reader runs. */
-  immutable: boolean;
-  before: AuditStatus;
-  changes: FieldChange[];
-  added: number;
-  /** Rules that were already in the kernel (EEXIST): not added by us, so not removed by stop(). */
-  alreadyPresent: Buffer[];
   /** Unicast only: the pid of a dead audit daemon whose registration the kernel dropped for us. */
   tookOverFrom: number | null;
-}
-
-export interface NetlinkStopReport {
-  removed: number;
-  /** Rules we added that were gone already (someone deleted them). */
-  missing: number;
-  restored: FieldChange[];
-  /** Fields someone else changed after us: left as they are. */
-  leftAlone: FieldChange[];
-  releasedPid: boolean;
-  /** Failures on the way out; every step is still attempted. */
-  errors: Error[];
 }
 
 export interface NetlinkCounters extends AuditSocketCounters {
@@ -89,7 +54,8 @@ export interface NetlinkCounters extends AuditSocketCounters {
 }
 
 export interface NetlinkSourceDeps {
-  control?: AuditControl;
+  /** Read-only here: the status, to see who holds the audit pid. */
+  control?: Pick<AuditControl, 'getStatus'>;
   openSocket?: AuditSocketFactory;
   isProcessAlive?: (pid: number) => boolean;
   ownPid?: number;
@@ -114,30 +80,6 @@ const ZERO_COUNTERS: AuditSocketCounters = {
   triageExpired: 0,
   procSnapshots: 0,
 };
-
-/** True when `pid` names a live (not zombie) process. */
-export function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
-
-function processName(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return '?';
-  }
-}
 
 /**
  * Starts a unicast reader, taking over from a dead audit daemon if needed.
@@ -183,17 +125,13 @@ interface Waiter {
 }
 
 export class NetlinkSource implements AsyncIterable<RawRecord[]> {
-  private readonly control: AuditControl;
+  private readonly control: Pick<AuditControl, 'getStatus'>;
   private readonly openSocket: AuditSocketFactory;
   private readonly alive: (pid: number) => boolean;
   private readonly ownPid: number;
 
   private socket: NativeAuditSocket | null = null;
-  private mode: AuditSocketMode = 'unicast';
-  private changes: FieldChange[] = [];
-  private added: Buffer[] = [];
-  private keepEnabled = false;
-  private state: 'idle' | 'running' | 'stopped' = 'idle';
+  private state: 'idle' | 'open' | 'closed' = 'idle';
 
   private pending: RawRecord[][] = [];
   private pendingLimit = 64;
@@ -210,24 +148,12 @@ export class NetlinkSource implements AsyncIterable<RawRecord[]> {
     this.ownPid = deps.ownPid ?? process.pid;
   }
 
-  /** Opens the reader and applies the requested kernel changes; on failure undoes what it did and throws. */
-  async start(options: NetlinkStartOptions): Promise<NetlinkStartReport> {
-    if (this.state !== 'idle') throw new Error('NetlinkSource: start() may be called once');
-    this.state = 'running';
-    this.mode = options.mode;
-    this.keepEnabled = options.keepEnabled ?? false;
+  /** Opens the reader (in unicast, registering it as the audit pid); on failure closes it and throws. */
+  async open(options: NetlinkOpenOptions): Promise<NetlinkOpenReport> {
+    if (this.state !== 'idle') throw new Error('NetlinkSource: open() may be called once');
+    this.state = 'open';
     this.pendingLimit = options.pendingLimit ?? 64;
-    const before = this.control.getStatus();
-    const immutable = before.enabled === 2;
-    const report: NetlinkStartReport = {
-      mode: options.mode,
-      immutable,
-      before,
-      changes: this.changes,
-      added: 0,
-      alreadyPresent: [],
-      tookOverFrom: null,
-    };
+    const report: NetlinkOpenReport = { mode: options.mode, tookOverFrom: null };
     try {
       const socket = this.openSocket({
         mode: options.mode,
@@ -243,124 +169,36 @@ export class NetlinkSource implements AsyncIterable<RawRecord[]> {
       if (options.triage) socket.setTriage(options.triage);
       if (options.mode === 'unicast') {
         report.tookOverFrom = takeOverIfDead(() => socket.start(), this.control, this.alive, this.ownPid).tookOverFrom;
-        this.socket = socket;
-        this.changes.push({ field: 'pid', before: before.pid, after: this.ownPid });
       } else {
         socket.start();
-        this.socket = socket;
       }
-      if (!immutable) {
-        this.changeField('backlogLimit', before.backlogLimit, options.backlogLimit);
-        this.changeField('backlogWaitTime', before.backlogWaitTime, options.backlogWaitTime);
-        for (const rule of options.rules) {
-          try {
-            this.control.addRule(rule);
-            this.added.push(rule);
-          } catch (err) {
-            if (!isAuditError(err, 'EEXIST')) throw err;
-            report.alreadyPresent.push(rule);
-          }
-        }
-        if (options.enable && before.enabled === 0) this.changeField('enabled', 0, 1);
-      }
-      report.added = this.added.length;
+      // Only a started socket is waited on in close(): one that never started reports no close.
+      this.socket = socket;
       return report;
     } catch (err) {
-      await this.stop().catch(() => undefined);
+      await this.close().catch(() => undefined);
       throw err;
     }
   }
 
-  private changeField(field: 'enabled' | 'backlogLimit' | 'backlogWaitTime', before: number, after: number | undefined): void {
-    if (after === undefined || after === before) return;
-    this.control.setStatus({ [field]: after });
-    this.changes.push({ field, before, after });
-  }
-
-  /** Undoes exactly what start() did, then closes the reader. Resolves when the last batch is delivered. */
-  async stop(): Promise<NetlinkStopReport> {
-    const report: NetlinkStopReport = {
-      removed: 0,
-      missing: 0,
-      restored: [],
-      leftAlone: [],
-      releasedPid: false,
-      errors: [],
-    };
-    if (this.state === 'stopped') return report;
-    const wasRunning = this.state === 'running';
-    this.state = 'stopped';
-    const attempt = (step: () => void): void => {
-      try {
-        step();
-      } catch (err) {
-        report.errors.push(err as Error);
-      }
-    };
-    for (const rule of [...this.added].reverse()) {
-      attempt(() => {
-        try {
-          this.control.deleteRule(rule);
-          report.removed++;
-        } catch (err) {
-          if (!isAuditError(err, 'ENOENT')) throw err;
-          report.missing++;
-        }
-      });
-    }
-    this.added = [];
-    let now: AuditStatus | null = null;
-    attempt(() => {
-      now = this.control.getStatus();
-    });
-    for (const change of [...this.changes].reverse()) {
-      if (now === null) break;
-      const current: AuditStatus = now;
-      if (change.field === 'pid') {
-        // Only the registered daemon's process may clear the pid, and only ours is ours to clear.
-        if (current.pid === this.ownPid) {
-          attempt(() => {
-            this.control.setStatus({ pid: 0 });
-            report.releasedPid = true;
-          });
-        }
-        continue;
-      }
-      if (change.field === 'enabled' && this.keepEnabled) {
-        report.leftAlone.push(change);
-        continue;
-      }
-      if (current[change.field] !== change.after) {
-        report.leftAlone.push(change);
-        continue;
-      }
-      attempt(() => {
-        this.control.setStatus({ [change.field]: change.before });
-        report.restored.push(change);
-      });
-    }
-    this.changes = [];
-    if (this.socket !== null && wasRunning) {
+  /** Closes the reader. Resolves when the last batch is delivered; the iteration then ends. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    const wasOpen = this.state === 'open';
+    this.state = 'closed';
+    if (this.socket !== null && wasOpen) {
       const closed = new Promise<void>((resolve) => this.closedWaiters.push(resolve));
       this.socket.close();
       await closed;
     } else {
       this.onClosed();
     }
-    if (report.errors.length > 0) {
-      throw new AggregateError(report.errors, `NetlinkSource.stop: ${report.errors.length} step(s) failed`);
-    }
-    return report;
   }
 
   /** Native counters plus this source's own (records dropped for a consumer that does not pull). */
   counters(): NetlinkCounters {
     const native = this.socket?.getCounters() ?? ZERO_COUNTERS;
     return { ...native, sourceDrops: this.sourceDrops, pending: this.pending.length };
-  }
-
-  kernelStatus(): AuditStatus {
-    return this.control.getStatus();
   }
 
   /** Changes the reader's triage (rule reload); null turns it off. */
@@ -411,7 +249,7 @@ export class NetlinkSource implements AsyncIterable<RawRecord[]> {
     for (const resolve of this.closedWaiters.splice(0)) resolve();
   }
 
-  /** Batches in arrival order; ends after stop() once the last batch is delivered; rejects on a reader failure. */
+  /** Batches in arrival order; ends after close() once the last batch is delivered; rejects on a reader failure. */
   [Symbol.asyncIterator](): AsyncIterator<RawRecord[]> {
     return {
       next: (): Promise<IteratorResult<RawRecord[]>> => {
@@ -428,7 +266,7 @@ export class NetlinkSource implements AsyncIterable<RawRecord[]> {
           this.waiter = { resolve, reject };
         });
       },
-      // Leaving a for-await loop does not stop the source: stop() undoes kernel changes and must be awaited.
+      // Leaving a for-await loop does not close the source: close() must be awaited (it drains the last batch).
       return: (): Promise<IteratorResult<RawRecord[]>> => Promise.resolve({ value: undefined, done: true }),
     };
   }

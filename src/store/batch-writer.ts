@@ -11,7 +11,7 @@
  * and shipped, and a storm of updates while the disk is full holds one slot per incident, not one per
  * update, and pushes no other finding out.
  */
-import type { Finding } from '../detect/finding';
+import type { Finding } from '../model/finding';
 
 export interface FindingSink {
   insertFindings(findings: Finding[]): number;

@@ -9,7 +9,7 @@
  * not higher than the stored one is skipped like any repeat.
  */
 import type { Statement } from 'better-sqlite3';
-import { SEVERITIES, severityRank, type Evidence, type Finding } from '../detect/finding';
+import { SEVERITIES, severityRank, type Evidence, type Finding } from '../model/finding';
 import type { FindingsQuery } from './types';
 import type { Db } from './db';
 

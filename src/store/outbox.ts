@@ -4,7 +4,7 @@
  * loses nothing until retention removes the finding.
  */
 import type { Statement } from 'better-sqlite3';
-import type { Finding } from '../detect/finding';
+import type { Finding } from '../model/finding';
 import type { OutboxReader } from './types';
 import type { Db } from './db';
 import type { FindingsTable } from './findings';

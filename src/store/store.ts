@@ -3,7 +3,7 @@
  * findings database. A writer (the daemon) opens read-write; queries open read-only so that they can
  * never block or disturb the daemon's writes (WAL lets readers and the writer work concurrently).
  */
-import type { Finding } from '../detect/finding';
+import type { Finding } from '../model/finding';
 import type { FindingsQuery } from './types';
 import { mapSqliteError, openDatabase, type Db } from './db';
 import { FindingsTable } from './findings';

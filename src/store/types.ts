@@ -2,7 +2,7 @@
  * Contracts between the findings store and its readers (CLI, shippers, collector). The store
  * implements them in src/store/; others code against these so a fake can stand in for tests.
  */
-import type { Finding, Severity } from '../detect/finding';
+import type { Finding, Severity } from '../model/finding';
 
 export interface FindingsQuery {
   /** Inclusive lower bound on finding time, epoch ms. */

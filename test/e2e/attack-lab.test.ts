@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasRule, type Finding, type Severity } from '../../src/detect/finding';
+import { hasRule, type Finding, type Severity } from '../../src/model/finding';
 import { SA_DIR_IN_POD, type Pod } from '../helpers/pod-layout';
 import { forceKernelBack, kernelSnapshot, labSkipReason, setUpLab, KUBELET_COPY, type KernelSnapshot, type Lab } from './lab/attack-lab';
 import { run, runOk, type CommandResult } from './lab/commands';

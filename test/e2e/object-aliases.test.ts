@@ -15,7 +15,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasRule, type Finding } from '../../src/detect/finding';
+import { hasRule, type Finding } from '../../src/model/finding';
 import { describeEvidence, hasEvidenceOf } from '../helpers/incident-evidence';
 import { SA_DIR_IN_POD, startPod, type Pod } from '../helpers/pod-layout';
 import { forceKernelBack, kernelSnapshot, labSkipReason, setUpLab, KUBELET_COPY, type KernelSnapshot, type Lab } from './lab/attack-lab';

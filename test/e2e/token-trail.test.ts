@@ -19,7 +19,7 @@ import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Finding } from '../../src/detect/finding';
+import type { Finding } from '../../src/model/finding';
 import { SA_DIR_IN_POD, startPod, type Pod } from '../helpers/pod-layout';
 import { boundClaims, signJwt } from '../helpers/jwt';
 import { requestLine } from '../helpers/kube-requests';

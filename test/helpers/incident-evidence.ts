@@ -4,7 +4,7 @@
  * that event in the evidence, by the SYSCALL record of the process that made it (the raw, redacted audit
  * text the operator sees), and optionally by a PATH name or another record type of the same event.
  */
-import type { Evidence, Finding } from '../../src/detect/finding';
+import type { Evidence, Finding } from '../../src/model/finding';
 
 export interface EventOf {
   /** null (a pid not known) matches nothing. */

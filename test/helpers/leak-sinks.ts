@@ -13,7 +13,7 @@ import { Writable } from 'node:stream';
 import { renderFindingDetail, renderFindingsTable } from '../../src/cli/render/findings';
 import { logFinding } from '../../src/daemon/finding-log';
 import { createLogger } from '../../src/daemon/logger';
-import type { Finding } from '../../src/detect/finding';
+import type { Finding } from '../../src/model/finding';
 import { elasticBulkFormat } from '../../src/ship/formats/elastic-bulk';
 import { ndjsonFormat } from '../../src/ship/formats/ndjson';
 import { splunkHecFormat } from '../../src/ship/formats/splunk-hec';

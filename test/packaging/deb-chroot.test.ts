@@ -12,7 +12,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Finding } from '../../src/detect/finding';
+import type { Finding } from '../../src/model/finding';
 import { forceKernelBack, kernelSnapshot, labSkipReason, type KernelSnapshot } from '../e2e/lab/attack-lab';
 import { startApiServerStub, type StubServer } from '../e2e/lab/api-stubs';
 import { runOk } from '../e2e/lab/commands';

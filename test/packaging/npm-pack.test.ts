@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Finding } from '../../src/detect/finding';
+import type { Finding } from '../../src/model/finding';
 import { REPO_ROOT } from '../helpers/daemon';
 import { PACKAGE_VERSION } from '../helpers/package-build';
 

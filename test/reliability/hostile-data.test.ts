@@ -17,7 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { boundArgv, MAX_ARG_CHARS, MAX_ARGS } from '../../src/detect/bound';
-import type { Finding } from '../../src/detect/finding';
+import type { Finding } from '../../src/model/finding';
 import { cli, freeLoopbackPort, kernelSkipReason, kernelSnapshot, restoreKernel, startDaemon, waitUntil } from './daemon';
 
 // Any C0 control character other than the newline ending a line, or DEL / CSI: must never be printed raw.

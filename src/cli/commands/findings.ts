@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { Option, type Command } from 'commander';
-import { SEVERITIES, type Finding, type Severity } from '../../detect/finding';
+import { SEVERITIES, type Finding, type Severity } from '../../model/finding';
 import { withReadOnlyStore } from '../../store';
 import { addDbOptions, resolveDbPath, type DbOptions } from '../db-option';
 import type { FindingsQuery } from '../../store/types';

@@ -16,7 +16,7 @@ import { REPLAY_REASSEMBLY } from '../../audit/reassembler';
 import { createDetector } from '../../detect/engine';
 import { DEFAULT_MAX_FINDING_BYTES, FindingCap } from '../../detect/finding-cap';
 import { latestRevisions } from '../../detect/incidents';
-import type { Finding } from '../../detect/finding';
+import type { Finding } from '../../model/finding';
 import { createKubeDetector } from '../../detect/kube';
 import { TokenTrail } from '../../detect/token-trail';
 import { TokenHome } from '../../detect/kube/token-home';

@@ -1,5 +1,5 @@
 /** Findings as an operator reads them: a one-line-per-finding table and a detailed view with evidence. */
-import type { Finding } from '../../detect/finding';
+import type { Finding } from '../../model/finding';
 import { fitCell } from './escape';
 import { renderTable, type Column } from './table';
 import { formatTime } from './time';

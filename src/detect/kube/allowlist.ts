@@ -4,7 +4,7 @@
  * allowlisted namespace, is not raised. A request made under impersonation is never allowlisted by
  * user: the allowlist names who may act, and impersonating someone is acting as someone else.
  */
-import type { Finding } from '../finding';
+import type { Finding } from '../../model/finding';
 
 export interface KubeAllowConfig {
   users: readonly string[];

@@ -7,7 +7,7 @@
  * of a replay. An auditID is evaluated once; later stages of it are counted as duplicates.
  */
 import { createHash } from 'node:crypto';
-import type { Evidence, Finding, FindingToken, KubeContext } from '../finding';
+import type { Evidence, Finding, FindingToken, KubeContext } from '../../model/finding';
 import { requestToken } from '../../kube/credential';
 import type { KubeAuditEvent } from '../../kube/event';
 import { kubeEvidenceText, redactText } from '../redact/kube-event';

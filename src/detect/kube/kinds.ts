@@ -3,8 +3,8 @@
  * kinds live in ./bursts.ts). Each returns a Hit, or null when the rule does not apply or an exclusion
  * covers the request (the reason is handed to `excluded` so it is counted, not lost).
  */
-import type { Confidence, Severity } from '../finding';
-import { severityRank } from '../finding';
+import type { Confidence, Severity } from '../../model/finding';
+import { severityRank } from '../../model/finding';
 import { effectiveUser, kubeRequestPod, type KubeAuditEvent } from '../../kube/event';
 import { CompiledExclude, isAnonymous } from './exclusions';
 import type { KubeRule, KubeRuleOf } from './rules';

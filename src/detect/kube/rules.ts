@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
-import { SEVERITIES } from '../finding';
+import { SEVERITIES } from '../../model/finding';
 import { regexSource } from '../rule-schema';
 
 const severity = z.enum(SEVERITIES);

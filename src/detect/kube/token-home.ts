@@ -15,7 +15,7 @@
  */
 import { BlockList, isIP } from 'node:net';
 import { findingId } from '../engine';
-import type { Finding } from '../finding';
+import type { Finding } from '../../model/finding';
 import type { KubeAuditEvent } from '../../kube/event';
 import { requestPeer, requestToken } from '../../kube/credential';
 import { kubeEvidenceText } from '../redact/kube-event';

@@ -5,7 +5,7 @@
  * file:line:col and the reason, never loaded as something else.
  */
 import { RuleFileError } from '../rule-loader';
-import type { Severity } from '../finding';
+import type { Severity } from '../../model/finding';
 import { parseCondition, type Cond } from './condition';
 import { fieldTest, type FieldTest } from './value-match';
 import { sigmaTarget, fieldAllowed, impossibleValue, type SigmaTarget } from './fields';

@@ -13,8 +13,8 @@
  * carries `credwatch.finding_id` and `credwatch.revision`; a receiver keeps the latest by collapsing
  * on `credwatch.finding_id` sorted by `credwatch.revision` descending (docs/shipping.md).
  */
-import type { Finding } from '../../detect/finding';
-import { severityRank } from '../../detect/finding';
+import type { Finding } from '../../model/finding';
+import { severityRank } from '../../model/finding';
 import type { DeliveryOutcome, EncodeContext, EncodedRequest, OutputFormat } from './format';
 import { excerpt, outcomeFromStatus } from './format';
 import type { HttpResponse } from '../transport';

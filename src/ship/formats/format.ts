@@ -2,7 +2,7 @@
  * What every output format provides: how to turn a batch into one HTTP request, and how to read the
  * receiver's answer into a delivery outcome the shipper acts on. Formats do no I/O.
  */
-import type { Finding } from '../../detect/finding';
+import type { Finding } from '../../model/finding';
 import type { HttpResponse } from '../transport';
 
 export interface EncodeContext {

@@ -3,7 +3,7 @@
  * `X-Credwatch-Agent`, a bearer token (and/or a client certificate). The collector answers
  * `{"accepted": n, "duplicates": m}`; it stores a batch all-or-nothing, so any 2xx means all delivered.
  */
-import type { Finding } from '../../detect/finding';
+import type { Finding } from '../../model/finding';
 import type { EncodeContext, EncodedRequest, OutputFormat } from './format';
 import { outcomeFromStatus } from './format';
 import type { HttpResponse } from '../transport';

@@ -10,7 +10,7 @@
  * revision is an event, and the indexed `fields` `finding_id` and `revision` let a search keep the
  * latest (`| dedup finding_id sortby -revision`, docs/shipping.md).
  */
-import type { Finding } from '../../detect/finding';
+import type { Finding } from '../../model/finding';
 import type { DeliveryOutcome, EncodeContext, EncodedRequest, OutputFormat } from './format';
 import { excerpt, outcomeFromStatus, retryAfterMs } from './format';
 import type { HttpResponse } from '../transport';

@@ -4,7 +4,7 @@
  * detection-latency table.
  */
 import Database from 'better-sqlite3';
-import { SEVERITIES, type Finding, type Severity } from '../../../src/detect/finding';
+import { SEVERITIES, type Finding, type Severity } from '../../../src/model/finding';
 import { run } from './commands';
 import { CREDWATCH_BIN } from './daemon';
 

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCollectorConfig } from '../../../src/collector/config';
 import { startCollectorServer, type CollectorServer } from '../../../src/collector/server';
 import { openCollectorStore, type CollectorStore } from '../../../src/collector/store';
-import type { Finding } from '../../../src/detect/finding';
+import type { Finding } from '../../../src/model/finding';
 import { makeTestPki, type TestPki } from '../../helpers/tls';
 import { makeFinding } from '../../unit/store/fixtures';
 import { builtCliExists, cliAsync, jsonLines } from './helpers';

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../../src/store';
-import type { Finding } from '../../../src/detect/finding';
+import type { Finding } from '../../../src/model/finding';
 import { makeFinding } from '../../unit/store/fixtures';
 import { displayWidth } from '../../../src/cli/render/escape';
 import { BIN, builtCliExists, cleanupTempDbs, cli, cliAsync, jsonLines, tempDb } from './helpers';

@@ -17,7 +17,7 @@ import { queryCollector, streamCollector } from '../../../src/collector/client';
 import { parseCollectorConfig } from '../../../src/collector/config';
 import { startCollectorServer, type CollectorServer } from '../../../src/collector/server';
 import { collectorStoreOn, openCollectorStore, queryAll, type CollectorStore } from '../../../src/collector/store';
-import type { Finding } from '../../../src/detect/finding';
+import type { Finding } from '../../../src/model/finding';
 import { openStore } from '../../../src/store';
 import { openDatabase } from '../../../src/store/db';
 import { makeTestPki, type TestPki } from '../../helpers/tls';

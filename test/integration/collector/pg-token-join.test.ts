@@ -12,7 +12,7 @@ import { Agent, request as httpRequest } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FLEET_TOKEN_RULE } from '../../../src/collector/token-join';
 import { TokenHome } from '../../../src/detect/kube/token-home';
-import type { Finding, FindingToken } from '../../../src/detect/finding';
+import type { Finding, FindingToken } from '../../../src/model/finding';
 import { fleetAgents, freePort, selfSignedCert, startReplica, writeReplicaConfig, ROOT, type Replica } from '../../helpers/collector-fleet.cjs';
 import { request } from '../../helpers/kube-requests';
 import { startPostgres, unavailableReason, type TestPostgres } from '../../helpers/postgres.cjs';

@@ -15,7 +15,7 @@ import { startCollectorServer, type CollectorServer } from '../../../src/collect
 import { openCollectorStore, queryAll, type CollectorStore } from '../../../src/collector/store';
 import { COLLECTOR_AGENT, FLEET_TOKEN_RULE } from '../../../src/collector/token-join';
 import { TokenHome } from '../../../src/detect/kube/token-home';
-import type { Finding, FindingToken } from '../../../src/detect/finding';
+import type { Finding, FindingToken } from '../../../src/model/finding';
 import { makeTestPki, type TestPki } from '../../helpers/tls';
 import { request } from '../../helpers/kube-requests';
 import { makeFinding } from '../../unit/ship/support';

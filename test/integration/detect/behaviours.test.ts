@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { hasRule, type Finding } from '../../../src/detect/finding';
+import { hasRule, type Finding } from '../../../src/model/finding';
 import { parseProcCgroup } from '../../../src/enrich/cgroup';
 import { BEHAVIOURS, replay } from './replay';
 

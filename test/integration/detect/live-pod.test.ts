@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditSocket, getStatus, loadNative, type AuditStatus, type NativeAuditSocket } from '../../../src/native/binding';
 import { AuditPipeline } from '../../../src/pipeline/audit-pipeline';
 import { createDetector, type Detector } from '../../../src/detect/engine';
-import { hasRule, type Finding } from '../../../src/detect/finding';
+import { hasRule, type Finding } from '../../../src/model/finding';
 import { latestRevisions } from '../../../src/detect/incidents';
 import { describeEvidence, hasEvidenceOf } from '../../helpers/incident-evidence';
 import { ProcessTable } from '../../../src/enrich/process-table';

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import type { AuditEvent } from '../../../src/audit/event';
 import { readLogEvents } from '../../helpers/fixture-events';
 import { createDetector, type Detector, type DetectorOptions } from '../../../src/detect/engine';
-import type { Finding } from '../../../src/detect/finding';
+import type { Finding } from '../../../src/model/finding';
 import { latestRevisions } from '../../../src/detect/incidents';
 
 export const BEHAVIOURS = path.join(__dirname, '../../fixtures/behaviours');

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TOKEN_TRAIL_RULE, TokenTrail } from '../../../src/detect/token-trail';
-import type { Finding, FindingToken } from '../../../src/detect/finding';
+import type { Finding, FindingToken } from '../../../src/model/finding';
 import { BEHAVIOURS, replay } from './replay';
 import { request } from '../../helpers/kube-requests';
 

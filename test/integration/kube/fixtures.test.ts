@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createKubeDetector } from '../../../src/detect/kube';
-import type { Finding } from '../../../src/detect/finding';
+import type { Finding } from '../../../src/model/finding';
 import { readKubeAuditFile } from '../../../src/sources/kube-audit';
 import { FIXTURES, replayFixture } from './replay';
 

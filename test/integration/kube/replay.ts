@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import { readKubeAuditFile } from '../../../src/sources/kube-audit';
 import { createKubeDetector } from '../../../src/detect/kube';
-import type { Finding } from '../../../src/detect/finding';
+import type { Finding } from '../../../src/model/finding';
 
 export const FIXTURES = path.join(__dirname, '..', '..', 'fixtures', 'kube');
 

@@ -12,10 +12,11 @@ import { describe, expect, it } from 'vitest';
 
 import { NetlinkSource } from '../../../src/sources/netlink';
 import {
-  exitRule,
+  exitRuleText,
   expectKernelAsFound,
   kernelBaseline,
   kernelSkipReason,
+  labLifecycle,
   pythonAvailable,
   reportSkip,
   waitFor,
@@ -59,15 +60,10 @@ describe.skipIf(skip !== null)('netlink reader under a stalled consumer, real ke
     const source = new NetlinkSource();
     let consumed = 0;
     let consumer: Promise<void> | null = null;
+    const lifecycle = labLifecycle('unicast', [exitRuleText('getppid')], { backlogLimit: 8192 });
     try {
-      await source.start({
-        mode: 'unicast',
-        enable: true,
-        backlogLimit: 8192,
-        rules: [await exitRule('getppid')],
-        queueLimit: QUEUE_LIMIT,
-        batchMaxRecords: BATCH_MAX,
-      });
+      await source.open({ mode: 'unicast', queueLimit: QUEUE_LIMIT, batchMaxRecords: BATCH_MAX });
+      expect(lifecycle.install().failed).toEqual([]);
       consumer = (async () => {
         for await (const batch of source) consumed += batch.length;
       })();
@@ -97,8 +93,9 @@ describe.skipIf(skip !== null)('netlink reader under a stalled consumer, real ke
           `baselineRss=${baseline}kB peakRss=${peakKb}kB`,
       );
     } finally {
-      const report = await source.stop();
-      expect(report.errors).toEqual([]);
+      const down = lifecycle.shutdown();
+      await source.close();
+      expect(down.errors).toEqual([]);
       await consumer;
     }
     const c = source.counters();

@@ -7,13 +7,15 @@ import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
 import type { RawRecord } from '../../../src/audit/event';
+import { getStatus } from '../../../src/native/binding';
 import { NetlinkSource } from '../../../src/sources/netlink';
 import {
   execProbe,
-  exitRule,
+  exitRuleText,
   expectKernelAsFound,
   kernelBaseline,
   kernelSkipReason,
+  labLifecycle,
   probeEvent,
   probeToken,
   pythonAvailable,
@@ -38,9 +40,11 @@ describe.skipIf(skip !== null)('multicast overflow, real kernel', () => {
     const records: RawRecord[] = [];
     const token = probeToken();
     let consumer: Promise<void> | null = null;
+    const lifecycle = labLifecycle('multicast', [exitRuleText('getppid'), exitRuleText('execve')]);
     try {
       // The kernel rounds a 1-byte SO_RCVBUF up to its minimum (a few records' worth).
-      await source.start({ mode: 'multicast', enable: true, receiveBuffer: 1, rules: [await exitRule('getppid'), await exitRule('execve')] });
+      await source.open({ mode: 'multicast', receiveBuffer: 1 });
+      expect(lifecycle.install().failed).toEqual([]);
       consumer = (async () => {
         for await (const batch of source) {
           for (const r of batch) if (r.type === 1309 || r.type === 1320) records.push(r);
@@ -61,7 +65,7 @@ describe.skipIf(skip !== null)('multicast overflow, real kernel', () => {
       // The buffer stays tiny, so a probe exec's 6-7 records can themselves overflow it: the kernel may
       // keep as few as two. Reading goes on if records keep arriving and, over a few probes, an
       // EXECVE record naming one of them arrives whole.
-      await waitFor(() => source.kernelStatus().backlog === 0, 15_000, 50);
+      await waitFor(() => getStatus().backlog === 0, 15_000, 50);
       records.length = 0;
       const tokens: string[] = [];
       let arrived = false;
@@ -74,8 +78,9 @@ describe.skipIf(skip !== null)('multicast overflow, real kernel', () => {
       expect(source.counters().received).toBeGreaterThan(afterBurst.received);
       expect(arrived, 'a probe exec after the overflow still arrives').toBe(true);
     } finally {
-      const report = await source.stop();
-      expect(report.errors).toEqual([]);
+      const down = lifecycle.shutdown();
+      await source.close();
+      expect(down.errors).toEqual([]);
       await consumer;
     }
     expectKernelAsFound(kernel.before);

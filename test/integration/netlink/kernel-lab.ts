@@ -4,11 +4,13 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import pino from 'pino';
 import { afterAll, beforeAll, expect } from 'vitest';
 
 import type { RawRecord } from '../../../src/audit/event';
 import { encodeRule } from '../../../src/audit/rules';
-import { listRules, getStatus, deleteRule, loadNative } from '../../../src/native/binding';
+import { AuditLifecycle } from '../../../src/daemon/audit-lifecycle';
+import { createAuditControl, listRules, getStatus, deleteRule, loadNative } from '../../../src/native/binding';
 import type { AuditStatus } from '../../../src/native/types';
 
 export const TEST_KEY = 'credwatch:test';
@@ -33,9 +35,25 @@ export function reportSkip(suite: string, reason: string | null): void {
   if (reason !== null) console.warn(`[skip] ${suite}: ${reason}`);
 }
 
-/** The rule payload for `-a always,exit -F arch=b64 -S <name> -k <key>`, from the project's encoder. */
+/** `-a always,exit -F arch=b64 -S <name> -k <key>` in auditctl syntax. */
+export function exitRuleText(syscall: 'execve' | 'getppid', key: string = TEST_KEY): string {
+  return `-a always,exit -F arch=b64 -S ${syscall} -k ${key}`;
+}
+
+/** The rule payload for exitRuleText(), from the project's encoder. */
 export async function exitRule(syscall: 'execve' | 'getppid', key: string = TEST_KEY): Promise<Buffer> {
-  return encodeRule(`-a always,exit -F arch=b64 -S ${syscall} -k ${key}`);
+  return encodeRule(exitRuleText(syscall, key));
+}
+
+/**
+ * The agent's owner of kernel audit changes (src/daemon/audit-lifecycle.ts), for tests that need rules,
+ * enabled=1 or a backlog limit while a NetlinkSource reads: the reader only reads. Its mode decided;
+ * call install() after opening the reader and shutdown() before closing it, as the agent does.
+ */
+export function labLifecycle(mode: 'unicast' | 'multicast', rules: string[], opts: { backlogLimit?: number } = {}): AuditLifecycle {
+  const lifecycle = new AuditLifecycle({ control: createAuditControl(), mode, rules, logger: pino({ level: 'silent' }), ...opts });
+  lifecycle.decide();
+  return lifecycle;
 }
 
 export interface KernelSnapshot {

@@ -1,6 +1,6 @@
 /**
- * Against the real kernel, beside Debian's auditd holding the audit pid: a unicast start is refused
- * with EEXIST, and a multicast reader sees the same probe exec auditd sees. Run under the lab lock.
+ * Against the real kernel, beside Debian's auditd holding the audit pid: a unicast reader is refused
+ * with EEXIST, and a multicast reader (rules from the lifecycle) sees the same probe exec auditd sees. Run under the lab lock.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -10,10 +10,11 @@ import { NetlinkSource } from '../../../src/sources/netlink';
 import { auditdAvailable, startAuditd, type RunningAuditd } from './auditd-lab';
 import {
   execProbe,
-  exitRule,
+  exitRuleText,
   expectKernelAsFound,
   hex,
   kernelSkipReason,
+  labLifecycle,
   probeEvent,
   probeToken,
   reportSkip,
@@ -40,9 +41,9 @@ describe.skipIf(skip !== null)('netlink source, multicast beside auditd, real ke
     restoreKernel(before);
   });
 
-  it('refuses a unicast start with EEXIST naming the live daemon, changing nothing', async () => {
+  it('refuses a unicast reader with EEXIST naming the live daemon, changing nothing', async () => {
     const source = new NetlinkSource();
-    const err = await source.start({ mode: 'unicast', enable: true, rules: [await exitRule('execve')] }).catch((e: unknown) => e);
+    const err = await source.open({ mode: 'unicast' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AuditError);
     expect((err as AuditError).code).toBe('EEXIST');
     expect((err as AuditError).syscall).toBe('AUDIT_SET');
@@ -56,10 +57,13 @@ describe.skipIf(skip !== null)('netlink source, multicast beside auditd, real ke
     const records: RawRecord[] = [];
     const token = probeToken();
     let consumer: Promise<void> | null = null;
+    const lifecycle = labLifecycle('multicast', [exitRuleText('execve')]);
     try {
-      const report = await source.start({ mode: 'multicast', enable: true, rules: [await exitRule('execve')] });
-      expect(report.added).toBe(1);
-      expect(report.changes.map((c) => c.field)).not.toContain('pid');
+      await source.open({ mode: 'multicast' });
+      const installed = lifecycle.install();
+      expect(installed.failed).toEqual([]);
+      expect(installed.installed).toBe(2); // the self-exclusion and the probe rule
+      expect(snapshot().status.pid).toBe(auditd!.pid);
       consumer = (async () => {
         for await (const batch of source) records.push(...batch);
       })();
@@ -69,9 +73,10 @@ describe.skipIf(skip !== null)('netlink source, multicast beside auditd, real ke
       const auditdSaw = await waitFor(() => auditd!.output().includes(`a1="${token}"`), 5000);
       expect(auditdSaw, 'auditd received the same exec').toBe(true);
     } finally {
-      const stopReport = await source.stop();
-      expect(stopReport.errors).toEqual([]);
-      expect(stopReport.releasedPid).toBe(false);
+      const down = lifecycle.shutdown();
+      await source.close();
+      expect(down.errors).toEqual([]);
+      expect(down.releasedPid).toBe(false);
       await consumer;
     }
     const types = probeEvent(records, token).map((r) => r.type);

@@ -1,14 +1,16 @@
 /**
  * Against the real kernel: an audit daemon that registered and died leaves its pid in the kernel's
- * status; a unicast start takes over (the kernel drops a registration whose netlink port is gone when
- * the next AUDIT_SET probes it), reports whom it replaced, and stop() clears the pid.
+ * status; a unicast reader takes over (the kernel drops a registration whose netlink port is gone when
+ * the next AUDIT_SET probes it) and reports whom it replaced. The reader never releases the pid (the
+ * lifecycle does in the agent); here the test clears it with the native control.
  * Run under the lab lock.
  */
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
-import { getStatus } from '../../../src/native/binding';
-import { NetlinkSource, isProcessAlive } from '../../../src/sources/netlink';
+import { createAuditControl, getStatus } from '../../../src/native/binding';
+import { isProcessAlive } from '../../../src/native/process-alive';
+import { NetlinkSource } from '../../../src/sources/netlink';
 import {
   expectKernelAsFound,
   kernelBaseline,
@@ -36,19 +38,21 @@ print(os.getpid())
 describe.skipIf(skip !== null)('unicast takeover from a dead audit daemon, real kernel', () => {
   const kernel = kernelBaseline();
 
-  it('replaces the registration of a daemon that exited, then releases the pid on stop', async () => {
+  it('replaces the registration of a daemon that exited, and still holds it after close until released', async () => {
     const deadPid = Number(execFileSync('python3', ['-c', SHORT_LIVED_DAEMON], { encoding: 'utf8' }).trim());
     expect(getStatus().pid).toBe(deadPid);
     expect(isProcessAlive(deadPid)).toBe(false);
 
     const source = new NetlinkSource();
     try {
-      const report = await source.start({ mode: 'unicast', enable: false, rules: [] });
+      const report = await source.open({ mode: 'unicast' });
       expect(report.tookOverFrom).toBe(deadPid);
       expect(getStatus().pid).toBe(process.pid);
     } finally {
-      const stopped = await source.stop();
-      expect(stopped.releasedPid).toBe(true);
+      await source.close();
+      // Closing changed no status: the pid is still ours until someone releases it.
+      expect(getStatus().pid).toBe(process.pid);
+      createAuditControl().setStatus({ pid: 0 });
     }
     expect(snapshot().status.pid).toBe(0);
     expectKernelAsFound(kernel.before);

@@ -1,19 +1,21 @@
 /**
- * Against the real kernel, as the audit daemon (unicast): install a rule with our key, exec a known
- * program with known arguments, receive its records through the addon, stop, and find the kernel
- * exactly as before. Run under the lab lock (see kernel-lab.ts).
+ * Against the real kernel, as the audit daemon (unicast): the reader registers as the audit pid, the
+ * lifecycle installs a rule with our key, a known program is exec'd with known arguments, its records
+ * arrive through the addon, and after shutdown and close the kernel is exactly as before. Run under the lab lock (see kernel-lab.ts).
  */
 import { describe, expect, it } from 'vitest';
 
 import type { RawRecord } from '../../../src/audit/event';
+import { getStatus } from '../../../src/native/binding';
 import { NetlinkSource } from '../../../src/sources/netlink';
 import {
   execProbe,
-  exitRule,
+  exitRuleText,
   expectKernelAsFound,
   hex,
   kernelBaseline,
   kernelSkipReason,
+  labLifecycle,
   probeEvent,
   probeToken,
   reportSkip,
@@ -31,11 +33,16 @@ describe.skipIf(skip !== null)('netlink source, unicast, real kernel', () => {
     const records: RawRecord[] = [];
     const token = probeToken();
     let consumer: Promise<void> | null = null;
+    const lifecycle = labLifecycle('unicast', [exitRuleText('execve')], { backlogLimit: 8192 });
     try {
-      const report = await source.start({ mode: 'unicast', enable: true, backlogLimit: 8192, rules: [await exitRule('execve')] });
-      expect(report.added).toBe(1);
-      expect(source.kernelStatus().pid).toBe(process.pid);
-      expect(source.kernelStatus().enabled).toBe(1);
+      const opened = await source.open({ mode: 'unicast' });
+      expect(opened.mode).toBe('unicast');
+      expect(getStatus().pid).toBe(process.pid);
+      const installed = lifecycle.install();
+      expect(installed.failed).toEqual([]);
+      expect(installed.installed).toBe(2); // the self-exclusion and the probe rule
+      expect(getStatus().enabled).toBe(1);
+      expect(getStatus().backlogLimit).toBe(8192);
       consumer = (async () => {
         for await (const batch of source) records.push(...batch);
       })();
@@ -43,9 +50,10 @@ describe.skipIf(skip !== null)('netlink source, unicast, real kernel', () => {
       const complete = await waitFor(() => probeEvent(records, token).some((r) => r.type === 1320), 5000);
       expect(complete, 'probe event with EOE arrived').toBe(true);
     } finally {
-      const stopReport = await source.stop();
-      expect(stopReport.errors).toEqual([]);
-      expect(stopReport.releasedPid).toBe(true);
+      const down = lifecycle.shutdown();
+      await source.close();
+      expect(down.errors).toEqual([]);
+      expect(down.releasedPid).toBe(true);
       await consumer;
     }
 

@@ -14,7 +14,7 @@ import { WatchedObjects, kernelDevString } from '../../../src/enrich/watched-obj
 import { TokenTrail } from '../../../src/detect/token-trail';
 import { TokenHome } from '../../../src/detect/kube/token-home';
 import { createKubeDetector } from '../../../src/detect/kube';
-import type { Finding } from '../../../src/detect/finding';
+import type { Finding } from '../../../src/model/finding';
 import { parseKubeAuditLine } from '../../../src/kube/event';
 import { builtCli, collectSinks, findingSinks, leakedIn, type Sinks } from '../../helpers/leak-sinks';
 import { boundClaims, signJwt } from '../../helpers/jwt';

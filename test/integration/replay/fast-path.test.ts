@@ -16,7 +16,7 @@ import type { AuditEvent } from '../../../src/audit/event';
 import { REPLAY_REASSEMBLY, Reassembler } from '../../../src/audit/reassembler';
 import { toJsonLine } from '../../../src/cli/render/escape';
 import { createDetector } from '../../../src/detect/engine';
-import type { Finding } from '../../../src/detect/finding';
+import type { Finding } from '../../../src/model/finding';
 import { DEFAULT_MAX_FINDING_BYTES, FindingCap } from '../../../src/detect/finding-cap';
 import { latestRevisions } from '../../../src/detect/incidents';
 import { TokenTrail } from '../../../src/detect/token-trail';

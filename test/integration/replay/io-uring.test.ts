@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Finding } from '../../../src/detect/finding';
+import type { Finding } from '../../../src/model/finding';
 import { FIXTURE_DIR } from '../../unit/audit/fixtures';
 
 const ROOT = path.resolve(__dirname, '../../..');

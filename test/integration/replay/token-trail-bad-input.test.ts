@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Finding } from '../../../src/detect/finding';
+import type { Finding } from '../../../src/model/finding';
 import { requestLine } from '../../helpers/kube-requests';
 
 const ROOT = path.resolve(__dirname, '../../..');

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../../src/collector/auth';
-import type { Finding } from '../../../src/detect/finding';
+import type { Finding } from '../../../src/model/finding';
 import { createShipper, type OutputConfig, type Shipper } from '../../../src/ship/shipper';
 import { openStore } from '../../../src/store';
 import { makeTestPki, type TestPki } from '../../helpers/tls';

@@ -26,6 +26,11 @@ describe('module direction', () => {
     expect(messages.filter((m) => m.startsWith('import/no-restricted-paths'))).toHaveLength(1);
   }, 30_000);
 
+  it('keeps the model lowest: it may not import even the audit layer', async () => {
+    const messages = await lintAs('src/model/probe.ts', "import { parseRecord } from '../audit/record';\nexport const x = parseRecord;\n");
+    expect(messages.some((m) => m.startsWith('import/no-restricted-paths') && m.includes('src/model sits below audit'))).toBe(true);
+  }, 30_000);
+
   it('accepts a downward import (the daemon using the store)', async () => {
     const messages = await lintAs('src/daemon/probe.ts', "import { openStore } from '../store';\nexport const x = openStore;\n");
     expect(messages.filter((m) => m.startsWith('import/no-restricted-paths'))).toEqual([]);

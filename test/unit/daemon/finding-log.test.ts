@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { sink } from './log-sink';
 import { FindingLog } from '../../../src/daemon/finding-log';
 import { createLogger } from '../../../src/daemon/logger';
-import type { Finding } from '../../../src/detect/finding';
+import type { Finding } from '../../../src/model/finding';
 import { makeFinding } from '../store/fixtures';
 
 

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../../src/audit/event';
 import { createDetector } from '../../../src/detect/engine';
-import { severityRank, type Finding } from '../../../src/detect/finding';
+import { severityRank, type Finding } from '../../../src/model/finding';
 import { latestRevisions } from '../../../src/detect/incidents';
 import { makeEvent } from '../enrich/helpers';
 

@@ -4,7 +4,7 @@
  * `truncated: {fields, original_bytes}`, counted; its identity is never touched; it always fits.
  */
 import { describe, expect, it } from 'vitest';
-import type { Finding } from '../../../src/detect/finding';
+import type { Finding } from '../../../src/model/finding';
 import { DEFAULT_MAX_FINDING_BYTES, FindingCap, MIN_MAX_FINDING_BYTES } from '../../../src/detect/finding-cap';
 import { makeFinding } from '../ship/support';
 

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditEvent, ProcessInfo } from '../../../src/audit/event';
 import { createDetector, type Detector } from '../../../src/detect/engine';
-import type { Finding } from '../../../src/detect/finding';
+import type { Finding } from '../../../src/model/finding';
 import { latestRevisions } from '../../../src/detect/incidents';
 import { TOKEN_TRAIL_RULE, TokenTrail } from '../../../src/detect/token-trail';
 import { ProcessTable } from '../../../src/enrich/process-table';

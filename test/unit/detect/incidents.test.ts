@@ -3,7 +3,7 @@
  * by revision, the storm path building nothing, and every cut counted.
  */
 import { describe, expect, it } from 'vitest';
-import type { Finding, Severity } from '../../../src/detect/finding';
+import type { Finding, Severity } from '../../../src/model/finding';
 import { IncidentGrouper, latestRevisions, type RuleHit } from '../../../src/detect/incidents';
 
 const T0 = 1_800_000_000_000;

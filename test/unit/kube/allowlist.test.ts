@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Finding, KubeContext } from '../../../src/detect/finding';
+import type { Finding, KubeContext } from '../../../src/model/finding';
 import { KubeAllowlist } from '../../../src/detect/kube/allowlist';
 import { makeFinding } from '../store/fixtures';
 

@@ -1,7 +1,7 @@
 /**
- * NetlinkSource's bookkeeping against a fake kernel and a fake socket (no root needed): it undoes
- * exactly its own changes, leaves alone what others changed, rolls back a failed start, takes over
- * only from a dead daemon, and its iterator delivers, bounds and ends as documented.
+ * NetlinkSource against a fake kernel and a fake socket (no root needed): a pure reader that changes
+ * no kernel state but the unicast registration its socket makes, takes over only from a dead daemon,
+ * and whose iterator delivers, bounds and ends as documented.
  */
 import { describe, expect, it } from 'vitest';
 
@@ -97,83 +97,55 @@ function setup(holderAlive = false) {
   return { kernel, source, socket: () => socket! };
 }
 
-const rule = (s: string) => Buffer.from(s);
-
-describe('NetlinkSource start/stop', () => {
-  it('undoes exactly its own changes: rules in reverse, status fields, pid, socket', async () => {
+describe('NetlinkSource open/close (a pure reader)', () => {
+  it('unicast: registers the reading socket as the audit pid and changes nothing else, open or closed', async () => {
     const { kernel, source, socket } = setup();
-    kernel.rules = [rule('theirs')];
-    const report = await source.start({ mode: 'unicast', enable: true, backlogLimit: 8192, backlogWaitTime: 0, rules: [rule('a'), rule('b')] });
-    expect(report.added).toBe(2);
-    expect(report.changes.map((c) => c.field)).toEqual(['pid', 'backlogLimit', 'backlogWaitTime', 'enabled']);
-    expect(kernel.status).toMatchObject({ enabled: 1, pid: OWN_PID, backlogLimit: 8192, backlogWaitTime: 0 });
-    kernel.log = [];
-    const stopped = await source.stop();
-    expect(kernel.log).toEqual([
-      'del b',
-      'del a',
-      'set {"enabled":0}',
-      'set {"backlogWaitTime":15000}',
-      'set {"backlogLimit":64}',
-      'set {"pid":0}',
-    ]);
-    expect(stopped).toMatchObject({ removed: 2, missing: 0, releasedPid: true, errors: [] });
-    expect(kernel.rules).toEqual([rule('theirs')]);
-    expect(kernel.status).toMatchObject({ enabled: 0, pid: 0, backlogLimit: 64, backlogWaitTime: 15000 });
+    kernel.rules.push(Buffer.from('theirs'));
+    const before = kernel.getStatus();
+    const report = await source.open({ mode: 'unicast' });
+    expect(report).toEqual({ mode: 'unicast', tookOverFrom: null });
+    expect(socket().started).toBe(true);
+    expect(kernel.getStatus()).toEqual({ ...before, pid: OWN_PID });
+    await source.close();
     expect(socket().closed).toBe(true);
-    expect(await source.stop()).toMatchObject({ removed: 0 }); // twice is harmless
+    // Releasing the pid is the lifecycle's (src/daemon/audit-lifecycle.ts): the reader sends no status change.
+    expect(kernel.log).toEqual([]);
+    expect(kernel.rules.map(String)).toEqual(['theirs']);
   });
 
-  it('leaves alone fields and rules others changed after it, and a pid that is no longer ours', async () => {
-    const { kernel, source } = setup();
-    await source.start({ mode: 'unicast', enable: true, backlogLimit: 8192, rules: [rule('a'), rule('b')] });
-    kernel.status.backlogLimit = 999; // someone else's change
-    kernel.rules = kernel.rules.filter((r) => !r.equals(rule('a'))); // someone deleted one of ours
-    kernel.status.pid = 7; // another daemon took over
-    const stopped = await source.stop();
-    expect(stopped.removed).toBe(1);
-    expect(stopped.missing).toBe(1);
-    expect(stopped.releasedPid).toBe(false);
-    expect(stopped.leftAlone.map((c) => c.field)).toEqual(['backlogLimit']);
-    expect(kernel.status).toMatchObject({ backlogLimit: 999, pid: 7, enabled: 0 });
-  });
-
-  it('does not claim rules that were already present', async () => {
-    const { kernel, source } = setup();
-    kernel.rules = [rule('a')];
-    const report = await source.start({ mode: 'multicast', enable: false, rules: [rule('a'), rule('b')] });
-    expect(report.added).toBe(1);
-    expect(report.alreadyPresent).toEqual([rule('a')]);
-    await source.stop();
-    expect(kernel.rules).toEqual([rule('a')]);
-  });
-
-  it('rolls back everything when a rule is refused, then rethrows', async () => {
-    const { kernel, source, socket } = setup();
-    kernel.refuse.add('bad');
-    await expect(source.start({ mode: 'unicast', enable: true, backlogLimit: 100, rules: [rule('a'), rule('bad')] })).rejects.toMatchObject({ code: 'EINVAL' });
-    expect(kernel.rules).toEqual([]);
-    expect(kernel.status).toMatchObject({ enabled: 0, pid: 0, backlogLimit: 64 });
-    expect(socket().closed).toBe(true);
-  });
-
-  it('changes nothing when audit is immutable (enabled=2) but still reads', async () => {
-    const { kernel, source } = setup();
-    kernel.status.enabled = 2;
-    const report = await source.start({ mode: 'multicast', enable: true, backlogLimit: 100, rules: [rule('a')] });
-    expect(report.immutable).toBe(true);
-    expect(report.changes).toEqual([]);
-    expect(kernel.rules).toEqual([]);
-    await source.stop();
+  it('multicast: opens beside a live daemon without touching the kernel', async () => {
+    const { kernel, source } = setup(true);
+    kernel.status.pid = 77;
+    const before = kernel.getStatus();
+    expect(await source.open({ mode: 'multicast' })).toEqual({ mode: 'multicast', tookOverFrom: null });
+    await source.close();
+    expect(kernel.getStatus()).toEqual(before);
     expect(kernel.log).toEqual([]);
   });
 
-  it('keeps audit enabled on stop when asked to', async () => {
-    const { kernel, source } = setup();
-    await source.start({ mode: 'multicast', enable: true, rules: [], keepEnabled: true });
-    const stopped = await source.stop();
-    expect(stopped.leftAlone.map((c) => c.field)).toEqual(['enabled']);
-    expect(kernel.status.enabled).toBe(1);
+  it('unicast beside a live daemon fails, naming the holder, and leaves the kernel as it was', async () => {
+    const { kernel, source, socket } = setup(true);
+    kernel.status.pid = 77;
+    await expect(source.open({ mode: 'unicast' })).rejects.toThrow(/held by live process 77/);
+    expect(socket().started).toBe(false);
+    expect(kernel.status.pid).toBe(77);
+    expect(kernel.log).toEqual([]);
+  });
+
+  it('reports the dead daemon it took the pid over from', async () => {
+    const { kernel, source } = setup(false);
+    kernel.status.pid = 77;
+    expect((await source.open({ mode: 'unicast' })).tookOverFrom).toBe(77);
+    expect(kernel.status.pid).toBe(OWN_PID);
+    await source.close();
+  });
+
+  it('opens once; close is idempotent', async () => {
+    const { source } = setup();
+    await source.open({ mode: 'multicast' });
+    await expect(source.open({ mode: 'multicast' })).rejects.toThrow(/once/);
+    await source.close();
+    await source.close();
   });
 });
 
@@ -211,9 +183,9 @@ describe('takeOverIfDead', () => {
 });
 
 describe('NetlinkSource iteration', () => {
-  it('delivers batches in order, to a waiting consumer or from the pending list, and ends after stop', async () => {
+  it('delivers batches in order, to a waiting consumer or from the pending list, and ends after close', async () => {
     const { source, socket } = setup();
-    await source.start({ mode: 'multicast', enable: false, rules: [] });
+    await source.open({ mode: 'multicast' });
     const push = socket().options.onBatch;
     push([{ type: 1300, text: 'one' }]);
     const seen: string[] = [];
@@ -222,27 +194,27 @@ describe('NetlinkSource iteration', () => {
     })();
     await new Promise((r) => setImmediate(r));
     push([{ type: 1309, text: 'two' }, { type: 1320, text: 'three' }]);
-    await source.stop();
+    await source.close();
     await consumer;
     expect(seen).toEqual(['one', 'two', 'three']);
   });
 
   it('drops and counts records beyond pendingLimit when nobody pulls', async () => {
     const { source, socket } = setup();
-    await source.start({ mode: 'multicast', enable: false, rules: [], pendingLimit: 2 });
+    await source.open({ mode: 'multicast', pendingLimit: 2 });
     const push = socket().options.onBatch;
     for (let i = 0; i < 5; i++) push([{ type: 1300, text: `a${i}` }, { type: 1320, text: `b${i}` }]);
     expect(source.counters()).toMatchObject({ pending: 2, sourceDrops: 6 });
-    await source.stop();
+    await source.close();
   });
 
   it('rejects the waiting next() with a reader failure', async () => {
     const { source, socket } = setup();
-    await source.start({ mode: 'multicast', enable: false, rules: [] });
+    await source.open({ mode: 'multicast' });
     const it = source[Symbol.asyncIterator]();
     const next = it.next();
     socket().options.onError!(new AuditError('recvfrom: boom', 'recvfrom', 5));
     await expect(next).rejects.toMatchObject({ syscall: 'recvfrom', code: 'EIO' });
-    await source.stop();
+    await source.close();
   });
 });

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import pino, { type Logger } from 'pino';
-import type { Finding, Severity } from '../../../src/detect/finding';
+import type { Finding, Severity } from '../../../src/model/finding';
 import type { OutboxReader } from '../../../src/store/types';
 
 let counter = 0;

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchWriter, openStore, type FindingStore } from '../../../src/store';
-import type { Finding } from '../../../src/detect/finding';
+import type { Finding } from '../../../src/model/finding';
 import { makeFinding } from './fixtures';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,5 +1,5 @@
 /** Builds findings for store and CLI tests. */
-import type { Finding, Severity } from '../../../src/detect/finding';
+import type { Finding, Severity } from '../../../src/model/finding';
 
 export interface FindingSpec {
   id?: string;

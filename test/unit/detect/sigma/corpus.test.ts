@@ -18,7 +18,7 @@ import type { AuditEvent } from '../../../../src/audit/event';
 import { REPLAY_REASSEMBLY, Reassembler } from '../../../../src/audit/reassembler';
 import { X86_64_SYSCALL_NAMES } from '../../../../src/audit/syscalls-x86_64';
 import { createDetector } from '../../../../src/detect/engine';
-import type { Finding } from '../../../../src/detect/finding';
+import type { Finding } from '../../../../src/model/finding';
 import { createKubeDetector } from '../../../../src/detect/kube';
 import { positionOf } from '../../../../src/detect/rule-loader';
 import { compileSigmaDocument, positiveSelections, type SigmaRule } from '../../../../src/detect/sigma/compile';

@@ -1,9 +1,8 @@
 /**
  * A finding: what the detection engine emits, the store keeps, the CLI shows and the shippers send.
  * Every string in a finding has been through redaction (src/detect/redact.ts) before it exists.
+ * It lives in src/model, the lowest layer, because every stage from detect to the collector uses it.
  */
-
-import type { TokenClaims } from '../kube/token-claims';
 
 export const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -75,8 +74,29 @@ export interface KubeContext {
   audit_id: string | null;
 }
 
-/** The service-account token a finding is about (claims only, never the token): see src/kube/token-claims.ts. */
-export type FindingToken = TokenClaims;
+/**
+ * The service-account token a finding is about, from its claims (read by the agent from the token file
+ * a flagged process read: src/enrich/token-claims.ts) or from what the API server recorded of the
+ * request's credential (src/kube/credential.ts). Never the token itself: claims only, unverified.
+ */
+export interface FindingToken {
+  /** JWT ID: the exact join key between a read and API requests (null: legacy or pre-1.29 token). */
+  jti: string | null;
+  service_account: string | null;
+  namespace: string | null;
+  pod: string | null;
+  pod_uid: string | null;
+  node: string | null;
+  /** iat and exp, ISO 8601 (null when absent: legacy secret-based tokens do not expire). */
+  issued: string | null;
+  expires: string | null;
+  /** "bound" (projected, pod-bound), "legacy" (secret-based), "other" (a JWT without Kubernetes claims). */
+  kind: 'bound' | 'legacy' | 'other';
+  /** Legacy secret-based tokens: the Secret's name (their only identity besides the service account). */
+  secret_name?: string | null;
+  /** Where these claims come from: the token file the agent read, or the API server's record of a request. */
+  from: 'file' | 'api-request';
+}
 
 export interface Evidence {
   /** Audit event id "SEC.MS:SERIAL" or Kubernetes auditID. */
