@@ -60,7 +60,7 @@ export function ownString(s: string): string {
  */
 export const TABLE_ARGV_CHARS = 4096;
 
-/** A copy of argv within TABLE_ARGV_CHARS: a cut argument ends in `…[+N bytes]`, dropped ones in `…[+N args]`. */
+/** A copy of argv within TABLE_ARGV_CHARS: the argument that does not fit becomes `…[+N bytes]`, the rest `…[+N args]`. */
 function ownArgv(argv: readonly string[]): string[] {
   const out: string[] = [];
   let budget = TABLE_ARGV_CHARS;
@@ -75,10 +75,9 @@ function ownArgv(argv: readonly string[]): string[] {
       budget -= a.length;
       continue;
     }
-    let cut = budget;
-    const c = a.charCodeAt(cut - 1);
-    if (c >= 0xd800 && c <= 0xdbff) cut--; // never split a surrogate pair
-    out.push(`${a.slice(0, cut)}…[+${encodeSurrogateEscaped(a.slice(cut)).length} bytes]`);
+    // The argument that does not fit is replaced whole, never cut: a head of it could be the start of
+    // a secret whose end (what redaction recognises it by) is gone.
+    out.push(`…[+${encodeSurrogateEscaped(a).length} bytes]`);
     budget = 0;
   }
   return out;
