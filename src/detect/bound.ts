@@ -27,6 +27,8 @@ export const ARGV_WINDOW_BUDGET = 32 * 1024;
 export const MIN_ARG_WINDOW = 128;
 
 const SURROGATE = /[\ud800-\udfff]/;
+/** The marker a cut argument ends in (here, and in the process table's copies). */
+const CUT_MARKER = /…\[\+\d+ bytes\]$/;
 
 /** Bytes the kernel gave for `s`: UTF-8 length, except that a surrogate escape stands for one byte. */
 function bytesOf(s: string): number {
@@ -84,10 +86,24 @@ export function redactBoundedArgv(argv: readonly string[] | null, maxChars = MAX
     cut[i] = w.length < a.length;
     budget -= w.length;
   }
+  // An argument the process table already cut (its head, then `…[+N bytes]`) is cut text too: the
+  // marker is kept aside, the head redacted as cut, the marker put back.
+  const marker = new Array<string>(n).fill('');
+  for (let i = 0; i < n; i++) {
+    const m = CUT_MARKER.exec(windows[i] as string);
+    if (m && !cut[i]) {
+      marker[i] = m[0];
+      windows[i] = (windows[i] as string).slice(0, m.index);
+      cut[i] = true;
+    }
+  }
   const red = redactArgvWith(windows, (s, i) => (cut[i] ? redactCutText(s) : redactText(s)));
+  for (let i = 0; i < n; i++) if (marker[i]) red[i] = `${red[i] as string}${marker[i] as string}`;
   const out = red.map((r, i) => {
     const a = argv[i] as string;
     if (!cut[i] && r.length <= (keep[i] as number)) return r;
+    // Already cut by the process table, and its head fits: the head (redacted) and its own marker.
+    if (marker[i] && r.length - (marker[i] as string).length <= (keep[i] as number)) return r;
     const kept = head(r, keep[i] as number);
     return `${kept}…[+${Math.max(0, bytesOf(a) - bytesOf(kept))} bytes]`;
   });

@@ -60,7 +60,7 @@ export function ownString(s: string): string {
  */
 export const TABLE_ARGV_CHARS = 4096;
 
-/** A copy of argv within TABLE_ARGV_CHARS: the argument that does not fit becomes `…[+N bytes]`, the rest `…[+N args]`. */
+/** A copy of argv within TABLE_ARGV_CHARS: the argument that does not fit is cut and ends in `…[+N bytes]`, the rest become `…[+N args]`. */
 function ownArgv(argv: readonly string[]): string[] {
   const out: string[] = [];
   let budget = TABLE_ARGV_CHARS;
@@ -75,9 +75,12 @@ function ownArgv(argv: readonly string[]): string[] {
       budget -= a.length;
       continue;
     }
-    // The argument that does not fit is replaced whole, never cut: a head of it could be the start of
-    // a secret whose end (what redaction recognises it by) is gone.
-    out.push(`…[+${encodeSurrogateEscaped(a).length} bytes]`);
+    // The argument that does not fit keeps its head and the marker; redaction knows a marked head is
+    // cut text (detect/bound.ts), so the start of a secret whose end is gone is redacted too.
+    let cut = budget;
+    const c = a.charCodeAt(cut - 1);
+    if (c >= 0xd800 && c <= 0xdbff) cut--; // never split a surrogate pair
+    out.push(`${a.slice(0, cut)}…[+${encodeSurrogateEscaped(a.slice(cut)).length} bytes]`);
     budget = 0;
   }
   return out;

@@ -19,13 +19,14 @@ import { createDetector } from '../../../src/detect/engine';
 import type { Finding } from '../../../src/model/finding';
 import { DEFAULT_MAX_FINDING_BYTES, FindingCap } from '../../../src/detect/finding-cap';
 import { latestRevisions } from '../../../src/detect/incidents';
+import { firstTimeMs, inTimeOrder } from '../../../src/cli/commands/replay-order';
 import { TokenTrail } from '../../../src/detect/token-trail';
 import { redactAuditEvent } from '../../../src/detect/redact/event';
 import { AuditPipeline } from '../../../src/pipeline/audit-pipeline';
 import { fixtureFiles } from '../../helpers/fixture-events';
 import { fixtureFiles as auditFixtureFiles, fixtureStreams } from '../../unit/audit/fixtures';
 import * as fs from 'node:fs';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, gunzipSync } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { readAuditLogStream } from '../../../src/sources/auditlog';
 
@@ -75,11 +76,14 @@ async function fullFindings(files: string[]): Promise<string[]> {
   };
   const detector = createDetector({ host, users: null });
   const pipeline = new AuditPipeline({ detector, live: false, onFindings: emit, reassembler: REPLAY_REASSEMBLY });
-  for (const f of files) for await (const batch of readAuditLogStream(open(f))) pipeline.pushBatch(batch);
+  // Findings mode reads several files in recorded time order (each by its first stamp) and prints in
+  // recorded time (src/cli/commands/replay-order.ts): the full path keeps the same contract.
+  const head = (f: string): string => (f.endsWith('.gz') ? gunzipSync(fs.readFileSync(f)) : fs.readFileSync(f)).subarray(0, 65536).toString('utf8');
+  for (const f of inTimeOrder(files, (x) => firstTimeMs(head(x)))) for await (const batch of readAuditLogStream(open(f))) pipeline.pushBatch(batch);
   pipeline.flush();
   pipeline.tick(Number.MAX_SAFE_INTEGER);
   emit(trail.flush());
-  return latestRevisions(emitted).map((f) => toJsonLine(f) + '\n');
+  return inTimeOrder(latestRevisions(emitted), (f) => Date.parse(f.time) || null).map((f) => toJsonLine(f) + '\n');
 }
 
 /** Every log file, with the captures of each go-libaudit YAML fixture written out as one log file. */
