@@ -319,6 +319,9 @@ export class IncidentGrouper {
     if (g.object && !f.object) f.object = g.object;
     // Likewise the claims of the token read (token trail): an H2 opening the incident has none.
     if (g.token && (!f.token || newToken)) f.token = g.token;
+    // A read of the watched file that yielded no claims (the file is no longer a token: not a JWT, too
+    // large) is the newest read: the incident no longer vouches for the old claims.
+    if (g.object && !g.token && f.token) delete f.token;
     f.score = Math.max(f.score, g.score);
     for (const e of g.evidence) {
       const have = f.evidence.find((x) => x.event_id === e.event_id);
