@@ -55,6 +55,36 @@ export async function waitForNewFindings(
   }
 }
 
+/**
+ * Like waitForNewFindings, but returns only once the new findings have stopped changing for `quietMs`
+ * as well: an incident grows by revisions (a `docker exec` CLI hit, then the exec in the pod, then its
+ * open), and a scenario that judges what the incident finally says must not judge a revision caught
+ * between two of its events.
+ */
+export async function waitForSettledFindings(
+  dbPath: string,
+  seen: ReadonlySet<string>,
+  pred: (fresh: Finding[]) => boolean,
+  quietMs: number,
+  timeoutMs: number,
+): Promise<FindingsRead & { fresh: Finding[] }> {
+  const end = Date.now() + timeoutMs;
+  let last = '';
+  let stableSince = Date.now();
+  for (;;) {
+    const read = await readFindings(dbPath);
+    const fresh = read.findings.filter((f) => !seen.has(stateKey(f)));
+    const state = fresh.map(stateKey).sort().join(' ');
+    if (state !== last) {
+      last = state;
+      stableSince = Date.now();
+    }
+    const settled = Date.now() - stableSince >= quietMs;
+    if ((pred(fresh) && settled) || Date.now() >= end) return { ...read, fresh };
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
 /** Commit time (ms) of each finding id, from the store's own column; the database is opened read-only. */
 export function storedTimes(dbPath: string, ids: string[]): Map<string, number> {
   const db = new Database(dbPath, { readonly: true, fileMustExist: true });
