@@ -15,7 +15,8 @@
         "native/record_fields.cc",
         "native/triage.cc",
         "native/triage_js.cc",
-        "native/proc_snapshot.cc"
+        "native/proc_snapshot.cc",
+        "native/repeat_cache.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8"],

@@ -294,6 +294,10 @@ Napi::Value AuditSocket::GetCounters(const Napi::CallbackInfo& info) {
   put("triageUnsure", static_cast<double>(counters_.triageUnsure.load()));
   put("triageExpired", static_cast<double>(counters_.triageExpired.load()));
   put("procSnapshots", static_cast<double>(counters_.procSnapshots.load()));
+  put("repeatNotes", static_cast<double>(counters_.repeatNotes.load()));
+  put("repeatTemplates", static_cast<double>(counters_.repeatTemplates.load()));
+  put("repeatEvictions", static_cast<double>(counters_.repeatEvictions.load()));
+  put("repeatSkipped", static_cast<double>(counters_.repeatSkipped.load()));
   return o;
 }
 

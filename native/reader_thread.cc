@@ -65,6 +65,11 @@ void ReaderThread::PublishTriageStats() {
   counters_->triageUnsure.store(t.unsure, std::memory_order_relaxed);
   counters_->triageExpired.store(t.expired, std::memory_order_relaxed);
   counters_->procSnapshots.store(snapshots_.snapshots(), std::memory_order_relaxed);
+  const RepeatStats& r = triage_.repeatStats();
+  counters_->repeatNotes.store(r.hits, std::memory_order_relaxed);
+  counters_->repeatTemplates.store(r.templates, std::memory_order_relaxed);
+  counters_->repeatEvictions.store(r.evictions, std::memory_order_relaxed);
+  counters_->repeatSkipped.store(r.skipped, std::memory_order_relaxed);
 }
 
 void ReaderThread::Stop() {

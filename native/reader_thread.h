@@ -38,6 +38,11 @@ struct Counters {
   std::atomic<uint64_t> triageUnsure{0};       // events passed on whole: a shape the triage does not know
   std::atomic<uint64_t> triageExpired{0};      // events passed on whole: no EOE within the hold time
   std::atomic<uint64_t> procSnapshots{0};      // /proc stat (+cgroup) snapshots sent with the records
+  // Repeat collapse (native/repeat_cache.h).
+  std::atomic<uint64_t> repeatNotes{0};      // passed events sent as a repeat note of a template
+  std::atomic<uint64_t> repeatTemplates{0};  // passed events announced as a template
+  std::atomic<uint64_t> repeatEvictions{0};  // templates pushed out by newer ones
+  std::atomic<uint64_t> repeatSkipped{0};    // passed events of a shape never collapsed (sent whole)
 };
 
 enum class SubmitResult { kAccepted, kFull, kClosing };

@@ -186,6 +186,7 @@ void Triage::Release(Held* h, Batch* out) {
 
 void Triage::SetSpec(std::shared_ptr<const TriageSpec> spec, Batch* out) {
   ReleaseAll(out);
+  repeats_.Clear();
   spec_ = std::move(spec);
 }
 
@@ -236,7 +237,12 @@ void Triage::ReleaseAll(Batch* out) {
 }
 
 void Triage::Complete(Held* h, Batch* out) {
+  passedInteresting_ = false;
   if (!Summarize(*h)) {
+    if (passedInteresting_ && spec_->repeats && repeats_.Offer(h->records, h->bytes, out)) {
+      Recycle(h);
+      return;
+    }
     Release(h, out);
     return;
   }
@@ -466,6 +472,7 @@ bool Triage::Summarize(const Held& h) {
   }
   if (interesting) {
     stats_.passed++;
+    passedInteresting_ = true;
     return false;
   }
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "batch.h"
+#include "repeat_cache.h"
 
 namespace credwatch {
 
@@ -49,6 +50,8 @@ struct TriageSpec {
   bool connectInet4All = false;
   bool connectInet6All = false;
   bool connectAll = false;
+  // Passed events equal to a recent one go up as repeat notes (native/repeat_cache.h).
+  bool repeats = false;
 };
 
 struct TriageStats {
@@ -84,6 +87,7 @@ class Triage {
   bool enabled() const { return spec_ != nullptr; }
   bool holding() const { return !held_.empty(); }
   const TriageStats& stats() const { return stats_; }
+  const RepeatStats& repeatStats() const { return repeats_.stats(); }
 
  private:
   struct Held {
@@ -113,6 +117,10 @@ class Triage {
   uint64_t passedRing_[64] = {};
   size_t passedNext_ = 0;
   TriageStats stats_;
+  // Passed events equal to a recent one become repeat notes (native/repeat_cache.h).
+  RepeatCache repeats_;
+  // Set by Summarize(): the event was passed because a rule may fire on it (not unsure, not another syscall).
+  bool passedInteresting_ = false;
   std::string note_;
   std::string lower_;
   std::string value_;

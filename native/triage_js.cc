@@ -74,6 +74,9 @@ std::shared_ptr<const TriageSpec> TriageSpecFromJs(Napi::Env env, Napi::Value va
   spec->connectInet4All = Flag(env, o, "connectInet4All");
   spec->connectInet6All = Flag(env, o, "connectInet6All");
   spec->connectAll = Flag(env, o, "connectAll");
+  // Optional (absent: off), so a spec built before repeat collapse existed keeps its meaning.
+  Napi::Value repeats = o.Get("repeats");
+  if (!repeats.IsUndefined()) spec->repeats = Flag(env, o, "repeats");
   // The C++ compares ASCII case-insensitively by lower-casing the text: literals must be lower-case.
   for (auto* lits : {&spec->execArgvLiterals, &spec->connectUnixLiterals, &spec->connectInet4Literals}) {
     for (std::string& l : *lits) {
@@ -118,6 +121,11 @@ Napi::Value TriageRecordsJs(const Napi::CallbackInfo& info) {
   stats.Set("summarized", Napi::Number::New(env, static_cast<double>(s.summarized)));
   stats.Set("passed", Napi::Number::New(env, static_cast<double>(s.passed)));
   stats.Set("unsure", Napi::Number::New(env, static_cast<double>(s.unsure)));
+  const RepeatStats& r = triage.repeatStats();
+  stats.Set("repeatNotes", Napi::Number::New(env, static_cast<double>(r.hits)));
+  stats.Set("repeatTemplates", Napi::Number::New(env, static_cast<double>(r.templates)));
+  stats.Set("repeatEvictions", Napi::Number::New(env, static_cast<double>(r.evictions)));
+  stats.Set("repeatSkipped", Napi::Number::New(env, static_cast<double>(r.skipped)));
   Napi::Object ret = Napi::Object::New(env);
   ret.Set("items", result);
   ret.Set("stats", stats);

@@ -298,7 +298,7 @@ let isoSec = -1;
 let isoPrefix = '';
 const MS3: string[] = Array.from({ length: 1000 }, (_, i) => `.${String(i).padStart(3, '0')}Z`);
 
-function isoTime(sec: number, ms: number): string {
+export function isoTime(sec: number, ms: number): string {
   if (sec !== isoSec) {
     const iso = new Date(sec * 1000).toISOString();
     isoPrefix = iso.slice(0, iso.length - 5);

@@ -5,7 +5,7 @@
  * /metrics read the same numbers. Record and event rates are computed here for the status snapshot.
  */
 import { matchStats } from '../detect/linear-regex';
-import type { DetectorStats } from '../detect/engine';
+import type { DetectorStats, RepeatStats } from '../detect/engine';
 import type { AuditPipeline } from '../pipeline/audit-pipeline';
 import type { BatchWriterCounters } from '../store/batch-writer';
 import type { NetlinkCounters } from '../sources/netlink';
@@ -90,6 +90,10 @@ export class AgentStats {
       metrics.countTriage('passed', delta('triagePassed'));
       metrics.countTriage('unsure', delta('triageUnsure'));
       metrics.countTriage('expired', delta('triageExpired'));
+      metrics.countRepeat('noted', delta('repeatNotes'));
+      metrics.countRepeat('template', delta('repeatTemplates'));
+      metrics.countRepeat('template_evicted', delta('repeatEvictions'));
+      metrics.countRepeat('skipped', delta('repeatSkipped'));
       for (const [cause, n] of drops) {
         if (n > 0) {
           metrics.countDrop(cause, n);
@@ -106,6 +110,7 @@ export class AgentStats {
     const coalesced = src.writer.counters.coalesced;
     metrics.countSignal('revision_coalesced', coalesced - this.lastIncidentCuts.coalesced);
     this.lastIncidentCuts = { evidenceCut: inc.evidenceCut, evicted: inc.evicted, coalesced };
+    this.publishRepeats(src.detector.stats.repeats, metrics);
     const st = src.pipeline.stats;
     // Serial gaps are a loss signal only in unicast mode with every event audited; the kernel numbers
     // events it never sends (filtered syscalls), so gaps are reported as a counter, not as drops.
@@ -131,6 +136,17 @@ export class AgentStats {
     this.lastOverBudget = over;
     if (st.parseErrors > this.lastParseErrors) metrics.countDrop('parse_error', st.parseErrors - this.lastParseErrors);
     this.lastParseErrors = st.parseErrors;
+  }
+
+  private lastRepeats = { collapsed: 0, built: 0, expanded: {} as Record<string, number> };
+
+  /** The detector's side of repeat collapse, as deltas (its counters are cumulative). */
+  private publishRepeats(r: RepeatStats, metrics: Metrics): void {
+    const last = this.lastRepeats;
+    metrics.countRepeat('collapsed', r.collapsed - last.collapsed);
+    metrics.countRepeat('built', r.built - last.built);
+    for (const [why, n] of Object.entries(r.expanded)) metrics.countRepeat(`expanded_${why}`, n - (last.expanded[why] ?? 0));
+    this.lastRepeats = { collapsed: r.collapsed, built: r.built, expanded: { ...r.expanded } };
   }
 
   /** The status snapshot at `now`: rates since the previous snapshot, counters as /metrics has them. */

@@ -192,6 +192,15 @@ export class Agent {
         this.metrics.countEvent('SYSCALL');
       },
       onBadNativeRecord: () => this.metrics.countDrop('native_record_unparsed'),
+      // A repeat note stands for a whole event too; an expanded one is counted as an event by onEvent.
+      onRepeatNote: (note, outcome) => {
+        this.stats.records += note.recordTypes.length;
+        for (const t of note.recordTypes) this.metrics.countRecords(recordTypeName(t));
+        if (outcome === 'lost') this.metrics.countDrop('repeat_template_unknown', note.recordTypes.length);
+        if (outcome !== 'collapsed') return;
+        this.stats.events++;
+        this.metrics.countEvent('SYSCALL');
+      },
     });
 
     await this.startMetrics();
@@ -238,7 +247,9 @@ export class Agent {
     if (!this.config.audit.triage) return null;
     const { spec, reasons } = nativeTriageFor(this.detector);
     if (reasons.length > 0) this.logger.info({ reasons }, 'triage: some events always take the full path');
-    return spec;
+    // Repeats of a passed event go up as notes (native/repeat_cache.h); the detector proves each one
+    // decides as its template did, or sends it the full path (detect/repeat-outcomes.ts).
+    return { ...spec, repeats: true };
   }
 
   private buildDetector(config: Config, rules: LoadedRule[], sigma: readonly SigmaRule[]): Detector {

@@ -73,6 +73,12 @@ export interface Metrics {
   /** Reader-thread triage verdicts on exec/connect events (summarized, passed, unsure, expired). */
   countTriage(verdict: string, n?: number): void;
   /**
+   * Repeat collapse (native/repeat_cache.h, detect/repeat-outcomes.ts), by outcome: reader side
+   * `noted` (sent as a repeat note), `template`, `template_evicted`, `skipped`; detector side
+   * `collapsed`, `expanded_<why>`, `built`.
+   */
+  countRepeat(outcome: string, n?: number): void;
+  /**
    * Findings changed to stay within bounds, by kind: `cut` (over storage.max_finding_kb: cut and
    * marked, nothing lost), `set_aside` (an output refused one alone as too large: kept locally, acked
    * for that output).
@@ -136,6 +142,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     'counter',
     ['verdict'],
   );
+  const repeats = family(
+    'credwatch_repeats_total',
+    'Repeat collapse of passed exec/connect events. Reader: noted (sent as a repeat note of an earlier event), template (announced as one), template_evicted, skipped (a shape never collapsed). Detector: collapsed (counted into its incidents from the template\'s outcome), expanded_<why> (rebuilt and sent the full path: unknown, rules, process, parents, container, object, sequence, or why the template cannot stand for repeats), built (a finding a collapsed repeat built from its rebuilt event).',
+    'counter',
+    ['outcome'],
+  );
   const bounded = family(
     'credwatch_findings_bounded_total',
     'Findings changed to stay within size bounds, by kind: cut (over storage.max_finding_kb, cut and marked truncated), set_aside (refused alone as too large by an output, kept locally).',
@@ -172,6 +184,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
     countTriage: (verdict, n = 1) => {
       if (n > 0) triage.add(verdict, n);
+    },
+    countRepeat: (outcome, n = 1) => {
+      if (n > 0) repeats.add(outcome, n);
     },
     countBounded: (kind, n = 1) => {
       if (n > 0) bounded.add(kind, n);

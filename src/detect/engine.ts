@@ -28,6 +28,9 @@ import type { ProcessNote } from '../native/process-note';
 import { WatchedObjects, type ObjectHit } from '../enrich/watched-objects';
 import { behaviourKey, HostActors, type BehaviourKey } from './behaviour-key';
 import { IncidentGrouper, type IncidentOptions, type IncidentStats } from './incidents';
+import { REPEAT_TEMPLATES_KEPT, type RepeatNote } from '../native/repeat-note';
+import { isoTime } from '../audit/event-builder';
+import { differs, entryPrint, RepeatOutcomes, type RepeatOutcome, type TemplateHit } from './repeat-outcomes';
 
 export interface DetectorOptions {
   host: string;
@@ -73,6 +76,17 @@ export interface DetectorStats {
   /** Incidents opened, by the rule that opened them (updates of an incident are not counted again). */
   byRule: Record<string, number>;
   incidents: IncidentStats;
+  repeats: RepeatStats;
+}
+
+/** Repeat notes of the native reader (src/native/repeat-note.ts, detect/repeat-outcomes.ts). */
+export interface RepeatStats {
+  /** Repeats decided from their template's outcome: counted into incidents without a full evaluation. */
+  collapsed: number;
+  /** Repeats sent back to the full path, by why: the template's outcome was unknown or not reusable, or the repeat's view differed. */
+  expanded: Record<string, number>;
+  /** Findings a collapsed repeat still had to build (an incident kept its evidence): from the rebuilt event. */
+  built: number;
 }
 
 /**
@@ -83,7 +97,17 @@ export interface DetectorStats {
 export const EVENT_BUDGET_MS = 5;
 
 export interface Detector {
-  onAuditEvent(ev: AuditEvent): Finding[];
+  /**
+   * `template`: the native reader announced this event as a repeat template (src/native/repeat-note.ts);
+   * its outcome is remembered for onRepeat().
+   */
+  onAuditEvent(ev: AuditEvent, template?: number): Finding[];
+  /**
+   * A repeat note: decided from its template's outcome when everything that outcome depended on is the
+   * same for the repeat (detect/repeat-outcomes.ts), else null and the caller sends the rebuilt records
+   * through the full path. `rebuild` makes the full event (a finding that must be built is built from it).
+   */
+  onRepeat(note: RepeatNote, rebuild: () => AuditEvent): Finding[] | null;
   /**
    * An exec/connect event the native triage found no rule could fire on (src/native/process-note.ts):
    * only its process facts are kept, for the parent chains and sequence joins of later events.
@@ -161,12 +185,16 @@ class Engine implements Detector {
   private readonly incidents: IncidentGrouper | null;
   /** Host actors by parent process, so one tree stays one actor while the table's view of it changes. */
   private readonly hostActors = new HostActors();
+  /** Outcomes of repeat templates; `epoch` changes with the rules and the allowlist, forgetting them all. */
+  private readonly outcomes = new RepeatOutcomes(REPEAT_TEMPLATES_KEPT);
+  private epoch = 0;
   readonly stats: DetectorStats;
 
   constructor(private readonly opts: DetectorOptions) {
     this.incidents = opts.incidents === false ? null : new IncidentGrouper(opts.host, opts.incidents);
     const incidents = this.incidents?.stats ?? { open: 0, opened: 0, merged: 0, updates: 0, closed: 0, evicted: 0, evidenceCut: 0 };
-    this.stats = { events: 0, findings: 0, sequenceFindings: 0, excluded: 0, allowlisted: 0, suppressed: 0, overBudget: 0, slowestEventMs: 0, byRule: {}, incidents };
+    const repeats: RepeatStats = { collapsed: 0, expanded: {}, built: 0 };
+    this.stats = { events: 0, findings: 0, sequenceFindings: 0, excluded: 0, allowlisted: 0, suppressed: 0, overBudget: 0, slowestEventMs: 0, byRule: {}, incidents, repeats };
     this.processTable = opts.processTable ?? new ProcessTable();
     this.objects = opts.objects ?? new WatchedObjects();
     this.allow = new Allowlist(opts.allow ?? []);
@@ -198,6 +226,12 @@ class Engine implements Detector {
 
   setAllowlist(allow: AllowConfig): void {
     this.allow = new Allowlist(allow);
+    this.forgetOutcomes();
+  }
+
+  private forgetOutcomes(): void {
+    this.epoch++;
+    this.outcomes.clear();
   }
 
   reload(rulesDir?: string): void {
@@ -219,6 +253,7 @@ class Engine implements Detector {
   }
 
   private install(rules: LoadedRule[], sigma: readonly SigmaRule[]): void {
+    this.forgetOutcomes();
     this.sigma = sigma.filter((r) => r.target === 'process_creation' || r.target === 'auditd');
     this.sigmaExec = this.sigma.filter((r) => r.target === 'process_creation');
     this.sigmaAuditd = this.sigma.filter((r) => r.target === 'auditd');
@@ -239,9 +274,9 @@ class Engine implements Detector {
     this.sequences = new SequenceTracker(4096, maxWindow * 1000);
   }
 
-  onAuditEvent(ev: AuditEvent): Finding[] {
+  onAuditEvent(ev: AuditEvent, template?: number): Finding[] {
     const t0 = performance.now();
-    const out = this.evaluate(ev);
+    const out = this.evaluate(ev, template);
     const ms = performance.now() - t0;
     if (ms > EVENT_BUDGET_MS) {
       this.stats.overBudget++;
@@ -250,11 +285,13 @@ class Engine implements Detector {
     return out;
   }
 
-  private evaluate(ev: AuditEvent): Finding[] {
+  private evaluate(ev: AuditEvent, template?: number): Finding[] {
     this.stats.events++;
     this.processTable.observe(ev);
     if (!ev.syscall) return this.countFindings(this.sigmaAuditd.length > 0 ? this.evaluateSigma(new EventView(ev, this.viewCtx)) : null);
     const v = new EventView(ev, this.viewCtx);
+    // A repeat template's trace: what onRepeat() needs to decide its repeats the same way.
+    const trace: RepeatOutcome | null = template !== undefined ? this.outcomeOf(v) : null;
     if (v.kind === 'exec') this.noteRuntimeExec(v);
     let out: Finding[] | null = this.sigma.length > 0 ? this.evaluateSigma(v) : null;
     let key: BehaviourKey | null = null;
@@ -267,11 +304,18 @@ class Engine implements Detector {
       const id = rule.spec.id;
       if (isExcluded(rule, v)) {
         this.stats.excluded++;
+        if (trace) trace.excluded++;
         continue;
       }
       if (this.allow.allows(id, v)) {
         this.stats.allowlisted++;
+        if (trace) trace.allowlisted++;
         continue;
+      }
+      if (trace) {
+        trace.hits.push({ rule, score: hit.score, indicators: hit.indicators, severity: hit.severity });
+        if (this.sequenceStarters.has(id)) trace.unusable ??= 'sequence-start';
+        if (jtiOf() !== null) trace.unusable ??= 'token';
       }
       // Built at most once, and only when kept: a flood of repeated reads builds (hashes, redacts) nothing.
       let f: Finding | null = null;
@@ -290,6 +334,7 @@ class Engine implements Detector {
       if (emitted) out = latestInto(out, emitted);
     }
     for (const rule of this.sequenceRules) {
+      if (trace && rule.thenPred?.(v)) trace.thenRules.push(rule);
       const marks = this.sequences.match(rule, v);
       if (marks.length === 0 || this.allow.allows(rule.spec.id, v) || isExcluded(rule, v)) continue;
       // One hit per follow-up event, carrying every credential read it completes.
@@ -302,7 +347,84 @@ class Engine implements Detector {
       const emitted = this.incidents.hit(key, { rule: seq.rule, severity: seq.severity, eventId: v.ev.id, timeMs: v.ev.timeMs, time: v.ev.time, touches: v.kind === 'open' || v.kind === 'connect' }, () => seq);
       if (emitted) out = latestInto(out, emitted);
     }
+    if (trace && template !== undefined) {
+      if (v.contextual) trace.unusable ??= 'context';
+      this.outcomes.set(template, trace);
+    }
     return this.countFindings(out);
+  }
+
+  /** The start of a template's outcome: what its view read, and whether it can stand for repeats at all. */
+  private outcomeOf(v: EventView): RepeatOutcome {
+    const ev = v.ev;
+    const entry = v.pid !== null ? this.processTable.get(v.pid) : undefined;
+    let unusable: string | null = null;
+    if (this.sigma.length > 0) unusable = 'sigma';
+    else if (!this.incidents) unusable = 'ungrouped';
+    else if (ev.incomplete || ev.problems || !ev.process || ev.process.pid === null) unusable = 'shape';
+    else if (v.kind === 'exec' && (v.exeBase === 'runc' || v.exeBase === 'crun')) unusable = 'runtime-exec';
+    else if (this.tokenField(v).token) unusable = 'token';
+    return {
+      epoch: this.epoch,
+      unusable,
+      ev,
+      entry: entry ? entryPrint(entry) : null,
+      parents: v.parents.map(entryPrint),
+      container: v.container,
+      meta: v.containerMeta,
+      object: v.object,
+      hits: [],
+      excluded: 0,
+      allowlisted: 0,
+      thenRules: [],
+    };
+  }
+
+  onRepeat(note: RepeatNote, rebuild: () => AuditEvent): Finding[] | null {
+    const t = this.outcomes.get(note.template);
+    const why = t === undefined ? 'unknown' : t.epoch !== this.epoch ? 'rules' : t.unusable;
+    if (t === undefined || why !== null) return this.expand(why ?? 'unknown');
+    const p = t.ev.process!;
+    // The repeat as the full path would build it: the template's event but for stamp and pid (the
+    // reader proved the records equal elsewhere). Its records are the template's: never shown, a finding
+    // that must be built is built from the rebuilt event.
+    const ev: AuditEvent = { ...t.ev, id: note.id, time: isoTime(note.sec, note.ms), timeMs: note.timeMs, serial: note.serial, process: { ...p, pid: note.pid } };
+    // Folding the event in first, as evaluate() does; a repeat sent back to the full path folds the same
+    // facts in again, which changes nothing.
+    this.processTable.observe(ev);
+    const v = new EventView(ev, this.viewCtx);
+    const changed = differs(t, v, this.processTable.get(note.pid)) ?? (t.thenRules.some((r) => this.sequences.couldJoin(r, v)) ? 'sequence' : null);
+    if (changed !== null) return this.expand(changed);
+    this.stats.events++;
+    this.stats.repeats.collapsed++;
+    this.stats.excluded += t.excluded;
+    this.stats.allowlisted += t.allowlisted;
+    let out: Finding[] | null = null;
+    let key: BehaviourKey | null = null;
+    let full: EventView | null = null;
+    const touches = v.kind === 'open' || v.kind === 'connect';
+    for (const h of t.hits) {
+      const id = h.rule.spec.id;
+      if (this.isRepeat(id, v, null)) {
+        this.stats.suppressed++;
+        continue;
+      }
+      key ??= behaviourKey(v, this.hostActors);
+      const emitted = this.incidents!.hit(key, { rule: id, severity: h.severity, eventId: ev.id, timeMs: ev.timeMs, time: ev.time, touches, jti: null }, () => this.builtFor(h, (full ??= new EventView(rebuild(), this.viewCtx))));
+      if (emitted) out = latestInto(out, emitted);
+    }
+    return this.countFindings(out);
+  }
+
+  private builtFor(h: TemplateHit, v: EventView): Finding {
+    this.stats.repeats.built++;
+    return this.finding(h.rule.spec, v, h.score, h.indicators, h.severity);
+  }
+
+  private expand(why: string): null {
+    const e = this.stats.repeats.expanded;
+    e[why] = (e[why] ?? 0) + 1;
+    return null;
   }
 
   private countFindings(out: Finding[] | null): Finding[] {

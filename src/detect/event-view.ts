@@ -124,6 +124,12 @@ export class EventView {
   private containerCache: CgroupIdentity | null | undefined;
   private novelCache: boolean | undefined;
   private objectCache: ObjectHit | null | undefined;
+  /**
+   * Set when a rule read state beyond the event, its process table entries and its container: a reader
+   * baseline, or another process's container. Such an evaluation cannot stand for a repeat's
+   * (detect/repeat-outcomes.ts).
+   */
+  contextual = false;
 
   constructor(
     readonly ev: AuditEvent,
@@ -190,6 +196,7 @@ export class EventView {
     const pids = new Set<number>();
     for (const p of this.paths) for (const m of p.matchAll(ENVIRON)) pids.add(Number(m[1]));
     if (this.kind === 'exec' && this.cmdline) for (const m of this.cmdline.matchAll(ENVIRON)) pids.add(Number(m[1]));
+    if (pids.size > 0) this.contextual = true;
     const mine = this.container?.containerId ?? null;
     for (const pid of pids) {
       const c = this.ctx.table.containerOfTarget(pid);
@@ -257,6 +264,7 @@ export class EventView {
 
   /** See ReaderBaseline.observe; answered once per event so several rules see the same answer. */
   novelReader(containerId: string, program: string): boolean {
+    this.contextual = true;
     if (this.novelCache === undefined) this.novelCache = this.ctx.readers ? this.ctx.readers.observe(containerId, program) : false;
     return this.novelCache;
   }

@@ -100,12 +100,26 @@ export class SequenceTracker {
 
   /** Marks that this event completes for the given sequence rule (each returned mark is consumed). */
   match(rule: CompiledRule, v: EventView): SequenceMark[] {
-    const seq = rule.spec.sequence;
-    if (!seq || !rule.thenPred || this.marks.length === 0) return [];
+    if (!rule.spec.sequence || !rule.thenPred || this.marks.length === 0) return [];
     // The `then` predicate first: it is false for nearly every event, and the marks can number
     // thousands (every credential read notes one, repeats included), so scanning them per event
     // was the agent's biggest CPU cost under load.
     if (!rule.thenPred(v)) return [];
+    const out = this.joinable(rule, v);
+    for (const m of out) m.joined.add(rule.spec.id);
+    return out;
+  }
+
+  /**
+   * Whether match() would consume a mark for this event, given that the rule's `then` predicate holds
+   * for it; changes nothing. A repeat whose template passed `then` asks this (detect/repeat-outcomes.ts).
+   */
+  couldJoin(rule: CompiledRule, v: EventView): boolean {
+    return rule.spec.sequence !== undefined && this.marks.length > 0 && this.joinable(rule, v).length > 0;
+  }
+
+  private joinable(rule: CompiledRule, v: EventView): SequenceMark[] {
+    const seq = rule.spec.sequence!;
     const after = seq.after;
     const windowMs = seq.window_s * 1000;
     let candidates: SequenceMark[] | null = null;
@@ -122,9 +136,7 @@ export class SequenceTracker {
     for (const m of candidates) {
       const sameTree = tree.some((p) => m.tree.has(p));
       const sameContainer = cid !== null && m.containerId === cid;
-      if (!sameTree && !sameContainer) continue;
-      m.joined.add(rule.spec.id);
-      out.push(m);
+      if (sameTree || sameContainer) out.push(m);
     }
     return out;
   }

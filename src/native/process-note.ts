@@ -10,6 +10,7 @@
  * Both are NUL-separated text (values come from the kernel's C strings and /proc, which hold no NUL).
  */
 import type { RawRecord } from '../audit/event';
+import { REPEAT_NOTE_TYPE } from './repeat-note';
 
 /** Above every netlink message type (16 bits), so they can share a batch with real records. */
 export const PROCESS_NOTE_TYPE = 0x10001;
@@ -119,5 +120,8 @@ export function noteRecordTypes(text: string): number[] {
 /** How many audit records a batch entry stands for: 1 for a record, N for a note, 0 for a snapshot. */
 export function recordsRepresented(rec: RawRecord): number {
   if (rec.type < PROCESS_NOTE_TYPE) return 1;
-  return rec.type === PROCESS_NOTE_TYPE ? Math.max(1, noteRecordTypes(rec.text).length) : 0;
+  if (rec.type === PROCESS_NOTE_TYPE) return Math.max(1, noteRecordTypes(rec.text).length);
+  // A repeat note (src/native/repeat-note.ts) ends with the record types it stands for.
+  if (rec.type === REPEAT_NOTE_TYPE) return Math.max(1, rec.text.slice(rec.text.lastIndexOf('\0') + 1).split(',').length);
+  return 0;
 }

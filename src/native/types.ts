@@ -80,6 +80,11 @@ export interface NativeTriageSpec {
   /** Every inet6 connect is interesting. */
   connectInet6All: boolean;
   connectAll: boolean;
+  /**
+   * Passed events whose records equal a recent passed event's (but for stamp and pid) go up as repeat
+   * notes (native/repeat_cache.h, src/native/repeat-note.ts). Absent: off.
+   */
+  repeats?: boolean;
 }
 
 export interface AuditSocketOptions {
@@ -148,6 +153,14 @@ export interface AuditSocketCounters {
   triageExpired: number;
   /** /proc snapshots sent. */
   procSnapshots: number;
+  /** Passed events sent as a repeat note of an earlier one (native/repeat_cache.h). */
+  repeatNotes: number;
+  /** Passed events announced as a template for later repeats. */
+  repeatTemplates: number;
+  /** Templates pushed out of the reader's cache by newer ones. */
+  repeatEvictions: number;
+  /** Passed events of a shape never collapsed (sent whole). */
+  repeatSkipped: number;
 }
 
 export interface NativeAuditSocket {
@@ -185,7 +198,10 @@ export interface NativeBinding {
   triageRecords(
     spec: NativeTriageSpec,
     records: { type: number; text: string }[],
-  ): { items: { type: number; text: string; count: number }[]; stats: { summarized: number; passed: number; unsure: number } };
+  ): {
+    items: { type: number; text: string; count: number }[];
+    stats: { summarized: number; passed: number; unsure: number; repeatNotes: number; repeatTemplates: number; repeatEvictions: number; repeatSkipped: number };
+  };
   /**
    * Keeps only the given capability numbers in every thread (effective, permitted, bounding; clears
    * inheritable and ambient; sets no_new_privs). Optional so fakes need not implement it.

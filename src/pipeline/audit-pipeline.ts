@@ -14,6 +14,10 @@ import { Reassembler, type ReassemblerOptions, type ReassemblerStats } from '../
 import type { Detector } from '../detect/engine';
 import type { Finding } from '../model/finding';
 import { PROCESS_NOTE_TYPE, PROC_SNAPSHOT_TYPE, parseProcSnapshot, parseProcessNote, type ProcessNote } from '../native/process-note';
+import { REPEAT_NOTE_TYPE, REPEAT_TEMPLATE_TYPE, RepeatTemplates, parseRepeatNote, parseRepeatTemplate, rebuildRecords, type RepeatNote } from '../native/repeat-note';
+import { parseRecord, type ParsedRecord } from '../audit/record';
+import { buildEvent } from '../audit/event-builder';
+import { recordTypeNumber } from '../audit/record-types';
 
 const AUDIT_SYSCALL = 1300;
 
@@ -37,6 +41,12 @@ export interface AuditPipelineOptions {
   onProcessNote?: (note: ProcessNote) => void;
   /** A pseudo record from the native reader that could not be parsed (a version mismatch): counted. */
   onBadNativeRecord?: (type: number) => void;
+  /**
+   * Observes every repeat note (src/native/repeat-note.ts): `collapsed` when it was decided without its
+   * records, else they were rebuilt and went the full path (and onEvent sees the event); `lost` when the
+   * note named a template this side no longer holds (only after dropped batches): the event is gone.
+   */
+  onRepeatNote?: (note: RepeatNote, outcome: 'collapsed' | 'expanded' | 'lost') => void;
   reassembler?: Omit<ReassemblerOptions, 'onEvent'>;
 }
 
@@ -63,6 +73,10 @@ export class AuditPipeline {
   private readonly onEventHook: ((ev: AuditEvent) => void) | undefined;
   private readonly onNoteHook: ((note: ProcessNote) => void) | undefined;
   private readonly onBadNative: ((type: number) => void) | undefined;
+  private readonly onRepeatHook: AuditPipelineOptions['onRepeatNote'];
+  private readonly templates = new RepeatTemplates();
+  /** Whether the reader announced any template (until then handleEvent skips the serial lookup). */
+  private templatesSeen = false;
   private readonly readsProc: boolean;
   private eventsSeen = 0;
 
@@ -73,6 +87,7 @@ export class AuditPipeline {
     this.onEventHook = opts.onEvent;
     this.onNoteHook = opts.onProcessNote;
     this.onBadNative = opts.onBadNativeRecord;
+    this.onRepeatHook = opts.onRepeatNote;
     this.readsProc = opts.live && !opts.nativeProcSnapshots;
     this.reassembler = new Reassembler({ ...opts.reassembler, onEvent: (ev) => this.handleEvent(ev) });
   }
@@ -83,7 +98,7 @@ export class AuditPipeline {
     for (let i = 0; i < batch.length; i++) {
       const rec = batch[i]!;
       if (rec.type >= PROCESS_NOTE_TYPE) {
-        this.pushNative(rec);
+        this.pushNative(rec, rec.node ?? node);
         continue;
       }
       if (table !== null && rec.type === AUDIT_SYSCALL) {
@@ -94,7 +109,7 @@ export class AuditPipeline {
     }
   }
 
-  private pushNative(rec: RawRecord): void {
+  private pushNative(rec: RawRecord, node: string | null): void {
     if (rec.type === PROCESS_NOTE_TYPE) {
       const note = parseProcessNote(rec.text);
       if (note === null) {
@@ -112,9 +127,48 @@ export class AuditPipeline {
         return;
       }
       if (this.live) this.detector.processTable.applyProcSnapshot(snap);
+    } else if (rec.type === REPEAT_TEMPLATE_TYPE) {
+      const a = parseRepeatTemplate(rec.text);
+      if (a === null) {
+        if (this.onBadNative) this.onBadNative(rec.type);
+        return;
+      }
+      this.templatesSeen = true;
+      this.templates.announce(a);
+    } else if (rec.type === REPEAT_NOTE_TYPE) {
+      const note = parseRepeatNote(rec.text);
+      if (note === null) {
+        if (this.onBadNative) this.onBadNative(rec.type);
+        return;
+      }
+      this.pushRepeat(note, node);
     } else if (this.onBadNative) {
       this.onBadNative(rec.type);
     }
+  }
+
+  /** A repeat note: decided by the detector from its template, or rebuilt and sent the full path. */
+  private pushRepeat(note: RepeatNote, node: string | null): void {
+    const template = this.templates.use(note.template);
+    const records = template ? rebuildRecords(template, note) : null;
+    if (records === null) {
+      // The template's records never came or were forgotten (batches dropped on the way): the event is lost.
+      this.reassembler.noteConsumed(note.serial, note.recordTypes.length, node);
+      if (this.onRepeatHook) this.onRepeatHook(note, 'lost');
+      return;
+    }
+    const findings = this.detector.onRepeat(note, () => rebuiltEvent(records, node));
+    if (findings === null) {
+      // The full path, as if the records had come whole; the event refreshes its template's outcome.
+      this.templates.expect(note.serial, note.template);
+      if (this.onRepeatHook) this.onRepeatHook(note, 'expanded');
+      for (const r of records) this.reassembler.push(r, node);
+      return;
+    }
+    this.reassembler.noteConsumed(note.serial, note.recordTypes.length, node);
+    this.eventsSeen++;
+    if (this.onRepeatHook) this.onRepeatHook(note, 'collapsed');
+    if (findings.length > 0) this.onFindings(findings);
   }
 
   /** Ages events in flight and lets the detector close its windows; call about once a second. */
@@ -136,7 +190,24 @@ export class AuditPipeline {
   private handleEvent(ev: AuditEvent): void {
     this.eventsSeen++;
     if (this.onEventHook) this.onEventHook(ev);
-    const findings = this.detector.onAuditEvent(ev);
+    const template = this.templatesSeen && !ev.incomplete ? this.templates.takeSerial(ev.serial) : null;
+    if (template !== null) this.templates.attach(template, ev.records.map(netlinkRecord));
+    const findings = this.detector.onAuditEvent(ev, template ?? undefined);
     if (findings.length > 0) this.onFindings(findings);
   }
+}
+
+/** An event record back as the reader sent it (numeric type, the text from `audit(`). */
+function netlinkRecord(r: { type: string; text: string }): RawRecord {
+  return { type: recordTypeNumber(r.type) ?? 0, text: r.text };
+}
+
+/** The full event of a repeat's rebuilt records (the reassembler's parse and build, without its bookkeeping). */
+function rebuiltEvent(records: readonly RawRecord[], node: string | null): AuditEvent {
+  const parsed: ParsedRecord[] = [];
+  for (const r of records) {
+    const p = parseRecord(r, node);
+    if (!p.failed) parsed.push(p);
+  }
+  return buildEvent(parsed, false);
 }

@@ -79,6 +79,10 @@ const ZERO_COUNTERS: AuditSocketCounters = {
   triageUnsure: 0,
   triageExpired: 0,
   procSnapshots: 0,
+  repeatNotes: 0,
+  repeatTemplates: 0,
+  repeatEvictions: 0,
+  repeatSkipped: 0,
 };
 
 /**

@@ -52,6 +52,15 @@ export function renderStatus(r: StatusReport, nowMs: number): string {
       `size bounds:   ${b.cut ?? 0} findings cut to the size cap (marked truncated), ${b.set_aside ?? 0} set aside (refused alone as too large by an output, kept locally); ` +
         `${signal('match_text_cut')} texts cut for matching, ${signal('event_over_budget')} events over the time budget`,
     );
+    const repeat = (outcome: string): number => s.counters[`credwatch_repeats_total{outcome="${outcome}"}`] ?? 0;
+    if (repeat('noted') > 0 || repeat('template') > 0) {
+      let expanded = 0;
+      for (const [k, v] of Object.entries(s.counters)) if (k.startsWith('credwatch_repeats_total{outcome="expanded_')) expanded += v;
+      out.push(
+        `repeats:       ${repeat('noted')} events sent as repeat notes of ${repeat('template')} templates (${repeat('template_evicted')} evicted, ${repeat('skipped')} not eligible); ` +
+          `${repeat('collapsed')} decided from their template, ${expanded} sent the full path, ${s.drops.repeat_template_unknown ?? 0} lost (template unknown)`,
+      );
+    }
     if (signal('io_uring_audit_unavailable') > 0) out.push('io_uring:      NOT audited: the kernel has no io_uring audit filter list (Linux >= 5.16)');
     else if (signal('io_uring_audited') > 0) out.push(`io_uring:      audited (opens of watched objects, connects); unknown ops seen ${signal('uring_unknown_op')}`);
   }

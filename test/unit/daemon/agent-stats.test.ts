@@ -15,7 +15,7 @@ function reader(over: Partial<NetlinkCounters> = {}): NetlinkCounters {
   return {
     received: 0, bytes: 0, batches: 0, delivered: 0, queueDrops: 0, enobufs: 0, truncated: 0, badSender: 0, ignored: 0,
     queued: 0, queueWaits: 0, summarized: 0, summarizedRecords: 0, triagePassed: 0, triageUnsure: 0, triageExpired: 0,
-    procSnapshots: 0, sourceDrops: 0, pending: 0, ...over,
+    procSnapshots: 0, repeatNotes: 0, repeatTemplates: 0, repeatEvictions: 0, repeatSkipped: 0, sourceDrops: 0, pending: 0, ...over,
   };
 }
 

@@ -1,0 +1,115 @@
+#include "repeat_cache.h"
+
+#include <cstring>
+
+#include "record_fields.h"
+
+namespace credwatch {
+
+namespace {
+
+constexpr uint32_t kSyscall = 1300;
+constexpr size_t kMaxRecords = 32;
+
+void AppendNumber(std::string* s, uint64_t v) {
+  char buf[24];
+  size_t i = sizeof(buf);
+  do {
+    buf[--i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  s->append(buf + i, sizeof(buf) - i);
+}
+
+void AppendU32(std::string* s, uint32_t v) { s->append(reinterpret_cast<const char*>(&v), sizeof(v)); }
+
+}  // namespace
+
+bool RepeatCache::Sign(const std::vector<RecordRef>& records, const std::string& bytes) {
+  if (records.empty() || records.size() > kMaxRecords || records.front().type != kSyscall) return false;
+  key_.clear();
+  pid_.clear();
+  for (size_t r = 0; r < records.size(); r++) {
+    const RecordRef& ref = records[r];
+    const char* text = bytes.data() + ref.offset;
+    RecordHeader hdr;
+    if (!ParseRecordHeader(text, ref.length, &hdr)) return false;
+    if (r == 0) {
+      header_.assign(text, hdr.bodyOffset);
+    } else if (hdr.bodyOffset != header_.size() || std::memcmp(text, header_.data(), header_.size()) != 0) {
+      return false;  // one event, one stamp: anything else is not a shape JavaScript can rebuild
+    }
+    const char* body = text + hdr.bodyOffset;
+    size_t bodyLen = ref.length - hdr.bodyOffset;
+    // Type and length first, so two events can only match record for record.
+    AppendU32(&key_, ref.type);
+    AppendU32(&key_, static_cast<uint32_t>(bodyLen));
+    if (r == 0) {
+      // The first " pid=" is the pid field (see the header comment); the earlier fields are numbers.
+      const char* at = static_cast<const char*>(memmem(text, ref.length, " pid=", 5));
+      if (at == nullptr) return false;
+      const char* digits = at + 5;
+      const char* end = text + ref.length;
+      const char* d = digits;
+      while (d < end && *d >= '0' && *d <= '9') d++;
+      if (d == digits || d >= end || *d != ' ' || digits < body) return false;
+      pid_.assign(digits, static_cast<size_t>(d - digits));
+      key_.append(body, static_cast<size_t>(digits - body));
+      key_.push_back('\0');  // the mask: no record text holds a NUL where a pid was
+      key_.append(d, static_cast<size_t>(end - d));
+    } else {
+      key_.append(body, bodyLen);
+    }
+    if (key_.size() > kMaxSignatureBytes) return false;
+  }
+  return true;
+}
+
+bool RepeatCache::Offer(const std::vector<RecordRef>& records, const std::string& bytes, Batch* out) {
+  if (!Sign(records, bytes)) {
+    stats_.skipped++;
+    return false;
+  }
+  clock_++;
+  auto it = byKey_.find(key_);
+  if (it != byKey_.end()) {
+    it->second.lastUse = clock_;
+    stats_.hits++;
+    // The note: template id, this event's header (its stamp), its pid, its record types.
+    note_.clear();
+    AppendNumber(&note_, it->second.id);
+    note_.push_back('\0');
+    note_.append(header_);
+    note_.push_back('\0');
+    note_.append(pid_);
+    note_.push_back('\0');
+    for (size_t r = 0; r < records.size(); r++) {
+      if (r > 0) note_.push_back(',');
+      AppendNumber(&note_, records[r].type);
+    }
+    out->Append(kRepeatNoteType, note_.data(), note_.size(), static_cast<uint32_t>(records.size()));
+    return true;
+  }
+  if (byKey_.size() >= kMaxTemplates) {
+    auto oldest = byKey_.begin();
+    for (auto e = byKey_.begin(); e != byKey_.end(); ++e) {
+      if (e->second.lastUse < oldest->second.lastUse) oldest = e;
+    }
+    byKey_.erase(oldest);
+    stats_.evictions++;
+  }
+  const uint64_t id = nextId_++;
+  byKey_.emplace(key_, Entry{id, clock_});
+  stats_.templates++;
+  // The announcement: the template id and the event's header; its records follow at once.
+  note_.clear();
+  AppendNumber(&note_, id);
+  note_.push_back('\0');
+  note_.append(header_);
+  out->Append(kRepeatTemplateType, note_.data(), note_.size(), 0);
+  return false;
+}
+
+void RepeatCache::Clear() { byKey_.clear(); }
+
+}  // namespace credwatch

@@ -1,0 +1,163 @@
+/**
+ * Repeat collapse, the JavaScript half of native/repeat_cache.h. The reader thread announces a passed
+ * exec/connect event as a template (`REPEAT_TEMPLATE_TYPE`: id and header, its records follow), and
+ * replaces a later event whose records equal the template's but for the audit stamp and the SYSCALL
+ * pid by a repeat note (`REPEAT_NOTE_TYPE`: template id, header, pid, record types).
+ *
+ * The note carries exactly what the reader masked, so the records can always be rebuilt here from the
+ * template's (`rebuildRecords`) when JavaScript cannot prove the repeat decides the same as its template
+ * (src/detect/repeat-outcomes.ts): the event then takes the full path, as if it had come whole.
+ */
+import type { RawRecord } from '../audit/event';
+
+export const REPEAT_TEMPLATE_TYPE = 0x10003;
+export const REPEAT_NOTE_TYPE = 0x10004;
+
+/**
+ * Templates remembered here. The reader keeps 64 (RepeatCache::kMaxTemplates) and touches one on every
+ * announcement and note, as this side does, in the same order: the reader's set is always among this
+ * side's twice as many most recently touched, so a note never names a template this side forgot
+ * (unless a batch was dropped on the way, which is counted as a drop already).
+ */
+export const REPEAT_TEMPLATES_KEPT = 128;
+
+export interface RepeatTemplateAnnouncement {
+  template: number;
+  /** `audit(SEC.MS:SERIAL): ` of the records that follow. */
+  header: string;
+  serial: number;
+}
+
+export interface RepeatNote {
+  template: number;
+  header: string;
+  serial: number;
+  sec: number;
+  ms: number;
+  /** "SEC.MS:SERIAL", the event id the full path would give it. */
+  id: string;
+  timeMs: number;
+  pid: number;
+  recordTypes: number[];
+}
+
+const HEADER = /^audit\((\d+)\.(\d{3}):(\d+)\): ?$/;
+
+function parseHeader(h: string): { sec: number; ms: number; serial: number } | null {
+  const m = HEADER.exec(h);
+  if (!m) return null;
+  const sec = Number(m[1]);
+  const serial = Number(m[3]);
+  if (!Number.isSafeInteger(sec) || !Number.isSafeInteger(serial)) return null;
+  return { sec, ms: Number(m[2]), serial };
+}
+
+function positiveInt(s: string | undefined): number | null {
+  if (s === undefined || !/^\d{1,15}$/.test(s)) return null;
+  return Number(s);
+}
+
+/** Null for text this version does not understand (counted by the caller). */
+export function parseRepeatTemplate(text: string): RepeatTemplateAnnouncement | null {
+  const f = text.split('\0');
+  const template = positiveInt(f[0]);
+  const h = f.length === 2 ? parseHeader(f[1]!) : null;
+  if (template === null || h === null) return null;
+  return { template, header: f[1]!, serial: h.serial };
+}
+
+/** Null for text this version does not understand (counted by the caller). */
+export function parseRepeatNote(text: string): RepeatNote | null {
+  const f = text.split('\0');
+  if (f.length !== 4) return null;
+  const template = positiveInt(f[0]);
+  const h = parseHeader(f[1]!);
+  const pid = positiveInt(f[2]);
+  const recordTypes = f[3]!.split(',').map((t) => positiveInt(t) ?? -1);
+  if (template === null || h === null || pid === null || recordTypes.some((t) => t < 0)) return null;
+  const id = f[1]!.slice(6, f[1]!.indexOf(')'));
+  return { template, header: f[1]!, serial: h.serial, sec: h.sec, ms: h.ms, id, timeMs: h.sec * 1000 + h.ms, pid, recordTypes };
+}
+
+/** Length of a netlink record's `audit(...): ` header, as native ParseRecordHeader() takes it. */
+function headerLength(text: string): number {
+  const close = text.indexOf(')');
+  if (close < 0 || text.charCodeAt(close + 1) !== 58 /* : */) return -1;
+  return text.charCodeAt(close + 2) === 32 ? close + 3 : close + 2;
+}
+
+/**
+ * The records of the event a note stands for: the template's records with the note's header on each and
+ * its pid in the SYSCALL record (the first " pid=" there, as the reader masked it). Null when the
+ * template's records are not of the shape the reader signs (then the note could not have matched).
+ */
+export function rebuildRecords(template: readonly RawRecord[], note: RepeatNote): RawRecord[] | null {
+  if (template.length !== note.recordTypes.length) return null;
+  const out: RawRecord[] = new Array<RawRecord>(template.length);
+  for (let i = 0; i < template.length; i++) {
+    const rec = template[i]!;
+    if (rec.type !== note.recordTypes[i]) return null;
+    const h = headerLength(rec.text);
+    if (h < 0) return null;
+    let text = note.header + rec.text.slice(h);
+    if (i === 0) {
+      const at = text.indexOf(' pid=');
+      if (at < 0) return null;
+      let end = at + 5;
+      while (end < text.length && text.charCodeAt(end) >= 48 && text.charCodeAt(end) <= 57) end++;
+      text = text.slice(0, at + 5) + String(note.pid) + text.slice(end);
+    }
+    out[i] = { type: rec.type, text };
+  }
+  return out;
+}
+
+/**
+ * The templates' records, least recently touched dropped first (see REPEAT_TEMPLATES_KEPT). An
+ * announcement reserves the id; the records are attached when the event they belong to is complete.
+ */
+export class RepeatTemplates {
+  private readonly byId = new Map<number, RawRecord[] | null>();
+  /** serial -> template id, for events announced whose records are still being reassembled. */
+  private readonly pendingBySerial = new Map<number, number>();
+
+  constructor(private readonly kept = REPEAT_TEMPLATES_KEPT) {}
+
+  announce(a: RepeatTemplateAnnouncement): void {
+    this.touch(a.template, null);
+    this.pendingBySerial.set(a.serial, a.template);
+    // An announced event that never completes (cut short, lost) must not pin its serial for ever.
+    if (this.pendingBySerial.size > this.kept) this.pendingBySerial.delete(this.pendingBySerial.keys().next().value as number);
+  }
+
+  /** The template an event of this serial was announced as (consumed), or null. */
+  takeSerial(serial: number): number | null {
+    const t = this.pendingBySerial.get(serial);
+    if (t === undefined) return null;
+    this.pendingBySerial.delete(serial);
+    return t;
+  }
+
+  /** A rebuilt event is announced again under its template: its records come back to this id. */
+  expect(serial: number, template: number): void {
+    this.pendingBySerial.set(serial, template);
+  }
+
+  attach(template: number, records: readonly RawRecord[]): void {
+    if (this.byId.has(template)) this.byId.set(template, records.map((r) => ({ type: r.type, text: r.text })));
+  }
+
+  /** The template's records (touching it), undefined when forgotten, null when they never came. */
+  use(template: number): RawRecord[] | null | undefined {
+    const r = this.byId.get(template);
+    if (r === undefined) return undefined;
+    this.touch(template, r);
+    return r;
+  }
+
+  private touch(template: number, records: RawRecord[] | null): void {
+    this.byId.delete(template);
+    this.byId.set(template, records);
+    if (this.byId.size > this.kept) this.byId.delete(this.byId.keys().next().value as number);
+  }
+}
