@@ -16,6 +16,7 @@
  * /var/run/secrets/... or through the projected volume's ..data link is the same object.
  * Everything in a key is redacted: the key is stored and shipped with the incident.
  */
+import { LRUCache } from 'lru-cache';
 import type { Sockaddr } from '../audit/event';
 import type { EventView } from './event-view';
 import type { ProcessEntry } from '../enrich/process-table';
@@ -96,23 +97,28 @@ export function runtimeExecTarget(argv: readonly string[] | null): string | null
  * (a reused pid must not inherit another tree's actor).
  */
 export class HostActors {
-  private readonly byParent = new Map<string, string>();
+  // Bounded LRU maps (lru-cache): a Map evicting its oldest key per insert scans the holes its own
+  // deletions left at the front, which in a storm of new processes cost microseconds per event.
+  private readonly byParent: LRUCache<string, string>;
   /**
    * The actor of each process (pid and start time) when first seen. A parent that dies reparents its
    * children to init or a subreaper: their ancestry then ends at a service manager and they would
    * become actors of their own, splitting a storm in two. A process never leaves the tree it was
    * started in, so its first actor holds for its life.
    */
-  private readonly byPid = new Map<string, string>();
+  private readonly byPid: LRUCache<string, string>;
 
-  constructor(private readonly max = 4096) {}
+  constructor(max = 4096) {
+    this.byParent = new LRUCache({ max });
+    this.byPid = new LRUCache({ max });
+  }
 
   get(parent: string): string | undefined {
     return this.byParent.get(parent);
   }
 
   set(parent: string, actor: string): void {
-    bounded(this.byParent, this.max, parent, actor);
+    this.byParent.set(parent, actor);
   }
 
   /** The actor a process got when first seen. */
@@ -121,7 +127,7 @@ export class HostActors {
   }
 
   setProcess(proc: string, actor: string): void {
-    bounded(this.byPid, this.max, proc, actor);
+    this.byPid.set(proc, actor);
   }
 
   /** Parents remembered (processes are bounded alike: `processes`). */
@@ -132,11 +138,6 @@ export class HostActors {
   get processes(): number {
     return this.byPid.size;
   }
-}
-
-function bounded(m: Map<string, string>, max: number, k: string, v: string): void {
-  if (!m.has(k) && m.size >= max) m.delete(m.keys().next().value as string);
-  m.set(k, v);
 }
 
 /**

@@ -7,6 +7,7 @@
  * joins, and check sequence rules. Everything that leaves is redacted (src/detect/redact.ts).
  */
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { AuditEvent } from '../audit/event';
 import { ProcessTable } from '../enrich/process-table';
 import { UserDb } from '../enrich/users';
@@ -177,7 +178,11 @@ class Engine implements Detector {
   private allow: Allowlist;
   private readonly users: UserDb | null;
   private readonly suppressMs: number;
-  private readonly recent = new Map<string, number>();
+  /**
+   * Repeat suppression keys -> event time (bounded LRU, lru-cache: a Map evicting its oldest key on each
+   * insert scans the holes of earlier deletions, ~5 us per event in a storm of new processes).
+   */
+  private readonly recent = new LRUCache<string, number>({ max: RECENT_MAX });
   private sequences = new SequenceTracker();
   /** shim pid -> container its last `runc exec` child worked on (replay has no cgroups). */
   private readonly shimIndex = new Map<number, CgroupIdentity>();
@@ -384,11 +389,16 @@ class Engine implements Detector {
     const t = this.outcomes.get(note.template);
     const why = t === undefined ? 'unknown' : t.epoch !== this.epoch ? 'rules' : t.unusable;
     if (t === undefined || why !== null) return this.expand(why ?? 'unknown');
-    const p = t.ev.process!;
     // The repeat as the full path would build it: the template's event but for stamp and pid (the
     // reader proved the records equal elsewhere). Its records are the template's: never shown, a finding
-    // that must be built is built from the rebuilt event.
-    const ev: AuditEvent = { ...t.ev, id: note.id, time: isoTime(note.sec, note.ms), timeMs: note.timeMs, serial: note.serial, process: { ...p, pid: note.pid } };
+    // that must be built is built from the rebuilt event. One scratch copy per template, rewritten for
+    // each repeat: nothing keeps it past this call (findings, marks and keys take strings, not events).
+    const ev = (t.scratch ??= { ...t.ev, process: { ...t.ev.process! } });
+    ev.id = note.id;
+    ev.time = isoTime(note.sec, note.ms);
+    ev.timeMs = note.timeMs;
+    ev.serial = note.serial;
+    ev.process!.pid = note.pid;
     // Folding the event in first, as evaluate() does; a repeat sent back to the full path folds the same
     // facts in again, which changes nothing.
     this.processTable.observe(ev);
@@ -486,7 +496,9 @@ class Engine implements Detector {
 
   tick(nowMs: number): Finding[] {
     this.sequences.expire(nowMs);
-    for (const [k, t] of this.recent) if (nowMs - t > this.suppressMs) this.recent.delete(k);
+    const old: string[] = [];
+    for (const [k, t] of this.recent.entries()) if (nowMs - t > this.suppressMs) old.push(k);
+    for (const k of old) this.recent.delete(k);
     if (!this.incidents) return [];
     const updates = this.incidents.tick(nowMs);
     this.count(updates);
@@ -517,10 +529,6 @@ class Engine implements Detector {
     const t = v.ev.timeMs;
     if (last !== undefined && t - last >= 0 && t - last < this.suppressMs) return true;
     this.recent.set(key, t);
-    if (this.recent.size > RECENT_MAX) {
-      const first = this.recent.keys().next();
-      if (!first.done) this.recent.delete(first.value);
-    }
     return false;
   }
 

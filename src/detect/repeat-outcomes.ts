@@ -46,6 +46,8 @@ export interface RepeatOutcome {
   allowlisted: number;
   /** Sequence rules whose `then` predicate held for the template (a repeat may complete one of them). */
   thenRules: CompiledRule[];
+  /** The template's event, rewritten with each repeat's stamp and pid (engine onRepeat). */
+  scratch?: AuditEvent;
 }
 
 /** The fields of a process-table entry that any rule or key reads, copied (entries are mutable). */

@@ -150,19 +150,27 @@ export class AuditPipeline {
   /** A repeat note: decided by the detector from its template, or rebuilt and sent the full path. */
   private pushRepeat(note: RepeatNote, node: string | null): void {
     const template = this.templates.use(note.template);
-    const records = template ? rebuildRecords(template, note) : null;
-    if (records === null) {
+    if (!template || !sameTypes(template, note.recordTypes)) {
       // The template's records never came or were forgotten (batches dropped on the way): the event is lost.
       this.reassembler.noteConsumed(note.serial, note.recordTypes.length, node);
       if (this.onRepeatHook) this.onRepeatHook(note, 'lost');
       return;
     }
-    const findings = this.detector.onRepeat(note, () => rebuiltEvent(records, node));
+    // Rebuilt only when needed (the full path, or a finding to build): most repeats only count.
+    let records: RawRecord[] | null | undefined;
+    const rebuild = (): RawRecord[] | null => (records === undefined ? (records = rebuildRecords(template, note)) : records);
+    const findings = this.detector.onRepeat(note, () => rebuiltEvent(rebuild() ?? [], node));
     if (findings === null) {
+      const whole = rebuild();
+      if (whole === null) {
+        this.reassembler.noteConsumed(note.serial, note.recordTypes.length, node);
+        if (this.onRepeatHook) this.onRepeatHook(note, 'lost');
+        return;
+      }
       // The full path, as if the records had come whole; the event refreshes its template's outcome.
       this.templates.expect(note.serial, note.template);
       if (this.onRepeatHook) this.onRepeatHook(note, 'expanded');
-      for (const r of records) this.reassembler.push(r, node);
+      for (const r of whole) this.reassembler.push(r, node);
       return;
     }
     this.reassembler.noteConsumed(note.serial, note.recordTypes.length, node);
@@ -210,4 +218,10 @@ function rebuiltEvent(records: readonly RawRecord[], node: string | null): Audit
     if (!p.failed) parsed.push(p);
   }
   return buildEvent(parsed, false);
+}
+
+function sameTypes(records: readonly RawRecord[], types: readonly number[]): boolean {
+  if (records.length !== types.length) return false;
+  for (let i = 0; i < types.length; i++) if (records[i]!.type !== types[i]) return false;
+  return true;
 }

@@ -20,7 +20,7 @@ function reader(over: Partial<NetlinkCounters> = {}): NetlinkCounters {
 }
 
 function sources(r: NetlinkCounters | null, serialGaps = 0): StatsSources {
-  const detectorStats = { overBudget: 0, incidents: { evidenceCut: 0, evicted: 0 } } as unknown as DetectorStats;
+  const detectorStats = { overBudget: 0, incidents: { evidenceCut: 0, evicted: 0 }, repeats: { collapsed: 0, expanded: {}, built: 0 } } as unknown as DetectorStats;
   const pipelineStats = { serialGaps, incomplete: 0, uringUnknownOps: 0, parseErrors: 0 };
   return {
     reader: r,
