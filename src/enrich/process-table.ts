@@ -90,6 +90,8 @@ export class ProcessTable {
   private readonly entries = new Map<number, ProcessEntry>();
   private readonly reader: ProcReader;
   private readonly maxEntries: number;
+  /** Entries allowed past maxEntries before a trim back to it (see touch()). */
+  private readonly trimSlack: number;
   private readonly maxDepth: number;
   private readonly recheckMs: number;
   /**
@@ -106,6 +108,7 @@ export class ProcessTable {
   constructor(opts: ProcessTableOptions = {}) {
     this.reader = opts.reader ?? nullProcReader;
     this.maxEntries = opts.maxEntries ?? 32_768;
+    this.trimSlack = Math.min(2048, Math.floor(this.maxEntries / 16));
     this.maxDepth = opts.maxDepth ?? 16;
     this.recheckMs = opts.recheckMs ?? 1_000;
   }
@@ -330,10 +333,15 @@ export class ProcessTable {
     this.newest = e;
     this.entries.delete(e.pid);
     this.entries.set(e.pid, e);
-    while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next();
-      if (oldest.done) break;
-      this.entries.delete(oldest.value);
+    if (this.entries.size <= this.maxEntries + this.trimSlack) return;
+    // Trimmed in batches: an iterator starts by skipping every hole earlier deletions left at the front
+    // of V8's ordered hash table, so finding the oldest entry once per insert cost up to the table's
+    // capacity per new process once a storm had filled it (as src/audit/recent-stamps.ts found).
+    let excess = this.entries.size - this.maxEntries;
+    for (const pid of this.entries.keys()) {
+      if (excess-- <= 0) break;
+      this.entries.delete(pid);
     }
   }
+
 }
