@@ -40,25 +40,24 @@ bool RepeatCache::Sign(const std::vector<RecordRef>& records, const std::string&
       return false;  // one event, one stamp: anything else is not a shape JavaScript can rebuild
     }
     const char* body = text + hdr.bodyOffset;
-    size_t bodyLen = ref.length - hdr.bodyOffset;
-    // Type and length first, so two events can only match record for record.
+    const char* end = text + ref.length;
+    // Type and masked length first, so two events can only match record for record.
     AppendU32(&key_, ref.type);
-    AppendU32(&key_, static_cast<uint32_t>(bodyLen));
     if (r == 0) {
       // The first " pid=" is the pid field (see the header comment); the earlier fields are numbers.
-      const char* at = static_cast<const char*>(memmem(text, ref.length, " pid=", 5));
+      const char* at = static_cast<const char*>(memmem(body, static_cast<size_t>(end - body), " pid=", 5));
       if (at == nullptr) return false;
       const char* digits = at + 5;
-      const char* end = text + ref.length;
       const char* d = digits;
       while (d < end && *d >= '0' && *d <= '9') d++;
-      if (d == digits || d >= end || *d != ' ' || digits < body) return false;
+      if (d == digits || d >= end || *d != ' ') return false;
       pid_.assign(digits, static_cast<size_t>(d - digits));
+      AppendU32(&key_, static_cast<uint32_t>((digits - body) + (end - d)));
       key_.append(body, static_cast<size_t>(digits - body));
-      key_.push_back('\0');  // the mask: no record text holds a NUL where a pid was
       key_.append(d, static_cast<size_t>(end - d));
     } else {
-      key_.append(body, bodyLen);
+      AppendU32(&key_, static_cast<uint32_t>(end - body));
+      key_.append(body, static_cast<size_t>(end - body));
     }
     if (key_.size() > kMaxSignatureBytes) return false;
   }
