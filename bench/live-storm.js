@@ -94,6 +94,9 @@ async function measure(kind, { seconds, rate, pods, rules }) {
       out.dropsTotal = Object.values(drops).reduce((a, b) => a + b, 0);
       out.signals = {};
       for (const k of Object.keys(m1)) if (k.startsWith('credwatch_stream_signals_total')) out.signals[/kind="([^"]*)"/.exec(k)?.[1] ?? k] = m1[k] - (m0[k] ?? 0);
+      // Repeat collapse (native/repeat_cache.h, src/detect/repeat-outcomes.ts), by outcome.
+      out.repeats = {};
+      for (const k of Object.keys(m1)) if (k.startsWith('credwatch_repeats_total')) out.repeats[/outcome="([^"]*)"/.exec(k)?.[1] ?? k] = m1[k] - (m0[k] ?? 0);
       out.events = L.sumSeries(m1, 'credwatch_events_total') - L.sumSeries(m0, 'credwatch_events_total');
       out.findingsOpened = L.sumSeries(m1, 'credwatch_findings_total') - L.sumSeries(m0, 'credwatch_findings_total');
       out.kernelRules = L.agentRulesForAuditd(daemon.rules);
@@ -182,6 +185,7 @@ function table(r) {
     `| findings stored / distinct behaviours (this bench's actor) | ${a.storedFindings} / ${1 + r.attacks} ${JSON.stringify(a.storedByRule)} | |`,
     `| findings of other actors (other users of the machine) | ${a.otherActors.length} ${JSON.stringify(a.otherActors.map((o) => `${o.actor} ${o.object} x${o.count}`))} | |`,
     `| storm incident(s) | ${a.stormIncidents.map((s) => `count ${s.count}, revision ${s.revision}, rules ${s.rules?.join('+')}`).join('; ')} | |`,
+    `| repeat collapse | ${JSON.stringify(a.repeats ?? {})} | |`,
     `| attacks found | ${a.attacksFound} / ${a.attacks} | |`,
     `| attack latency ms p50 / p99 / max | ${a.attackLatencyMs.p50} / ${a.attackLatencyMs.p99} / ${a.attackLatencyMs.max} | |`,
     `| load average at start | ${r.loadavg.join(' ')} | |`,
