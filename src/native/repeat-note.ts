@@ -66,17 +66,51 @@ export function parseRepeatTemplate(text: string): RepeatTemplateAnnouncement | 
   return { template, header: f[1]!, serial: h.serial };
 }
 
-/** Null for text this version does not understand (counted by the caller). */
+/** Digits of `s` from `from` to `to` as a number, or -1 (empty, not digits, or over 15 digits). */
+function digitsAt(s: string, from: number, to: number): number {
+  if (to <= from || to - from > 15) return -1;
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
+}
+
+/**
+ * Null for text this version does not understand (counted by the caller). One per storm event: read
+ * with indexOf and char codes, no split or regex.
+ */
 export function parseRepeatNote(text: string): RepeatNote | null {
-  const f = text.split('\0');
-  if (f.length !== 4) return null;
-  const template = positiveInt(f[0]);
-  const h = parseHeader(f[1]!);
-  const pid = positiveInt(f[2]);
-  const recordTypes = f[3]!.split(',').map((t) => positiveInt(t) ?? -1);
-  if (template === null || h === null || pid === null || recordTypes.some((t) => t < 0)) return null;
-  const id = f[1]!.slice(6, f[1]!.indexOf(')'));
-  return { template, header: f[1]!, serial: h.serial, sec: h.sec, ms: h.ms, id, timeMs: h.sec * 1000 + h.ms, pid, recordTypes };
+  const a = text.indexOf('\0');
+  const b = a < 0 ? -1 : text.indexOf('\0', a + 1);
+  const c = b < 0 ? -1 : text.indexOf('\0', b + 1);
+  if (c < 0 || text.indexOf('\0', c + 1) >= 0) return null;
+  const template = digitsAt(text, 0, a);
+  const pid = digitsAt(text, b + 1, c);
+  // The header: audit(SEC.MMM:SERIAL): with an optional space.
+  const h = a + 1;
+  if (!text.startsWith('audit(', h)) return null;
+  const dot = text.indexOf('.', h + 6);
+  const colon = dot < 0 ? -1 : text.indexOf(':', dot);
+  const close = colon < 0 ? -1 : text.indexOf(')', colon);
+  const sec = digitsAt(text, h + 6, dot);
+  const ms = colon === dot + 4 ? digitsAt(text, dot + 1, colon) : -1;
+  const serial = digitsAt(text, colon + 1, close);
+  const headerEnd = close + 2 + (text.charCodeAt(close + 2) === 32 ? 1 : 0);
+  if (template < 0 || pid < 0 || sec < 0 || ms < 0 || serial < 0 || text.charCodeAt(close + 1) !== 58 || headerEnd !== b) return null;
+  const recordTypes: number[] = [];
+  for (let from = c + 1; ; ) {
+    const comma = text.indexOf(',', from);
+    const end = comma < 0 ? text.length : comma;
+    const t = digitsAt(text, from, end);
+    if (t < 0) return null;
+    recordTypes.push(t);
+    if (comma < 0) break;
+    from = comma + 1;
+  }
+  return { template, header: text.slice(h, b), serial, sec, ms, id: text.slice(h + 6, close), timeMs: sec * 1000 + ms, pid, recordTypes };
 }
 
 /** Length of a netlink record's `audit(...): ` header, as native ParseRecordHeader() takes it. */

@@ -79,6 +79,26 @@ describe.skipIf(native === null)('native repeat cache', () => {
   });
 });
 
+describe('repeat note parsing (JavaScript side)', () => {
+  it('reads a note, and refuses anything not exactly of its shape', () => {
+    const good = '12\u0000audit(1795355795.042:77): \u0000' + '4321\u0000' + '1300,1306,1320';
+    expect(parseRepeatNote(good)).toEqual({ template: 12, header: 'audit(1795355795.042:77): ', serial: 77, sec: 1795355795, ms: 42, id: '1795355795.042:77', timeMs: 1795355795042, pid: 4321, recordTypes: [1300, 1306, 1320] });
+    const bad = [
+      '',
+      '12\u0000audit(1795355795.042:77): \u00004321',
+      '12\u0000audit(1795355795.042:77): \u00004321\u00001300\u0000extra',
+      'x\u0000audit(1795355795.042:77): \u00004321\u00001300',
+      '12\u0000audit(1795355795.42:77): \u00004321\u00001300',
+      '12\u0000audit(1795355795.042:77) \u00004321\u00001300',
+      '12\u0000audit(1795355795.042:77): junk\u00004321\u00001300',
+      '12\u0000audit(1795355795.042:77): \u0000-1\u00001300',
+      '12\u0000audit(1795355795.042:77): \u00004321\u00001300,,1320',
+      '12\u0000audit(1795355795.042:77): \u00004321\u0000' + '9'.repeat(16),
+    ];
+    for (const b of bad) expect(parseRepeatNote(b), JSON.stringify(b)).toBeNull();
+  });
+});
+
 describe('RepeatTemplates (JavaScript side)', () => {
   it('keeps every template the reader can still name: the same touches, twice the room', () => {
     // The reader's LRU of 64 and this side's of 128, driven by the same sequence of announcements and notes.
