@@ -229,7 +229,7 @@ class Engine implements Detector {
   }
 
   private install(rules: LoadedRule[], sigma: readonly SigmaRule[]): void {
-    this.sigma = sigma.filter((r) => r.target === 'process_creation' || r.target === 'auditd');
+    this.sigma = sigma.filter((r) => r.enabled !== false && (r.target === 'process_creation' || r.target === 'auditd'));
     this.sigmaExec = new SigmaIndex(this.sigma.filter((r) => r.target === 'process_creation'));
     this.sigmaAuditd = this.sigma.filter((r) => r.target === 'auditd');
     const byType = new Map<string, SigmaRule[]>();

@@ -13,8 +13,15 @@ import { sigmaTarget, fieldAllowed, impossibleValue, type SigmaTarget } from './
 /** Field name -> its values in one event (null: the event has no such field). */
 export type FieldGetter = (field: string) => readonly string[] | null;
 
+/** A Sigma rule's credwatch id is this prefix and its lower-cased Sigma id. */
+export const SIGMA_ID_PREFIX = 'sigma-';
+
 export interface SigmaRule {
   id: string;
+  /** false: switched off by an `enabled: false` entry in a rules file (loaded, listed, not run). */
+  enabled?: boolean;
+  /** Rules files whose `enabled:` entries changed it, in load order. */
+  overridden_by?: string[];
   sigma_id: string;
   title: string;
   description: string;
@@ -101,7 +108,7 @@ export function compileSigmaDocument(doc: Record<string, unknown>, file: string,
   const explain = (get: FieldGetter): string[] => positive.filter((name) => holds(get, name));
   const description = typeof doc.description === 'string' ? doc.description : title;
   const needs = conditionNeeds(condition, selections);
-  return { id: `sigma-${sigmaId.toLowerCase()}`, sigma_id: sigmaId, title, description, file, severity, mitre, target: target!, selections, condition, matches, explain, needs };
+  return { id: `${SIGMA_ID_PREFIX}${sigmaId.toLowerCase()}`, sigma_id: sigmaId, title, description, file, severity, mitre, target: target!, selections, condition, matches, explain, needs };
 }
 
 type Pred = (get: FieldGetter) => boolean;

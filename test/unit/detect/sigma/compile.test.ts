@@ -138,6 +138,23 @@ describe('Sigma rules at run time (rules_dir)', () => {
       records: [{ type: 'SYSCALL', text: `audit(1800000000.000:${pid}): arch=c000003e syscall=59 success=yes exit=0 pid=${pid} exe="${exe}"` }],
     });
 
+  it('enabled: false in a rules file switches a Sigma rule off (listed, not run), whichever file is read first; override: and unknown ids are refused with file:line', () => {
+    const dir = sigmaDir(RULE('    sel:\n        Image|endswith: /whoami\n    condition: sel'));
+    const id = 'sigma-0b9c1c39-1111-4c1e-9a1e-000000000001';
+    fs.writeFileSync(path.join(dir, '00-local.yaml'), `rules:\n  - id: ${id}\n    enabled: false\n`, { mode: 0o644 });
+    const set = loadRuleSet([dir]);
+    expect(set.sigma.find((r) => r.id === id)).toMatchObject({ enabled: false, overridden_by: [path.join(dir, '00-local.yaml')] });
+    const d = createDetector({ host: 'n', users: null, rules: [], sigma: set.sigma });
+    expect(d.sigmaRules()).toEqual([]);
+    expect(d.onAuditEvent(exec(990, '/usr/bin/whoami', ['whoami']))).toEqual([]);
+    fs.writeFileSync(path.join(dir, '00-local.yaml'), `rules:\n  - id: ${id}\n    enabled: true\n`, { mode: 0o644 });
+    expect(createDetector({ host: 'n', users: null, rules: [], sigma: loadRuleSet([dir]).sigma }).onAuditEvent(exec(991, '/usr/bin/whoami', ['whoami'])).map((f) => f.rule)).toEqual([id]);
+    fs.writeFileSync(path.join(dir, '00-local.yaml'), `rules:\n  - id: ${id}\n    severity: low\n    override: {severity: replace}\n`, { mode: 0o644 });
+    expect(() => loadRuleSet([dir])).toThrow(/00-local\.yaml:4:.*Sigma rule: it can be switched with enabled/s);
+    fs.writeFileSync(path.join(dir, '00-local.yaml'), `rules:\n  - id: sigma-00000000-0000-0000-0000-000000000000\n    enabled: false\n`, { mode: 0o644 });
+    expect(() => loadRuleSet([dir])).toThrow(/00-local\.yaml:2:.*unknown Sigma rule "sigma-00000000-0000-0000-0000-000000000000"/s);
+  });
+
   it('repeats of a behaviour only a Sigma rule flags are one incident: 50 execs of whoami give one finding, counted 50 times', () => {
     const dir = sigmaDir(RULE('    sel:\n        Image|endswith: /whoami\n    condition: sel'));
     const d = createDetector({ host: 'n', users: null, rules: [], sigma: loadRuleSet([dir]).sigma });
