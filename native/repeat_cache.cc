@@ -1,5 +1,6 @@
 #include "repeat_cache.h"
 
+#include <charconv>
 #include <cstring>
 
 #include "record_fields.h"
@@ -13,12 +14,8 @@ constexpr size_t kMaxRecords = 32;
 
 void AppendNumber(std::string* s, uint64_t v) {
   char buf[24];
-  size_t i = sizeof(buf);
-  do {
-    buf[--i] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  s->append(buf + i, sizeof(buf) - i);
+  const std::to_chars_result r = std::to_chars(buf, buf + sizeof(buf), v);
+  s->append(buf, static_cast<size_t>(r.ptr - buf));
 }
 
 void AppendU32(std::string* s, uint32_t v) { s->append(reinterpret_cast<const char*>(&v), sizeof(v)); }

@@ -110,50 +110,47 @@ export class AuditPipeline {
   }
 
   private pushNative(rec: RawRecord, node: string | null): void {
+    // Each parser returns null for text this version does not understand: counted, never thrown.
     if (rec.type === PROCESS_NOTE_TYPE) {
       const note = parseProcessNote(rec.text);
-      if (note === null) {
-        if (this.onBadNative) this.onBadNative(rec.type);
-        return;
-      }
+      if (note === null) return this.badNative(rec.type);
       this.reassembler.noteConsumed(note.serial, note.recordTypes.length);
       this.eventsSeen++;
       if (this.onNoteHook) this.onNoteHook(note);
       this.detector.onProcessNote(note);
     } else if (rec.type === PROC_SNAPSHOT_TYPE) {
       const snap = parseProcSnapshot(rec.text);
-      if (snap === null) {
-        if (this.onBadNative) this.onBadNative(rec.type);
-        return;
-      }
+      if (snap === null) return this.badNative(rec.type);
       if (this.live) this.detector.processTable.applyProcSnapshot(snap);
     } else if (rec.type === REPEAT_TEMPLATE_TYPE) {
       const a = parseRepeatTemplate(rec.text);
-      if (a === null) {
-        if (this.onBadNative) this.onBadNative(rec.type);
-        return;
-      }
+      if (a === null) return this.badNative(rec.type);
       this.templatesSeen = true;
       this.templates.announce(a);
     } else if (rec.type === REPEAT_NOTE_TYPE) {
       const note = parseRepeatNote(rec.text);
-      if (note === null) {
-        if (this.onBadNative) this.onBadNative(rec.type);
-        return;
-      }
+      if (note === null) return this.badNative(rec.type);
       this.pushRepeat(note, node);
-    } else if (this.onBadNative) {
-      this.onBadNative(rec.type);
+    } else {
+      this.badNative(rec.type);
     }
+  }
+
+  private badNative(type: number): void {
+    if (this.onBadNative) this.onBadNative(type);
+  }
+
+  /** The template's records never came or were forgotten (batches dropped on the way): the event is lost, and counted. */
+  private lostRepeat(note: RepeatNote, node: string | null): void {
+    this.reassembler.noteConsumed(note.serial, note.recordTypes.length, node);
+    if (this.onRepeatHook) this.onRepeatHook(note, 'lost');
   }
 
   /** A repeat note: decided by the detector from its template, or rebuilt and sent the full path. */
   private pushRepeat(note: RepeatNote, node: string | null): void {
     const template = this.templates.use(note.template);
     if (!template || !sameTypes(template, note.recordTypes)) {
-      // The template's records never came or were forgotten (batches dropped on the way): the event is lost.
-      this.reassembler.noteConsumed(note.serial, note.recordTypes.length, node);
-      if (this.onRepeatHook) this.onRepeatHook(note, 'lost');
+      this.lostRepeat(note, node);
       return;
     }
     // Rebuilt only when needed (the full path, or a finding to build): most repeats only count.
@@ -163,8 +160,7 @@ export class AuditPipeline {
     if (findings === null) {
       const whole = rebuild();
       if (whole === null) {
-        this.reassembler.noteConsumed(note.serial, note.recordTypes.length, node);
-        if (this.onRepeatHook) this.onRepeatHook(note, 'lost');
+        this.lostRepeat(note, node);
         return;
       }
       // The full path, as if the records had come whole; the event refreshes its template's outcome.
