@@ -101,6 +101,17 @@ describe.skipIf(!built)('credwatch status', () => {
     expect(cli(['status', '--db', t.db]).stdout).not.toContain('io_uring');
   });
 
+  it('shows repeat collapse when the reader sends repeat notes: notes, templates, decided, sent the full path, lost', () => {
+    const rep = (outcome: string) => `credwatch_repeats_total{outcome="${outcome}"}`;
+    const counters = { [rep('noted')]: 5000, [rep('template')]: 3, [rep('template_evicted')]: 1, [rep('skipped')]: 2, [rep('collapsed')]: 4990, [rep('expanded_process')]: 6, [rep('expanded_parents')]: 4 };
+    writeStatusSnapshot(s.state, snapshot({ counters, drops: { repeat_template_unknown: 0 } }));
+    expect(cli(['status', '--db', t.db]).stdout).toMatch(
+      /^repeats: +5000 events sent as repeat notes of 3 templates \(1 evicted, 2 not eligible\); 4990 decided from their template, 10 sent the full path, 0 lost \(template unknown\)$/m,
+    );
+    writeStatusSnapshot(s.state, snapshot());
+    expect(cli(['status', '--db', t.db]).stdout).not.toContain('repeats:');
+  });
+
   it('shows the hostile-input guards on the size bounds line, and a snapshot without `bounded` as zeros', () => {
     const sig = (kind: string) => `credwatch_stream_signals_total{kind="${kind}"}`;
     writeStatusSnapshot(s.state, snapshot({ counters: { [sig('match_text_cut')]: 23, [sig('event_over_budget')]: 2 } }));
