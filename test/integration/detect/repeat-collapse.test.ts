@@ -33,6 +33,7 @@ interface Rec {
 const T0 = 1_795_355_795_000;
 const LOADGEN = '/usr/local/bin/loadgen';
 const CONTAINER = 'a'.repeat(64);
+const TOKEN = '/var/lib/kubelet/pods/0b5ab7c3-1f4e-4a5e-9c44-2b0a5d7e9f10/volumes/kubernetes.io~projected/kube-api-access-x7k2p/token';
 const hex = (s: string): string => Buffer.from(s).toString('hex').toUpperCase();
 const DOCKER_SOCK = hex('\u0001\u0000/var/run/docker.sock');
 const SAFE_SOCK = hex('\u0001\u0000/run/user/1000/bus');
@@ -59,6 +60,20 @@ class Storm {
       { type: 1307, text: `${h}cwd="/home/dev"` },
       { type: 1302, text: `${h}item=0 name="${exe}" inode=4242 dev=fe:00 mode=0100755 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0` },
       { type: 1327, text: `${h}proctitle=${hex(argv.join('\u0000'))}` },
+      { type: 1320, text: h },
+    );
+  }
+
+  /** `cat` opening `file` (a credential read when it is a pod token). */
+  open(pid: number, ppid: number, file: string): void {
+    this.serial++;
+    this.t += 1;
+    const h = this.stamp();
+    this.records.push(
+      { type: 1300, text: `${h}arch=c000003e syscall=257 success=yes exit=3 a0=ffffff9c a1=7ffd1 a2=0 a3=0 items=1 ppid=${ppid} pid=${pid} auid=1000 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=3 comm="cat" exe="/usr/bin/cat" key="credwatch:open"` },
+      { type: 1307, text: `${h}cwd="/home/dev"` },
+      { type: 1302, text: `${h}item=0 name="${file}" inode=777 dev=fe:00 mode=0100644 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0` },
+      { type: 1327, text: `${h}proctitle=${hex(`cat\u0000${file}`)}` },
       { type: 1320, text: h },
     );
   }
@@ -177,7 +192,7 @@ describe.skipIf(native === null)('repeat collapse gives the incidents of the ful
     expect(collapsed.detector.stats.suppressed).toBe(full.detector.stats.suppressed);
   });
 
-  it('look-alikes hidden in the storm are found as the full path finds them: same bytes from a container, a parent that exec’d, another command line', () => {
+  it('look-alikes hidden in the storm are found as the full path finds them: same bytes from a container, a parent that exec’d, another command line, a credential read that a storm connect completes', () => {
     const storm = new Storm();
     storm.exec(19_999, 19_000, LOADGEN, [LOADGEN, '--child-connect']);
     storm.exec(29_999, 19_000, LOADGEN, [LOADGEN, '--child-connect']);
@@ -186,6 +201,8 @@ describe.skipIf(native === null)('repeat collapse gives the incidents of the ful
       if (i === 100) storm.connect(25_000, 19_999, DOCKER_SOCK, { cgroup: `0::/system.slice/docker-${CONTAINER}.scope\n` });
       // One of the storm's two parents becomes python: its later children's records are unchanged.
       if (i === 150) storm.exec(29_999, 19_000, '/usr/bin/python3', ['python3', '-c', 'import socket']);
+      // A pod token read by a sibling of the storm's children: the next storm connect completes a sequence.
+      if (i === 120) storm.open(24_000, 19_999, TOKEN);
       if (i === 200) storm.connect(27_000, 19_999, DOCKER_SOCK, { title: `${LOADGEN}\u0000--steal` });
       if (i === 250) storm.connect(28_000, 19_999, SAFE_SOCK);
       storm.connect(20_000 + i, i % 2 === 0 ? 19_999 : 29_999);
@@ -204,6 +221,9 @@ describe.skipIf(native === null)('repeat collapse gives the incidents of the ful
     const why = collapsed.detector.stats.repeats.expanded;
     expect(why.process ?? 0).toBeGreaterThan(0);
     expect(why.parents ?? 0).toBeGreaterThan(0);
+    // The sequence: credential read, then a use of the runtime socket by the same tree.
+    expect(why.sequence ?? 0).toBeGreaterThan(0);
+    expect(collapsed.findings.some((f) => f.rules?.includes('seq-credential-read-then-use'))).toBe(true);
     expect(collapsed.detector.stats.repeats.collapsed).toBeGreaterThan(200);
   });
 });
