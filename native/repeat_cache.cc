@@ -1,5 +1,6 @@
 #include "repeat_cache.h"
 
+#include <cctype>
 #include <charconv>
 #include <cstring>
 
@@ -41,17 +42,38 @@ bool RepeatCache::Sign(const std::vector<RecordRef>& records, const std::string&
     // Type and masked length first, so two events can only match record for record.
     AppendU32(&key_, ref.type);
     if (r == 0) {
-      // The first " pid=" is the pid field (see the header comment); the earlier fields are numbers.
-      const char* at = static_cast<const char*>(memmem(body, static_cast<size_t>(end - body), " pid=", 5));
-      if (at == nullptr) return false;
-      const char* digits = at + 5;
-      const char* d = digits;
-      while (d < end && *d >= '0' && *d <= '9') d++;
-      if (d == digits || d >= end || *d != ' ') return false;
-      pid_.assign(digits, static_cast<size_t>(d - digits));
-      AppendU32(&key_, static_cast<uint32_t>((digits - body) + (end - d)));
-      key_.append(body, static_cast<size_t>(digits - body));
-      key_.append(d, static_cast<size_t>(end - d));
+      // Masked: the syscall arguments a0..a3 (registers and pointers, different in every process under
+      // ASLR, read by no rule) and the pid. Each is the first " name=" after the previous one (the fields
+      // before a0 are numbers the kernel formats), and its value runs to the next space.
+      static const char* const kMasked[] = {" a0=", " a1=", " a2=", " a3=", " pid="};
+      const char* from = body;
+      masked_.clear();
+      size_t kept = 0;
+      const size_t keyStart = key_.size();
+      AppendU32(&key_, 0);  // the masked length, filled in below
+      for (size_t m = 0; m < sizeof(kMasked) / sizeof(kMasked[0]); m++) {
+        const char* at = static_cast<const char*>(memmem(from, static_cast<size_t>(end - from), kMasked[m], std::strlen(kMasked[m])));
+        if (at == nullptr) return false;
+        const char* value = at + std::strlen(kMasked[m]);
+        const char* v = value;
+        const bool pid = m == 4;
+        while (v < end && (pid ? (*v >= '0' && *v <= '9') : std::isxdigit(static_cast<unsigned char>(*v)) != 0)) v++;
+        // JavaScript reads a0..a3 as at most 16 hex digits and a pid as at most 10 digits.
+        if (v == value || v >= end || *v != ' ' || static_cast<size_t>(v - value) > (pid ? 10u : 16u)) return false;
+        key_.append(from, static_cast<size_t>(value - from));
+        kept += static_cast<size_t>(value - from);
+        if (pid) {
+          pid_.assign(value, static_cast<size_t>(v - value));
+        } else {
+          if (m > 0) masked_.push_back(',');
+          masked_.append(value, static_cast<size_t>(v - value));
+        }
+        from = v;
+      }
+      key_.append(from, static_cast<size_t>(end - from));
+      kept += static_cast<size_t>(end - from);
+      const uint32_t keptLen = static_cast<uint32_t>(kept);
+      std::memcpy(&key_[keyStart], &keptLen, sizeof(keptLen));
     } else {
       AppendU32(&key_, static_cast<uint32_t>(end - body));
       key_.append(body, static_cast<size_t>(end - body));
@@ -83,6 +105,8 @@ bool RepeatCache::Offer(const std::vector<RecordRef>& records, const std::string
       if (r > 0) note_.push_back(',');
       AppendNumber(&note_, records[r].type);
     }
+    note_.push_back('\0');
+    note_.append(masked_);
     out->Append(kRepeatNoteType, note_.data(), note_.size(), static_cast<uint32_t>(records.size()));
     return true;
   }

@@ -2,7 +2,7 @@
 // passed (a rule may fire on it) whose records are byte for byte those of a recent passed event, apart
 // from the audit stamp (time and serial) of every record and the SYSCALL record's pid, is sent to
 // JavaScript as a compact repeat note instead of its records: the earlier event's template id, its own
-// stamp and pid. Building the event again (records as JS strings, reassembly, parse, EventView, every
+// stamp, pid and syscall arguments. Building the event again (records as JS strings, reassembly, parse, EventView, every
 // rule) was most of the agent's cost in a storm of identical hits.
 //
 // This side only proves that the *records* are the same. What JavaScript adds (the process table's
@@ -13,8 +13,10 @@
 //
 // Masked positions (JavaScript relies on them, src/native/repeat-note.ts):
 //   - every record's header `audit(SEC.MS:SERIAL): ` (ParseRecordHeader's bodyOffset);
-//   - in the SYSCALL record, the digits after the first " pid=" (the fields before it are numbers the
-//     kernel formats, so the first " pid=" is the pid field), which must be followed by a space.
+//   - in the SYSCALL record, the values of a0, a1, a2, a3 (hex) and pid (decimal), each the first
+//     " name=" after the previous one (the fields before a0 are numbers the kernel formats), each
+//     followed by a space. No rule reads the syscall arguments (Sigma rules could: with Sigma loaded
+//     the detector never decides a repeat from its template); they differ between processes under ASLR.
 // Pure code apart from the Batch it appends to: no N-API, no syscalls.
 #pragma once
 
@@ -70,6 +72,7 @@ class RepeatCache {
   std::string key_;
   std::string header_;
   std::string pid_;
+  std::string masked_;  // the SYSCALL record's a0..a3 values, comma-separated
   std::string note_;
 };
 

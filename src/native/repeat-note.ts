@@ -2,7 +2,8 @@
  * Repeat collapse, the JavaScript half of native/repeat_cache.h. The reader thread announces a passed
  * exec/connect event as a template (`REPEAT_TEMPLATE_TYPE`: id and header, its records follow), and
  * replaces a later event whose records equal the template's but for the audit stamp and the SYSCALL
- * pid by a repeat note (`REPEAT_NOTE_TYPE`: template id, header, pid, record types).
+ * pid and arguments by a repeat note (`REPEAT_NOTE_TYPE`: template id, header, pid, record types,
+ * a0..a3).
  *
  * The note carries exactly what the reader masked, so the records can always be rebuilt here from the
  * template's (`rebuildRecords`) when JavaScript cannot prove the repeat decides the same as its template
@@ -39,6 +40,8 @@ export interface RepeatNote {
   timeMs: number;
   pid: number;
   recordTypes: number[];
+  /** The SYSCALL record's a0..a3 values (hex text), masked by the reader like the pid. */
+  args: string[];
 }
 
 const HEADER = /^audit\((\d+)\.(\d{3}):(\d+)\): ?$/;
@@ -66,6 +69,8 @@ export function parseRepeatTemplate(text: string): RepeatTemplateAnnouncement | 
   return { template, header: f[1]!, serial: h.serial };
 }
 
+const HEX_ARG = /^[0-9a-fA-F]{1,16}$/;
+
 /** Digits of `s` from `from` to `to` as a number, or -1 (empty, not digits, or over 15 digits). */
 function digitsAt(s: string, from: number, to: number): number {
   if (to <= from || to - from > 15) return -1;
@@ -86,7 +91,10 @@ export function parseRepeatNote(text: string): RepeatNote | null {
   const a = text.indexOf('\0');
   const b = a < 0 ? -1 : text.indexOf('\0', a + 1);
   const c = b < 0 ? -1 : text.indexOf('\0', b + 1);
-  if (c < 0 || text.indexOf('\0', c + 1) >= 0) return null;
+  const d = c < 0 ? -1 : text.indexOf('\0', c + 1);
+  if (d < 0 || text.indexOf('\0', d + 1) >= 0) return null;
+  const args = text.slice(d + 1).split(',');
+  if (args.length !== 4 || !args.every((x) => HEX_ARG.test(x))) return null;
   const template = digitsAt(text, 0, a);
   const pid = digitsAt(text, b + 1, c);
   // The header: audit(SEC.MMM:SERIAL): with an optional space.
@@ -103,15 +111,18 @@ export function parseRepeatNote(text: string): RepeatNote | null {
   const recordTypes: number[] = [];
   for (let from = c + 1; ; ) {
     const comma = text.indexOf(',', from);
-    const end = comma < 0 ? text.length : comma;
+    const end = comma < 0 || comma > d ? d : comma;
     const t = digitsAt(text, from, end);
     if (t < 0) return null;
     recordTypes.push(t);
-    if (comma < 0) break;
+    if (end === d) break;
     from = comma + 1;
   }
-  return { template, header: text.slice(h, b), serial, sec, ms, id: text.slice(h + 6, close), timeMs: sec * 1000 + ms, pid, recordTypes };
+  return { template, header: text.slice(h, b), serial, sec, ms, id: text.slice(h + 6, close), timeMs: sec * 1000 + ms, pid, recordTypes, args };
 }
+
+/** The SYSCALL fields the reader masks, in order, each searched after the previous one's value. */
+const MASKED = [' a0=', ' a1=', ' a2=', ' a3=', ' pid='];
 
 /** Length of a netlink record's `audit(...): ` header, as native ParseRecordHeader() takes it. */
 function headerLength(text: string): number {
@@ -122,7 +133,8 @@ function headerLength(text: string): number {
 
 /**
  * The records of the event a note stands for: the template's records with the note's header on each and
- * its pid in the SYSCALL record (the first " pid=" there, as the reader masked it). Null when the
+ * its a0..a3 and pid in the SYSCALL record (each the first " name=" after the previous, as the reader
+ * masked them). Null when the
  * template's records are not of the shape the reader signs (then the note could not have matched).
  */
 export function rebuildRecords(template: readonly RawRecord[], note: RepeatNote): RawRecord[] | null {
@@ -135,11 +147,17 @@ export function rebuildRecords(template: readonly RawRecord[], note: RepeatNote)
     if (h < 0) return null;
     let text = note.header + rec.text.slice(h);
     if (i === 0) {
-      const at = text.indexOf(' pid=');
-      if (at < 0) return null;
-      let end = at + 5;
-      while (end < text.length && text.charCodeAt(end) >= 48 && text.charCodeAt(end) <= 57) end++;
-      text = text.slice(0, at + 5) + String(note.pid) + text.slice(end);
+      const values = [...note.args, String(note.pid)];
+      let from = 0;
+      for (let m = 0; m < MASKED.length; m++) {
+        const at = text.indexOf(MASKED[m]!, from);
+        if (at < 0) return null;
+        const start = at + MASKED[m]!.length;
+        const end = text.indexOf(' ', start);
+        if (end < 0) return null;
+        text = text.slice(0, start) + values[m]! + text.slice(end);
+        from = start + values[m]!.length;
+      }
     }
     out[i] = { type: rec.type, text };
   }

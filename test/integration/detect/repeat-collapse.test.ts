@@ -78,13 +78,13 @@ class Storm {
     );
   }
 
-  /** A fork child of `ppid` (it never exec'd: comm and exe are its parent's) connecting to `saddr`. */
+  /** A fork child of `ppid` (it never exec'd: comm and exe are its parent's) connecting to `saddr`; its stack pointer and registers differ in every process (ASLR), as the reader's mask allows. */
   connect(pid: number, ppid: number, saddr = DOCKER_SOCK, opts: { cgroup?: string; title?: string } = {}): void {
     this.serial++;
     this.t += 1;
     const h = this.stamp();
     this.records.push(
-      { type: 1300, text: `${h}arch=c000003e syscall=42 success=no exit=-111 a0=3 a1=7ffe93262170 a2=6e a3=0 items=1 ppid=${ppid} pid=${pid} auid=1000 uid=1000 gid=1000 euid=1000 suid=1000 fsuid=1000 egid=1000 sgid=1000 fsgid=1000 tty=pts0 ses=3 comm="loadgen" exe="${LOADGEN}" key="credwatch:connect"` },
+      { type: 1300, text: `${h}arch=c000003e syscall=42 success=no exit=-111 a0=3 a1=${(0x7ffe93262170 + (pid % 4096) * 16).toString(16)} a2=6e a3=${(pid * 7919).toString(16)} items=1 ppid=${ppid} pid=${pid} auid=1000 uid=1000 gid=1000 euid=1000 suid=1000 fsuid=1000 egid=1000 sgid=1000 fsgid=1000 tty=pts0 ses=3 comm="loadgen" exe="${LOADGEN}" key="credwatch:connect"` },
       { type: 1306, text: `${h}saddr=${saddr}` },
       { type: 1307, text: `${h}cwd="/home/dev"` },
       { type: 1302, text: `${h}item=0 name="/var/run/docker.sock" inode=16637958 dev=fe:00 mode=0140660 ouid=0 ogid=105 rdev=00:00 nametype=NORMAL cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0` },

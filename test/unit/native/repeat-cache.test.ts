@@ -24,10 +24,10 @@ interface Rec {
   text: string;
 }
 
-function connect(serial: number, pid: number, over: { ppid?: number; comm?: string; cwd?: string; saddr?: string; ms?: number } = {}): Rec[] {
+function connect(serial: number, pid: number, over: { ppid?: number; comm?: string; cwd?: string; saddr?: string; ms?: number; a1?: string } = {}): Rec[] {
   const h = `audit(1795355795.${String(over.ms ?? serial % 1000).padStart(3, '0')}:${serial}): `;
   return [
-    { type: 1300, text: `${h}arch=c000003e syscall=42 success=no exit=-111 a0=3 a1=7ffe93262170 a2=6e a3=0 items=1 ppid=${over.ppid ?? 100} pid=${pid} auid=1000 uid=1000 gid=1000 euid=1000 suid=1000 fsuid=1000 egid=1000 sgid=1000 fsgid=1000 tty=pts0 ses=3 comm="${over.comm ?? 'loadgen'}" exe="/usr/local/bin/loadgen" key="credwatch:connect"` },
+    { type: 1300, text: `${h}arch=c000003e syscall=42 success=no exit=-111 a0=3 a1=${over.a1 ?? '7ffe93262170'} a2=6e a3=0 items=1 ppid=${over.ppid ?? 100} pid=${pid} auid=1000 uid=1000 gid=1000 euid=1000 suid=1000 fsuid=1000 egid=1000 sgid=1000 fsgid=1000 tty=pts0 ses=3 comm="${over.comm ?? 'loadgen'}" exe="/usr/local/bin/loadgen" key="credwatch:connect"` },
     { type: 1306, text: `${h}saddr=${over.saddr ?? SOCK}` },
     { type: 1307, text: `${h}cwd="${over.cwd ?? '/home/dev'}"` },
     { type: 1327, text: `${h}proctitle=6C6F616467656E` },
@@ -38,10 +38,10 @@ function connect(serial: number, pid: number, over: { ppid?: number; comm?: stri
 describe.skipIf(native === null)('native repeat cache', () => {
   const run = (records: Rec[]) => native!.triageRecords(spec, records);
 
-  it('a repeat differing only in stamp and pid is a note that rebuilds the event byte for byte', () => {
+  it('a repeat differing only in stamp, pid and syscall arguments is a note that rebuilds the event byte for byte', () => {
     const first = connect(1, 5000);
-    // A pid of another length too: the mask is the digits, not a fixed width.
-    const second = connect(2, 5001234, { ms: 999 });
+    // A pid and a pointer of other lengths too: the mask is the value, not a fixed width.
+    const second = connect(2, 5001234, { ms: 999, a1: '55d0c0ffee' });
     const out = run([...first, ...second]);
     expect(out.stats).toMatchObject({ repeatTemplates: 1, repeatNotes: 1, repeatSkipped: 0 });
     const ann = parseRepeatTemplate(out.items[0]!.text);
@@ -53,7 +53,7 @@ describe.skipIf(native === null)('native repeat cache', () => {
     expect(last.type).toBe(REPEAT_NOTE_TYPE);
     expect(last.count).toBe(second.length);
     const note = parseRepeatNote(last.text)!;
-    expect(note).toMatchObject({ template: 1, serial: 2, pid: 5001234, id: '1795355795.999:2', timeMs: 1795355795999 });
+    expect(note).toMatchObject({ template: 1, serial: 2, pid: 5001234, id: '1795355795.999:2', timeMs: 1795355795999, args: ['3', '55d0c0ffee', '6e', '0'] });
     expect(rebuildRecords(first, note)).toEqual(second);
   });
 
@@ -81,19 +81,23 @@ describe.skipIf(native === null)('native repeat cache', () => {
 
 describe('repeat note parsing (JavaScript side)', () => {
   it('reads a note, and refuses anything not exactly of its shape', () => {
-    const good = '12\u0000audit(1795355795.042:77): \u0000' + '4321\u0000' + '1300,1306,1320';
-    expect(parseRepeatNote(good)).toEqual({ template: 12, header: 'audit(1795355795.042:77): ', serial: 77, sec: 1795355795, ms: 42, id: '1795355795.042:77', timeMs: 1795355795042, pid: 4321, recordTypes: [1300, 1306, 1320] });
+    const good = '12\u0000audit(1795355795.042:77): \u0000' + '4321\u0000' + '1300,1306,1320\u00003,7ffe93262170,6e,0';
+    expect(parseRepeatNote(good)).toEqual({ template: 12, header: 'audit(1795355795.042:77): ', serial: 77, sec: 1795355795, ms: 42, id: '1795355795.042:77', timeMs: 1795355795042, pid: 4321, recordTypes: [1300, 1306, 1320], args: ['3', '7ffe93262170', '6e', '0'] });
     const bad = [
       '',
-      '12\u0000audit(1795355795.042:77): \u00004321',
-      '12\u0000audit(1795355795.042:77): \u00004321\u00001300\u0000extra',
-      'x\u0000audit(1795355795.042:77): \u00004321\u00001300',
-      '12\u0000audit(1795355795.42:77): \u00004321\u00001300',
-      '12\u0000audit(1795355795.042:77) \u00004321\u00001300',
-      '12\u0000audit(1795355795.042:77): junk\u00004321\u00001300',
-      '12\u0000audit(1795355795.042:77): \u0000-1\u00001300',
-      '12\u0000audit(1795355795.042:77): \u00004321\u00001300,,1320',
-      '12\u0000audit(1795355795.042:77): \u00004321\u0000' + '9'.repeat(16),
+      '12\u0000audit(1795355795.042:77): \u00004321\u00001300',
+      '12\u0000audit(1795355795.042:77): \u00004321\u00001300\u00003,1,2',
+      '12\u0000audit(1795355795.042:77): \u00004321\u00001300\u00003,1,2,x',
+      '12\u0000audit(1795355795.042:77): \u00004321\u00001300\u00003,1,2,' + '1'.repeat(17),
+      '12\u0000audit(1795355795.042:77): \u00004321\u00003,1,2,0',
+      '12\u0000audit(1795355795.042:77): \u00004321\u00001300\u0000extra\u00003,1,2,0',
+      'x\u0000audit(1795355795.042:77): \u00004321\u00001300\u00003,1,2,0',
+      '12\u0000audit(1795355795.42:77): \u00004321\u00001300\u00003,1,2,0',
+      '12\u0000audit(1795355795.042:77) \u00004321\u00001300\u00003,1,2,0',
+      '12\u0000audit(1795355795.042:77): junk\u00004321\u00001300\u00003,1,2,0',
+      '12\u0000audit(1795355795.042:77): \u0000-1\u00001300\u00003,1,2,0',
+      '12\u0000audit(1795355795.042:77): \u00004321\u00001300,,1320\u00003,1,2,0',
+      '12\u0000audit(1795355795.042:77): \u00004321\u0000' + '9'.repeat(16) + '\u00003,1,2,0',
     ];
     for (const b of bad) expect(parseRepeatNote(b), JSON.stringify(b)).toBeNull();
   });
