@@ -248,8 +248,10 @@ export class Agent {
     const { spec, reasons } = nativeTriageFor(this.detector);
     if (reasons.length > 0) this.logger.info({ reasons }, 'triage: some events always take the full path');
     // Repeats of a passed event go up as notes (native/repeat_cache.h); the detector proves each one
-    // decides as its template did, or sends it the full path (detect/repeat-outcomes.ts).
-    return { ...spec, repeats: true };
+    // decides as its template did, or sends it the full path (detect/repeat-outcomes.ts). Sigma rules
+    // read the records themselves (syscall arguments included): with any loaded, no repeat could be
+    // decided from its template, and rebuilding every one would only add work.
+    return { ...spec, repeats: this.detector.sigmaRules().length === 0 };
   }
 
   private buildDetector(config: Config, rules: LoadedRule[], sigma: readonly SigmaRule[]): Detector {
