@@ -386,14 +386,17 @@ class Engine implements Detector {
   }
 
   onRepeat(note: RepeatNote, rebuild: () => AuditEvent): Finding[] | null {
-    const t = this.outcomes.get(note.template);
-    const why = t === undefined ? 'unknown' : t.epoch !== this.epoch ? 'rules' : t.unusable;
-    if (t === undefined || why !== null) return this.expand(why ?? 'unknown');
+    const variants = this.outcomes.get(note.template);
+    const usable = variants?.find((x) => x.epoch === this.epoch && x.unusable === null);
+    if (variants === undefined || usable === undefined) {
+      const first = variants?.[0];
+      return this.expand(first === undefined ? 'unknown' : first.epoch !== this.epoch ? 'rules' : (first.unusable ?? 'unknown'));
+    }
     // The repeat as the full path would build it: the template's event but for stamp and pid (the
     // reader proved the records equal elsewhere). Its records are the template's: never shown, a finding
     // that must be built is built from the rebuilt event. One scratch copy per template, rewritten for
     // each repeat: nothing keeps it past this call (findings, marks and keys take strings, not events).
-    const ev = (t.scratch ??= { ...t.ev, process: { ...t.ev.process! } });
+    const ev = (usable.scratch ??= { ...usable.ev, process: { ...usable.ev.process! } });
     ev.id = note.id;
     ev.time = isoTime(note.sec, note.ms);
     ev.timeMs = note.timeMs;
@@ -403,8 +406,22 @@ class Engine implements Detector {
     // facts in again, which changes nothing.
     this.processTable.observe(ev);
     const v = new EventView(ev, this.viewCtx);
-    const changed = differs(t, v, this.processTable.get(note.pid)) ?? (t.thenRules.some((r) => this.sequences.couldJoin(r, v)) ? 'sequence' : null);
-    if (changed !== null) return this.expand(changed);
+    // The variant whose view is this repeat's (a storm mixes children the reader still found in /proc
+    // with children already gone: two views of one template).
+    const own = this.processTable.get(note.pid);
+    let t: RepeatOutcome | undefined;
+    let changed: string | null = null;
+    for (const x of variants) {
+      if (x.epoch !== this.epoch || x.unusable !== null) continue;
+      const d = differs(x, v, own);
+      if (d === null) {
+        t = x;
+        break;
+      }
+      changed ??= d;
+    }
+    if (t === undefined) return this.expand(changed ?? 'unknown');
+    if (t.thenRules.some((r) => this.sequences.couldJoin(r, v))) return this.expand('sequence');
     this.stats.events++;
     this.stats.repeats.collapsed++;
     this.stats.excluded += t.excluded;

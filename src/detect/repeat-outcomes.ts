@@ -119,12 +119,20 @@ export function differs(t: RepeatOutcome, v: EventView, own: ProcessEntry | unde
   return null;
 }
 
-/** Outcomes by template id, least recently used dropped first (as the template records are kept). */
+/**
+ * Outcomes by template id, least recently used dropped first (as the template records are kept). Each
+ * template keeps its last few outcomes (`variants`): one template's repeats can see the process table in
+ * a few ways (a child the reader found in /proc, and one already gone), and replacing the one outcome on
+ * every change would send every other repeat the full path.
+ */
 export class RepeatOutcomes {
-  private readonly byId = new Map<number, RepeatOutcome>();
-  constructor(private readonly kept: number) {}
+  private readonly byId = new Map<number, RepeatOutcome[]>();
+  constructor(
+    private readonly kept: number,
+    private readonly variants = 4,
+  ) {}
 
-  get(template: number): RepeatOutcome | undefined {
+  get(template: number): RepeatOutcome[] | undefined {
     const o = this.byId.get(template);
     if (o !== undefined) {
       this.byId.delete(template);
@@ -133,9 +141,11 @@ export class RepeatOutcomes {
     return o;
   }
 
+  /** The template's newest outcome first; those of older rules, and beyond `variants`, are dropped. */
   set(template: number, o: RepeatOutcome): void {
+    const had = this.byId.get(template) ?? [];
     this.byId.delete(template);
-    this.byId.set(template, o);
+    this.byId.set(template, [o, ...had.filter((x) => x.epoch === o.epoch)].slice(0, this.variants));
     if (this.byId.size > this.kept) this.byId.delete(this.byId.keys().next().value as number);
   }
 

@@ -192,6 +192,19 @@ describe.skipIf(native === null)('repeat collapse gives the incidents of the ful
     expect(collapsed.detector.stats.suppressed).toBe(full.detector.stats.suppressed);
   });
 
+  it('children the reader found in /proc and children already gone: two views of one template, neither sent the full path again and again', () => {
+    const storm = new Storm();
+    storm.exec(19_999, 19_000, LOADGEN, [LOADGEN, '--child-connect']);
+    for (let i = 0; i < 300; i++) storm.connect(20_000 + i, 19_999);
+    // Every third child exited before its SYSCALL record was read: no snapshot, no start time, no cgroup.
+    for (const [serial] of storm.snapshots) if (serial % 3 === 0) storm.snapshots.delete(serial);
+    const { collapsed, full } = bothPaths(storm);
+    expect(byId(collapsed.findings)).toEqual(byId(full.findings));
+    const r = collapsed.detector.stats.repeats;
+    expect(r.expanded.process ?? 0).toBeLessThanOrEqual(2);
+    expect(r.collapsed).toBeGreaterThan(280);
+  });
+
   it('look-alikes hidden in the storm are found as the full path finds them: same bytes from a container, a parent that exec’d, another command line, a credential read that a storm connect completes', () => {
     const storm = new Storm();
     storm.exec(19_999, 19_000, LOADGEN, [LOADGEN, '--child-connect']);
