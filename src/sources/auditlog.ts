@@ -217,12 +217,20 @@ export function isPlainRegularFile(path: string): boolean {
   }
 }
 
-/** Opens `path` ('-' for stdin) and yields batches of records; gzip content is decompressed. */
-export async function* readAuditLog(path: string, opts: AuditLogOptions = {}, stats?: { splitter?: LineSplitter }): AsyncGenerator<LogRecord[]> {
+/**
+ * The bytes of `path` ('-' for stdin), gzip content decompressed: a plain file as reads into one
+ * reused buffer (each chunk valid until the next step), anything else as its stream's chunks.
+ */
+export async function* readLogBytes(path: string, chunkBytes = READ_CHUNK): AsyncGenerator<Buffer> {
   if (isPlainRegularFile(path)) {
-    yield* readAuditLogStream(readFileChunks(path), opts, stats);
+    yield* readFileChunks(path, chunkBytes);
     return;
   }
   const input: Readable = path === '-' ? process.stdin : createReadStream(path, { highWaterMark: 1 << 20 });
-  yield* readAuditLogStream(await maybeGunzip(input), opts, stats);
+  for await (const chunk of (await maybeGunzip(input)) as AsyncIterable<Buffer | string>) yield typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+}
+
+/** Opens `path` ('-' for stdin) and yields batches of records; gzip content is decompressed. */
+export async function* readAuditLog(path: string, opts: AuditLogOptions = {}, stats?: { splitter?: LineSplitter }): AsyncGenerator<LogRecord[]> {
+  yield* readAuditLogStream(readLogBytes(path), opts, stats);
 }

@@ -25,6 +25,7 @@ import { redactAuditEvent } from '../../detect/redact/event';
 import { RuntimeFailure, UsageError } from '../errors';
 import { replayFindings } from './replay-findings';
 import { Progress, progressMinBytes } from '../render/progress';
+import { NativeEventReplay, nativeReplay } from './replay-native';
 
 export interface ReplayOptions {
   events?: boolean;
@@ -159,18 +160,29 @@ function eventLine(raw: AuditEvent, withRecords: boolean): string {
   return JSON.stringify(ev) + '\n';
 }
 
+function failureLine(reason: string, text: string): string {
+  return `${reason}: ${text.length > 120 ? text.slice(0, 120) + '...' : text}`;
+}
+
 export async function replayEvents(files: string[], opts: ReplayOptions): Promise<number> {
   const infos = checkFiles(files);
-  const out = new BufferedOut(process.stdout);
   const withRecords = opts.records === true;
   const failures: string[] = [];
+  const native = withRecords ? null : nativeReplay();
+  if (native !== null) {
+    const onFailure = (reason: string, text: string): void => {
+      if (failures.length < 5) failures.push(failureLine(reason, text));
+    };
+    return replayEventsNative(new NativeEventReplay(native, process.stdout, (ev) => eventLine(ev, false), onFailure), infos, failures, opts);
+  }
+  const out = new BufferedOut(process.stdout);
   const reassembler = new Reassembler({
     // A log's timestamps say nothing about how late a record may be written, so replay ages events
     // by a window of records instead of by time (see Reassembler's maxAgeRecords).
     ...REPLAY_REASSEMBLY,
     onEvent: (ev) => out.add(eventLine(ev, withRecords)),
     onParseError: (f: RecordParseFailure) => {
-      if (failures.length < 5) failures.push(`${f.reason}: ${f.text.length > 120 ? f.text.slice(0, 120) + '...' : f.text}`);
+      if (failures.length < 5) failures.push(failureLine(f.reason, f.text));
     },
   });
   const totalBytes = infos.reduce((a, f) => a + (f.size ?? 0), 0);
@@ -205,6 +217,30 @@ export async function replayEvents(files: string[], opts: ReplayOptions): Promis
   await out.flush();
   progress.done();
   summarise(reassembler.stats, { overlong, lines }, failures, opts.stats === true);
+  return 0;
+}
+
+/** The same contract through C++ (./replay-native.ts); `failures` fills as the run reports them. */
+async function replayEventsNative(run: NativeEventReplay, infos: FileInfo[], failures: string[], opts: ReplayOptions): Promise<number> {
+  const totalBytes = infos.reduce((a, f) => a + (f.size ?? 0), 0);
+  const progress = new Progress(totalBytes, process.stderr.isTTY === true && totalBytes >= progressMinBytes() && !infos.some((f) => f.size === null));
+  let bytesBefore = 0;
+  for (const info of infos) {
+    let fileBytes = 0;
+    try {
+      await run.file(info.path, (b, events) => {
+        fileBytes = b;
+        progress.update(bytesBefore + b, events);
+      });
+    } catch (err) {
+      await run.flushOutput();
+      throw new RuntimeFailure(`reading ${info.path}: ${(err as Error).message}`);
+    }
+    bytesBefore += fileBytes;
+  }
+  const r = await run.finish();
+  progress.done();
+  summarise(r.stats, { overlong: r.overlong, lines: r.lines }, failures, opts.stats === true);
   return 0;
 }
 
