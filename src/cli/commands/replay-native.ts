@@ -116,9 +116,14 @@ export class NativeEventReplay {
   }
 
   /** One file (or stdin); `onBytes` sees the running byte count of this file. */
-  async file(path: string, onBytes: (bytes: number, events: number) => void): Promise<void> {
+  file(path: string, onBytes: (bytes: number, events: number) => void): Promise<void> {
+    return this.chunks(readLogBytes(path, READ_BYTES), onBytes);
+  }
+
+  /** One file's bytes in any chunks (each valid only until the next step: C++ copies what it keeps). */
+  async chunks(source: AsyncIterable<Buffer> | Iterable<Buffer>, onBytes: (bytes: number, events: number) => void = () => {}): Promise<void> {
     let bytes = 0;
-    for await (const chunk of readLogBytes(path, READ_BYTES)) {
+    for await (const chunk of source) {
       bytes += chunk.length;
       this.take(this.scanner.push(chunk));
       if (this.out.pending >= FLUSH_BYTES) await this.out.flush();
