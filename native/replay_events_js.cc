@@ -1,7 +1,8 @@
 // The binding of native/replay_events.h: `new ReplayEventScanner(spec)`, then push(buffer) per chunk
 // of a file, endFile() after each file and flush() at the end. Each returns
 // [out, fallbackBytes, fallbackMeta, failures]:
-//   out           Buffer of JSON lines;
+//   out           the JSON lines: their length when they were written into the `target` Buffer given
+//                 (reused by the caller, so steady replay allocates nothing), else a new Buffer;
 //   fallbackBytes Buffer of the record lines of events TypeScript builds (null when none);
 //   fallbackMeta  Uint32Array: per fallback event, outOffset, incomplete (0/1), record count, then
 //                 (offset, length) in fallbackBytes per record;
@@ -9,6 +10,7 @@
 // src/cli/commands/replay-native.ts validates the spec and does the interleaving.
 #include "replay_events_js.h"
 
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -85,17 +87,17 @@ class ReplayEventScanner : public Napi::ObjectWrap<ReplayEventScanner> {
     Napi::Buffer<char> b = info[0].As<Napi::Buffer<char>>();
     out_.Clear();
     scanner_->Push(b.Data(), b.Length(), &out_);
-    return Result(info.Env());
+    return Result(info, 1);
   }
   Napi::Value EndFileJs(const Napi::CallbackInfo& info) {
     out_.Clear();
     scanner_->EndFile(&out_);
-    return Result(info.Env());
+    return Result(info, 0);
   }
   Napi::Value FlushJs(const Napi::CallbackInfo& info) {
     out_.Clear();
     scanner_->Flush(&out_);
-    return Result(info.Env());
+    return Result(info, 0);
   }
   Napi::Value StatsJs(const Napi::CallbackInfo& info) {
     const ReplayStats& s = scanner_->stats();
@@ -115,9 +117,16 @@ class ReplayEventScanner : public Napi::ObjectWrap<ReplayEventScanner> {
     return o;
   }
 
-  Napi::Value Result(Napi::Env env) {
+  // `targetArg`: the index of the optional target Buffer among the call's arguments.
+  Napi::Value Result(const Napi::CallbackInfo& info, size_t targetArg) {
+    Napi::Env env = info.Env();
     Napi::Array r = Napi::Array::New(env, 4);
-    r.Set(0u, Napi::Buffer<char>::Copy(env, out_.out.data(), out_.out.size()));
+    if (info.Length() > targetArg && info[targetArg].IsBuffer() && info[targetArg].As<Napi::Buffer<char>>().Length() >= out_.out.size()) {
+      std::memcpy(info[targetArg].As<Napi::Buffer<char>>().Data(), out_.out.data(), out_.out.size());
+      r.Set(0u, Napi::Number::New(env, static_cast<double>(out_.out.size())));
+    } else {
+      r.Set(0u, Napi::Buffer<char>::Copy(env, out_.out.data(), out_.out.size()));
+    }
     if (out_.fallbacks.empty()) {
       r.Set(1u, env.Null());
       r.Set(2u, env.Null());

@@ -220,7 +220,7 @@ export interface NativeReplaySpec {
  * What one step of the native replay produced: JSON lines, and the events TypeScript is to build,
  * each to be printed at its byte offset of `out` (see native/replay_events_js.cc).
  */
-export type NativeReplayStep = [out: Buffer, fallbackBytes: Buffer | null, fallbackMeta: Uint32Array | null, failures: [string, Buffer][]];
+export type NativeReplayStep = [out: Buffer | number, fallbackBytes: Buffer | null, fallbackMeta: Uint32Array | null, failures: [string, Buffer][]];
 
 export interface NativeReplayStats {
   bytes: number;
@@ -239,8 +239,9 @@ export interface NativeReplayStats {
 }
 
 export interface NativeReplayEventScanner {
-  push(chunk: Buffer): NativeReplayStep;
-  endFile(): NativeReplayStep;
-  flush(): NativeReplayStep;
+  /** With `target`, output that fits is written there and its length returned (see native/replay_events_js.cc). */
+  push(chunk: Buffer, target?: Buffer): NativeReplayStep;
+  endFile(target?: Buffer): NativeReplayStep;
+  flush(target?: Buffer): NativeReplayStep;
   stats(): NativeReplayStats;
 }

@@ -60,7 +60,16 @@ async function viaTypeScript(files: Buffer[][]): Promise<Run> {
 
 async function viaNative(files: Buffer[][]): Promise<Run & { result: NativeReplayResult }> {
   const parts: Buffer[] = [];
-  const sink = { write: (b: Buffer): boolean => (parts.push(Buffer.from(b)), true), once: () => sink, off: () => sink };
+  // Copies what it is given: the replay reuses its output buffers once a write's callback has run.
+  const sink = {
+    write: (b: Buffer | string, cb?: (err?: Error | null) => void): boolean => {
+      parts.push(Buffer.from(b));
+      if (cb) setImmediate(cb);
+      return true;
+    },
+    cork: () => {},
+    uncork: () => {},
+  };
   const failures: string[] = [];
   const run = new NativeEventReplay(native!, sink as unknown as NodeJS.WriteStream, eventLine, (why, text) => failures.push(`${why}: ${text}`));
   // Each chunk is handed over in a buffer that is overwritten afterwards, as readFileChunks reuses one.
