@@ -247,11 +247,42 @@ std::string_view Basename(std::string_view a) {
   return eq == std::string_view::npos ? b : b.substr(eq + 1);
 }
 
-bool ArgvPlain(const ReplayPlainSpec& spec, const std::vector<std::string>& argv, size_t count) {
+}  // namespace
+
+// ReplayPlainText with a memory: a log repeats the same comm, exe, cwd, paths and titles, so each
+// distinct string is judged once (direct-mapped by hash; a collision only costs a recomputation).
+struct ReplayEvents::PlainCache {
+  explicit PlainCache(const ReplayPlainSpec& s) : spec(s), slots(kSlots) {}
+  bool operator()(std::string_view s) {
+    if (s.size() > kMaxLen) return ReplayPlainText(spec, s);
+    uint64_t h = 1469598103934665603ULL;
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+    Slot& slot = slots[h & (kSlots - 1)];
+    if (slot.valid && slot.text == s) return slot.plain;
+    slot.valid = true;
+    slot.text.assign(s.data(), s.size());
+    slot.plain = ReplayPlainText(spec, s);
+    return slot.plain;
+  }
+  static constexpr size_t kSlots = 4096, kMaxLen = 256;
+  struct Slot {
+    bool valid = false, plain = false;
+    std::string text;
+  };
+  const ReplayPlainSpec& spec;
+  std::vector<Slot> slots;
+};
+
+namespace {
+
+using PlainCache = ReplayEvents::PlainCache;
+
+bool ArgvPlain(PlainCache& plain, const std::vector<std::string>& argv, size_t count) {
+  const ReplayPlainSpec& spec = plain.spec;
   thread_local std::string lower;
   for (size_t i = 0; i < count; i++) {
     const std::string& a = argv[i];
-    if (!ReplayPlainText(spec, a)) return false;
+    if (!plain(a)) return false;
     if (a.size() >= 2 && a[0] == '-' && a[1] == '-' && HasAny(LowerInto(a, &lower), spec.secretWords)) return false;
     std::string_view b = Basename(a);
     for (const std::string& p : spec.programs) {
@@ -262,10 +293,10 @@ bool ArgvPlain(const ReplayPlainSpec& spec, const std::vector<std::string>& argv
 }
 
 // A redacted field: printed as is when plain, else the event goes to TypeScript.
-bool AppendPlain(std::string& o, const ReplayPlainSpec& spec, std::string_view s) {
-  return ReplayPlainText(spec, s) && AppendAscii(o, s);
+bool AppendPlain(std::string& o, PlainCache& plain, std::string_view s) {
+  return plain(s) && AppendAscii(o, s);
 }
-bool AppendPlain(std::string& o, const ReplayPlainSpec& spec, const Text& s) {
+bool AppendPlain(std::string& o, PlainCache& spec, const Text& s) {
   if (s.null) {
     o += "null";
     return true;
@@ -339,7 +370,7 @@ void AppendIPv6(std::string& o, const unsigned char* b) {
 
 // The SOCKADDR `saddr=` hex of an x86_64 event (little-endian host order), as decodeSockaddr in
 // src/audit/sockaddr.ts; false when it would report a problem or print text that is not plain.
-bool AppendSockaddr(std::string& o, const ReplayPlainSpec& spec, const char* hex, long n, std::string* bytes) {
+bool AppendSockaddr(std::string& o, PlainCache& spec, const char* hex, long n, std::string* bytes) {
   if ((n & 1) != 0 || !DecodeHex(hex, n, bytes) || bytes->size() < 2) return false;
   const auto* b = reinterpret_cast<const unsigned char*>(bytes->data());
   size_t len = bytes->size();
@@ -546,7 +577,7 @@ struct ReplayEvents::NodeState {
 };
 
 ReplayEvents::ReplayEvents(std::shared_ptr<const ReplaySpec> spec, Options opts)
-    : spec_(std::move(spec)), opts_(opts), scratch_fmt_(std::make_unique<FormatScratch>()) {}
+    : spec_(std::move(spec)), opts_(opts), scratch_fmt_(std::make_unique<FormatScratch>()), plainCache_(std::make_unique<PlainCache>(spec_->plain)) {}
 
 ReplayEvents::~ReplayEvents() {
   for (Entry* e : queue_) delete e;
@@ -912,7 +943,7 @@ void ReplayEvents::Emit(Entry* e, bool incomplete, ReplayOutput* out) {
 }
 
 bool ReplayEvents::Format(const Entry& e, bool incomplete, std::string& o) {
-  const ReplayPlainSpec& plain = spec_->plain;
+  PlainCache& plain = *plainCache_;
   const char* arena = e.arena.data();
   const Rec* sys = nullptr;
   for (const Rec& r : e.recs) {

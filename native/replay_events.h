@@ -116,6 +116,11 @@ class ReplayEvents {
     size_t start, len;  // in FormatScratch::pathJson
   };
   struct FormatScratch;
+
+ public:
+  struct PlainCache;
+
+ private:
   struct NodeState;
   struct Entry {
     NodeState* node = nullptr;
@@ -161,6 +166,7 @@ class ReplayEvents {
   NodeState* lastState_ = nullptr;
   std::string bytes_;
   std::unique_ptr<FormatScratch> scratch_fmt_;
+  std::unique_ptr<PlainCache> plainCache_;
   std::string lineBuf_;
   double isoSec_ = -1;  // the time's seconds are formatted once per second of the log
   std::string isoPrefix_;
