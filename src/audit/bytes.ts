@@ -43,10 +43,22 @@ export function decodeHexInto(text: string, start: number, end: number, out: Uin
   return o - outOffset;
 }
 
+/** Not a hex digit (a non-ASCII character included). */
+const NOT_HEX = /[^0-9A-Fa-f]/;
+/** From this length the built-in decoder (after one regex scan) beats the charCodeAt loop. */
+const NATIVE_HEX_FROM = 256;
+
 /** Hex `text[start, end)` to bytes; null when it is not well-formed hex. */
 export function decodeHex(text: string, start = 0, end = text.length): Buffer | null {
   const len = end - start;
   if (len < 0 || (len & 1) !== 0) return null;
+  if (len >= NATIVE_HEX_FROM) {
+    // An argument of a megabyte is two megabytes of hex: decoded in C++ it costs ~1 ms, not ~10. The
+    // built-in decoder stops at the first bad pair and reads only the low byte of a UTF-16 unit, so
+    // the text is checked first.
+    const hex = text.slice(start, end);
+    return NOT_HEX.test(hex) ? null : Buffer.from(hex, 'hex');
+  }
   const out = Buffer.allocUnsafe(len >> 1);
   return decodeHexInto(text, start, end, out, 0) < 0 ? null : out;
 }

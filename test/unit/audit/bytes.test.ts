@@ -92,4 +92,15 @@ describe('hex', () => {
   it('decodes a sub-range without slicing', () => {
     expect(hexToString('xx414243yy', 2, 8)).toBe('ABC');
   });
+  it('long values (the built-in decoder) give the same bytes and refuse the same text as short ones', () => {
+    const bytes = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 37) & 0xff));
+    const hex = bytes.toString('hex');
+    expect(decodeHex(hex)!.equals(bytes)).toBe(true);
+    expect(decodeHex(`zz${hex.toUpperCase()}zz`, 2, hex.length + 2)!.equals(bytes)).toBe(true);
+    for (const at of [0, 1, 2, 1001, hex.length - 1]) {
+      // A bad digit anywhere, in either half of a pair; a UTF-16 unit whose low byte is '1' (U+0131).
+      for (const bad of ['g', ' ', '\u0131', '\udc41']) expect(decodeHex(hex.slice(0, at) + bad + hex.slice(at + 1)), `${bad} at ${at}`).toBeNull();
+    }
+    expect(decodeHex(hex + 'a')).toBeNull();
+  });
 });
