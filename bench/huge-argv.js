@@ -4,7 +4,7 @@
  * 120 KB, chunked by the kernel into aN[k] hex records (2.4 MB of log text), in three shapes: ASCII
  * letters, words with spaces, and bytes that are not UTF-8 (every one a surrogate escape). Stages:
  *   build     parse, reassemble, buildEvent (the exact argv)
- *   events    build + what `replay --events` prints (redaction by structure, JSON.stringify)
+ *   events    build + the line `replay --events` prints (redaction by structure, JSON)
  *   findings  the daemon's pipeline with the rule pack (bounded redaction, finding cap)
  *   peer      JSON.stringify of the same argv: one linear pass over the bytes, timed in the same run
  * Median ms of 9 events each (the first 3 warm up), and the load average.
@@ -18,7 +18,7 @@ const dist = path.join(__dirname, '..', 'dist', 'src');
 const { hostileExecLines } = require('./hostile-exec');
 const { Reassembler, REPLAY_REASSEMBLY } = require(path.join(dist, 'audit/reassembler.js'));
 const { linesToRecords } = require(path.join(dist, 'sources/auditlog.js'));
-const { redactAuditEvent } = require(path.join(dist, 'detect/redact/event.js'));
+const { eventLine } = require(path.join(dist, 'cli/commands/replay.js'));
 const { createDetector } = require(path.join(dist, 'detect/engine.js'));
 const { AuditPipeline } = require(path.join(dist, 'pipeline/audit-pipeline.js'));
 
@@ -71,7 +71,7 @@ function stage(name, argv) {
         ...REPLAY_REASSEMBLY,
         onEvent: (ev) => {
           built = ev;
-          if (name === 'events') JSON.stringify({ ...redactAuditEvent(ev, { records: false }), records: undefined });
+          if (name === 'events') eventLine(ev, false);
         },
       });
       for (const rec of recs) r.push(rec, null);

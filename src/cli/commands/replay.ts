@@ -25,6 +25,7 @@ import { redactAuditEvent } from '../../detect/redact/event';
 import { RuntimeFailure, UsageError } from '../errors';
 import { replayFindings } from './replay-findings';
 import { Progress, progressMinBytes } from '../render/progress';
+import { stringifyBig } from '../render/escape';
 import { NativeEventReplay, nativeReplay } from './replay-native';
 
 export interface ReplayOptions {
@@ -152,12 +153,20 @@ function waitDrainOrError(stream: NodeJS.WriteStream): Promise<void> {
   });
 }
 
-function eventLine(raw: AuditEvent, withRecords: boolean): string {
+/** Whether an event holds a string long enough for stringifyBig to look at (a huge argv or record). */
+function holdsLongText(ev: AuditEvent): boolean {
+  for (const a of ev.process?.argv ?? []) if (a.length >= 1024) return true;
+  for (const r of ev.records ?? []) if (r.text.length >= 1024) return true;
+  return false;
+}
+
+/** One `replay --events` line of a TypeScript-built event (also what bench/huge-argv.js times). */
+export function eventLine(raw: AuditEvent, withRecords: boolean): string {
   // The debugging view is stdout too: the same redaction as findings (secrets never reach stdout).
   // Without --records the raw records are neither redacted nor printed (stringify skips undefined).
   const ev = redactAuditEvent(raw, { records: withRecords });
   if (!withRecords) (ev as { records?: unknown }).records = undefined;
-  return JSON.stringify(ev) + '\n';
+  return stringifyBig(ev, holdsLongText(ev)) + '\n';
 }
 
 function failureLine(reason: string, text: string): string {

@@ -67,6 +67,141 @@ export function fitCell(s: string, max: number): string {
   return bare ? `${out}…` : `${out}…[+${Buffer.byteLength(s.slice(consumed), 'utf8')} bytes]`;
 }
 
+/** Strings from this length are checked for lone surrogates before JSON.stringify sees them. */
+const LONG_STRING = 1024;
+
+function hasLoneSurrogate(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdfff) continue;
+    if (c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        i++;
+        continue;
+      }
+    }
+    return true;
+  }
+  return false;
+}
+
+const HEX = '0123456789abcdef';
+
+/**
+ * JSON.stringify(s) for one string, by a linear loop (the same text, byte for byte). ASCII output (the
+ * case of surrogate-escaped bytes, each written as \udcXX) goes into one byte buffer read back as
+ * Latin-1; a string with other non-ASCII characters into a UTF-16 buffer.
+ */
+export function jsonString(s: string): string {
+  const bytes = Buffer.allocUnsafe(6 * s.length + 2);
+  let o = 0;
+  bytes[o++] = 0x22;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x20 && c < 0x7f && c !== 0x22 && c !== 0x5c) {
+      bytes[o++] = c;
+    } else if (c >= 0xd800 && c <= 0xdfff && !(c <= 0xdbff && isLowSurrogate(s.charCodeAt(i + 1))) && !(c >= 0xdc00 && isHighSurrogate(s.charCodeAt(i - 1)))) {
+      // A lone surrogate: well-formed JSON.stringify writes \uXXXX in lower case.
+      bytes[o++] = 0x5c;
+      bytes[o++] = 0x75;
+      bytes[o++] = HEX.charCodeAt((c >> 12) & 15);
+      bytes[o++] = HEX.charCodeAt((c >> 8) & 15);
+      bytes[o++] = HEX.charCodeAt((c >> 4) & 15);
+      bytes[o++] = HEX.charCodeAt(c & 15);
+    } else if (c < 0x80) {
+      o = escapeAsciiInto(bytes, o, c);
+    } else {
+      return jsonStringUtf16(s);
+    }
+  }
+  bytes[o++] = 0x22;
+  return bytes.toString('latin1', 0, o);
+}
+
+const isLowSurrogate = (c: number): boolean => c >= 0xdc00 && c <= 0xdfff;
+const isHighSurrogate = (c: number): boolean => c >= 0xd800 && c <= 0xdbff;
+
+/** `"`, `\\`, DEL and C0 controls as JSON.stringify writes them. */
+function escapeAsciiInto(out: Uint8Array | Uint16Array, o: number, c: number): number {
+  if (c === 0x22 || c === 0x5c) {
+    out[o++] = 0x5c;
+    out[o++] = c;
+    return o;
+  }
+  if (c >= 0x20) {
+    out[o++] = c; // DEL: JSON.stringify leaves it as is
+    return o;
+  }
+  const short = c === 8 ? 0x62 : c === 9 ? 0x74 : c === 10 ? 0x6e : c === 12 ? 0x66 : c === 13 ? 0x72 : 0;
+  if (short !== 0) {
+    out[o++] = 0x5c;
+    out[o++] = short;
+    return o;
+  }
+  out[o++] = 0x5c;
+  out[o++] = 0x75;
+  out[o++] = 0x30;
+  out[o++] = 0x30;
+  out[o++] = HEX.charCodeAt((c >> 4) & 15);
+  out[o++] = HEX.charCodeAt(c & 15);
+  return o;
+}
+
+function jsonStringUtf16(s: string): string {
+  const out = new Uint16Array(6 * s.length + 2);
+  let o = 0;
+  out[o++] = 0x22;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) {
+      o = escapeAsciiInto(out, o, c);
+    } else if (c < 0xd800 || c > 0xdfff) {
+      out[o++] = c;
+    } else if (c <= 0xdbff && isLowSurrogate(s.charCodeAt(i + 1))) {
+      out[o++] = c; // a real surrogate pair: one character, written as is
+      out[o++] = s.charCodeAt(++i);
+    } else {
+      out[o++] = 0x5c;
+      out[o++] = 0x75;
+      out[o++] = HEX.charCodeAt((c >> 12) & 15);
+      out[o++] = HEX.charCodeAt((c >> 8) & 15);
+      out[o++] = HEX.charCodeAt((c >> 4) & 15);
+      out[o++] = HEX.charCodeAt(c & 15);
+    }
+  }
+  out[o++] = 0x22;
+  return Buffer.from(out.buffer, 0, o * 2).toString('utf16le');
+}
+
+/**
+ * JSON.stringify(value), with long strings that hold lone surrogates (surrogate-escaped bytes of a
+ * non-UTF-8 argv) escaped by jsonString: V8 escapes those at ~90 ns a character, so a 1.2 MB argv of
+ * such bytes took ~100 ms to print. Everything else is JSON.stringify's own output. `worth` says
+ * cheaply whether the value can hold a long string at all (most events cannot: no replacer then).
+ */
+export function stringifyBig(value: unknown, worth: boolean): string {
+  if (!worth) return JSON.stringify(value);
+  const subs: string[] = [];
+  const tag = `\u0000cw${Math.random().toString(36).slice(2)}:`;
+  const json = JSON.stringify(value, (_key, v: unknown) => {
+    if (typeof v !== 'string' || v.length < LONG_STRING || !hasLoneSurrogate(v)) return v;
+    subs.push(v);
+    return `${tag}${subs.length - 1}`;
+  });
+  if (subs.length === 0) return json;
+  // Each placeholder comes out as "\u0000cwTAG:N" (JSON.stringify escapes the NUL).
+  const quoted = `"\\u0000${tag.slice(1)}`;
+  let out = '';
+  let last = 0;
+  for (let at = json.indexOf(quoted); at >= 0; at = json.indexOf(quoted, last)) {
+    const end = json.indexOf('"', at + quoted.length);
+    out += json.slice(last, at) + jsonString(subs[Number(json.slice(at + quoted.length, end))] as string);
+    last = end + 1;
+  }
+  return out + json.slice(last);
+}
+
 /** Characters a terminal would still render strangely even inside JSON text (JSON.stringify leaves them raw). */
 const JSON_UNSAFE = /[\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
 
