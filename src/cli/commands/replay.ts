@@ -7,6 +7,8 @@
  *    `records` (type + original text) are left out unless `--records` is given: they double the
  *    output and every decoded field is already there.
  *  - without `--events`: findings, through the detection engine (see replayFindings below).
+ * Without --records, and where the addon is built, --events runs through C++ (./replay-native.ts:
+ * same bytes out, most events never become JavaScript objects).
  * Files are read in order as one stream (a log and its rotated predecessors may be given together);
  * `-` is stdin. A file that cannot be read is an error (exit 1) reported before any output.
  * Counters that signal trouble (parse errors, evictions, late records, undecodable values, serial
