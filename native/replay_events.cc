@@ -1189,22 +1189,14 @@ bool ReplayEvents::Format(const Entry& e, bool incomplete, std::string& o) {
   }
   if (tooLong) return false;
 
-  o += "},\"process\":{\"pid\":";
-  AppendInt(o, pid);
-  o += ",\"ppid\":";
-  AppendInt(o, ppid);
-  o += ",\"uid\":";
-  AppendInt(o, uid);
-  o += ",\"euid\":";
-  AppendInt(o, euid);
-  o += ",\"gid\":";
-  AppendInt(o, gid);
-  o += ",\"egid\":";
-  AppendInt(o, egid);
-  o += ",\"auid\":";
-  AppendInt(o, auid);
-  o += ",\"ses\":";
-  AppendInt(o, ses);
+  o += "},\"process\":{";
+  // The order of ProcessInfo's fields (src/audit/event.ts), as JSON.stringify writes them.
+  const std::pair<const char*, const Int*> ids[] = {{"\"pid\":", &pid},   {",\"ppid\":", &ppid}, {",\"uid\":", &uid},   {",\"euid\":", &euid},
+                                                    {",\"gid\":", &gid},  {",\"egid\":", &egid}, {",\"auid\":", &auid}, {",\"ses\":", &ses}};
+  for (const auto& [name, value] : ids) {
+    o += name;
+    AppendInt(o, *value);
+  }
   o += ",\"tty\":";
   if (!AppendRaw(o, tty)) return false;
   o += ",\"comm\":";

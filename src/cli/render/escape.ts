@@ -102,13 +102,7 @@ export function jsonString(s: string): string {
     if (c >= 0x20 && c < 0x7f && c !== 0x22 && c !== 0x5c) {
       bytes[o++] = c;
     } else if (c >= 0xd800 && c <= 0xdfff && !(c <= 0xdbff && isLowSurrogate(s.charCodeAt(i + 1))) && !(c >= 0xdc00 && isHighSurrogate(s.charCodeAt(i - 1)))) {
-      // A lone surrogate: well-formed JSON.stringify writes \uXXXX in lower case.
-      bytes[o++] = 0x5c;
-      bytes[o++] = 0x75;
-      bytes[o++] = HEX.charCodeAt((c >> 12) & 15);
-      bytes[o++] = HEX.charCodeAt((c >> 8) & 15);
-      bytes[o++] = HEX.charCodeAt((c >> 4) & 15);
-      bytes[o++] = HEX.charCodeAt(c & 15);
+      o = unicodeEscapeInto(bytes, o, c); // a lone surrogate: well-formed JSON.stringify writes \uXXXX
     } else if (c < 0x80) {
       o = escapeAsciiInto(bytes, o, c);
     } else {
@@ -139,10 +133,15 @@ function escapeAsciiInto(out: Uint8Array | Uint16Array, o: number, c: number): n
     out[o++] = short;
     return o;
   }
+  return unicodeEscapeInto(out, o, c);
+}
+
+/** `\uXXXX`, lower-case hex, as JSON.stringify writes it. */
+function unicodeEscapeInto(out: Uint8Array | Uint16Array, o: number, c: number): number {
   out[o++] = 0x5c;
   out[o++] = 0x75;
-  out[o++] = 0x30;
-  out[o++] = 0x30;
+  out[o++] = HEX.charCodeAt((c >> 12) & 15);
+  out[o++] = HEX.charCodeAt((c >> 8) & 15);
   out[o++] = HEX.charCodeAt((c >> 4) & 15);
   out[o++] = HEX.charCodeAt(c & 15);
   return o;
@@ -162,12 +161,7 @@ function jsonStringUtf16(s: string): string {
       out[o++] = c; // a real surrogate pair: one character, written as is
       out[o++] = s.charCodeAt(++i);
     } else {
-      out[o++] = 0x5c;
-      out[o++] = 0x75;
-      out[o++] = HEX.charCodeAt((c >> 12) & 15);
-      out[o++] = HEX.charCodeAt((c >> 8) & 15);
-      out[o++] = HEX.charCodeAt((c >> 4) & 15);
-      out[o++] = HEX.charCodeAt(c & 15);
+      o = unicodeEscapeInto(out, o, c);
     }
   }
   out[o++] = 0x22;
