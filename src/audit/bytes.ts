@@ -103,6 +103,12 @@ function decodeSlow(b: Buffer): string {
       i++;
       continue;
     }
+    if (c < 0xc2 || c > 0xf4) {
+      // A continuation byte where a character starts, or a byte no UTF-8 sequence starts with.
+      units[u++] = 0xdc00 + c;
+      i++;
+      continue;
+    }
     const len = validSequenceLength(b, i, n);
     if (len === 2) {
       units[u++] = ((c & 0x1f) << 6) | ((b[i + 1] as number) & 0x3f);
@@ -127,23 +133,20 @@ function decodeSlow(b: Buffer): string {
 /** Length of the valid UTF-8 sequence starting at b[i] (a lead byte >= 0x80), or 0 when invalid. */
 function validSequenceLength(b: Buffer, i: number, n: number): number {
   const c = b[i] as number;
-  const cont = (k: number): number => (i + k < n ? (b[i + k] as number) : -1);
+  // No closure per byte: a megabyte of non-UTF-8 argv comes through here.
+  const c1 = i + 1 < n ? (b[i + 1] as number) : -1;
   if (c >= 0xc2 && c <= 0xdf) {
-    const c1 = cont(1);
     return c1 >= 0x80 && c1 <= 0xbf ? 2 : 0;
   }
+  const c2 = i + 2 < n ? (b[i + 2] as number) : -1;
   if (c >= 0xe0 && c <= 0xef) {
-    const c1 = cont(1);
-    const c2 = cont(2);
     // E0 needs A0..BF (no overlongs); ED needs 80..9F (no UTF-16 surrogates).
     const lo = c === 0xe0 ? 0xa0 : 0x80;
     const hi = c === 0xed ? 0x9f : 0xbf;
     return c1 >= lo && c1 <= hi && c2 >= 0x80 && c2 <= 0xbf ? 3 : 0;
   }
   if (c >= 0xf0 && c <= 0xf4) {
-    const c1 = cont(1);
-    const c2 = cont(2);
-    const c3 = cont(3);
+    const c3 = i + 3 < n ? (b[i + 3] as number) : -1;
     const lo = c === 0xf0 ? 0x90 : 0x80;
     const hi = c === 0xf4 ? 0x8f : 0xbf;
     return c1 >= lo && c1 <= hi && c2 >= 0x80 && c2 <= 0xbf && c3 >= 0x80 && c3 <= 0xbf ? 4 : 0;
