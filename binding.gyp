@@ -15,7 +15,9 @@
         "native/record_fields.cc",
         "native/triage.cc",
         "native/triage_js.cc",
-        "native/proc_snapshot.cc"
+        "native/proc_snapshot.cc",
+        "native/replay_events.cc",
+        "native/replay_events_js.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8"],

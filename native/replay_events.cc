@@ -184,7 +184,9 @@ Int ReadInt(const Cursor& c, bool* tooLong) {
 }
 
 void AppendNumber(std::string& o, double v) {
-  // Integers below 2^53 (every caller checks): what JSON.stringify prints, -0 as 0.
+  // Integers below 2^53 (callers check; an event with a longer number goes to TypeScript before its
+  // line is used): what JSON.stringify prints, -0 as 0. Anything else is never cast.
+  if (!(v >= -kMaxSafeInteger && v <= kMaxSafeInteger)) v = 0;
   int64_t i = static_cast<int64_t>(v);
   char buf[24];
   char* end = buf + sizeof buf;
@@ -1138,6 +1140,7 @@ bool ReplayEvents::Format(const Entry& e, bool incomplete, std::string& o) {
             else mode.SetView(c.Raw());
           } else if (c.KeyIs("dev") && !c.IsAbsent()) dev.SetView(c.Raw());
         }
+        if (tooLong) return false;
         std::string& j = fs.pathJson;
         size_t start = j.size();
         j += "{\"name\":";
