@@ -579,7 +579,7 @@ struct ReplayEvents::NodeState {
 };
 
 ReplayEvents::ReplayEvents(std::shared_ptr<const ReplaySpec> spec, Options opts)
-    : spec_(std::move(spec)), opts_(opts), scratch_fmt_(std::make_unique<FormatScratch>()), plainCache_(std::make_unique<PlainCache>(spec_->plain)) {}
+    : spec_(std::move(spec)), opts_(opts), formatScratch_(std::make_unique<FormatScratch>()), plainCache_(std::make_unique<PlainCache>(spec_->plain)) {}
 
 ReplayEvents::~ReplayEvents() {
   for (Entry* e : queue_) delete e;
@@ -632,6 +632,8 @@ void ReplayEvents::EndFile(ReplayOutput* out) {
   skipping_ = false;
 }
 
+// A line over maxLineBytes is counted and skipped. TypeScript measures a valid UTF-8 line in UTF-16
+// units, this in bytes: they differ only for a non-ASCII line within a factor of three of a megabyte.
 void ReplayEvents::Lines(const char* p, size_t n, ReplayOutput* out) {
   size_t s = 0;
   for (;;) {
@@ -757,13 +759,13 @@ ReplayEvents::NodeState* ReplayEvents::State(const char* node, size_t nodeLen, b
 }
 
 ReplayEvents::NodeState* ReplayEvents::StateLookup(const char* node, size_t nodeLen, bool hasNode) {
-  scratch_.assign(1, hasNode ? '1' : '0');
-  if (hasNode) scratch_.append(node, nodeLen);
-  auto it = nodeByKey_.find(scratch_);
+  nodeKey_.assign(1, hasNode ? '1' : '0');
+  if (hasNode) nodeKey_.append(node, nodeLen);
+  auto it = nodeByKey_.find(nodeKey_);
   if (it != nodeByKey_.end()) return it->second;
   if (nodes_.size() >= opts_.maxNodes) ForgetIdleNode();
   auto s = std::make_unique<NodeState>(opts_.rememberEmitted);
-  s->key = scratch_;
+  s->key = nodeKey_;
   s->hasName = hasNode;
   if (hasNode) s->name.assign(node, nodeLen);
   NodeState* raw = s.get();
@@ -1000,7 +1002,7 @@ bool ReplayEvents::Format(const Entry& e, bool incomplete, std::string& o) {
   Cursor c;
   bool tooLong = false;
   Int pid, ppid, uid, euid, gid, egid, auid, ses, nr, exitv;
-  FormatScratch& fs = *scratch_fmt_;
+  FormatScratch& fs = *formatScratch_;
   Text &tty = fs.tty, &comm = fs.comm, &exe = fs.exe, &key = fs.key;
   for (Text* t : {&tty, &comm, &exe, &key}) t->SetNull();
   bool keySeen = false, archSeen = false;

@@ -141,7 +141,6 @@ class ReplayEvents {
   void TrackSerial(NodeState* s, double serial);
   void Expire(ReplayOutput* out);
   void EvictOldest(ReplayOutput* out);
-  void CompactQueue();
   void FinishAged(Entry* e, ReplayOutput* out);
   void Finish(Entry* e, bool incomplete, ReplayOutput* out);
   void Emit(Entry* e, bool incomplete, ReplayOutput* out);
@@ -161,11 +160,11 @@ class ReplayEvents {
   uint64_t pushed_ = 0;
   std::vector<Entry*> free_;
   Entry single_;  // a user message emitted at once
-  std::string scratch_;
+  std::string nodeKey_;
   std::string typeKey_;
   NodeState* lastState_ = nullptr;
   std::string bytes_;
-  std::unique_ptr<FormatScratch> scratch_fmt_;
+  std::unique_ptr<FormatScratch> formatScratch_;
   std::unique_ptr<PlainCache> plainCache_;
   std::string lineBuf_;
   double isoSec_ = -1;  // the time's seconds are formatted once per second of the log
