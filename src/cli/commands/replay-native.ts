@@ -111,7 +111,7 @@ export class NativeEventReplay {
   constructor(
     native: NativeBinding,
     stream: NodeJS.WriteStream,
-    private readonly eventLine: (ev: ReturnType<typeof buildEvent>) => string,
+    private readonly eventLine: (ev: ReturnType<typeof buildEvent>) => string | Buffer,
     private readonly onParseError: (reason: string, text: string) => void,
   ) {
     const Scanner = native.ReplayEventScanner;

@@ -163,13 +163,16 @@ function holdsLongText(ev: AuditEvent): boolean {
 }
 
 /** One `replay --events` line of a TypeScript-built event (also what bench/huge-argv.js times). */
-export function eventLine(raw: AuditEvent, withRecords: boolean): string {
+export function eventLine(raw: AuditEvent, withRecords: boolean): string | Buffer {
   // The debugging view is stdout too: the same redaction as findings (secrets never reach stdout).
   // Without --records the raw records are neither redacted nor printed (stringify skips undefined).
   const ev = redactAuditEvent(raw, { records: withRecords });
   if (!withRecords) (ev as { records?: unknown }).records = undefined;
-  return stringifyBig(ev, holdsLongText(ev)) + '\n';
+  const json = stringifyBig(ev, holdsLongText(ev));
+  return typeof json === 'string' ? json + '\n' : Buffer.concat([json, NEWLINE]);
 }
+
+const NEWLINE = Buffer.from('\n');
 
 function failureLine(reason: string, text: string): string {
   return `${reason}: ${text.length > 120 ? text.slice(0, 120) + '...' : text}`;
@@ -191,7 +194,10 @@ export async function replayEvents(files: string[], opts: ReplayOptions): Promis
     // A log's timestamps say nothing about how late a record may be written, so replay ages events
     // by a window of records instead of by time (see Reassembler's maxAgeRecords).
     ...REPLAY_REASSEMBLY,
-    onEvent: (ev) => out.add(eventLine(ev, withRecords)),
+    onEvent: (ev) => {
+      const line = eventLine(ev, withRecords);
+      out.add(typeof line === 'string' ? line : line.toString('utf8'));
+    },
     onParseError: (f: RecordParseFailure) => {
       if (failures.length < 5) failures.push(failureLine(f.reason, f.text));
     },

@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../../src/audit/event';
 import { REPLAY_REASSEMBLY, Reassembler, type ReassemblerStats } from '../../../src/audit/reassembler';
 import { NativeEventReplay, type NativeReplayResult } from '../../../src/cli/commands/replay-native';
+import { eventLine as cliEventLine } from '../../../src/cli/commands/replay';
 import { redactAuditEvent } from '../../../src/detect/redact/event';
 import { PLAIN_TEXT_SPEC } from '../../../src/detect/redact/plain-spec';
 import { redactText } from '../../../src/detect/redact';
@@ -25,7 +26,11 @@ import { execLines, hostCaseLines, hostCases } from '../../helpers/secret-forms'
 const { native, reason } = tryLoadNative();
 if (reason) console.warn(`[skip] native replay: ${reason}`);
 
-function eventLine(ev: AuditEvent): string {
+/** What `replay --events` prints for an event TypeScript builds (Buffer for a huge non-UTF-8 argv). */
+const eventLine = (ev: AuditEvent): string | Buffer => cliEventLine(ev, false);
+
+/** The plain definition, to hold the CLI's line against. */
+function plainEventLine(ev: AuditEvent): string {
   const red = redactAuditEvent(ev, { records: false });
   return JSON.stringify({ ...red, records: undefined }) + '\n';
 }
@@ -45,7 +50,7 @@ async function viaTypeScript(files: Buffer[][]): Promise<Run> {
   }
   let out = '';
   const failures: string[] = [];
-  const r = new Reassembler({ ...REPLAY_REASSEMBLY, onEvent: (ev) => (out += eventLine(ev)), onParseError: (f) => failures.push(`${f.reason}: ${f.text}`) });
+  const r = new Reassembler({ ...REPLAY_REASSEMBLY, onEvent: (ev) => (out += plainEventLine(ev)), onParseError: (f) => failures.push(`${f.reason}: ${f.text}`) });
   let lines = 0;
   let overlong = 0;
   for (const chunks of files) {
@@ -159,6 +164,20 @@ describe.skipIf(native === null)('native replay --events = the TypeScript path',
     hostCases((i) => `S3cr3tValue${i}x9`).forEach((c, i) => lines.push(...hostCaseLines(i, c.argv)));
     const r = await expectSame([[Buffer.from(lines.join('\n') + '\n')]]);
     expect(r.stats.events).toBe(hostCases(() => 'x').length * 2);
+  });
+
+  it('on arguments of bytes that are not UTF-8, long enough for the linear JSON escaper', async () => {
+    const L: string[] = [];
+    for (const [n, len] of [
+      [1, 1500],
+      [2, 7000],
+      [3, 100],
+    ] as const) {
+      const s = stamp(1700000100, n, 1000 + n);
+      const bytes = Buffer.from(Array.from({ length: len }, (_, k) => 0x80 + ((k * 31 + n) % 128)));
+      L.push(sys(s).replace('syscall=257', 'syscall=59'), `type=EXECVE ${s} argc=3 a0="sh" a1=${bytes.toString('hex').toUpperCase()} a2=C3A9E282AC`, `type=EOE ${s}`);
+    }
+    await expectSame([[Buffer.from(L.join('\n') + '\n')]]);
   });
 
   it('on hostile shapes: bad lines, late and reused serials, many nodes, non-UTF-8, huge numbers, no final newline', async () => {
