@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadRuleSet, loadRunnableRuleSet } from '../../../../src/detect/rule-set';
 import type { AuditEvent } from '../../../../src/audit/event';
-import { createDetector } from '../../../../src/detect/engine';
+import { createHostStages } from '../../../../src/pipeline/host-stages';
 import { createKubeDetector } from '../../../../src/detect/kube';
 import type { SigmaRule } from '../../../../src/detect/sigma/compile';
 import { compileTriageSpec } from '../../../../src/detect/triage-spec';
@@ -144,22 +144,22 @@ describe('Sigma rules at run time (rules_dir)', () => {
       RULE('    sel:\n        type: SYSCALL\n        SYSCALL: execve\n        exe|endswith: /nsenter\n    condition: sel', '    product: linux\n    service: auditd').replace('000000000001', '000000000002'),
       { mode: 0o644 },
     );
-    const d = createDetector({ host: 'n', users: null, rulesDir: dir });
-    expect(d.sigmaRules().map((r) => r.target).sort()).toEqual(['auditd', 'process_creation']);
+    const d = createHostStages({ host: 'n', users: null, rulesDir: dir });
+    expect(d.detector.sigmaRules().map((r) => r.target).sort()).toEqual(['auditd', 'process_creation']);
     const [f] = d.onAuditEvent(exec(700, '/usr/bin/kubectl', ['kubectl', 'get', 'secrets', '-A']));
     expect(f).toMatchObject({ rule: 'sigma-0b9c1c39-1111-4c1e-9a1e-000000000001', severity: 'high', mitre: ['T1552.007'], indicators: ['sigma:sel'], title: 'Test rule' });
     expect(d.onAuditEvent(exec(701, '/usr/bin/nsenter', ['nsenter', '-t', '1'])).map((x) => x.rule)).toContain('sigma-0b9c1c39-1111-4c1e-9a1e-000000000002');
     expect(d.onAuditEvent(exec(702, '/usr/bin/kubectl', ['kubectl', 'get', 'pods'])).map((x) => x.rule)).not.toContain('sigma-0b9c1c39-1111-4c1e-9a1e-000000000001');
     // Every exec must reach the engine: the native triage lets them all through, and the kernel audits them.
-    expect(compileTriageSpec(d.rules(), [], d.sigmaRules()).execAll).toBe(true);
-    expect(createDetector({ host: 'n', users: null, rules: [], sigma: d.sigmaRules() as SigmaRule[] }).requiredAuditRules()).toContain('-a always,exit -F arch=b64 -S execve,execveat -k credwatch:exec');
+    expect(compileTriageSpec(d.detector.rules(), [], d.detector.sigmaRules()).execAll).toBe(true);
+    expect(createHostStages({ host: 'n', users: null, rules: [], sigma: d.detector.sigmaRules() as SigmaRule[] }).detector.requiredAuditRules()).toContain('-a always,exit -F arch=b64 -S execve,execveat -k credwatch:exec');
     // reload() picks up a changed directory; a broken file keeps the old rules.
     fs.rmSync(path.join(dir, 's.yml'));
-    d.reload();
-    expect(d.sigmaRules().map((r) => r.target)).toEqual(['process_creation']);
+    d.detector.reload();
+    expect(d.detector.sigmaRules().map((r) => r.target)).toEqual(['process_creation']);
     fs.writeFileSync(path.join(dir, 'z.yml'), 'title: x\nid: z1\nlogsource: {product: windows}\ndetection: {sel: {a: b}, condition: sel}\n', { mode: 0o644 });
-    expect(() => d.reload()).toThrow(/z\.yml:3:\d+: logsource: unsupported logsource/);
-    expect(d.sigmaRules().length).toBe(1);
+    expect(() => d.detector.reload()).toThrow(/z\.yml:3:\d+: logsource: unsupported logsource/);
+    expect(d.detector.sigmaRules().length).toBe(1);
     fs.rmSync(dir, { recursive: true });
   });
 
