@@ -52,7 +52,8 @@ import { AuditLifecycle, resolveAuditRules, type KernelStats } from './audit-lif
 import { AgentStats } from './agent-stats';
 import { AuditReader } from './audit-reader';
 import { loadConfig, parseListenAddress, type Config } from './config';
-import { createLogger, RateLimitedLog, type Logger } from './logger';
+import { createLogger, type Logger } from './logger';
+import { RateLimitedLog } from '../log/rate-limit';
 import { createMetrics, startMetricsServer, type Metrics, type MetricsServer } from './metrics';
 import { createSdNotifier, type SdNotifier } from './sd-notify';
 import { writeStatusSnapshot, type StatusSnapshot } from './status-snapshot';
