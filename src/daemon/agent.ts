@@ -156,7 +156,6 @@ export class Agent {
     checkShipOutputs(this.config.ship, this.opts.env ?? process.env);
     this.logger = createLogger(this.config.log.level, this.opts.logDestination);
     this.findingLog = new FindingLog(this.logger);
-    for (const w of loaded.warnings) this.logger.warn({ key: w.path, line: w.line }, w.message);
     this.logger.info({ version, config: this.configSource, pid: process.pid }, 'credwatch starting');
     this.dropLog = new RateLimitedLog(this.logger);
     this.notifier = createSdNotifier({ logger: this.logger, healthy: () => this.healthy() });

@@ -420,9 +420,9 @@ function networkMessage(err: unknown): string {
  * should (tls.ts). `credwatch config check`, `credwatch run` (before the kernel is touched) and the
  * worker itself all go through here, so all three say the same thing. Throws ShipConfigError.
  */
-export function resolveOutputSecurity(cfg: ResolvedOutputConfig, env: NodeJS.ProcessEnv, allowInsecure: boolean, opts: { tokens?: 'check' | 'skip' } = {}): { token: string | undefined; material: TlsMaterial } {
+export function resolveOutputSecurity(cfg: ResolvedOutputConfig, env: NodeJS.ProcessEnv, allowInsecure: boolean): { token: string | undefined; material: TlsMaterial } {
   let token = cfg.token;
-  if (cfg.token_env !== undefined && opts.tokens !== 'skip') {
+  if (cfg.token_env !== undefined) {
     const v = env[cfg.token_env];
     if (v === undefined || v === '') throw new ShipConfigError(`ship output ${cfg.name}: environment variable ${cfg.token_env} (token_env) is not set`);
     token = v;
@@ -442,8 +442,8 @@ function allowsInsecure(opts: Pick<ShipperOptions, 'allowInsecureTls'>, env: Nod
 }
 
 /** Every output's schema, name and security checks (resolveOutputSecurity), as createShipper makes them. */
-export function checkShipOutputs(outputs: readonly unknown[], env: NodeJS.ProcessEnv, opts: { tokens?: 'check' | 'skip'; allowInsecureTls?: boolean } = {}): void {
-  for (const cfg of resolveOutputs(outputs)) resolveOutputSecurity(cfg, env, allowsInsecure(opts, env), opts);
+export function checkShipOutputs(outputs: readonly unknown[], env: NodeJS.ProcessEnv, opts: { allowInsecureTls?: boolean } = {}): void {
+  for (const cfg of resolveOutputs(outputs)) resolveOutputSecurity(cfg, env, allowsInsecure(opts, env));
 }
 
 function resolveOutputs(outputs: readonly unknown[]): ResolvedOutputConfig[] {
