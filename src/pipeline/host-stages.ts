@@ -16,8 +16,12 @@ export class HostStages {
     readonly detector: Detector,
   ) {}
 
+  /** One event through both stages, timed as one against the detector's per-event budget. */
   onAuditEvent(ev: AuditEvent): Finding[] {
-    return this.detector.onEvent(this.enricher.enrich(ev));
+    const t0 = performance.now();
+    const out = this.detector.onEvent(this.enricher.enrich(ev));
+    this.detector.countEventMs(performance.now() - t0);
+    return out;
   }
 
   /** An event the native triage summarized: its process facts only, for later events' chains. */
