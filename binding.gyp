@@ -16,7 +16,9 @@
         "native/triage.cc",
         "native/triage_js.cc",
         "native/proc_snapshot.cc",
-        "native/repeat_cache.cc"
+        "native/repeat_cache.cc",
+        "native/replay_events.cc",
+        "native/replay_events_js.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8"],

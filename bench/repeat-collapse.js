@@ -15,7 +15,7 @@
 const path = require('node:path');
 const D = path.join(__dirname, '..', 'dist', 'src');
 const { loadNative } = require(path.join(D, 'native/binding'));
-const { createDetector } = require(path.join(D, 'detect/engine'));
+const { createHostStages } = require(path.join(D, 'pipeline/host-stages'));
 const { nativeTriageFor } = require(path.join(D, 'daemon/native-triage'));
 const { AuditPipeline } = require(path.join(D, 'pipeline/audit-pipeline'));
 const { ProcessTable } = require(path.join(D, 'enrich/process-table'));
@@ -71,9 +71,10 @@ function cpuUs() {
 }
 
 function runPipeline(items) {
-  const detector = createDetector({ host: 'bench', users: null, processTable: new ProcessTable() });
+  const stages = createHostStages({ host: 'bench', users: null, processTable: new ProcessTable() });
+  const detector = stages.detector;
   let findings = 0;
-  const pipeline = new AuditPipeline({ detector, live: true, nativeProcSnapshots: true, onFindings: (f) => (findings += f.length) });
+  const pipeline = new AuditPipeline({ stages, live: true, nativeProcSnapshots: true, onFindings: (f) => (findings += f.length) });
   const t0 = cpuUs();
   for (let i = 0; i < items.length; i += 600) pipeline.pushBatch(items.slice(i, i + 600));
   pipeline.flush();
@@ -83,7 +84,7 @@ function runPipeline(items) {
 
 function main() {
   const native = loadNative();
-  const base = nativeTriageFor(createDetector({ host: 'bench', users: null })).spec;
+  const base = nativeTriageFor(createHostStages({ host: 'bench', users: null }).detector).spec;
   const records = storm(EVENTS);
   const whole = readerOutput(native, { ...base, repeats: false }, records);
   const notes = readerOutput(native, { ...base, repeats: true }, records);

@@ -5,6 +5,7 @@
 #   apt-get install clang        # Debian: clang 14 ships libFuzzer (libclang-rt-14-dev)
 #   fuzz/run.sh [SECONDS]        # default 180; crashes land in fuzz/artifacts/
 #   FUZZ_TARGET=triage fuzz/run.sh [SECONDS]   # the reader's triage (fuzz/triage_fuzz.cc)
+#   FUZZ_TARGET=replay fuzz/run.sh [SECONDS]   # replay --events in C++ (fuzz/replay_fuzz.cc)
 # The seed corpus is made from real records (test/fixtures/audit) wrapped as netlink datagrams.
 set -eu
 cd "$(dirname "$0")"
@@ -12,6 +13,23 @@ SECONDS_TO_RUN="${1:-180}"
 OUT="${FUZZ_OUT:-/tmp/credwatch-fuzz}"
 mkdir -p "$OUT/corpus" artifacts
 CXX="${CXX:-clang++}"
+if [ "${FUZZ_TARGET:-netlink}" = replay ]; then
+  mkdir -p "$OUT/replay-corpus"
+  "$CXX" -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    -o "$OUT/replay_fuzz" replay_fuzz.cc ../native/replay_events.cc
+  # Seeds: pieces of the recorded logs (up to 16 KiB each), the first byte choosing the chunk size.
+  python3 - "$OUT/replay-corpus" <<'PY'
+import glob, os, sys
+out = sys.argv[1]
+n = 0
+for f in sorted(glob.glob('../test/fixtures/**/*.log', recursive=True)):
+    data = open(f, 'rb').read()
+    for at in range(0, min(len(data), 65536), 16384):
+        open(os.path.join(out, 'seed%04d' % n), 'wb').write(bytes([n % 256]) + data[at:at + 16384])
+        n += 1
+PY
+  exec "$OUT/replay_fuzz" -max_total_time="$SECONDS_TO_RUN" -max_len=70000 -artifact_prefix=artifacts/ -print_final_stats=1 "$OUT/replay-corpus"
+fi
 if [ "${FUZZ_TARGET:-netlink}" = triage ]; then
   mkdir -p "$OUT/triage-corpus"
   "$CXX" -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

@@ -8,6 +8,7 @@
 #include "audit_socket.h"
 #include "capabilities.h"
 #include "control.h"
+#include "replay_events_js.h"
 #include "errors.h"
 #include "sd_notify.h"
 #include "text.h"
@@ -188,6 +189,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dropCapabilities", Napi::Function::New(env, DropCapabilitiesJs, "dropCapabilities"));
   exports.Set("decodeRecordText", Napi::Function::New(env, DecodeRecordTextJs, "decodeRecordText"));
   exports.Set("triageRecords", Napi::Function::New(env, TriageRecordsJs, "triageRecords"));
+  RegisterReplayEvents(env, exports);
   return exports;
 }
 

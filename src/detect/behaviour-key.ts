@@ -18,7 +18,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { Sockaddr } from '../audit/event';
-import type { EventView } from './event-view';
+import type { EventView } from '../enrich/event-view';
 import type { ProcessEntry } from '../enrich/process-table';
 import type { ObjectHit } from '../enrich/watched-objects';
 import { WINDOW_MARGIN } from './bound';

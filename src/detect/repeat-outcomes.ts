@@ -20,7 +20,7 @@ import type { AuditEvent } from '../audit/event';
 import type { CgroupIdentity } from '../enrich/cgroup';
 import type { ProcessEntry } from '../enrich/process-table';
 import type { Severity } from '../model/finding';
-import type { ContainerMeta, EventView } from './event-view';
+import type { ContainerMeta, EventView } from '../enrich/event-view';
 import type { CompiledRule } from './score';
 
 /** A kept rule hit of the template (not excluded, not allowlisted), in rule order. */

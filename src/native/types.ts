@@ -202,9 +202,62 @@ export interface NativeBinding {
     items: { type: number; text: string; count: number }[];
     stats: { summarized: number; passed: number; unsure: number; repeatNotes: number; repeatTemplates: number; repeatEvictions: number; repeatSkipped: number };
   };
+  /** `replay --events` in C++ (native/replay_events_js.cc); absent in an older build. */
+  ReplayEventScanner?: new (spec: NativeReplaySpec) => NativeReplayEventScanner;
+  /** Test hook: the plain-text predicate of the native replay on one string (as UTF-8 bytes). */
+  replayPlainText?(plain: NativePlainTextSpec, text: Buffer): boolean;
   /**
    * Keeps only the given capability numbers in every thread (effective, permitted, bounding; clears
    * inheritable and ambient; sets no_new_privs). Optional so fakes need not implement it.
    */
   dropCapabilities?(keep: number[]): { threads: number; threadsMissed: number };
+}
+
+/** src/detect/redact/plain-spec.ts PlainTextSpec, as native/replay_events.h reads it. */
+export interface NativePlainTextSpec {
+  unsafeChars: string;
+  shapeWords: string[];
+  secretWords: string[];
+  programHints: string[];
+  programs: string[];
+}
+
+export interface NativeReplaySpec {
+  /** Record type name -> number (the generated table). */
+  typeNumbers: [string, number][];
+  /** x86_64 syscall names by number; '' where unknown. */
+  x86_64Syscalls: string[];
+  plain: NativePlainTextSpec;
+  /** A type name not in typeNumbers (bytes as written): its number, 0 when unknown. */
+  lookupType: (name: Buffer) => number;
+}
+
+/**
+ * What one step of the native replay produced: JSON lines, and the events TypeScript is to build,
+ * each to be printed at its byte offset of `out` (see native/replay_events_js.cc).
+ */
+export type NativeReplayStep = [out: Buffer | number, fallbackBytes: Buffer | null, fallbackMeta: Uint32Array | null, failures: [string, Buffer][]];
+
+export interface NativeReplayStats {
+  bytes: number;
+  lines: number;
+  overlongLines: number;
+  records: number;
+  events: number;
+  incomplete: number;
+  evicted: number;
+  parseErrors: number;
+  lateRecords: number;
+  serialGaps: number;
+  /** Events printed by C++ / handed to TypeScript. */
+  native: number;
+  fallback: number;
+}
+
+export interface NativeReplayEventScanner {
+  /** With `target`, output that fits is written there and its length returned (see native/replay_events_js.cc). */
+  push(chunk: Buffer, target?: Buffer): NativeReplayStep;
+  endFile(target?: Buffer): NativeReplayStep;
+  flush(target?: Buffer): NativeReplayStep;
+  stats(): NativeReplayStats;
 }

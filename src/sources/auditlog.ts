@@ -183,21 +183,30 @@ export async function* readAuditLogStream(
 const READ_CHUNK = 1 << 20;
 
 /**
- * A regular file as 1 MiB reads into one reused Buffer. A read stream allocates a fresh 1 MiB
+ * A regular file as 1 MiB reads into two reused Buffers. A read stream allocates a fresh 1 MiB
  * Buffer per chunk, and those wait for a garbage collection to be freed: on a 1 GB log that was
  * ~65 MB of RSS. Each yielded chunk is valid only until the next step; LineSplitter copies what it
  * keeps (the partial last line) and decodes the rest at once.
  */
 export async function* readFileChunks(path: string, chunkBytes = READ_CHUNK): AsyncGenerator<Buffer> {
   const fh = await open(path, 'r');
+  // Two buffers: the next read runs (in the thread pool) while the caller works on this chunk.
+  const bufs = [Buffer.allocUnsafe(chunkBytes), Buffer.allocUnsafe(chunkBytes)];
+  let turn = 0;
+  let next: Promise<{ bytesRead: number }> | null = fh.read(bufs[0] as Buffer, 0, chunkBytes, null);
   try {
-    const buf = Buffer.allocUnsafe(chunkBytes);
     for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, chunkBytes, null);
+      const { bytesRead } = await next;
+      next = null;
       if (bytesRead === 0) return;
-      yield buf.subarray(0, bytesRead);
+      const cur = bufs[turn] as Buffer;
+      turn ^= 1;
+      next = fh.read(bufs[turn] as Buffer, 0, chunkBytes, null);
+      yield cur.subarray(0, bytesRead);
     }
   } finally {
+    // A caller that stops early (an error, a closed pipe) leaves a read in flight: let it end first.
+    if (next !== null) await next.catch(() => undefined);
     await fh.close();
   }
 }
@@ -217,12 +226,20 @@ export function isPlainRegularFile(path: string): boolean {
   }
 }
 
-/** Opens `path` ('-' for stdin) and yields batches of records; gzip content is decompressed. */
-export async function* readAuditLog(path: string, opts: AuditLogOptions = {}, stats?: { splitter?: LineSplitter }): AsyncGenerator<LogRecord[]> {
+/**
+ * The bytes of `path` ('-' for stdin), gzip content decompressed: a plain file as reads into one
+ * reused buffer (each chunk valid until the next step), anything else as its stream's chunks.
+ */
+export async function* readLogBytes(path: string, chunkBytes = READ_CHUNK): AsyncGenerator<Buffer> {
   if (isPlainRegularFile(path)) {
-    yield* readAuditLogStream(readFileChunks(path), opts, stats);
+    yield* readFileChunks(path, chunkBytes);
     return;
   }
   const input: Readable = path === '-' ? process.stdin : createReadStream(path, { highWaterMark: 1 << 20 });
-  yield* readAuditLogStream(await maybeGunzip(input), opts, stats);
+  for await (const chunk of (await maybeGunzip(input)) as AsyncIterable<Buffer | string>) yield typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+}
+
+/** Opens `path` ('-' for stdin) and yields batches of records; gzip content is decompressed. */
+export async function* readAuditLog(path: string, opts: AuditLogOptions = {}, stats?: { splitter?: LineSplitter }): AsyncGenerator<LogRecord[]> {
+  yield* readAuditLogStream(readLogBytes(path), opts, stats);
 }

@@ -7,6 +7,8 @@
  *    `records` (type + original text) are left out unless `--records` is given: they double the
  *    output and every decoded field is already there.
  *  - without `--events`: findings, through the detection engine (see replayFindings below).
+ * Without --records, and where the addon is built, --events runs through C++ (./replay-native.ts:
+ * same bytes out, most events never become JavaScript objects).
  * Files are read in order as one stream (a log and its rotated predecessors may be given together);
  * `-` is stdin. A file that cannot be read is an error (exit 1) reported before any output.
  * Counters that signal trouble (parse errors, evictions, late records, undecodable values, serial
@@ -25,6 +27,8 @@ import { redactAuditEvent } from '../../detect/redact/event';
 import { RuntimeFailure, UsageError } from '../errors';
 import { replayFindings } from './replay-findings';
 import { Progress, progressMinBytes } from '../render/progress';
+import { stringifyBig } from '../render/escape';
+import { NativeEventReplay, nativeReplay } from './replay-native';
 
 export interface ReplayOptions {
   events?: boolean;
@@ -151,26 +155,51 @@ function waitDrainOrError(stream: NodeJS.WriteStream): Promise<void> {
   });
 }
 
-function eventLine(raw: AuditEvent, withRecords: boolean): string {
+/** Whether an event holds a string long enough for stringifyBig to look at (a huge argv or record). */
+function holdsLongText(ev: AuditEvent): boolean {
+  for (const a of ev.process?.argv ?? []) if (a.length >= 1024) return true;
+  for (const r of ev.records ?? []) if (r.text.length >= 1024) return true;
+  return false;
+}
+
+/** One `replay --events` line of a TypeScript-built event (also what bench/huge-argv.js times). */
+export function eventLine(raw: AuditEvent, withRecords: boolean): string | Buffer {
   // The debugging view is stdout too: the same redaction as findings (secrets never reach stdout).
   // Without --records the raw records are neither redacted nor printed (stringify skips undefined).
   const ev = redactAuditEvent(raw, { records: withRecords });
   if (!withRecords) (ev as { records?: unknown }).records = undefined;
-  return JSON.stringify(ev) + '\n';
+  const json = stringifyBig(ev, holdsLongText(ev));
+  return typeof json === 'string' ? json + '\n' : Buffer.concat([json, NEWLINE]);
+}
+
+const NEWLINE = Buffer.from('\n');
+
+function failureLine(reason: string, text: string): string {
+  return `${reason}: ${text.length > 120 ? text.slice(0, 120) + '...' : text}`;
 }
 
 export async function replayEvents(files: string[], opts: ReplayOptions): Promise<number> {
   const infos = checkFiles(files);
-  const out = new BufferedOut(process.stdout);
   const withRecords = opts.records === true;
   const failures: string[] = [];
+  const native = withRecords ? null : nativeReplay();
+  if (native !== null) {
+    const onFailure = (reason: string, text: string): void => {
+      if (failures.length < 5) failures.push(failureLine(reason, text));
+    };
+    return replayEventsNative(new NativeEventReplay(native, process.stdout, (ev) => eventLine(ev, false), onFailure), infos, failures, opts);
+  }
+  const out = new BufferedOut(process.stdout);
   const reassembler = new Reassembler({
     // A log's timestamps say nothing about how late a record may be written, so replay ages events
     // by a window of records instead of by time (see Reassembler's maxAgeRecords).
     ...REPLAY_REASSEMBLY,
-    onEvent: (ev) => out.add(eventLine(ev, withRecords)),
+    onEvent: (ev) => {
+      const line = eventLine(ev, withRecords);
+      out.add(typeof line === 'string' ? line : line.toString('utf8'));
+    },
     onParseError: (f: RecordParseFailure) => {
-      if (failures.length < 5) failures.push(`${f.reason}: ${f.text.length > 120 ? f.text.slice(0, 120) + '...' : f.text}`);
+      if (failures.length < 5) failures.push(failureLine(f.reason, f.text));
     },
   });
   const totalBytes = infos.reduce((a, f) => a + (f.size ?? 0), 0);
@@ -205,6 +234,30 @@ export async function replayEvents(files: string[], opts: ReplayOptions): Promis
   await out.flush();
   progress.done();
   summarise(reassembler.stats, { overlong, lines }, failures, opts.stats === true);
+  return 0;
+}
+
+/** The same contract through C++ (./replay-native.ts); `failures` fills as the run reports them. */
+async function replayEventsNative(run: NativeEventReplay, infos: FileInfo[], failures: string[], opts: ReplayOptions): Promise<number> {
+  const totalBytes = infos.reduce((a, f) => a + (f.size ?? 0), 0);
+  const progress = new Progress(totalBytes, process.stderr.isTTY === true && totalBytes >= progressMinBytes() && !infos.some((f) => f.size === null));
+  let bytesBefore = 0;
+  for (const info of infos) {
+    let fileBytes = 0;
+    try {
+      await run.file(info.path, (b, events) => {
+        fileBytes = b;
+        progress.update(bytesBefore + b, events);
+      });
+    } catch (err) {
+      await run.flushOutput();
+      throw new RuntimeFailure(`reading ${info.path}: ${(err as Error).message}`);
+    }
+    bytesBefore += fileBytes;
+  }
+  const r = await run.finish();
+  progress.done();
+  summarise(r.stats, { overlong: r.overlong, lines: r.lines }, failures, opts.stats === true);
   return 0;
 }
 

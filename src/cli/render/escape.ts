@@ -67,6 +67,138 @@ export function fitCell(s: string, max: number): string {
   return bare ? `${out}…` : `${out}…[+${Buffer.byteLength(s.slice(consumed), 'utf8')} bytes]`;
 }
 
+/** Strings from this length are checked for lone surrogates before JSON.stringify sees them. */
+const LONG_STRING = 1024;
+
+function hasLoneSurrogate(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdfff) continue;
+    if (c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        i++;
+        continue;
+      }
+    }
+    return true;
+  }
+  return false;
+}
+
+const HEX = '0123456789abcdef';
+
+/**
+ * JSON.stringify(s) for one string, by a linear loop into one byte buffer (the same text, byte for
+ * byte): ASCII as is or escaped, a lone surrogate (a surrogate-escaped byte) as \uXXXX, any other
+ * character as UTF-8; read back as Latin-1 when the output is all ASCII, else as UTF-8.
+ */
+export function jsonString(s: string): string {
+  const { bytes, ascii } = jsonStringBytes(s);
+  return bytes.toString(ascii ? 'latin1' : 'utf8');
+}
+
+/** jsonString as UTF-8 bytes (no JavaScript string made: what is printed anyway). */
+export function jsonStringBytes(s: string): { bytes: Buffer; ascii: boolean } {
+  // Six bytes a UTF-16 unit at most (\uXXXX; UTF-8 takes three, or four for a pair of two units).
+  const bytes = Buffer.allocUnsafe(6 * s.length + 2);
+  let o = 0;
+  let ascii = true;
+  bytes[o++] = 0x22;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x20 && c < 0x7f && c !== 0x22 && c !== 0x5c) {
+      bytes[o++] = c;
+    } else if (c < 0x80) {
+      o = escapeAsciiInto(bytes, o, c);
+    } else if (c < 0x800) {
+      ascii = false;
+      bytes[o++] = 0xc0 | (c >> 6);
+      bytes[o++] = 0x80 | (c & 0x3f);
+    } else if (c < 0xd800 || c > 0xdfff) {
+      ascii = false;
+      bytes[o++] = 0xe0 | (c >> 12);
+      bytes[o++] = 0x80 | ((c >> 6) & 0x3f);
+      bytes[o++] = 0x80 | (c & 0x3f);
+    } else if (c <= 0xdbff && isLowSurrogate(s.charCodeAt(i + 1))) {
+      // A real surrogate pair: one character, four bytes of UTF-8.
+      ascii = false;
+      const cp = 0x10000 + ((c - 0xd800) << 10) + (s.charCodeAt(++i) - 0xdc00);
+      bytes[o++] = 0xf0 | (cp >> 18);
+      bytes[o++] = 0x80 | ((cp >> 12) & 0x3f);
+      bytes[o++] = 0x80 | ((cp >> 6) & 0x3f);
+      bytes[o++] = 0x80 | (cp & 0x3f);
+    } else {
+      o = unicodeEscapeInto(bytes, o, c); // a lone surrogate: well-formed JSON.stringify writes \uXXXX
+    }
+  }
+  bytes[o++] = 0x22;
+  return { bytes: bytes.subarray(0, o), ascii };
+}
+
+const isLowSurrogate = (c: number): boolean => c >= 0xdc00 && c <= 0xdfff;
+
+/** `"`, `\\`, DEL and C0 controls as JSON.stringify writes them. */
+function escapeAsciiInto(out: Uint8Array, o: number, c: number): number {
+  if (c === 0x22 || c === 0x5c) {
+    out[o++] = 0x5c;
+    out[o++] = c;
+    return o;
+  }
+  if (c >= 0x20) {
+    out[o++] = c; // DEL: JSON.stringify leaves it as is
+    return o;
+  }
+  const short = c === 8 ? 0x62 : c === 9 ? 0x74 : c === 10 ? 0x6e : c === 12 ? 0x66 : c === 13 ? 0x72 : 0;
+  if (short !== 0) {
+    out[o++] = 0x5c;
+    out[o++] = short;
+    return o;
+  }
+  return unicodeEscapeInto(out, o, c);
+}
+
+/** `\uXXXX`, lower-case hex, as JSON.stringify writes it. */
+function unicodeEscapeInto(out: Uint8Array, o: number, c: number): number {
+  out[o++] = 0x5c;
+  out[o++] = 0x75;
+  out[o++] = HEX.charCodeAt((c >> 12) & 15);
+  out[o++] = HEX.charCodeAt((c >> 8) & 15);
+  out[o++] = HEX.charCodeAt((c >> 4) & 15);
+  out[o++] = HEX.charCodeAt(c & 15);
+  return o;
+}
+
+/**
+ * JSON.stringify(value), with long strings that hold lone surrogates (surrogate-escaped bytes of a
+ * non-UTF-8 argv) escaped by jsonStringBytes: V8 escapes those at ~90 ns a character, so a 1.2 MB argv
+ * of such bytes took ~100 ms to print. Everything else is JSON.stringify's own output. `worth` says
+ * cheaply whether the value can hold a long string at all (most events cannot: no replacer then).
+ * The result is UTF-8 bytes when such strings were found (they are printed, never read again).
+ */
+export function stringifyBig(value: unknown, worth: boolean): string | Buffer {
+  if (!worth) return JSON.stringify(value);
+  const subs: string[] = [];
+  const tag = `\u0000cw${Math.random().toString(36).slice(2)}:`;
+  const json = JSON.stringify(value, (_key, v: unknown) => {
+    if (typeof v !== 'string' || v.length < LONG_STRING || !hasLoneSurrogate(v)) return v;
+    subs.push(v);
+    return `${tag}${subs.length - 1}`;
+  });
+  if (subs.length === 0) return json;
+  // Each placeholder comes out as "\u0000cwTAG:N" (JSON.stringify escapes the NUL).
+  const quoted = `"\\u0000${tag.slice(1)}`;
+  const parts: Buffer[] = [];
+  let last = 0;
+  for (let at = json.indexOf(quoted); at >= 0; at = json.indexOf(quoted, last)) {
+    const end = json.indexOf('"', at + quoted.length);
+    parts.push(Buffer.from(json.slice(last, at), 'utf8'), jsonStringBytes(subs[Number(json.slice(at + quoted.length, end))] as string).bytes);
+    last = end + 1;
+  }
+  parts.push(Buffer.from(json.slice(last), 'utf8'));
+  return Buffer.concat(parts);
+}
+
 /** Characters a terminal would still render strangely even inside JSON text (JSON.stringify leaves them raw). */
 const JSON_UNSAFE = /[\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
 

@@ -13,7 +13,8 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { nativeTriageFor } from '../../../src/daemon/native-triage';
-import { createDetector, type Detector } from '../../../src/detect/engine';
+import type { Detector } from '../../../src/detect/engine';
+import { createHostStages } from '../../../src/pipeline/host-stages';
 import { latestRevisions } from '../../../src/detect/incidents';
 import type { Finding } from '../../../src/model/finding';
 import { PROC_SNAPSHOT_TYPE } from '../../../src/native/process-note';
@@ -150,9 +151,10 @@ fs.writeFileSync(
 afterAll(() => fs.rmSync(RULES_DIR, { recursive: true, force: true }));
 
 function run(items: Rec[], endMs: number): { findings: Finding[]; detector: Detector } {
-  const detector = createDetector({ host: 'lab-node', users: null, processTable: new ProcessTable(), rulesDir: RULES_DIR });
+  const stages = createHostStages({ host: 'lab-node', users: null, processTable: new ProcessTable(), rulesDir: RULES_DIR });
+  const detector = stages.detector;
   const findings: Finding[] = [];
-  const pipeline = new AuditPipeline({ detector, live: true, nativeProcSnapshots: true, onFindings: (f) => findings.push(...f) });
+  const pipeline = new AuditPipeline({ stages, live: true, nativeProcSnapshots: true, onFindings: (f) => findings.push(...f) });
   // Batches of 50 entries, as the reader's lingering batches would come.
   for (let i = 0; i < items.length; i += 50) pipeline.pushBatch(items.slice(i, i + 50));
   pipeline.flush();
@@ -162,7 +164,7 @@ function run(items: Rec[], endMs: number): { findings: Finding[]; detector: Dete
 
 /** Both paths over one storm: native triage with repeats, and the plain records. */
 function bothPaths(storm: Storm) {
-  const spec = { ...nativeTriageFor(createDetector({ host: 'lab-node', users: null, rulesDir: RULES_DIR })).spec, repeats: true };
+  const spec = { ...nativeTriageFor(createHostStages({ host: 'lab-node', users: null, rulesDir: RULES_DIR }).detector).spec, repeats: true };
   const triaged = native!.triageRecords(spec, storm.records);
   const collapsed = run(withSnapshots(triaged.items, storm.snapshots), storm.endMs);
   const full = run(withSnapshots(storm.records, storm.snapshots), storm.endMs);

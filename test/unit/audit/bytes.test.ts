@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { decodeHex, decodeSurrogateEscaped, encodeSurrogateEscaped, hexToString, isHex } from '../../../src/audit/bytes';
+import { tryLoadNative } from '../../helpers/native';
 
 describe('surrogateescape', () => {
   it('decodes valid UTF-8 normally', () => {
@@ -91,5 +92,39 @@ describe('hex', () => {
   });
   it('decodes a sub-range without slicing', () => {
     expect(hexToString('xx414243yy', 2, 8)).toBe('ABC');
+  });
+  it('long values (the built-in decoder) give the same bytes and refuse the same text as short ones', () => {
+    const bytes = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 37) & 0xff));
+    const hex = bytes.toString('hex');
+    expect(decodeHex(hex)!.equals(bytes)).toBe(true);
+    expect(decodeHex(`zz${hex.toUpperCase()}zz`, 2, hex.length + 2)!.equals(bytes)).toBe(true);
+    for (const at of [0, 1, 2, 1001, hex.length - 1]) {
+      // A bad digit anywhere, in either half of a pair; a UTF-16 unit whose low byte is '1' (U+0131).
+      for (const bad of ['g', ' ', '\u0131', '\udc41']) expect(decodeHex(hex.slice(0, at) + bad + hex.slice(at + 1)), `${bad} at ${at}`).toBeNull();
+    }
+    expect(decodeHex(hex + 'a')).toBeNull();
+  });
+});
+
+const { native } = tryLoadNative();
+
+describe.skipIf(native === null)('surrogateescape decoding, TypeScript and C++ alike', () => {
+  it('gives the same string for 20,000 random byte strings rich in lead, continuation and invalid bytes', () => {
+    let x = 99;
+    const next = (): number => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return x >>> 0;
+    };
+    const leads = [0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xc0, 0xc1];
+    for (let t = 0; t < 20000; t++) {
+      const b = Buffer.alloc(1 + (t % 40));
+      for (let i = 0; i < b.length; i++) {
+        const r = next() % 10;
+        b[i] = r < 3 ? 0x41 + r : r < 5 ? 0x80 + (next() & 0x3f) : r < 7 ? (leads[next() % leads.length] as number) : next() & 0xff;
+      }
+      expect(decodeSurrogateEscaped(b), b.toString('hex')).toBe(native!.decodeRecordText(b));
+    }
   });
 });

@@ -8,14 +8,14 @@
 import { describe, expect, it } from 'vitest';
 
 import { nativeTriageFor } from '../../../src/daemon/native-triage';
-import { createDetector } from '../../../src/detect/engine';
+import { createHostStages } from '../../../src/pipeline/host-stages';
 import { REPEAT_NOTE_TYPE, REPEAT_TEMPLATE_TYPE, REPEAT_TEMPLATES_KEPT, RepeatTemplates, parseRepeatNote, parseRepeatTemplate, rebuildRecords } from '../../../src/native/repeat-note';
 import { tryLoadNative } from '../../helpers/native';
 
 const { native, reason } = tryLoadNative();
 if (reason) console.warn(`[skip] native repeat cache: ${reason}`);
 
-const spec = { ...nativeTriageFor(createDetector({ host: 'lab-node', users: null })).spec, repeats: true };
+const spec = { ...nativeTriageFor(createHostStages({ host: 'lab-node', users: null }).detector).spec, repeats: true };
 const hex = (s: string): string => Buffer.from(s).toString('hex').toUpperCase();
 const SOCK = hex('\u0001\u0000/var/run/docker.sock');
 

@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+/*
+ * What one exec with a ~1.2 MB argv costs (issue 15: it was 50-130 ms an event): 10 arguments of
+ * 120 KB, chunked by the kernel into aN[k] hex records (2.4 MB of log text), in three shapes: ASCII
+ * letters, words with spaces, and bytes that are not UTF-8 (every one a surrogate escape). Stages:
+ *   build     parse, reassemble, buildEvent (the exact argv)
+ *   events    build + the line `replay --events` prints (redaction by structure, JSON)
+ *   findings  the daemon's pipeline with the rule pack (bounded redaction, finding cap)
+ *   peer      JSON.stringify of the same argv: one linear pass over the bytes, timed in the same run
+ * Median ms of 9 events each (the first 3 warm up), and the load average.
+ *
+ *   npx tsc -p tsconfig.build.json && node bench/huge-argv.js [--json]
+ */
+'use strict';
+const os = require('node:os');
+const path = require('node:path');
+const dist = path.join(__dirname, '..', 'dist', 'src');
+const { hostileExecLines } = require('./hostile-exec');
+const { Reassembler, REPLAY_REASSEMBLY } = require(path.join(dist, 'audit/reassembler.js'));
+const { linesToRecords } = require(path.join(dist, 'sources/auditlog.js'));
+const { eventLine } = require(path.join(dist, 'cli/commands/replay.js'));
+const { createDetector } = require(path.join(dist, 'detect/engine.js'));
+const { AuditPipeline } = require(path.join(dist, 'pipeline/audit-pipeline.js'));
+
+const ARGS = 10;
+const ARG_BYTES = 120_000;
+const WARM = 3;
+const RUNS = 9;
+
+const SHAPES = {
+  ascii: (k, i) => 0x61 + ((k * 7 + i) % 26),
+  words: (k, i) => (k % 9 === 0 ? 0x20 : 0x61 + ((k + i) % 26)),
+  nonUtf8: (k, i) => 0x80 + ((k * 31 + i) % 128),
+};
+
+function argvOf(shape) {
+  const a = ['/usr/bin/python3', '-c'];
+  for (let i = 0; i < ARGS; i++) {
+    const b = Buffer.alloc(ARG_BYTES);
+    for (let k = 0; k < b.length; k++) b[k] = shape(k, i);
+    a.push(b);
+  }
+  return a;
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return +s[Math.floor(s.length / 2)].toFixed(2);
+}
+
+function time(fn) {
+  const s = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - s) / 1e6;
+}
+
+function stage(name, argv) {
+  const detector = createDetector({ host: 'bench', users: null });
+  const times = [];
+  let built = null;
+  for (let n = 1; n <= WARM + RUNS; n++) {
+    const recs = linesToRecords(hostileExecLines({ serial: n, argv, exe: '/usr/bin/python3' }).trimEnd().split('\n'));
+    const t = time(() => {
+      if (name === 'findings') {
+        const p = new AuditPipeline({ detector, live: false, onFindings: () => {} });
+        p.pushBatch(recs);
+        p.flush();
+        return;
+      }
+      const r = new Reassembler({
+        ...REPLAY_REASSEMBLY,
+        onEvent: (ev) => {
+          built = ev;
+          if (name === 'events') eventLine(ev, false);
+        },
+      });
+      for (const rec of recs) r.push(rec, null);
+      r.flush();
+    });
+    if (n > WARM) times.push(t);
+  }
+  if (name === 'build' && built !== null) {
+    // The exact argv, byte for byte (surrogate escapes for the non-UTF-8 shape).
+    const got = built.process.argv.length;
+    if (got !== argv.length) throw new Error(`argv has ${got} arguments, wanted ${argv.length}`);
+  }
+  return median(times);
+}
+
+const rows = [];
+for (const [shape, fn] of Object.entries(SHAPES)) {
+  const argv = argvOf(fn);
+  const asStrings = argv.map((a) => (Buffer.isBuffer(a) ? a.toString('latin1') : a));
+  const peer = median(Array.from({ length: RUNS }, () => time(() => JSON.stringify(asStrings))));
+  rows.push({ shape, argvBytes: ARGS * ARG_BYTES, buildMs: stage('build', argv), eventsMs: stage('events', argv), findingsMs: stage('findings', argv), peerMs: peer });
+}
+const out = { scenario: 'huge-argv', rows, load: os.loadavg().map((x) => +x.toFixed(2)) };
+if (process.argv.includes('--json')) process.stdout.write(JSON.stringify(out) + '\n');
+else {
+  for (const r of rows) console.log(`${r.shape.padEnd(8)} build ${r.buildMs} ms  events ${r.eventsMs} ms  findings ${r.findingsMs} ms  (JSON.stringify of the argv ${r.peerMs} ms)`);
+  console.log(`load ${out.load.join(' ')}`);
+}
