@@ -36,8 +36,12 @@ function jsonSchemaOfFinding(): Record<string, unknown> {
 
 let compiled: ValidateFunction | undefined;
 
-/** Compiled on first use: the CLI loads this module too, and most of its commands never validate. */
-function validator(): ValidateFunction {
+/**
+ * Compiled on first use (about 0.2 s): the CLI loads this module too, and most of its commands never
+ * validate. The collector calls it at start, so its first batch does not wait and a schema that cannot
+ * compile stops it there.
+ */
+export function compiledValidator(): ValidateFunction {
   if (compiled === undefined) {
     const ajv = new Ajv({
       removeAdditional: 'all',
@@ -95,7 +99,7 @@ function describe(e: ErrorObject): string {
  */
 export function findingProblem(value: unknown): string | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not a JSON object';
-  const validate = validator();
+  const validate = compiledValidator();
   if (validate(value)) return null;
   const first = validate.errors?.[0];
   return first === undefined ? 'invalid finding' : describe(first);

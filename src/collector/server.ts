@@ -25,6 +25,7 @@ import type { FindingsQuery } from '../store/types';
 import { Authenticator, RateLimiter, type Principal } from './auth';
 import type { CollectorConfig } from './config';
 import { encodeFinding } from './finding-schema';
+import { compiledValidator } from './finding-validator';
 import { IngestError, decodeBody, parseNdjsonFindings } from './ingest';
 import { createCollectorMetrics } from './metrics';
 import { StoreUnavailableError, decodeCursor, encodeCursor, type CollectorStore, type PageRow } from './store';
@@ -154,6 +155,8 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
 
 export async function startCollectorServer(opts: CollectorServerOptions): Promise<CollectorServer> {
   const { config, store } = opts;
+  // Compiled before listening: the first batch does not wait for it.
+  compiledValidator();
   const logger = opts.logger ?? pino({ level: 'silent' });
   const now = opts.now ?? Date.now;
   const auth = new Authenticator(config.agents);
