@@ -25,7 +25,7 @@ const path = require('node:path');
 const ROOT = path.join(__dirname, '..');
 const DIST = path.join(ROOT, 'dist', 'src');
 const { Reassembler } = require(path.join(DIST, 'audit', 'reassembler.js'));
-const { createDetector } = require(path.join(DIST, 'detect', 'engine.js'));
+const { createHostStages } = require(path.join(DIST, 'pipeline', 'host-stages.js'));
 const { logLineHeader } = require(path.join(DIST, 'sources', 'auditlog.js'));
 
 function arg(name, dflt) {
@@ -132,7 +132,7 @@ function main() {
   let problems = 0;
   let peakRss = process.memoryUsage().rss;
   const firstErrors = [];
-  const detector = createDetector({ host: 'fuzz', users: null, now: () => clock });
+  const detector = createHostStages({ host: 'fuzz', users: null, now: () => clock });
   const onEvent = (ev) => {
     events++;
     problems += ev.problems ? ev.problems.length : 0;

@@ -4,7 +4,8 @@
  *
  * Everything that changes global audit state is undone by the same code that did it: the agent
  * restores the kernel itself on SIGTERM; for auditd we delete exactly the rules we added (by their
- * text), stop auditd by pid and put enabled / backlog_limit / backlog_wait_time back.
+ * text), stop auditd by pid and put enabled / backlog_limit / backlog_wait_time back, also when the
+ * bench itself is interrupted (SIGINT, SIGTERM, SIGHUP) or exits on an error (onAbort).
  */
 'use strict';
 /* global setTimeout, setInterval, clearInterval, fetch */
@@ -79,6 +80,68 @@ function checkRestored(before, label) {
   if (after.rules.join('\n') !== before.rules.join('\n')) diffs.push(`rules differ: ${after.rules.length} now, ${before.rules.length} before`);
   if (diffs.length > 0) log(`WARNING after ${label}: audit state not as found: ${diffs.join('; ')}`);
   return diffs;
+}
+
+/**
+ * Runs `undo` (synchronous) if this process exits or is interrupted before the returned release() is
+ * called: a bench stopped by Ctrl-C, `timeout` or an uncaught error still puts the kernel back.
+ * A signal then ends the process with the usual 128+signal status. SIGKILL cannot be caught.
+ */
+const ABORT_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+function onAbort(undo) {
+  let done = false;
+  const once = () => {
+    if (done) return;
+    done = true;
+    undo();
+  };
+  const onSignal = (sig) => {
+    once();
+    process.exit(128 + os.constants.signals[sig]);
+  };
+  process.on('exit', once);
+  for (const s of ABORT_SIGNALS) process.on(s, onSignal);
+  return () => {
+    done = true;
+    process.removeListener('exit', once);
+    for (const s of ABORT_SIGNALS) process.removeListener(s, onSignal);
+  };
+}
+
+/** Puts enabled, backlog_limit and backlog_wait_time back as `before` had them (only what differs). */
+function restoreAuditStatus(before) {
+  const now = auditStatus();
+  if (now.enabled !== before.enabled) execFileSync('auditctl', ['-e', String(before.enabled)], { stdio: 'ignore' });
+  if (now.backlog_limit !== before.backlog_limit) execFileSync('auditctl', ['-b', String(before.backlog_limit)], { stdio: 'ignore' });
+  if (now.backlog_wait_time !== before.backlog_wait_time) execFileSync('auditctl', ['--backlog_wait_time', String(before.backlog_wait_time)], { stdio: 'ignore' });
+}
+
+/**
+ * CPU (utime+stime), peak RSS and kernel `lost` of process `pid` while `run()` works (the load and its
+ * drain); `run`'s result comes back as `result`.
+ */
+async function measureWindow(pid, run) {
+  const s0 = procStat(pid);
+  const k0 = auditStatus();
+  const rss = rssSampler(pid);
+  const t0 = Date.now();
+  const result = await run();
+  const windowSecs = (Date.now() - t0) / 1000;
+  const s1 = procStat(pid);
+  const k1 = auditStatus();
+  const peakRss = rss.stop();
+  return { result, windowSecs, cpuSecs: s1.cpuSecs - s0.cpuSecs, peakRssMiB: peakRss / 2 ** 20, finalRssMiB: s1.rssBytes / 2 ** 20, kernelLost: k1.lost - k0.lost };
+}
+
+/** The agent's drops by cause between two scrapes (only causes that grew). */
+function dropsBetween(m0, m1) {
+  const drops = {};
+  for (const k of Object.keys(m1)) {
+    if (!k.startsWith('credwatch_drops_total')) continue;
+    const n = m1[k] - (m0[k] ?? 0);
+    if (n > 0) drops[/cause="([^"]*)"/.exec(k)?.[1] ?? k] = n;
+  }
+  return drops;
 }
 
 /** Compiles bench/loadgen.c into a temp dir once per process. */
@@ -354,19 +417,27 @@ async function startAuditd({ workDir, rules, backlogLimit }) {
   const exit = new Promise((r) => child.on('exit', () => r((exited = true))));
   const added = [];
   const skippedRules = [];
+  const deleteAdded = () => {
+    for (const r of added.splice(0).reverse()) spawnSync('auditctl', ruleArgs(r, true), { stdio: 'ignore' });
+  };
+  // Interrupted: no time to wait for auditd, so kill it and put the kernel back synchronously.
+  const release = onAbort(() => {
+    deleteAdded();
+    if (!exited) child.kill('SIGKILL');
+    restoreAuditStatus(before);
+    spawnSync('umount', ['-l', tmpfs], { stdio: 'ignore' });
+  });
   const cleanup = async () => {
-    for (const r of added.reverse()) spawnSync('auditctl', ruleArgs(r, true), { stdio: 'ignore' });
+    deleteAdded();
     if (!exited) child.kill('SIGTERM');
     await Promise.race([exit, sleep(10_000)]);
     if (!exited) {
       child.kill('SIGKILL');
       await exit;
     }
-    const now = auditStatus();
-    if (now.enabled !== before.enabled) execFileSync('auditctl', ['-e', String(before.enabled)], { stdio: 'ignore' });
-    if (now.backlog_limit !== before.backlog_limit) execFileSync('auditctl', ['-b', String(before.backlog_limit)], { stdio: 'ignore' });
-    if (now.backlog_wait_time !== before.backlog_wait_time) execFileSync('auditctl', ['--backlog_wait_time', String(before.backlog_wait_time)], { stdio: 'ignore' });
+    restoreAuditStatus(before);
     spawnSync('umount', [tmpfs], { stdio: 'ignore' });
+    release();
   };
   try {
     const deadline = Date.now() + 10_000;
@@ -435,6 +506,10 @@ module.exports = {
   acquireLock,
   auditStatus,
   auditRules,
+  onAbort,
+  restoreAuditStatus,
+  measureWindow,
+  dropsBetween,
   snapshotAuditState,
   checkRestored,
   buildLoadgen,

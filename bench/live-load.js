@@ -33,35 +33,25 @@ async function measureAgent({ execRate, workers, seconds, pod }) {
   try {
     await L.sleep(1000);
     const m0 = await agent.metrics();
-    const s0 = L.procStat(agent.pid);
-    const k0 = L.auditStatus();
-    const rss = L.rssSampler(agent.pid);
-    const t0 = Date.now();
-    const gen = await L.runLoadgen({ opsRate: execRate === 0 ? 0 : execRate / EXEC_SHARE, seconds, workers, open: pod.token, mix: MIX });
-    const drainMs = await L.waitAgentDrained(agent);
-    const windowSecs = (Date.now() - t0) / 1000;
-    const m1 = await agent.metrics();
-    const s1 = L.procStat(agent.pid);
-    const k1 = L.auditStatus();
-    const peakRss = rss.stop();
+    const w = await L.measureWindow(agent.pid, async () => {
+      const gen = await L.runLoadgen({ opsRate: execRate === 0 ? 0 : execRate / EXEC_SHARE, seconds, workers, open: pod.token, mix: MIX });
+      const drainMs = await L.waitAgentDrained(agent);
+      return { gen, drainMs, m1: await agent.metrics() };
+    });
+    const { gen, drainMs, m1 } = w.result;
     const d = (prefix, ex) => L.sumSeries(m1, prefix, ex) - L.sumSeries(m0, prefix, ex);
-    const drops = {};
-    for (const k of Object.keys(m1)) {
-      if (!k.startsWith('credwatch_drops_total')) continue;
-      const n = m1[k] - (m0[k] ?? 0);
-      if (n > 0) drops[/cause="([^"]*)"/.exec(k)?.[1] ?? k] = n;
-    }
+    const drops = L.dropsBetween(m0, m1);
     await agent.stop();
     const report = agent.readerReport();
     const events = d('credwatch_events_total', ['serial_gap']);
     return {
       generator: gen,
       execPerSec: gen.exec / gen.seconds,
-      cpuPercent: ((s1.cpuSecs - s0.cpuSecs) / gen.seconds) * 100,
-      cpuSecs: s1.cpuSecs - s0.cpuSecs,
-      peakRssMiB: peakRss / 2 ** 20,
-      finalRssMiB: s1.rssBytes / 2 ** 20,
-      kernelLost: k1.lost - k0.lost,
+      cpuPercent: (w.cpuSecs / gen.seconds) * 100,
+      cpuSecs: w.cpuSecs,
+      peakRssMiB: w.peakRssMiB,
+      finalRssMiB: w.finalRssMiB,
+      kernelLost: w.kernelLost,
       drops,
       dropsTotal: Object.values(drops).reduce((a, b) => a + b, 0),
       // Stream signals (not losses by themselves): serial gaps, and reader pauses = times the reader
@@ -74,7 +64,7 @@ async function measureAgent({ execRate, workers, seconds, pod }) {
       events,
       eventsPerSec: events / gen.seconds,
       drainMs,
-      windowSecs,
+      windowSecs: w.windowSecs,
       findings: d('credwatch_findings_total'),
       kernelRules: L.agentRulesForAuditd(agent.rules),
     };
@@ -89,16 +79,11 @@ async function measureAuditd({ execRate, workers, seconds, pod, rules, backlogLi
   const auditd = await L.startAuditd({ workDir, rules, backlogLimit });
   try {
     await L.sleep(1000);
-    const s0 = L.procStat(auditd.pid);
-    const k0 = L.auditStatus();
-    const rss = L.rssSampler(auditd.pid);
-    const t0 = Date.now();
-    const gen = await L.runLoadgen({ opsRate: execRate === 0 ? 0 : execRate / EXEC_SHARE, seconds, workers, open: pod.token, mix: MIX });
-    const drainMs = await L.waitAuditdDrained(auditd);
-    const windowSecs = (Date.now() - t0) / 1000;
-    const s1 = L.procStat(auditd.pid);
-    const k1 = L.auditStatus();
-    const peakRss = rss.stop();
+    const w = await L.measureWindow(auditd.pid, async () => {
+      const gen = await L.runLoadgen({ opsRate: execRate === 0 ? 0 : execRate / EXEC_SHARE, seconds, workers, open: pod.token, mix: MIX });
+      return { gen, drainMs: await L.waitAuditdDrained(auditd) };
+    });
+    const { gen, drainMs } = w.result;
     const logBytes = fs.statSync(auditd.logFile).size;
     const sys = require('node:child_process').spawnSync('grep', ['-c', '^type=SYSCALL', auditd.logFile], { encoding: 'utf8' });
     const events = Number(sys.stdout.trim()) || 0;
@@ -106,15 +91,15 @@ async function measureAuditd({ execRate, workers, seconds, pod, rules, backlogLi
       rulesAuditctlCannotAdd: auditd.skippedRules.length,
       generator: gen,
       execPerSec: gen.exec / gen.seconds,
-      cpuPercent: ((s1.cpuSecs - s0.cpuSecs) / gen.seconds) * 100,
-      cpuSecs: s1.cpuSecs - s0.cpuSecs,
-      peakRssMiB: peakRss / 2 ** 20,
-      kernelLost: k1.lost - k0.lost,
+      cpuPercent: (w.cpuSecs / gen.seconds) * 100,
+      cpuSecs: w.cpuSecs,
+      peakRssMiB: w.peakRssMiB,
+      kernelLost: w.kernelLost,
       syscallEvents: events,
       eventsPerSec: events / gen.seconds,
       logMiB: logBytes / 2 ** 20,
       drainMs,
-      windowSecs,
+      windowSecs: w.windowSecs,
     };
   } finally {
     await auditd.stop();

@@ -61,35 +61,26 @@ async function measure(kind, { seconds, rate, pods, rules }) {
     }
     await L.sleep(1000);
     const m0 = kind === 'agent' ? await daemon.metrics() : null;
-    const s0 = L.procStat(daemon.pid);
-    const k0 = L.auditStatus();
-    const rss = L.rssSampler(daemon.pid);
-    const t0 = Date.now();
-    const [gen] = await Promise.all([L.runLoadgen({ opsRate: rate, seconds, mix: '1:0:0', unix: SOCKET, childConnect: true }), runAttacks(pods, seconds)]);
-    const drainMs = kind === 'agent' ? await L.waitAgentDrained(daemon) : await L.waitAuditdDrained(daemon);
-    const s1 = L.procStat(daemon.pid);
-    const k1 = L.auditStatus();
-    const peakRss = rss.stop();
+    const w = await L.measureWindow(daemon.pid, async () => {
+      const [gen] = await Promise.all([L.runLoadgen({ opsRate: rate, seconds, mix: '1:0:0', unix: SOCKET, childConnect: true }), runAttacks(pods, seconds)]);
+      return { gen, drainMs: kind === 'agent' ? await L.waitAgentDrained(daemon) : await L.waitAuditdDrained(daemon) };
+    });
+    const { gen, drainMs } = w.result;
     const out = {
       generator: gen,
       processesPerSec: gen.exec / gen.seconds,
-      cpuPercent: ((s1.cpuSecs - s0.cpuSecs) / gen.seconds) * 100,
-      cpuSecs: s1.cpuSecs - s0.cpuSecs,
-      peakRssMiB: peakRss / 2 ** 20,
-      kernelLost: k1.lost - k0.lost,
+      cpuPercent: (w.cpuSecs / gen.seconds) * 100,
+      cpuSecs: w.cpuSecs,
+      peakRssMiB: w.peakRssMiB,
+      kernelLost: w.kernelLost,
       drainMs,
-      windowSecs: (Date.now() - t0) / 1000,
+      windowSecs: w.windowSecs,
     };
     if (kind === 'agent') {
       // Let the last tick emit the storm incident's final revision and the writer commit it.
       await L.sleep(1500);
       const m1 = await daemon.metrics();
-      const drops = {};
-      for (const k of Object.keys(m1)) {
-        if (!k.startsWith('credwatch_drops_total')) continue;
-        const n = m1[k] - (m0[k] ?? 0);
-        if (n > 0) drops[/cause="([^"]*)"/.exec(k)?.[1] ?? k] = n;
-      }
+      const drops = L.dropsBetween(m0, m1);
       out.drops = drops;
       out.dropsTotal = Object.values(drops).reduce((a, b) => a + b, 0);
       out.signals = {};

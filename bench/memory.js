@@ -14,16 +14,6 @@ const { MIX, EXEC_SHARE } = require('./live-load');
 
 const MiB = 2 ** 20;
 
-function drops(m0, m1) {
-  const out = {};
-  for (const k of Object.keys(m1)) {
-    if (!k.startsWith('credwatch_drops_total')) continue;
-    const n = m1[k] - (m0[k] ?? 0);
-    if (n > 0) out[/cause="([^"]*)"/.exec(k)?.[1] ?? k] = n;
-  }
-  return out;
-}
-
 async function main() {
   const quick = L.flag('--quick');
   const minutes = Number(L.arg('--minutes', quick ? '1' : '10'));
@@ -52,7 +42,7 @@ async function main() {
       rssEndMiB: L.procStat(agent.pid).rssBytes / MiB,
       peakRssMiB: rss.stop() / MiB,
       kernelLost: L.auditStatus().lost - k0.lost,
-      drops: drops(m0, m1),
+      drops: L.dropsBetween(m0, m1),
       events: L.sumSeries(m1, 'credwatch_events_total', ['serial_gap']) - L.sumSeries(m0, 'credwatch_events_total', ['serial_gap']),
     };
 
@@ -74,7 +64,7 @@ async function main() {
       peakRssMiB: peak / MiB,
       rssAfterMiB: L.procStat(agent.pid).rssBytes / MiB,
       kernelLost: L.auditStatus().lost - k0.lost,
-      drops: drops(m0, m1),
+      drops: L.dropsBetween(m0, m1),
     };
     await L.sleep(5000);
     afterBurst.rssAfter5sMiB = L.procStat(agent.pid).rssBytes / MiB;

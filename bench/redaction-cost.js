@@ -19,7 +19,7 @@ const path = require('node:path');
 const dist = path.join(__dirname, '..', 'dist', 'src');
 const { redactBoundedArgv, boundArgv } = require(path.join(dist, 'detect/bound.js'));
 const { redactArgv } = require(path.join(dist, 'detect/redact.js'));
-const { createDetector } = require(path.join(dist, 'detect/engine.js'));
+const { createHostStages } = require(path.join(dist, 'pipeline/host-stages.js'));
 const { AuditPipeline } = require(path.join(dist, 'pipeline/audit-pipeline.js'));
 const { linesToRecords } = require(path.join(dist, 'sources/auditlog.js'));
 const { hostileExecLines, HOSTILE_CASES } = require('./hostile-exec');
@@ -67,9 +67,9 @@ function engineFinding() {
   const text = hostileExecLines({ ...HOSTILE_CASES.kubectlOneArg(B), serial: 1 });
   const times = [];
   for (let i = 0; i < 3; i++) {
-    const detector = createDetector({ host: 'bench', users: null });
+    const detector = createHostStages({ host: 'bench', users: null });
     let findings = 0;
-    const p = new AuditPipeline({ detector, live: false, onFindings: (f) => (findings += f.length) });
+    const p = new AuditPipeline({ stages: detector, live: false, onFindings: (f) => (findings += f.length) });
     const recs = linesToRecords(text.replace(/:1\)/g, `:${i + 1})`).trimEnd().split('\n'));
     const s = process.hrtime.bigint();
     p.pushBatch(recs);

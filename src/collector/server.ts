@@ -20,7 +20,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { SEVERITIES, type Severity } from '../model/finding';
-import { RateLimitedLog } from '../daemon/logger';
+import { RateLimitedLog } from '../log/rate-limit';
 import type { FindingsQuery } from '../store/types';
 import { Authenticator, RateLimiter, type Principal } from './auth';
 import type { CollectorConfig } from './config';

@@ -9,7 +9,7 @@ import type { DetectorStats } from '../detect/engine';
 import type { AuditPipeline } from '../pipeline/audit-pipeline';
 import type { BatchWriterCounters } from '../store/batch-writer';
 import type { NetlinkCounters } from '../sources/netlink';
-import type { RateLimitedLog } from './logger';
+import type { RateLimitedLog } from '../log/rate-limit';
 import type { Metrics } from './metrics';
 import type { StatusSnapshot } from './status-snapshot';
 

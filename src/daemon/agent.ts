@@ -19,7 +19,7 @@ import { KubeAllowlist } from '../detect/kube/allowlist';
 import { nativeTriageFor } from './native-triage';
 import type { NativeTriageSpec } from '../native/types';
 import type { RawRecord } from '../audit/event';
-import { createDetector, type Detector } from '../detect/engine';
+import type { Detector } from '../detect/engine';
 import type { AllowConfig } from '../detect/allowlist';
 import type { Finding } from '../model/finding';
 import { createKubeDetector } from '../detect/kube';
@@ -41,6 +41,7 @@ import { createCgroupPodLookup } from '../enrich/container-pods';
 import { UserDb } from '../enrich/users';
 import { createAuditControl } from '../native/binding';
 import { AuditPipeline } from '../pipeline/audit-pipeline';
+import { createHostStages, type HostStages } from '../pipeline/host-stages';
 import { checkShipOutputs, createShipper, type Shipper } from '../ship/shipper';
 import { KubeAuditFollower } from '../sources/kube-audit';
 import { KubeAuditWebhook } from '../sources/kube-webhook';
@@ -51,7 +52,8 @@ import { AuditLifecycle, resolveAuditRules, type KernelStats } from './audit-lif
 import { AgentStats } from './agent-stats';
 import { AuditReader } from './audit-reader';
 import { loadConfig, parseListenAddress, type Config } from './config';
-import { createLogger, RateLimitedLog, type Logger } from './logger';
+import { createLogger, type Logger } from './logger';
+import { RateLimitedLog } from '../log/rate-limit';
 import { createMetrics, startMetricsServer, type Metrics, type MetricsServer } from './metrics';
 import { createSdNotifier, type SdNotifier } from './sd-notify';
 import { writeStatusSnapshot, type StatusSnapshot } from './status-snapshot';
@@ -87,25 +89,31 @@ export function allowFromConfig(allow: Config['detections']['allow']): AllowConf
   return out;
 }
 
+/**
+ * The running agent. `Agent.start()` builds every part in the constructor (each field is assigned
+ * there, so the type checker proves none is used before it exists), then starts what talks to the
+ * kernel and the network; parts that start later or are optional are null until then.
+ */
 export class Agent {
-  private config!: Config;
-  private configSource = '';
-  private logger!: Logger;
+  private config: Config;
+  private readonly configSource: string;
+  private readonly logger: Logger;
   /** One line per new finding or escalation; plain incident updates are not logged (finding-log.ts). */
-  private findingLog!: FindingLog;
-  private store!: FindingStore;
-  private metrics!: Metrics;
+  private readonly findingLog: FindingLog;
+  private readonly store: FindingStore;
+  private readonly metrics: Metrics;
   private metricsServer: MetricsServer | null = null;
-  private detector!: Detector;
-  private kubeDetector!: ReturnType<typeof createKubeDetector>;
-  private cap!: FindingCap;
-  private trail!: TokenTrail;
-  private tokenHome!: TokenHome;
+  /** Enrich then detect: the enricher owns the process table and the watched objects. */
+  private readonly stages: HostStages;
+  private readonly kubeDetector: ReturnType<typeof createKubeDetector>;
+  private readonly cap: FindingCap;
+  private readonly trail: TokenTrail;
+  private readonly tokenHome: TokenHome;
   private readonly tokenClaims = new TokenClaimsReader();
-  private tokenMetrics!: TokenMetrics;
-  private kubeAllow!: KubeAllowlist;
-  private pipeline!: AuditPipeline;
-  private writer!: BatchWriter;
+  private readonly tokenMetrics: TokenMetrics;
+  private kubeAllow: KubeAllowlist;
+  private readonly pipeline: AuditPipeline;
+  private readonly writer: BatchWriter;
   private lifecycle: AuditLifecycle | null = null;
   private reader: AuditReader | null = null;
   private podWatcher: PodVolumeWatcher | null = null;
@@ -114,27 +122,33 @@ export class Agent {
   private webhooks: KubeAuditWebhook[] = [];
   private lastWebhook = { unauthorized: 0, tooLarge: 0, handlerErrors: 0, events: 0 };
   private shipper: Shipper | null = null;
-  private notifier!: SdNotifier;
+  private readonly notifier: SdNotifier;
   private timers: NodeJS.Timeout[] = [];
-  private dropLog!: RateLimitedLog;
+  private readonly dropLog: RateLimitedLog;
   private readonly host = os.hostname();
   private readonly startedMs = Date.now();
   private readonly stats = new AgentStats(this.startedMs);
   private immutable = false;
   private stopping: Promise<void> | null = null;
 
-  constructor(private readonly opts: AgentOptions = {}) {}
-
-  async start(): Promise<void> {
+  /** Builds and starts the agent; a start that fails half-way is stopped (kernel restored) before it throws. */
+  static async start(opts: AgentOptions = {}): Promise<Agent> {
+    const agent = new Agent(opts);
     try {
-      await this.startParts();
+      await agent.startParts();
     } catch (err) {
-      if (this.logger) await this.stop('start failed');
+      await agent.stop('start failed');
       throw err;
     }
+    return agent;
   }
 
-  private async startParts(): Promise<void> {
+  /**
+   * Every part, built in dependency order. Nothing here touches the kernel or the network; what can
+   * fail on operator input (config, outputs, rules) fails before the database is opened, and the
+   * database is opened last.
+   */
+  private constructor(private readonly opts: AgentOptions) {
     const loaded = loadConfig(this.opts.configPath, this.opts.env ?? process.env);
     this.config = loaded.config;
     this.configSource = loaded.source;
@@ -142,32 +156,14 @@ export class Agent {
     checkShipOutputs(this.config.ship, this.opts.env ?? process.env);
     this.logger = createLogger(this.config.log.level, this.opts.logDestination);
     this.findingLog = new FindingLog(this.logger);
-    for (const w of loaded.warnings) this.logger.warn({ key: w.path, line: w.line }, w.message);
     this.logger.info({ version, config: this.configSource, pid: process.pid }, 'credwatch starting');
     this.dropLog = new RateLimitedLog(this.logger);
     this.notifier = createSdNotifier({ logger: this.logger, healthy: () => this.healthy() });
-
-    this.store = openStore(this.config.storage.path, { quickCheck: true });
-    this.stats.loadFindingsToday((ms) => this.store.countFindingsSince(ms));
-    this.metrics = createMetrics();
-    this.writer = new BatchWriter(this.store, {
-      // Findings are rare next to events, so a short interval costs a few small transactions a second
-      // at most and keeps syscall-to-committed latency well under 250 ms (bench/latency.js).
-      flushIntervalMs: 50,
-      onError: (err) => {
-        // Nothing is lost yet (the findings stay buffered), but an operator must see it in /metrics.
-        this.metrics.countSignal('store_write_failed');
-        this.dropLog.report('store_write_failed', 1, 'could not write findings; keeping them in memory and retrying', { error: err.message });
-      },
-      onDrop: (n) => {
-        this.metrics.countDrop('store_full', n);
-        this.dropLog.report('store_full', n, 'findings dropped: the database refused writes for too long and the memory bound was reached');
-      },
-    });
-
     // Host and Kubernetes rules come from one load of the pack plus rules_dir, so both see the same files.
     const ruleSet = loadRunnableRuleSet(this.config.detections.rules_dir ? [this.config.detections.rules_dir] : []);
-    this.detector = this.buildDetector(this.config, ruleSet.host, ruleSet.sigma);
+
+    this.metrics = createMetrics();
+    this.stages = this.buildStages(this.config, ruleSet.host, ruleSet.sigma);
     this.kubeDetector = createKubeDetector({ host: this.host, rules: ruleSet.kube, sigma: ruleSet.sigma });
     this.cap = new FindingCap(this.config.storage.max_finding_kb * 1024);
     this.trail = new TokenTrail({ host: this.host });
@@ -175,7 +171,7 @@ export class Agent {
     this.tokenMetrics = new TokenMetrics(this.metrics, { claims: this.tokenClaims.stats, trail: this.trail.stats, home: this.tokenHome.stats });
     this.kubeAllow = kubeAllowFromConfig(this.config);
     this.pipeline = new AuditPipeline({
-      detector: this.detector,
+      stages: this.stages,
       live: true,
       // The netlink reader reads /proc on its own thread (openReader: procSnapshots).
       nativeProcSnapshots: true,
@@ -194,6 +190,37 @@ export class Agent {
       onBadNativeRecord: () => this.metrics.countDrop('native_record_unparsed'),
     });
 
+    // Last, so that nothing after it can fail and leave the database open.
+    this.store = openStore(this.config.storage.path, { quickCheck: true });
+    try {
+      this.stats.loadFindingsToday((ms) => this.store.countFindingsSince(ms));
+    } catch (err) {
+      this.store.close();
+      throw err;
+    }
+    this.writer = new BatchWriter(this.store, {
+      // Findings are rare next to events, so a short interval costs a few small transactions a second
+      // at most and keeps syscall-to-committed latency well under 250 ms (bench/latency.js).
+      flushIntervalMs: 50,
+      onError: (err) => {
+        // Nothing is lost yet (the findings stay buffered), but an operator must see it in /metrics.
+        this.metrics.countSignal('store_write_failed');
+        this.dropLog.report('store_write_failed', 1, 'could not write findings; keeping them in memory and retrying', { error: err.message });
+      },
+      onDrop: (n) => {
+        this.metrics.countDrop('store_full', n);
+        this.dropLog.report('store_full', n, 'findings dropped: the database refused writes for too long and the memory bound was reached');
+      },
+    });
+  }
+
+  /** The detector (the scoring stage). */
+  private get detector(): Detector {
+    return this.stages.detector;
+  }
+
+  /** Starts what talks to the kernel and the network, in order; the parts already exist. */
+  private async startParts(): Promise<void> {
     await this.startMetrics();
     await this.startAudit();
     await this.startKubeAudit();
@@ -241,8 +268,8 @@ export class Agent {
     return spec;
   }
 
-  private buildDetector(config: Config, rules: LoadedRule[], sigma: readonly SigmaRule[]): Detector {
-    return createDetector({
+  private buildStages(config: Config, rules: LoadedRule[], sigma: readonly SigmaRule[]): HostStages {
+    return createHostStages({
       host: this.host,
       rulesDir: config.detections.rules_dir,
       rules,
@@ -290,7 +317,7 @@ export class Agent {
     const installed = this.lifecycle.install();
     const uring = this.reportUring(rules, installed.failed);
     // Static watches (node credentials): a hit is identified by inode whatever the name used.
-    this.detector.objects.applyRules(rules);
+    this.stages.enricher.objects.applyRules(rules);
     this.metrics.setInfo(version, this.mode());
     this.lifecycle.startPolling(TICK_MS, (s) => this.onKernelStats(s));
     if (this.config.audit.rules === 'default' && !plan.immutable) {
@@ -301,9 +328,9 @@ export class Agent {
           const w = parseWatchRule(line);
           if (w) this.tokenClaims.forgetVolume(w.path);
         }
-        this.detector.objects.applyRules([], change.remove);
+        this.stages.enricher.objects.applyRules([], change.remove);
         const added = lifecycle.addRules(change.add);
-        this.detector.objects.applyRules(change.add);
+        this.stages.enricher.objects.applyRules(change.add);
         this.logger.info({ added, removed: change.remove.length }, `${what} watches updated`);
       };
       this.podWatcher = new PodVolumeWatcher({ uring, onChange: follow('pod token') });
@@ -551,17 +578,17 @@ export class Agent {
   }
 
   private async doStop(reason: string): Promise<void> {
-    // Every step runs even when an earlier one fails (or start() failed half-way and left parts unset):
+    // Every step runs even when an earlier one fails (or start() failed half-way and left the later parts null):
     // the kernel must be restored and committed findings flushed whatever else went wrong.
     const step = async (name: string, fn: () => unknown): Promise<void> => {
       try {
         await fn();
       } catch (err) {
-        this.logger?.error({ step: name, error: err instanceof Error ? err.message : String(err) }, 'shutdown step failed');
+        this.logger.error({ step: name, error: err instanceof Error ? err.message : String(err) }, 'shutdown step failed');
       }
     };
-    this.logger?.info({ reason }, 'credwatch stopping');
-    await step('notify', () => this.notifier?.stopping('stopping'));
+    this.logger.info({ reason }, 'credwatch stopping');
+    await step('notify', () => this.notifier.stopping('stopping'));
     for (const t of this.timers) clearInterval(t);
     await step('pod watcher', () => this.podWatcher?.stop());
     await step('runtime state watcher', () => this.runtimeStateWatcher?.stop());
@@ -577,26 +604,26 @@ export class Agent {
     if (c) {
       const reader = { received: c.received, delivered: c.delivered, queueDrops: c.queueDrops, queueWaits: c.queueWaits, enobufs: c.enobufs, truncated: c.truncated, sourceDrops: c.sourceDrops };
       const triage = { summarized: c.summarized, summarizedRecords: c.summarizedRecords, passed: c.triagePassed, unsure: c.triageUnsure, expired: c.triageExpired, procSnapshots: c.procSnapshots };
-      this.logger?.info({ reader, triage, serialGaps: this.pipeline?.stats.serialGaps ?? 0 }, 'audit reader stopped');
+      this.logger.info({ reader, triage, serialGaps: this.pipeline.stats.serialGaps }, 'audit reader stopped');
     }
     await step('pipeline', () => {
-      this.pipeline?.flush();
-      this.pipeline?.tick();
+      this.pipeline.flush();
+      this.pipeline.tick();
     });
     // No more webhook posts once the trail and the kube detector are flushed.
     for (const h of this.webhooks) await step('kube webhook', () => h.stop());
     await step('kube detector', () => {
-      const late = [...(this.kubeDetector?.flush() ?? []), ...(this.trail?.flush() ?? [])];
+      const late = [...this.kubeDetector.flush(), ...this.trail.flush()];
       if (late.length > 0) this.onFindings(late);
-      this.tokenMetrics?.publish();
+      this.tokenMetrics.publish();
     });
     for (const f of this.followers) await step('kube follower', () => f.stop());
-    await step('writer', () => this.writer?.close());
+    await step('writer', () => this.writer.close());
     await step('shipper', () => this.shipper?.stop());
-    if (this.store) await step('status', () => this.publishStatus());
-    await step('store', () => this.store?.close());
+    await step('status', () => this.publishStatus());
+    await step('store', () => this.store.close());
     await step('metrics', () => this.metricsServer?.close());
-    await step('notify close', () => this.notifier?.close());
-    this.logger?.info({ removedRules: report?.removed ?? 0, restored: report?.restored ?? [] }, 'credwatch stopped');
+    await step('notify close', () => this.notifier.close());
+    this.logger.info({ removedRules: report?.removed ?? 0, restored: report?.restored ?? [] }, 'credwatch stopped');
   }
 }

@@ -29,7 +29,7 @@ import type { AuditStatus, AuditStatusChange } from '../native/types';
 import type { StateStore } from '../store/types';
 import { isProcessAlive } from '../native/process-alive';
 import type { Logger } from './logger';
-import { RateLimitedLog } from './logger';
+import { RateLimitedLog } from '../log/rate-limit';
 
 export type { AuditStatus, AuditStatusChange };
 

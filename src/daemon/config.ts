@@ -52,7 +52,7 @@ function parseYaml(text: string, sourceName: string): Parsed {
  * is satisfied by one from the environment). `token_env` is consumed here: the validated output holds
  * `token` only.
  */
-function resolveShipTokens(parsed: Parsed, env: Env, warnings: ConfigProblem[] | null): ConfigProblem[] {
+function resolveShipTokens(parsed: Parsed, env: Env): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const ship = (parsed.raw as Record<string, unknown>).ship;
   if (!Array.isArray(ship)) return problems;
@@ -71,9 +71,9 @@ function resolveShipTokens(parsed: Parsed, env: Env, warnings: ConfigProblem[] |
       }
       const value = env[varName];
       if (value === undefined || value === '') {
-        // `config check` runs in an operator's shell, which rarely has the service's environment:
-        // there a missing variable is a warning; the token_env stays for the shipper to resolve.
-        (warnings ?? problems).push({
+        // An error for `config check` as for `run`: a check that passes must mean run starts. From a
+        // shell, check with the service's environment (README: "Install as a service").
+        problems.push({
           path: `ship[${i}].token_env`,
           ...locate(parsed.doc, parsed.lc, ['ship', i, 'token_env']),
           message: `environment variable ${varName} is not set (it should hold this output's token)`,
@@ -126,8 +126,8 @@ function urlPasswordPaths(doc: Document): (string | number)[][] {
   return found;
 }
 
-function validate(parsed: Parsed, sourceName: string, env: Env, warnings: ConfigProblem[] | null = null): Config {
-  const tokenProblems = resolveShipTokens(parsed, env, warnings);
+function validate(parsed: Parsed, sourceName: string, env: Env): Config {
+  const tokenProblems = resolveShipTokens(parsed, env);
   const result = configSchema.safeParse(parsed.raw, { reportInput: true });
   const problems = [...tokenProblems, ...(result.success ? [] : zodProblems(result.error.issues, parsed.doc, parsed.lc, configSchema))];
   if (result.success) problems.push(...semanticProblems(result.data, parsed));
@@ -173,20 +173,10 @@ export function defaultConfig(): Config {
   return configSchema.parse({});
 }
 
-export interface LoadOptions {
-  /**
-   * What a `token_env` naming an unset variable is: an error (default; `credwatch run` needs the
-   * token) or a warning in `warnings` (`credwatch config check` from a shell).
-   */
-  missingTokenEnv?: 'error' | 'warn';
-}
-
 export interface LoadedConfig {
   config: Config;
   /** The file read, or BUILTIN_DEFAULTS_SOURCE. */
   source: string;
-  /** Problems that do not stop the configuration from loading (see LoadOptions). */
-  warnings: ConfigProblem[];
 }
 
 /**
@@ -194,7 +184,7 @@ export interface LoadedConfig {
  * Refuses a group- or world-writable file (whoever can write it controls a root daemon) and a file
  * readable by group or others that holds a secret literal (a token/password key, or user:pass@ in a URL).
  */
-export function loadConfig(path?: string, env: Env = process.env, defaultPath: string = DEFAULT_CONFIG_PATH, options: LoadOptions = {}): LoadedConfig {
+export function loadConfig(path?: string, env: Env = process.env, defaultPath: string = DEFAULT_CONFIG_PATH): LoadedConfig {
   const file = path ?? defaultPath;
   let text: string;
   let mode: number;
@@ -208,7 +198,7 @@ export function loadConfig(path?: string, env: Env = process.env, defaultPath: s
     }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && path === undefined) return { config: defaultConfig(), source: BUILTIN_DEFAULTS_SOURCE, warnings: [] };
+    if (code === 'ENOENT' && path === undefined) return { config: defaultConfig(), source: BUILTIN_DEFAULTS_SOURCE };
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (err as Error).message;
     throw new ConfigError(file, [{ path: '', message: `cannot read configuration: ${why}` }]);
   }
@@ -233,9 +223,7 @@ export function loadConfig(path?: string, env: Env = process.env, defaultPath: s
       );
     }
   }
-  const warnings: ConfigProblem[] = [];
-  const config = validate(parsed, file, env, options.missingTokenEnv === 'warn' ? warnings : null);
-  return { config, source: file, warnings };
+  return { config: validate(parsed, file, env), source: file };
 }
 
 /** Short human summary for `credwatch config check` (never prints secrets). */

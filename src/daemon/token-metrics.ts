@@ -15,39 +15,40 @@ export interface TokenStatsSources {
   home: TokenHomeStats;
 }
 
-/** name -> [value, is a drop] */
-export function tokenCounters(s: TokenStatsSources): Map<string, [number, boolean]> {
-  const c = s.claims;
-  const t = s.trail;
-  const h = s.home;
-  return new Map<string, [number, boolean]>([
-    ['token_claims_decoded', [c.decoded, false]],
-    ['token_claims_served', [c.served, false]],
-    ['token_claims_unknown_inode', [c.unknownInode, true]],
-    ['token_claims_inode_changed', [c.inodeChanged, true]],
-    ['token_claims_not_regular', [c.notRegular, true]],
-    ['token_claims_file_too_large', [c.fileTooLarge, true]],
-    ['token_claims_unreadable', [c.unreadable, true]],
-    ['token_claims_not_jwt', [c.refused['not-jwt'], true]],
-    ['token_claims_payload_too_large', [c.refused['too-large'], true]],
-    ['token_claims_bad_base64', [c.refused['bad-base64'], true]],
-    ['token_claims_bad_json', [c.refused['bad-json'], true]],
-    ['token_trail_reads', [t.tokenReads, false]],
-    ['token_trail_reads_with_jti', [t.readsWithJti, false]],
-    ['token_trail_joined_jti', [t.joined.jti, false]],
-    ['token_trail_joined_pod_uid', [t.joined['pod-uid'], false]],
-    ['token_trail_joined_legacy', [t.joined.legacy, false]],
-    ['token_trail_other_jti', [t.otherJti, false]],
-    ['token_trail_read_jti_unknown', [t.readJtiUnknown, false]],
-    ['token_trail_findings', [t.trails, false]],
-    ['kube_credential_malformed', [t.malformedCredential, true]],
-    ['token_trail_requests_cut', [t.requestsCut, true]],
-    ['token_trail_reads_evicted', [t.readsEvicted, true]],
-    ['token_home_nodes_learnt', [h.nodesLearnt, false]],
-    ['token_home_unknown', [h.homeUnknown, false]],
-    ['token_home_away_findings', [h.awayFindings, false]],
-  ]);
-}
+type Read = (s: TokenStatsSources) => number;
+
+/** Counters that mean something was lost on the way: /metrics drops. */
+const DROPS: Readonly<Record<string, Read>> = {
+  token_claims_unknown_inode: (s) => s.claims.unknownInode,
+  token_claims_inode_changed: (s) => s.claims.inodeChanged,
+  token_claims_not_regular: (s) => s.claims.notRegular,
+  token_claims_file_too_large: (s) => s.claims.fileTooLarge,
+  token_claims_unreadable: (s) => s.claims.unreadable,
+  token_claims_not_jwt: (s) => s.claims.refused['not-jwt'],
+  token_claims_payload_too_large: (s) => s.claims.refused['too-large'],
+  token_claims_bad_base64: (s) => s.claims.refused['bad-base64'],
+  token_claims_bad_json: (s) => s.claims.refused['bad-json'],
+  kube_credential_malformed: (s) => s.trail.malformedCredential,
+  token_trail_requests_cut: (s) => s.trail.requestsCut,
+  token_trail_reads_evicted: (s) => s.trail.readsEvicted,
+};
+
+/** Everything else the trail counts: /metrics signals. */
+const SIGNALS: Readonly<Record<string, Read>> = {
+  token_claims_decoded: (s) => s.claims.decoded,
+  token_claims_served: (s) => s.claims.served,
+  token_trail_reads: (s) => s.trail.tokenReads,
+  token_trail_reads_with_jti: (s) => s.trail.readsWithJti,
+  token_trail_joined_jti: (s) => s.trail.joined.jti,
+  token_trail_joined_pod_uid: (s) => s.trail.joined['pod-uid'],
+  token_trail_joined_legacy: (s) => s.trail.joined.legacy,
+  token_trail_other_jti: (s) => s.trail.otherJti,
+  token_trail_read_jti_unknown: (s) => s.trail.readJtiUnknown,
+  token_trail_findings: (s) => s.trail.trails,
+  token_home_nodes_learnt: (s) => s.home.nodesLearnt,
+  token_home_unknown: (s) => s.home.homeUnknown,
+  token_home_away_findings: (s) => s.home.awayFindings,
+};
 
 export class TokenMetrics {
   private readonly last = new Map<string, number>();
@@ -58,12 +59,21 @@ export class TokenMetrics {
   ) {}
 
   publish(): void {
-    for (const [name, [value, drop]] of tokenCounters(this.sources)) {
-      const delta = value - (this.last.get(name) ?? 0);
-      this.last.set(name, value);
-      if (delta <= 0) continue;
-      if (drop) this.metrics.countDrop(name, delta);
-      else this.metrics.countSignal(name, delta);
+    for (const name in DROPS) {
+      const delta = this.delta(name, DROPS[name]!);
+      if (delta > 0) this.metrics.countDrop(name, delta);
     }
+    for (const name in SIGNALS) {
+      const delta = this.delta(name, SIGNALS[name]!);
+      if (delta > 0) this.metrics.countSignal(name, delta);
+    }
+  }
+
+  /** The increase since the last publish (the stats are cumulative). */
+  private delta(name: string, read: Read): number {
+    const value = read(this.sources);
+    const delta = value - (this.last.get(name) ?? 0);
+    this.last.set(name, value);
+    return delta;
   }
 }

@@ -5,7 +5,7 @@
  */
 import { exclusionSpec, type ExclusionSpec } from './rule-schema';
 import { compileMatch, type Predicate } from './match';
-import type { EventView } from './event-view';
+import type { EventView } from '../enrich/event-view';
 
 export interface AllowEntry {
   rules?: string[];

@@ -17,7 +17,7 @@
  * Everything in a key is redacted: the key is stored and shipped with the incident.
  */
 import type { Sockaddr } from '../audit/event';
-import type { EventView } from './event-view';
+import type { EventView } from '../enrich/event-view';
 import type { ProcessEntry } from '../enrich/process-table';
 import type { ObjectHit } from '../enrich/watched-objects';
 import { WINDOW_MARGIN } from './bound';

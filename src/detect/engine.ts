@@ -1,19 +1,16 @@
 /**
- * The host detection engine: AuditEvent in, redacted Findings out.
+ * The host detection engine: an enriched event (src/enrich/enricher.ts) in, redacted Findings out.
+ * It only scores: the process table, containers, users, watched objects and token claims are the
+ * enrich stage's, which the pipeline runs first (src/pipeline/host-stages.ts).
  *
- * Per event: fold it into the process table, then evaluate each enabled rule whose indicators can
- * match this event kind (score, threshold, exclusions, operator allowlist), suppress repeats of the
- * same rule by the same process for a short while, remember credential-read findings for sequence
- * joins, and check sequence rules. Everything that leaves is redacted (src/detect/redact.ts).
+ * Per event: evaluate each enabled rule whose indicators can match this event kind (score,
+ * threshold, exclusions, operator allowlist), suppress repeats of the same rule by the same process
+ * for a short while, remember credential-read findings for sequence joins, and check sequence rules. Everything that leaves is redacted (src/detect/redact.ts).
  */
 import { createHash } from 'node:crypto';
-import type { AuditEvent } from '../audit/event';
-import { ProcessTable } from '../enrich/process-table';
-import { UserDb } from '../enrich/users';
 import { Allowlist, type AllowConfig } from './allowlist';
 import { buildAuditRules, type AuditRuleOptions } from './audit-rules';
-import { EventView, runtimeTarget, type ContainerMeta } from './event-view';
-import type { CgroupIdentity } from '../enrich/cgroup';
+import type { EventView } from '../enrich/event-view';
 import { SEVERITIES, severityRank, type Evidence, type Finding, type FindingObject, type FindingToken, type FindingProcess, type Severity } from '../model/finding';
 import { redactRecords, redactText } from './redact';
 import type { LoadedRule } from './rule-loader';
@@ -23,10 +20,7 @@ import { SigmaIndex } from './sigma/prefilter';
 import { auditdFields, processCreationFields, requiredRecordTypes } from './sigma/host-fields';
 import { compileRule, isExcluded, scoreRule, type CompiledRule } from './score';
 import { SequenceTracker } from './sequences';
-import { ReaderBaseline } from './reader-baseline';
 import { redactBoundedArgv } from './bound';
-import type { ProcessNote } from '../native/process-note';
-import { WatchedObjects, type ObjectHit } from '../enrich/watched-objects';
 import { behaviourKey, HostActors, type BehaviourKey } from './behaviour-key';
 import { IncidentGrouper, type IncidentOptions, type IncidentStats } from './incidents';
 
@@ -39,20 +33,10 @@ export interface DetectorOptions {
   /** Sigma rules given with `rules` (only their host logsources run here; kube_audit ones are ignored). */
   sigma?: SigmaRule[];
   allow?: AllowConfig;
-  processTable?: ProcessTable;
   now?: () => number;
-  /** uid -> user name; null disables lookups (replay of another host's log). */
-  users?: UserDb | null;
-  /** Container id -> pod uid when the cgroup did not say. */
-  podUidOf?: (containerId: string) => string | null;
-  containerMeta?: (containerId: string) => ContainerMeta | null;
   /** Repeats of a rule by the same process within this window are counted, not emitted. */
   suppressMs?: number;
   auditRules?: AuditRuleOptions;
-  /** The watched objects (by inode); the agent registers each watch it installs. Default: empty. */
-  objects?: WatchedObjects;
-  /** Claims of a pod token a finding's event read (src/enrich/token-claims.ts); absent in replay. */
-  tokenClaims?: { claimsFor(hit: ObjectHit): FindingToken | null };
   /**
    * Grouping of rule hits into one finding per behaviour (src/detect/incidents.ts). `false` emits one
    * finding per rule hit, as rule tests want to see them; the daemon and replay always group.
@@ -84,12 +68,18 @@ export interface DetectorStats {
 export const EVENT_BUDGET_MS = 5;
 
 export interface Detector {
-  onAuditEvent(ev: AuditEvent): Finding[];
+  /** One event, as the enrich stage sees it. */
+  onEvent(v: EventView): Finding[];
+  /**
+   * How long one event took through enrich and detect (host-stages.ts times both, as the budget
+   * covers the process table's fold of hostile input too): counted when over EVENT_BUDGET_MS.
+   */
+  countEventMs(ms: number): void;
   /**
    * An exec/connect event the native triage found no rule could fire on (src/native/process-note.ts):
-   * only its process facts are kept, for the parent chains and sequence joins of later events.
+   * counted as an event; its process facts went to the enrich stage.
    */
-  onProcessNote(note: ProcessNote): void;
+  onProcessNote(): void;
   tick(nowMs: number): Finding[];
   /** Reloads the pack plus rulesDir; on failure throws a clear error and keeps the old rules. */
   reload(rulesDir?: string): void;
@@ -101,9 +91,6 @@ export interface Detector {
   rules(): readonly LoadedRule[];
   /** The Sigma rules this engine runs (logsources linux/auditd and linux/process_creation). */
   sigmaRules(): readonly SigmaRule[];
-  readonly processTable: ProcessTable;
-  /** Which object a watch hit touched; register installed `-w` rules here (applyRules). */
-  readonly objects: WatchedObjects;
   readonly stats: DetectorStats;
 }
 
@@ -144,8 +131,6 @@ function maxSeverity(a: Severity, b: Severity): Severity {
 }
 
 class Engine implements Detector {
-  readonly processTable: ProcessTable;
-  readonly objects: WatchedObjects;
   private loaded: LoadedRule[] = [];
   private sigma: SigmaRule[] = [];
   private sigmaExec = new SigmaIndex<SigmaRule>([]);
@@ -161,13 +146,9 @@ class Engine implements Detector {
   private sequenceStarters = new Set<string>();
   private rulesDir: string | undefined;
   private allow: Allowlist;
-  private readonly users: UserDb | null;
   private readonly suppressMs: number;
   private readonly recent = new Map<string, number>();
   private sequences = new SequenceTracker();
-  /** shim pid -> container its last `runc exec` child worked on (replay has no cgroups). */
-  private readonly shimIndex = new Map<number, CgroupIdentity>();
-  private readonly viewCtx;
   private readonly incidents: IncidentGrouper | null;
   /** Host actors by parent process, so one tree stays one actor while the table's view of it changes. */
   private readonly hostActors = new HostActors();
@@ -177,10 +158,7 @@ class Engine implements Detector {
     this.incidents = opts.incidents === false ? null : new IncidentGrouper(opts.host, opts.incidents);
     const incidents = this.incidents?.stats ?? { open: 0, opened: 0, merged: 0, updates: 0, closed: 0, evicted: 0, evidenceCut: 0 };
     this.stats = { events: 0, findings: 0, sequenceFindings: 0, excluded: 0, allowlisted: 0, suppressed: 0, overBudget: 0, slowestEventMs: 0, byRule: {}, incidents };
-    this.processTable = opts.processTable ?? new ProcessTable();
-    this.objects = opts.objects ?? new WatchedObjects();
     this.allow = new Allowlist(opts.allow ?? []);
-    this.users = opts.users === undefined ? new UserDb() : opts.users;
     this.suppressMs = opts.suppressMs ?? 30_000;
     this.rulesDir = opts.rulesDir;
     if (opts.rules) this.install(opts.rules, opts.sigma ?? []);
@@ -188,14 +166,6 @@ class Engine implements Detector {
       const set = loadRunnableRuleSet(this.rulesDir ? [this.rulesDir] : []);
       this.install(set.host, set.sigma);
     }
-    this.viewCtx = {
-      table: this.processTable,
-      podUidOf: opts.podUidOf,
-      containerMeta: opts.containerMeta,
-      shimContainer: (pid: number) => this.shimIndex.get(pid) ?? null,
-      readers: new ReaderBaseline(),
-      objects: this.objects,
-    };
   }
 
   rules(): readonly LoadedRule[] {
@@ -251,28 +221,21 @@ class Engine implements Detector {
     this.sequences = new SequenceTracker(4096, maxWindow * 1000);
   }
 
-  onAuditEvent(ev: AuditEvent): Finding[] {
-    const t0 = performance.now();
-    const out = this.evaluate(ev);
-    const ms = performance.now() - t0;
+  countEventMs(ms: number): void {
     if (ms > EVENT_BUDGET_MS) {
       this.stats.overBudget++;
       if (ms > this.stats.slowestEventMs) this.stats.slowestEventMs = Math.round(ms * 10) / 10;
     }
-    return out;
   }
 
-  private evaluate(ev: AuditEvent): Finding[] {
+  onEvent(v: EventView): Finding[] {
     this.stats.events++;
-    this.processTable.observe(ev);
-    if (!ev.syscall) return this.countFindings(this.sigmaAuditd.length > 0 ? this.evaluateSigma({ v: new EventView(ev, this.viewCtx), key: null }) : null);
-    const v = new EventView(ev, this.viewCtx);
-    if (v.kind === 'exec') this.noteRuntimeExec(v);
+    if (!v.ev.syscall) return this.countFindings(this.sigmaAuditd.length > 0 ? this.evaluateSigma({ v, key: null }) : null);
     const hitCtx: HitContext = { v, key: null };
     let out: Finding[] | null = this.sigma.length > 0 ? this.evaluateSigma(hitCtx) : null;
     let jti: string | null | undefined;
     // The token read (its jti) is part of what makes a hit new: a read after a rotation is never a repeat.
-    const jtiOf = (): string | null => (jti ??= v.object ? (this.tokenField(v).token?.jti ?? null) : null);
+    const jtiOf = (): string | null => (jti ??= v.object ? (v.tokenClaims()?.jti ?? null) : null);
     for (const rule of this.compiled) {
       const hit = scoreRule(rule, v);
       if (!hit) continue;
@@ -362,7 +325,7 @@ class Engine implements Detector {
       out = this.keep(out, ctx, r.id, r.severity, build);
     };
     if (this.sigmaExec.size > 0) {
-      const get = processCreationFields(v, (uid) => (this.users ? this.users.userName(uid) : null));
+      const get = processCreationFields(v, (uid) => v.userName(uid));
       if (get) for (const r of this.sigmaExec.candidates(get)) if (r.matches(get)) fire(r, get);
     }
     if (this.sigmaAuditd.length > 0) {
@@ -382,9 +345,8 @@ class Engine implements Detector {
     return out;
   }
 
-  onProcessNote(note: ProcessNote): void {
+  onProcessNote(): void {
     this.stats.events++;
-    this.processTable.observeProcess(note, note.timeMs);
   }
 
   tick(nowMs: number): Finding[] {
@@ -396,25 +358,10 @@ class Engine implements Detector {
     return updates;
   }
 
-  private noteRuntimeExec(v: EventView): void {
-    const ppid = v.ev.process?.ppid;
-    const prog = v.exeBase;
-    const argv = v.argv;
-    if (!ppid || !argv || (prog !== 'runc' && prog !== 'crun')) return;
-    const target = runtimeTarget(prog, argv, v.cwd);
-    if (!target) return;
-    this.shimIndex.delete(ppid);
-    this.shimIndex.set(ppid, target);
-    if (this.shimIndex.size > 4096) {
-      const oldest = this.shimIndex.keys().next();
-      if (!oldest.done) this.shimIndex.delete(oldest.value);
-    }
-  }
-
   private isRepeat(ruleId: string, v: EventView, jti: string | null): boolean {
     // The start time tells a reused pid apart: at 2,000 new processes a second pids wrap (pid_max
     // 32768) well within the suppression window, and another process is never a repeat.
-    const started = v.pid !== null ? (this.processTable.get(v.pid)?.startTime ?? '') : '';
+    const started = v.startTime ?? '';
     const key = `${ruleId}\0${v.pid ?? ''}\0${started}\0${v.exe ?? ''}\0${v.cmdline ?? ''}\0${jti ?? ''}`;
     const last = this.recent.get(key);
     const t = v.ev.timeMs;
@@ -434,16 +381,15 @@ class Engine implements Detector {
   private process(v: EventView): FindingProcess | null {
     const p = v.ev.process;
     if (!p) return null;
-    const entry = p.pid !== null ? this.processTable.get(p.pid) : undefined;
     return {
       pid: p.pid,
       ppid: p.ppid,
       exe: v.exe,
       comm: p.comm,
       argv: redactBoundedArgv(v.argv),
-      cwd: p.cwd ?? entry?.cwd ?? null,
+      cwd: v.processCwd,
       uid: p.uid,
-      user: this.users ? this.users.userName(p.uid) : null,
+      user: v.userName(p.uid),
       auid: v.auid,
       tty: p.tty,
       interactive: v.interactive,
@@ -470,17 +416,10 @@ class Engine implements Detector {
       process: this.process(v),
       container: c ? { id: c.containerId, runtime: c.runtime, pod_uid: c.podUid } : null,
       ...objectField(v),
-      ...this.tokenField(v),
+      ...tokenField(v),
       kube: null,
       evidence: [this.evidence(v, indicators.join(','))],
     };
-  }
-
-  /** The claims of the token the event read, when it read one of our pod credential files. */
-  private tokenField(v: EventView): { token?: FindingToken } {
-    const o = v.object;
-    const token = o && this.opts.tokenClaims ? this.opts.tokenClaims.claimsFor(o) : null;
-    return token ? { token } : {};
   }
 
   private sequenceFinding(rule: LoadedRule, firsts: Finding[], v: EventView): Finding {
@@ -542,6 +481,12 @@ const SIGMA_EXEC_AUDIT: Pick<LoadedRule, 'enabled' | 'audit_rules'> = {
   enabled: true,
   audit_rules: ['-a always,exit -F arch=b64 -S execve,execveat -k credwatch:exec', '-a always,exit -F arch=b32 -S execve,execveat -k credwatch:exec'],
 };
+
+/** The claims of the token the event read, as a finding field (absent when it read none). */
+function tokenField(v: EventView): { token?: FindingToken } {
+  const token = v.tokenClaims();
+  return token ? { token } : {};
+}
 
 /** The watched object the event touched, as a finding field (absent when it touched none). */
 function objectField(v: EventView): { object?: FindingObject } {

@@ -4,7 +4,7 @@
  */
 import type { ExclusionSpec, MatchSpec } from './rule-schema';
 import { compileGlobRegex, compileRegex, type TextRegex } from './linear-regex';
-import { baseName, ruleCommandLine, type EventView } from './event-view';
+import { baseName, ruleCommandLine, type EventView } from '../enrich/event-view';
 
 export type Predicate = (v: EventView) => boolean;
 

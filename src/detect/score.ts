@@ -5,7 +5,7 @@
  */
 import { severityRank, type Severity } from '../model/finding';
 import { compileMatch, type Predicate } from './match';
-import type { EventKind, EventView } from './event-view';
+import type { EventKind, EventView } from '../enrich/event-view';
 import type { LoadedRule } from './rule-loader';
 
 export interface CompiledIndicator {

@@ -7,7 +7,7 @@
  */
 import type { Finding } from '../model/finding';
 import type { CompiledRule } from './score';
-import type { EventView } from './event-view';
+import type { EventView } from '../enrich/event-view';
 
 export interface SequenceMark {
   rule: string;

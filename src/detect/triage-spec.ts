@@ -14,7 +14,7 @@
  * triageInteresting() is the reference verdict: the C++ side must agree with it.
  */
 import type { AuditEvent } from '../audit/event';
-import { baseName, commandLine, eventKind } from './event-view';
+import { baseName, commandLine, eventKind } from '../enrich/event-view';
 import { asciiLower, requiredLiterals } from './regex-literals';
 import type { LoadedRule } from './rule-loader';
 import type { MatchSpec } from './rule-schema';

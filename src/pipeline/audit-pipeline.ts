@@ -3,22 +3,23 @@
  * (docs/architecture.md: "A source yields records, everything after it is shared").
  *
  *   records ─► (live: note the pid so /proc is read while the process exists)
- *           ─► Reassembler ─► AuditEvent ─► Detector ─► redacted Findings ─► sink
+ *           ─► Reassembler ─► AuditEvent ─► Enricher ─► EventView ─► Detector ─► redacted Findings ─► sink
  *
  * Per record the only work added here is, for SYSCALL records on a live stream, one indexOf to find
- * the pid; everything else is the reassembler's and the detector's. The native reader may also send
+ * the pid; everything else is the reassembler's and the two host stages' (host-stages.ts). The native reader may also send
  * process notes (events its triage consumed whole) and /proc snapshots: src/native/process-note.ts.
  */
 import type { AuditEvent, RawRecord } from '../audit/event';
 import { Reassembler, type ReassemblerOptions, type ReassemblerStats } from '../audit/reassembler';
-import type { Detector } from '../detect/engine';
 import type { Finding } from '../model/finding';
 import { PROCESS_NOTE_TYPE, PROC_SNAPSHOT_TYPE, parseProcSnapshot, parseProcessNote, type ProcessNote } from '../native/process-note';
+import type { HostStages } from './host-stages';
 
 const AUDIT_SYSCALL = 1300;
 
 export interface AuditPipelineOptions {
-  detector: Detector;
+  /** Enrich then detect (createHostStages). */
+  stages: HostStages;
   /** Receives every non-empty set of findings, in emission order. */
   onFindings: (findings: Finding[]) => void;
   /** Observes every completed event (metrics, --events); optional. */
@@ -57,7 +58,7 @@ export function syscallPid(text: string): number {
 
 export class AuditPipeline {
   private readonly reassembler: Reassembler;
-  private readonly detector: Detector;
+  private readonly stages: HostStages;
   private readonly live: boolean;
   private readonly onFindings: (findings: Finding[]) => void;
   private readonly onEventHook: ((ev: AuditEvent) => void) | undefined;
@@ -67,7 +68,7 @@ export class AuditPipeline {
   private eventsSeen = 0;
 
   constructor(opts: AuditPipelineOptions) {
-    this.detector = opts.detector;
+    this.stages = opts.stages;
     this.live = opts.live;
     this.onFindings = opts.onFindings;
     this.onEventHook = opts.onEvent;
@@ -79,7 +80,7 @@ export class AuditPipeline {
 
   /** Feeds one batch of records (one netlink read, or a block of log lines). */
   pushBatch(batch: readonly (RawRecord & { node?: string | null })[], node: string | null = null): void {
-    const table = this.readsProc ? this.detector.processTable : null;
+    const table = this.readsProc ? this.stages.enricher.processTable : null;
     for (let i = 0; i < batch.length; i++) {
       const rec = batch[i]!;
       if (rec.type >= PROCESS_NOTE_TYPE) {
@@ -104,14 +105,14 @@ export class AuditPipeline {
       this.reassembler.noteConsumed(note.serial, note.recordTypes.length);
       this.eventsSeen++;
       if (this.onNoteHook) this.onNoteHook(note);
-      this.detector.onProcessNote(note);
+      this.stages.onProcessNote(note);
     } else if (rec.type === PROC_SNAPSHOT_TYPE) {
       const snap = parseProcSnapshot(rec.text);
       if (snap === null) {
         if (this.onBadNative) this.onBadNative(rec.type);
         return;
       }
-      if (this.live) this.detector.processTable.applyProcSnapshot(snap);
+      if (this.live) this.stages.enricher.processTable.applyProcSnapshot(snap);
     } else if (this.onBadNative) {
       this.onBadNative(rec.type);
     }
@@ -120,7 +121,7 @@ export class AuditPipeline {
   /** Ages events in flight and lets the detector close its windows; call about once a second. */
   tick(nowMs: number = Date.now()): void {
     this.reassembler.tick(nowMs);
-    const late = this.detector.tick(nowMs);
+    const late = this.stages.tick(nowMs);
     if (late.length > 0) this.onFindings(late);
   }
 
@@ -136,7 +137,7 @@ export class AuditPipeline {
   private handleEvent(ev: AuditEvent): void {
     this.eventsSeen++;
     if (this.onEventHook) this.onEventHook(ev);
-    const findings = this.detector.onAuditEvent(ev);
+    const findings = this.stages.onAuditEvent(ev);
     if (findings.length > 0) this.onFindings(findings);
   }
 }

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import pino from 'pino';
 import type { Logger } from 'pino';
+import { LogWindow } from '../log/rate-limit';
 import { z } from 'zod';
 import { SEVERITIES, severityRank } from '../model/finding';
 import type { Finding } from '../model/finding';
@@ -161,9 +162,9 @@ class OutputWorker {
   private wakeSleep: (() => void) | null = null;
   private sleepTimer: NodeJS.Timeout | null = null;
   private sleepIsIdle = false;
+  /** Failure lines: a new cause is written at once, a repeat at most once per logEveryMs. */
+  private failureLog: LogWindow;
   private lastLogKey = '';
-  private lastLogAt = 0;
-  private suppressed = 0;
   private attemptedUpTo = 0;
   private loop: Promise<void> | null = null;
   private inFlightDone: Promise<unknown> | null = null;
@@ -183,6 +184,7 @@ class OutputWorker {
       o.logger.warn({ output: cfg.name }, `TLS certificate verification is OFF for output ${cfg.name}: anyone on the path can read and forge findings`);
     }
     this.transport = new Transport(material, cfg.timeout_ms);
+    this.failureLog = new LogWindow(o.logEveryMs, o.now);
   }
 
   start(): void {
@@ -307,6 +309,8 @@ class OutputWorker {
     const s = this.stats;
     if (s.consecutiveFailures > 0) {
       this.o.logger.info({ output: this.cfg.name, failures: s.consecutiveFailures }, `delivery to ${this.cfg.name} resumed after ${s.consecutiveFailures} failed attempts`);
+      // The trouble is over: the next failure is written at once, counting only what is held back after it.
+      this.failureLog = new LogWindow(this.o.logEveryMs, this.o.now);
     }
     s.delivered += n;
     s.skipped += skipped;
@@ -314,7 +318,6 @@ class OutputWorker {
     s.consecutiveFailures = 0;
     s.nextAttemptMs = null;
     this.lastLogKey = '';
-    this.suppressed = 0;
     if (n > 0) this.o.onDelivered?.(this.cfg.name, n);
   }
 
@@ -371,11 +374,10 @@ class OutputWorker {
   /** Logs a failure when its cause changes, else at most once per logEveryMs with a count. */
   private report(f: Failure): void {
     const key = `${f.kind}|${f.message}`;
-    const now = this.o.now();
-    if (key === this.lastLogKey && now - this.lastLogAt < this.o.logEveryMs) {
-      this.suppressed++;
-      return;
-    }
+    if (key !== this.lastLogKey) this.failureLog.reopen();
+    const suppressed = this.failureLog.take();
+    if (suppressed === null) return;
+    this.lastLogKey = key;
     const name = this.cfg.name;
     const line =
       f.kind === 'auth'
@@ -385,12 +387,9 @@ class OutputWorker {
           : f.kind === 'rejected'
             ? `${name} refused findings: ${f.message}; keeping them and retrying in ${Math.round(this.o.backoff.capMs / 1000)} s`
             : `delivery to ${name} failed: ${f.message}; retrying with backoff`;
-    const fields = { output: name, kind: f.kind, depth: safeDepth(this.o.outbox, name), failures: this.stats.consecutiveFailures, suppressed: this.suppressed };
+    const fields = { output: name, kind: f.kind, depth: safeDepth(this.o.outbox, name), failures: this.stats.consecutiveFailures, suppressed };
     if (f.kind === 'transient') this.o.logger.warn(fields, line);
     else this.o.logger.error(fields, line);
-    this.lastLogKey = key;
-    this.lastLogAt = now;
-    this.suppressed = 0;
   }
 }
 
@@ -421,9 +420,9 @@ function networkMessage(err: unknown): string {
  * should (tls.ts). `credwatch config check`, `credwatch run` (before the kernel is touched) and the
  * worker itself all go through here, so all three say the same thing. Throws ShipConfigError.
  */
-export function resolveOutputSecurity(cfg: ResolvedOutputConfig, env: NodeJS.ProcessEnv, allowInsecure: boolean, opts: { tokens?: 'check' | 'skip' } = {}): { token: string | undefined; material: TlsMaterial } {
+export function resolveOutputSecurity(cfg: ResolvedOutputConfig, env: NodeJS.ProcessEnv, allowInsecure: boolean): { token: string | undefined; material: TlsMaterial } {
   let token = cfg.token;
-  if (cfg.token_env !== undefined && opts.tokens !== 'skip') {
+  if (cfg.token_env !== undefined) {
     const v = env[cfg.token_env];
     if (v === undefined || v === '') throw new ShipConfigError(`ship output ${cfg.name}: environment variable ${cfg.token_env} (token_env) is not set`);
     token = v;
@@ -443,8 +442,8 @@ function allowsInsecure(opts: Pick<ShipperOptions, 'allowInsecureTls'>, env: Nod
 }
 
 /** Every output's schema, name and security checks (resolveOutputSecurity), as createShipper makes them. */
-export function checkShipOutputs(outputs: readonly unknown[], env: NodeJS.ProcessEnv, opts: { tokens?: 'check' | 'skip'; allowInsecureTls?: boolean } = {}): void {
-  for (const cfg of resolveOutputs(outputs)) resolveOutputSecurity(cfg, env, allowsInsecure(opts, env), opts);
+export function checkShipOutputs(outputs: readonly unknown[], env: NodeJS.ProcessEnv, opts: { allowInsecureTls?: boolean } = {}): void {
+  for (const cfg of resolveOutputs(outputs)) resolveOutputSecurity(cfg, env, allowsInsecure(opts, env));
 }
 
 function resolveOutputs(outputs: readonly unknown[]): ResolvedOutputConfig[] {

@@ -15,6 +15,7 @@ import type { Readable } from 'node:stream';
 import type { StateStore } from '../store/types';
 import { parseKubeAuditLine, salvageKubeAuditLine, type KubeAuditEvent } from '../kube/event';
 import { LineSplitter } from '../kube/lines';
+import { LogWindow } from '../log/rate-limit';
 
 export interface KubeBadLine {
   path: string;
@@ -104,8 +105,8 @@ function emptyStats(): KubeAuditSourceStats {
 
 /** Turns complete lines into events and counts; shared by the follower and batch reading. */
 class LineDecoder {
-  private lastBadLog = -Infinity;
-  private suppressedBad = 0;
+  /** Bad lines and handler errors share one window: at most one warning per interval for the file. */
+  private readonly warnings: LogWindow;
 
   constructor(
     readonly stats: KubeAuditSourceStats,
@@ -113,8 +114,10 @@ class LineDecoder {
     private readonly onEvent: (ev: KubeAuditEvent) => void,
     private readonly onBadLine: ((err: KubeBadLine) => void) | undefined,
     private readonly logger: KubeSourceLogger | undefined,
-    private readonly now: () => number,
-  ) {}
+    now: () => number,
+  ) {
+    this.warnings = new LogWindow(BAD_LINE_LOG_INTERVAL_MS, now);
+  }
 
   line(text: string, endOffset: number): void {
     this.stats.lines++;
@@ -161,14 +164,8 @@ class LineDecoder {
   /** At most one warning per interval; the next one says how many were held back. */
   private warnLimited(fields: object, msg: string): void {
     if (this.logger === undefined) return;
-    const t = this.now();
-    if (t - this.lastBadLog < BAD_LINE_LOG_INTERVAL_MS) {
-      this.suppressedBad++;
-      return;
-    }
-    this.logger.warn({ path: this.filePath, ...fields, suppressed: this.suppressedBad }, msg);
-    this.lastBadLog = t;
-    this.suppressedBad = 0;
+    const suppressed = this.warnings.take();
+    if (suppressed !== null) this.logger.warn({ path: this.filePath, ...fields, suppressed }, msg);
   }
 }
 

@@ -14,9 +14,10 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasRule, type Finding, type Severity } from '../../src/model/finding';
 import { SA_DIR_IN_POD, type Pod } from '../helpers/pod-layout';
-import { forceKernelBack, kernelSnapshot, labSkipReason, setUpLab, KUBELET_COPY, type KernelSnapshot, type Lab } from './lab/attack-lab';
+import { kernelSnapshot, labSkipReason, setUpLab, KUBELET_COPY, type KernelSnapshot, type Lab } from './lab/attack-lab';
 import { run, runOk, type CommandResult } from './lab/commands';
 import { startDaemon, type RunningDaemon } from './lab/daemon';
+import { tearDownLab } from './lab/teardown';
 import { atLeast, describeFindings, readFindings, stateKey, storedTimes, triggerTimeMs, waitForNewFindings } from './lab/findings';
 
 const reason = labSkipReason();
@@ -39,7 +40,6 @@ describe.skipIf(reason !== null)('e2e: attack lab against the running agent', ()
   let lab: Lab | null = null;
   let daemon: RunningDaemon | null = null;
   let kernelBefore: KernelSnapshot | null = null;
-  let stopResult: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   const latencies: LatencyRow[] = [];
   /** stateKey (id#revision) of every finding state judged so far: an incident's update is new. */
   const seen = new Set<string>();
@@ -105,21 +105,7 @@ describe.skipIf(reason !== null)('e2e: attack lab against the running agent', ()
   }, 180_000); // a fresh CI machine may start dockerd and import the image here
 
   afterAll(async () => {
-    const problems: string[] = [];
-    try {
-      if (daemon && !daemon.exited()) stopResult = await daemon.stop();
-    } catch (err) {
-      problems.push(`stopping the agent: ${(err as Error).message}`);
-    }
-    if (lab) problems.push(...(await lab.cleanup()));
-    if (kernelBefore) {
-      try {
-        const forced = forceKernelBack(kernelBefore);
-        if (forced.length > 0) problems.push(`kernel state had to be restored by the lab: ${forced.join('; ')}`);
-      } catch (err) {
-        problems.push(`restoring the kernel: ${(err as Error).message}`);
-      }
-    }
+    await tearDownLab('e2e lab', { daemon, lab, kernelBefore });
     if (latencies.length > 0) {
       const rows = latencies.map(
         (l) => `${l.asserted ? '*' : ' '} ${l.scenario.padEnd(34)} ${l.rule.padEnd(34)} ${l.severity.padEnd(8)} ${String(l.storedMs - l.eventMs).padStart(6)} ms`,
@@ -132,7 +118,6 @@ describe.skipIf(reason !== null)('e2e: attack lab against the running agent', ()
           `asserted findings: ${asserted.length}, median ${median} ms, max ${asserted[asserted.length - 1] ?? 0} ms`,
       );
     }
-    if (problems.length > 0) console.warn(`e2e lab teardown:\n  ${problems.join('\n  ')}`);
   }, 120_000);
 
   it('benign activity raises no finding: kubectl get pods, docker ps, cat /etc/hostname, a kubelet-like token reader, a build, dpkg -l', async () => {
@@ -356,7 +341,7 @@ describe.skipIf(reason !== null)('e2e: attack lab against the running agent', ()
 
   it('the agent stops on SIGTERM with exit 0 and leaves the kernel audit state exactly as before', async () => {
     const d = daemon!;
-    stopResult = await d.stop();
+    const stopResult = await d.stop();
     expect(stopResult, d.stderr().slice(-2000)).toEqual({ code: 0, signal: null });
     expect(kernelSnapshot()).toEqual(kernelBefore);
     // What it committed is still readable after it stopped, and nothing secret is in it.

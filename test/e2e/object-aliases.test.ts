@@ -18,11 +18,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasRule, type Finding } from '../../src/model/finding';
 import { describeEvidence, hasEvidenceOf } from '../helpers/incident-evidence';
 import { SA_DIR_IN_POD, startPod, type Pod } from '../helpers/pod-layout';
-import { forceKernelBack, kernelSnapshot, labSkipReason, setUpLab, KUBELET_COPY, type KernelSnapshot, type Lab } from './lab/attack-lab';
+import { kernelSnapshot, labSkipReason, setUpLab, KUBELET_COPY, type KernelSnapshot, type Lab } from './lab/attack-lab';
 import { spawnSync } from 'node:child_process';
 import { REPO_ROOT } from './lab/daemon';
 import { run, runOk } from './lab/commands';
 import { startDaemon, type RunningDaemon } from './lab/daemon';
+import { tearDownLab } from './lab/teardown';
 import { describeFindings, readFindings, stateKey, waitForNewFindings } from './lab/findings';
 
 const reason = labSkipReason();
@@ -89,23 +90,7 @@ describe.skipIf(reason !== null)('e2e: the same token under every name gives the
     for (const f of (await readFindings(daemon.dbPath)).findings) seen.add(stateKey(f));
   }, 180_000);
 
-  afterAll(async () => {
-    const problems: string[] = [];
-    try {
-      if (daemon && !daemon.exited()) {
-        const r = await daemon.stop();
-        if (r.code !== 0) problems.push(`agent exit ${r.code ?? r.signal}`);
-      }
-    } catch (err) {
-      problems.push(`stopping the agent: ${(err as Error).message}`);
-    }
-    if (lab) problems.push(...(await lab.cleanup()));
-    if (kernelBefore) {
-      const forced = forceKernelBack(kernelBefore);
-      if (forced.length > 0) problems.push(`kernel state restored by the lab: ${forced.join('; ')}`);
-    }
-    if (problems.length > 0) console.warn(`e2e object aliases teardown:\n  ${problems.join('\n  ')}`);
-  }, 120_000);
+  afterAll(() => tearDownLab('e2e object aliases', { daemon, lab, kernelBefore }), 120_000);
 
   it('the runtime and the kubelet reading their own state raise nothing', async () => {
     const before = new Set(seen);

@@ -23,10 +23,11 @@ import type { Finding } from '../../src/model/finding';
 import { SA_DIR_IN_POD, startPod, type Pod } from '../helpers/pod-layout';
 import { boundClaims, signJwt } from '../helpers/jwt';
 import { requestLine } from '../helpers/kube-requests';
-import { forceKernelBack, kernelSnapshot, labSkipReason, setUpLab, type KernelSnapshot, type Lab } from './lab/attack-lab';
+import { kernelSnapshot, labSkipReason, setUpLab, type KernelSnapshot, type Lab } from './lab/attack-lab';
 import { run, runOk } from './lab/commands';
 import { CREDWATCH_BIN } from './lab/daemon';
 import { freeLoopbackPort, startDaemon, type RunningDaemon } from './lab/daemon';
+import { tearDownLab } from './lab/teardown';
 import { describeFindings, readFindings, stateKey, waitForNewFindings, waitForSettledFindings } from './lab/findings';
 
 const reason = labSkipReason() ?? (process.env.CREDWATCH_E2E_AGENT_IMAGE_TAR ? 'the agent image run has no kube_audit config' : null);
@@ -133,23 +134,15 @@ describe.skipIf(reason !== null)('e2e: a stolen token followed to the API reques
   }, 180_000);
 
   afterAll(async () => {
-    const problems: string[] = [];
-    try {
-      if (daemon && !daemon.exited()) {
-        const r = await daemon.stop();
-        if (r.code !== 0) problems.push(`agent exit ${r.code ?? r.signal}`);
-        const logged = daemon.logs.map((l) => JSON.stringify(l)).join('\n') + daemon.stderr();
-        if (leaks(logged).length > 0) problems.push('the raw token reached the agent log');
-      }
-    } catch (err) {
-      problems.push(`stopping the agent: ${(err as Error).message}`);
-    }
-    if (lab) problems.push(...(await lab.cleanup()));
-    if (kernelBefore) {
-      const forced = forceKernelBack(kernelBefore);
-      if (forced.length > 0) problems.push(`kernel state restored by the lab: ${forced.join('; ')}`);
-    }
-    if (problems.length > 0) console.warn(`e2e token trail teardown:\n  ${problems.join('\n  ')}`);
+    const problems = await tearDownLab('e2e token trail', {
+      daemon,
+      lab,
+      kernelBefore,
+      afterStop: (d) => {
+        const logged = d.logs.map((l) => JSON.stringify(l)).join('\n') + d.stderr();
+        return leaks(logged).length > 0 ? ['the raw token reached the agent log'] : [];
+      },
+    });
     expect(problems.filter((x) => x.includes('raw token'))).toEqual([]);
   }, 120_000);
 

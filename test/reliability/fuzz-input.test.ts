@@ -15,7 +15,7 @@ import { ArgvBuilder } from '../../src/audit/execve';
 import { FieldCursor, parseRecord } from '../../src/audit/record';
 import { Reassembler } from '../../src/audit/reassembler';
 import { decodeSockaddr } from '../../src/audit/sockaddr';
-import { createDetector } from '../../src/detect/engine';
+import { createHostStages } from '../../src/pipeline/host-stages';
 import { parseKubeAuditLine, salvageKubeAuditLine } from '../../src/kube/event';
 import { readKubeAuditStream } from '../../src/sources/kube-audit';
 import { logLineHeader } from '../../src/sources/auditlog';
@@ -124,7 +124,7 @@ describe('fuzz: reassembler + detector', () => {
       fc.property(fc.array(anyAuditLine, { minLength: 1, maxLength: 200 }), fc.integer({ min: 1, max: 64 }), (lines, maxInFlight) => {
         let clock = 1_000_000;
         const events: AuditEvent[] = [];
-        const detector = createDetector({ host: 'fuzz', users: null, now: () => clock });
+        const detector = createHostStages({ host: 'fuzz', users: null, now: () => clock });
         const r = new Reassembler({ maxInFlight, maxAgeMs: 2000, now: () => clock, onEvent: (ev) => events.push(ev) });
         let parseFailures = 0;
         for (const l of lines) {

@@ -11,7 +11,8 @@ import { checkShipOutputs } from '../../ship/shipper';
  * `credwatch config check FILE`: validates a configuration exactly as `credwatch run` (or, for a
  * collector configuration, `credwatch collector`) would load it, and runs every check those do before
  * they touch the kernel or the network, through the same functions so the messages are the same:
- *   agent      schema, file modes, token resolution; detections.rules_dir (trusted, every rule file
+ *   agent      schema, file modes, token resolution (a token_env variable unset here is an error,
+ *              as for run: check in the service's environment); detections.rules_dir (trusted, every rule file
  *              valid with the pack: src/detect/rule-set.ts); each ship output's TLS files (CA and
  *              certificate parse, the key is a private key) and insecure_skip_verify only with
  *              CREDWATCH_ALLOW_INSECURE_TLS=1 (src/ship/shipper.ts resolveOutputSecurity)
@@ -33,13 +34,10 @@ export function register(program: Command): void {
         process.stdout.write(`ok: ${file} (collector)\n  listen: ${cfg.listen}\n  agents: ${cfg.agents.map((a) => a.agent).join(', ')}\n  storage: ${cfg.pg ? cfg.storage.url : cfg.storage.path}\n`);
         return;
       }
-      const { config: cfg, source, warnings } = loadConfig(file, process.env, DEFAULT_CONFIG_PATH, { missingTokenEnv: 'warn' });
-      for (const w of warnings) {
-        process.stderr.write(`warning: ${source}:${w.line ?? 1}:${w.column ?? 1}: ${w.path}: ${w.message}; \`credwatch run\` will need it\n`);
-      }
+      // As run: a token_env variable unset in this environment is an error (run would refuse to start).
+      const { config: cfg, source } = loadConfig(file, process.env, DEFAULT_CONFIG_PATH);
       if (cfg.detections.rules_dir !== undefined) loadRunnableRuleSet([cfg.detections.rules_dir]);
-      // An unset token_env was already a warning above (the checking shell need not hold the token).
-      checkShipOutputs(cfg.ship, process.env, { tokens: 'skip' });
+      checkShipOutputs(cfg.ship, process.env);
       process.stdout.write(`ok: ${source}\n${summarizeConfig(cfg).map((l) => `  ${l}\n`).join('')}`);
     });
   config.exitOverride();

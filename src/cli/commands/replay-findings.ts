@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { Readable } from 'node:stream';
 import { REPLAY_REASSEMBLY } from '../../audit/reassembler';
-import { createDetector } from '../../detect/engine';
+import { createHostStages } from '../../pipeline/host-stages';
 import { DEFAULT_MAX_FINDING_BYTES, FindingCap } from '../../detect/finding-cap';
 import { latestRevisions } from '../../detect/incidents';
 import type { Finding } from '../../model/finding';
@@ -102,9 +102,10 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
     emitted.push(...fs);
   };
   const set = loadReplayRules(opts.rulesDir);
-  const detector = createDetector({ host, users: null, rules: set.host, sigma: set.sigma });
+  const stages = createHostStages({ host, users: null, rules: set.host, sigma: set.sigma });
+  const detector = stages.detector;
   const kube = createKubeDetector({ host, rules: set.kube, sigma: set.sigma });
-  const pipeline = new AuditPipeline({ detector, live: false, onFindings: emit, reassembler: REPLAY_REASSEMBLY });
+  const pipeline = new AuditPipeline({ stages, live: false, onFindings: emit, reassembler: REPLAY_REASSEMBLY });
   let kubeBad = 0;
 
   // Check every file before any output, so a typo in the last name does not leave half a report.

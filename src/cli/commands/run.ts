@@ -20,9 +20,9 @@ export function register(program: Command): void {
     .option('-c, --config <file>', 'configuration file (default /etc/credwatch/config.yaml; built-in defaults when absent)')
     .action(async (opts: RunOptions) => {
       const access = judgeHostAccess(probeHostAccess());
-      const agent = new Agent({ configPath: opts.config });
+      let agent: Agent;
       try {
-        await agent.start();
+        agent = await Agent.start({ configPath: opts.config });
       } catch (err) {
         explainBlocked(access);
         throw err;

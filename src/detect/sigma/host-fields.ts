@@ -16,7 +16,7 @@ import type { AuditEvent } from '../../audit/event';
 import { FieldCursor, parseRecord } from '../../audit/record';
 import { recordTypeNumber } from '../../audit/record-types';
 import { stripProcRoot, stripProcRootsInText } from '../../enrich/watched-objects';
-import type { EventView } from '../event-view';
+import type { EventView } from '../../enrich/event-view';
 import type { FieldGetter, SigmaRule } from './compile';
 import type { Cond } from './condition';
 

@@ -5,7 +5,7 @@
  * connections / handshakes / bodies in flight are capped, and the store is synchronous=FULL.
  */
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { collectorStoreOn, openCollectorStore, queryAll, type CollectorStore } f
 import type { Finding } from '../../../src/model/finding';
 import { openStore } from '../../../src/store';
 import { openDatabase } from '../../../src/store/db';
+import { bearer, closeAll, ndjson, postFindings } from '../../helpers/collector-http';
 import { makeTestPki, type TestPki } from '../../helpers/tls';
 import { captureLogger, makeFinding } from '../../unit/ship/support';
 
@@ -62,28 +63,9 @@ rate_limit: { requests_per_second: 10000, burst: 10000 }
   agent = new Agent({ connect: { ca: pki.ca } });
 });
 
-afterAll(async () => {
-  await agent?.close();
-  await server?.close();
-  await store?.close();
-  rmSync(dir, { recursive: true, force: true });
-  pki.cleanup();
-});
+afterAll(() => closeAll([agent, server, store], dir, () => pki.cleanup()));
 
-const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
-const ndjson = (fs: object[]) => fs.map((f) => JSON.stringify(f)).join('\n') + '\n';
-
-async function post(body: string, token = TOKEN_A) {
-  const res = await request(`${server.url}/v1/findings`, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson', ...bearer(token) }, dispatcher: agent });
-  const text = await res.body.text();
-  let json: Record<string, unknown> = {};
-  try {
-    json = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    /* not JSON */
-  }
-  return { status: res.statusCode, headers: res.headers, json };
-}
+const post = (body: string, token = TOKEN_A) => postFindings(server.url, body, bearer(token), agent);
 
 const stored = (q = {}) => queryAll(store, q);
 const readerTls = () => ({ ca: pki.caFile, token: TOKEN_READER });

@@ -5,7 +5,7 @@
  * the database errors.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -17,6 +17,7 @@ import { openCollectorStoreFor } from '../../../src/collector/open-store';
 import { startCollectorServer, type CollectorServer } from '../../../src/collector/server';
 import type { CollectorStore } from '../../../src/collector/store';
 import { BIN, ROOT, selfSignedCert } from '../../helpers/collector-fleet.cjs';
+import { closeAll } from '../../helpers/collector-http';
 import { freePort, startPostgres, unavailableReason, type TestPostgres } from '../../helpers/postgres.cjs';
 import { makeFinding } from '../../unit/ship/support';
 
@@ -58,13 +59,7 @@ describe.skipIf(why !== null)('collector server on PostgreSQL', () => {
     server = await startCollectorServer({ config, store, listen: { host: '127.0.0.1', port: 0 } });
     http = new Agent({ connect: { ca: cert.ca } });
   });
-  afterAll(async () => {
-    await http?.close();
-    await server?.close();
-    await store?.close();
-    await pg?.destroy();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => closeAll([http, server, store, pg && { close: () => pg.destroy() }], dir));
 
   it('acknowledges a committed batch, answers 503 + Retry-After while the database is down, and stores the resend after', async () => {
     const first = [fresh(), fresh()];

@@ -14,6 +14,7 @@ import { FLEET_TOKEN_RULE } from '../../../src/collector/token-join';
 import { TokenHome } from '../../../src/detect/kube/token-home';
 import type { Finding, FindingToken } from '../../../src/model/finding';
 import { fleetAgents, freePort, selfSignedCert, startReplica, writeReplicaConfig, ROOT, type Replica } from '../../helpers/collector-fleet.cjs';
+import { shipFindings } from '../../helpers/collector-http';
 import { request } from '../../helpers/kube-requests';
 import { startPostgres, unavailableReason, type TestPostgres } from '../../helpers/postgres.cjs';
 import { makeFinding } from '../../unit/ship/support';
@@ -55,17 +56,7 @@ function requestOf(home: TokenHome, jti: string, auditID: string, atMs: number):
   return out.map((f) => ({ ...f, host: 'cp-1' }));
 }
 
-async function post(replica: Replica, token: string, findings: Finding[]): Promise<number> {
-  const res = await httpRequest(`${replica.url}/v1/findings`, {
-    method: 'POST',
-    body: findings.map((f) => JSON.stringify(f)).join('\n') + '\n',
-    headers: { 'content-type': 'application/x-ndjson', authorization: `Bearer ${token}` },
-    dispatcher: http,
-  });
-  const text = await res.body.text();
-  if (res.statusCode !== 200) console.warn(`collector answered ${res.statusCode}: ${text}`);
-  return res.statusCode;
-}
+const post = (replica: Replica, token: string, findings: Finding[]): Promise<number> => shipFindings(replica.url, token, findings, http);
 
 async function linked(replica: Replica): Promise<Finding[]> {
   const res = await httpRequest(`${replica.url}/v1/findings?rule=${FLEET_TOKEN_RULE}&limit=10000`, { headers: { authorization: `Bearer ${READER}` }, dispatcher: http });

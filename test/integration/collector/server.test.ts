@@ -16,6 +16,7 @@ import { queryCollector } from '../../../src/collector/client';
 import { parseCollectorConfig } from '../../../src/collector/config';
 import { startCollectorServer, type CollectorServer } from '../../../src/collector/server';
 import { openCollectorStore, queryAll, type CollectorStore } from '../../../src/collector/store';
+import { bearer, closeAll, ndjson, postFindings } from '../../helpers/collector-http';
 import { makeTestPki, type TestPki } from '../../helpers/tls';
 import { captureLogger, makeFinding, makeFindings } from '../../unit/ship/support';
 
@@ -63,22 +64,9 @@ beforeAll(async () => {
   agent = new Agent({ connect: { ca: pki.ca } });
 });
 
-afterAll(async () => {
-  await agent?.close();
-  await server?.close();
-  await store?.close();
-  rmSync(dir, { recursive: true, force: true });
-  pki.cleanup();
-});
+afterAll(() => closeAll([agent, server, store], dir, () => pki.cleanup()));
 
-async function post(body: Buffer | string, headers: Record<string, string>, dispatcher: Agent = agent) {
-  const res = await request(`${server.url}/v1/findings`, { method: 'POST', body, headers: { 'content-type': 'application/x-ndjson', ...headers }, dispatcher });
-  const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, text, json: (() => { try { return JSON.parse(text) as Record<string, unknown>; } catch { return {}; } })() };
-}
-
-const ndjson = (fs: object[]) => fs.map((f) => JSON.stringify(f)).join('\n') + '\n';
-const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
+const post = (body: Buffer | string, headers: Record<string, string>, dispatcher: Agent = agent) => postFindings(server.url, body, headers, dispatcher);
 
 describe('collector ingest', () => {
   it('stores a gzipped batch, and a resend of it is counted as duplicates, not stored twice', async () => {

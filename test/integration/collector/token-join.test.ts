@@ -4,10 +4,10 @@
  * revised as requests join it. Real collector over TLS on loopback, real SQLite store; agent B's
  * findings come from the real away-from-node detector over API-server audit events.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent, request as httpRequest } from 'undici';
+import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../../src/collector/auth';
 import { parseCollectorConfig } from '../../../src/collector/config';
@@ -16,6 +16,7 @@ import { openCollectorStore, queryAll, type CollectorStore } from '../../../src/
 import { COLLECTOR_AGENT, FLEET_TOKEN_RULE } from '../../../src/collector/token-join';
 import { TokenHome } from '../../../src/detect/kube/token-home';
 import type { Finding, FindingToken } from '../../../src/model/finding';
+import { closeAll, shipFindings } from '../../helpers/collector-http';
 import { makeTestPki, type TestPki } from '../../helpers/tls';
 import { request } from '../../helpers/kube-requests';
 import { makeFinding } from '../../unit/ship/support';
@@ -59,25 +60,9 @@ rate_limit:
   agent = new Agent({ connect: { ca: pki.ca } });
 });
 
-afterAll(async () => {
-  await agent?.close();
-  await server?.close();
-  await store?.close();
-  rmSync(dir, { recursive: true, force: true });
-  pki.cleanup();
-});
+afterAll(() => closeAll([agent, server, store], dir, () => pki.cleanup()));
 
-async function ship(token: string, findings: Finding[]): Promise<number> {
-  const res = await httpRequest(`${server.url}/v1/findings`, {
-    method: 'POST',
-    body: findings.map((f) => JSON.stringify(f)).join('\n') + '\n',
-    headers: { 'content-type': 'application/x-ndjson', authorization: `Bearer ${token}` },
-    dispatcher: agent,
-  });
-  const text = await res.body.text();
-  if (res.statusCode !== 200) console.warn(`collector answered ${res.statusCode}: ${text}`);
-  return res.statusCode;
-}
+const ship = (token: string, findings: Finding[]): Promise<number> => shipFindings(server.url, token, findings, agent);
 
 const claims: FindingToken = { jti: JTI, service_account: 'app', namespace: 'shop', pod: 'app-0', pod_uid: POD, node: 'worker-1', issued: new Date(T0 - 60_000).toISOString(), expires: new Date(T0 + 3_600_000).toISOString(), kind: 'bound', from: 'file' };
 

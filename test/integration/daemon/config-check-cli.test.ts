@@ -118,11 +118,11 @@ describe.skipIf(!built)('credwatch config check', () => {
     });
   }
 
-  it('a token_env variable unset in the checking shell is a warning, not an error', () => {
+  it('a token_env variable unset where it checks is exit 2 naming key and line, as run refuses it', () => {
     const r = check(write('noenv.yaml', full));
-    expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/^warning: .*noenv\.yaml:29:16: ship\[1\]\.token_env: environment variable SPLUNK_HEC_TOKEN is not set/);
-    expect(r.stdout).toContain('splunk (splunk-hec https://127.0.0.1:8088, token from $SPLUNK_HEC_TOKEN)');
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/noenv\.yaml:29:16: ship\[1\]\.token_env: environment variable SPLUNK_HEC_TOKEN is not set/);
   });
 
   it('exit 2 for a world-readable file holding a token', () => {

@@ -103,6 +103,12 @@ describe.skipIf(!built || !hasUnshare)('config check parity with run and collect
     expectSameRefusal(agentConfig('no-ca.yaml', ship(`      ca_file: ${ca}\n`)), new RegExp(`^credwatch: ship output fleet: cannot read TLS ca file ${ca}: ENOENT$`));
   });
 
+  it('a ship output whose token_env variable is unset (check refuses what run refuses)', () => {
+    const file = agentConfig('noenv.yaml', 'ship:\n  - name: hec\n    type: splunk-hec\n    url: https://127.0.0.1:8088\n    token_env: PARITY_UNSET_TOKEN\n');
+    expectSameRefusal(file, /ship\[0\]\.token_env: environment variable PARITY_UNSET_TOKEN is not set/);
+    expect(cli(['config', 'check', file], { PARITY_UNSET_TOKEN: 'x' }).code).toBe(0);
+  });
+
   it('tls.insecure_skip_verify without CREDWATCH_ALLOW_INSECURE_TLS=1', () => {
     const file = agentConfig('insecure.yaml', ship('      insecure_skip_verify: true\n'));
     expectSameRefusal(file, /^credwatch: ship output fleet: tls\.insecure_skip_verify is refused unless insecure TLS is explicitly allowed \(CREDWATCH_ALLOW_INSECURE_TLS=1\)$/);

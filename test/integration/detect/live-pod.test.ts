@@ -14,7 +14,7 @@ import { execFile } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditSocket, getStatus, loadNative, type AuditStatus, type NativeAuditSocket } from '../../../src/native/binding';
 import { AuditPipeline } from '../../../src/pipeline/audit-pipeline';
-import { createDetector, type Detector } from '../../../src/detect/engine';
+import { createHostStages, type HostStages } from '../../../src/pipeline/host-stages';
 import { hasRule, type Finding } from '../../../src/model/finding';
 import { latestRevisions } from '../../../src/detect/incidents';
 import { describeEvidence, hasEvidenceOf } from '../../helpers/incident-evidence';
@@ -66,7 +66,7 @@ describe.skipIf(reason !== null)('live: token reads inside a pod container', () 
   let before: AuditStatus | null = null;
   let socket: NativeAuditSocket | null = null;
   let watcher: PodVolumeWatcher | null = null;
-  let detector: Detector;
+  let detector: HostStages;
   let pipeline: AuditPipeline;
   const installed: string[] = [];
   const findings: Finding[] = [];
@@ -86,12 +86,12 @@ describe.skipIf(reason !== null)('live: token reads inside a pod container', () 
     while (ours().length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
     const podWatch = ours();
     expect(podWatch).toEqual([`-w ${pod.volumeDir} -p r -k credwatch:pod-token`]);
-    detector = createDetector({
+    detector = createHostStages({
       host: 'live-test',
       processTable: new ProcessTable({ reader: createLiveProcReader() }),
       podUidOf: createCgroupPodLookup(),
     });
-    pipeline = new AuditPipeline({ detector, live: true, onFindings: (f) => findings.push(...f) });
+    pipeline = new AuditPipeline({ stages: detector, live: true, onFindings: (f) => findings.push(...f) });
     socket = createAuditSocket({ mode: 'unicast', onBatch: (b) => pipeline.pushBatch(b) });
     socket.start();
     loadNative().setStatus({ backlogLimit: 8192 });
@@ -100,7 +100,7 @@ describe.skipIf(reason !== null)('live: token reads inside a pod container', () 
     const rules = [
       `-A never,exit -F arch=b64 -S all -F pid=${process.pid}`,
       // (Debian's auditctl 3.0.9 has no io_uring list: those rules are the agent's own to install)
-      ...detector.requiredAuditRules().filter((l) => !/^-a\s+\S*io_uring/.test(l)),
+      ...detector.detector.requiredAuditRules().filter((l) => !/^-a\s+\S*io_uring/.test(l)),
       ...podWatch,
     ];
     for (const line of rules) {

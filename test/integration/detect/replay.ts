@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import type { AuditEvent } from '../../../src/audit/event';
 import { readLogEvents } from '../../helpers/fixture-events';
-import { createDetector, type Detector, type DetectorOptions } from '../../../src/detect/engine';
+import { createHostStages, type HostStages } from '../../../src/pipeline/host-stages';
 import type { Finding } from '../../../src/model/finding';
 import { latestRevisions } from '../../../src/detect/incidents';
 
@@ -15,10 +15,10 @@ export const readEvents = readLogEvents;
 
 export async function replay(
   file: string,
-  opts: Partial<DetectorOptions> = {},
-): Promise<{ events: AuditEvent[]; findings: Finding[]; detector: Detector }> {
+  opts: Partial<Parameters<typeof createHostStages>[0]> = {},
+): Promise<{ events: AuditEvent[]; findings: Finding[]; detector: HostStages }> {
   const events = await readEvents(path.isAbsolute(file) ? file : path.join(BEHAVIOURS, file));
-  const detector = createDetector({ host: 'lab-node', users: null, ...opts });
+  const detector = createHostStages({ host: 'lab-node', users: null, ...opts });
   const findings: Finding[] = [];
   for (const ev of events) findings.push(...detector.onAuditEvent(ev));
   // As `credwatch replay`: close the incidents at the end of the log and keep each one's last revision.

@@ -15,7 +15,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../../src/audit/event';
 import { REPLAY_REASSEMBLY, Reassembler } from '../../../src/audit/reassembler';
 import { toJsonLine } from '../../../src/cli/render/escape';
-import { createDetector } from '../../../src/detect/engine';
+import { createHostStages } from '../../../src/pipeline/host-stages';
 import type { Finding } from '../../../src/model/finding';
 import { DEFAULT_MAX_FINDING_BYTES, FindingCap } from '../../../src/detect/finding-cap';
 import { latestRevisions } from '../../../src/detect/incidents';
@@ -74,8 +74,8 @@ async function fullFindings(files: string[]): Promise<string[]> {
     trail.noteHostFindings(fs);
     emitted.push(...fs);
   };
-  const detector = createDetector({ host, users: null });
-  const pipeline = new AuditPipeline({ detector, live: false, onFindings: emit, reassembler: REPLAY_REASSEMBLY });
+  const detector = createHostStages({ host, users: null });
+  const pipeline = new AuditPipeline({ stages: detector, live: false, onFindings: emit, reassembler: REPLAY_REASSEMBLY });
   // Findings mode reads several files in recorded time order (each by its first stamp) and prints in
   // recorded time (src/cli/commands/replay-order.ts): the full path keeps the same contract.
   const head = (f: string): string => (f.endsWith('.gz') ? gunzipSync(fs.readFileSync(f)) : fs.readFileSync(f)).subarray(0, 65536).toString('utf8');

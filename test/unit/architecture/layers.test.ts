@@ -28,7 +28,14 @@ describe('module direction', () => {
 
   it('keeps the model lowest: it may not import even the audit layer', async () => {
     const messages = await lintAs('src/model/probe.ts', "import { parseRecord } from '../audit/record';\nexport const x = parseRecord;\n");
-    expect(messages.some((m) => m.startsWith('import/no-restricted-paths') && m.includes('src/model sits below audit'))).toBe(true);
+    expect(messages.some((m) => m.startsWith('import/no-restricted-paths') && m.includes('src/model sits below log, audit'))).toBe(true);
+  }, 30_000);
+
+  it('keeps the log policy low: every layer may use it, it may use only the model', async () => {
+    const up = await lintAs('src/log/probe.ts', "import { parseRecord } from '../audit/record';\nexport const x = parseRecord;\n");
+    expect(up.some((m) => m.startsWith('import/no-restricted-paths') && m.includes('src/log sits below audit'))).toBe(true);
+    const down = await lintAs('src/sources/probe.ts', "import { LogWindow } from '../log/rate-limit';\nexport const x = LogWindow;\n");
+    expect(down.filter((m) => m.startsWith('import/no-restricted-paths'))).toEqual([]);
   }, 30_000);
 
   it('accepts a downward import (the daemon using the store)', async () => {

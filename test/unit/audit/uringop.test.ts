@@ -4,7 +4,7 @@
  * not know, fields we do not know — is parsed, counted and emitted, never dropped.
  */
 import { describe, expect, it } from 'vitest';
-import { eventKind } from '../../../src/detect/event-view';
+import { eventKind } from '../../../src/enrich/event-view';
 import { reassembleLines, fixtureLines } from './fixtures';
 
 const LOG = 'recorded/credwatch-lab-io_uring.log';

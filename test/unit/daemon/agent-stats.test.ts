@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 
 import type { DetectorStats } from '../../../src/detect/engine';
 import { AgentStats, type StatsSources } from '../../../src/daemon/agent-stats';
-import type { RateLimitedLog } from '../../../src/daemon/logger';
+import type { RateLimitedLog } from '../../../src/log/rate-limit';
 import { createMetrics } from '../../../src/daemon/metrics';
 import type { NetlinkCounters } from '../../../src/sources/netlink';
 

@@ -215,12 +215,9 @@ describe('secrets', () => {
     expect(loadConfig(ok, { ES_T: 'x' }).config.ship[0]).toMatchObject({ url: 'https://127.0.0.1:9200' });
   });
 
-  it('with missingTokenEnv "warn", an unset token_env variable is a warning and token_env stays', () => {
-    const p = write('warn.yaml', 'ship:\n  - name: hec\n    type: splunk-hec\n    url: https://127.0.0.1:8088\n    token_env: UNSET_T\n', 0o600);
-    const r = loadConfig(p, {}, '/nonexistent', { missingTokenEnv: 'warn' });
-    expect(r.warnings).toEqual([{ path: 'ship[0].token_env', line: 5, column: 16, message: expect.stringContaining('UNSET_T is not set') as unknown }]);
-    expect(r.config.ship[0]).toMatchObject({ token_env: 'UNSET_T' });
-    expect(() => loadConfig(p, {})).toThrow(/UNSET_T is not set/);
+  it('an unset token_env variable is a refusal naming the key and line', () => {
+    const p = write('unset.yaml', 'ship:\n  - name: hec\n    type: splunk-hec\n    url: https://127.0.0.1:8088\n    token_env: UNSET_T\n', 0o600);
+    expect(refusal(p).problems).toEqual([{ path: 'ship[0].token_env', line: 5, column: 16, message: expect.stringContaining('UNSET_T is not set') as unknown }]);
   });
 
   it('the same file with mode 0600 loads', () => {

@@ -1,7 +1,7 @@
 /** The behaviour key's parts (src/detect/behaviour-key.ts): runtime exec targets, path normalisation, host actors. */
 import { describe, expect, it } from 'vitest';
 import { behaviourKey, HostActors, normalisePath, runtimeExecTarget } from '../../../src/detect/behaviour-key';
-import type { EventView } from '../../../src/detect/event-view';
+import type { EventView } from '../../../src/enrich/event-view';
 
 describe('runtimeExecTarget', () => {
   it.each([

@@ -3,7 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { AuditEvent, Sockaddr } from '../../../src/audit/event';
-import { createDetector, findingId } from '../../../src/detect/engine';
+import { findingId } from '../../../src/detect/engine';
+import { createHostStages } from '../../../src/pipeline/host-stages';
 import { ProcessTable } from '../../../src/enrich/process-table';
 import type { ProcReader } from '../../../src/enrich/proc-reader';
 import { makeEvent } from '../enrich/helpers';
@@ -47,7 +48,7 @@ const TOKEN = '/run/secrets/kubernetes.io/serviceaccount/token';
 const NODE_TOKEN = '/var/lib/kubelet/pods/7d3f4c2a-1b5e-4c8d-9f0a-2e6b8c4d1a35/volumes/kubernetes.io~projected/kube-api-access-q7x2m/token';
 // These tests are about the rules, one finding per rule hit: they ask for ungrouped findings
 // (incidents: false). How hits become one incident per behaviour is test/unit/detect/incidents.test.ts.
-const detector = (opts: Partial<Parameters<typeof createDetector>[0]> = {}) => createDetector({ host: 'node-a', users: null, incidents: false, ...opts });
+const detector = (opts: Partial<Parameters<typeof createHostStages>[0]> = {}) => createHostStages({ host: 'node-a', users: null, incidents: false, ...opts });
 
 describe('scoring', () => {
   it('adds indicator weights the way the reference SPL adds its risk score', () => {
@@ -139,7 +140,7 @@ describe('exclusions and allowlist', () => {
   it('drops excluded readers and counts them', () => {
     const d = detector();
     expect(d.onAuditEvent(open(30, 1, NODE_TOKEN, '/usr/local/bin/kubelet'))).toEqual([]);
-    expect(d.stats.excluded).toBe(1);
+    expect(d.detector.stats.excluded).toBe(1);
     expect(d.onAuditEvent(open(31, 1, NODE_TOKEN, '/usr/bin/cat'))[0]?.rule).toBe('h3-kubelet-pod-volume-harvest');
   });
 
@@ -153,7 +154,7 @@ describe('exclusions and allowlist', () => {
     expect(d.onAuditEvent(open(32, 1, NODE_TOKEN, '/opt/backup/bin/cat'))).toEqual([]);
     expect(d.onAuditEvent(exec(33, 1, ['kubectl', 'get', 'secrets'], '/usr/bin/kubectl', 0, { auid: 1001 }))).toEqual([]);
     expect(d.onAuditEvent(exec(34, 1, ['kubectl', 'get', 'secrets'], '/usr/bin/kubectl', 0, { auid: 1002 }))).toHaveLength(1);
-    expect(d.stats.allowlisted).toBe(2);
+    expect(d.detector.stats.allowlisted).toBe(2);
   });
 
   it('allowlists by container id', () => {
@@ -212,7 +213,7 @@ describe('findings', () => {
     const d = detector();
     expect(d.onAuditEvent(open(60, 1, TOKEN, '/usr/bin/python3', 0))).toHaveLength(1);
     expect(d.onAuditEvent(open(60, 1, TOKEN, '/usr/bin/python3', 1000))).toHaveLength(0);
-    expect(d.stats.suppressed).toBe(1);
+    expect(d.detector.stats.suppressed).toBe(1);
     expect(d.onAuditEvent(open(60, 1, TOKEN, '/usr/bin/python3', 60_000))).toHaveLength(1);
   });
 
@@ -278,7 +279,7 @@ describe('rules lifecycle', () => {
     const d = detector();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-bad-'));
     fs.writeFileSync(path.join(dir, 'bad.yaml'), 'rules:\n  - id: x\n    severity: nope\n');
-    expect(() => d.reload(dir)).toThrow(/bad\.yaml:\d+:\d+: /);
+    expect(() => d.detector.reload(dir)).toThrow(/bad\.yaml:\d+:\d+: /);
     expect(d.onAuditEvent(exec(110, 1, ['kubectl', 'get', 'secrets'], '/usr/bin/kubectl'))).toHaveLength(1);
     fs.rmSync(dir, { recursive: true });
   });
@@ -291,7 +292,7 @@ describe('rules lifecycle', () => {
         listDir: (dir) => (dir === '/home' ? ['alice', 'bob'] : []),
       },
     });
-    const rules = d.requiredAuditRules();
+    const rules = d.detector.requiredAuditRules();
     expect(rules).toContain('-a always,exit -F arch=b64 -S execve,execveat -k credwatch:exec');
     expect(rules).toContain('-a always,exit -F arch=b32 -S execve,execveat -k credwatch:exec');
     expect(rules).toContain('-a always,exit -F arch=b64 -S connect -F saddr_fam=2 -k credwatch:connect');

@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../../src/audit/event';
-import { createDetector } from '../../../src/detect/engine';
+import { createHostStages } from '../../../src/pipeline/host-stages';
 import { severityRank, type Finding } from '../../../src/model/finding';
 import { latestRevisions } from '../../../src/detect/incidents';
 import { makeEvent } from '../enrich/helpers';
@@ -31,7 +31,7 @@ function exec(argv: string[]): AuditEvent {
 }
 
 function findingsFor(argv: string[]): Finding[] {
-  const d = createDetector({ host: 'node-a', users: null });
+  const d = createHostStages({ host: 'node-a', users: null });
   // What a receiver keeping the highest revision holds after the event and one tick.
   return latestRevisions([...d.onAuditEvent(exec(argv)), ...d.tick(T0 + 1000)]);
 }

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditEvent, ProcessInfo } from '../../../src/audit/event';
-import { createDetector, type Detector } from '../../../src/detect/engine';
+import { createHostStages, type HostStages } from '../../../src/pipeline/host-stages';
 import type { Finding } from '../../../src/model/finding';
 import { latestRevisions } from '../../../src/detect/incidents';
 import { TOKEN_TRAIL_RULE, TokenTrail } from '../../../src/detect/token-trail';
@@ -94,15 +94,15 @@ function table(): ProcessTable {
   return t;
 }
 
-function detector(opts: { maxEvidence?: number; claims?: TokenClaimsReader } = {}): Detector {
+function detector(opts: { maxEvidence?: number; claims?: TokenClaimsReader } = {}): HostStages {
   const claims = opts.claims;
   const objects = new WatchedObjects({ reindexMs: 0, ...(claims ? { onIndexFile: (i: string, f: string, o: Parameters<TokenClaimsReader['noteFile']>[2]) => claims.noteFile(i, f, o) } : {}) });
   objects.applyRules([`-w ${vol} -p r -k credwatch:pod-token`]);
-  return createDetector({ host: 'node-a', users: null, processTable: table(), objects, tokenClaims: claims, incidents: { maxEvidence: opts.maxEvidence ?? 16 } });
+  return createHostStages({ host: 'node-a', users: null, processTable: table(), objects, tokenClaims: claims, incidents: { maxEvidence: opts.maxEvidence ?? 16 } });
 }
 
 /** Everything the detector emitted, then its tick: what a receiver keeping the highest revision holds. */
-function run(d: Detector, events: AuditEvent[]): { emitted: Finding[]; latest: Finding[] } {
+function run(d: HostStages, events: AuditEvent[]): { emitted: Finding[]; latest: Finding[] } {
   const emitted: Finding[] = [];
   for (const ev of events) emitted.push(...d.onAuditEvent(ev));
   emitted.push(...d.tick(T0 + (serial + 1) * 1000));

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { createDetector } from '../../../src/detect/engine';
+import { createHostStages } from '../../../src/pipeline/host-stages';
 import { LinearRegexError, MAX_MATCH_TEXT, compileRegex, matchStats, verifyRegex } from '../../../src/detect/linear-regex';
 import { requiredLiterals } from '../../../src/detect/regex-literals';
 import { makeEvent } from '../enrich/helpers';
@@ -95,7 +95,7 @@ describe('linear-time rule regexes', () => {
 });
 
 describe('the engine on hostile command lines (every shipped rule)', () => {
-  const detector = createDetector({ host: 'node-a', users: null });
+  const detector = createHostStages({ host: 'node-a', users: null });
   const exec = (argv: string[], exe = '/usr/bin/true') =>
     makeEvent({ process: { pid: 4242, uid: 1000, euid: 1000, auid: 1000, exe, comm: path.basename(exe), argv }, paths: [{ name: exe, nametype: 'NORMAL' } as never] });
 

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../../src/audit/event';
-import { createDetector } from '../../../src/detect/engine';
+import { createHostStages } from '../../../src/pipeline/host-stages';
 import { ProcessTable } from '../../../src/enrich/process-table';
 import type { ProcReader } from '../../../src/enrich/proc-reader';
 import { WatchedObjects, kernelDevString, stripProcRoot, stripProcRootsInText } from '../../../src/enrich/watched-objects';
@@ -72,10 +72,10 @@ function table(): ProcessTable {
   return t;
 }
 
-function setup(): ReturnType<typeof createDetector> {
+function setup(): ReturnType<typeof createHostStages> {
   const objects = new WatchedObjects();
   objects.applyRules([`-w ${vol} -p r -k credwatch:pod-token`]);
-  return createDetector({ host: 'node-a', users: null, processTable: table(), objects });
+  return createHostStages({ host: 'node-a', users: null, processTable: table(), objects });
 }
 
 describe('watched objects: identified by key + inode, whatever the name', () => {
@@ -132,15 +132,15 @@ describe('watched objects: identified by key + inode, whatever the name', () => 
     fs.writeFileSync(path.join(stamp2, 'token'), 'eyJnew');
     const [f] = d.onAuditEvent(openOf(701, `/proc/1/root${SA}/token`, path.join(stamp2, 'token'), '/usr/bin/cat'));
     expect(f?.object).toMatchObject({ pod_uid: POD, via: 'inode' });
-    expect(d.objects.stats.reindexes).toBe(1);
+    expect(d.enricher.objects.stats.reindexes).toBe(1);
   });
 
   it('without an index entry (replay) the key still names the class and the path may name the pod', () => {
-    const d = createDetector({ host: 'node-a', users: null });
+    const d = createHostStages({ host: 'node-a', users: null });
     const ev = openOf(701, `/var/lib/kubelet/pods/${POD}/volumes/kubernetes.io~projected/kube-api-access-q7x2m/token`, realToken, '/usr/bin/cat');
     const [f] = d.onAuditEvent(ev);
     expect(f?.object).toEqual({ class: 'pod-token', pod_uid: POD, container_id: null, via: 'key', foreign: true });
-    expect(d.objects.stats.keyOnlyHits).toBe(1);
+    expect(d.enricher.objects.stats.keyOnlyHits).toBe(1);
   });
 
   it('an event without one of our watch keys is no object hit, whatever inode it names', () => {
@@ -160,7 +160,7 @@ describe('proc root prefixes in text', () => {
   });
 
   it('argv indicators (H2, H3) see through /proc/<pid>/root and /proc/self/root', () => {
-    const d = createDetector({ host: 'node-a', users: null });
+    const d = createHostStages({ host: 'node-a', users: null });
     const exec = (argv: string[]): AuditEvent =>
       makeEvent({
         syscall: { arch: 'x86_64', nr: 59, name: 'execve', success: true, exit: 0 },
@@ -202,7 +202,7 @@ describe('token claims on the finding (issue 18): the agent decodes the file the
     const reader = new TokenClaimsReader();
     const objects = new WatchedObjects({ onIndexFile: (i, f, o) => reader.noteFile(i, f, o) });
     objects.applyRules([`-w ${vol} -p r -k credwatch:pod-token`]);
-    const d = createDetector({ host: 'node-a', users: null, processTable: table(), objects, tokenClaims: reader });
+    const d = createHostStages({ host: 'node-a', users: null, processTable: table(), objects, tokenClaims: reader });
     const inPod = d.onAuditEvent(openOf(501, `${SA}/..data/token`, realToken, '/bin/cat'));
     const fromNode = d.onAuditEvent(openOf(701, `/proc/4242/root${SA}/token`, realToken, '/usr/bin/cat'));
     expect(inPod.map((f) => [f.rule, f.token?.jti])).toEqual([['h1-sa-token-read', 'jti-objects-1']]);

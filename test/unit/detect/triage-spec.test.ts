@@ -7,8 +7,8 @@ import type { AuditEvent, Sockaddr } from '../../../src/audit/event';
 import { REPLAY_REASSEMBLY, Reassembler } from '../../../src/audit/reassembler';
 import { linesToRecords } from '../../../src/sources/auditlog';
 import { fixtureFiles, readLogEvents } from '../../helpers/fixture-events';
-import { createDetector } from '../../../src/detect/engine';
-import { EventView } from '../../../src/detect/event-view';
+import { createHostStages } from '../../../src/pipeline/host-stages';
+import { EventView } from '../../../src/enrich/event-view';
 import { compileMatch, type Predicate } from '../../../src/detect/match';
 import { defaultRulesDir, loadRuleDir, type LoadedRule } from '../../../src/detect/rule-loader';
 import { compileRegex, ruleSpec, type MatchSpec } from '../../../src/detect/rule-schema';
@@ -287,10 +287,10 @@ describe('safety on every recorded audit log', () => {
 
   beforeAll(async () => {
     for (const file of files) {
-      const detector = createDetector({ host: 'lab-node', users: null });
+      const detector = createHostStages({ host: 'lab-node', users: null });
       // Pretend every reader is new: the novel_reader predicates then match whenever their
       // other conditions do (the strictest reading for this test).
-      const ctx = { table: detector.processTable, readers: { observe: () => true } };
+      const ctx = { table: detector.enricher.processTable, readers: { observe: () => true } };
       let n = 0;
       for (const ev of await eventsOf(file)) {
         const found = detector.onAuditEvent(ev);

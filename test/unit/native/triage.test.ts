@@ -12,7 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 import { recordTypeNumber } from '../../../src/audit/record-types';
 import { nativeTriageFor } from '../../../src/daemon/native-triage';
-import { createDetector } from '../../../src/detect/engine';
+import { createHostStages } from '../../../src/pipeline/host-stages';
 import { triageInteresting, triageSummaryOf } from '../../../src/detect/triage-spec';
 import type { NativeTriageSpec } from '../../../src/native/types';
 import { PROCESS_NOTE_TYPE, parseProcessNote } from '../../../src/native/process-note';
@@ -22,7 +22,7 @@ import { tryLoadNative } from '../../helpers/native';
 const { native, reason } = tryLoadNative();
 if (reason) console.warn(`[skip] native triage: ${reason}`);
 
-const compiled = nativeTriageFor(createDetector({ host: 'lab-node', users: null }));
+const compiled = nativeTriageFor(createHostStages({ host: 'lab-node', users: null }).detector);
 const spec: NativeTriageSpec = compiled.spec;
 /** The same spec as the reference verdict takes it. */
 const referenceSpec = { ...compiled.spec, reasons: compiled.reasons };
@@ -53,7 +53,7 @@ describe.skipIf(native === null)('native triage on every recorded exec and conne
   beforeAll(async () => {
     const n = native!;
     for (const file of fixtureFiles(/\.(log|log\.gz)$/)) {
-      const detector = createDetector({ host: 'lab-node', users: null });
+      const detector = createHostStages({ host: 'lab-node', users: null });
       const name = path.relative(FIXTURES, file);
       for (const ev of await readLogEvents(file)) {
         const found = detector.onAuditEvent(ev).length > 0;

@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { AuditEvent, Sockaddr } from '../../../src/audit/event';
-import { createDetector } from '../../../src/detect/engine';
+import { createHostStages } from '../../../src/pipeline/host-stages';
 import { globMatcher } from '../../../src/detect/match';
 import { ProcessTable, ownString } from '../../../src/enrich/process-table';
 import { makeEvent } from '../enrich/helpers';
@@ -47,7 +47,7 @@ const apiserver: Sockaddr = { family: 'inet', addr: '10.96.0.1', port: 443, path
 
 describe('sequence marks under repeated reads', () => {
   it('a process reading the token 5,000 times then calling the API gives one sequence finding with one read', () => {
-    const d = createDetector({ host: 'node-a', users: null });
+    const d = createHostStages({ host: 'node-a', users: null });
     d.onAuditEvent(exec(70, 1, ['bash'], '/bin/bash', 0));
     for (let i = 0; i < 5000; i++) d.onAuditEvent(open(71, 70, NODE_TOKEN, '/usr/bin/cat', i));
     const out = d.onAuditEvent(connect(72, 70, apiserver, '/usr/bin/curl', 6000));
@@ -58,7 +58,7 @@ describe('sequence marks under repeated reads', () => {
   });
 
   it('the window runs from the latest read: a read long ago refreshed by a recent one still joins', () => {
-    const d = createDetector({ host: 'node-a', users: null });
+    const d = createHostStages({ host: 'node-a', users: null });
     d.onAuditEvent(exec(80, 1, ['bash'], '/bin/bash', 0));
     d.onAuditEvent(open(81, 80, NODE_TOKEN, '/usr/bin/cat', 0));
     d.onAuditEvent(open(81, 80, NODE_TOKEN, '/usr/bin/cat', 100_000));
@@ -68,7 +68,7 @@ describe('sequence marks under repeated reads', () => {
 
   it('a read after a join starts a new mark, so a later use joins again', () => {
     // About the sequence marks, so per-rule findings (incidents: false): each join is its own hit.
-    const d = createDetector({ host: 'node-a', users: null, incidents: false });
+    const d = createHostStages({ host: 'node-a', users: null, incidents: false });
     d.onAuditEvent(exec(90, 1, ['bash'], '/bin/bash', 0));
     d.onAuditEvent(open(91, 90, NODE_TOKEN, '/usr/bin/cat', 0));
     expect(d.onAuditEvent(connect(92, 90, apiserver, '/usr/bin/curl', 1000)).map((f) => f.rule)).toContain('seq-credential-read-then-use');
@@ -77,7 +77,7 @@ describe('sequence marks under repeated reads', () => {
   });
 
   it('grouped, the second join of the same tree and endpoint updates the incident the first opened', () => {
-    const d = createDetector({ host: 'node-a', users: null });
+    const d = createHostStages({ host: 'node-a', users: null });
     d.onAuditEvent(exec(90, 1, ['bash'], '/bin/bash', 0));
     d.onAuditEvent(open(91, 90, NODE_TOKEN, '/usr/bin/cat', 0));
     const [first] = d.onAuditEvent(connect(92, 90, apiserver, '/usr/bin/curl', 1000)).filter((f) => f.rules?.includes('seq-credential-read-then-use'));

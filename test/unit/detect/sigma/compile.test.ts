@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadRuleSet, loadRunnableRuleSet } from '../../../../src/detect/rule-set';
 import type { AuditEvent } from '../../../../src/audit/event';
-import { createDetector } from '../../../../src/detect/engine';
+import { createHostStages } from '../../../../src/pipeline/host-stages';
 import { createKubeDetector } from '../../../../src/detect/kube';
 import type { SigmaRule } from '../../../../src/detect/sigma/compile';
 import type { Finding } from '../../../../src/model/finding';
@@ -144,11 +144,11 @@ describe('Sigma rules at run time (rules_dir)', () => {
     fs.writeFileSync(path.join(dir, '00-local.yaml'), `rules:\n  - id: ${id}\n    enabled: false\n`, { mode: 0o644 });
     const set = loadRuleSet([dir]);
     expect(set.sigma.find((r) => r.id === id)).toMatchObject({ enabled: false, overridden_by: [path.join(dir, '00-local.yaml')] });
-    const d = createDetector({ host: 'n', users: null, rules: [], sigma: set.sigma });
-    expect(d.sigmaRules()).toEqual([]);
+    const d = createHostStages({ host: 'n', users: null, rules: [], sigma: set.sigma });
+    expect(d.detector.sigmaRules()).toEqual([]);
     expect(d.onAuditEvent(exec(990, '/usr/bin/whoami', ['whoami']))).toEqual([]);
     fs.writeFileSync(path.join(dir, '00-local.yaml'), `rules:\n  - id: ${id}\n    enabled: true\n`, { mode: 0o644 });
-    expect(createDetector({ host: 'n', users: null, rules: [], sigma: loadRuleSet([dir]).sigma }).onAuditEvent(exec(991, '/usr/bin/whoami', ['whoami'])).map((f) => f.rule)).toEqual([id]);
+    expect(createHostStages({ host: 'n', users: null, rules: [], sigma: loadRuleSet([dir]).sigma }).onAuditEvent(exec(991, '/usr/bin/whoami', ['whoami'])).map((f) => f.rule)).toEqual([id]);
     fs.writeFileSync(path.join(dir, '00-local.yaml'), `rules:\n  - id: ${id}\n    severity: low\n    override: {severity: replace}\n`, { mode: 0o644 });
     expect(() => loadRuleSet([dir])).toThrow(/00-local\.yaml:4:.*Sigma rule: it can be switched with enabled/s);
     fs.writeFileSync(path.join(dir, '00-local.yaml'), `rules:\n  - id: sigma-00000000-0000-0000-0000-000000000000\n    enabled: false\n`, { mode: 0o644 });
@@ -157,7 +157,7 @@ describe('Sigma rules at run time (rules_dir)', () => {
 
   it('repeats of a behaviour only a Sigma rule flags are one incident: 50 execs of whoami give one finding, counted 50 times', () => {
     const dir = sigmaDir(RULE('    sel:\n        Image|endswith: /whoami\n    condition: sel'));
-    const d = createDetector({ host: 'n', users: null, rules: [], sigma: loadRuleSet([dir]).sigma });
+    const d = createHostStages({ host: 'n', users: null, rules: [], sigma: loadRuleSet([dir]).sigma });
     const out: Finding[] = [...d.onAuditEvent(exec(899, '/usr/bin/bash', ['bash']))];
     // One shell (the actor: the process-tree root on a host) runs whoami 50 times.
     for (let i = 0; i < 50; i++) {
@@ -178,28 +178,28 @@ describe('Sigma rules at run time (rules_dir)', () => {
       RULE('    sel:\n        type: SYSCALL\n        SYSCALL: execve\n        exe|endswith: /nsenter\n    condition: sel', '    product: linux\n    service: auditd').replace('000000000001', '000000000002'),
       { mode: 0o644 },
     );
-    const d = createDetector({ host: 'n', users: null, rulesDir: dir });
-    expect(d.sigmaRules().map((r) => r.target).sort()).toEqual(['auditd', 'process_creation']);
+    const d = createHostStages({ host: 'n', users: null, rulesDir: dir });
+    expect(d.detector.sigmaRules().map((r) => r.target).sort()).toEqual(['auditd', 'process_creation']);
     // The Sigma rule and the pack's h5 say the same thing about one behaviour: one incident with both.
     const found = d.onAuditEvent(exec(700, '/usr/bin/kubectl', ['kubectl', 'get', 'secrets', '-A']));
     expect(found).toHaveLength(1);
     expect(found[0]!.rules).toEqual(expect.arrayContaining(['sigma-0b9c1c39-1111-4c1e-9a1e-000000000001', 'h5-kubectl-secret-access']));
     expect(found[0]).toMatchObject({ severity: 'high', mitre: expect.arrayContaining(['T1552.007']), indicators: expect.arrayContaining(['sigma:sel']) });
-    const alone = createDetector({ host: 'n', users: null, rules: [], sigma: d.sigmaRules() as SigmaRule[] }).onAuditEvent(exec(700, '/usr/bin/kubectl', ['kubectl', 'get', 'secrets', '-A']));
+    const alone = createHostStages({ host: 'n', users: null, rules: [], sigma: d.detector.sigmaRules() as SigmaRule[] }).onAuditEvent(exec(700, '/usr/bin/kubectl', ['kubectl', 'get', 'secrets', '-A']));
     expect(alone[0]).toMatchObject({ rule: 'sigma-0b9c1c39-1111-4c1e-9a1e-000000000001', severity: 'high', mitre: ['T1552.007'], indicators: ['sigma:sel'], title: 'Test rule' });
     const rulesOf = (evs: Finding[]): string[] => evs.flatMap((x) => x.rules ?? [x.rule]);
     expect(rulesOf(d.onAuditEvent(exec(701, '/usr/bin/nsenter', ['nsenter', '-t', '1'])))).toContain('sigma-0b9c1c39-1111-4c1e-9a1e-000000000002');
     expect(rulesOf(d.onAuditEvent(exec(702, '/usr/bin/kubectl', ['kubectl', 'get', 'pods'])))).not.toContain('sigma-0b9c1c39-1111-4c1e-9a1e-000000000001');
     // Every exec must reach the engine: the native triage lets them all through, and the kernel audits them.
-    expect(compileTriageSpec(d.rules(), [], d.sigmaRules()).execAll).toBe(true);
-    expect(createDetector({ host: 'n', users: null, rules: [], sigma: d.sigmaRules() as SigmaRule[] }).requiredAuditRules()).toContain('-a always,exit -F arch=b64 -S execve,execveat -k credwatch:exec');
+    expect(compileTriageSpec(d.detector.rules(), [], d.detector.sigmaRules()).execAll).toBe(true);
+    expect(createHostStages({ host: 'n', users: null, rules: [], sigma: d.detector.sigmaRules() as SigmaRule[] }).detector.requiredAuditRules()).toContain('-a always,exit -F arch=b64 -S execve,execveat -k credwatch:exec');
     // reload() picks up a changed directory; a broken file keeps the old rules.
     fs.rmSync(path.join(dir, 's.yml'));
-    d.reload();
-    expect(d.sigmaRules().map((r) => r.target)).toEqual(['process_creation']);
+    d.detector.reload();
+    expect(d.detector.sigmaRules().map((r) => r.target)).toEqual(['process_creation']);
     fs.writeFileSync(path.join(dir, 'z.yml'), 'title: x\nid: z1\nlogsource: {product: windows}\ndetection: {sel: {a: b}, condition: sel}\n', { mode: 0o644 });
-    expect(() => d.reload()).toThrow(/z\.yml:3:\d+: logsource: unsupported logsource/);
-    expect(d.sigmaRules().length).toBe(1);
+    expect(() => d.detector.reload()).toThrow(/z\.yml:3:\d+: logsource: unsupported logsource/);
+    expect(d.detector.sigmaRules().length).toBe(1);
     fs.rmSync(dir, { recursive: true });
   });
 

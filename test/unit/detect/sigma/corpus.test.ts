@@ -17,7 +17,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import type { AuditEvent } from '../../../../src/audit/event';
 import { REPLAY_REASSEMBLY, Reassembler } from '../../../../src/audit/reassembler';
 import { X86_64_SYSCALL_NAMES } from '../../../../src/audit/syscalls-x86_64';
-import { createDetector } from '../../../../src/detect/engine';
+import { createHostStages } from '../../../../src/pipeline/host-stages';
 import type { Finding } from '../../../../src/model/finding';
 import { createKubeDetector } from '../../../../src/detect/kube';
 import { positionOf } from '../../../../src/detect/rule-loader';
@@ -243,7 +243,7 @@ async function fires(r: SigmaRule, users: string): Promise<boolean> {
     if (r.target === 'process_creation') b.processCreation(f, pid);
     else b.auditd(f, pid);
     fs.writeFileSync(users, b.passwd());
-    const d = createDetector({ host: 'lab', rules: [], sigma: [r], users: new UserDb({ passwdPath: users, recheckMs: 0 }) });
+    const d = createHostStages({ host: 'lab', rules: [], sigma: [r], users: new UserDb({ passwdPath: users, recheckMs: 0 }) });
     const found: Finding[] = [];
     for (const ev of await eventsOf(b.lines)) found.push(...d.onAuditEvent(ev));
     if (found.some((x) => x.rule === r.id)) return true;
@@ -293,7 +293,7 @@ describe('Sigma corpus (linux auditd, linux process_creation, kubernetes audit) 
     b.processCreation(new Map([['Image', ['/usr/bin/ls']], ['CommandLine', ['ls -la /home/alice']], ['ParentImage', ['/usr/bin/bash']], ['CurrentDirectory', ['/home/alice']]]), 9001);
     b.processCreation(new Map([['Image', ['/usr/bin/git']], ['CommandLine', ['git status']], ['CurrentDirectory', ['/srv/repo']]]), 9011);
     b.auditd(new Map([['type', ['SYSCALL']], ['SYSCALL', ['openat']], ['exe', ['/usr/bin/cat']], ['comm', ['cat']]]), 9021);
-    const d = createDetector({ host: 'lab', rules: [], sigma: loaded.filter(isHost), users: null });
+    const d = createHostStages({ host: 'lab', rules: [], sigma: loaded.filter(isHost), users: null });
     const events = await eventsOf(b.lines);
     expect(events.length).toBe(4); // bash (the parent), ls, git, cat
     expect(events.flatMap((ev) => d.onAuditEvent(ev)).map((f) => f.rule)).toEqual([]);
@@ -303,7 +303,7 @@ describe('Sigma corpus (linux auditd, linux process_creation, kubernetes audit) 
   });
 
   it('on the benign recorded workload no high or critical rule fires (lower ones are SigmaHQ hunting rules)', async () => {
-    const d = createDetector({ host: 'lab', rules: [], sigma: loaded.filter(isHost), users: null });
+    const d = createHostStages({ host: 'lab', rules: [], sigma: loaded.filter(isHost), users: null });
     const events = await readLogEvents(BENIGN_LOG);
     const byRule = new Map<string, { severity: string; n: number }>();
     for (const ev of events) for (const f of d.onAuditEvent(ev)) byRule.set(`${f.rule} ${f.title}`, { severity: f.severity, n: (byRule.get(`${f.rule} ${f.title}`)?.n ?? 0) + 1 });

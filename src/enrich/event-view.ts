@@ -4,10 +4,11 @@
  */
 import * as path from 'node:path';
 import type { AuditEvent, Sockaddr } from '../audit/event';
-import type { CgroupIdentity } from '../enrich/cgroup';
-import type { ProcessEntry, ProcessTable } from '../enrich/process-table';
-import { isInteractive, normaliseAuid } from '../enrich/users';
-import { stripProcRoot, stripProcRootsInText, type ObjectHit } from '../enrich/watched-objects';
+import type { FindingToken } from '../model/finding';
+import type { CgroupIdentity } from './cgroup';
+import type { ProcessEntry, ProcessTable } from './process-table';
+import { isInteractive, normaliseAuid } from './users';
+import { stripProcRoot, stripProcRootsInText, type ObjectHit } from './watched-objects';
 
 export type EventKind = 'exec' | 'open' | 'connect' | 'other';
 
@@ -85,6 +86,10 @@ export interface ViewContext {
   containerMeta?: (containerId: string) => ContainerMeta | null;
   /** Which watched object a watch hit touched (src/enrich/watched-objects.ts). */
   objects?: { objectOf(ev: AuditEvent): ObjectHit | null };
+  /** Claims of the pod token a watch hit read (src/enrich/token-claims.ts); absent in replay. */
+  tokenClaims?: { claimsFor(hit: ObjectHit): FindingToken | null };
+  /** uid -> user name; absent when names are not looked up (replay of another host's log). */
+  userName?: (uid: number | null) => string | null;
 }
 
 // runc/crun are started with the task directory (docker: .../moby/<id>, CRI: .../k8s.io/<id>).
@@ -160,6 +165,16 @@ export class EventView {
     return this.ev.process?.cwd ?? null;
   }
 
+  /** The event's cwd, else the one the process table last saw for this pid (what a finding shows). */
+  get processCwd(): string | null {
+    return this.ev.process?.cwd ?? (this.pid !== null ? (this.ctx.table.get(this.pid)?.cwd ?? null) : null);
+  }
+
+  /** The user name of a uid on this host, or null (unknown, or names not looked up). */
+  userName(uid: number | null): string | null {
+    return this.ctx.userName ? this.ctx.userName(uid) : null;
+  }
+
   /**
    * PATH names (not PARENT items), for relative names their CWD-resolved form, and for names under
    * `/proc/<pid>/root/` the name inside that root. Text only: which object was touched is `object`.
@@ -202,6 +217,15 @@ export class EventView {
   get object(): ObjectHit | null {
     if (this.objectCache === undefined) this.objectCache = this.ctx.objects ? this.ctx.objects.objectOf(this.ev) : null;
     return this.objectCache;
+  }
+
+  /**
+   * The claims of the token the event read, when it read one of our pod credential files. Not cached:
+   * each call is a fresh copy the caller may keep (a finding), and the reader counts what it served.
+   */
+  tokenClaims(): FindingToken | null {
+    const o = this.object;
+    return o && this.ctx.tokenClaims ? this.ctx.tokenClaims.claimsFor(o) : null;
   }
 
   /**
