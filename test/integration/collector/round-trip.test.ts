@@ -4,11 +4,11 @@
  * same finding. A finding that leaves out the fields with defaults comes back with them filled in, and
  * a key outside the schema is dropped.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { sha256Hex } from '../../../src/collector/auth';
 import { queryCollector } from '../../../src/collector/client';
@@ -19,6 +19,7 @@ import { startCollectorServer, type CollectorServer } from '../../../src/collect
 import type { CollectorStore } from '../../../src/collector/store';
 import type { Finding } from '../../../src/model/finding';
 import { selfSignedCert } from '../../helpers/collector-fleet.cjs';
+import { bearer, closeAll, ndjson, postFindings } from '../../helpers/collector-http';
 import { fullFinding } from '../../helpers/full-finding';
 import { startPostgres, unavailableReason, type TestPostgres } from '../../helpers/postgres.cjs';
 
@@ -48,24 +49,16 @@ async function startStack(storage: (dir: string) => string, env: Record<string, 
     store,
     server,
     ca: cert.ca,
-    close: async () => {
-      await server.close();
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    close: () => closeAll([server, store], dir),
   };
 }
 
+/** Posts one gzip NDJSON batch, as an agent does. */
 async function post(stack: Stack, findings: object[]): Promise<{ status: number; json: unknown }> {
   const http = new Agent({ connect: { ca: stack.ca } });
   try {
-    const res = await request(`${stack.server.url}/v1/findings`, {
-      method: 'POST',
-      body: gzipSync(findings.map((f) => JSON.stringify(f)).join('\n')),
-      headers: { authorization: `Bearer ${TOKEN}`, 'content-encoding': 'gzip' },
-      dispatcher: http,
-    });
-    return { status: res.statusCode, json: await res.body.json() };
+    const r = await postFindings(stack.server.url, gzipSync(ndjson(findings)), { ...bearer(TOKEN), 'content-encoding': 'gzip' }, http);
+    return { status: r.status, json: r.json };
   } finally {
     await http.close();
   }
