@@ -69,44 +69,6 @@ function pgCpuSeconds(rootPid) {
   return total;
 }
 
-/** A finding like the agent's (about 1.3 KB of JSON). */
-function finding(agent, n, timeMs) {
-  return {
-    id: `${agent}-${n.toString(36)}-${(timeMs % 1e6).toString(36)}`,
-    rule: n % 7 ? 'cw-token-read-then-api' : 'cw-sa-token-read',
-    title: 'Service account token read then API server contacted',
-    description: 'A process read a service account token and connected to the Kubernetes API server.',
-    severity: n % 5 ? 'high' : 'critical',
-    score: 72,
-    confidence: 'high',
-    covers: ['H1'],
-    mitre: ['T1552.007'],
-    time: new Date(timeMs).toISOString(),
-    host: agent,
-    source: 'audit',
-    indicators: ['token-read', 'apiserver-connect'],
-    process: {
-      pid: 4000 + (n % 30000),
-      ppid: 4000,
-      exe: '/usr/bin/curl',
-      comm: 'curl',
-      argv: ['curl', '-k', 'https://10.96.0.1/api/v1/namespaces/default/secrets', '-H', 'Authorization: Bearer [REDACTED]'],
-      cwd: '/tmp',
-      uid: 0,
-      user: 'root',
-      auid: 4294967295,
-      tty: null,
-      interactive: false,
-      parents: [{ pid: 4000, exe: '/bin/sh', argv: ['sh', '-c', 'curl ...'] }],
-    },
-    container: { id: `c0ffee${(n % 97).toString(16).padStart(58, '0')}`, runtime: 'containerd', pod_uid: null },
-    kube: null,
-    evidence: [
-      { event_id: `${n}:1`, time: new Date(timeMs - 5).toISOString(), role: 'token read', records: [{ type: 'SYSCALL', text: `arch=c000003e syscall=257 success=yes exit=3 pid=${4000 + (n % 30000)} comm="curl" exe="/usr/bin/curl"` }] },
-    ],
-  };
-}
-
 function percentile(xs, p) {
   if (xs.length === 0) return null;
   const s = [...xs].sort((a, b) => a - b);
@@ -145,7 +107,7 @@ async function main() {
       const batches = [];
       for (let n = 0; n < perAgent && made < TOTAL; n += BATCH) {
         const fsOf = [];
-        for (let j = n; j < Math.min(perAgent, n + BATCH) && made < TOTAL; j++, made++) fsOf.push(finding(ag.agent, j, t0 - 3_600_000 + Math.floor((j / perAgent) * 3_500_000)));
+        for (let j = n; j < Math.min(perAgent, n + BATCH) && made < TOTAL; j++, made++) fsOf.push(F.fleetFinding(ag.agent, j, t0 - 3_600_000 + Math.floor((j / perAgent) * 3_500_000)));
         const text = fsOf.map((f) => JSON.stringify(f)).join('\n') + '\n';
         rawBytes += Buffer.byteLength(text);
         const body = zlib.gzipSync(text, { level: 6 });

@@ -15,7 +15,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Finding } from '../model/finding';
 import type { FindingsQuery } from '../store/types';
 import { pemOrFile } from '../ship/tls';
-import { ingestedFindingSchema } from './finding-schema';
+import { isFinding } from './finding-validator';
 
 export interface CollectorClientTls {
   /** CA bundle to trust: a PEM string or a file path. Without it the system roots are used. */
@@ -101,12 +101,11 @@ export async function streamCollector(url: string, q: FindingsQuery, tls: Collec
         result.invalid++;
         continue;
       }
-      const parsed = ingestedFindingSchema.safeParse(value);
-      if (!parsed.success) {
+      if (!isFinding(value)) {
         result.invalid++;
         continue;
       }
-      await onFinding(parsed.data as Finding);
+      await onFinding(value as Finding);
       result.delivered++;
     }
     if (!res.complete) throw new CollectorQueryError('the collector closed the connection before the end of a page');

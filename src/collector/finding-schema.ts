@@ -7,12 +7,23 @@
  *
  * Sizes are generous for honest findings (the agent caps a finding's encoded size itself) and the whole
  * line is also bounded by max_body_bytes; they exist so that no single field can be unbounded.
+ *
+ * This zod schema is the one source of truth: the collector's hot path runs a validator compiled from
+ * it (finding-validator.ts), the rest (tests, the collector's own linked findings) parse with it.
  */
 import { z } from 'zod';
 import { SEVERITIES } from '../model/finding';
 
 /** ISO 8601 with a time zone, as the agent writes it (Date#toISOString or an RFC 3339 offset). */
-const isoTime = z.string().max(40).regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/, 'an ISO 8601 time with a zone').refine((s) => !Number.isNaN(Date.parse(s)), 'a valid date');
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+const isValidDate = (s: string): boolean => !Number.isNaN(Date.parse(s));
+/** What `isoTime` accepts, as one test (the compiled validator's format for it). */
+export const isIsoTime = (s: string): boolean => ISO_TIME.test(s) && isValidDate(s);
+/**
+ * The schema's one refinement (JSON Schema cannot say "a date that exists"): the compiled validator
+ * (finding-validator.ts) finds this schema by identity and checks it as a format of its own.
+ */
+export const isoTime = z.string().max(40).regex(ISO_TIME, 'an ISO 8601 time with a zone').refine(isValidDate, 'a valid date');
 const isoTimeNullable = () => isoTime.nullable();
 
 /** A bounded string; `min` defaults to 0. */
@@ -75,6 +86,15 @@ const tokenSchema = z.object({
   from: z.enum(['file', 'api-request']),
 });
 
+/** The watched object the event touched (src/enrich/watched-objects.ts): the owner, not the reader. */
+const objectSchema = z.object({
+  class: str(64, 1),
+  pod_uid: nullableStr(64),
+  container_id: nullableStr(256),
+  via: z.enum(['inode', 'key']),
+  foreign: z.boolean().nullable(),
+});
+
 const evidenceSchema = z.object({
   event_id: str(256),
   time: str(64),
@@ -99,10 +119,13 @@ export const ingestedFindingSchema = z.object({
   indicators: z.array(str(128)).max(256).default([]),
   process: processSchema.nullable().default(null),
   container: containerSchema.nullable().default(null),
+  object: objectSchema.optional(),
   kube: kubeSchema.nullable().default(null),
   token: tokenSchema.optional(),
   evidence: z.array(evidenceSchema).max(64).default([]),
   // Incidents (a finding re-sent as it grows): optional; a higher revision replaces the stored one.
+  rules: z.array(str(128, 1)).max(256).optional(),
+  incident: z.object({ actor: str(1024), object: str(1024) }).optional(),
   revision: z.number().int().min(0).max(2 ** 31).optional(),
   count: z.number().int().min(0).max(2 ** 53).optional(),
   first_seen: isoTime.optional(),
@@ -113,10 +136,17 @@ export const ingestedFindingSchema = z.object({
 
 export type IngestedFinding = z.output<typeof ingestedFindingSchema>;
 
-/** The first problem, as "field "container.id": expected string" (short, no input echoed). */
-export function describeSchemaProblem(error: z.ZodError): string {
-  const issue = error.issues[0];
-  if (!issue) return 'invalid finding';
-  const path = issue.path.map(String).join('.');
-  return path === '' ? issue.message : `field "${path.slice(0, 120)}": ${issue.message.slice(0, 200)}`;
+/**
+ * A finding with the JSON text the collector stores and serves for it: encoded once, where it was
+ * validated, so neither the store nor the token join encodes it again. The text is always this
+ * encoding of the cleaned value, never the agent's own line: the column is plain text served as it is
+ * to any reader, and a line can mean different things to different JSON parsers (a key given twice,
+ * `1.0` for an integer) even when it validated.
+ */
+export interface EncodedFinding {
+  finding: IngestedFinding;
+  /** JSON.stringify(finding): one line (a newline in a string is written \n). */
+  json: string;
 }
+
+export const encodeFinding = (finding: IngestedFinding): EncodedFinding => ({ finding, json: JSON.stringify(finding) });

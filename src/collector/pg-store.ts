@@ -18,7 +18,7 @@
 import { Pool, type PoolClient, type PoolConfig } from 'pg';
 import { severityRank } from '../model/finding';
 import type { FindingsQuery } from '../store/types';
-import type { IngestedFinding } from './finding-schema';
+import type { EncodedFinding } from './finding-schema';
 import { DAY_MS, dayStart, dropPartitionsBefore, ensurePartitions, listPartitions } from './pg-partitions';
 import { migrate } from './pg-schema';
 import { TRAIL_READS, TRAIL_REQUESTS, tokenSightings, type SightingKind, type TokenSighting } from './token-join';
@@ -58,7 +58,7 @@ function describe(err: unknown): string {
 }
 
 interface Row {
-  finding: IngestedFinding;
+  encoded: EncodedFinding;
   id: string;
   revision: number;
   timeMs: number;
@@ -272,8 +272,7 @@ export async function openPgCollectorStore(config: PoolConfig, opts: PgStoreOpti
           pending = gone;
         }
         // The fleet join's state, in the batch's transaction (committed with the findings or not at all).
-        const text = new Map(kept.map((r) => [r.finding, r.json]));
-        const sightings = tokenSightings(agent, [...text.keys()], (f) => text.get(f)!);
+        const sightings = tokenSightings(agent, kept.map((r) => r.encoded));
         if (sightings.length > 0) {
           await c.query({ name: 'cw_put_sightings', text: PUT_SIGHTINGS, values: [agent, sightings.map((t) => t.jti), sightings.map((t) => t.kind), sightings.map((t) => t.id), sightings.map((t) => t.timeMs), sightings.map((t) => t.json)] });
         }
@@ -294,10 +293,10 @@ export async function openPgCollectorStore(config: PoolConfig, opts: PgStoreOpti
       const byId = new Map<string, Row>();
       let inBatch = 0;
       let inBatchReplaced = 0;
-      for (const f of findings) {
-        const json = JSON.stringify(f);
+      for (const encoded of findings) {
+        const { finding: f, json } = encoded;
         const row: Row = {
-          finding: f,
+          encoded,
           id: f.id,
           revision: f.revision ?? 0,
           timeMs: Date.parse(f.time),
@@ -316,7 +315,7 @@ export async function openPgCollectorStore(config: PoolConfig, opts: PgStoreOpti
       }
       const rows = [...byId.values()];
       if (rows.length === 0) return { accepted: 0, replaced: 0, duplicates: 0 };
-      const host = findings[findings.length - 1]?.host ?? null;
+      const host = findings[findings.length - 1]?.finding.host ?? null;
       for (let attempt = 0; ; attempt++) {
         try {
           const r = await ingestOnce(agent, rows, inBatch, nowMs, host);

@@ -24,6 +24,8 @@ import { RateLimitedLog } from '../log/rate-limit';
 import type { FindingsQuery } from '../store/types';
 import { Authenticator, RateLimiter, type Principal } from './auth';
 import type { CollectorConfig } from './config';
+import { encodeFinding } from './finding-schema';
+import { compiledValidator } from './finding-validator';
 import { IngestError, decodeBody, parseNdjsonFindings } from './ingest';
 import { createCollectorMetrics } from './metrics';
 import { StoreUnavailableError, decodeCursor, encodeCursor, type CollectorStore, type PageRow } from './store';
@@ -153,6 +155,8 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
 
 export async function startCollectorServer(opts: CollectorServerOptions): Promise<CollectorServer> {
   const { config, store } = opts;
+  // Compiled before listening: the first batch does not wait for it.
+  compiledValidator();
   const logger = opts.logger ?? pino({ level: 'silent' });
   const now = opts.now ?? Date.now;
   const auth = new Authenticator(config.agents);
@@ -246,8 +250,8 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
       inFlightBytes -= reserve;
     }
     if (p.hosts) {
-      const i = findings.findIndex((f) => !p.hosts!.includes(f.host));
-      if (i >= 0) throw new HttpError(403, `line ${i + 1}: agent ${p.agent} may not report findings for host ${JSON.stringify(findings[i]!.host.slice(0, 100))}; nothing from this batch was stored`);
+      const i = findings.findIndex((e) => !p.hosts!.includes(e.finding.host));
+      if (i >= 0) throw new HttpError(403, `line ${i + 1}: agent ${p.agent} may not report findings for host ${JSON.stringify(findings[i]!.finding.host.slice(0, 100))}; nothing from this batch was stored`);
     }
     // Resolves only after the commit (synchronous=FULL): the 200 below is the durable acknowledgement.
     const endTimer = metrics.batchSeconds.startTimer();
@@ -272,7 +276,7 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
         const links = linkedFindings(await store.tokenTrails(jtis));
         if (links.length > 0) {
           // Another replica may have stored the same link: an equal revision is a duplicate.
-          const stored = await store.ingest(COLLECTOR_AGENT, links, now());
+          const stored = await store.ingest(COLLECTOR_AGENT, links.map(encodeFinding), now());
           counters.tokenLinks += stored.accepted + stored.replaced;
         }
       } catch (err) {

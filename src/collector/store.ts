@@ -25,7 +25,7 @@ import type { Statement } from 'better-sqlite3';
 import { openDatabase, type Db } from '../store/db';
 import { severityRank, type Finding } from '../model/finding';
 import type { FindingsQuery } from '../store/types';
-import type { IngestedFinding } from './finding-schema';
+import type { EncodedFinding } from './finding-schema';
 import { TRAIL_READS, TRAIL_REQUESTS, tokenSightings, type SightingKind, type TokenSighting, type TokenTrail } from './token-join';
 
 export interface AgentRecord {
@@ -67,8 +67,8 @@ export interface PagePlan {
 }
 
 export interface CollectorStore {
-  /** Stores a batch in one durable transaction (all or nothing); resolves after the commit. */
-  ingest(agent: string, findings: IngestedFinding[], nowMs: number): Promise<IngestResult>;
+  /** Stores a batch in one durable transaction (all or nothing); resolves after the commit. Stores each finding's `json` as it is. */
+  ingest(agent: string, findings: readonly EncodedFinding[], nowMs: number): Promise<IngestResult>;
   /** At most `limit` rows and about `maxBytes` of JSON (always at least one row), after `cursor`. */
   planPage(q: FindingsQuery, cursor: Cursor | null, limit: number, maxBytes: number): Promise<PagePlan>;
   /** JSON text of the given rows, in the order given (rows deleted meanwhile are skipped). */
@@ -267,28 +267,28 @@ export function collectorStoreOn(db: Db): CollectorStore {
     putAgent.run(agent, JSON.stringify(rec));
   };
 
-  const ingestTx = db.transaction((agent: string, findings: IngestedFinding[], nowMs: number): IngestResult => {
+  const ingestTx = db.transaction((agent: string, findings: readonly EncodedFinding[], nowMs: number): IngestResult => {
     const r: IngestResult = { accepted: 0, replaced: 0, duplicates: 0 };
-    // The findings that became the stored copy (new or a higher revision), with their text.
-    const kept = new Map<IngestedFinding, string>();
-    for (const f of findings) {
-      const json = JSON.stringify(f);
+    // The findings that became the stored copy (new or a higher revision).
+    const kept: EncodedFinding[] = [];
+    for (const e of findings) {
+      const { finding: f, json } = e;
       const revision = f.revision ?? 0;
       const row = [Date.parse(f.time), nowMs, severityRank(f.severity), f.rule, f.host, f.container?.id ?? null, Buffer.byteLength(json), json];
       const stored = existing.get(agent, f.id) as number | undefined;
       if (stored === undefined) {
         insert.run(agent, f.id, revision, ...row);
         r.accepted++;
-        kept.set(f, json);
+        kept.push(e);
       } else if (revision > stored) {
         replace.run(revision, ...row, agent, f.id);
         r.replaced++;
-        kept.set(f, json);
+        kept.push(e);
       } else r.duplicates++;
     }
     // In the same transaction: the join's state is as durable as the findings it comes from.
-    for (const t of tokenSightings(agent, [...kept.keys()], (f) => kept.get(f)!)) putSighting.run(t.jti, t.kind, t.agent, t.id, t.timeMs, t.json);
-    remember(agent, findings[findings.length - 1]?.host ?? null, r, nowMs);
+    for (const t of tokenSightings(agent, kept)) putSighting.run(t.jti, t.kind, t.agent, t.id, t.timeMs, t.json);
+    remember(agent, findings[findings.length - 1]?.finding.host ?? null, r, nowMs);
     return r;
   });
 

@@ -20,7 +20,7 @@
  */
 import { findingId } from '../detect/engine';
 import type { Evidence, Finding } from '../model/finding';
-import { ingestedFindingSchema, type IngestedFinding } from './finding-schema';
+import { ingestedFindingSchema, type EncodedFinding, type IngestedFinding } from './finding-schema';
 
 export const FLEET_TOKEN_RULE = 'fleet-stolen-token-used';
 /** The store's agent name for findings the collector itself makes. */
@@ -67,22 +67,25 @@ function isRequest(f: IngestedFinding): boolean {
   return f.source === 'kube-audit' && f.token?.from === 'api-request' && f.token.jti !== null && f.rule !== FLEET_TOKEN_RULE;
 }
 
-/** The sightings of one agent's batch (none for the collector's own findings); `jsonOf` gives the stored text of a finding. */
-export function tokenSightings(agent: string, findings: readonly IngestedFinding[], jsonOf: (f: IngestedFinding) => string): TokenSighting[] {
+function sightingKind(f: IngestedFinding): SightingKind | null {
+  if (!f.token?.jti) return null;
+  return isRead(f) ? 'read' : isRequest(f) ? 'request' : null;
+}
+
+/** The sightings of one agent's batch (none for the collector's own findings), with the findings' stored text. */
+export function tokenSightings(agent: string, findings: readonly EncodedFinding[]): TokenSighting[] {
   if (agent === COLLECTOR_AGENT) return [];
   const out: TokenSighting[] = [];
-  for (const f of findings) {
-    const jti = f.token?.jti;
-    if (!jti) continue;
-    const kind: SightingKind | null = isRead(f) ? 'read' : isRequest(f) ? 'request' : null;
-    if (kind !== null) out.push({ kind, jti, agent, id: f.id, timeMs: Date.parse(f.time), json: jsonOf(f) });
+  for (const { finding: f, json } of findings) {
+    const kind = sightingKind(f);
+    if (kind !== null) out.push({ kind, jti: f.token!.jti!, agent, id: f.id, timeMs: Date.parse(f.time), json });
   }
   return out;
 }
 
 /** The jtis whose trails a batch touched: the ones to join after it is stored. */
-export function touchedJtis(agent: string, findings: readonly IngestedFinding[]): string[] {
-  return [...new Set(tokenSightings(agent, findings, () => '').map((s) => s.jti))];
+export function touchedJtis(agent: string, findings: readonly EncodedFinding[]): string[] {
+  return [...new Set(tokenSightings(agent, findings).map((s) => s.jti))];
 }
 
 interface Seen {

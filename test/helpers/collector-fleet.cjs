@@ -31,6 +31,44 @@ function selfSignedCert(dir) {
   return { certFile, keyFile, ca: fs.readFileSync(certFile, 'utf8') };
 }
 
+/** The n-th finding of an agent, like the agent's (about 1.1 KB of JSON), at `timeMs`. */
+function fleetFinding(agent, n, timeMs) {
+  return {
+    id: `${agent}-${n.toString(36)}-${(timeMs % 1e6).toString(36)}`,
+    rule: n % 7 ? 'cw-token-read-then-api' : 'cw-sa-token-read',
+    title: 'Service account token read then API server contacted',
+    description: 'A process read a service account token and connected to the Kubernetes API server.',
+    severity: n % 5 ? 'high' : 'critical',
+    score: 72,
+    confidence: 'high',
+    covers: ['H1'],
+    mitre: ['T1552.007'],
+    time: new Date(timeMs).toISOString(),
+    host: agent,
+    source: 'audit',
+    indicators: ['token-read', 'apiserver-connect'],
+    process: {
+      pid: 4000 + (n % 30000),
+      ppid: 4000,
+      exe: '/usr/bin/curl',
+      comm: 'curl',
+      argv: ['curl', '-k', 'https://10.96.0.1/api/v1/namespaces/default/secrets', '-H', 'Authorization: Bearer [REDACTED]'],
+      cwd: '/tmp',
+      uid: 0,
+      user: 'root',
+      auid: 4294967295,
+      tty: null,
+      interactive: false,
+      parents: [{ pid: 4000, exe: '/bin/sh', argv: ['sh', '-c', 'curl ...'] }],
+    },
+    container: { id: `c0ffee${(n % 97).toString(16).padStart(58, '0')}`, runtime: 'containerd', pod_uid: null },
+    kube: null,
+    evidence: [
+      { event_id: `${n}:1`, time: new Date(timeMs - 5).toISOString(), role: 'token read', records: [{ type: 'SYSCALL', text: `arch=c000003e syscall=257 success=yes exit=3 pid=${4000 + (n % 30000)} comm="curl" exe="/usr/bin/curl"` }] },
+    ],
+  };
+}
+
 /** Agent names and tokens: agent-0000 ... */
 function fleetAgents(n) {
   return Array.from({ length: n }, (_, i) => {
@@ -166,4 +204,4 @@ async function runAgent({ agent, token, batches, replicas, first = 0, post, onAc
   return stats;
 }
 
-module.exports = { freePort, selfSignedCert, fleetAgents, writeReplicaConfig, startReplica, gzipBatch, runAgent, sha256, BIN, ROOT };
+module.exports = { freePort, selfSignedCert, fleetAgents, fleetFinding, writeReplicaConfig, startReplica, gzipBatch, runAgent, sha256, BIN, ROOT };

@@ -32,6 +32,7 @@ export type Post = (url: string, body: Buffer, headers: Record<string, string>) 
 export function freePort(): Promise<number>;
 export function selfSignedCert(dir: string): Cert;
 export function fleetAgents(n: number): FleetAgent[];
+export function fleetFinding(agent: string, n: number, timeMs: number): Record<string, unknown>;
 export function writeReplicaConfig(o: { dir: string; name: string; port: number; cert: Cert; pgUrl: string; agents: FleetAgent[]; extra?: string }): string;
 export function startReplica(o: { config: string; port: number; password: string; maxSeconds?: number; nodeArgs?: string[] }): Promise<Replica>;
 export function gzipBatch(findings: object[], level?: number): Buffer;

@@ -7,12 +7,15 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCollectorConfig } from '../../../src/collector/config';
+import { encodeFinding } from '../../../src/collector/finding-schema';
 import { startCollectorServer, type CollectorServer } from '../../../src/collector/server';
 import { openCollectorStore, type CollectorStore } from '../../../src/collector/store';
 import type { Finding } from '../../../src/model/finding';
 import { makeTestPki, type TestPki } from '../../helpers/tls';
 import { makeFinding } from '../../unit/store/fixtures';
 import { builtCliExists, cliAsync, jsonLines } from './helpers';
+
+const enc = (fs: Finding[]) => fs.map(encodeFinding);
 
 const built = builtCliExists();
 if (!built) console.log('skipping CLI tests: dist/ is missing; run `npx tsc -p tsconfig.build.json && node scripts/copy-assets.js` first');
@@ -37,8 +40,8 @@ describe.skipIf(!built)('credwatch findings --collector', () => {
       {},
     );
     store = openCollectorStore(config.storage.path);
-    store.ingest('node-a', [makeFinding({ id: 'from-a', host: 'node-a', time: now - 60_000, severity: 'high' })], now);
-    store.ingest('node-b', [makeFinding({ id: 'from-b', host: 'node-b', time: now - 30_000, severity: 'low' })], now);
+    store.ingest('node-a', enc([makeFinding({ id: 'from-a', host: 'node-a', time: now - 60_000, severity: 'high' })]), now);
+    store.ingest('node-b', enc([makeFinding({ id: 'from-b', host: 'node-b', time: now - 30_000, severity: 'low' })]), now);
     server = await startCollectorServer({ config, store, listen: { host: '127.0.0.1', port: 0 } });
   });
   afterAll(async () => {

@@ -25,7 +25,7 @@ describe('parseNdjsonFindings', () => {
   it('accepts LF and CRLF lines and skips blank ones', () => {
     const a = makeFinding();
     const b = makeFinding();
-    expect(parseNdjsonFindings(Buffer.from(`${line(a)}\r\n\r\n${line(b)}`)).map((f) => f.id)).toEqual([a.id, b.id]);
+    expect(parseNdjsonFindings(Buffer.from(`${line(a)}\r\n\r\n${line(b)}`)).map((e) => e.finding.id)).toEqual([a.id, b.id]);
   });
   it('names the line of the first problem', () => {
     const ok = line(makeFinding());

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ingestedFindingSchema, type IngestedFinding } from '../../../src/collector/finding-schema';
+import { encodeFinding, ingestedFindingSchema, type IngestedFinding } from '../../../src/collector/finding-schema';
 import { DAY_MS, partitionName } from '../../../src/collector/pg-partitions';
 import { MIGRATIONS } from '../../../src/collector/pg-schema';
 import { openPgCollectorStore, type PgCollectorStore } from '../../../src/collector/pg-store';
@@ -24,6 +24,7 @@ const NOW = Date.UTC(2026, 11, 2, 12, 0, 0);
 let pg: TestPostgres;
 let dbCount = 0;
 
+const enc = (fs: IngestedFinding[]) => fs.map(encodeFinding);
 const finding = (over: Record<string, unknown> = {}): IngestedFinding => ingestedFindingSchema.parse({ ...makeFinding(), time: new Date(NOW - 3_600_000).toISOString(), ...over });
 
 async function freshStore(retentionDays = 30): Promise<{ store: PgCollectorStore; db: string }> {
@@ -57,9 +58,9 @@ describe.skipIf(why !== null)('PostgreSQL collector store', () => {
     const { store, db } = await freshStore();
     try {
       const batch = [finding(), finding(), finding()];
-      expect(await store.ingest('a', batch, NOW)).toEqual({ accepted: 3, replaced: 0, duplicates: 0 });
-      expect(await store.ingest('a', batch, NOW)).toEqual({ accepted: 0, replaced: 0, duplicates: 3 });
-      expect(await store.ingest('b', batch, NOW)).toEqual({ accepted: 3, replaced: 0, duplicates: 0 });
+      expect(await store.ingest('a', enc(batch), NOW)).toEqual({ accepted: 3, replaced: 0, duplicates: 0 });
+      expect(await store.ingest('a', enc(batch), NOW)).toEqual({ accepted: 0, replaced: 0, duplicates: 3 });
+      expect(await store.ingest('b', enc(batch), NOW)).toEqual({ accepted: 3, replaced: 0, duplicates: 0 });
       expect(one('SELECT count(*) FROM fleet_findings', db)).toBe('6');
       expect(one('SELECT count(DISTINCT (agent, id)) FROM fleet_findings', db)).toBe('6');
       const agents = await store.agents();
@@ -74,7 +75,7 @@ describe.skipIf(why !== null)('PostgreSQL collector store', () => {
     try {
       const hostile = ['say "hi" \\ \\"', 'ünïcödé ✓ 𝄞', '\ud800 lone \udc00', 'nul \u0000 and tab \t', '{"not":"an object"}'];
       const batch = hostile.map((title) => finding({ title }));
-      expect(await store.ingest('a', batch, NOW)).toMatchObject({ accepted: batch.length });
+      expect(await store.ingest('a', enc(batch), NOW)).toMatchObject({ accepted: batch.length });
       const stored = new Map((await queryAll(store, {})).map((f) => [f.id, f.title]));
       expect(batch.map((f) => stored.get(f.id))).toEqual(hostile);
       // The text itself, not just an equal value: what JSON.stringify made of the parsed finding.
@@ -90,24 +91,24 @@ describe.skipIf(why !== null)('PostgreSQL collector store', () => {
     const { store, db } = await freshStore();
     try {
       const base = finding({ id: 'inc-1' });
-      expect(await store.ingest('a', [base], NOW)).toMatchObject({ accepted: 1 });
-      expect(await store.ingest('a', [{ ...base, revision: 0, title: 'same revision' }], NOW)).toMatchObject({ duplicates: 1 });
-      expect(await store.ingest('a', [{ ...base, revision: 2, title: 'rev 2' }], NOW)).toMatchObject({ replaced: 1 });
-      expect(await store.ingest('a', [{ ...base, revision: 1, title: 'late rev 1' }], NOW)).toMatchObject({ duplicates: 1 });
+      expect(await store.ingest('a', enc([base]), NOW)).toMatchObject({ accepted: 1 });
+      expect(await store.ingest('a', enc([{ ...base, revision: 0, title: 'same revision' }]), NOW)).toMatchObject({ duplicates: 1 });
+      expect(await store.ingest('a', enc([{ ...base, revision: 2, title: 'rev 2' }]), NOW)).toMatchObject({ replaced: 1 });
+      expect(await store.ingest('a', enc([{ ...base, revision: 1, title: 'late rev 1' }]), NOW)).toMatchObject({ duplicates: 1 });
       // A higher revision dated two days earlier moves to that day's partition: still one row.
       const earlier = new Date(NOW - 2 * DAY_MS).toISOString();
-      expect(await store.ingest('a', [{ ...base, revision: 3, title: 'rev 3', time: earlier }], NOW)).toMatchObject({ replaced: 1 });
+      expect(await store.ingest('a', enc([{ ...base, revision: 3, title: 'rev 3', time: earlier }]), NOW)).toMatchObject({ replaced: 1 });
       expect(one("SELECT count(*) || ' ' || max(revision) || ' ' || max(tableoid::regclass::text) FROM fleet_findings WHERE id = 'inc-1'", db)).toBe(`1 3 ${partitionName(NOW - 2 * DAY_MS - ((NOW - 2 * DAY_MS) % DAY_MS))}`);
       const [stored] = await queryAll(store, {});
       expect(stored).toMatchObject({ id: 'inc-1', revision: 3, title: 'rev 3' });
       // In one batch, the highest of several copies wins, counted as the SQLite store counts it.
       const copies = [{ ...base, id: 'inc-2', revision: 1 }, { ...base, id: 'inc-2', revision: 4, title: 'rev 4' }, { ...base, id: 'inc-2', revision: 2 }];
-      const r = await store.ingest('a', copies, NOW);
+      const r = await store.ingest('a', enc(copies), NOW);
       expect(r).toEqual({ accepted: 1, replaced: 1, duplicates: 1 });
       const dir = mkdtempSync(join(tmpdir(), 'credwatch-pg-count-'));
       const lite = openCollectorStore(join(dir, 'c.db'));
       try {
-        expect(await lite.ingest('a', copies, NOW)).toEqual(r);
+        expect(await lite.ingest('a', enc(copies), NOW)).toEqual(r);
       } finally {
         await lite.close();
         rmSync(dir, { recursive: true, force: true });
@@ -123,10 +124,10 @@ describe.skipIf(why !== null)('PostgreSQL collector store', () => {
     try {
       pg.psql("ALTER TABLE fleet_findings ADD CONSTRAINT test_no_evil CHECK (rule <> 'evil')", db);
       const good = [finding(), finding()];
-      await expect(store.ingest('a', [...good, finding({ rule: 'evil' })], NOW)).rejects.toThrow(/test_no_evil/);
+      await expect(store.ingest('a', enc([...good, finding({ rule: 'evil' })]), NOW)).rejects.toThrow(/test_no_evil/);
       expect(one('SELECT count(*) FROM fleet_findings', db)).toBe('0');
       expect(one('SELECT count(*) FROM fleet_finding_keys', db)).toBe('0');
-      expect(await store.ingest('a', good, NOW)).toMatchObject({ accepted: 2 });
+      expect(await store.ingest('a', enc(good), NOW)).toMatchObject({ accepted: 2 });
     } finally {
       await store.close();
     }
@@ -142,9 +143,9 @@ describe.skipIf(why !== null)('PostgreSQL collector store', () => {
     const plain = finding({ id: 'plain' });
     try {
       for (const store of [pgStore, sqlite]) {
-        await store.ingest('worker', [read, plain], NOW);
-        await store.ingest('control', [req, { ...req, revision: 2, title: 'second' }], NOW);
-        await store.ingest('control', [req], NOW); // a lower revision again: the sighting stays revision 2
+        await store.ingest('worker', enc([read, plain]), NOW);
+        await store.ingest('control', enc([req, { ...req, revision: 2, title: 'second' }]), NOW);
+        await store.ingest('control', enc([req]), NOW); // a lower revision again: the sighting stays revision 2
         const [t] = await store.tokenTrails(['jti-1']);
         expect(t!.reads.map((r) => [r.agent, r.id])).toEqual([['worker', 'read-1']]);
         expect(t!.requests.map((r) => [r.agent, r.id, (JSON.parse(r.json) as IngestedFinding).title])).toEqual([['control', 'req-1', 'second']]);
@@ -155,7 +156,7 @@ describe.skipIf(why !== null)('PostgreSQL collector store', () => {
       }
       // All or nothing: a batch the database refuses leaves no sighting either.
       pg.psql("ALTER TABLE fleet_findings ADD CONSTRAINT test_no_evil CHECK (rule <> 'evil')", db);
-      await expect(pgStore.ingest('worker', [{ ...read, id: 'read-2' }, finding({ rule: 'evil' })], NOW)).rejects.toThrow(/test_no_evil/);
+      await expect(pgStore.ingest('worker', enc([{ ...read, id: 'read-2' }, finding({ rule: 'evil' })]), NOW)).rejects.toThrow(/test_no_evil/);
       expect(one('SELECT count(*) FROM fleet_token_sightings', db)).toBe('0');
     } finally {
       await pgStore.close();
@@ -173,7 +174,7 @@ describe.skipIf(why !== null)('PostgreSQL collector store', () => {
       expect(names.at(-1)).toBe(partitionName(NOW + 3 * DAY_MS - ((NOW + 3 * DAY_MS) % DAY_MS)));
       const old = Array.from({ length: 7 }, (_, i) => finding({ id: `old-${i}`, time: new Date(NOW - 20 * DAY_MS + i).toISOString() }));
       const recent = Array.from({ length: 5 }, (_, i) => finding({ id: `new-${i}`, time: new Date(NOW - DAY_MS + i).toISOString() }));
-      await store.ingest('a', [...old, ...recent], NOW);
+      await store.ingest('a', enc([...old, ...recent]), NOW);
       // Retention of 10 days: the day 20 days back goes whole, counted; yesterday stays.
       expect(await store.retain(10, NOW)).toBe(7);
       expect(one('SELECT count(*) FROM fleet_findings', db)).toBe('5');
@@ -200,8 +201,8 @@ describe.skipIf(why !== null)('PostgreSQL collector store', () => {
         all.push(finding({ id: `p-${i}`, time: new Date(NOW - (i % 5) * DAY_MS - (i % 40) * 1000).toISOString(), severity: i % 3 ? 'high' : 'low', host: `node-${i % 4}` }));
       }
       for (let i = 0; i < all.length; i += 300) {
-        await store.ingest('a', all.slice(i, i + 300), NOW);
-        await lite.ingest('a', all.slice(i, i + 300), NOW);
+        await store.ingest('a', enc(all.slice(i, i + 300)), NOW);
+        await lite.ingest('a', enc(all.slice(i, i + 300)), NOW);
       }
       // Equal times are ordered by seq, which each store assigns its own way: compare the time order
       // and the set of ids (a cursor that skipped or repeated a row at a tie would change the set).
@@ -239,7 +240,7 @@ describe.skipIf(why !== null)('PostgreSQL collector store', () => {
         // Overlapping, shuffled slices with different revisions, sent through both stores at once.
         const slice = fs.filter((_, i) => (i + k) % 3 !== 0).map((f) => ({ ...f, revision: k }));
         slice.sort(() => Math.random() - 0.5);
-        batches.push((k % 2 ? other : store).ingest('a', slice, NOW));
+        batches.push((k % 2 ? other : store).ingest('a', enc(slice), NOW));
       }
       const results = await Promise.all(batches);
       expect(one('SELECT count(*) FROM fleet_findings', db)).toBe('400');
@@ -258,13 +259,13 @@ describe.skipIf(why !== null)('PostgreSQL collector store', () => {
   it('says the database is unavailable while it is down, and works again once it is back', async () => {
     const { store, db } = await freshStore();
     try {
-      await store.ingest('a', [finding()], NOW);
+      await store.ingest('a', enc([finding()]), NOW);
       await pg.stop();
-      const err = await store.ingest('a', [finding()], NOW).catch((e: unknown) => e);
+      const err = await store.ingest('a', enc([finding()]), NOW).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(StoreUnavailableError);
       await expect(queryAll(store, {})).rejects.toBeInstanceOf(StoreUnavailableError);
       await pg.start();
-      expect(await store.ingest('a', [finding()], NOW)).toMatchObject({ accepted: 1 });
+      expect(await store.ingest('a', enc([finding()]), NOW)).toMatchObject({ accepted: 1 });
       expect(one('SELECT count(*) FROM fleet_findings', db)).toBe('2');
     } finally {
       await store.close();
