@@ -170,7 +170,9 @@ export class Agent {
     this.detector = this.buildDetector(this.config, ruleSet.host, ruleSet.sigma);
     this.kubeDetector = createKubeDetector({ host: this.host, rules: ruleSet.kube, sigma: ruleSet.sigma });
     this.cap = new FindingCap(this.config.storage.max_finding_kb * 1024);
-    this.trail = new TokenTrail({ host: this.host });
+    // The trail's finding is sent at its first request and revised as more arrive: the window only
+    // says how long it keeps growing (read at start; a reload does not change open trails).
+    this.trail = new TokenTrail({ host: this.host, windowMs: this.config.detections.token_trail.window_seconds * 1000 });
     this.tokenHome = new TokenHome({ host: this.host });
     this.tokenMetrics = new TokenMetrics(this.metrics, { claims: this.tokenClaims.stats, trail: this.trail.stats, home: this.tokenHome.stats });
     this.kubeAllow = kubeAllowFromConfig(this.config);
@@ -359,8 +361,9 @@ export class Agent {
 
   /** One API-server audit event, from a log file or the webhook: the K rules and the token trail. */
   private onKubeEvent(ev: KubeAuditEvent): void {
-    this.trail.onKubeEvent(ev);
-    const f = [...this.kubeDetector.onKubeEvent(ev), ...this.tokenHome.onKubeEvent(ev)].filter((x) => !this.kubeAllow.allows(x));
+    // A stolen-token finding is not silenced by detections.allow (see startTimers).
+    const linked = this.trail.onKubeEvent(ev);
+    const f = [...linked, ...[...this.kubeDetector.onKubeEvent(ev), ...this.tokenHome.onKubeEvent(ev)].filter((x) => !this.kubeAllow.allows(x))];
     if (f.length > 0) this.onFindings(f);
   }
 

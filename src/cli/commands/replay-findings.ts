@@ -92,8 +92,8 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   // An incident is emitted again as it grows (a higher revision); a replay reports its final state once,
   // in the order incidents opened.
   const emitted: Finding[] = [];
-  // Replay has no linger: a trail's finding is emitted at the end, with every request it gathered.
-  const trail = new TokenTrail({ host, lingerMs: Number.POSITIVE_INFINITY });
+  // A replay's trail never closes: every request of a read joins one finding (its latest revision is printed).
+  const trail = new TokenTrail({ host, windowMs: Number.POSITIVE_INFINITY });
   const home = new TokenHome({ host });
   const cap = new FindingCap((opts.maxFindingKb ?? DEFAULT_MAX_FINDING_BYTES / 1024) * 1024);
   const emit = (raw: Finding[]): void => {
@@ -129,8 +129,7 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
     try {
       if (looksLikeKubeAudit(opened.head)) {
         const onEvent = (ev: Parameters<typeof kube.onKubeEvent>[0]): void => {
-          trail.onKubeEvent(ev);
-          emit([...kube.onKubeEvent(ev), ...home.onKubeEvent(ev)]);
+          emit([...trail.onKubeEvent(ev), ...kube.onKubeEvent(ev), ...home.onKubeEvent(ev)]);
           progress.update(bytesBefore, events());
         };
         const r = await readKubeAuditStream(opened.input, name, { onEvent });
