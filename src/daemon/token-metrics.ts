@@ -7,12 +7,15 @@
 import type { TokenClaimsStats } from '../enrich/token-claims';
 import type { TokenTrailStats } from '../detect/token-trail';
 import type { TokenHomeStats } from '../detect/kube/token-home';
+import type { NetnsHomesStats } from '../enrich/netns-addresses';
 import type { Metrics } from './metrics';
 
 export interface TokenStatsSources {
   claims: TokenClaimsStats;
   trail: TokenTrailStats;
   home: TokenHomeStats;
+  /** Absent where no pod namespaces are read (replay). */
+  netns?: NetnsHomesStats;
 }
 
 /** name -> [value, is a drop] */
@@ -20,6 +23,7 @@ export function tokenCounters(s: TokenStatsSources): Map<string, [number, boolea
   const c = s.claims;
   const t = s.trail;
   const h = s.home;
+  const n = s.netns ?? { podNetnsRead: 0, podNotFound: 0, fileTruncated: 0, addressesCut: 0 };
   return new Map<string, [number, boolean]>([
     ['token_claims_decoded', [c.decoded, false]],
     ['token_claims_served', [c.served, false]],
@@ -40,12 +44,21 @@ export function tokenCounters(s: TokenStatsSources): Map<string, [number, boolea
     ['token_trail_other_jti', [t.otherJti, false]],
     ['token_trail_read_jti_unknown', [t.readJtiUnknown, false]],
     ['token_trail_findings', [t.trails, false]],
+    ['token_trail_updates', [t.updates, false]],
+    ['token_trail_away', [t.away, false]],
+    ['token_trail_evicted', [t.trailsEvicted, false]],
     ['kube_credential_malformed', [t.malformedCredential, true]],
     ['token_trail_requests_cut', [t.requestsCut, true]],
     ['token_trail_reads_evicted', [t.readsEvicted, true]],
     ['token_home_nodes_learnt', [h.nodesLearnt, false]],
     ['token_home_unknown', [h.homeUnknown, false]],
     ['token_home_away_findings', [h.awayFindings, false]],
+    ['token_home_learnt_from_reads', [h.learntFromReads, false]],
+    // A read whose pod's namespace could not be read carries no pod addresses: away-detection is weaker.
+    ['token_home_pod_netns_read', [n.podNetnsRead, false]],
+    ['token_home_pod_not_found', [n.podNotFound, true]],
+    ['token_home_netns_file_truncated', [n.fileTruncated, true]],
+    ['token_home_addresses_cut', [n.addressesCut, true]],
   ]);
 }
 

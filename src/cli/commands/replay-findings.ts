@@ -99,6 +99,7 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   const emit = (raw: Finding[]): void => {
     const fs = cap.applyAll(raw);
     trail.noteHostFindings(fs);
+    home.noteHostFindings(fs);
     emitted.push(...fs);
   };
   const set = loadReplayRules(opts.rulesDir);

@@ -160,6 +160,35 @@ describe('stolen token used: exact join by jti', () => {
   });
 });
 
+describe('away from home', () => {
+  it('marks the requests made from none of the read’s home addresses (node and pod, as the reading agent saw them)', async () => {
+    const { findings, read } = await tokenRead(claims({ home: { node: ['192.0.2.11'], pod: ['10.244.1.7', 'fd00::7'], cut: 0 } }));
+    const at = Date.parse(read.time);
+    const t = trail();
+    t.noteHostFindings(findings);
+    const [f] = linked(t, [
+      request({ auditID: 'from-pod', atMs: at + 1000, jti: STOLEN, sourceIPs: ['10.244.1.7'] }),
+      request({ auditID: 'from-pod-v6', atMs: at + 1001, jti: STOLEN, sourceIPs: ['fd00:0::7'] }),
+      // X-Forwarded-For is the client's: only the connection's own address (the last) counts.
+      request({ auditID: 'from-thief', atMs: at + 1002, jti: STOLEN, sourceIPs: ['10.244.1.7', '203.0.113.50'] }),
+    ]);
+    const roles = Object.fromEntries(f!.evidence.filter((e) => e.role.startsWith('sequence:api-request')).map((e) => [e.event_id, e.role]));
+    expect(roles).toEqual({ 'from-pod': 'sequence:api-request:jti', 'from-pod-v6': 'sequence:api-request:jti', 'from-thief': 'sequence:api-request:jti:away-from-home' });
+    expect(f!.indicators).toContain('used-away-from-home');
+    expect(f!.description).toContain('from 203.0.113.50 (away from the pod');
+    expect(t.stats.away).toBe(1);
+  });
+
+  it('without a home on the read nothing is said about away', async () => {
+    const { findings, read } = await tokenRead();
+    const t = trail();
+    t.noteHostFindings(findings);
+    const [f] = linked(t, [request({ auditID: 'r', atMs: Date.parse(read.time) + 1000, jti: STOLEN, sourceIPs: ['203.0.113.50'] })]);
+    expect(f!.indicators).not.toContain('used-away-from-home');
+    expect(t.stats.away).toBe(0);
+  });
+});
+
 describe('fallbacks', () => {
   it('a request without any credential-id joins by pod uid, with confidence medium', async () => {
     const { findings, read } = await tokenRead();
