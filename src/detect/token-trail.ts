@@ -106,6 +106,9 @@ interface Trail {
   more: number;
   /** The read's home addresses, built once per trail. */
   home: AddressSet | null;
+  /** The last peer checked and its answer: a burst of requests comes from one address. */
+  lastPeer: string | null;
+  lastAway: boolean | null;
 }
 
 const CONFIDENCE: Record<JoinKind, Confidence> = { jti: 'high', 'pod-uid': 'medium', legacy: 'low' };
@@ -222,20 +225,20 @@ export class TokenTrail {
       this.close(key, trail);
       trail = undefined;
     }
-    const away = this.isAway(hit.read, trail?.home, ev);
-    if (!trail) return [this.start(key, hit.read, hit.kind, ev, away.away, away.home, nowMs)];
+    if (!trail) return [this.start(key, hit.read, hit.kind, ev, nowMs)];
     this.open.delete(key);
     this.open.set(key, trail);
     trail.lastMs = nowMs;
     // The read the trail shows is the newest revision of its incident (more evidence, a higher severity).
     trail.read = hit.read;
-    if (away.away === true) {
+    const away = this.isAway(trail, requestPeer(ev));
+    if (away === true) {
       trail.awayCount++;
       this.stats.away++;
     }
     if (trail.requests.length < this.maxRequests) {
       trail.requests.push(ev);
-      trail.away.push(away.away);
+      trail.away.push(away);
     } else {
       trail.more++;
       this.stats.requestsCut++;
@@ -244,12 +247,18 @@ export class TokenTrail {
     return nowMs - trail.emittedMs >= this.updateEveryMs ? [this.emit(trail, nowMs)] : [];
   }
 
-  private isAway(read: Finding, known: AddressSet | null | undefined, ev: KubeAuditEvent): { away: boolean | null; home: AddressSet | null } {
-    const home = known !== undefined ? known : read.token?.home ? homeSet(read.token.home) : null;
-    return { away: awayFromHome(home, requestPeer(ev)), home };
+  private isAway(t: Trail, peer: string | null): boolean | null {
+    if (peer !== t.lastPeer) {
+      t.lastPeer = peer;
+      t.lastAway = awayFromHome(t.home, peer);
+    }
+    return t.lastAway;
   }
 
-  private start(key: string, read: Finding, kind: JoinKind, ev: KubeAuditEvent, away: boolean | null, home: AddressSet | null, nowMs: number): Finding {
+  private start(key: string, read: Finding, kind: JoinKind, ev: KubeAuditEvent, nowMs: number): Finding {
+    const home = read.token?.home ? homeSet(read.token.home) : null;
+    const peer = requestPeer(ev);
+    const away = awayFromHome(home, peer);
     const trail: Trail = {
       read,
       kind,
@@ -263,6 +272,8 @@ export class TokenTrail {
       awayCount: away === true ? 1 : 0,
       more: 0,
       home,
+      lastPeer: peer,
+      lastAway: away,
     };
     if (away === true) this.stats.away++;
     this.stats.trails++;
