@@ -95,6 +95,8 @@ interface Trail {
   id: string;
   /** Wall time of the last request joined and of the last emission. */
   lastMs: number;
+  /** Event time of the latest request joined (listed or only counted): the finding's last_seen. */
+  lastEventMs: number;
   emittedMs: number;
   revision: number;
   dirty: boolean;
@@ -229,6 +231,7 @@ export class TokenTrail {
     this.open.delete(key);
     this.open.set(key, trail);
     trail.lastMs = nowMs;
+    if (ev.timeMs > trail.lastEventMs) trail.lastEventMs = ev.timeMs;
     // The read the trail shows is the newest revision of its incident (more evidence, a higher severity).
     trail.read = hit.read;
     const away = this.isAway(trail, requestPeer(ev));
@@ -264,6 +267,7 @@ export class TokenTrail {
       kind,
       id: findingId(TOKEN_TRAIL_RULE, this.host, [...read.evidence.map((e) => e.event_id), ev.auditID]),
       lastMs: nowMs,
+      lastEventMs: ev.timeMs,
       emittedMs: nowMs,
       revision: 0,
       dirty: false,
@@ -358,7 +362,6 @@ export class TokenTrail {
   private finding(t: Trail): Finding {
     const { read } = t;
     const first = t.requests[0]!;
-    const last = t.requests[t.requests.length - 1]!;
     const kube = kubeContext(first);
     const requests: Evidence[] = t.requests.map((ev, i) => ({
       event_id: ev.auditID,
@@ -401,7 +404,7 @@ export class TokenTrail {
       evidence: [...read.evidence.map((e) => ({ ...e, role: `sequence:${read.rule}` })), ...requests],
       count: n,
       first_seen: new Date(first.timeMs).toISOString(),
-      last_seen: new Date(last.timeMs).toISOString(),
+      last_seen: new Date(Number.isFinite(t.lastEventMs) ? t.lastEventMs : first.timeMs).toISOString(),
       revision: t.revision,
     };
   }

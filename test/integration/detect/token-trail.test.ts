@@ -88,6 +88,7 @@ describe('stolen token used: exact join by jti', () => {
     expect(last.count).toBe(300);
     expect(last.evidence.filter((e) => e.role.startsWith('sequence:api-request'))).toHaveLength(5);
     expect(last.description).toContain('295 not listed');
+    expect(last.last_seen, 'last_seen is the last request, also when it is only counted').toBe(new Date(at + 1000 + 299).toISOString());
     expect(t.stats).toMatchObject({ requestsCut: 295, trails: 1 });
   });
 
