@@ -3,6 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NetnsHomes, parseFibTrieLocal, parseIfInet6 } from '../../../src/enrich/netns-addresses';
+import type { FindingToken } from '../../../src/model/finding';
+import { makeFinding } from '../ship/support';
 
 const UID = '7d3f4c2a-1b5e-4c8d-9f0a-2e6b8c4d1a35';
 const CID = 'af54a767e6019c818daec3e1a8ed2787511f6aaf3b24cadbf5397fc6f761edf3';
@@ -61,6 +63,21 @@ describe('netns addresses', () => {
     const homes = new NetnsHomes({ procRoot: h.proc, cgroupRoot: h.cg });
     expect(homes.homeOf(UID, null)).toEqual({ node: ['192.0.2.11', '10.244.1.1', 'fd00::2'], pod: ['10.244.1.7'], cut: 0 });
     expect(homes.stats).toMatchObject({ podNetnsRead: 1, podNotFound: 0 });
+  });
+
+  it('attach gives a pod token read its home in a new token object (an incident’s emitted revisions share the old one); other findings pass unchanged', () => {
+    const h = fakeHost({ podAddrs: ['10.244.1.7'] });
+    const homes = new NetnsHomes({ procRoot: h.proc, cgroupRoot: h.cg });
+    const token: FindingToken = { jti: 'j', service_account: 'app', namespace: 'default', pod: 'app-0', pod_uid: UID, node: 'worker-1', issued: null, expires: null, kind: 'bound', from: 'file' };
+    const read = makeFinding({ token, container: { id: CID, runtime: 'docker', pod_uid: UID } });
+    const request = makeFinding({ token: { ...token, from: 'api-request' } });
+    const legacy = makeFinding({ token: { ...token, pod_uid: null, kind: 'legacy' } });
+    const plain = makeFinding({});
+    const [a, b, c, d] = homes.attach([read, request, legacy, plain]);
+    expect(a!.token?.home).toEqual({ node: ['192.0.2.11', '10.244.1.1', 'fd00::2'], pod: ['10.244.1.7'], cut: 0 });
+    expect(token.home, 'the original token object is not changed').toBeUndefined();
+    expect([b, c, d]).toEqual([request, legacy, plain]);
+    expect(b!.token?.home).toBeUndefined();
   });
 
   it('a reader pid that is no longer in the pod (reused) is not used; one that is, is', () => {
