@@ -176,7 +176,7 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   const ts = trail.stats;
   if (opts.stats || ts.malformedCredential > 0 || ts.requestsCut > 0) {
     process.stderr.write(
-      `replay: token trail: ${ts.tokenReads} token reads (${ts.readsWithJti} with a jti), ${ts.joined.jti + ts.joined['pod-uid'] + ts.joined.legacy} requests tied (${ts.joined.jti} by jti, ${ts.joined['pod-uid']} by pod uid, ${ts.joined.legacy} legacy), ${ts.otherJti} with another jti not tied, ${ts.malformedCredential} malformed credential-ids, ${ts.requestsCut} requests not listed, ${home.stats.awayFindings} used away from their node\n`,
+      `replay: token trail: ${ts.tokenReads} token reads (${ts.readsWithJti} with a jti), ${ts.joined.jti + ts.joined['pod-uid'] + ts.joined.legacy} requests tied (${ts.joined.jti} by jti, ${ts.joined['pod-uid']} by pod uid, ${ts.joined.legacy} legacy), ${ts.otherJti} with another jti not tied, ${ts.malformedCredential} malformed credential-ids, ${ts.requestsCut} requests not listed, ${ts.away} tied requests made away from the read's home, ${home.stats.awayFindings} used away from their node\n`,
     );
   }
   // The hostile-input guards say when they acted: a command line cut for matching, a slow event.
