@@ -19,6 +19,7 @@ import { redactRecords, redactText } from './redact';
 import type { LoadedRule } from './rule-loader';
 import { loadRunnableRuleSet } from './rule-set';
 import type { FieldGetter, SigmaRule } from './sigma/compile';
+import { SigmaIndex } from './sigma/prefilter';
 import { auditdFields, processCreationFields, requiredRecordTypes } from './sigma/host-fields';
 import { compileRule, isExcluded, scoreRule, type CompiledRule } from './score';
 import { SequenceTracker } from './sequences';
@@ -112,6 +113,12 @@ export function findingId(rule: string, host: string, eventIds: readonly string[
 }
 
 /** Several rules on one event update the same incident: the event emits only its last revision. */
+/** One event's rule hits share its behaviour key, computed at most once and only when a hit is kept. */
+interface HitContext {
+  v: EventView;
+  key: BehaviourKey | null;
+}
+
 function latestInto(out: Finding[] | null, f: Finding): Finding[] {
   if (!out) return [f];
   const at = out.findIndex((x) => x.id === f.id);
@@ -141,11 +148,14 @@ class Engine implements Detector {
   readonly objects: WatchedObjects;
   private loaded: LoadedRule[] = [];
   private sigma: SigmaRule[] = [];
-  private sigmaExec: SigmaRule[] = [];
+  private sigmaExec = new SigmaIndex<SigmaRule>([]);
   private sigmaAuditd: SigmaRule[] = [];
-  /** auditd Sigma rules by the record types they can match (requiredRecordTypes), and those that can match any. */
-  private sigmaByType = new Map<string, SigmaRule[]>();
-  private sigmaAnyType: SigmaRule[] = [];
+  /**
+   * auditd Sigma rules by the record types they can match (requiredRecordTypes; each index also holds
+   * the rules that can match any type), and the index for the other types (only those rules).
+   */
+  private sigmaByType = new Map<string, SigmaIndex>();
+  private sigmaAnyType = new SigmaIndex<SigmaRule>([]);
   private compiled: CompiledRule[] = [];
   private sequenceRules: CompiledRule[] = [];
   private sequenceStarters = new Set<string>();
@@ -219,16 +229,18 @@ class Engine implements Detector {
   }
 
   private install(rules: LoadedRule[], sigma: readonly SigmaRule[]): void {
-    this.sigma = sigma.filter((r) => r.target === 'process_creation' || r.target === 'auditd');
-    this.sigmaExec = this.sigma.filter((r) => r.target === 'process_creation');
+    this.sigma = sigma.filter((r) => r.enabled !== false && (r.target === 'process_creation' || r.target === 'auditd'));
+    this.sigmaExec = new SigmaIndex(this.sigma.filter((r) => r.target === 'process_creation'));
     this.sigmaAuditd = this.sigma.filter((r) => r.target === 'auditd');
-    this.sigmaByType = new Map();
-    this.sigmaAnyType = [];
+    const byType = new Map<string, SigmaRule[]>();
+    const anyType: SigmaRule[] = [];
     for (const r of this.sigmaAuditd) {
       const types = requiredRecordTypes(r);
-      if (types === null) this.sigmaAnyType.push(r);
-      else for (const t of types) this.sigmaByType.set(t, [...(this.sigmaByType.get(t) ?? []), r]);
+      if (types === null) anyType.push(r);
+      else for (const t of types) byType.set(t, [...(byType.get(t) ?? []), r]);
     }
+    this.sigmaByType = new Map([...byType].map(([t, rs]) => [t, new SigmaIndex([...rs, ...anyType])]));
+    this.sigmaAnyType = new SigmaIndex(anyType);
     const enabled = rules.filter((r) => r.enabled);
     const compiled = enabled.map(compileRule);
     this.loaded = rules;
@@ -253,11 +265,11 @@ class Engine implements Detector {
   private evaluate(ev: AuditEvent): Finding[] {
     this.stats.events++;
     this.processTable.observe(ev);
-    if (!ev.syscall) return this.countFindings(this.sigmaAuditd.length > 0 ? this.evaluateSigma(new EventView(ev, this.viewCtx)) : null);
+    if (!ev.syscall) return this.countFindings(this.sigmaAuditd.length > 0 ? this.evaluateSigma({ v: new EventView(ev, this.viewCtx), key: null }) : null);
     const v = new EventView(ev, this.viewCtx);
     if (v.kind === 'exec') this.noteRuntimeExec(v);
-    let out: Finding[] | null = this.sigma.length > 0 ? this.evaluateSigma(v) : null;
-    let key: BehaviourKey | null = null;
+    const hitCtx: HitContext = { v, key: null };
+    let out: Finding[] | null = this.sigma.length > 0 ? this.evaluateSigma(hitCtx) : null;
     let jti: string | null | undefined;
     // The token read (its jti) is part of what makes a hit new: a read after a rotation is never a repeat.
     const jtiOf = (): string | null => (jti ??= v.object ? (this.tokenField(v).token?.jti ?? null) : null);
@@ -281,28 +293,33 @@ class Engine implements Detector {
         this.stats.suppressed++;
         continue;
       }
-      if (!this.incidents) {
-        (out ??= []).push(build());
-        continue;
-      }
-      key ??= behaviourKey(v, this.hostActors);
-      const emitted = this.incidents.hit(key, { rule: id, severity: hit.severity, eventId: v.ev.id, timeMs: v.ev.timeMs, time: v.ev.time, touches: v.kind === 'open' || v.kind === 'connect', jti: jtiOf() }, build);
-      if (emitted) out = latestInto(out, emitted);
+      out = this.keep(out, hitCtx, id, hit.severity, build, jtiOf());
     }
     for (const rule of this.sequenceRules) {
       const marks = this.sequences.match(rule, v);
       if (marks.length === 0 || this.allow.allows(rule.spec.id, v) || isExcluded(rule, v)) continue;
       // One hit per follow-up event, carrying every credential read it completes.
       const seq = this.sequenceFinding(rule.spec, marks.map((m) => m.finding), v);
-      if (!this.incidents) {
-        (out ??= []).push(seq);
-        continue;
-      }
-      key ??= behaviourKey(v, this.hostActors);
-      const emitted = this.incidents.hit(key, { rule: seq.rule, severity: seq.severity, eventId: v.ev.id, timeMs: v.ev.timeMs, time: v.ev.time, touches: v.kind === 'open' || v.kind === 'connect' }, () => seq);
-      if (emitted) out = latestInto(out, emitted);
+      out = this.keep(out, hitCtx, seq.rule, seq.severity, () => seq);
     }
     return this.countFindings(out);
+  }
+
+  /**
+   * A rule hit that passed the allowlist and repeat suppression: out at once, or (incidents on) into
+   * its behaviour's incident, which builds the finding only when it emits. Pack, sequence and Sigma
+   * rules alike: one incident per behaviour whichever rules say so.
+   */
+  private keep(out: Finding[] | null, ctx: HitContext, rule: string, severity: Severity, build: () => Finding, jti?: string | null): Finding[] | null {
+    if (!this.incidents) {
+      (out ??= []).push(build());
+      return out;
+    }
+    const v = ctx.v;
+    ctx.key ??= behaviourKey(v, this.hostActors);
+    const touches = v.kind === 'open' || v.kind === 'connect';
+    const emitted = this.incidents.hit(ctx.key, { rule, severity, eventId: v.ev.id, timeMs: v.ev.timeMs, time: v.ev.time, touches, ...(jti !== undefined ? { jti } : {}) }, build);
+    return emitted ? latestInto(out, emitted) : out;
   }
 
   private countFindings(out: Finding[] | null): Finding[] {
@@ -324,7 +341,8 @@ class Engine implements Detector {
    * rule regexes (sigma/value-match.ts) and they run inside onAuditEvent, so under the same budget.
    * The operator allowlist and repeat suppression apply to them as to any rule.
    */
-  private evaluateSigma(v: EventView): Finding[] | null {
+  private evaluateSigma(ctx: HitContext): Finding[] | null {
+    const v = ctx.v;
     let out: Finding[] | null = null;
     const fire = (r: SigmaRule, get: FieldGetter): void => {
       if (this.allow.allows(r.id, v)) {
@@ -335,19 +353,26 @@ class Engine implements Detector {
         this.stats.suppressed++;
         return;
       }
-      const indicators = r.explain(get).map((s) => `sigma:${s}`);
-      (out ??= []).push(this.finding(sigmaInfo(r), v, indicators.length, indicators.length ? indicators : ['sigma'], r.severity));
+      let f: Finding | null = null;
+      const build = (): Finding => {
+        if (f) return f;
+        const indicators = r.explain(get).map((s) => `sigma:${s}`);
+        return (f = this.finding(sigmaInfo(r), v, indicators.length, indicators.length ? indicators : ['sigma'], r.severity));
+      };
+      out = this.keep(out, ctx, r.id, r.severity, build);
     };
-    if (this.sigmaExec.length > 0) {
+    if (this.sigmaExec.size > 0) {
       const get = processCreationFields(v, (uid) => (this.users ? this.users.userName(uid) : null));
-      if (get) for (const r of this.sigmaExec) if (r.matches(get)) fire(r, get);
+      if (get) for (const r of this.sigmaExec.candidates(get)) if (r.matches(get)) fire(r, get);
     }
     if (this.sigmaAuditd.length > 0) {
       // Record by record (the few texts of one record stay prepared for every rule), each rule at most
-      // once per event, and only on the record types it can match.
+      // once per event, only on the record types it can match (records of no such type are not even
+      // parsed), and only when the record holds the literals it needs (prefilter.ts).
       let fired: Set<SigmaRule> | null = null;
-      for (const rec of auditdFields(v.ev)) {
-        for (const r of [...(this.sigmaByType.get(rec.type) ?? []), ...this.sigmaAnyType]) {
+      const anyType = this.sigmaAnyType.size > 0 ? this.sigmaAnyType.fields : null;
+      for (const rec of auditdFields(v.ev, (type) => this.sigmaByType.get(type)?.fields ?? anyType)) {
+        for (const r of (this.sigmaByType.get(rec.type) ?? this.sigmaAnyType).candidates(rec.get)) {
           if (fired?.has(r) || !r.matches(rec.get)) continue;
           (fired ??= new Set()).add(r);
           fire(r, rec.get);

@@ -205,6 +205,14 @@ function lowered(text: string): string {
   return (p.lower ??= asciiLower(p.prepared));
 }
 
+/**
+ * The text a regex's literal pre-check looks in: bounded like the text RE2 runs on, lower-cased.
+ * A prefilter that looks for a regex's required literals here is never narrower than the regex.
+ */
+export function literalHaystack(text: string): string {
+  return lowered(text);
+}
+
 interface WellFormedString {
   isWellFormed(): boolean;
   toWellFormed(): string;

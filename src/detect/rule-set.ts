@@ -23,7 +23,7 @@ import { RuleFileError, defaultRulesDir, keyPath, positionOf, problemsOf, type L
 import { ruleSpec } from './rule-schema';
 import { kubeRuleSchema, type KubeRule } from './kube/rules';
 import { assertTrustedDir, readTrustedRuleFile } from './rule-file-trust';
-import { compileSigmaDocument, type SigmaRule } from './sigma/compile';
+import { compileSigmaDocument, SIGMA_ID_PREFIX, type SigmaRule } from './sigma/compile';
 
 export type LoadedKubeRule = KubeRule & { file: string; overridden_by?: string[] };
 
@@ -66,6 +66,11 @@ interface Builder {
   host: Map<string, LoadedRule>;
   kube: Map<string, LoadedKubeRule>;
   sigma: Map<string, SigmaRule>;
+  /**
+   * `enabled:` entries naming Sigma ids, applied once every file is read: a Sigma rule is a file of
+   * its own, often named after the toggles file that switches it (`00-local.yaml` < `lnx_...yml`).
+   */
+  sigmaToggles: { id: string; enabled: unknown; file: string; at: (p: PropertyKey[], m: string) => never }[];
   files: string[];
 }
 
@@ -124,6 +129,7 @@ function addEntries<R extends { id: string; file: string; overridden_by?: string
   doc: Document,
   lc: LineCounter,
   entries: unknown[],
+  sigmaToggles: Builder['sigmaToggles'],
 ): void {
   const seenHere = new Set<string>();
   entries.forEach((item, i) => {
@@ -133,6 +139,11 @@ function addEntries<R extends { id: string; file: string; overridden_by?: string
     const id = typeof raw.id === 'string' ? raw.id : at(['id'], 'every rule needs an id');
     const prev = into.get(id);
     const changes = 'override' in raw || isToggle(raw);
+    if (changes && !prev && id.startsWith(SIGMA_ID_PREFIX)) {
+      if (!isToggle(raw)) at(['override'], `rule "${id}" is a Sigma rule: it can be switched with enabled: true or false; to change anything else, edit a copy of its file`);
+      sigmaToggles.push({ id, enabled: raw.enabled, file, at });
+      return;
+    }
     if (changes && !prev) {
       const elsewhere = other.get(id);
       at(['id'], elsewhere ? `rule "${id}" is a ${kind === 'host' ? 'Kubernetes' : 'host'} rule (${elsewhere.file}); change it from a file of that kind` : `override of unknown rule "${id}"`);
@@ -176,16 +187,24 @@ function addFile(b: Builder, file: string, text: string): void {
     if (kind !== 'sigma' && list.length > 1) fail(file, doc, lc, [], 'several YAML documents in one file are only read for Sigma rules');
     const obj = top as Record<string, unknown>;
     if (kind === 'host') {
-      addEntries('host', ruleSpec, b.host, b.kube, file, doc, lc, checkTop(file, doc, lc, obj, HOST_TOP));
+      addEntries('host', ruleSpec, b.host, b.kube, file, doc, lc, checkTop(file, doc, lc, obj, HOST_TOP), b.sigmaToggles);
     } else if (kind === 'kube') {
       if (obj.version !== 1) fail(file, doc, lc, ['version'], 'version must be 1');
-      addEntries('kube', kubeRuleSchema, b.kube, b.host, file, doc, lc, checkTop(file, doc, lc, obj, KUBE_TOP));
+      addEntries('kube', kubeRuleSchema, b.kube, b.host, file, doc, lc, checkTop(file, doc, lc, obj, KUBE_TOP), b.sigmaToggles);
     } else {
       const rule = compileSigmaDocument(obj, file, (p) => positionOf(doc, lc, p));
       const prev = b.sigma.get(rule.id) ?? b.host.get(rule.id) ?? b.kube.get(rule.id);
       if (prev) fail(file, doc, lc, ['id'], `rule id "${rule.id}" is already defined in ${prev.file}`);
       b.sigma.set(rule.id, rule);
     }
+  }
+}
+
+function applySigmaToggles(b: Builder): void {
+  for (const t of b.sigmaToggles) {
+    const r = b.sigma.get(t.id) ?? t.at(['id'], `enabled: names unknown Sigma rule "${t.id}" (no file in the pack or rules_dir defines it)`);
+    if (typeof t.enabled !== 'boolean') t.at(['enabled'], 'enabled must be true or false');
+    b.sigma.set(t.id, { ...r, enabled: t.enabled, overridden_by: [...(r.overridden_by ?? []), t.file] });
   }
 }
 
@@ -225,7 +244,7 @@ function sameDir(a: string, b: string): boolean {
  * checked for owner, mode and symlinks) and single files (`rules check FILE`), in the order given.
  */
 export function loadRuleSet(user: readonly string[] = [], packDir: string = defaultRulesDir()): RuleSet {
-  const b: Builder = { host: new Map(), kube: new Map(), sigma: new Map(), files: [] };
+  const b: Builder = { host: new Map(), kube: new Map(), sigma: new Map(), sigmaToggles: [], files: [] };
   for (const f of ruleFilesIn(packDir)) addFile(b, f, fs.readFileSync(f, 'utf8'));
   for (const u of user) {
     if (sameDir(u, packDir)) continue; // rules_dir pointed at the pack itself: nothing to add
@@ -242,6 +261,7 @@ export function loadRuleSet(user: readonly string[] = [], packDir: string = defa
       addFile(b, u, readTrustedRuleFile(u, path.dirname(u)));
     }
   }
+  applySigmaToggles(b);
   const host = [...b.host.values()];
   checkSequences(host);
   return { host, kube: [...b.kube.values()], sigma: [...b.sigma.values()], files: b.files };

@@ -78,9 +78,9 @@ export function summarize(set: RuleSet): RuleSummary[] {
     covers: [],
     mitre: r.mitre,
     title: r.title,
-    enabled: true,
+    enabled: r.enabled !== false,
     file: r.file,
-    overridden_by: [],
+    overridden_by: r.overridden_by ?? [],
   }));
   return [...host, ...kube, ...sigma].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }

@@ -120,7 +120,7 @@ export function createKubeDetector(opts: KubeDetectorOptions): KubeDetector {
   let stateless = compiled.filter((c) => !isBurst(c));
   let bursts = compiled.filter(isBurst).map((c) => ({ c, tracker: new BurstTracker(c) }));
 
-  const kubeSigma = (list: readonly SigmaRule[]): SigmaRule[] => list.filter((r) => r.target === 'kube_audit');
+  const kubeSigma = (list: readonly SigmaRule[]): SigmaRule[] => list.filter((r) => r.enabled !== false && r.target === 'kube_audit');
   let sigma = kubeSigma(opts.sigma ?? []);
 
   const pending = new Map<string, { ev: KubeAuditEvent; arrivedMs: number }>();

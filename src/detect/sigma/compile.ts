@@ -13,8 +13,15 @@ import { sigmaTarget, fieldAllowed, impossibleValue, type SigmaTarget } from './
 /** Field name -> its values in one event (null: the event has no such field). */
 export type FieldGetter = (field: string) => readonly string[] | null;
 
+/** A Sigma rule's credwatch id is this prefix and its lower-cased Sigma id. */
+export const SIGMA_ID_PREFIX = 'sigma-';
+
 export interface SigmaRule {
   id: string;
+  /** false: switched off by an `enabled: false` entry in a rules file (loaded, listed, not run). */
+  enabled?: boolean;
+  /** Rules files whose `enabled:` entries changed it, in load order. */
+  overridden_by?: string[];
   sigma_id: string;
   title: string;
   description: string;
@@ -26,8 +33,19 @@ export interface SigmaRule {
   selections: Map<string, FieldTest[][]>;
   condition: Cond;
   matches(get: FieldGetter): boolean;
+  /**
+   * What the event must hold for the rule to match: one of these fields with one of its literals, or
+   * null when nothing narrower than "any event" can be proven (prefilter.ts).
+   */
+  needs: readonly FieldNeed[] | null;
   /** The selections the condition names positively that hold for this event (a finding's indicators). */
   explain(get: FieldGetter): string[];
+}
+
+/** A field value holding one of `literals` (lower-cased), as FieldTest.literals. */
+export interface FieldNeed {
+  field: string;
+  literals: readonly string[];
 }
 
 export type PositionOf = (p: readonly PropertyKey[]) => { line: number | null; col: number | null };
@@ -89,7 +107,8 @@ export function compileSigmaDocument(doc: Record<string, unknown>, file: string,
   const positive = [...new Set(positiveSelections(condition))];
   const explain = (get: FieldGetter): string[] => positive.filter((name) => holds(get, name));
   const description = typeof doc.description === 'string' ? doc.description : title;
-  return { id: `sigma-${sigmaId.toLowerCase()}`, sigma_id: sigmaId, title, description, file, severity, mitre, target: target!, selections, condition, matches, explain };
+  const needs = conditionNeeds(condition, selections);
+  return { id: `${SIGMA_ID_PREFIX}${sigmaId.toLowerCase()}`, sigma_id: sigmaId, title, description, file, severity, mitre, target: target!, selections, condition, matches, explain, needs };
 }
 
 type Pred = (get: FieldGetter) => boolean;
@@ -131,6 +150,54 @@ function compileCondition(c: Cond, selections: ReadonlyMap<string, FieldTest[][]
       return (get) => a(get) || b(get);
     }
   }
+}
+
+/**
+ * A necessary condition of the rule as field literals (see SigmaRule.needs): a selection needs one of
+ * its groups, a group any one of its tests (all must hold: the one with the fewest literals is kept);
+ * `and` needs either side (the narrower), `or` both sides' needs together, `not` proves nothing.
+ */
+export function conditionNeeds(c: Cond, selections: ReadonlyMap<string, FieldTest[][]>): FieldNeed[] | null {
+  switch (c.op) {
+    case 'sel': {
+      const out: FieldNeed[] = [];
+      for (const g of selections.get(c.name) ?? []) {
+        let best: FieldNeed | null = null;
+        for (const t of g) {
+          const n = t.literals ? { field: t.field, literals: t.literals } : null;
+          if (n && (best === null || narrower([n], [best]))) best = n;
+        }
+        if (best === null) return null;
+        out.push(best);
+      }
+      return out.length > 0 ? out : null;
+    }
+    case 'not':
+      return null;
+    case 'and': {
+      const a = conditionNeeds(c.a, selections);
+      const b = conditionNeeds(c.b, selections);
+      if (a === null || b === null) return a ?? b;
+      return narrower(a, b) ? a : b;
+    }
+    case 'or': {
+      const a = conditionNeeds(c.a, selections);
+      const b = conditionNeeds(c.b, selections);
+      return a && b ? [...a, ...b] : null;
+    }
+  }
+}
+
+/**
+ * Whether need `a` lets fewer events through than `b`: its shortest literal is longer (`-f` is in
+ * half of all command lines, `/etc/shadow` in almost none), then it has fewer literals.
+ */
+function narrower(a: readonly FieldNeed[], b: readonly FieldNeed[]): boolean {
+  const shortest = (n: readonly FieldNeed[]): number => n.reduce((m, x) => x.literals.reduce((k, l) => Math.min(k, l.length), m), Infinity);
+  const count = (n: readonly FieldNeed[]): number => n.reduce((k, x) => k + x.literals.length, 0);
+  const sa = shortest(a);
+  const sb = shortest(b);
+  return sa !== sb ? sa > sb : count(a) < count(b);
 }
 
 /** Selection names that appear under an even number of `not`s. */

@@ -73,42 +73,71 @@ export function processCreationFields(v: EventView, userName: (uid: number | nul
   };
 }
 
-type RecordFields = Map<string, string[]>;
+/**
+ * One record's auditd fields, parsed on first ask and only for the fields some rule reads (`fields`):
+ * a record no rule's prefilter asks about is never parsed, and one scan fills every field wanted. A
+ * field that occurs several times in the record (never in the kernel's own records; possible in a user
+ * message) has every value.
+ */
+class RecordFieldGetter {
+  private scanned: Map<string, string[]> | null = null;
+  readonly get: FieldGetter = (field) => {
+    const r = this.rec;
+    if (field === 'type') return [r.type];
+    if (this.argv && ARG.test(field)) {
+      const a = this.argv[Number(field.slice(1))];
+      return a === undefined ? null : [a];
+    }
+    if (field === 'SYSCALL' && r.type === 'SYSCALL' && this.ev.syscall?.name) return [this.ev.syscall.name];
+    return (this.scanned ??= this.scan()).get(field) ?? null;
+  };
+  private readonly argv: readonly string[] | null;
 
-function push(m: RecordFields, k: string, vals: readonly string[]): void {
-  const prev = m.get(k);
-  if (prev) prev.push(...vals);
-  else m.set(k, [...vals]);
+  constructor(
+    private readonly ev: AuditEvent,
+    private readonly rec: AuditEvent['records'][number],
+    private readonly fields: ReadonlySet<string>,
+  ) {
+    this.argv = rec.type === 'EXECVE' ? (ev.process?.argv ?? null) : null;
+  }
+
+  private scan(): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    const parsed = parseRecord({ type: recordTypeNumber(this.rec.type) ?? 0, text: this.rec.text });
+    if (parsed.failed) return out;
+    const cur = new FieldCursor().resetRecord(parsed);
+    while (cur.next()) {
+      const k = cur.key();
+      if (!this.fields.has(k) || (this.argv && (ARG.test(k) || k.includes('[')))) continue;
+      const val = UNTRUSTED.has(k) || ARG.test(k) ? cur.untrusted() : cur.isAbsent() ? null : cur.raw();
+      if (val === null) continue;
+      const vals = k === 'name' ? (withStripped(val, stripProcRoot) ?? []) : [val];
+      const prev = out.get(k);
+      if (prev) prev.push(...vals);
+      else out.set(k, vals);
+    }
+    return out;
+  }
 }
 
-/** Each record of the event as Sigma auditd fields (parsed only when an auditd Sigma rule is loaded). */
-export function auditdRecords(ev: AuditEvent): RecordFields[] {
-  const out: RecordFields[] = [];
-  const cur = new FieldCursor();
+/**
+ * Getters for auditd rules: one per record, with the record's upper-cased type; only the records
+ * whose type `wanted` accepts, each holding the fields its type's rules read.
+ */
+export function auditdFields(ev: AuditEvent, fieldsFor: (type: string) => ReadonlySet<string> | null): { type: string; get: FieldGetter }[] {
+  const out: { type: string; get: FieldGetter }[] = [];
   for (const r of ev.records) {
-    const m: RecordFields = new Map([['type', [r.type]]]);
-    const parsed = parseRecord({ type: recordTypeNumber(r.type) ?? 0, text: r.text });
-    const isExecve = r.type === 'EXECVE' && ev.process?.argv;
-    if (!parsed.failed) {
-      cur.resetRecord(parsed);
-      while (cur.next()) {
-        const k = cur.key();
-        if (isExecve && (ARG.test(k) || k.includes('['))) continue;
-        const val = UNTRUSTED.has(k) || ARG.test(k) ? cur.untrusted() : cur.isAbsent() ? null : cur.raw();
-        if (val === null) continue;
-        push(m, k, k === 'name' ? (withStripped(val, stripProcRoot) ?? []) : [val]);
-      }
-    }
-    if (isExecve) ev.process!.argv!.forEach((a, i) => m.set(`a${i}`, [a]));
-    if (r.type === 'SYSCALL' && ev.syscall?.name) m.set('SYSCALL', [ev.syscall.name]);
-    out.push(m);
+    const type = r.type.toUpperCase();
+    const fields = fieldsFor(type);
+    if (fields === null) continue;
+    out.push({ type, get: new RecordFieldGetter(ev, r, fields).get });
   }
   return out;
 }
 
-/** Getters for auditd rules: one per record, with the record's type. */
-export function auditdFields(ev: AuditEvent): { type: string; get: FieldGetter }[] {
-  return auditdRecords(ev).map((m) => ({ type: (m.get('type')?.[0] ?? '').toUpperCase(), get: (field: string) => m.get(field) ?? null }));
+/** Every field a rule's selections read. */
+export function ruleFields(r: Pick<SigmaRule, 'selections'>): string[] {
+  return [...r.selections.values()].flatMap((groups) => groups.flatMap((g) => g.map((t) => t.field)));
 }
 
 /**

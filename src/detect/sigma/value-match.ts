@@ -10,6 +10,7 @@
  * leading dash; `cidr` tests an IPv4 address. A list of values is any-of, or all-of with `all`.
  */
 import { compileRegex, type TextRegex } from '../linear-regex';
+import { requiredLiterals } from '../regex-literals';
 
 export const SUPPORTED_MODIFIERS = new Set(['contains', 'startswith', 'endswith', 're', 'all', 'cidr', 'windash', 'base64', 'base64offset']);
 
@@ -18,6 +19,13 @@ export interface FieldTest {
   modifiers: string[];
   values: (string | null)[];
   test: (values: readonly string[] | null) => boolean;
+  /**
+   * Lower-cased strings of which a field value the test accepts holds at least one (compared with the
+   * bounded, lower-cased text the regexes see: linear-regex.ts literalHaystack), or null when no such
+   * set is known (an absent field accepted, a cidr, a regex without required literals). The Sigma
+   * prefilter (prefilter.ts) skips a rule whose every path needs a literal the event does not hold.
+   */
+  literals: readonly string[] | null;
 }
 
 function base64Variants(s: string, offset: boolean): string[] {
@@ -116,20 +124,21 @@ export function fieldTest(field: string, modifiers: string[], raw: unknown): Fie
       throw new Error(`${field}: ${(err as Error).message}`);
     }
   };
-  const one = (v: string | null): ((x: string) => boolean) | null => {
-    if (v === null) return null; // "field absent"
-    if (op === 'cidr') return cidrTest(v);
+  /** One value's test, and the regex it runs (null for a cidr). */
+  const one = (v: string): { fn: (x: string) => boolean; re: TextRegex | null } => {
+    if (op === 'cidr') return { fn: cidrTest(v), re: null };
     const re = textRegex([v]);
-    return (x) => re.test(x);
+    return { fn: (x) => re.test(x), re };
   };
   const wantsAbsent = values.includes(null);
   const present = values.filter((v): v is string => v !== null);
-  let tests: ((x: string) => boolean)[];
-  if (all || op === 'cidr' || op === 're' || present.length <= 1) tests = present.map((v) => one(v)!);
+  let compiled: { fn: (x: string) => boolean; re: TextRegex | null }[];
+  if (all || op === 'cidr' || op === 're' || present.length <= 1) compiled = present.map(one);
   else {
     const re = textRegex(present);
-    tests = [(x) => re.test(x)];
+    compiled = [{ fn: (x) => re.test(x), re }];
   }
+  const tests = compiled.map((c) => c.fn);
   const test = (got: readonly string[] | null): boolean => {
     if (got === null || got.length === 0) return all ? present.length === 0 && wantsAbsent : wantsAbsent;
     const hit = (t: (x: string) => boolean): boolean => {
@@ -139,5 +148,26 @@ export function fieldTest(field: string, modifiers: string[], raw: unknown): Fie
     // A present field never satisfies a null value; with `all`, a null among the values cannot hold.
     return all ? !wantsAbsent && tests.every(hit) : tests.some(hit);
   };
-  return { field, modifiers, values, test };
+  return { field, modifiers, values, test, literals: testLiterals(compiled.map((c) => c.re), all, wantsAbsent) };
+}
+
+/**
+ * What a value the test accepts must contain. Any-of values: the union of each regex's literals (one
+ * without any means none). All-of: every regex must match, so the literals of any one will do (the
+ * set with the longest shortest literal: the most selective). An accepted absent field: none.
+ */
+function testLiterals(res: readonly (TextRegex | null)[], all: boolean, wantsAbsent: boolean): string[] | null {
+  if (wantsAbsent || res.length === 0) return null;
+  const sets = res.map((re) => (re === null ? null : requiredLiterals(re.source)));
+  if (all) {
+    let best: string[] | null = null;
+    for (const s of sets) if (s && (best === null || minLength(s) > minLength(best))) best = s;
+    return best;
+  }
+  if (sets.some((x) => x === null)) return null;
+  return [...new Set(sets.flatMap((x) => x!))].sort();
+}
+
+function minLength(xs: readonly string[]): number {
+  return xs.reduce((m, x) => Math.min(m, x.length), Infinity);
 }

@@ -7,6 +7,7 @@ import type { AuditEvent } from '../../../../src/audit/event';
 import { createDetector } from '../../../../src/detect/engine';
 import { createKubeDetector } from '../../../../src/detect/kube';
 import type { SigmaRule } from '../../../../src/detect/sigma/compile';
+import type { Finding } from '../../../../src/model/finding';
 import { compileTriageSpec } from '../../../../src/detect/triage-spec';
 import { parseKubeAuditLine } from '../../../../src/kube/event';
 import { makeEvent } from '../../enrich/helpers';
@@ -137,6 +138,39 @@ describe('Sigma rules at run time (rules_dir)', () => {
       records: [{ type: 'SYSCALL', text: `audit(1800000000.000:${pid}): arch=c000003e syscall=59 success=yes exit=0 pid=${pid} exe="${exe}"` }],
     });
 
+  it('enabled: false in a rules file switches a Sigma rule off (listed, not run), whichever file is read first; override: and unknown ids are refused with file:line', () => {
+    const dir = sigmaDir(RULE('    sel:\n        Image|endswith: /whoami\n    condition: sel'));
+    const id = 'sigma-0b9c1c39-1111-4c1e-9a1e-000000000001';
+    fs.writeFileSync(path.join(dir, '00-local.yaml'), `rules:\n  - id: ${id}\n    enabled: false\n`, { mode: 0o644 });
+    const set = loadRuleSet([dir]);
+    expect(set.sigma.find((r) => r.id === id)).toMatchObject({ enabled: false, overridden_by: [path.join(dir, '00-local.yaml')] });
+    const d = createDetector({ host: 'n', users: null, rules: [], sigma: set.sigma });
+    expect(d.sigmaRules()).toEqual([]);
+    expect(d.onAuditEvent(exec(990, '/usr/bin/whoami', ['whoami']))).toEqual([]);
+    fs.writeFileSync(path.join(dir, '00-local.yaml'), `rules:\n  - id: ${id}\n    enabled: true\n`, { mode: 0o644 });
+    expect(createDetector({ host: 'n', users: null, rules: [], sigma: loadRuleSet([dir]).sigma }).onAuditEvent(exec(991, '/usr/bin/whoami', ['whoami'])).map((f) => f.rule)).toEqual([id]);
+    fs.writeFileSync(path.join(dir, '00-local.yaml'), `rules:\n  - id: ${id}\n    severity: low\n    override: {severity: replace}\n`, { mode: 0o644 });
+    expect(() => loadRuleSet([dir])).toThrow(/00-local\.yaml:4:.*Sigma rule: it can be switched with enabled/s);
+    fs.writeFileSync(path.join(dir, '00-local.yaml'), `rules:\n  - id: sigma-00000000-0000-0000-0000-000000000000\n    enabled: false\n`, { mode: 0o644 });
+    expect(() => loadRuleSet([dir])).toThrow(/00-local\.yaml:2:.*unknown Sigma rule "sigma-00000000-0000-0000-0000-000000000000"/s);
+  });
+
+  it('repeats of a behaviour only a Sigma rule flags are one incident: 50 execs of whoami give one finding, counted 50 times', () => {
+    const dir = sigmaDir(RULE('    sel:\n        Image|endswith: /whoami\n    condition: sel'));
+    const d = createDetector({ host: 'n', users: null, rules: [], sigma: loadRuleSet([dir]).sigma });
+    const out: Finding[] = [...d.onAuditEvent(exec(899, '/usr/bin/bash', ['bash']))];
+    // One shell (the actor: the process-tree root on a host) runs whoami 50 times.
+    for (let i = 0; i < 50; i++) {
+      const ev = exec(900 + i, '/usr/bin/whoami', ['whoami']);
+      out.push(...d.onAuditEvent({ ...ev, process: { ...ev.process!, ppid: 899 } }));
+    }
+    out.push(...d.tick(Date.parse('2027-01-15T08:00:00Z')));
+    const ids = new Set(out.map((f) => f.id));
+    expect(ids.size).toBe(1);
+    const last = out.reduce((a, b) => ((b.revision ?? 1) > (a.revision ?? 1) ? b : a));
+    expect(last).toMatchObject({ rule: 'sigma-0b9c1c39-1111-4c1e-9a1e-000000000001', count: 50 });
+  });
+
   it('the host engine loads process_creation and auditd Sigma rules from rules_dir and fires them', () => {
     const dir = sigmaDir(RULE('    sel:\n        Image|endswith: /kubectl\n        CommandLine|contains|all: [get, secret]\n    condition: sel'));
     fs.writeFileSync(
@@ -146,10 +180,16 @@ describe('Sigma rules at run time (rules_dir)', () => {
     );
     const d = createDetector({ host: 'n', users: null, rulesDir: dir });
     expect(d.sigmaRules().map((r) => r.target).sort()).toEqual(['auditd', 'process_creation']);
-    const [f] = d.onAuditEvent(exec(700, '/usr/bin/kubectl', ['kubectl', 'get', 'secrets', '-A']));
-    expect(f).toMatchObject({ rule: 'sigma-0b9c1c39-1111-4c1e-9a1e-000000000001', severity: 'high', mitre: ['T1552.007'], indicators: ['sigma:sel'], title: 'Test rule' });
-    expect(d.onAuditEvent(exec(701, '/usr/bin/nsenter', ['nsenter', '-t', '1'])).map((x) => x.rule)).toContain('sigma-0b9c1c39-1111-4c1e-9a1e-000000000002');
-    expect(d.onAuditEvent(exec(702, '/usr/bin/kubectl', ['kubectl', 'get', 'pods'])).map((x) => x.rule)).not.toContain('sigma-0b9c1c39-1111-4c1e-9a1e-000000000001');
+    // The Sigma rule and the pack's h5 say the same thing about one behaviour: one incident with both.
+    const found = d.onAuditEvent(exec(700, '/usr/bin/kubectl', ['kubectl', 'get', 'secrets', '-A']));
+    expect(found).toHaveLength(1);
+    expect(found[0]!.rules).toEqual(expect.arrayContaining(['sigma-0b9c1c39-1111-4c1e-9a1e-000000000001', 'h5-kubectl-secret-access']));
+    expect(found[0]).toMatchObject({ severity: 'high', mitre: expect.arrayContaining(['T1552.007']), indicators: expect.arrayContaining(['sigma:sel']) });
+    const alone = createDetector({ host: 'n', users: null, rules: [], sigma: d.sigmaRules() as SigmaRule[] }).onAuditEvent(exec(700, '/usr/bin/kubectl', ['kubectl', 'get', 'secrets', '-A']));
+    expect(alone[0]).toMatchObject({ rule: 'sigma-0b9c1c39-1111-4c1e-9a1e-000000000001', severity: 'high', mitre: ['T1552.007'], indicators: ['sigma:sel'], title: 'Test rule' });
+    const rulesOf = (evs: Finding[]): string[] => evs.flatMap((x) => x.rules ?? [x.rule]);
+    expect(rulesOf(d.onAuditEvent(exec(701, '/usr/bin/nsenter', ['nsenter', '-t', '1'])))).toContain('sigma-0b9c1c39-1111-4c1e-9a1e-000000000002');
+    expect(rulesOf(d.onAuditEvent(exec(702, '/usr/bin/kubectl', ['kubectl', 'get', 'pods'])))).not.toContain('sigma-0b9c1c39-1111-4c1e-9a1e-000000000001');
     // Every exec must reach the engine: the native triage lets them all through, and the kernel audits them.
     expect(compileTriageSpec(d.rules(), [], d.sigmaRules()).execAll).toBe(true);
     expect(createDetector({ host: 'n', users: null, rules: [], sigma: d.sigmaRules() as SigmaRule[] }).requiredAuditRules()).toContain('-a always,exit -F arch=b64 -S execve,execveat -k credwatch:exec');
