@@ -51,7 +51,9 @@ function timeIt(fn) {
 const read = {
   id: 'read-1', rule: 'h1-sa-token-read', title: '', description: '', severity: 'high', score: 3, confidence: 'medium', covers: ['H1'], mitre: ['T1552.007'],
   time: new Date(1_795_000_000_000 - 1000).toISOString(), host: 'worker-1', source: 'audit', indicators: [], process: null, container: null, kube: null,
-  token: { jti: '11111111-2222-4333-8444-555555555555', service_account: 'app', namespace: 'default', pod: 'app-0', pod_uid: POD, node: 'worker-1', issued: null, expires: null, kind: 'bound', from: 'file' },
+  token: { jti: '11111111-2222-4333-8444-555555555555', service_account: 'app', namespace: 'default', pod: 'app-0', pod_uid: POD, node: 'worker-1', issued: null, expires: null, kind: 'bound', from: 'file',
+    // The read's home (as the reading agent saw it): every joined request is checked against it.
+    home: { node: ['192.0.2.11'], pod: ['10.244.1.7'], cut: 0 } },
   evidence: [{ event_id: '1.1:1', time: '', role: '', records: [] }],
 };
 
@@ -60,13 +62,15 @@ for (const [name, make] of Object.entries(MIXES)) {
   const lines = Array.from({ length: N }, (_, i) => make(i));
   const parseMs = timeIt(() => { for (const l of lines) parseKubeAuditLine(l); });
   const events = lines.map((l) => parseKubeAuditLine(l).event);
-  const trail = new TokenTrail({ host: 'cp', lingerMs: Infinity });
+  // One trail for the whole run: its finding is sent at the first request and revised (throttled) after.
+  const trail = new TokenTrail({ host: 'cp', windowMs: Infinity });
   const home = new TokenHome({ host: 'cp' });
   trail.noteHostFindings([read]);
   home.onKubeEvent(parseKubeAuditLine(JSON.stringify({ kind: 'Event', auditID: 'k', stage: 'ResponseComplete', verb: 'get', requestURI: '/api/v1/pods', user: { username: 'system:node:worker-1' }, sourceIPs: ['192.0.2.11'] })).event);
-  const joinMs = timeIt(() => { for (const ev of events) { trail.onKubeEvent(ev); home.onKubeEvent(ev); } });
+  let sent = 0;
+  const joinMs = timeIt(() => { for (const ev of events) { sent += trail.onKubeEvent(ev).length; home.onKubeEvent(ev); } });
   const flushMs = timeIt(() => trail.flush());
-  results.push({ mix: name, events: N, parse_us: (parseMs * 1000) / N, trail_us: (joinMs * 1000) / N, flush_ms: flushMs, trail_over_parse: joinMs / parseMs });
+  results.push({ mix: name, events: N, parse_us: (parseMs * 1000) / N, trail_us: (joinMs * 1000) / N, flush_ms: flushMs, trail_over_parse: joinMs / parseMs, revisions_sent: sent });
 }
 
 const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');

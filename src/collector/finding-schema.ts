@@ -84,6 +84,14 @@ const tokenSchema = z.object({
   kind: z.enum(['bound', 'legacy', 'other']),
   secret_name: nullableStr(256).optional(),
   from: z.enum(['file', 'api-request']),
+  // Where the token's pod lives (addresses the reading agent saw): the fleet join's "away" test.
+  home: z
+    .object({
+      node: z.array(str(64)).max(64),
+      pod: z.array(str(64)).max(64).nullable(),
+      cut: z.number().int().min(0).max(2 ** 31),
+    })
+    .optional(),
 });
 
 /** The watched object the event touched (src/enrich/watched-objects.ts): the owner, not the reader. */

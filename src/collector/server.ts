@@ -30,6 +30,7 @@ import { IngestError, decodeBody, parseNdjsonFindings } from './ingest';
 import { createCollectorMetrics } from './metrics';
 import { StoreUnavailableError, decodeCursor, encodeCursor, type CollectorStore, type PageRow } from './store';
 import { COLLECTOR_AGENT, linkedFindings, touchedJtis } from './token-join';
+import { LinkThrottle } from './link-throttle';
 import { parseListenAddress } from '../daemon/config-schema';
 
 export interface CollectorServerOptions {
@@ -39,6 +40,8 @@ export interface CollectorServerOptions {
   now?: () => number;
   /** Override `config.listen` (tests use port 0). */
   listen?: { host: string; port: number };
+  /** A token's fleet link is re-joined at most this often per replica (its first join is at once). Default 1 s. */
+  tokenLinkEveryMs?: number;
 }
 
 export interface CollectorCounters {
@@ -56,6 +59,8 @@ export interface CollectorCounters {
   /** Linked "stolen token used" findings the fleet join stored (new or revised), and its failures. */
   tokenLinks: number;
   tokenLinkErrors: number;
+  /** Re-joins of a link put off to the next second (a storm of requests for one token), never dropped. */
+  tokenLinksHeld: number;
   rejected: Record<string, number>;
 }
 
@@ -164,7 +169,7 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
   // Failed authentications are limited per address, so guessing tokens is slow and cannot flood logs.
   const failLimiter = new RateLimiter(Math.max(1, config.rate_limit.requests_per_second / 4), Math.max(5, Math.floor(config.rate_limit.burst / 4)), now);
   const rejectLog = new RateLimitedLog(logger, 10_000, now);
-  const counters: CollectorCounters = { requests: 0, batches: 0, accepted: 0, replaced: 0, duplicates: 0, busy: 0, dbUnavailable: 0, retained: 0, tokenLinks: 0, tokenLinkErrors: 0, rejected: {} };
+  const counters: CollectorCounters = { requests: 0, batches: 0, accepted: 0, replaced: 0, duplicates: 0, busy: 0, dbUnavailable: 0, retained: 0, tokenLinks: 0, tokenLinkErrors: 0, tokenLinksHeld: 0, rejected: {} };
   const maxBody = config.max_body_bytes;
   let inFlightBytes = 0;
   let server: Server | null = null;
@@ -173,6 +178,26 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
     inFlightBytes: () => inFlightBytes,
     pool: () => store.poolStats?.(),
   });
+  const linkThrottle = new LinkThrottle({ everyMs: opts.tokenLinkEveryMs ?? 1000, now });
+  /** Joins these trails and stores their links; a failure is logged and counted (the batch stands). */
+  const joinTrails = async (jtis: readonly string[]): Promise<void> => {
+    if (jtis.length === 0) return;
+    try {
+      const links = linkedFindings(await store.tokenTrails(jtis));
+      if (links.length > 0) {
+        // Another replica may have stored the same link: an equal revision is a duplicate.
+        const stored = await store.ingest(COLLECTOR_AGENT, links.map(encodeFinding), now());
+        counters.tokenLinks += stored.accepted + stored.replaced;
+        linkThrottle.noteLinked(links.map((l) => l.token!.jti!));
+      }
+    } catch (err) {
+      counters.tokenLinkErrors++;
+      metrics.dbErrors.inc();
+      logger.error({ error: (err as Error).message }, 'could not store a fleet token link');
+    }
+  };
+  const linkTimer = setInterval(() => void joinTrails(linkThrottle.due()), opts.tokenLinkEveryMs ?? 1000);
+  linkTimer.unref();
   /** Every failed storage call is counted (database errors), whatever the answer becomes. */
   const fromStore = async <T>(p: Promise<T>): Promise<T> => {
     try {
@@ -270,21 +295,10 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
     // Reads from one agent, requests from another, joined by token jti (token-join.ts) on the state in
     // the store, so whichever replica ingested either side. The batch and its sightings are already
     // committed: a failure here is logged and counted, the agent's 200 stands.
+    // A link only grows after its first join: re-joined at most once a second per jti (link-throttle.ts).
     const jtis = p.agent === COLLECTOR_AGENT ? [] : touchedJtis(p.agent, findings);
-    if (jtis.length > 0) {
-      try {
-        const links = linkedFindings(await store.tokenTrails(jtis));
-        if (links.length > 0) {
-          // Another replica may have stored the same link: an equal revision is a duplicate.
-          const stored = await store.ingest(COLLECTOR_AGENT, links.map(encodeFinding), now());
-          counters.tokenLinks += stored.accepted + stored.replaced;
-        }
-      } catch (err) {
-        counters.tokenLinkErrors++;
-        metrics.dbErrors.inc();
-        logger.error({ error: (err as Error).message }, 'could not store a fleet token link');
-      }
-    }
+    if (jtis.length > 0) await joinTrails(linkThrottle.take(jtis));
+    counters.tokenLinksHeld = linkThrottle.stats.held;
     send(res, 200, `${JSON.stringify({ accepted, replaced, duplicates })}\n`, { 'content-type': 'application/json' });
   };
 
@@ -420,11 +434,15 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
       counters.retained += n;
       metrics.retentionRemoved.inc(n);
     },
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      clearInterval(linkTimer);
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
         rejectLog.flush('collector rejected requests (final count)');
-      }),
+      });
+      // Links held back by the throttle are joined before the store closes (it is still open here).
+      await joinTrails(linkThrottle.drain());
+    },
   };
 }

@@ -19,6 +19,7 @@
  * TRAIL_REQUESTS requests per jti (with the total count); a link lists MAX_LISTED requests, the rest counted.
  */
 import { findingId } from '../detect/engine';
+import { awayFromHome, homeSet } from '../kube/home-addresses';
 import type { Evidence, Finding } from '../model/finding';
 import { ingestedFindingSchema, type EncodedFinding, type IngestedFinding } from './finding-schema';
 
@@ -119,13 +120,21 @@ export function linkedFindings(trails: readonly TokenTrail[]): IngestedFinding[]
   return out;
 }
 
+/** The peer a request finding names: the connection's own address, the last of sourceIPs. */
+const peerOf = (r: Seen): string | null => r.finding.kube?.source_ips.at(-1) ?? null;
+
 function linkFinding(l: Seen, requests: Seen[], more: number): IngestedFinding {
   const read = l.finding;
   const first = requests[0]!.finding;
+  // The read's agent saw where the pod lives (token.home): a request from none of those addresses was
+  // made away from home, whatever the requests' agent knew of that node.
+  const home = read.token?.home ? homeSet(read.token.home) : null;
+  const away = requests.map((r) => awayFromHome(home, peerOf(r)) === true);
+  const awayCount = away.filter(Boolean).length;
   const evidence: Evidence[] = [
     ...read.evidence.slice(0, 8).map((e) => ({ ...e, role: `fleet:read:${l.agent}:${read.rule}` })),
-    ...requests.slice(0, 55 - Math.min(8, read.evidence.length)).flatMap((r) =>
-      r.finding.evidence.slice(0, 1).map((e) => ({ ...e, role: `fleet:api-request:${r.agent}:${r.finding.rule}` })),
+    ...requests.slice(0, 55 - Math.min(8, read.evidence.length)).flatMap((r, i) =>
+      r.finding.evidence.slice(0, 1).map((e) => ({ ...e, role: `fleet:api-request:${r.agent}:${r.finding.rule}${away[i] ? ':away-from-home' : ''}` })),
     ),
   ];
   const n = requests.length + more;
@@ -139,9 +148,10 @@ function linkFinding(l: Seen, requests: Seen[], more: number): IngestedFinding {
       `from ${[...new Set(requests.map((r) => r.finding.host))].join(', ')} used it: ` +
       requests
         .slice(0, 5)
-        .map((r) => `${r.finding.kube?.verb ?? '?'} ${r.finding.kube?.resource ?? '?'} from ${r.finding.kube?.source_ips.at(-1) ?? '?'} (${r.finding.rule})`)
+        .map((r, i) => `${r.finding.kube?.verb ?? '?'} ${r.finding.kube?.resource ?? '?'} from ${peerOf(r) ?? '?'}${away[i] ? ' (away from the pod\'s home)' : ''} (${r.finding.rule})`)
         .join(', ') +
-      `${n > 5 ? ` and ${n - 5} more` : ''}.`,
+      `${n > 5 ? ` and ${n - 5} more` : ''}.` +
+      (awayCount > 0 ? ` ${awayCount} of the listed requests came from none of the addresses of the pod or its node as ${l.agent} saw them.` : ''),
     severity: 'critical',
     score: read.score + 1,
     confidence: 'high',
@@ -150,7 +160,7 @@ function linkFinding(l: Seen, requests: Seen[], more: number): IngestedFinding {
     time: first.time,
     host: read.host,
     source: 'kube-audit',
-    indicators: ['token-read', 'api-request-same-jti', 'across-agents'],
+    indicators: ['token-read', 'api-request-same-jti', 'across-agents', ...(awayCount > 0 ? ['used-away-from-home'] : [])],
     process: read.process,
     container: read.container,
     kube: first.kube,

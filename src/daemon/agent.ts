@@ -30,6 +30,7 @@ import { FindingCap } from '../detect/finding-cap';
 import { TokenTrail } from '../detect/token-trail';
 import { TokenHome } from '../detect/kube/token-home';
 import { TokenClaimsReader } from '../enrich/token-claims';
+import { NetnsHomes } from '../enrich/netns-addresses';
 import { WatchedObjects, parseWatchRule } from '../enrich/watched-objects';
 import { TokenMetrics } from './token-metrics';
 import { ProcessTable } from '../enrich/process-table';
@@ -110,6 +111,8 @@ export class Agent {
   private readonly trail: TokenTrail;
   private readonly tokenHome: TokenHome;
   private readonly tokenClaims = new TokenClaimsReader();
+  /** The home addresses of a pod whose token was read (token.home), from this node's namespaces. */
+  private readonly netnsHomes = new NetnsHomes();
   private readonly tokenMetrics: TokenMetrics;
   private kubeAllow: KubeAllowlist;
   private readonly pipeline: AuditPipeline;
@@ -166,9 +169,11 @@ export class Agent {
     this.stages = this.buildStages(this.config, ruleSet.host, ruleSet.sigma);
     this.kubeDetector = createKubeDetector({ host: this.host, rules: ruleSet.kube, sigma: ruleSet.sigma });
     this.cap = new FindingCap(this.config.storage.max_finding_kb * 1024);
-    this.trail = new TokenTrail({ host: this.host });
+    // The trail's finding is sent at its first request and revised as more arrive: the window only
+    // says how long it keeps growing (read at start; a reload does not change open trails).
+    this.trail = new TokenTrail({ host: this.host, windowMs: this.config.detections.token_trail.window_seconds * 1000 });
     this.tokenHome = new TokenHome({ host: this.host });
-    this.tokenMetrics = new TokenMetrics(this.metrics, { claims: this.tokenClaims.stats, trail: this.trail.stats, home: this.tokenHome.stats });
+    this.tokenMetrics = new TokenMetrics(this.metrics, { claims: this.tokenClaims.stats, trail: this.trail.stats, home: this.tokenHome.stats, netns: this.netnsHomes.stats });
     this.kubeAllow = kubeAllowFromConfig(this.config);
     this.pipeline = new AuditPipeline({
       stages: this.stages,
@@ -399,8 +404,9 @@ export class Agent {
 
   /** One API-server audit event, from a log file or the webhook: the K rules and the token trail. */
   private onKubeEvent(ev: KubeAuditEvent): void {
-    this.trail.onKubeEvent(ev);
-    const f = [...this.kubeDetector.onKubeEvent(ev), ...this.tokenHome.onKubeEvent(ev)].filter((x) => !this.kubeAllow.allows(x));
+    // A stolen-token finding is not silenced by detections.allow (see startTimers).
+    const linked = this.trail.onKubeEvent(ev);
+    const f = [...linked, ...[...this.kubeDetector.onKubeEvent(ev), ...this.tokenHome.onKubeEvent(ev)].filter((x) => !this.kubeAllow.allows(x))];
     if (f.length > 0) this.onFindings(f);
   }
 
@@ -485,12 +491,14 @@ export class Agent {
   private onFindings(raw: Finding[]): void {
     // The size cap comes first: what is correlated, logged, stored and shipped is the same finding.
     const cutBefore = this.cap.stats.cut;
-    const findings = this.cap.applyAll(raw);
+    // A token read carries its pod's home addresses before anything sees it (bounded: cap them too).
+    const findings = this.cap.applyAll(this.netnsHomes.attach(raw));
     if (this.cap.stats.cut > cutBefore) {
       this.metrics.countBounded('cut', this.cap.stats.cut - cutBefore);
       this.dropLog.report('finding_cut', this.cap.stats.cut - cutBefore, `findings over storage.max_finding_kb (${this.cap.maxBytes} bytes) cut and marked truncated`);
     }
     this.trail.noteHostFindings(findings);
+    this.tokenHome.noteHostFindings(findings);
     for (const f of findings) {
       // An incident's later revisions update the stored finding: counted once, when it opens.
       const revision = f.revision ?? 1;

@@ -94,10 +94,17 @@ const allowSchema = z.strictObject({
   k8s_users: z.array(nonEmpty).default([]),
 });
 
+/** The token trail (src/detect/token-trail.ts): how long a stolen-token finding keeps taking requests. */
+const tokenTrailSchema = z.strictObject({
+  /** A trail's finding takes requests until this long after its last one (then a new finding opens). */
+  window_seconds: z.number().int().min(1).max(7 * 86_400).default(600),
+});
+
 const detectionsSchema = z.strictObject({
   /** Extra rule pack directory, loaded after the built-in rules. */
   rules_dir: absolutePath.optional(),
   allow: allowSchema.prefault({}),
+  token_trail: tokenTrailSchema.prefault({}),
 });
 
 

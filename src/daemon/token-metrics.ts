@@ -7,12 +7,15 @@
 import type { TokenClaimsStats } from '../enrich/token-claims';
 import type { TokenTrailStats } from '../detect/token-trail';
 import type { TokenHomeStats } from '../detect/kube/token-home';
+import type { NetnsHomesStats } from '../enrich/netns-addresses';
 import type { Metrics } from './metrics';
 
 export interface TokenStatsSources {
   claims: TokenClaimsStats;
   trail: TokenTrailStats;
   home: TokenHomeStats;
+  /** Absent where no pod namespaces are read (replay). */
+  netns?: NetnsHomesStats;
 }
 
 type Read = (s: TokenStatsSources) => number;
@@ -31,6 +34,10 @@ const DROPS: Readonly<Record<string, Read>> = {
   kube_credential_malformed: (s) => s.trail.malformedCredential,
   token_trail_requests_cut: (s) => s.trail.requestsCut,
   token_trail_reads_evicted: (s) => s.trail.readsEvicted,
+  // A read whose pod's namespace could not be read carries no pod addresses: away-detection is weaker.
+  token_home_pod_not_found: (s) => s.netns?.podNotFound ?? 0,
+  token_home_netns_file_truncated: (s) => s.netns?.fileTruncated ?? 0,
+  token_home_addresses_cut: (s) => s.netns?.addressesCut ?? 0,
 };
 
 /** Everything else the trail counts: /metrics signals. */
@@ -45,9 +52,14 @@ const SIGNALS: Readonly<Record<string, Read>> = {
   token_trail_other_jti: (s) => s.trail.otherJti,
   token_trail_read_jti_unknown: (s) => s.trail.readJtiUnknown,
   token_trail_findings: (s) => s.trail.trails,
+  token_trail_updates: (s) => s.trail.updates,
+  token_trail_away: (s) => s.trail.away,
+  token_trail_evicted: (s) => s.trail.trailsEvicted,
   token_home_nodes_learnt: (s) => s.home.nodesLearnt,
   token_home_unknown: (s) => s.home.homeUnknown,
   token_home_away_findings: (s) => s.home.awayFindings,
+  token_home_learnt_from_reads: (s) => s.home.learntFromReads,
+  token_home_pod_netns_read: (s) => s.netns?.podNetnsRead ?? 0,
 };
 
 export class TokenMetrics {

@@ -22,16 +22,15 @@ export interface PodLookupOptions {
 }
 
 const DESCEND = /^(kubepods.*|burstable|besteffort|guaranteed|.*pod[0-9a-f_-]{36}.*)$/;
+const HIERARCHIES = ['unified', 'memory', 'pids', 'systemd', ''];
 
-export function createCgroupPodLookup(opts: PodLookupOptions = {}): (containerId: string) => string | null {
-  const root = opts.root ?? '/sys/fs/cgroup';
-  const hierarchies = opts.hierarchies ?? ['unified', 'memory', 'pids', 'systemd', ''];
-  const cacheMs = opts.cacheMs ?? 30_000;
-  const missCacheMs = opts.missCacheMs ?? 1_000;
-  const now = opts.now ?? Date.now;
-  const cache = new Map<string, { uid: string | null; at: number }>();
-
-  const search = (dir: string, rel: string, id: string, depth: number): string | null => {
+/**
+ * The first cgroup directory under the kubepods subtree (of the first hierarchy that has one) whose
+ * name `match`es: a walk bounded in depth that descends only into kubepods, QoS and pod directories.
+ * Returns its path, absolute and relative to the hierarchy.
+ */
+export function findKubepodsEntry(root: string, match: (name: string) => boolean, hierarchies = HIERARCHIES): { abs: string; rel: string } | null {
+  const search = (dir: string, rel: string, depth: number): { abs: string; rel: string } | null => {
     if (depth > 6) return null;
     let names: string[];
     try {
@@ -40,26 +39,37 @@ export function createCgroupPodLookup(opts: PodLookupOptions = {}): (containerId
       return null;
     }
     for (const n of names) {
-      if (n.includes(id)) return parseCgroupPath(`${rel}/${n}`)?.podUid ?? null;
+      if (match(n)) return { abs: path.join(dir, n), rel: `${rel}/${n}` };
     }
     for (const n of names) {
       if (!DESCEND.test(n)) continue;
-      const found = search(path.join(dir, n), `${rel}/${n}`, id, depth + 1);
+      const found = search(path.join(dir, n), `${rel}/${n}`, depth + 1);
       if (found) return found;
     }
     return null;
   };
+  for (const h of hierarchies) {
+    const base = path.join(root, h);
+    if (!fs.existsSync(path.join(base, 'kubepods')) && !fs.existsSync(path.join(base, 'kubepods.slice'))) continue;
+    const found = search(base, '', 0);
+    if (found) return found;
+  }
+  return null;
+}
+
+export function createCgroupPodLookup(opts: PodLookupOptions = {}): (containerId: string) => string | null {
+  const root = opts.root ?? '/sys/fs/cgroup';
+  const hierarchies = opts.hierarchies ?? HIERARCHIES;
+  const cacheMs = opts.cacheMs ?? 30_000;
+  const missCacheMs = opts.missCacheMs ?? 1_000;
+  const now = opts.now ?? Date.now;
+  const cache = new Map<string, { uid: string | null; at: number }>();
 
   return (containerId) => {
     const hit = cache.get(containerId);
     if (hit && now() - hit.at < (hit.uid === null ? missCacheMs : cacheMs)) return hit.uid;
-    let uid: string | null = null;
-    for (const h of hierarchies) {
-      const base = path.join(root, h);
-      if (!fs.existsSync(path.join(base, 'kubepods')) && !fs.existsSync(path.join(base, 'kubepods.slice'))) continue;
-      uid = search(base, '', containerId, 0);
-      if (uid) break;
-    }
+    const found = findKubepodsEntry(root, (n) => n.includes(containerId), hierarchies);
+    const uid = found ? (parseCgroupPath(found.rel)?.podUid ?? null) : null;
     cache.set(containerId, { uid, at: now() });
     if (cache.size > 4096) {
       const oldest = cache.keys().next();

@@ -96,6 +96,23 @@ export interface FindingToken {
   secret_name?: string | null;
   /** Where these claims come from: the token file the agent read, or the API server's record of a request. */
   from: 'file' | 'api-request';
+  /** Reads of a pod's token (from "file"): where the pod lives, as the reading agent saw it. */
+  home?: FindingTokenHome;
+}
+
+/**
+ * The addresses a bound token's own pod legitimately calls the API server from, learnt by the agent on
+ * the token's node at the read (src/enrich/netns-addresses.ts): a request from none of them was made
+ * away from home. Addresses only, never secret. The pod's list is the pod's own network namespace, so a
+ * pod allowed to add addresses to it (CAP_NET_ADMIN) can widen its own home, never another pod's.
+ */
+export interface FindingTokenHome {
+  /** The node's interface addresses (the host network namespace), loopback left out. */
+  node: string[];
+  /** The pod's network namespace addresses; null when no process of the pod could be read. */
+  pod: string[] | null;
+  /** Addresses beyond the per-list bound, not listed (a namespace holding very many addresses). */
+  cut: number;
 }
 
 export interface Evidence {

@@ -8,7 +8,11 @@
  *  - the read in the pod: the finding carries the token's claims (jti, pod, node), never the token;
  *  - requests with that jti from a foreign address (file and webhook) and one with the pod's own newer
  *    jti: exactly one "stolen token used" finding naming the stolen-jti requests, the other not tied;
- *    and the foreign address is "used away from its node";
+ *    and the foreign address is "used away from its node". The finding is there at the first request
+ *    (revised as the second joins), with the trail's window set to an hour: it cannot be the trail closing;
+ *  - away from home without any kubelet request: a second pod on a node no kubelet request names, an
+ *    address in its own network namespace (added as a CNI would); the read carries that home, so a
+ *    request from the pod's address is home and one from elsewhere is away (trail and away finding);
  *  - rotation: the kubelet swaps ..data to a new token; a read then carries the new jti.
  *
  * Needs root, kernel audit and docker; run under the lab lock:
@@ -23,6 +27,7 @@ import type { Finding } from '../../src/model/finding';
 import { SA_DIR_IN_POD, startPod, type Pod } from '../helpers/pod-layout';
 import { boundClaims, signJwt } from '../helpers/jwt';
 import { requestLine } from '../helpers/kube-requests';
+import { parseFibTrieLocal } from '../../src/enrich/netns-addresses';
 import { kernelSnapshot, labSkipReason, setUpLab, type KernelSnapshot, type Lab } from './lab/attack-lab';
 import { run, runOk } from './lab/commands';
 import { CREDWATCH_BIN } from './lab/daemon';
@@ -39,12 +44,19 @@ const THIEF_IP = '203.0.113.50';
 const JTI = randomUUID();
 const NEWER_JTI = randomUUID();
 const FINDING_TIMEOUT_MS = 20_000;
-// The trail gathers requests for 10 s (TokenTrail lingerMs), then the finding is written.
-const TRAIL_TIMEOUT_MS = 30_000;
+// The trail keeps taking requests into its finding for an hour (detections.token_trail): a linked
+// finding seen within FINDING_TIMEOUT_MS was sent at its first request, not when the trail closed.
+const TRAIL_WINDOW_S = 3600;
+// The second pod: on a node no kubelet request ever names, with an address of its own.
+const NODE_2 = 'lab-worker-2';
+const JTI_2 = randomUUID();
+const POD_2_IP = '10.250.0.7';
+const THIEF_2_IP = '198.51.100.99';
 
 describe.skipIf(reason !== null)('e2e: a stolen token followed to the API requests made with it', () => {
   let lab: Lab | null = null;
   let pod: Pod | null = null;
+  let pod2: Pod | null = null;
   let daemon: RunningDaemon | null = null;
   let kernelBefore: KernelSnapshot | null = null;
   let auditLog = '';
@@ -110,6 +122,17 @@ describe.skipIf(reason !== null)('e2e: a stolen token followed to the API reques
       },
     });
     lab.defer('pod', () => pod?.cleanup());
+    pod2 = startPod({
+      mountParent: path.join(lab.dir, 'kubelet'),
+      token: (podUid) => {
+        const t = signJwt(boundClaims({ jti: JTI_2, podUid, pod: 'lab-pod-2', node: NODE_2, namespace: 'default', serviceAccount: 'default' }));
+        tokens.push(t);
+        return t;
+      },
+    });
+    lab.defer('pod 2', () => pod2?.cleanup());
+    // What a CNI does: an address in the pod's own network namespace (the pod runs with --network none).
+    await runOk('nsenter', ['-t', String(pod2.containerPid), '-n', 'ip', 'addr', 'add', `${POD_2_IP}/32`, 'dev', 'lo']);
     auditLog = path.join(lab.dir, 'apiserver-audit.log');
     fs.writeFileSync(auditLog, '');
     webhookPort = await freeLoopbackPort();
@@ -123,6 +146,9 @@ describe.skipIf(reason !== null)('e2e: a stolen token followed to the API reques
         `      listen: 127.0.0.1:${webhookPort}`,
         '      path: /audit',
         `      tls: {cert_file: ${server.certFile}, key_file: ${server.keyFile}, client_ca_file: ${lab.pki.caFile}}`,
+        'detections:',
+        '  token_trail:',
+        `    window_seconds: ${TRAIL_WINDOW_S}`,
         '',
       ].join('\n'),
     );
@@ -175,13 +201,21 @@ describe.skipIf(reason !== null)('e2e: a stolen token followed to the API reques
     // The webhook batch carries its own kubelet request: it may be read before the file's lines.
     expect(await postWebhook([requestLine({ auditID: 'kubelet-2', atMs: t + 250, username: `system:node:${NODE}`, sourceIPs: [NODE_IP], verb: 'get', resource: 'nodes' }), requestLine({ ...stolen, auditID: 'stolen-webhook-1', atMs: t + 300, verb: 'get', resource: 'secrets', namespace: 'kube-system', name: 'cluster-admin-token' })])).toBe(200);
     const trail = (fs_: Finding[]) => fs_.filter((f) => f.rule === 'seq-stolen-token-used');
-    const r = await waitForNewFindings(daemon!.dbPath, seen, (fresh) => trail(fresh).length > 0, TRAIL_TIMEOUT_MS);
-    await new Promise((res) => setTimeout(res, 2000)); // a second trail finding would show by now
-    const after = (await readFindings(daemon!.dbPath)).findings.filter((f) => !seen.has(stateKey(f)));
+    // The first revision: there while the trail's hour-long window is open, so sent at the first request.
+    const r = await waitForNewFindings(daemon!.dbPath, seen, (fresh) => trail(fresh).length > 0, FINDING_TIMEOUT_MS);
+    const firstSeen = trail(r.fresh);
+    expect(firstSeen, `no linked finding while the trail is open; new findings:\n${describeFindings(r.fresh)}`).toHaveLength(1);
+    expect(Date.now() - t).toBeLessThan(TRAIL_WINDOW_S * 1000);
+    expect(firstSeen[0]!.evidence.map((e) => e.event_id)).toEqual(expect.arrayContaining(['stolen-file-1']));
+    // Then the webhook's request joins it as a revision of the same finding, not a second finding.
+    const settled = await waitForSettledFindings(daemon!.dbPath, seen, (fresh) => trail(fresh).some((f) => f.evidence.some((e) => e.event_id === 'stolen-webhook-1')), 2_500, FINDING_TIMEOUT_MS);
+    const after = settled.fresh;
     for (const x of after) seen.add(stateKey(x));
     const linked = trail(after);
-    expect(linked, `new findings:\n${describeFindings(r.fresh)}`).toHaveLength(1);
+    expect(linked, `new findings:\n${describeFindings(after)}`).toHaveLength(1);
     const f = linked[0]!;
+    expect(f.id).toBe(firstSeen[0]!.id);
+    expect(f.revision ?? 0).toBeGreaterThanOrEqual(firstSeen[0]!.revision ?? 0);
     expect(f).toMatchObject({ severity: 'critical', confidence: 'high', token: { jti: JTI }, container: { pod_uid: p().podUid } });
     const requests = f.evidence.filter((e) => e.role.startsWith('sequence:api-request')).map((e) => e.event_id);
     expect(requests.sort()).toEqual(['stolen-file-1', 'stolen-webhook-1']);
@@ -194,6 +228,39 @@ describe.skipIf(reason !== null)('e2e: a stolen token followed to the API reques
     expect(away.every((x) => x.token?.jti === JTI)).toBe(true);
     expect(leaks((await readFindings(daemon!.dbPath)).raw)).toEqual([]);
   }, 90_000);
+
+  it('away from home without the kubelet’s requests: the read carries the pod’s own address and the node’s; a request from elsewhere is away', async () => {
+    const q = pod2!;
+    await runOk('docker', ['exec', q.containerId, 'cat', `${SA_DIR_IN_POD}/token`]);
+    const isRead = (f: Finding): boolean => f.source === 'audit' && f.token?.jti === JTI_2 && f.container?.pod_uid === q.podUid;
+    const r = await waitForNewFindings(daemon!.dbPath, seen, (fresh) => fresh.some(isRead), FINDING_TIMEOUT_MS);
+    const read = r.fresh.find(isRead);
+    expect(read, `no read finding in pod 2; new findings:\n${describeFindings(r.fresh)}`).toBeDefined();
+    // The pod's namespace as the kernel has it (loopback left out): only the address the "CNI" added.
+    expect(read!.token?.home?.pod).toEqual([POD_2_IP]);
+    const nodeAddrs = parseFibTrieLocal(fs.readFileSync('/proc/1/net/fib_trie', 'latin1'));
+    expect(read!.token?.home?.node).toEqual(expect.arrayContaining(nodeAddrs));
+    for (const f of r.fresh) seen.add(stateKey(f));
+
+    const t = Date.now();
+    const req = { jti: JTI_2, podUid: q.podUid, podName: 'lab-pod-2', node: NODE_2, verb: 'list', resource: 'secrets', namespace: 'default' };
+    // No kubelet request for lab-worker-2 anywhere in the stream: only the read says where home is.
+    fs.appendFileSync(auditLog, [requestLine({ ...req, auditID: 'pod2-home', atMs: t, sourceIPs: [POD_2_IP] }), requestLine({ ...req, auditID: 'pod2-away', atMs: t + 100, sourceIPs: [THIEF_2_IP] })].join('\n') + '\n');
+    const wanted = (fresh: Finding[]): boolean =>
+      fresh.some((f) => f.rule === 'kube-token-used-away-from-node' && f.token?.jti === JTI_2) &&
+      fresh.some((f) => f.rule === 'seq-stolen-token-used' && f.token?.jti === JTI_2 && f.evidence.some((e) => e.event_id === 'pod2-away'));
+    const got = await waitForSettledFindings(daemon!.dbPath, seen, wanted, 2_500, FINDING_TIMEOUT_MS);
+    for (const f of got.fresh) seen.add(stateKey(f));
+    const away = got.fresh.filter((f) => f.rule === 'kube-token-used-away-from-node' && f.token?.jti === JTI_2);
+    expect(away.map((f) => f.kube?.audit_id), `new findings:\n${describeFindings(got.fresh)}`).toEqual(['pod2-away']);
+    expect(away[0]!.confidence).toBe('high');
+    const linked = got.fresh.filter((f) => f.rule === 'seq-stolen-token-used' && f.token?.jti === JTI_2);
+    expect(linked).toHaveLength(1);
+    const roles = Object.fromEntries(linked[0]!.evidence.filter((e) => e.role.startsWith('sequence:api-request')).map((e) => [e.event_id, e.role]));
+    expect(roles).toEqual({ 'pod2-home': 'sequence:api-request:jti', 'pod2-away': 'sequence:api-request:jti:away-from-home' });
+    expect(linked[0]!.indicators).toContain('used-away-from-home');
+    expect(leaks(got.raw)).toEqual([]);
+  }, 60_000);
 
   it('after the kubelet rotates the token, a read carries the new jti', async () => {
     const rotated = signJwt(boundClaims({ jti: NEWER_JTI, podUid: p().podUid, pod: 'lab-pod', node: NODE }));

@@ -92,13 +92,14 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   // An incident is emitted again as it grows (a higher revision); a replay reports its final state once,
   // in the order incidents opened.
   const emitted: Finding[] = [];
-  // Replay has no linger: a trail's finding is emitted at the end, with every request it gathered.
-  const trail = new TokenTrail({ host, lingerMs: Number.POSITIVE_INFINITY });
+  // A replay's trail never closes: every request of a read joins one finding (its latest revision is printed).
+  const trail = new TokenTrail({ host, windowMs: Number.POSITIVE_INFINITY });
   const home = new TokenHome({ host });
   const cap = new FindingCap((opts.maxFindingKb ?? DEFAULT_MAX_FINDING_BYTES / 1024) * 1024);
   const emit = (raw: Finding[]): void => {
     const fs = cap.applyAll(raw);
     trail.noteHostFindings(fs);
+    home.noteHostFindings(fs);
     emitted.push(...fs);
   };
   const set = loadReplayRules(opts.rulesDir);
@@ -130,8 +131,7 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
     try {
       if (looksLikeKubeAudit(opened.head)) {
         const onEvent = (ev: Parameters<typeof kube.onKubeEvent>[0]): void => {
-          trail.onKubeEvent(ev);
-          emit([...kube.onKubeEvent(ev), ...home.onKubeEvent(ev)]);
+          emit([...trail.onKubeEvent(ev), ...kube.onKubeEvent(ev), ...home.onKubeEvent(ev)]);
           progress.update(bytesBefore, events());
         };
         const r = await readKubeAuditStream(opened.input, name, { onEvent });
@@ -177,7 +177,7 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   const ts = trail.stats;
   if (opts.stats || ts.malformedCredential > 0 || ts.requestsCut > 0) {
     process.stderr.write(
-      `replay: token trail: ${ts.tokenReads} token reads (${ts.readsWithJti} with a jti), ${ts.joined.jti + ts.joined['pod-uid'] + ts.joined.legacy} requests tied (${ts.joined.jti} by jti, ${ts.joined['pod-uid']} by pod uid, ${ts.joined.legacy} legacy), ${ts.otherJti} with another jti not tied, ${ts.malformedCredential} malformed credential-ids, ${ts.requestsCut} requests not listed, ${home.stats.awayFindings} used away from their node\n`,
+      `replay: token trail: ${ts.tokenReads} token reads (${ts.readsWithJti} with a jti), ${ts.joined.jti + ts.joined['pod-uid'] + ts.joined.legacy} requests tied (${ts.joined.jti} by jti, ${ts.joined['pod-uid']} by pod uid, ${ts.joined.legacy} legacy), ${ts.otherJti} with another jti not tied, ${ts.malformedCredential} malformed credential-ids, ${ts.requestsCut} requests not listed, ${ts.away} tied requests made away from the read's home, ${home.stats.awayFindings} used away from their node\n`,
     );
   }
   // The hostile-input guards say when they acted: a command line cut for matching, a slow event.

@@ -7,14 +7,22 @@
  *  - node addresses: the peer address of requests made by `system:node:N` (the kubelet's credential);
  *  - pod addresses on N: `status.podIP(s)` in the kubelet's pods/status updates, and `spec.podCIDR(s)`
  *    in nodes/N writes (both need audit level Request for those resources);
+ * and from the reads of pod tokens the agent on a node saw (token.home, src/enrich/netns-addresses.ts):
+ *  - node addresses: the interfaces of the node the read was on (the token's node claim);
+ *  - the pod's own addresses: its network namespace, kept per pod uid, never for the node: a pod that
+ *    adds addresses to its namespace (CAP_NET_ADMIN) widens its own home only, not its neighbours'.
+ * So an agent with both a node's reads and the API server's audit stream (one node, or the
+ * control-plane node) needs no kubelet request to say "away". Each list is bounded.
  * Only the connection's own address counts (the last of sourceIPs; the client writes the others).
  *
  * Without N's node addresses nothing is said (counted `homeUnknown`): a cluster whose kubelets we never
  * saw must not flag every pod. With node addresses but no pod network learnt for N, a pod-network
  * address looks foreign; the finding then says so and its confidence is medium, not high.
  */
-import { BlockList, isIP } from 'node:net';
+import { BlockList } from 'node:net';
 import { findingId } from '../engine';
+import { isTokenRead } from '../token-trail';
+import { AddressSet, addressFamily } from '../../kube/home-addresses';
 import type { Finding } from '../../model/finding';
 import type { KubeAuditEvent } from '../../kube/event';
 import { requestPeer, requestToken } from '../../kube/credential';
@@ -25,6 +33,8 @@ export const TOKEN_AWAY_RULE = 'kube-token-used-away-from-node';
 
 const NODE_USER = /^system:node:([a-z0-9.-]{1,253})$/;
 const MAX_ADDRS_PER_NODE = 64;
+/** A read's pod list is bounded already (token.home); this bounds it again against another agent's. */
+const MAX_ADDRS_PER_POD = 64;
 
 export interface TokenHomeOptions {
   host: string;
@@ -32,6 +42,8 @@ export interface TokenHomeOptions {
   maxNodes?: number;
   /** Findings remembered for de-duplication (one per token and address). Default 50 000. */
   maxRemembered?: number;
+  /** Pods whose home a token read told, remembered at most. Default 20 000. */
+  maxPods?: number;
 }
 
 export interface TokenHomeStats {
@@ -41,6 +53,8 @@ export interface TokenHomeStats {
   /** Requests with a node-bound token whose node we know no address of. */
   homeUnknown: number;
   awayFindings: number;
+  /** Token reads whose home (node and pod addresses) was learnt. */
+  learntFromReads: number;
 }
 
 interface Home {
@@ -50,10 +64,7 @@ interface Home {
   cidrCount: number;
 }
 
-function ipType(ip: string): 'ipv4' | 'ipv6' | null {
-  const v = isIP(ip);
-  return v === 4 ? 'ipv4' : v === 6 ? 'ipv6' : null;
-}
+const ipType = addressFamily;
 
 /** An event time as ISO text; a log line without a usable time gets the time we saw it. */
 function isoTime(ms: number): string {
@@ -70,8 +81,11 @@ function strings(v: unknown): string[] {
 }
 
 export class TokenHome {
-  readonly stats: TokenHomeStats = { nodesLearnt: 0, podAddressesLearnt: 0, podCidrsLearnt: 0, homeUnknown: 0, awayFindings: 0 };
+  readonly stats: TokenHomeStats = { nodesLearnt: 0, podAddressesLearnt: 0, podCidrsLearnt: 0, homeUnknown: 0, awayFindings: 0, learntFromReads: 0 };
   private readonly homes = new Map<string, Home>();
+  /** pod uid -> the pod's own namespace addresses, as a read of its token told. */
+  private readonly podHomes = new Map<string, AddressSet>();
+  private readonly maxPods: number;
   /** address -> node, for saying "from node M's address". */
   private readonly nodeOfAddr = new Map<string, string>();
   private readonly raised = new Set<string>();
@@ -81,6 +95,29 @@ export class TokenHome {
   constructor(private readonly opts: TokenHomeOptions) {
     this.maxNodes = opts.maxNodes ?? 20_000;
     this.maxRemembered = opts.maxRemembered ?? 50_000;
+    this.maxPods = opts.maxPods ?? 20_000;
+  }
+
+  /** Learns the homes that token reads carry (call with every batch of host findings). */
+  noteHostFindings(findings: readonly Finding[]): void {
+    for (const f of findings) {
+      const t = f.token;
+      if (!t?.home || t.from !== 'file' || t.node === null || t.pod_uid === null || !isTokenRead(f)) continue;
+      this.stats.learntFromReads++;
+      const h = this.home(t.node);
+      for (const ip of t.home.node) this.addNodeAddress(h, t.node, ip);
+      if (t.home.pod === null) continue;
+      this.podHomes.delete(t.pod_uid);
+      this.podHomes.set(t.pod_uid, new AddressSet(t.home.pod.slice(0, MAX_ADDRS_PER_POD)));
+      if (this.podHomes.size > this.maxPods) this.podHomes.delete(this.podHomes.keys().next().value as string);
+    }
+  }
+
+  private addNodeAddress(h: Home, node: string, ip: string): void {
+    if (ipType(ip) === null || h.addrs.has(ip) || h.addrs.size >= MAX_ADDRS_PER_NODE) return;
+    if (h.addrs.size === 0) this.stats.nodesLearnt++;
+    h.addrs.add(ip);
+    this.nodeOfAddr.set(ip, node);
   }
 
   private home(node: string): Home {
@@ -100,11 +137,7 @@ export class TokenHome {
     const node = m[1]!;
     const peer = requestPeer(ev);
     const h = this.home(node);
-    if (peer !== null && ipType(peer) !== null && !h.addrs.has(peer) && h.addrs.size < MAX_ADDRS_PER_NODE) {
-      if (h.addrs.size === 0) this.stats.nodesLearnt++;
-      h.addrs.add(peer);
-      this.nodeOfAddr.set(peer, node);
-    }
+    if (peer !== null) this.addNodeAddress(h, node, peer);
     const o = ev.objectRef;
     const body = ev.requestObject;
     if (o && isObj(body) && (ev.verb === 'patch' || ev.verb === 'update' || ev.verb === 'create')) {
@@ -147,13 +180,14 @@ export class TokenHome {
       return [];
     }
     const type = ipType(peer);
-    if (h.addrs.has(peer) || h.podAddrs.has(peer) || (type !== null && h.cidrCount > 0 && h.cidrs.check(peer, type))) return [];
+    const podHome = c.podUid === null ? undefined : this.podHomes.get(c.podUid);
+    if (h.addrs.has(peer) || h.podAddrs.has(peer) || podHome?.has(peer) || (type !== null && h.cidrCount > 0 && h.cidrs.check(peer, type))) return [];
     const key = `${c.jti ?? c.podUid}\0${peer}`;
     if (this.raised.has(key)) return [];
     this.raised.add(key);
     if (this.raised.size > this.maxRemembered) this.raised.delete(this.raised.values().next().value as string);
     this.stats.awayFindings++;
-    const podNetKnown = h.podAddrs.size > 0 || h.cidrCount > 0;
+    const podNetKnown = h.podAddrs.size > 0 || h.cidrCount > 0 || podHome !== undefined;
     const otherNode = this.nodeOfAddr.get(peer);
     const token = requestToken(ev);
     const kube = kubeContext(ev);

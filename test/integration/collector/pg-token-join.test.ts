@@ -50,9 +50,9 @@ const readOf = (jti: string, atMs: number): Finding =>
   makeFinding({ host: 'worker-1', time: new Date(atMs).toISOString(), covers: ['H1'], source: 'audit', token: claims(jti), container: { id: 'c'.repeat(64), runtime: 'containerd', pod_uid: POD } });
 
 /** Agent B's finding for a request with `jti` from a foreign address (the real detector). */
-function requestOf(home: TokenHome, jti: string, auditID: string, atMs: number): Finding[] {
+function requestOf(home: TokenHome, jti: string, auditID: string, atMs: number, from = '203.0.113.77'): Finding[] {
   home.onKubeEvent(request({ auditID: `kubelet-${auditID}`, atMs, username: 'system:node:worker-1', sourceIPs: ['192.0.2.11'], verb: 'get', resource: 'pods' }));
-  const out = home.onKubeEvent(request({ auditID, atMs, jti, podUid: POD, node: 'worker-1', sourceIPs: ['203.0.113.77'], verb: 'list', resource: 'secrets', namespace: 'kube-system' }));
+  const out = home.onKubeEvent(request({ auditID, atMs, jti, podUid: POD, node: 'worker-1', sourceIPs: [from], verb: 'list', resource: 'secrets', namespace: 'kube-system' }));
   return out.map((f) => ({ ...f, host: 'cp-1' }));
 }
 
@@ -135,5 +135,24 @@ describe.skipIf(why !== null)('fleet token join across collector replicas on Pos
     // Stored once each in the database, whichever replica (or both) built it.
     const rows = pg.psql(`SELECT count(*), count(DISTINCT id) FROM fleet_findings WHERE rule = '${FLEET_TOKEN_RULE}'`, 'fleet').trim();
     expect(rows).toBe(`${before.length + jtis.length}|${before.length + jtis.length}`);
+  });
+
+  it('a read carrying its pod’s home: requests to either replica, a second one right after the first, revise one link that marks only the away request', { timeout: 60_000 }, async () => {
+    const [one, two] = replicas as [Replica, Replica];
+    const jti = '4e5f6a7b-8c9d-4e0f-9a1b-3c4d5e6f7a8b';
+    const home = new TokenHome({ host: 'cp-1' });
+    const read = makeFinding({ ...readOf(jti, T0 + 50_000), token: { ...claims(jti), home: { node: ['192.0.2.11'], pod: ['10.244.1.7'], cut: 0 } } });
+    expect(await post(one, worker.token, [read])).toBe(200);
+    // Agent B learnt only the kubelet's address: it flags the pod's own address as away from the node too.
+    expect(await post(two, control.token, requestOf(home, jti, 'away-1', T0 + 51_000))).toBe(200);
+    // Within the second, through the other replica: it has not linked this jti yet, so it joins at once.
+    expect(await post(one, control.token, requestOf(home, jti, 'pod-own', T0 + 51_001, '10.244.1.7'))).toBe(200);
+    const got = (await linked(two)).filter((f) => f.token?.jti === jti);
+    expect(got).toHaveLength(1);
+    expect(got[0]).toMatchObject({ revision: 2, count: 2, indicators: expect.arrayContaining(['used-away-from-home']) });
+    const roles = Object.fromEntries(got[0]!.evidence.filter((e) => e.role.startsWith('fleet:api-request')).map((e) => [e.event_id, e.role]));
+    expect(roles['away-1']).toMatch(/:away-from-home$/);
+    expect(roles['pod-own']).not.toMatch(/away-from-home/);
+    expect(pg.psql(`SELECT count(*) FROM fleet_findings WHERE rule = '${FLEET_TOKEN_RULE}' AND id = '${got[0]!.id}'`, 'fleet').trim()).toBe('1');
   });
 });

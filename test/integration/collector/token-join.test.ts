@@ -74,6 +74,17 @@ function controlPlaneFindings(jti: string, auditID: string, atMs: number, home: 
 
 const linkedOf = async (): Promise<Finding[]> => (await queryAll(store, {})).filter((f) => f.rule === FLEET_TOKEN_RULE);
 
+/** The links once `ok` holds of them (the throttle's timer re-joins within about a second), or after 5 s. */
+async function waitForLinked(ok: (l: Finding[]) => boolean): Promise<Finding[]> {
+  const end = Date.now() + 5_000;
+  let l = await linkedOf();
+  while (!ok(l) && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 100));
+    l = await linkedOf();
+  }
+  return l;
+}
+
 describe('fleet token join in the collector', () => {
   it('links agent A’s read with agent B’s request of the same jti, once; revises it as requests join; other jtis stay apart', async () => {
     const home = new TokenHome({ host: 'cp-1' });
@@ -93,10 +104,11 @@ describe('fleet token join in the collector', () => {
     expect(linked[0]!.evidence.map((e) => e.event_id)).toEqual([...read.evidence.map((e) => e.event_id), 'req-1']);
 
     // The same batch again changes nothing; a second request (from another address: agent B reports
-    // one away-from-node finding per token and address) revises the one linked finding.
+    // one away-from-node finding per token and address) revises the one linked finding, within the
+    // link throttle's second (the link exists: its re-join waits for the next interval).
     expect(await ship(TOKEN_B, first)).toBe(200);
     expect(await ship(TOKEN_B, controlPlaneFindings(JTI, 'req-2', T0 + 7_000, home, '198.51.100.23'))).toBe(200);
-    linked = await linkedOf();
+    linked = await waitForLinked((l) => l.some((f) => f.revision === 2));
     expect(linked).toHaveLength(1);
     expect(linked[0]).toMatchObject({ revision: 2, count: 2 });
     expect(linked[0]!.evidence.map((e) => e.event_id)).toEqual(expect.arrayContaining(['req-1', 'req-2']));
@@ -117,5 +129,46 @@ describe('fleet token join in the collector', () => {
     const linked = (await linkedOf()).filter((f) => f.token?.jti === jti);
     expect(linked).toHaveLength(1);
     expect(linked[0]!.evidence.map((e) => e.event_id)).toContain('early-req');
+  });
+
+  it('a storm of request batches for one token: linked at the first, then about one stored revision a second, ending with every request', async () => {
+    const jti = '2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f';
+    const home = new TokenHome({ host: 'cp-1' });
+    expect(await ship(TOKEN_A, [makeFinding({ host: 'worker-1', time: new Date(T0 + 30_000).toISOString(), covers: ['H1'], source: 'audit', token: { ...claims, jti } })])).toBe(200);
+    const linksBefore = server.counters().tokenLinks;
+    const n = 30;
+    const t0 = Date.now();
+    for (let i = 0; i < n; i++) {
+      // One away-from-node finding per token and address: each batch from its own address.
+      expect(await ship(TOKEN_B, controlPlaneFindings(jti, `storm-${i}`, T0 + 31_000 + i, home, `198.51.100.${i + 1}`))).toBe(200);
+      if (i === 0) expect((await linkedOf()).filter((f) => f.token?.jti === jti), 'linked at the first request batch').toHaveLength(1);
+    }
+    const elapsedS = (Date.now() - t0) / 1000;
+    const linked = await waitForLinked((l) => l.some((f) => f.token?.jti === jti && f.count === n));
+    const mine = linked.filter((f) => f.token?.jti === jti);
+    expect(mine).toHaveLength(1);
+    expect(mine[0]).toMatchObject({ count: n, revision: n });
+    const stored = server.counters().tokenLinks - linksBefore;
+    // One at the first batch, then at most one per interval while the storm lasted, and the last one.
+    expect(stored).toBeLessThanOrEqual(Math.ceil(elapsedS) + 3);
+    expect(stored).toBeLessThan(n);
+    expect(server.counters().tokenLinksHeld).toBeGreaterThan(0);
+  });
+
+  it('the link says which requests came from away: not from the node’s or the pod’s addresses that the read carried', async () => {
+    const jti = '3d4e5f6a-7b8c-4d9e-8f0a-2b3c4d5e6f7a';
+    const home = new TokenHome({ host: 'cp-1' });
+    const token: FindingToken = { ...claims, jti, home: { node: ['192.0.2.11'], pod: ['10.244.1.7', 'fd00::7'], cut: 0 } };
+    expect(await ship(TOKEN_A, [makeFinding({ host: 'worker-1', time: new Date(T0 + 40_000).toISOString(), covers: ['H1'], source: 'audit', token })])).toBe(200);
+    // Agent B knows only the node's kubelet address, so both requests are "away from node" there; the
+    // read's home says the pod's own address (spelt as the API server spells IPv6) is home.
+    expect(await ship(TOKEN_B, [...controlPlaneFindings(jti, 'from-thief', T0 + 41_000, home, '203.0.113.9'), ...controlPlaneFindings(jti, 'from-pod', T0 + 41_001, home, 'fd00:0:0::7')])).toBe(200);
+    const [link] = (await linkedOf()).filter((f) => f.token?.jti === jti);
+    expect(link).toBeDefined();
+    expect(link!.indicators).toContain('used-away-from-home');
+    const roles = Object.fromEntries(link!.evidence.filter((e) => e.role.startsWith('fleet:api-request')).map((e) => [e.event_id, e.role]));
+    expect(roles['from-thief']).toMatch(/:away-from-home$/);
+    expect(roles['from-pod']).not.toMatch(/away-from-home/);
+    expect(link!.token?.home).toEqual(token.home);
   });
 });

@@ -8,6 +8,8 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TOKEN_TRAIL_RULE, TokenTrail } from '../../../src/detect/token-trail';
 import type { Finding, FindingToken } from '../../../src/model/finding';
+import { latestRevisions } from '../../../src/detect/incidents';
+import type { KubeAuditEvent } from '../../../src/kube/event';
 import { BEHAVIOURS, replay } from './replay';
 import { request } from '../../helpers/kube-requests';
 
@@ -28,8 +30,13 @@ async function tokenRead(token: FindingToken | null = claims()): Promise<{ findi
   return { findings: withClaims, read: withClaims.find((f) => f.id === reads[reads.length - 1]!.id)! };
 }
 
-function trail(now = { ms: 0 }): TokenTrail {
-  return new TokenTrail({ host: 'control-plane', lingerMs: 10_000, now: () => now.ms });
+function trail(now = { ms: 0 }, opts: { windowMs?: number; maxOpen?: number; maxRequests?: number } = {}): TokenTrail {
+  return new TokenTrail({ host: 'control-plane', windowMs: opts.windowMs ?? 600_000, updateEveryMs: 1000, maxOpen: opts.maxOpen, maxRequests: opts.maxRequests, now: () => now.ms });
+}
+
+/** What a receiver keeping the highest revision holds after these requests and a flush. */
+function linked(t: TokenTrail, events: KubeAuditEvent[]): Finding[] {
+  return latestRevisions([...events.flatMap((e) => t.onKubeEvent(e)), ...t.flush()]);
 }
 
 describe('stolen token used: exact join by jti', () => {
@@ -39,15 +46,17 @@ describe('stolen token used: exact join by jti', () => {
     const now = { ms: 0 };
     const t = trail(now);
     t.noteHostFindings(findings);
-    t.onKubeEvent(request({ auditID: 'r-stolen-1', atMs: at + 5_000, jti: STOLEN, podUid: pod.podUid, node: 'lab-node', sourceIPs: ['203.0.113.9'], verb: 'list', resource: 'secrets', namespace: 'kube-system', userAgent: 'kubectl/v1.32.0' }));
-    t.onKubeEvent(request({ auditID: 'r-own-newer', atMs: at + 6_000, jti: NEWER, podUid: pod.podUid, node: 'lab-node' }));
-    t.onKubeEvent(request({ auditID: 'r-stolen-2', atMs: at + 7_000, jti: STOLEN, podUid: pod.podUid, node: 'lab-node', sourceIPs: ['203.0.113.9'], verb: 'get', resource: 'secrets', namespace: 'kube-system', name: 'admin-token' }));
-    expect(t.tick()).toEqual([]); // still gathering
-    now.ms = 10_000;
+    const first = t.onKubeEvent(request({ auditID: 'r-stolen-1', atMs: at + 5_000, jti: STOLEN, podUid: pod.podUid, node: 'lab-node', sourceIPs: ['203.0.113.9'], verb: 'list', resource: 'secrets', namespace: 'kube-system', userAgent: 'kubectl/v1.32.0' }));
+    expect(first.map((f) => [f.rule, f.revision]), 'the first joined request is reported at once').toEqual([[TOKEN_TRAIL_RULE, 1]]);
+    now.ms = 100;
+    expect(t.onKubeEvent(request({ auditID: 'r-own-newer', atMs: at + 6_000, jti: NEWER, podUid: pod.podUid, node: 'lab-node' }))).toEqual([]);
+    now.ms = 200;
+    expect(t.onKubeEvent(request({ auditID: 'r-stolen-2', atMs: at + 7_000, jti: STOLEN, podUid: pod.podUid, node: 'lab-node', sourceIPs: ['203.0.113.9'], verb: 'get', resource: 'secrets', namespace: 'kube-system', name: 'admin-token' }))).toEqual([]); // throttled: sent by tick
+    now.ms = 1_000;
     const out = t.tick();
     expect(out).toHaveLength(1);
     const f = out[0]!;
-    expect(f).toMatchObject({ rule: TOKEN_TRAIL_RULE, severity: 'critical', confidence: 'high', token: { jti: STOLEN }, process: read.process, container: read.container });
+    expect(f).toMatchObject({ id: first[0]!.id, revision: 2, count: 2, rule: TOKEN_TRAIL_RULE, severity: 'critical', confidence: 'high', token: { jti: STOLEN }, process: read.process, container: read.container });
     const reqIds = f.evidence.filter((e) => e.role.startsWith('sequence:api-request')).map((e) => e.event_id);
     expect(reqIds).toEqual(['r-stolen-1', 'r-stolen-2']);
     expect(f.evidence.map((e) => e.event_id)).toEqual(expect.arrayContaining(read.evidence.map((e) => e.event_id)));
@@ -55,8 +64,58 @@ describe('stolen token used: exact join by jti', () => {
     expect(second).toMatchObject({ verb: 'get', sourceIPs: ['203.0.113.9'], objectRef: { resource: 'secrets', namespace: 'kube-system', name: 'admin-token' } });
     expect(f.kube).toMatchObject({ audit_id: 'r-stolen-1', verb: 'list', source_ips: ['203.0.113.9'], user_agent: 'kubectl/v1.32.0' });
     expect(f.description).toContain(read.process!.exe!);
-    expect(t.stats).toMatchObject({ joined: { jti: 2, 'pod-uid': 0, legacy: 0 }, otherJti: 1, trails: 1 });
-    expect(t.tick()).toEqual([]);
+    expect(t.stats).toMatchObject({ joined: { jti: 2, 'pod-uid': 0, legacy: 0 }, otherJti: 1, trails: 1, updates: 1 });
+    expect(t.tick()).toEqual([]); // nothing new: no revision
+  });
+
+  it('revisions are throttled: a storm of requests is one update a second, its evidence capped and the rest counted', async () => {
+    const { findings, read } = await tokenRead();
+    const at = Date.parse(read.time);
+    const now = { ms: 0 };
+    const t = trail(now, { maxRequests: 5 });
+    t.noteHostFindings(findings);
+    const sent: Finding[] = [];
+    for (let i = 0; i < 300; i++) {
+      now.ms = i * 10; // 100 requests a second for 3 s
+      sent.push(...t.onKubeEvent(request({ auditID: `storm-${i}`, atMs: at + 1000 + i, jti: STOLEN })));
+      if (i % 100 === 99) sent.push(...t.tick());
+    }
+    sent.push(...t.flush());
+    expect(new Set(sent.map((f) => f.id)).size).toBe(1);
+    expect(sent.map((f) => f.revision)).toEqual(sent.map((_, i) => i + 1));
+    expect(sent.length).toBeLessThanOrEqual(8); // about one a second (3 s), plus the first and the flush
+    const last = sent[sent.length - 1]!;
+    expect(last.count).toBe(300);
+    expect(last.evidence.filter((e) => e.role.startsWith('sequence:api-request'))).toHaveLength(5);
+    expect(last.description).toContain('295 not listed');
+    expect(last.last_seen, 'last_seen is the last request, also when it is only counted').toBe(new Date(at + 1000 + 299).toISOString());
+    expect(t.stats).toMatchObject({ requestsCut: 295, trails: 1 });
+  });
+
+  it('a request after the window opens a new finding; beyond maxOpen the oldest trail closes with its pending update sent', async () => {
+    const { findings, read } = await tokenRead(claims({ jti: null, kind: 'bound' }));
+    const at = Date.parse(read.time);
+    const now = { ms: 0 };
+    const t = trail(now, { windowMs: 60_000 });
+    t.noteHostFindings(findings);
+    const a = t.onKubeEvent(request({ auditID: 'burst-1', atMs: at + 1000, podUid: pod.podUid }));
+    now.ms = 61_001;
+    const b = t.onKubeEvent(request({ auditID: 'burst-2', atMs: at + 62_000, podUid: pod.podUid }));
+    expect(a).toHaveLength(1);
+    expect(b).toHaveLength(1);
+    expect(b[0]!.id).not.toBe(a[0]!.id);
+    expect(b[0]!.revision).toBe(1);
+
+    const small = trail(now, { maxOpen: 1 });
+    const other = { ...read, id: 'another-read', token: claims({ jti: NEWER }) };
+    small.noteHostFindings([{ ...read, token: claims() }, other]);
+    expect(small.onKubeEvent(request({ auditID: 'x-1', atMs: at + 1000, jti: STOLEN }))).toHaveLength(1);
+    now.ms += 10;
+    expect(small.onKubeEvent(request({ auditID: 'x-2', atMs: at + 1001, jti: STOLEN }))).toEqual([]); // dirty
+    expect(small.onKubeEvent(request({ auditID: 'y-1', atMs: at + 1002, jti: NEWER }))).toHaveLength(1); // evicts x
+    const pending = small.tick();
+    expect(pending.map((f) => [f.token?.jti, f.revision, f.count])).toEqual([[STOLEN, 2, 2]]);
+    expect(small.stats.trailsEvicted).toBe(1);
   });
 
   it('is stable (same input, same id) and ties a request only once', async () => {
@@ -65,9 +124,7 @@ describe('stolen token used: exact join by jti', () => {
       const t = trail();
       t.noteHostFindings(findings);
       const r = request({ auditID: 'r-1', atMs: Date.parse(read.time) + 1000, jti: STOLEN });
-      t.onKubeEvent(r);
-      t.onKubeEvent(r);
-      return t.flush();
+      return linked(t, [r, r]);
     };
     const a = run();
     expect(a).toHaveLength(1);
@@ -80,18 +137,15 @@ describe('stolen token used: exact join by jti', () => {
     const at = Date.parse(read.time);
     const t = trail();
     t.noteHostFindings(findings);
-    t.onKubeEvent(request({ auditID: 'before', atMs: at - 1000, jti: STOLEN }));
-    t.onKubeEvent(request({ auditID: 'expired', atMs: at + 10 * 60_000, jti: STOLEN }));
-    t.onKubeEvent(request({ auditID: 'started', atMs: at + 1000, jti: STOLEN, stage: 'ResponseStarted' }));
-    expect(t.flush()).toEqual([]);
+    const out = linked(t, [request({ auditID: 'before', atMs: at - 1000, jti: STOLEN }), request({ auditID: 'expired', atMs: at + 10 * 60_000, jti: STOLEN }), request({ auditID: 'started', atMs: at + 1000, jti: STOLEN, stage: 'ResponseStarted' })]);
+    expect(out).toEqual([]);
   });
 
   it('a malformed credential-id is counted and never joined, not even by pod uid', async () => {
     const { findings, read } = await tokenRead();
     const t = trail();
     t.noteHostFindings(findings);
-    t.onKubeEvent(request({ auditID: 'bad', atMs: Date.parse(read.time) + 1000, credentialId: `JTI=${'%'.repeat(300)}`, podUid: pod.podUid }));
-    expect(t.flush()).toEqual([]);
+    expect(linked(t, [request({ auditID: 'bad', atMs: Date.parse(read.time) + 1000, credentialId: `JTI=${'%'.repeat(300)}`, podUid: pod.podUid })])).toEqual([]);
     expect(t.stats.malformedCredential).toBe(1);
   });
 
@@ -99,12 +153,40 @@ describe('stolen token used: exact join by jti', () => {
     const { findings, read } = await tokenRead();
     const t = new TokenTrail({ host: 'cp', maxRequests: 3 });
     t.noteHostFindings(findings);
-    for (let i = 0; i < 10; i++) t.onKubeEvent(request({ auditID: `r-${i}`, atMs: Date.parse(read.time) + 1000 + i, jti: STOLEN }));
-    const [f] = t.flush();
+    const [f] = linked(t, Array.from({ length: 10 }, (_, i) => request({ auditID: `r-${i}`, atMs: Date.parse(read.time) + 1000 + i, jti: STOLEN })));
     expect(f!.evidence.filter((e) => e.role.startsWith('sequence:api-request'))).toHaveLength(3);
     expect(f!.description).toContain('10 API requests');
     expect(f!.description).toContain('7 not listed');
     expect(t.stats.requestsCut).toBe(7);
+  });
+});
+
+describe('away from home', () => {
+  it('marks the requests made from none of the read’s home addresses (node and pod, as the reading agent saw them)', async () => {
+    const { findings, read } = await tokenRead(claims({ home: { node: ['192.0.2.11'], pod: ['10.244.1.7', 'fd00::7'], cut: 0 } }));
+    const at = Date.parse(read.time);
+    const t = trail();
+    t.noteHostFindings(findings);
+    const [f] = linked(t, [
+      request({ auditID: 'from-pod', atMs: at + 1000, jti: STOLEN, sourceIPs: ['10.244.1.7'] }),
+      request({ auditID: 'from-pod-v6', atMs: at + 1001, jti: STOLEN, sourceIPs: ['fd00:0::7'] }),
+      // X-Forwarded-For is the client's: only the connection's own address (the last) counts.
+      request({ auditID: 'from-thief', atMs: at + 1002, jti: STOLEN, sourceIPs: ['10.244.1.7', '203.0.113.50'] }),
+    ]);
+    const roles = Object.fromEntries(f!.evidence.filter((e) => e.role.startsWith('sequence:api-request')).map((e) => [e.event_id, e.role]));
+    expect(roles).toEqual({ 'from-pod': 'sequence:api-request:jti', 'from-pod-v6': 'sequence:api-request:jti', 'from-thief': 'sequence:api-request:jti:away-from-home' });
+    expect(f!.indicators).toContain('used-away-from-home');
+    expect(f!.description).toContain('from 203.0.113.50 (away from the pod');
+    expect(t.stats.away).toBe(1);
+  });
+
+  it('without a home on the read nothing is said about away', async () => {
+    const { findings, read } = await tokenRead();
+    const t = trail();
+    t.noteHostFindings(findings);
+    const [f] = linked(t, [request({ auditID: 'r', atMs: Date.parse(read.time) + 1000, jti: STOLEN, sourceIPs: ['203.0.113.50'] })]);
+    expect(f!.indicators).not.toContain('used-away-from-home');
+    expect(t.stats.away).toBe(0);
   });
 });
 
@@ -113,9 +195,7 @@ describe('fallbacks', () => {
     const { findings, read } = await tokenRead();
     const t = trail();
     t.noteHostFindings(findings);
-    t.onKubeEvent(request({ auditID: 'old-cluster', atMs: Date.parse(read.time) + 30_000, podUid: pod.podUid }));
-    t.onKubeEvent(request({ auditID: 'other-pod', atMs: Date.parse(read.time) + 30_000, podUid: '00000000-0000-4000-8000-000000000000' }));
-    const out = t.flush();
+    const out = linked(t, [request({ auditID: 'old-cluster', atMs: Date.parse(read.time) + 30_000, podUid: pod.podUid }), request({ auditID: 'other-pod', atMs: Date.parse(read.time) + 30_000, podUid: '00000000-0000-4000-8000-000000000000' })]);
     expect(out).toHaveLength(1);
     expect(out[0]).toMatchObject({ confidence: 'medium', indicators: ['token-read', 'api-request-same-pod-uid'] });
   });
@@ -124,8 +204,7 @@ describe('fallbacks', () => {
     const { findings, read } = await tokenRead(null);
     const t = trail();
     t.noteHostFindings(findings);
-    t.onKubeEvent(request({ auditID: 'with-jti', atMs: Date.parse(read.time) + 1000, jti: NEWER, podUid: pod.podUid }));
-    expect(t.flush()).toEqual([]);
+    expect(linked(t, [request({ auditID: 'with-jti', atMs: Date.parse(read.time) + 1000, jti: NEWER, podUid: pod.podUid })])).toEqual([]);
     expect(t.stats.readJtiUnknown).toBe(1);
   });
 
@@ -135,9 +214,10 @@ describe('fallbacks', () => {
     const t = trail();
     t.noteHostFindings(findings);
     const at = Date.parse(read.time) + 1000;
-    t.onKubeEvent(request({ auditID: 'other-secret', atMs: at, username: 'system:serviceaccount:ci:builder', namespace: 'ci', annotations: { 'authentication.k8s.io/legacy-token': 'builder-token-other' } }));
-    t.onKubeEvent(request({ auditID: 'legacy-1', atMs: at, username: 'system:serviceaccount:ci:builder', namespace: 'ci', annotations: { 'authentication.k8s.io/legacy-token': 'builder-token-x7k2p' } }));
-    const out = t.flush();
+    const out = linked(t, [
+      request({ auditID: 'other-secret', atMs: at, username: 'system:serviceaccount:ci:builder', namespace: 'ci', annotations: { 'authentication.k8s.io/legacy-token': 'builder-token-other' } }),
+      request({ auditID: 'legacy-1', atMs: at, username: 'system:serviceaccount:ci:builder', namespace: 'ci', annotations: { 'authentication.k8s.io/legacy-token': 'builder-token-x7k2p' } }),
+    ]);
     expect(out).toHaveLength(1);
     expect(out[0]).toMatchObject({ confidence: 'low', token: { kind: 'legacy', secret_name: 'builder-token-x7k2p' } });
     expect(out[0]!.evidence.map((e) => e.event_id)).toContain('legacy-1');
@@ -151,8 +231,7 @@ describe('what counts as the read', () => {
     const seq: Finding = { ...read, id: 'seq-1', rule: 'seq-credential-read-then-use', process: { ...read.process!, exe: '/usr/bin/curl' } };
     const t = trail();
     t.noteHostFindings([...findings, seq]);
-    t.onKubeEvent(request({ auditID: 'r-1', atMs: Date.parse(read.time) + 1000, jti: STOLEN }));
-    const [f] = t.flush();
+    const [f] = linked(t, [request({ auditID: 'r-1', atMs: Date.parse(read.time) + 1000, jti: STOLEN })]);
     expect(f!.process).toEqual(read.process);
     const reads = findings.filter((x) => x.source === 'audit' && !x.rule.startsWith('seq-') && x.covers.some((c) => ['H1', 'H2', 'H3'].includes(c)));
     expect(t.stats.tokenReads).toBe(reads.length);

@@ -67,7 +67,7 @@ async function fullEvents(files: string[]): Promise<AuditEvent[]> {
 async function fullFindings(files: string[]): Promise<string[]> {
   const host = os.hostname();
   const emitted: Finding[] = [];
-  const trail = new TokenTrail({ host, lingerMs: Number.POSITIVE_INFINITY });
+  const trail = new TokenTrail({ host, windowMs: Number.POSITIVE_INFINITY });
   const cap = new FindingCap(DEFAULT_MAX_FINDING_BYTES);
   const emit = (raw: Finding[]): void => {
     const fs = cap.applyAll(raw);

@@ -177,11 +177,11 @@ describe('token rotation inside one incident: each jti read reaches the token tr
   const token = (jti: string): string => signJwt(boundClaims({ jti, podUid: POD, node: 'node-a', iat: T0 / 1000 - 60, exp: T0 / 1000 + 86_400 }));
 
   /** Reads before and after a rotation, all of them fed to the trail as the agent does; then a request with the new jti. */
-  function rotate(pids: number[]): { trail: TokenTrail; emitted: Finding[]; latest: Finding[] } {
+  function rotate(pids: number[]): { trail: TokenTrail; emitted: Finding[]; latest: Finding[]; linked: Finding[] } {
     const first = writeToken('..2026_12_02_07_00_00.111111111', token(JTI_A));
     const claims = new TokenClaimsReader();
     const d = detector({ maxEvidence: 2, claims });
-    const trail = new TokenTrail({ host: 'node-a', lingerMs: 0, now: () => T0 + 10_000_000 });
+    const trail = new TokenTrail({ host: 'node-a', now: () => T0 + 10_000_000 });
     const emitted: Finding[] = [];
     const feed = (fs_: Finding[]): void => {
       trail.noteHostFindings(fs_);
@@ -194,16 +194,18 @@ describe('token rotation inside one incident: each jti read reaches the token tr
     feed(after);
     expect(after.map((f) => f.token?.jti), 'the read of the new token is emitted at once with its jti').toEqual([JTI_B]);
     feed(d.tick(T0 + (serial + 1) * 1000));
-    trail.onKubeEvent(request({ auditID: 'req-new-token', atMs: T0 + (serial + 5) * 1000, jti: JTI_B, podUid: POD, node: 'node-a', verb: 'list', resource: 'secrets' }));
-    trail.onKubeEvent(request({ auditID: 'req-old-token', atMs: T0 + (serial + 6) * 1000, jti: JTI_A, podUid: POD, node: 'node-a', verb: 'get', resource: 'pods' }));
-    return { trail, emitted, latest: latestRevisions(emitted) };
+    // Each request opens its token's trail: the linked finding comes back at once.
+    const linked = [
+      ...trail.onKubeEvent(request({ auditID: 'req-new-token', atMs: T0 + (serial + 5) * 1000, jti: JTI_B, podUid: POD, node: 'node-a', verb: 'list', resource: 'secrets' })),
+      ...trail.onKubeEvent(request({ auditID: 'req-old-token', atMs: T0 + (serial + 6) * 1000, jti: JTI_A, podUid: POD, node: 'node-a', verb: 'get', resource: 'pods' })),
+    ];
+    return { trail, emitted, latest: latestRevisions(emitted), linked };
   }
 
   it('storm path (evidence full, every rule known): a read with a new jti is built, emitted and noted', () => {
-    const { trail, latest } = rotate([501, 502, 503, 504, 505, 506]);
+    const { trail, latest, linked: out } = rotate([501, 502, 503, 504, 505, 506]);
     expect(latest).toHaveLength(1); // one behaviour across the rotation
     expect(latest[0]!.count).toBe(6);
-    const out = trail.tick();
     expect(out.map((f) => [f.rule, f.token?.jti, f.evidence.filter((e) => e.role.startsWith('sequence:api-request')).map((e) => e.event_id)])).toEqual([
       [TOKEN_TRAIL_RULE, JTI_B, ['req-new-token']],
       [TOKEN_TRAIL_RULE, JTI_A, ['req-old-token']],
@@ -212,7 +214,7 @@ describe('token rotation inside one incident: each jti read reaches the token tr
   });
 
   it('one long-lived process reading again within the repeat window: the read after the rotation is not suppressed', () => {
-    const { trail } = rotate([507, 507, 507]);
-    expect(trail.tick().map((f) => f.token?.jti)).toEqual([JTI_B, JTI_A]);
+    const { linked } = rotate([507, 507, 507]);
+    expect(linked.map((f) => f.token?.jti)).toEqual([JTI_B, JTI_A]);
   });
 });

@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { TOKEN_AWAY_RULE, TokenHome } from '../../../src/detect/kube/token-home';
 import { request } from '../../helpers/kube-requests';
+import type { Finding, FindingTokenHome } from '../../../src/model/finding';
+import { makeFinding } from '../ship/support';
+
+/** A read of pod `pod`'s token on worker-1, with the home the reading agent saw. */
+const readWithHome = (pod: string, home: FindingTokenHome, jti = JTI): Finding =>
+  makeFinding({
+    source: 'audit',
+    rule: 'h1-sa-token-read',
+    covers: ['H1'],
+    token: { jti, service_account: 'app', namespace: 'default', pod: 'app-0', pod_uid: pod, node: 'worker-1', issued: null, expires: null, kind: 'bound', from: 'file', home },
+  });
 
 const POD = '7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d';
 const JTI = '0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0';
@@ -69,5 +80,33 @@ describe('a node-bound token used away from its node', () => {
     const h = new TokenHome({ host: 'cp' });
     h.onKubeEvent(kubelet('worker-1', '192.0.2.11'));
     expect(h.onKubeEvent(request({ auditID: 'bad', atMs: T, credentialId: 'JTI=a b', podUid: POD, node: 'worker-1', sourceIPs: ['198.51.100.7'] }))).toEqual([]);
+  });
+
+  it('learns the node’s and the pod’s addresses from a token read: away is said without any kubelet request', () => {
+    const h = new TokenHome({ host: 'cp' });
+    h.noteHostFindings([readWithHome(POD, { node: ['192.0.2.11', '2001:db8::11'], pod: ['10.244.1.7'], cut: 0 })]);
+    expect(h.onKubeEvent(podRequest('from-pod', ['10.244.1.7']))).toEqual([]);
+    expect(h.onKubeEvent(podRequest('from-node', ['192.0.2.11']))).toEqual([]);
+    expect(h.onKubeEvent(podRequest('from-node-v6', ['2001:db8::11']))).toEqual([]);
+    const out = h.onKubeEvent(podRequest('away', ['203.0.113.50']));
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatchObject({ rule: TOKEN_AWAY_RULE, confidence: 'high', kube: { audit_id: 'away' } });
+    expect(h.stats).toMatchObject({ learntFromReads: 1, nodesLearnt: 1, homeUnknown: 0 });
+  });
+
+  it('a pod’s own addresses are home for its token only: a pod that added an address to its namespace widens no other pod’s home', () => {
+    const OTHER = '0a0b0c0d-0e0f-4a1b-8c2d-3e4f5a6b7c8d';
+    const h = new TokenHome({ host: 'cp' });
+    // The attacker's pod added 203.0.113.50 to its own namespace before reading its token.
+    h.noteHostFindings([readWithHome(OTHER, { node: ['192.0.2.11'], pod: ['10.244.1.8', '203.0.113.50'], cut: 0 }, 'ffffffff-0000-4000-8000-000000000001')]);
+    expect(h.onKubeEvent(request({ auditID: 'own', atMs: T + 1000, jti: 'ffffffff-0000-4000-8000-000000000001', podUid: OTHER, node: 'worker-1', sourceIPs: ['203.0.113.50'] }))).toEqual([]);
+    // POD's token used from that address is still away: the address is home only for OTHER.
+    expect(h.onKubeEvent(podRequest('stolen', ['203.0.113.50']))).toHaveLength(1);
+  });
+
+  it('a read whose pod namespace could not be read teaches the node only: the pod network then looks foreign, confidence medium', () => {
+    const h = new TokenHome({ host: 'cp' });
+    h.noteHostFindings([readWithHome(POD, { node: ['192.0.2.11'], pod: null, cut: 0 })]);
+    expect(h.onKubeEvent(podRequest('pod-ip', ['10.244.1.7']))[0]).toMatchObject({ confidence: 'medium' });
   });
 });
