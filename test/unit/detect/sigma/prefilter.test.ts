@@ -79,6 +79,12 @@ function fieldSets(rules: readonly SigmaRule[], cases: number, seed: number): Fi
   return out;
 }
 
+/** A process_creation rule with this detection block (YAML, indented by two). */
+function inlineRule(n: number, detection: string): SigmaRule {
+  const doc = `title: t\nid: 11111111-2222-3333-4444-55555555555${n}\nlogsource: {product: linux, category: process_creation}\ndetection:\n${detection}level: low\n`;
+  return compileText(doc, 'inline.yml');
+}
+
 const getter =
   (f: Fields): FieldGetter =>
   (k) =>
@@ -114,53 +120,29 @@ describe('Sigma prefilter', () => {
   });
 
   it('keeps the selective literal of a selection: a path over a two-character flag', () => {
-    const r = compileText(
-      `title: t
-id: 11111111-2222-3333-4444-555555555555
-logsource: {product: linux, category: process_creation}
-detection:
-  selection:
+    const r = inlineRule(5, `  selection:
     CommandLine|contains: ['-f', '-x']
     Image|endswith: '/iptables'
   condition: selection
-level: low
-`,
-      'inline.yml',
-    );
+`);
     expect(r.needs).toEqual([{ field: 'Image', literals: ['/iptables'] }]);
   });
 
   it('a rule whose condition is only a negation is always a candidate', () => {
-    const r = compileText(
-      `title: t
-id: 11111111-2222-3333-4444-555555555556
-logsource: {product: linux, category: process_creation}
-detection:
-  filter:
+    const r = inlineRule(6, `  filter:
     Image|endswith: '/bash'
   condition: not filter
-level: low
-`,
-      'inline.yml',
-    );
+`);
     expect(r.needs).toBeNull();
     expect(new SigmaIndex([r]).candidates(() => null)).toEqual([r]);
     expect(r.matches(() => null)).toBe(true);
   });
 
   it('a literal hidden in the middle of a text longer than the matcher bound is neither matched nor a candidate; at either end it is both', () => {
-    const r = compileText(
-      `title: t
-id: 11111111-2222-3333-4444-555555555557
-logsource: {product: linux, category: process_creation}
-detection:
-  selection:
+    const r = inlineRule(7, `  selection:
     CommandLine|contains: 'secret-word'
   condition: selection
-level: low
-`,
-      'inline.yml',
-    );
+`);
     const index = new SigmaIndex([r]);
     const pad = 'p'.repeat(MAX_MATCH_TEXT);
     for (const [text, want] of [
