@@ -152,7 +152,7 @@ class Prefiltered extends Re2Only {
     source: string,
     body: string,
     ignoreCase: boolean,
-    private readonly literals: readonly string[],
+    readonly literals: readonly string[],
   ) {
     super(source, body, ignoreCase);
   }
@@ -203,6 +203,16 @@ function prepared(text: string): string {
 function lowered(text: string): string {
   const p = slot(text);
   return (p.lower ??= asciiLower(p.prepared));
+}
+
+/**
+ * The literals every match of `re` contains, as compileRegex proved them (regex-literals.ts), or null
+ * when none are proven: what a prefilter over several regexes may look for without parsing them again.
+ */
+export function literalsOf(re: TextRegex): readonly string[] | null {
+  if (re instanceof Prefiltered) return re.literals;
+  if (re instanceof Re2Only) return null;
+  return requiredLiterals(re.source);
 }
 
 /**

@@ -200,6 +200,11 @@ function narrower(a: readonly FieldNeed[], b: readonly FieldNeed[]): boolean {
   return sa !== sb ? sa > sb : count(a) < count(b);
 }
 
+/** Every field a rule's selections read. */
+export function ruleFields(r: Pick<SigmaRule, 'selections'>): string[] {
+  return [...r.selections.values()].flatMap((groups) => groups.flatMap((g) => g.map((t) => t.field)));
+}
+
 /** Selection names that appear under an even number of `not`s. */
 export function positiveSelections(c: Cond, neg = false, out: string[] = []): string[] {
   if (c.op === 'sel') {

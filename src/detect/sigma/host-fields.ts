@@ -135,11 +135,6 @@ export function auditdFields(ev: AuditEvent, fieldsFor: (type: string) => Readon
   return out;
 }
 
-/** Every field a rule's selections read. */
-export function ruleFields(r: Pick<SigmaRule, 'selections'>): string[] {
-  return [...r.selections.values()].flatMap((groups) => groups.flatMap((g) => g.map((t) => t.field)));
-}
-
 /**
  * The record types an auditd rule can match, or null when it could match any: every positive
  * selection that pins `type:` (no modifier, no wildcard) narrows it; `not` narrows nothing. Lets the

@@ -12,8 +12,7 @@
  * on (linear-regex.ts literalHaystack). A rule with no provable need is always a candidate.
  */
 import { literalHaystack } from '../linear-regex';
-import type { FieldGetter, SigmaRule } from './compile';
-import { ruleFields } from './host-fields';
+import { ruleFields, type FieldGetter, type SigmaRule } from './compile';
 
 interface LiteralRules {
   literal: string;

@@ -9,8 +9,7 @@
  * `base64offset|contains` looks for any of its three offsets; `windash` also tries `-` and `/` for a
  * leading dash; `cidr` tests an IPv4 address. A list of values is any-of, or all-of with `all`.
  */
-import { compileRegex, type TextRegex } from '../linear-regex';
-import { requiredLiterals } from '../regex-literals';
+import { compileRegex, literalsOf, type TextRegex } from '../linear-regex';
 
 export const SUPPORTED_MODIFIERS = new Set(['contains', 'startswith', 'endswith', 're', 'all', 'cidr', 'windash', 'base64', 'base64offset']);
 
@@ -156,11 +155,11 @@ export function fieldTest(field: string, modifiers: string[], raw: unknown): Fie
  * without any means none). All-of: every regex must match, so the literals of any one will do (the
  * set with the longest shortest literal: the most selective). An accepted absent field: none.
  */
-function testLiterals(res: readonly (TextRegex | null)[], all: boolean, wantsAbsent: boolean): string[] | null {
+function testLiterals(res: readonly (TextRegex | null)[], all: boolean, wantsAbsent: boolean): readonly string[] | null {
   if (wantsAbsent || res.length === 0) return null;
-  const sets = res.map((re) => (re === null ? null : requiredLiterals(re.source)));
+  const sets = res.map((re) => (re === null ? null : literalsOf(re)));
   if (all) {
-    let best: string[] | null = null;
+    let best: readonly string[] | null = null;
     for (const s of sets) if (s && (best === null || minLength(s) > minLength(best))) best = s;
     return best;
   }
