@@ -16,7 +16,6 @@ const crypto = require('node:crypto');
 const { spawn, spawnSync, execFileSync } = require('node:child_process');
 
 const ROOT = path.join(__dirname, '..');
-const LOCK = '/tmp/credwatch-lab.lock';
 const CLK_TCK = 100;
 const PAGE = 4096;
 
@@ -33,22 +32,8 @@ function log(...a) {
   process.stderr.write(a.join(' ') + '\n');
 }
 
-/**
- * Takes the lab's audit lock by running `flock LOCK cat` with a pipe on stdin: the lock is held until we
- * close the pipe (release()) or this process dies (the pipe closes with it), never longer.
- */
-async function acquireLock() {
-  if (process.env.CREDWATCH_BENCH_LOCKED === '1') return () => {};
-  const child = spawn('flock', [LOCK, 'sh', '-c', 'echo locked; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  await new Promise((resolve, reject) => {
-    child.stdout.once('data', resolve);
-    child.once('error', reject);
-    child.once('exit', (c) => reject(new Error(`flock exited ${c}`)));
-  });
-  return () => {
-    child.stdin.end();
-  };
-}
+/** The lab's audit lock (test/helpers/lab-lock.cjs; CREDWATCH_BENCH_LOCKED=1 when the caller holds it). */
+const { acquireLabLock: acquireLock } = require('../test/helpers/lab-lock.cjs');
 
 /** `auditctl -s` as an object of numbers. */
 function auditStatus() {
