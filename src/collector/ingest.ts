@@ -54,9 +54,14 @@ function timeProblem(f: IngestedFinding, w: TimeWindow): string | null {
   return null;
 }
 
-export function parseNdjsonFindings(body: Buffer, window?: TimeWindow): EncodedFinding[] {
+/** A finding of the batch and the line of the body it came from (blank lines count), for later refusals. */
+export interface BatchFinding extends EncodedFinding {
+  line: number;
+}
+
+export function parseNdjsonFindings(body: Buffer, window?: TimeWindow): BatchFinding[] {
   const text = body.toString('utf8');
-  const out: EncodedFinding[] = [];
+  const out: BatchFinding[] = [];
   let lineNo = 0;
   let start = 0;
   while (start < text.length) {
@@ -79,7 +84,7 @@ export function parseNdjsonFindings(body: Buffer, window?: TimeWindow): EncodedF
     const finding = value as IngestedFinding;
     if (problem === null && window) problem = timeProblem(finding, window);
     if (problem !== null) throw new IngestError(400, `line ${lineNo}: ${problem}; nothing from this batch was stored`);
-    out.push(encodeFinding(finding));
+    out.push({ ...encodeFinding(finding), line: lineNo });
   }
   if (out.length === 0) throw new IngestError(400, 'body holds no findings');
   return out;

@@ -275,8 +275,8 @@ export async function startCollectorServer(opts: CollectorServerOptions): Promis
       inFlightBytes -= reserve;
     }
     if (p.hosts) {
-      const i = findings.findIndex((e) => !p.hosts!.includes(e.finding.host));
-      if (i >= 0) throw new HttpError(403, `line ${i + 1}: agent ${p.agent} may not report findings for host ${JSON.stringify(findings[i]!.finding.host.slice(0, 100))}; nothing from this batch was stored`);
+      const foreign = findings.find((e) => !p.hosts!.includes(e.finding.host));
+      if (foreign) throw new HttpError(403, `line ${foreign.line}: agent ${p.agent} may not report findings for host ${JSON.stringify(foreign.finding.host.slice(0, 100))}; nothing from this batch was stored`);
     }
     // Resolves only after the commit (synchronous=FULL): the 200 below is the durable acknowledgement.
     const endTimer = metrics.batchSeconds.startTimer();

@@ -171,6 +171,16 @@ describe('collector ingest', () => {
     expect((await queryAll(store, { host: 'node-cert', limit: 10 }))).toHaveLength(0);
   });
 
+  it('names the line of the body in that 403, counting blank lines as the 400s do', async () => {
+    const known = pki.client('agent-cert');
+    const withCert = new Agent({ connect: { ca: pki.ca, cert: known.cert, key: known.key } });
+    const body = `\n${JSON.stringify(makeFinding({ host: 'node-cert' }))}\n\n\n${JSON.stringify(makeFinding({ host: 'node-b' }))}\n`;
+    const res = await post(body, {}, withCert);
+    await withCert.close();
+    expect(res.status).toBe(403);
+    expect(res.json.error).toMatch(/^line 5: /);
+  });
+
   it('answers fleet queries as NDJSON with filters, for a principal with the query role', async () => {
     const critical = makeFinding({ severity: 'critical', host: 'node-z', rule: 'cw-kubelet-exec' });
     await post(ndjson([critical, makeFinding({ severity: 'low', host: 'node-z' })]), bearer(TOKEN_A));
