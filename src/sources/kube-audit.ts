@@ -15,7 +15,7 @@ import type { Readable } from 'node:stream';
 import type { StateStore } from '../store/types';
 import { parseKubeAuditLine, salvageKubeAuditLine, type KubeAuditEvent } from '../kube/event';
 import { LineSplitter } from '../kube/lines';
-import { LogWindow } from '../log/rate-limit';
+import { LogWindow, type WarnLogger } from '../log/rate-limit';
 
 export interface KubeBadLine {
   path: string;
@@ -24,9 +24,8 @@ export interface KubeBadLine {
   error: string;
 }
 
-/** pino-compatible subset. */
-export interface KubeSourceLogger {
-  warn(obj: object, msg: string): void;
+/** pino-compatible subset: the rate-limited warnings' logger, and rotation/truncation notes. */
+export interface KubeSourceLogger extends WarnLogger {
   info?(obj: object, msg: string): void;
 }
 

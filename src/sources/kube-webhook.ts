@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { parseKubeAuditLine, type KubeAuditEvent } from '../kube/event';
 import type { KubeBadLine, KubeSourceLogger } from './kube-audit';
+import { RateLimitedLog } from '../log/rate-limit';
 
 export interface KubeWebhookOptions {
   host: string;
@@ -34,6 +35,8 @@ export interface KubeWebhookOptions {
   onEvent: (ev: KubeAuditEvent) => void;
   onBadLine?: (err: KubeBadLine) => void;
   logger?: KubeSourceLogger;
+  /** Clock of the log's rate limit (tests). */
+  now?: () => number;
 }
 
 export interface KubeWebhookStats {
@@ -47,6 +50,7 @@ export interface KubeWebhookStats {
 }
 
 const DEFAULT_MAX_BODY = 32 * 1024 * 1024;
+const WARN_INTERVAL_MS = 10_000;
 
 function isLoopback(host: string): boolean {
   return host === '127.0.0.1' || host === '::1' || host === 'localhost' || host.startsWith('127.');
@@ -60,8 +64,11 @@ export class KubeAuditWebhook {
   readonly stats: KubeWebhookStats = { requests: 0, events: 0, badItems: 0, unauthorized: 0, tooLarge: 0, handlerErrors: 0 };
   private server: http.Server | https.Server | null = null;
   private readonly expectedToken: Buffer | null;
+  /** Whoever can reach the port can send bad payloads as fast as they like: at most a line per cause per interval. */
+  private readonly warnings: RateLimitedLog | null;
 
   constructor(private readonly opts: KubeWebhookOptions) {
+    this.warnings = opts.logger ? new RateLimitedLog(opts.logger, WARN_INTERVAL_MS, opts.now) : null;
     const mtls = opts.tls?.requireClientCert === true && opts.tls.ca !== undefined;
     if (opts.bearerToken === undefined && !mtls) {
       throw new Error('kube audit webhook: configure a bearer token or client certificates (tls.ca + requireClientCert)');
@@ -94,6 +101,7 @@ export class KubeAuditWebhook {
   }
 
   stop(): Promise<void> {
+    this.warnings?.flush('kube audit webhook warnings held back (final count)');
     const s = this.server;
     this.server = null;
     if (s === null) return Promise.resolve();
@@ -175,7 +183,7 @@ export class KubeAuditWebhook {
           this.opts.onEvent(ev);
         } catch (e) {
           this.stats.handlerErrors++;
-          this.opts.logger?.warn({ auditID: ev.auditID, err: (e as Error).message }, 'kube audit event handler failed');
+          this.warnings?.report('handler-failed', 1, 'kube audit event handler failed', { auditID: ev.auditID, err: (e as Error).message.slice(0, 300) });
         }
       }
       reply(200, 'ok\n');
@@ -185,6 +193,6 @@ export class KubeAuditWebhook {
   private bad(error: string): void {
     this.stats.badItems++;
     this.opts.onBadLine?.({ path: 'webhook', endOffset: 0, error });
-    this.opts.logger?.warn({ error: error.slice(0, 300), badItems: this.stats.badItems }, 'bad kube audit webhook payload');
+    this.warnings?.report('bad-payload', 1, 'bad kube audit webhook payload', { error: error.slice(0, 300), badItems: this.stats.badItems });
   }
 }

@@ -109,6 +109,22 @@ describe('KubeAuditWebhook', () => {
     expect(h.stats).toMatchObject({ unauthorized: 2, badItems: 1 });
   });
 
+  it('writes at most one warning per interval for a flood of bad payloads, and the next line carries the count', async () => {
+    const lines: { obj: Record<string, unknown>; msg: string }[] = [];
+    const logger = { warn: (obj: object, msg: string) => lines.push({ obj: obj as Record<string, unknown>, msg }) };
+    let clock = 1_000_000;
+    const { h, port } = await start({ bearerToken: TOKEN, logger, now: () => clock }, []);
+    for (let i = 0; i < 50; i++) expect(await post(port, '{"kind":', { token: TOKEN })).toBe(400);
+    expect(h.stats.badItems).toBe(50);
+    expect(lines).toHaveLength(1);
+    clock += 10_000;
+    expect(await post(port, '[', { token: TOKEN })).toBe(400);
+    expect(lines).toHaveLength(2);
+    expect(lines[1]!.obj).toMatchObject({ cause: 'bad-payload', count: 50, total: 51 });
+    await h.stop();
+    expect(lines).toHaveLength(2); // nothing held back after that line
+  });
+
   it('refuses a body over the cap', async () => {
     const seen: KubeAuditEvent[] = [];
     const { h, port } = await start({ bearerToken: TOKEN, maxBodyBytes: 1024 }, seen);
