@@ -25,6 +25,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { formatIPv6 } from '../audit/sockaddr';
 import type { Finding, FindingTokenHome } from '../model/finding';
 import { podUidFromCgroup } from './cgroup';
 import { findKubepodsEntry } from './container-pods';
@@ -51,26 +52,10 @@ export function parseIfInet6(text: string): string[] {
   for (const line of text.split('\n')) {
     const m = INET6.exec(line.trim());
     if (!m || m[2] !== '00') continue;
-    out.add(compressIpv6(m[1]!.match(/.{4}/g)!.map((g) => g.replace(/^0+(?=.)/, ''))));
+    // RFC 5952 text, the API server's spelling (Go's net.IP.String()), as the audit decoder writes it.
+    out.add(formatIPv6(Buffer.from(m[1]!, 'hex'), 0));
   }
   return [...out];
-}
-
-/** RFC 5952 text (the API server's spelling, Go's net.IP.String()): the longest run of 2+ zero groups as "::". */
-function compressIpv6(groups: string[]): string {
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < groups.length; ) {
-    let j = i;
-    while (j < groups.length && groups[j] === '0') j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j === i ? i + 1 : j;
-  }
-  if (best < 0) return groups.join(':');
-  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
 }
 
 export interface NetnsHomesOptions {
