@@ -22,7 +22,7 @@ import { TokenTrail } from '../../detect/token-trail';
 import { TokenHome } from '../../detect/kube/token-home';
 import { looksLikeKubeAudit } from '../../kube/event';
 import { AuditPipeline } from '../../pipeline/audit-pipeline';
-import { isPlainRegularFile, readAuditLogStream, readFileChunks } from '../../sources/auditlog';
+import { isPlainRegularFile, readAuditLogStream, readFileChunks, type LineSplitter } from '../../sources/auditlog';
 import { maybeGunzip, peekStream } from '../../sources/decompress';
 import { readKubeAuditStream } from '../../sources/kube-audit';
 import { toJsonLine } from '../render/escape';
@@ -34,6 +34,7 @@ import { Progress, progressMinBytes } from '../render/progress';
 import { RuleFileError } from '../../detect/rule-loader';
 import { KubeRuleError } from '../../detect/kube';
 import { RuleTrustError } from '../../detect/rule-file-trust';
+import { failOnUnreadable, unreadable, type UnreadableFile } from './replay-unreadable';
 
 export interface ReplayFindingsOptions {
   json?: boolean;
@@ -78,13 +79,6 @@ function loadReplayRules(dir: string | undefined): RuleSet {
   }
 }
 
-/** A file in which records were read and none parsed is an error, not an empty report. */
-interface Unparsable {
-  file: string;
-  bad: number;
-  what: string;
-}
-
 export async function replayFindings(files: string[], opts: ReplayFindingsOptions): Promise<number> {
   if (files.length === 0) throw new UsageError('replay: give at least one FILE (or - for stdin)');
   if (files.filter((f) => f === '-').length > 1) throw new UsageError('replay: stdin (-) can be given only once');
@@ -111,7 +105,8 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
 
   // Check every file before any output, so a typo in the last name does not leave half a report.
   for (const f of files) if (f !== '-') checkReadable(f);
-  const unparsable: Unparsable[] = [];
+  const unusable: UnreadableFile[] = [];
+  let overlongLines = 0;
   const inputs: { file: string; opened: { input: Readable; head: string } }[] = [];
   for (const file of files) {
     try {
@@ -136,7 +131,7 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
         };
         const r = await readKubeAuditStream(opened.input, name, { onEvent });
         kubeBad += r.stats.badLines;
-        if (r.stats.events === 0 && r.stats.badLines > 0) unparsable.push({ file: name, bad: r.stats.badLines, what: 'bad kube audit lines' });
+        if (r.stats.events === 0 && r.stats.badLines > 0) unusable.push({ file: name, what: `${r.stats.badLines} bad kube audit lines` });
         emit(kube.flush());
         bytesBefore += sizes[files.indexOf(file)] ?? 0;
         continue;
@@ -146,11 +141,13 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
       // sniffing stream is dropped. stdin and gzip stay on their stream.
       const plain = isPlainRegularFile(file);
       if (plain) opened.input.destroy();
-      for await (const batch of readAuditLogStream(plain ? readFileChunks(file) : opened.input, { onProgress: (b) => progress.update(bytesBefore + b, events()) })) pipeline.pushBatch(batch);
+      const read: { splitter?: LineSplitter } = {};
+      for await (const batch of readAuditLogStream(plain ? readFileChunks(file) : opened.input, { onProgress: (b) => progress.update(bytesBefore + b, events()) }, read)) pipeline.pushBatch(batch);
       bytesBefore += sizes[files.indexOf(file)] ?? 0;
-      const records = pipeline.stats.records - before.records;
-      const bad = pipeline.stats.parseErrors - before.parseErrors;
-      if (records > 0 && bad === records) unparsable.push({ file: name, bad, what: 'unparsable records' });
+      const overlong = read.splitter?.stats.overlongLines ?? 0;
+      overlongLines += overlong;
+      const problem = unreadable(name, { records: pipeline.stats.records - before.records, unparsable: pipeline.stats.parseErrors - before.parseErrors, overlongLines: overlong });
+      if (problem) unusable.push(problem);
     } catch (err) {
       throw new RuntimeFailure(`reading ${name}: ${(err as Error).message}`);
     }
@@ -169,9 +166,9 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
     process.stdout.write(renderFindingsTable(findings, { localHost: host, ...(width ? { width } : {}) }));
   }
   const st = pipeline.stats;
-  if (opts.stats || st.parseErrors > 0 || kubeBad > 0 || st.uringUnknownOps > 0) {
+  if (opts.stats || st.parseErrors > 0 || kubeBad > 0 || st.uringUnknownOps > 0 || overlongLines > 0) {
     process.stderr.write(
-      `replay: ${st.records} records, ${st.events} events, ${st.parseErrors} unparsable records, ${st.uringEvents} io_uring ops (${st.uringUnknownOps} of unknown op numbers), ${kubeBad} bad kube audit lines, ${detector.stats.findings + kube.stats.findings} findings\n`,
+      `replay: ${st.records} records, ${st.events} events, ${st.parseErrors} unparsable records, ${overlongLines} overlong lines skipped, ${st.uringEvents} io_uring ops (${st.uringUnknownOps} of unknown op numbers), ${kubeBad} bad kube audit lines, ${detector.stats.findings + kube.stats.findings} findings\n`,
     );
   }
   const ts = trail.stats;
@@ -187,8 +184,6 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
         `${cap.stats.cut} findings cut to ${cap.maxBytes} bytes (${cap.stats.cutBytes} bytes before)\n`,
     );
   }
-  if (unparsable.length > 0) {
-    throw new RuntimeFailure(unparsable.map((u) => `${u.file}: nothing could be read (${u.bad} ${u.what}, 0 parsed)`).join('; '));
-  }
+  failOnUnreadable(unusable);
   return 0;
 }

@@ -22,6 +22,7 @@ import { PLAIN_TEXT_SPEC } from '../../detect/redact/plain-spec';
 import { loadNative } from '../../native/binding';
 import type { NativeBinding, NativeReplayEventScanner, NativeReplaySpec, NativeReplayStep } from '../../native/types';
 import { readLogBytes } from '../../sources/auditlog';
+import type { FileReadCounts } from './replay-unreadable';
 
 /** Large reads: a line may be up to 1 MiB, and fewer crossings into C++ cost less. */
 const READ_BYTES = 4 << 20;
@@ -136,6 +137,12 @@ export class NativeEventReplay {
     }
     const target = await this.out.next();
     this.take(this.scanner.endFile(target), target);
+  }
+
+  /** Records read, unparsable and overlong lines so far (deltas around a file are that file's). */
+  readCounts(): FileReadCounts {
+    const s = this.scanner.stats();
+    return { records: s.records, unparsable: s.parseErrors, overlongLines: s.overlongLines };
   }
 
   /** What is printed so far (a read failed: the error follows it). */

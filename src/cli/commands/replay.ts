@@ -29,6 +29,7 @@ import { replayFindings } from './replay-findings';
 import { Progress, progressMinBytes } from '../render/progress';
 import { stringifyBig } from '../render/escape';
 import { NativeEventReplay, nativeReplay } from './replay-native';
+import { failOnUnreadable, unreadable, type FileReadCounts, type UnreadableFile } from './replay-unreadable';
 
 export interface ReplayOptions {
   events?: boolean;
@@ -207,9 +208,11 @@ export async function replayEvents(files: string[], opts: ReplayOptions): Promis
   let bytesBefore = 0;
   let overlong = 0;
   let lines = 0;
+  const unusable: UnreadableFile[] = [];
 
   for (const info of infos) {
     const holder: { splitter?: LineSplitter } = {};
+    const before = { records: reassembler.stats.records, parseErrors: reassembler.stats.parseErrors };
     let batches = 0;
     try {
       for await (const batch of readAuditLog(info.path, { onProgress: (b) => progress.update(bytesBefore + b, reassembler.stats.events) }, holder)) {
@@ -229,21 +232,38 @@ export async function replayEvents(files: string[], opts: ReplayOptions): Promis
       overlong += st.overlongLines;
       lines += st.lines;
     }
+    const problem = unreadable(fileName(info), {
+      records: reassembler.stats.records - before.records,
+      unparsable: reassembler.stats.parseErrors - before.parseErrors,
+      overlongLines: st?.overlongLines ?? 0,
+    });
+    if (problem) unusable.push(problem);
   }
   reassembler.flush();
   await out.flush();
   progress.done();
   summarise(reassembler.stats, { overlong, lines }, failures, opts.stats === true);
+  failOnUnreadable(unusable);
   return 0;
 }
+
+const fileName = (info: FileInfo): string => (info.path === '-' ? 'stdin' : info.path);
+
+const countsSince = (before: FileReadCounts, now: FileReadCounts): FileReadCounts => ({
+  records: now.records - before.records,
+  unparsable: now.unparsable - before.unparsable,
+  overlongLines: now.overlongLines - before.overlongLines,
+});
 
 /** The same contract through C++ (./replay-native.ts); `failures` fills as the run reports them. */
 async function replayEventsNative(run: NativeEventReplay, infos: FileInfo[], failures: string[], opts: ReplayOptions): Promise<number> {
   const totalBytes = infos.reduce((a, f) => a + (f.size ?? 0), 0);
   const progress = new Progress(totalBytes, process.stderr.isTTY === true && totalBytes >= progressMinBytes() && !infos.some((f) => f.size === null));
   let bytesBefore = 0;
+  const unusable: UnreadableFile[] = [];
   for (const info of infos) {
     let fileBytes = 0;
+    const before = run.readCounts();
     try {
       await run.file(info.path, (b, events) => {
         fileBytes = b;
@@ -254,10 +274,13 @@ async function replayEventsNative(run: NativeEventReplay, infos: FileInfo[], fai
       throw new RuntimeFailure(`reading ${info.path}: ${(err as Error).message}`);
     }
     bytesBefore += fileBytes;
+    const problem = unreadable(fileName(info), countsSince(before, run.readCounts()));
+    if (problem) unusable.push(problem);
   }
   const r = await run.finish();
   progress.done();
   summarise(r.stats, { overlong: r.overlong, lines: r.lines }, failures, opts.stats === true);
+  failOnUnreadable(unusable);
   return 0;
 }
 

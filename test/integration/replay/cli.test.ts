@@ -13,8 +13,8 @@ const ROOT = path.join(__dirname, '../../..');
 const built = existsSync(path.join(ROOT, 'dist/src/cli/main.js'));
 if (!built) console.warn('[skip] replay CLI tests: no build (run npx tsc -p tsconfig.build.json && node scripts/copy-assets.js)');
 
-function credwatch(args: string[], input?: string | Buffer) {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/credwatch'), ...args], { input, encoding: 'utf8', maxBuffer: 64 << 20 });
+function credwatch(args: string[], input?: string | Buffer, env: NodeJS.ProcessEnv = {}) {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/credwatch'), ...args], { input, encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -196,6 +196,27 @@ describe.skipIf(!built)('credwatch replay: compressed and unreadable input (issu
     expect(r.stderr).toMatch(/junk\.log: nothing could be read \(40 unparsable records, 0 parsed\)/);
     const mixed = credwatch(['replay', '--json', tmp('mixed.log', readFileSync(behaviour, 'utf8') + 'garbage\n')]);
     expect(mixed.code).toBe(0);
+  });
+
+  it('--events too: a file of garbage is exit 1 with the count, on the C++ and the TypeScript path', () => {
+    const junk = tmp('junk-events.log', Array.from({ length: 30 }, (_, i) => `garbage ${i}`).join('\n') + '\n');
+    for (const env of [{}, { CREDWATCH_REPLAY_NATIVE: '0' }]) {
+      const r = credwatch(['replay', '--events', junk], undefined, env);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/junk-events\.log: nothing could be read \(30 unparsable records, 0 parsed\)/);
+    }
+  });
+
+  it('a file that is one line over the length limit is exit 1 in both modes; such a line among good ones is counted', () => {
+    const huge = tmp('one-huge-line.log', 'a'.repeat(2 * 1024 * 1024) + '\n');
+    for (const mode of [['--json'], ['--events']]) {
+      const r = credwatch(['replay', ...mode, huge]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/one-huge-line\.log: nothing could be read \(1 overlong line skipped, 0 parsed\)/);
+    }
+    const mixed = credwatch(['replay', '--json', tmp('huge-among-good.log', readFileSync(behaviour, 'utf8') + 'a'.repeat(2 * 1024 * 1024) + '\n')]);
+    expect(mixed.code).toBe(0);
+    expect(mixed.stderr).toMatch(/1 overlong lines skipped/);
   });
 
   it('a kube audit file whose every line is bad is exit 1 with the count', () => {
