@@ -124,6 +124,7 @@ export class Agent {
   private followers: KubeAuditFollower[] = [];
   private webhooks: KubeAuditWebhook[] = [];
   private lastWebhook = { unauthorized: 0, tooLarge: 0, handlerErrors: 0, events: 0 };
+  private lastFollowerHandlerErrors = 0;
   private shipper: Shipper | null = null;
   private readonly notifier: SdNotifier;
   private timers: NodeJS.Timeout[] = [];
@@ -454,8 +455,15 @@ export class Agent {
     this.logger.info({ listen: `${listen.host}:${port}`, path: w.path }, 'kube audit webhook listening');
   }
 
-  /** Webhook refusals as drops (a body we could not take is events lost), by cause. */
-  private countWebhookDrops(): void {
+  /**
+   * Webhook refusals as drops (a body we could not take is events lost), by cause; and events of either
+   * kube source whose detection threw: each is an event no rule finished with, so a drop too.
+   */
+  private countKubeSourceDrops(): void {
+    let followerErrors = 0;
+    for (const f of this.followers) followerErrors += f.stats.handlerErrors;
+    this.metrics.countDrop('kube_audit_handler_error', followerErrors - this.lastFollowerHandlerErrors);
+    this.lastFollowerHandlerErrors = followerErrors;
     const sum = { unauthorized: 0, tooLarge: 0, handlerErrors: 0, events: 0 };
     for (const h of this.webhooks) {
       sum.unauthorized += h.stats.unauthorized;
@@ -532,7 +540,7 @@ export class Agent {
       if (late.length > 0) this.onFindings(late);
       this.tokenClaims.refresh();
       this.tokenMetrics.publish();
-      this.countWebhookDrops();
+      this.countKubeSourceDrops();
       this.stats.publishDeltas(
         { reader: this.reader?.counters() ?? null, detector: this.detector, kube: this.kubeDetector, writer: this.writer, pipeline: this.pipeline },
         { metrics: this.metrics, dropLog: this.dropLog },

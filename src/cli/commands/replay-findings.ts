@@ -102,6 +102,8 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   const kube = createKubeDetector({ host, rules: set.kube, sigma: set.sigma });
   const pipeline = new AuditPipeline({ stages, live: false, onFindings: emit, reassembler: REPLAY_REASSEMBLY });
   let kubeBad = 0;
+  /** Kube events whose detection threw (counted by the reader, which goes on): no rule finished with them. */
+  let kubeFailed = 0;
 
   // Check every file before any output, so a typo in the last name does not leave half a report.
   for (const f of files) if (f !== '-') checkReadable(f);
@@ -131,6 +133,7 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
         };
         const r = await readKubeAuditStream(opened.input, name, { onEvent });
         kubeBad += r.stats.badLines;
+        kubeFailed += r.stats.handlerErrors;
         if (r.stats.events === 0 && r.stats.badLines > 0) unusable.push({ file: name, what: `${r.stats.badLines} bad kube audit lines` });
         emit(kube.flush());
         bytesBefore += sizes[files.indexOf(file)] ?? 0;
@@ -166,9 +169,9 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
     process.stdout.write(renderFindingsTable(findings, { localHost: host, ...(width ? { width } : {}) }));
   }
   const st = pipeline.stats;
-  if (opts.stats || st.parseErrors > 0 || kubeBad > 0 || st.uringUnknownOps > 0 || overlongLines > 0) {
+  if (opts.stats || st.parseErrors > 0 || kubeBad > 0 || kubeFailed > 0 || st.uringUnknownOps > 0 || overlongLines > 0) {
     process.stderr.write(
-      `replay: ${st.records} records, ${st.events} events, ${st.parseErrors} unparsable records, ${overlongLines} overlong lines skipped, ${st.uringEvents} io_uring ops (${st.uringUnknownOps} of unknown op numbers), ${kubeBad} bad kube audit lines, ${detector.stats.findings + kube.stats.findings} findings\n`,
+      `replay: ${st.records} records, ${st.events} events, ${st.parseErrors} unparsable records, ${overlongLines} overlong lines skipped, ${st.uringEvents} io_uring ops (${st.uringUnknownOps} of unknown op numbers), ${kubeBad} bad kube audit lines, ${kubeFailed} kube events whose detection failed, ${detector.stats.findings + kube.stats.findings} findings\n`,
     );
   }
   const ts = trail.stats;

@@ -36,18 +36,45 @@ function redactValue(v: unknown): unknown {
  */
 const UNREDACTABLE_CHARS = 8 * MAX_REQUEST_OBJECT_CHARS;
 
-function summary(obj: unknown, chars: number): unknown {
+/** `chars` when the size is known; `over_chars` when counting stopped there (the object is larger). */
+function summary(obj: unknown, size: { chars: number } | { over_chars: number }): unknown {
   const kind = typeof obj === 'object' && obj !== null ? (obj as Record<string, unknown>).kind : undefined;
-  return { truncated: true, kind: typeof kind === 'string' ? kind : null, chars };
+  return { truncated: true, kind: typeof kind === 'string' ? kind : null, ...size };
+}
+
+/**
+ * About how many characters `obj` takes as JSON, counting no further than `limit` (then limit + 1):
+ * without recursion and without building the text, so an object nested 100,000 deep (JSON.parse takes
+ * it; JSON.stringify and any recursive walk overflow the stack) or 4 MB wide costs at most `limit` steps.
+ */
+export function jsonCharsUpTo(obj: unknown, limit: number): number {
+  let chars = 0;
+  const stack: unknown[] = [obj];
+  while (stack.length > 0 && chars <= limit) {
+    const v = stack.pop();
+    if (typeof v === 'string') chars += v.length + 2;
+    else if (Array.isArray(v)) {
+      chars += 2 + v.length;
+      for (let i = 0; i < v.length && stack.length <= limit; i++) stack.push(v[i]);
+    } else if (typeof v === 'object' && v !== null) {
+      const keys = Object.keys(v);
+      chars += 2 + keys.length * 4;
+      for (let i = 0; i < keys.length && stack.length <= limit; i++) {
+        chars += keys[i]!.length;
+        stack.push((v as Record<string, unknown>)[keys[i]!]);
+      }
+    } else chars += String(v).length;
+  }
+  return chars > limit || stack.length > 0 ? limit + 1 : chars;
 }
 
 export function redactRequestObject(obj: unknown): unknown {
   if (obj === null || obj === undefined) return null;
-  const raw = JSON.stringify(obj).length;
-  if (raw > UNREDACTABLE_CHARS) return summary(obj, raw);
+  // The redaction walk stops at a fixed depth (./json.ts), so what it returns is safe to stringify.
+  if (jsonCharsUpTo(obj, UNREDACTABLE_CHARS) > UNREDACTABLE_CHARS) return summary(obj, { over_chars: UNREDACTABLE_CHARS });
   const red = redactValue(obj);
   const text = JSON.stringify(red);
-  if (text.length > MAX_REQUEST_OBJECT_CHARS) return summary(obj, text.length);
+  if (text.length > MAX_REQUEST_OBJECT_CHARS) return summary(obj, { chars: text.length });
   return red;
 }
 

@@ -5,7 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MAX_ARGS } from '../../../src/detect/bound';
-import { redactRequestObject, redactRequestUri } from '../../../src/detect/redact/kube-event';
+import { jsonCharsUpTo, redactRequestObject, redactRequestUri } from '../../../src/detect/redact/kube-event';
+import { parseKubeAuditLine } from '../../../src/kube/event';
+import { createKubeDetector } from '../../../src/detect/kube';
+import { loadRunnableRuleSet } from '../../../src/detect/rule-set';
 
 const SECRET = 'Qz9Wk3mR7tXb2Lp5Nv8Hc4Jd6Fg1Sa0Ye';
 
@@ -33,8 +36,41 @@ describe('kube evidence, bounded', () => {
 
   it('a request object far over the limit becomes a summary (no content, so no secret)', () => {
     const obj = { kind: 'Secret', apiVersion: 'v1', data: { k: SECRET }, stringData: { pad: 'x'.repeat(100_000) } };
-    expect(redactRequestObject(obj)).toEqual({ truncated: true, kind: 'Secret', chars: JSON.stringify(obj).length });
+    expect(redactRequestObject(obj)).toEqual({ truncated: true, kind: 'Secret', over_chars: 64 * 1024 });
     const small = { kind: 'Pod', spec: { containers: [{ name: 'c', args: ['--password', SECRET] }] } };
     expect(JSON.stringify(redactRequestObject(small))).not.toContain(SECRET);
+  });
+
+  it('a request object nested 100,000 deep (JSON.parse takes it, JSON.stringify overflows) is summarised, not a crash', () => {
+    const deep = JSON.parse('['.repeat(100_000) + ']'.repeat(100_000)) as unknown;
+    expect(() => JSON.stringify(deep)).toThrow(RangeError);
+    expect(redactRequestObject(deep)).toEqual({ truncated: true, kind: null, over_chars: 64 * 1024 });
+    // Deep but small: walked to the redaction's depth bound, and its output is safe to stringify.
+    const narrow = JSON.parse('{"a":'.repeat(5_000) + '"x"' + '}'.repeat(5_000)) as unknown;
+    expect(JSON.stringify(redactRequestObject(narrow)).length).toBeLessThan(1_000);
+  });
+
+  it('counts JSON size exactly enough to bound it: small objects near their length, large ones stopped at the limit', () => {
+    const pod = { kind: 'Pod', spec: { containers: [{ name: 'c', image: 'busybox', args: ['sleep', '1'] }] } };
+    const n = jsonCharsUpTo(pod, 1 << 20);
+    expect(n).toBeGreaterThanOrEqual(JSON.stringify(pod).length * 0.8);
+    expect(n).toBeLessThanOrEqual(JSON.stringify(pod).length * 1.5);
+    expect(jsonCharsUpTo({ pad: 'x'.repeat(1 << 20) }, 1000)).toBe(1001);
+    expect(jsonCharsUpTo(Array.from({ length: 100_000 }, () => [1]), 1000)).toBe(1001);
+  });
+
+  it('the secret-list rule still fires on an event whose request object is nested 100,000 deep (was a thrown stack overflow: no finding)', () => {
+    const line = JSON.stringify({
+      kind: 'Event', apiVersion: 'audit.k8s.io/v1', level: 'Request', auditID: 'deep-1', stage: 'ResponseComplete',
+      requestURI: '/api/v1/secrets', verb: 'list', user: { username: 'mallory' }, objectRef: { resource: 'secrets' },
+      responseStatus: { code: 200 }, requestObject: 0,
+    }).replace('"requestObject":0', `"requestObject":${'['.repeat(100_000)}${']'.repeat(100_000)}`);
+    const parsed = parseKubeAuditLine(line);
+    expect(parsed.ok).toBe(true);
+    if (!parsed.ok) return;
+    const set = loadRunnableRuleSet([]);
+    const kube = createKubeDetector({ host: 'h', rules: set.kube, sigma: set.sigma });
+    const found = [...kube.onKubeEvent(parsed.event), ...kube.flush()];
+    expect(found.map((f) => f.rule)).toContain('k8s-secret-list-wide');
   });
 });
