@@ -19,7 +19,8 @@ const { hostileExecLines } = require('./hostile-exec');
 const { Reassembler, REPLAY_REASSEMBLY } = require(path.join(dist, 'audit/reassembler.js'));
 const { linesToRecords } = require(path.join(dist, 'sources/auditlog.js'));
 const { eventLine } = require(path.join(dist, 'cli/commands/replay.js'));
-const { createDetector } = require(path.join(dist, 'detect/engine.js'));
+const { createHostStages } = require(path.join(dist, 'pipeline/host-stages.js'));
+const { FindingCap } = require(path.join(dist, 'detect/finding-cap.js'));
 const { AuditPipeline } = require(path.join(dist, 'pipeline/audit-pipeline.js'));
 
 const ARGS = 10;
@@ -55,14 +56,15 @@ function time(fn) {
 }
 
 function stage(name, argv) {
-  const detector = createDetector({ host: 'bench', users: null });
+  const stages = createHostStages({ host: 'bench', users: null });
+  const cap = new FindingCap();
   const times = [];
   let built = null;
   for (let n = 1; n <= WARM + RUNS; n++) {
     const recs = linesToRecords(hostileExecLines({ serial: n, argv, exe: '/usr/bin/python3' }).trimEnd().split('\n'));
     const t = time(() => {
       if (name === 'findings') {
-        const p = new AuditPipeline({ detector, live: false, onFindings: () => {} });
+        const p = new AuditPipeline({ stages, live: false, onFindings: (fs) => cap.applyAll(fs) });
         p.pushBatch(recs);
         p.flush();
         return;
