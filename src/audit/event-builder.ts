@@ -14,7 +14,7 @@ import type { AuditEvent, PathInfo, ProcessInfo, Sockaddr, SyscallInfo, UringInf
 import { FieldCursor, type ParsedRecord } from './record';
 import { AUDIT_CWD, AUDIT_EOE, AUDIT_EXECVE, AUDIT_PATH, AUDIT_PROCTITLE, AUDIT_SOCKADDR, AUDIT_SYSCALL, AUDIT_URINGOP } from './record-types';
 import { uringOpName } from './uring-ops';
-import { ArgvBuilder } from './execve';
+import { ArgvBuilder, type ArgvMode } from './execve';
 import { decodeProctitle } from './proctitle';
 import { decodeSockaddr } from './sockaddr';
 import { archByteOrder, archName, syscallName } from './syscall-names';
@@ -30,12 +30,21 @@ export interface BuildCounters {
   decodeErrors: number;
   uringEvents?: number;
   uringUnknownOps?: number;
+  /** Bounded builds: events whose argv was cut, arguments cut, and bytes not kept (argv-bound.ts). */
+  argvCutEvents?: number;
+  argvCutArgs?: number;
+  argvCutBytes?: number;
+}
+
+export interface BuildOptions {
+  /** 'exact' (the default: `replay --events`) or 'bounded' (the pipeline: see ./argv-bound.ts). */
+  argv?: ArgvMode;
 }
 
 const ARCH = / arch=([0-9a-fA-F]{1,8})(?: |$)/;
 const isSyscallRecord = (r: ParsedRecord): boolean => r.type === AUDIT_SYSCALL;
 
-export function buildEvent(records: readonly ParsedRecord[], incomplete: boolean, counters?: BuildCounters): AuditEvent {
+export function buildEvent(records: readonly ParsedRecord[], incomplete: boolean, counters?: BuildCounters, opts?: BuildOptions): AuditEvent {
   const first = records[0];
   if (first === undefined) throw new Error('buildEvent needs at least one record');
   const timeMs = first.sec * 1000 + first.ms;
@@ -75,7 +84,7 @@ export function buildEvent(records: readonly ParsedRecord[], incomplete: boolean
         break;
       }
       case AUDIT_EXECVE:
-        argv ??= new ArgvBuilder();
+        argv ??= new ArgvBuilder(opts?.argv);
         argv.addRecord(cursor.resetRecord(rec));
         break;
       case AUDIT_CWD:
@@ -173,6 +182,14 @@ export function buildEvent(records: readonly ParsedRecord[], incomplete: boolean
     if (argv !== null) {
       const built = argv.build();
       proc.argv = built.argv;
+      if (built.cut !== undefined) {
+        proc.argvCut = built.cut;
+        if (counters) {
+          counters.argvCutEvents = (counters.argvCutEvents ?? 0) + 1;
+          counters.argvCutArgs = (counters.argvCutArgs ?? 0) + built.cut.args;
+          counters.argvCutBytes = (counters.argvCutBytes ?? 0) + built.cut.bytes;
+        }
+      }
       if (built.problems.length > 0) {
         (problems ??= []).push(...built.problems);
         if (counters) counters.decodeErrors += built.problems.length;

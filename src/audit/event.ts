@@ -9,6 +9,8 @@
  */
 
 /** One raw record as read from netlink or a log line, before field parsing. */
+import type { ArgvCut } from './argv-bound';
+
 export interface RawRecord {
   /** Numeric record type (1300 SYSCALL, 1309 EXECVE, ...). */
   type: number;
@@ -53,8 +55,13 @@ export interface ProcessInfo {
   comm: string | null;
   exe: string | null;
   cwd: string | null;
-  /** Exact argv from EXECVE records (null when the event has no EXECVE). */
+  /**
+   * argv from EXECVE records (null when the event has no EXECVE): exact, or bounded where the event
+   * was built for the pipeline and an argument was too long (then `argvCut` says what was cut).
+   */
   argv: string[] | null;
+  /** Present only when `argv` was cut (src/audit/argv-bound.ts): the exact lengths and what was cut. */
+  argvCut?: ArgvCut;
   /** Decoded PROCTITLE (NULs become spaces; the kernel cuts it at 128 bytes). */
   title: string | null;
 }

@@ -16,6 +16,7 @@
  */
 import type { FieldCursor } from './record';
 import { decodeHex, decodeSurrogateEscaped } from './bytes';
+import { ARG_HEAD_CHARS, ARG_MIN_CHARS, ARG_TAIL_CHARS, ARGV_KEEP_CHARS, ARGV_TAIL_RESERVE, PieceReader, boundedArg, pieceBytes, pieceSlice, type ArgvCut, type Piece } from './argv-bound';
 
 /**
  * Bounds on what a damaged or hostile record can make us allocate. The kernel's own limits are far
@@ -31,22 +32,38 @@ const MAX_LISTED_MISSING = 20;
 export interface ArgvResult {
   argv: string[];
   problems: string[];
+  /** Present when the argv was built bounded and something was cut (see ./argv-bound.ts). */
+  cut?: ArgvCut;
 }
+
+/**
+ * 'exact': every argument byte for byte (`replay --events`). 'bounded': what every later stage reads
+ * and no more (./argv-bound.ts); the hex of the rest is never decoded.
+ */
+export type ArgvMode = 'exact' | 'bounded';
 
 export class ArgvBuilder {
   private argc = -1;
-  private readonly whole: (string | undefined)[] = [];
+  /**
+   * A whole argument: decoded (exact mode; quoted ones in both modes), or where its hex sits (bounded
+   * mode, decoded in build()).
+   */
+  private readonly whole: (string | Piece | undefined)[] = [];
   private readonly declaredLen: (number | undefined)[] = [];
-  private readonly chunks: ((Buffer | undefined)[] | undefined)[] = [];
+  /** Chunks: decoded bytes (exact mode), or where they sit in their record (bounded mode). */
+  private readonly chunks: ((Buffer | Piece | undefined)[] | undefined)[] = [];
   /** Per argument: the chunks' length as written (hex digits count double). */
   private readonly encodedLen: number[] = [];
   private readonly problems: string[] = [];
   private seen = false;
 
+  constructor(private readonly mode: ArgvMode = 'exact') {}
+
   /** Consumes the fields of one EXECVE record (the cursor is positioned at the record's body). */
   addRecord(cur: FieldCursor): void {
     this.seen = true;
     const text = cur.text;
+    const bounded = this.mode === 'bounded';
     while (cur.next()) {
       const ks = cur.keyStart;
       const ke = cur.keyEnd;
@@ -71,7 +88,10 @@ export class ArgvBuilder {
         continue;
       }
       if (p === ke) {
-        this.whole[index] = cur.quote !== 0 ? cur.raw() : decodeWholeArg(cur, this.problems, index);
+        // "(null)" as an argument value is literal text here.
+        if (cur.quote !== 0 || cur.isAbsent()) this.whole[index] = cur.raw();
+        else if (bounded) this.whole[index] = { text, start: cur.valueStart, end: cur.valueEnd, hex: true };
+        else this.whole[index] = decodeWholeArg({ text, start: cur.valueStart, end: cur.valueEnd, hex: true }, this.problems, index);
       } else if (text.startsWith('_len', p) && p + 4 === ke) {
         const n = cur.int();
         if (n !== null) this.declaredLen[index] = n;
@@ -92,21 +112,21 @@ export class ArgvBuilder {
           this.problems.push(`argv: a${index}[${chunk}] is beyond the ${MAX_CHUNKS}-chunk bound; ignored`);
           continue;
         }
-        const bytes =
-          cur.quote !== 0
-            ? Buffer.from(cur.raw(), 'latin1') // quoted chunks are printable ASCII only
-            : decodeHex(text, cur.valueStart, cur.valueEnd);
-        if (bytes === null) {
+        const piece: Piece = { text, start: cur.valueStart, end: cur.valueEnd, hex: cur.quote === 0 };
+        const n = pieceBytes(piece);
+        // Bounded: the hex of a chunk nobody reads is not even checked (the kernel writes only hex).
+        const value = bounded ? (n < 0 ? null : piece) : pieceSlice(piece, 0, n);
+        if (value === null) {
           this.problems.push(`argv: a${index}[${chunk}] is not valid hex`);
           continue;
         }
-        this.encodedLen[index] = (this.encodedLen[index] ?? 0) + (cur.quote !== 0 ? bytes.length : 2 * bytes.length);
+        this.encodedLen[index] = (this.encodedLen[index] ?? 0) + (piece.end - piece.start);
         let list = this.chunks[index];
         if (list === undefined) {
           list = [];
           this.chunks[index] = list;
         }
-        list[chunk] = bytes;
+        list[chunk] = value;
       }
     }
   }
@@ -125,10 +145,13 @@ export class ArgvBuilder {
     }
     let missingArgs = 0;
     const argv: string[] = new Array<string>(count);
+    // Bounded mode: per argument not decoded yet, where its bytes are (see boundArgv).
+    const readers: (PieceReader | undefined)[] = new Array<PieceReader | undefined>(count);
     for (let i = 0; i < count; i++) {
       const w = this.whole[i];
       if (w !== undefined) {
-        argv[i] = w;
+        if (typeof w === 'string') argv[i] = w;
+        else readers[i] = new PieceReader([w]);
         continue;
       }
       const list = this.chunks[i];
@@ -140,26 +163,89 @@ export class ArgvBuilder {
       let missing = false;
       for (let k = 0; k < list.length; k++) if (list[k] === undefined) missing = true;
       if (missing) problems.push(`argv: a${i} has missing chunks`);
-      const bytes = Buffer.concat(list.filter((b): b is Buffer => b !== undefined));
+      let bytes: number;
+      if (this.mode === 'bounded') {
+        const reader = new PieceReader(list.filter((b): b is Piece => b !== undefined && !Buffer.isBuffer(b)));
+        readers[i] = reader;
+        bytes = reader.total;
+      } else {
+        const whole = Buffer.concat(list.filter((b): b is Buffer => b !== undefined && Buffer.isBuffer(b)));
+        argv[i] = decodeSurrogateEscaped(whole);
+        bytes = whole.length;
+      }
       const declared = this.declaredLen[i];
       if (declared === undefined) problems.push(`argv: a${i} chunks without a${i}_len`);
-      else if (declared !== this.encodedLen[i] && declared !== bytes.length) {
-        problems.push(`argv: a${i} has ${bytes.length} bytes (${this.encodedLen[i] ?? 0} as written) but a${i}_len=${declared}`);
+      else if (declared !== this.encodedLen[i] && declared !== bytes) {
+        problems.push(`argv: a${i} has ${bytes} bytes (${this.encodedLen[i] ?? 0} as written) but a${i}_len=${declared}`);
       }
-      argv[i] = decodeSurrogateEscaped(bytes);
     }
     if (missingArgs > MAX_LISTED_MISSING) problems.push(`argv: ${missingArgs - MAX_LISTED_MISSING} more arguments missing`);
     if (this.argc >= 0 && count > this.argc) problems.push(`argv: ${count} arguments but argc=${this.argc}`);
-    return { argv, problems };
+    if (this.mode === 'exact') return { argv, problems };
+    const cut = boundArgv(argv, readers, (i) => this.whole[i] !== undefined, problems);
+    return cut === null ? { argv, problems } : { argv, problems, cut };
   }
 }
 
-function decodeWholeArg(cur: FieldCursor, problems: string[], index: number): string {
-  if (cur.isAbsent()) return cur.raw(); // "(null)" as an argument value is literal text here
-  const bytes = decodeHex(cur.text, cur.valueStart, cur.valueEnd);
+function decodeWholeArg(p: Piece, problems: string[], index: number): string {
+  const bytes = decodeHex(p.text, p.start, p.end);
   if (bytes === null) {
     problems.push(`argv: a${index} is neither quoted nor hex`);
-    return cur.raw();
+    return p.text.slice(p.start, p.end);
   }
   return decodeSurrogateEscaped(bytes);
+}
+
+/**
+ * Bounded mode: fills the arguments still undecoded (those with a reader) within the bounds of
+ * ./argv-bound.ts, cuts quoted ones past the budget, and returns what was cut (null: nothing).
+ */
+function boundArgv(argv: string[], readers: readonly (PieceReader | undefined)[], isWhole: (i: number) => boolean, problems: string[]): ArgvCut | null {
+  const n = argv.length;
+  const lengths = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const r = readers[i];
+    // A decoded argument here is quoted (printable ASCII), "(null)" or missing: a byte per character.
+    lengths[i] = r ? r.total : (argv[i] as string).length;
+  }
+  // Full bound from the front while the budget lasts, and for the arguments ending the command line.
+  const full = new Array<boolean>(n).fill(false);
+  let budget = ARGV_KEEP_CHARS;
+  for (let i = 0; i < n && budget > 0; i++) {
+    full[i] = true;
+    budget -= Math.min(lengths[i] as number, ARG_HEAD_CHARS + ARG_TAIL_CHARS);
+  }
+  let reserve = ARGV_TAIL_RESERVE;
+  for (let i = n - 1; i >= 0 && reserve > 0; i--) {
+    full[i] = true;
+    reserve -= (lengths[i] as number) + 1;
+  }
+  let args = 0;
+  let bytes = 0;
+  for (let i = 0; i < n; i++) {
+    const r = readers[i];
+    const headChars = full[i] ? ARG_HEAD_CHARS : ARG_MIN_CHARS;
+    const tailChars = full[i] ? ARG_TAIL_CHARS : 0;
+    if (r === undefined) {
+      const a = argv[i] as string;
+      if (a.length > headChars + tailChars) {
+        const dropped = a.length - headChars - tailChars;
+        argv[i] = tailChars > 0 ? `${a.slice(0, headChars)}…[+${dropped} bytes]…${a.slice(a.length - tailChars)}` : `${a.slice(0, headChars)}…[+${dropped} bytes]`;
+        args++;
+        bytes += dropped;
+      }
+      continue;
+    }
+    const b = boundedArg(r, headChars, tailChars);
+    if (b !== null) {
+      argv[i] = b.text;
+      args++;
+      bytes += b.cutBytes;
+      continue;
+    }
+    // Short enough to keep whole, or malformed where it was read (a forged log: the kernel writes
+    // only well-formed hex): decoded in full and reported as the exact build reports it.
+    argv[i] = r.decodeAll(problems, i, isWhole(i));
+  }
+  return args === 0 ? null : { lengths, args, bytes };
 }

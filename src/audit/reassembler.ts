@@ -37,7 +37,8 @@
  */
 import type { AuditEvent, RawRecord } from './event';
 import { parseRecord, type ParsedRecord, type RecordParseFailure } from './record';
-import { buildEvent, type BuildCounters } from './event-builder';
+import { buildEvent, type BuildCounters, type BuildOptions } from './event-builder';
+import type { ArgvMode } from './execve';
 import { AUDIT_EOE } from './record-types';
 import { RecentStamps } from './recent-stamps';
 
@@ -62,6 +63,11 @@ export interface ReassemblerOptions {
   rememberEmitted?: number;
   /** A forward serial jump larger than this is a restart, not a gap. Default 100000. */
   maxSerialJump?: number;
+  /**
+   * How events' argv is built: 'exact' (default; `replay --events`) or 'bounded', what the pipeline
+   * reads and no more (src/audit/argv-bound.ts; cuts are counted in the argvCut* stats).
+   */
+  argv?: ArgvMode;
 }
 
 /** Distinct nodes tracked at once (a real fleet's log merges far fewer). */
@@ -87,6 +93,10 @@ export interface ReassemblerStats {
   uringEvents: number;
   /** Of those, operations whose number we do not know (still emitted, kind "other"). */
   uringUnknownOps: number;
+  /** Bounded argv (ReassemblerOptions.argv): events whose argv was cut, arguments cut, bytes not kept. */
+  argvCutEvents: number;
+  argvCutArgs: number;
+  argvCutBytes: number;
 }
 
 interface Entry {
@@ -160,9 +170,13 @@ export class Reassembler {
     decodeErrors: 0,
     uringEvents: 0,
     uringUnknownOps: 0,
+    argvCutEvents: 0,
+    argvCutArgs: 0,
+    argvCutBytes: 0,
   };
 
   private readonly onEvent: (ev: AuditEvent) => void;
+  private readonly build: BuildOptions;
   private readonly onParseError: ((f: RecordParseFailure) => void) | undefined;
   private readonly maxInFlight: number;
   private readonly maxAgeMs: number;
@@ -181,6 +195,7 @@ export class Reassembler {
 
   constructor(opts: ReassemblerOptions) {
     this.onEvent = opts.onEvent;
+    this.build = { argv: opts.argv ?? 'exact' };
     this.onParseError = opts.onParseError;
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 4096);
     this.byRecords = opts.maxAgeRecords !== undefined;
@@ -394,7 +409,7 @@ export class Reassembler {
     state.emitted.add(serial, timeMs);
     this.stats.events++;
     if (incomplete) this.stats.incomplete++;
-    const ev = buildEvent(records, incomplete, this.stats as BuildCounters);
+    const ev = buildEvent(records, incomplete, this.stats as BuildCounters, this.build);
     this.onEvent(ev);
   }
 }

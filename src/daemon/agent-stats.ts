@@ -53,6 +53,7 @@ export class AgentStats {
   private prevGapSample = 0;
   private lastIncomplete = 0;
   private lastUringUnknown = 0;
+  private lastArgvCut = { events: 0, bytes: 0 };
   private lastTextsCut = matchStats.textsCut;
   private lastCompileErrors = matchStats.compileErrors;
   private lastOverBudget = 0;
@@ -126,6 +127,11 @@ export class AgentStats {
     // io_uring ops whose number we do not know: kept (kind "other"), counted so nobody mistakes silence for coverage.
     metrics.countSignal('uring_unknown_op', st.uringUnknownOps - this.lastUringUnknown);
     this.lastUringUnknown = st.uringUnknownOps;
+    // argv cut to what the stages read (src/audit/argv-bound.ts): nothing lost to them, but an
+    // argv of a megabyte is odd and must be visible; the finding says so with its `…[+N bytes]`.
+    metrics.countSignal('argv_cut', st.argvCutEvents - this.lastArgvCut.events);
+    metrics.countSignal('argv_cut_bytes', st.argvCutBytes - this.lastArgvCut.bytes);
+    this.lastArgvCut = { events: st.argvCutEvents, bytes: st.argvCutBytes };
     // Hostile-input guards (linear-regex.ts, engine.ts): texts cut for matching, slow evaluations.
     metrics.countSignal('match_text_cut', matchStats.textsCut - this.lastTextsCut);
     this.lastTextsCut = matchStats.textsCut;

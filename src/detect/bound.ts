@@ -69,8 +69,10 @@ export function boundArgv(argv: readonly string[] | null, maxChars = MAX_ARG_CHA
  * The redacted and bounded argv a finding carries: at most `maxArgs` arguments (+ one `…[+N args]`
  * marker), each at most `maxChars` characters + `…[+N bytes]` (N: bytes of the original argument not
  * kept). The arguments past `maxArgs` are never looked at: redaction walks argv forwards only.
+ * `lengths`: the exact byte length of each argument when the event builder cut them
+ * (src/audit/argv-bound.ts keeps more of each than is looked at here, so only the count needs it).
  */
-export function redactBoundedArgv(argv: readonly string[] | null, maxChars = MAX_ARG_CHARS, maxArgs = MAX_ARGS): string[] | null {
+export function redactBoundedArgv(argv: readonly string[] | null, lengths?: readonly number[], maxChars = MAX_ARG_CHARS, maxArgs = MAX_ARGS): string[] | null {
   if (argv === null) return null;
   const n = Math.min(argv.length, maxArgs);
   const windows = new Array<string>(n);
@@ -105,7 +107,8 @@ export function redactBoundedArgv(argv: readonly string[] | null, maxChars = MAX
     // Already cut by the process table, and its head fits: the head (redacted) and its own marker.
     if (marker[i] && r.length - (marker[i] as string).length <= (keep[i] as number)) return r;
     const kept = head(r, keep[i] as number);
-    return `${kept}…[+${Math.max(0, bytesOf(a) - bytesOf(kept))} bytes]`;
+    // An argument the builder cut (its head, marker, tail) counts from its exact length.
+    return `${kept}…[+${Math.max(0, (lengths?.[i] ?? bytesOf(a)) - bytesOf(kept))} bytes]`;
   });
   if (argv.length > maxArgs) out.push(`…[+${argv.length - maxArgs} args]`);
   return out;

@@ -521,7 +521,7 @@ class Engine implements Detector {
   }
 
   private evidence(v: EventView, role: string): Evidence {
-    return { event_id: v.ev.id, time: v.ev.time, role, records: redactRecords(v.ev.records, redactBoundedArgv(v.ev.process?.argv ?? null)) };
+    return { event_id: v.ev.id, time: v.ev.time, role, records: redactRecords(v.ev.records, redactBoundedArgv(v.ev.process?.argv ?? null, v.ev.process?.argvCut?.lengths)) };
   }
 
   private process(v: EventView): FindingProcess | null {
@@ -532,7 +532,7 @@ class Engine implements Detector {
       ppid: p.ppid,
       exe: v.exe,
       comm: p.comm,
-      argv: redactBoundedArgv(v.argv),
+      argv: redactBoundedArgv(v.argv, v.argvLengths),
       cwd: v.processCwd,
       uid: p.uid,
       user: v.userName(p.uid),

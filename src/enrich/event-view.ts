@@ -167,6 +167,15 @@ export class EventView {
     return this.pid !== null ? (this.ctx.table.get(this.pid)?.argv ?? null) : null;
   }
 
+  /**
+   * Exact byte length of each argument of `argv` when the builder cut it (src/audit/argv-bound.ts);
+   * undefined when `argv` is whole or is the process table's copy (whose markers carry their own count).
+   */
+  get argvLengths(): readonly number[] | undefined {
+    const p = this.ev.process;
+    return p?.argv ? p.argvCut?.lengths : undefined;
+  }
+
   get cmdline(): string | null {
     if (this.cmdlineCache === undefined) this.cmdlineCache = ruleCommandLine(this.argv);
     return this.cmdlineCache;

@@ -61,7 +61,7 @@ export function ownString(s: string): string {
 export const TABLE_ARGV_CHARS = 4096;
 
 /** A copy of argv within TABLE_ARGV_CHARS: the argument that does not fit is cut and ends in `…[+N bytes]`, the rest become `…[+N args]`. */
-function ownArgv(argv: readonly string[]): string[] {
+function ownArgv(argv: readonly string[], lengths?: readonly number[]): string[] {
   const out: string[] = [];
   let budget = TABLE_ARGV_CHARS;
   for (let i = 0; i < argv.length; i++) {
@@ -80,7 +80,11 @@ function ownArgv(argv: readonly string[]): string[] {
     let cut = budget;
     const c = a.charCodeAt(cut - 1);
     if (c >= 0xd800 && c <= 0xdbff) cut--; // never split a surrogate pair
-    out.push(`${a.slice(0, cut)}…[+${encodeSurrogateEscaped(a.slice(cut)).length} bytes]`);
+    // `lengths`: the builder already cut this argv (src/audit/argv-bound.ts), so the count is from the
+    // exact length, not from what is left of the argument.
+    const kept = a.slice(0, cut);
+    const dropped = lengths?.[i] !== undefined ? (lengths[i] as number) - encodeSurrogateEscaped(kept).length : encodeSurrogateEscaped(a.slice(cut)).length;
+    out.push(`${kept}…[+${dropped} bytes]`);
     budget = 0;
   }
   return out;
@@ -189,7 +193,7 @@ export class ProcessTable {
   }
 
   /** The process side of an event the native triage summarized (src/native/process-note.ts). */
-  observeProcess(p: Pick<ProcessInfo, 'pid' | 'ppid' | 'exe' | 'comm' | 'uid' | 'auid' | 'tty' | 'argv' | 'cwd'>, timeMs: number): ProcessEntry | null {
+  observeProcess(p: Pick<ProcessInfo, 'pid' | 'ppid' | 'exe' | 'comm' | 'uid' | 'auid' | 'tty' | 'argv' | 'cwd' | 'argvCut'>, timeMs: number): ProcessEntry | null {
     if (p.pid === null) return null;
     let e = this.entries.get(p.pid);
     const isExec = p.argv !== null;
@@ -209,7 +213,7 @@ export class ProcessTable {
     e.auid = p.auid;
     e.tty = p.tty === null || p.tty === e.tty ? p.tty : ownString(p.tty);
     if (isExec) {
-      e.argv = ownArgv(p.argv as string[]);
+      e.argv = ownArgv(p.argv as string[], p.argvCut?.lengths);
       if (p.cwd !== null && p.cwd !== e.cwd) e.cwd = ownString(p.cwd);
     } else if (p.cwd !== null && e.cwd === null) {
       e.cwd = ownString(p.cwd);

@@ -90,7 +90,8 @@ export class AuditPipeline {
     this.onBadNative = opts.onBadNativeRecord;
     this.onRepeatHook = opts.onRepeatNote;
     this.readsProc = opts.live && !opts.nativeProcSnapshots;
-    this.reassembler = new Reassembler({ ...opts.reassembler, onEvent: (ev) => this.handleEvent(ev) });
+    // Every stage after the builder reads a bounded argv (src/audit/argv-bound.ts): built that way.
+    this.reassembler = new Reassembler({ ...opts.reassembler, argv: 'bounded', onEvent: (ev) => this.handleEvent(ev) });
   }
 
   /** Feeds one batch of records (one netlink read, or a block of log lines). */
@@ -214,7 +215,7 @@ function rebuiltEvent(records: readonly RawRecord[], node: string | null): Audit
     const p = parseRecord(r, node);
     if (!p.failed) parsed.push(p);
   }
-  return buildEvent(parsed, false);
+  return buildEvent(parsed, false, undefined, { argv: 'bounded' });
 }
 
 function sameTypes(records: readonly RawRecord[], types: readonly number[]): boolean {

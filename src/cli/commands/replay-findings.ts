@@ -181,9 +181,9 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
     );
   }
   // The hostile-input guards say when they acted: a command line cut for matching, a slow event.
-  if (opts.stats || matchStats.textsCut > 0 || detector.stats.overBudget > 0 || cap.stats.cut > 0) {
+  if (opts.stats || matchStats.textsCut > 0 || detector.stats.overBudget > 0 || cap.stats.cut > 0 || st.argvCutEvents > 0) {
     process.stderr.write(
-      `replay: ${matchStats.textsCut} texts cut to ${MAX_MATCH_TEXT} characters for matching, ${detector.stats.overBudget} events over the ${EVENT_BUDGET_MS} ms budget (slowest ${detector.stats.slowestEventMs} ms), ` +
+      `replay: ${st.argvCutEvents} argvs cut to what the stages read (${st.argvCutArgs} arguments, ${st.argvCutBytes} bytes not decoded), ${matchStats.textsCut} texts cut to ${MAX_MATCH_TEXT} characters for matching, ${detector.stats.overBudget} events over the ${EVENT_BUDGET_MS} ms budget (slowest ${detector.stats.slowestEventMs} ms), ` +
         `${cap.stats.cut} findings cut to ${cap.maxBytes} bytes (${cap.stats.cutBytes} bytes before)\n`,
     );
   }

@@ -107,7 +107,7 @@ export interface NativeReplayResult {
 export class NativeEventReplay {
   private readonly scanner: NativeReplayEventScanner;
   private readonly out: TwoBufferOut;
-  private readonly counters: Required<BuildCounters> = { decodeErrors: 0, uringEvents: 0, uringUnknownOps: 0 };
+  private readonly counters: Required<BuildCounters> = { decodeErrors: 0, uringEvents: 0, uringUnknownOps: 0, argvCutEvents: 0, argvCutArgs: 0, argvCutBytes: 0 };
 
   constructor(
     native: NativeBinding,

@@ -49,7 +49,8 @@ export function renderStatus(r: StatusReport, nowMs: number): string {
     // Findings kept but changed to stay within bounds, and the hostile-input guards: never silent.
     const b = s.bounded;
     out.push(
-      `size bounds:   ${b.cut ?? 0} findings cut to the size cap (marked truncated), ${b.set_aside ?? 0} set aside (refused alone as too large by an output, kept locally); ` +
+      `size bounds:   ${b.cut ?? 0} findings cut to the size cap (marked truncated), ${b.set_aside ?? 0} set aside (refused alone as too large by an output, kept locally), ` +
+        `${signal('argv_cut')} argvs cut to what the stages read (${signal('argv_cut_bytes')} bytes not decoded); ` +
         `${signal('match_text_cut')} texts cut for matching, ${signal('event_over_budget')} events over the time budget`,
     );
     const repeat = (outcome: string): number => s.counters[`credwatch_repeats_total{outcome="${outcome}"}`] ?? 0;

@@ -199,7 +199,7 @@ function podExec(c: CompiledRule, r: KubeRuleOf<'pod_exec'>, ev: KubeAuditEvent,
   }
   // The command as a finding carries argv: redacted and bounded by construction (a 1 MB exec URI
   // would otherwise be redacted in full, then cut), the detector's text pass is a second net.
-  const shown = argv.length ? (redactBoundedArgv(argv, DESCRIPTION_ARG_CHARS, DESCRIPTION_ARGS) as string[]).join(' ') : '';
+  const shown = argv.length ? (redactBoundedArgv(argv, undefined, DESCRIPTION_ARG_CHARS, DESCRIPTION_ARGS) as string[]).join(' ') : '';
   const what = argv.length ? `ran ${JSON.stringify(shown)} in` : `${o.subresource === 'attach' ? 'attached to' : 'opened a shell in'}`;
   return {
     severity,

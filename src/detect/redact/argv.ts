@@ -13,6 +13,8 @@ type TextRedactor = (s: string, index: number) => string;
 /** What the next argument is, given the flag before it. */
 type Pending = 'secret' | 'userpass' | 'openssl-pass' | 'cookie' | null;
 
+const PATH_MAX = 4096;
+
 /** The program an argument names: its last path part, after any `q=` (a command inside a query). */
 function basename(a: string): string {
   const slash = a.lastIndexOf('/');
@@ -64,7 +66,8 @@ export function redactArgvWith(argv: readonly string[], text: TextRedactor): str
     const short = SHORT_SECRET_FLAGS.get(program);
     if (i > 0 && !a.startsWith('-')) {
       // A known program named as an argument is the program from here on (env X=1 mysql, sudo redis-cli).
-      const b = basename(a);
+      // No program path is longer than PATH_MAX: a 120 KB argument is not scanned for a name.
+      const b = a.length > PATH_MAX ? '' : basename(a);
       if (SHORT_SECRET_FLAGS.has(b) || USERPASS_FLAGS.has(b) || b === 'openssl') {
         program = b;
         subcommandSeen = false;

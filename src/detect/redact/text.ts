@@ -248,11 +248,32 @@ export function redactText(s: string): string {
 const CUT_URL_USERINFO = /(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]{0,31}:\/\/[^/\s:@]*:)([^/\s@]+)$/;
 const CUT_JSON_VALUE = /"([A-Za-z0-9_.-]{1,128})"(\s*:\s*)"((?:[^"\\]|\\.)*)$/;
 const CUT_TOKEN = /^(?:(?:AKIA|ASIA)[0-9A-Z]{0,16}|hv[sbr]\.[A-Za-z0-9_-]*|(?:gh[pousr]_|github_pat_|glpat-|xox[abprs]-)[A-Za-z0-9_-]*|eyJ[A-Za-z0-9_.-]*)$/;
-const TOKEN_CHAR = /[A-Za-z0-9_.-]/;
+/** [A-Za-z0-9_.-] by character code. */
+function isTokenCode(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x2e || c === 0x2d;
+}
 
-function lastRun(s: string, inRun: (c: string) => boolean): number {
+/** Not what /\s/ matches, by character code (the regex on a one-character string per character cost ~30 ns each). */
+function isNotSpaceCode(c: number): boolean {
+  if (c > 0x20 && c < 0x7f) return true;
+  return !(
+    c === 0x20 ||
+    (c >= 0x09 && c <= 0x0d) ||
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
+}
+
+function lastRun(s: string, inRun: (c: number) => boolean): number {
   let i = s.length;
-  while (i > 0 && inRun(s[i - 1] as string)) i--;
+  while (i > 0 && inRun(s.charCodeAt(i - 1))) i--;
   return i;
 }
 
@@ -263,7 +284,7 @@ function lastRun(s: string, inRun: (c: string) => boolean): number {
  */
 export function redactCutText(s: string): string {
   let out = redactText(s);
-  const wordAt = lastRun(out, (c) => !/\s/.test(c));
+  const wordAt = lastRun(out, isNotSpaceCode);
   const word = out.slice(wordAt);
   const url = CUT_URL_USERINFO.exec(word);
   if (url && !isReference(url[2] as string)) out = `${out.slice(0, wordAt + url.index)}${url[1] as string}${REDACTED}`;
@@ -276,7 +297,7 @@ export function redactCutText(s: string): string {
       out = `${out.slice(0, nameOpen)}"${json[1] as string}"${json[2] as string}"${REDACTED}`;
     }
   }
-  const tokenAt = lastRun(out, (c) => TOKEN_CHAR.test(c));
+  const tokenAt = lastRun(out, isTokenCode);
   if (tokenAt < out.length && CUT_TOKEN.test(out.slice(tokenAt))) out = `${out.slice(0, tokenAt)}${REDACTED}`;
   return out;
 }

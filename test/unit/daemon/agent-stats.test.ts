@@ -19,9 +19,9 @@ function reader(over: Partial<NetlinkCounters> = {}): NetlinkCounters {
   };
 }
 
-function sources(r: NetlinkCounters | null, serialGaps = 0): StatsSources {
+function sources(r: NetlinkCounters | null, serialGaps = 0, argvCut = { argvCutEvents: 0, argvCutArgs: 0, argvCutBytes: 0 }): StatsSources {
   const detectorStats = { overBudget: 0, incidents: { evidenceCut: 0, evicted: 0 }, repeats: { collapsed: 0, expanded: {}, built: 0 } } as unknown as DetectorStats;
-  const pipelineStats = { serialGaps, incomplete: 0, uringUnknownOps: 0, parseErrors: 0 };
+  const pipelineStats = { serialGaps, incomplete: 0, uringUnknownOps: 0, parseErrors: 0, ...argvCut };
   return {
     reader: r,
     detector: { stats: detectorStats },
@@ -55,6 +55,17 @@ describe('AgentStats', () => {
     expect(gaps()).toBe(0);
     stats.publishDeltas(sources(null, 1), out); // two closed (late events arrived): one settled
     expect(gaps()).toBe(1);
+  });
+
+  it('publishes the argv cut (events and bytes not decoded) as signals, once per cut', () => {
+    const stats = new AgentStats(0);
+    const out = sinks();
+    const signal = (kind: string): number => out.metrics.snapshotCounters()[`credwatch_stream_signals_total{kind="${kind}"}`] ?? 0;
+    stats.publishDeltas(sources(null, 0, { argvCutEvents: 2, argvCutArgs: 5, argvCutBytes: 900_000 }), out);
+    stats.publishDeltas(sources(null, 0, { argvCutEvents: 2, argvCutArgs: 5, argvCutBytes: 900_000 }), out);
+    expect([signal('argv_cut'), signal('argv_cut_bytes')]).toEqual([2, 900_000]);
+    stats.publishDeltas(sources(null, 0, { argvCutEvents: 3, argvCutArgs: 6, argvCutBytes: 1_000_000 }), out);
+    expect([signal('argv_cut'), signal('argv_cut_bytes')]).toEqual([3, 1_000_000]);
   });
 
   it('computes rates over the time since the previous snapshot and keeps the day count', () => {
