@@ -18,10 +18,10 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { Sockaddr } from '../audit/event';
-import type { EventView } from '../enrich/event-view';
+import { commandLine, type EventView } from '../enrich/event-view';
 import type { ProcessEntry } from '../enrich/process-table';
 import type { ObjectHit } from '../enrich/watched-objects';
-import { WINDOW_MARGIN } from './bound';
+import { WINDOW_MARGIN, redactBoundedArgv } from './bound';
 import { redactText } from './redact';
 import { redactCutText } from './redact/text';
 
@@ -256,9 +256,10 @@ function objectOf(v: EventView): string {
   }
   // Only a window is kept: redactedObject redacts the window's text (a cut secret's start included)
   // and then shortens it further, so the key never holds more than MAX_OBJECT_CHARS.
-  const cmd = v.cmdline ?? v.exeBase ?? '?';
-  return `cmd:${cmd.length > MAX_OBJECT_CHARS + WINDOW_MARGIN ? cmd.slice(0, MAX_OBJECT_CHARS + WINDOW_MARGIN) : cmd}`;
+  return `cmd:${windowOf(v.cmdline ?? v.exeBase ?? '?')}`;
 }
+
+const windowOf = (cmd: string): string => (cmd.length > MAX_OBJECT_CHARS + WINDOW_MARGIN ? cmd.slice(0, MAX_OBJECT_CHARS + WINDOW_MARGIN) : cmd);
 
 /** argv[1..] joined with spaces, at most `max` characters (the rest is not looked at). */
 function boundedArgs(argv: readonly string[], max: number): string {
@@ -273,10 +274,16 @@ function boundedArgs(argv: readonly string[], max: number): string {
 /** Redacted objects by raw object: in a storm the same socket or file comes back on every event. */
 const redactedObjects = new Map<string, string>();
 
-function redactedObject(raw: string): string {
+/**
+ * The object as stored and shipped (the incident key is in every finding). A command line is redacted
+ * as an argv first, as the finding's own argv is: text rules alone do not know that `-p` after
+ * `docker login` is a password, and a key built from the joined text kept it in clear.
+ */
+function redactedObject(raw: string, v: EventView): string {
   let out = redactedObjects.get(raw);
   if (out === undefined) {
-    out = (raw.length > MAX_OBJECT_CHARS ? redactCutText(raw) : redactText(raw)).slice(0, MAX_OBJECT_CHARS);
+    const text = raw.startsWith('cmd:') && v.argv ? `cmd:${windowOf(commandLine(redactBoundedArgv(v.argv)) ?? '?')}` : raw;
+    out = (text.length > MAX_OBJECT_CHARS ? redactCutText(text) : redactText(text)).slice(0, MAX_OBJECT_CHARS);
     if (redactedObjects.size >= 1024) redactedObjects.clear();
     if (raw.length <= 4 * MAX_OBJECT_CHARS) redactedObjects.set(raw, out);
   }
@@ -284,7 +291,7 @@ function redactedObject(raw: string): string {
 }
 
 export function behaviourKey(v: EventView, actors?: HostActors): BehaviourKey {
-  const named = redactedObject(objectOf(v));
+  const named = redactedObject(objectOf(v), v);
   const id = watchedObjectId(v.object);
   const c = v.container;
   if (id !== null) {
