@@ -3,7 +3,7 @@
  * once at load; evaluation cheapest-test-first so that most events are rejected by the kind check.
  */
 import type { ExclusionSpec, MatchSpec } from './rule-schema';
-import { compileGlobRegex, compileRegex, type TextRegex } from './linear-regex';
+import { MAX_MATCH_TEXT, compileGlobRegex, compileRegex, type TextRegex } from './linear-regex';
 import { baseName, ruleCommandLine, type EventView } from '../enrich/event-view';
 
 export type Predicate = (v: EventView) => boolean;
@@ -121,6 +121,7 @@ export function compileMatch(spec: MatchSpec | ExclusionSpec): Predicate {
     const res = spec.argv_all.map(compileRegex);
     tests.push((v) => v.cmdline !== null && res.every((re) => re.test(v.cmdline as string)));
   }
+  if (spec.argv_cut) tests.push((v) => v.cmdline !== null && v.cmdline.length > MAX_MATCH_TEXT);
   if (spec.path) {
     const re = compileRegex(spec.path);
     tests.push((v) => v.paths.some((p) => re.test(p)));

@@ -45,6 +45,11 @@ const matchFields = z.strictObject({
   argv: regexSource.optional(),
   /** Further regexes that must all match the command line too. */
   argv_all: z.array(regexSource).min(1).optional(),
+  /**
+   * The command line is longer than the regexes read (MAX_MATCH_TEXT: they see its two ends), so
+   * whatever was put in its middle was not matched: padding is the way round an argv rule.
+   */
+  argv_cut: z.literal(true).optional(),
   /** Regex over each PATH name and its CWD-resolved form; any match counts. */
   path: regexSource.optional(),
   cwd: regexSource.optional(),
