@@ -8,6 +8,7 @@
         "native/control.cc",
         "native/errors.cc",
         "native/reader_thread.cc",
+        "native/datagram_receiver.cc",
         "native/sd_notify.cc",
         "native/surrogate_escape.cc",
         "native/capabilities.cc",

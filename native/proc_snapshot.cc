@@ -1,10 +1,12 @@
 #include "proc_snapshot.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "record_fields.h"
@@ -72,6 +74,19 @@ bool ProcSnapshots::ReadFile(const char* path) {
   return true;
 }
 
+bool ProcSnapshots::ProcessGone(uint32_t pid) {
+  if (probe_ == Probe::kUnknown) {
+    // kill() asks our own pid namespace; it answers for procRoot_ only when that is the /proc of the
+    // same namespace (not a host /proc mounted into a container, nor a test's fake tree).
+    char self[32] = {0};
+    const ssize_t n = procRoot_ == "/proc" ? readlink("/proc/self", self, sizeof(self) - 1) : -1;
+    probe_ = n > 0 && std::strtoul(self, nullptr, 10) == static_cast<unsigned long>(getpid()) ? Probe::kKill
+                                                                                              : Probe::kNone;
+  }
+  // Only ESRCH means gone: EPERM is a live process we may not signal, and then /proc is read as before.
+  return probe_ == Probe::kKill && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+}
+
 void ProcSnapshots::NoteSyscallRecord(const char* text, size_t len, uint64_t nowMs, Batch* out) {
   const char* at = static_cast<const char*>(memmem(text, len, " pid=", 5));
   if (at == nullptr) return;
@@ -84,6 +99,7 @@ void ProcSnapshots::NoteSyscallRecord(const char* text, size_t len, uint64_t now
 
   auto it = known_.find(pid);
   if (it != known_.end() && nowMs - it->second.checkedMs < kRecheckMs) return;
+  if (ProcessGone(pid)) return;  // the event still carries what the kernel logged
   char path[64];
   snprintf(path, sizeof(path), "%s/%u/stat", procRoot_.c_str(), pid);
   if (!ReadFile(path)) return;  // exited already: the event still carries what the kernel logged

@@ -32,10 +32,17 @@ class ProcSnapshots {
     uint64_t startTime;
     uint64_t checkedMs;
   };
+  // True when the pid has already exited. In a storm of short-lived processes most SYSCALL records
+  // arrive after their process exited, and a failed open of /proc/<pid>/stat costs ~6 us (a dentry
+  // allocated and freed) against ~0.5 us for kill(pid, 0): the failed opens were ~7% of the agent's
+  // perf samples at 1,000 new processes a second.
+  bool ProcessGone(uint32_t pid);
   // Reads a whole /proc file into buf_; false when it cannot be opened (the process is gone).
   bool ReadFile(const char* path);
 
   std::string procRoot_;
+  enum class Probe { kUnknown, kKill, kNone };
+  Probe probe_ = Probe::kUnknown;  // decided at the first record, on the reader thread
   std::unordered_map<uint32_t, Known> known_;
   std::string buf_;
   std::string out_;

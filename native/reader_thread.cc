@@ -118,13 +118,11 @@ void ReaderThread::ReportError(const char* syscall, int err) {
   if (sink_->Submit(b) != SubmitResult::kAccepted) pool_->Give(b);
 }
 
-ReaderThread::DrainResult ReaderThread::Drain(std::vector<char>& buf, Batch*& batch, size_t limit) {
-  for (size_t n = 0; n < limit; n++) {
-    sockaddr_nl from{};
-    socklen_t fromLen = sizeof(from);
-    ssize_t got = recvfrom(fd_, buf.data(), buf.size(), MSG_DONTWAIT | MSG_TRUNC,
-                           reinterpret_cast<sockaddr*>(&from), &fromLen);
+ReaderThread::DrainResult ReaderThread::Drain(DatagramReceiver& rx, Batch*& batch, size_t limit) {
+  for (size_t n = 0; n < limit;) {
+    const int got = rx.Receive(fd_, limit - n);
     if (got < 0) {
+      n++;
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return DrainResult::kEmpty;
       if (errno == ENOBUFS) {
@@ -132,32 +130,38 @@ ReaderThread::DrainResult ReaderThread::Drain(std::vector<char>& buf, Batch*& ba
         counters_->enobufs.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
-      ReportError("recvfrom", errno);
+      ReportError("recvmmsg", errno);
       return DrainResult::kFailed;
     }
-    const Datagram d = ClassifyDatagram(buf.data(), buf.size(), static_cast<size_t>(got), from.nl_pid);
-    if (d.kind == DatagramKind::kBadSender) {
-      counters_->badSender.fetch_add(1, std::memory_order_relaxed);
-      continue;
-    }
-    if (d.truncated || d.kind == DatagramKind::kTooShort) counters_->truncated.fetch_add(1, std::memory_order_relaxed);
-    if (d.kind == DatagramKind::kTooShort) continue;
-    if (d.kind == DatagramKind::kControl) {
-      counters_->ignored.fetch_add(1, std::memory_order_relaxed);
-      continue;
-    }
-    counters_->received.fetch_add(1, std::memory_order_relaxed);
-    counters_->bytes.fetch_add(d.truncated ? buf.size() : static_cast<size_t>(got), std::memory_order_relaxed);
-    HandleRecord(d.type, d.text, d.textLen, batch);
-    if (batch->records.size() >= batchMaxRecords_ || batch->bytes.size() >= kMaxBatchBytes) {
-      batch = Flush(batch);
-    }
+    n += static_cast<size_t>(got);
+    for (int i = 0; i < got; i++) HandleDatagram(rx, i, batch);
   }
   return DrainResult::kLimit;
 }
 
+void ReaderThread::HandleDatagram(const DatagramReceiver& rx, int i, Batch*& batch) {
+  const size_t size = rx.Length(i);
+  const Datagram d = ClassifyDatagram(rx.Data(i), rx.SlotSize(), size, rx.SenderPortId(i));
+  if (d.kind == DatagramKind::kBadSender) {
+    counters_->badSender.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (d.truncated || d.kind == DatagramKind::kTooShort) counters_->truncated.fetch_add(1, std::memory_order_relaxed);
+  if (d.kind == DatagramKind::kTooShort) return;
+  if (d.kind == DatagramKind::kControl) {
+    counters_->ignored.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  counters_->received.fetch_add(1, std::memory_order_relaxed);
+  counters_->bytes.fetch_add(d.truncated ? rx.SlotSize() : size, std::memory_order_relaxed);
+  HandleRecord(d.type, d.text, d.textLen, batch);
+  if (batch->records.size() >= batchMaxRecords_ || batch->bytes.size() >= kMaxBatchBytes) {
+    batch = Flush(batch);
+  }
+}
+
 void ReaderThread::Run(Batch* batch) {
-  std::vector<char> buf(kReceiveBuffer);
+  DatagramReceiver rx(kReceiveSlots, kReceiveBuffer);
   pollfd fds[2] = {{fd_, POLLIN, 0}, {wakeFd_, POLLIN, 0}};
   // Records read while AUDIT_SET pid was being acknowledged are already in the first batch.
   if (!batch->records.empty()) batch = Flush(batch);
@@ -173,17 +177,17 @@ void ReaderThread::Run(Batch* batch) {
       // Stop requested. Records the kernel already queued on our socket are still ours to deliver
       // (the caller released the audit pid first); read what is there now, bounded so that a busy
       // multicast stream cannot delay the stop.
-      Drain(buf, batch, kFinalDrainRecords);
+      Drain(rx, batch, kFinalDrainRecords);
       break;
     }
     // Drain everything readable; the batch goes out when the socket runs dry or the batch is full.
-    DrainResult result = r > 0 ? Drain(buf, batch, SIZE_MAX) : DrainResult::kEmpty;
+    DrainResult result = r > 0 ? Drain(rx, batch, SIZE_MAX) : DrainResult::kEmpty;
     if (result == DrainResult::kEmpty && !batch->records.empty()) {
       // Linger: let what follows gather in the socket buffer and go up in the same batch. Under load
       // the socket runs dry after nearly every event, and one JavaScript wake-up (callback, promise,
       // microtasks) per event cost more than the event itself. A stop request ends the nap.
       pollfd wake{wakeFd_, POLLIN, 0};
-      if (poll(&wake, 1, static_cast<int>(kLingerMs)) == 0) result = Drain(buf, batch, SIZE_MAX);
+      if (poll(&wake, 1, static_cast<int>(kLingerMs)) == 0) result = Drain(rx, batch, SIZE_MAX);
     }
     if (triage_.holding()) triage_.Expire(NowMs(), batch);
     PublishTriageStats();

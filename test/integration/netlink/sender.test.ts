@@ -23,6 +23,21 @@ for _ in range(3):
     s.sendto(struct.pack("=LHHLL", 16 + len(text), 1309, 0, 0, 0) + text, (int(sys.argv[1]), 0))
 `;
 
+// A burst of argv[2] spoofed records, one of them larger than a receive slot (64 KiB), sent before the
+// reader can wake: they reach it as a few multi-datagram receives (native/datagram_receiver.h).
+const BURST = `
+import socket, struct, sys
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 9)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+s.bind((0, 0))
+n = int(sys.argv[2])
+for i in range(n):
+    text = b'audit(1.000:%d): argc=1 a0="credwatch-spoofed"' % i
+    if i == n // 2:
+        text += b'x' * 70000
+    s.sendto(struct.pack("=LHHLL", 16 + len(text), 1309, 0, 0, 0) + text, (int(sys.argv[1]), 0))
+`;
+
 describe.skipIf(skip !== null)('reader sender check, real kernel', () => {
   it('drops and counts datagrams whose sender is not the kernel', async () => {
     const records: RawRecord[] = [];
@@ -34,6 +49,24 @@ describe.skipIf(skip !== null)('reader sender check, real kernel', () => {
       const sent = spawnSync('python3', ['-c', SPOOFER, String(port)], { encoding: 'utf8' });
       expect(sent.status, sent.stderr).toBe(0);
       expect(await waitFor(() => socket.getCounters().badSender === 3, 3000)).toBe(true);
+      expect(records.some((r) => r.text.includes('credwatch-spoofed'))).toBe(false);
+    } finally {
+      socket.close();
+    }
+  });
+
+  it('counts each datagram of a burst exactly once across multi-datagram receives, an oversized one included', async () => {
+    const records: RawRecord[] = [];
+    const socket = createAuditSocket({ mode: 'multicast', onBatch: (b) => records.push(...b) });
+    socket.start();
+    try {
+      const n = 200;
+      const sent = spawnSync('python3', ['-c', BURST, String(socket.portId()), String(n)], { encoding: 'utf8' });
+      expect(sent.status, sent.stderr).toBe(0);
+      expect(await waitFor(() => socket.getCounters().badSender >= n, 3000)).toBe(true);
+      // Settle: a datagram counted twice would show up as more than n.
+      await new Promise((r) => setTimeout(r, 100));
+      expect(socket.getCounters().badSender).toBe(n);
       expect(records.some((r) => r.text.includes('credwatch-spoofed'))).toBe(false);
     } finally {
       socket.close();
