@@ -19,7 +19,8 @@ export const PROC_SNAPSHOT_TYPE = 0x10002;
 const UNSET_ID = 4294967295;
 
 export interface ProcessNote {
-  kind: 'exec' | 'connect';
+  /** open: only from replay's triage (src/cli/commands/replay-native.ts). */
+  kind: 'exec' | 'connect' | 'open';
   serial: number;
   timeMs: number;
   /** Netlink types of the records the note stands for, in arrival order. */
@@ -72,7 +73,7 @@ const F_ARGV = 13;
 /** Null for text that is not a note this version understands (counted by the caller). */
 export function parseProcessNote(text: string): ProcessNote | null {
   const f = text.split('\0');
-  const kind = f[F_KIND] === 'e' ? 'exec' : f[F_KIND] === 'c' ? 'connect' : null;
+  const kind = f[F_KIND] === 'e' ? 'exec' : f[F_KIND] === 'c' ? 'connect' : f[F_KIND] === 'o' ? 'open' : null;
   const serial = num(f[F_SERIAL]);
   const timeMs = num(f[F_TIME]);
   const pid = num(f[F_PID]);

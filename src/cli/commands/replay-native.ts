@@ -20,7 +20,9 @@ import { X86_64_SYSCALL_NAMES } from '../../audit/syscalls-x86_64';
 import type { ReassemblerStats } from '../../audit/reassembler';
 import { PLAIN_TEXT_SPEC } from '../../detect/redact/plain-spec';
 import { loadNative } from '../../native/binding';
-import type { NativeBinding, NativeReplayEventScanner, NativeReplaySpec, NativeReplayStep } from '../../native/types';
+import type { NativeBinding, NativeReplayEventScanner, NativeReplaySpec, NativeReplayStats, NativeReplayStep, NativeTriageSpec } from '../../native/types';
+import type { AuditEvent } from '../../audit/event';
+import { parseProcessNote, type ProcessNote } from '../../native/process-note';
 import { readLogBytes } from '../../sources/auditlog';
 
 /** Large reads: a line may be up to 1 MiB, and fewer crossings into C++ cost less. */
@@ -177,25 +179,109 @@ export class NativeEventReplay {
     }
     const parts: (Buffer | string)[] = [];
     let prev = 0;
-    for (let k = 0; k < meta.length; ) {
-      const at = meta[k] as number;
-      const incomplete = meta[k + 1] === 1;
-      const n = meta[k + 2] as number;
-      k += 3;
+    forEachFallback(fbBytes, meta, this.counters, (at, ev) => {
       if (at > prev) parts.push(out.subarray(prev, at));
       prev = at;
-      const records: ParsedRecord[] = [];
-      for (let i = 0; i < n; i++, k += 2) {
-        const start = meta[k] as number;
-        const text = decodeSurrogateEscaped(fbBytes, start, start + (meta[k + 1] as number));
-        const rec = parseRecord({ type: 0, text });
-        // C++ parsed this line with the same rules: a failure here is a bug in one of the two.
-        if (rec.failed) throw new Error(`native replay passed a record TypeScript cannot parse (${rec.reason})`);
-        records.push(rec);
-      }
-      parts.push(this.eventLine(buildEvent(records, incomplete, this.counters)));
-    }
+      parts.push(this.eventLine(ev));
+    });
     parts.push(out.subarray(prev));
     this.out.write(parts);
+  }
+}
+
+/** Builds each fallback event of a step (see replay_events_js.cc), in order, with its offset in `out`. */
+function forEachFallback(fbBytes: Buffer, meta: Uint32Array, counters: BuildCounters, each: (at: number, ev: AuditEvent) => void): void {
+  for (let k = 0; k < meta.length; ) {
+    const at = meta[k] as number;
+    const incomplete = meta[k + 1] === 1;
+    const n = meta[k + 2] as number;
+    k += 3;
+    const records: ParsedRecord[] = [];
+    for (let i = 0; i < n; i++, k += 2) {
+      const start = meta[k] as number;
+      const text = decodeSurrogateEscaped(fbBytes, start, start + (meta[k + 1] as number));
+      const rec = parseRecord({ type: 0, text });
+      // C++ parsed this line with the same rules: a failure here is a bug in one of the two.
+      if (rec.failed) throw new Error(`native replay passed a record TypeScript cannot parse (${rec.reason})`);
+      records.push(rec);
+    }
+    each(at, buildEvent(records, incomplete, counters));
+  }
+}
+
+/** Where findings-mode replay sends what the scanner hands up, in the log's event order. */
+export interface FindingsSink {
+  /** An event some rule might fire on (or one the triage did not understand): built in full. */
+  onEvent(ev: AuditEvent): void;
+  /** A boring event, as the process facts the enrich stage keeps from it. */
+  onNote(note: ProcessNote): void;
+}
+
+/**
+ * Findings mode (replay without --events) through the native scanner: the C++ reassembler as for
+ * --events, then the native triage (native/triage.h) with the rule pack's spec plus opens
+ * (replayTriageFor): a boring event comes up as a process note - the same summary the live reader
+ * sends - and every other event as its records, built here. So only events a rule might care about
+ * become AuditEvents, and the process table still sees every process (parents, cwd, runtime execs
+ * always pass). The differential test (test/integration/replay/findings-fast-path.test.ts) holds the
+ * findings equal to the TypeScript path's.
+ */
+export class NativeFindingsReplay {
+  private readonly scanner: NativeReplayEventScanner;
+  private readonly counters: Required<BuildCounters> = { decodeErrors: 0, uringEvents: 0, uringUnknownOps: 0 };
+  /** Notes the scanner wrote that this version could not parse (a bug between the two sides). */
+  badNotes = 0;
+
+  constructor(
+    native: NativeBinding,
+    triage: NativeTriageSpec,
+    private readonly sink: FindingsSink,
+  ) {
+    const Scanner = native.ReplayEventScanner;
+    if (Scanner === undefined) throw new Error('the native addon has no ReplayEventScanner');
+    this.scanner = new Scanner(replaySpec(), triage);
+  }
+
+  /** One file's bytes in any chunks; `onBytes` sees the running byte count of this file. */
+  async file(path: string, onBytes: (bytes: number, events: number) => void = () => {}): Promise<void> {
+    let bytes = 0;
+    for await (const chunk of readLogBytes(path, READ_BYTES)) {
+      bytes += chunk.length;
+      this.take(this.scanner.push(chunk));
+      onBytes(bytes, this.scanner.stats().events);
+    }
+    this.take(this.scanner.endFile());
+  }
+
+  /** End of input: every event in flight is handed up. */
+  finish(): void {
+    this.take(this.scanner.flush());
+  }
+
+  stats(): NativeReplayStats & { uringEvents: number; uringUnknownOps: number; decodeErrors: number } {
+    return { ...this.scanner.stats(), ...this.counters };
+  }
+
+  private take(step: NativeReplayStep): void {
+    const [written, fbBytes, meta, , noteEnds] = step;
+    if (typeof written === 'number') throw new Error('native replay: findings mode writes no target');
+    let noteStart = 0;
+    let n = 0;
+    const notesUpTo = (at: number): void => {
+      for (; noteEnds && n < noteEnds.length && noteStart < at; n++) {
+        const end = noteEnds[n] as number;
+        const note = parseProcessNote(decodeSurrogateEscaped(written, noteStart, end));
+        noteStart = end;
+        if (note === null) this.badNotes++;
+        else this.sink.onNote(note);
+      }
+    };
+    if (meta !== null && fbBytes !== null) {
+      forEachFallback(fbBytes, meta, this.counters, (at, ev) => {
+        notesUpTo(at);
+        this.sink.onEvent(ev);
+      });
+    }
+    notesUpTo(Number.POSITIVE_INFINITY);
   }
 }
