@@ -953,16 +953,14 @@ void ReplayEvents::Emit(Entry* e, bool incomplete, ReplayOutput* out) {
 }
 
 bool ReplayEvents::Note(const Entry& e, ReplayOutput* out) {
-  // The records as the reader would have received them: from "audit(" to the end of the kernel's
-  // text (auditd's enrichment after \x1d is not the kernel's).
-  triageBytes_.clear();
+  // The records as the reader would have received them, in place in the entry's arena: from "audit("
+  // to the end of the kernel's text (auditd's enrichment after \x1d is not the kernel's).
   triageRecords_.clear();
   for (const Rec& r : e.recs) {
-    const size_t from = r.idStart - 6;
-    triageRecords_.push_back(RecordRef{r.type, static_cast<uint32_t>(triageBytes_.size()), r.bodyEnd - static_cast<uint32_t>(from), 1});
-    triageBytes_.append(e.arena, r.offset + from, r.bodyEnd - from);
+    const uint32_t from = r.idStart - 6;
+    triageRecords_.push_back(RecordRef{r.type, r.offset + from, r.bodyEnd - from, 1});
   }
-  if (!triage_->SummarizeEvent(triageBytes_, triageRecords_, &note_)) return false;
+  if (!triage_->SummarizeEvent(e.arena, triageRecords_, &note_)) return false;
   out->out.append(note_);
   out->noteEnds.push_back(static_cast<uint32_t>(out->out.size()));
   stats_.noted++;

@@ -185,8 +185,7 @@ class ReplayEvents {
   double isoSec_ = -1;  // the time's seconds are formatted once per second of the log
   std::string isoPrefix_;
   std::unique_ptr<Triage> triage_;
-  std::string triageBytes_;  // the event's records as netlink text (from "audit(", no enrichment)
-  std::vector<RecordRef> triageRecords_;
+  std::vector<RecordRef> triageRecords_;  // the event's records as netlink text, in its arena
   std::string note_;
 };
 

@@ -327,13 +327,14 @@ bool Triage::SummarizeEvent(const std::string& bytes, const std::vector<RecordRe
   return true;
 }
 
-bool Triage::OpenInteresting(const std::string& key, const std::vector<std::string>& names) {
+bool Triage::OpenInteresting(const std::string& key, const std::string* names, size_t count) {
   const TriageSpec& s = *spec_;
   if (s.openAll) return true;
   for (const std::string& k : s.openObjectKeys) {
     if (key.find(k) != std::string::npos) return true;
   }
-  for (const std::string& name : names) {
+  for (size_t i = 0; i < count; i++) {
+    const std::string& name = names[i];
     // The engine resolves a relative name against the cwd with path.posix.join, which also removes
     // "." and ".." segments: a literal could appear only after that. Such names always pass.
     if (name.empty() || name[0] != '/' || name.find("//") != std::string::npos || name.find("/.") != std::string::npos) return true;
@@ -415,7 +416,7 @@ bool Triage::Summarize(const std::string& bytes, const std::vector<RecordRef>& r
   bool haveSaddr = false;
   int execveRecords = 0;
   argv_.clear();
-  names_.clear();
+  nameCount_ = 0;
   for (size_t r = 1; r < records.size(); r++) {
     const RecordRef& ref = records[r];
     const char* t = bytes.data() + ref.offset;
@@ -483,9 +484,10 @@ bool Triage::Summarize(const std::string& bytes, const std::vector<RecordRef>& r
           bool haveName = false;
           while (c.Next(&f)) {
             if (NameIs(f, "name")) {
-              names_.emplace_back();
+              // Reused strings: an open has a few names, and most are longer than the inline buffer.
+              if (nameCount_ == names_.size()) names_.emplace_back();
               // (null) and hex names: whatever the engine makes of them, they take the full path.
-              haveName = f.quoted && DecodeValue(f, &names_.back());
+              haveName = f.quoted && DecodeValue(f, &names_[nameCount_++]);
             }
           }
           if (!haveName || c.malformed()) {
@@ -531,7 +533,7 @@ bool Triage::Summarize(const std::string& bytes, const std::vector<RecordRef>& r
       stats_.unsure++;
       return false;
     }
-    interesting = OpenInteresting(key, names_);
+    interesting = OpenInteresting(key, names_.data(), nameCount_);
   }
   if (interesting) {
     stats_.passed++;

@@ -117,7 +117,7 @@ class Triage {
   bool Summarize(const std::string& bytes, const std::vector<RecordRef>& records);
   bool ExecInteresting(const std::string& exe, const std::vector<std::string>& argv);
   bool ConnectInteresting(const std::string& exe, const std::string& saddr);
-  bool OpenInteresting(const std::string& key, const std::vector<std::string>& names);
+  bool OpenInteresting(const std::string& key, const std::string* names, size_t count);
   void RememberPassed(uint64_t serial);
   bool RecentlyPassed(uint64_t serial) const;
 
@@ -137,7 +137,8 @@ class Triage {
   std::string lower_;
   std::string value_;
   std::vector<std::string> argv_;
-  std::vector<std::string> names_;
+  std::vector<std::string> names_;  // an open's PATH names: the first nameCount_ are this event's
+  size_t nameCount_ = 0;
 };
 
 }  // namespace credwatch

@@ -138,6 +138,7 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
           if (f.length > 0) emit(f);
         },
         onNote: (note) => stages.onProcessNote(note),
+        onNoteAgain: (pid, timeMs) => stages.onProcessNoteAgain(pid, timeMs),
       })
     : null;
   const auditStats = (): ReassemblerStats => (fast ? fast.stats() : pipeline.stats);
@@ -199,7 +200,7 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   if (opts.stats && fast) {
     const n = fast.stats();
     process.stderr.write(
-      `replay: native scanner: ${n.fallback} events handed up in full (${n.triagePassed ?? 0} a rule might fire on, ${n.triageUnsure ?? 0} not understood by the triage, the rest of kinds it does not triage or incomplete), ${n.noted ?? 0} triaged out as process notes, ${n.native} printed, ${fast.badNotes} unreadable notes\n`,
+      `replay: native scanner: ${n.fallback} events handed up in full (${n.triagePassed ?? 0} a rule might fire on, ${n.triageUnsure ?? 0} not understood by the triage, the rest of kinds it does not triage or incomplete), ${n.noted ?? 0} triaged out as process notes (${fast.notesAgain} of them the same process facts as the note before), ${n.native} printed, ${fast.badNotes} unreadable notes\n`,
     );
   }
   if (fast && fast.badNotes > 0) throw new RuntimeFailure(`native replay wrote ${fast.badNotes} process notes this version cannot read`);

@@ -24,6 +24,7 @@ import type { NativeBinding, NativeReplayEventScanner, NativeReplaySpec, NativeR
 import type { AuditEvent } from '../../audit/event';
 import { parseProcessNote, type ProcessNote } from '../../native/process-note';
 import { readLogBytes } from '../../sources/auditlog';
+import { isAscii } from 'node:buffer';
 
 /** Large reads: a line may be up to 1 MiB, and fewer crossings into C++ cost less. */
 const READ_BYTES = 4 << 20;
@@ -215,6 +216,21 @@ export interface FindingsSink {
   onEvent(ev: AuditEvent): void;
   /** A boring event, as the process facts the enrich stage keeps from it. */
   onNote(note: ProcessNote): void;
+  /**
+   * A boring non-exec event right after another of the same process whose note held the same facts
+   * (only the stamp and record types differ): returns false when it must be given to onNote after all.
+   */
+  onNoteAgain(pid: number, timeMs: number): boolean;
+}
+
+/** Offset just past the record types of a note (its 4th NUL): what follows are the process facts. */
+function factsStart(text: string): number {
+  let at = -1;
+  for (let i = 0; i < 4; i++) {
+    at = text.indexOf('\0', at + 1);
+    if (at < 0) return -1;
+  }
+  return at;
 }
 
 /**
@@ -231,6 +247,11 @@ export class NativeFindingsReplay {
   private readonly counters: Required<BuildCounters> = { decodeErrors: 0, uringEvents: 0, uringUnknownOps: 0 };
   /** Notes the scanner wrote that this version could not parse (a bug between the two sides). */
   badNotes = 0;
+  /** Notes taken as a repeat of the previous one (onNoteAgain), not parsed. */
+  notesAgain = 0;
+  /** The facts of the last note handed to the sink when nothing came after it (else null), and its pid. */
+  private lastFacts: string | null = null;
+  private lastPid = 0;
 
   constructor(
     native: NativeBinding,
@@ -267,21 +288,51 @@ export class NativeFindingsReplay {
     if (typeof written === 'number') throw new Error('native replay: findings mode writes no target');
     let noteStart = 0;
     let n = 0;
+    // All ASCII (the usual case): one string for the step, each note a slice of it (byte offsets are
+    // then character offsets). Else each note is decoded on its own, surrogate escapes and all.
+    const ascii = noteEnds && isAscii(written) ? written.toString('latin1') : null;
+    const noteText = (start: number, end: number): string => (ascii !== null ? ascii.slice(start, end) : decodeSurrogateEscaped(written, start, end));
     const notesUpTo = (at: number): void => {
       for (; noteEnds && n < noteEnds.length && noteStart < at; n++) {
         const end = noteEnds[n] as number;
-        const note = parseProcessNote(decodeSurrogateEscaped(written, noteStart, end));
+        const text = noteText(noteStart, end);
         noteStart = end;
-        if (note === null) this.badNotes++;
-        else this.sink.onNote(note);
+        this.note(text);
       }
     };
     if (meta !== null && fbBytes !== null) {
       forEachFallback(fbBytes, meta, this.counters, (at, ev) => {
         notesUpTo(at);
+        this.lastFacts = null; // the event may have changed the process table
         this.sink.onEvent(ev);
       });
     }
     notesUpTo(Number.POSITIVE_INFINITY);
+  }
+
+  /**
+   * In a storm most notes repeat the previous one's process facts (a process opening file after
+   * file): only the stamp is read then. Exec notes always go in full (they replace the argv).
+   */
+  private note(text: string): void {
+    const at = text.charCodeAt(0) === 101 /* e */ ? -1 : factsStart(text);
+    if (at > 0 && this.lastFacts !== null && text.length - at === this.lastFacts.length && text.endsWith(this.lastFacts)) {
+      const t1 = text.indexOf('\0', 2);
+      const t2 = text.indexOf('\0', t1 + 1);
+      const timeMs = Number(text.slice(t1 + 1, t2));
+      if (Number.isSafeInteger(timeMs) && this.sink.onNoteAgain(this.lastPid, timeMs)) {
+        this.notesAgain++;
+        return;
+      }
+    }
+    const note = parseProcessNote(text);
+    if (note === null) {
+      this.badNotes++;
+      this.lastFacts = null;
+      return;
+    }
+    this.sink.onNote(note);
+    this.lastFacts = at > 0 ? text.slice(at) : null;
+    this.lastPid = note.pid;
   }
 }
