@@ -223,15 +223,19 @@ export interface FindingsSink {
   onNoteAgain(pid: number, timeMs: number): boolean;
 }
 
-/** Offset just past the record types of a note (its 4th NUL): what follows are the process facts. */
-function factsStart(text: string): number {
-  let at = -1;
-  for (let i = 0; i < 4; i++) {
+/** The `n`th NUL after offset `from` (-1 when there are fewer). */
+function nthNul(text: string, from: number, n: number): number {
+  let at = from;
+  for (let i = 0; i < n; i++) {
     at = text.indexOf('\0', at + 1);
     if (at < 0) return -1;
   }
   return at;
 }
+
+/** Fields of a note: kind, serial, time, record types, then the process facts (pid ... has-cwd), then an exec's argv. */
+const STAMP_FIELDS = 4;
+const FACT_FIELDS = 9;
 
 /**
  * Findings mode (replay without --events) through the native scanner: the C++ reassembler as for
@@ -312,11 +316,14 @@ export class NativeFindingsReplay {
 
   /**
    * In a storm most notes repeat the previous one's process facts (a process opening file after
-   * file): only the stamp is read then. Exec notes always go in full (they replace the argv).
+   * file, or right after its exec): only the stamp is read then. An exec note always goes in full (it
+   * replaces the argv); what follows it is compared with its facts without the argv, which is what
+   * observeProcess of a non-exec event would leave unchanged after it.
    */
   private note(text: string): void {
-    const at = text.charCodeAt(0) === 101 /* e */ ? -1 : factsStart(text);
-    if (at > 0 && this.lastFacts !== null && text.length - at === this.lastFacts.length && text.endsWith(this.lastFacts)) {
+    const isExec = text.charCodeAt(0) === 101; /* e */
+    const at = nthNul(text, -1, STAMP_FIELDS);
+    if (!isExec && at > 0 && this.lastFacts !== null && text.length - at === this.lastFacts.length && text.endsWith(this.lastFacts)) {
       const t1 = text.indexOf('\0', 2);
       const t2 = text.indexOf('\0', t1 + 1);
       const timeMs = Number(text.slice(t1 + 1, t2));
@@ -332,7 +339,8 @@ export class NativeFindingsReplay {
       return;
     }
     this.sink.onNote(note);
-    this.lastFacts = at > 0 ? text.slice(at) : null;
+    const argvAt = isExec && at > 0 ? nthNul(text, at, FACT_FIELDS) : -1;
+    this.lastFacts = at > 0 ? text.slice(at, argvAt < 0 ? text.length : argvAt) : null;
     this.lastPid = note.pid;
   }
 }
