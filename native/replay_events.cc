@@ -1,5 +1,7 @@
 #include "replay_events.h"
 
+#include "triage.h"
+
 #include <algorithm>
 #include <cstring>
 #include <optional>
@@ -581,6 +583,8 @@ struct ReplayEvents::NodeState {
 ReplayEvents::ReplayEvents(std::shared_ptr<const ReplaySpec> spec, Options opts)
     : spec_(std::move(spec)), opts_(opts), formatScratch_(std::make_unique<FormatScratch>()), plainCache_(std::make_unique<PlainCache>(spec_->plain)) {}
 
+void ReplayEvents::SetTriage(std::unique_ptr<Triage> triage) { triage_ = std::move(triage); }
+
 ReplayEvents::~ReplayEvents() {
   for (Entry* e : queue_) delete e;
   for (Entry* e : free_) delete e;
@@ -932,7 +936,9 @@ void ReplayEvents::Emit(Entry* e, bool incomplete, ReplayOutput* out) {
   stats_.events++;
   if (incomplete) stats_.incomplete++;
   const size_t mark = out->out.size();
-  if (Format(*e, incomplete, out->out)) {
+  if (triage_ != nullptr) {
+    if (!incomplete && Note(*e, out)) return;
+  } else if (Format(*e, incomplete, out->out)) {
     stats_.native++;
     return;
   }
@@ -944,6 +950,21 @@ void ReplayEvents::Emit(Entry* e, bool incomplete, ReplayOutput* out) {
     out->fallbackBytes.append(e->arena, r.offset, r.length);
   }
   out->fallbacks.push_back(f);
+}
+
+bool ReplayEvents::Note(const Entry& e, ReplayOutput* out) {
+  // The records as the reader would have received them, in place in the entry's arena: from "audit("
+  // to the end of the kernel's text (auditd's enrichment after \x1d is not the kernel's).
+  triageRecords_.clear();
+  for (const Rec& r : e.recs) {
+    const uint32_t from = r.idStart - 6;
+    triageRecords_.push_back(RecordRef{r.type, r.offset + from, r.bodyEnd - from, 1});
+  }
+  if (!triage_->SummarizeEvent(e.arena, triageRecords_, &note_)) return false;
+  out->out.append(note_);
+  out->noteEnds.push_back(static_cast<uint32_t>(out->out.size()));
+  stats_.noted++;
+  return true;
 }
 
 bool ReplayEvents::Format(const Entry& e, bool incomplete, std::string& o) {

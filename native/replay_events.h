@@ -23,7 +23,11 @@
 #include <unordered_map>
 #include <vector>
 
+#include "batch.h"
+
 namespace credwatch {
+
+class Triage;
 
 struct ReplayPlainSpec {
   std::string unsafeChars;                // any of these bytes: not plain
@@ -47,6 +51,7 @@ struct ReplayStats {
   double serialGaps = 0;
   uint64_t native = 0;    // events written here
   uint64_t fallback = 0;  // events handed to TypeScript
+  uint64_t noted = 0;     // findings mode: events the triage replaced by a process note
 };
 
 // What one Push/Finish produced, in order: `out` holds JSON lines; each fallback event is to be
@@ -67,7 +72,11 @@ struct ReplayOutput {
     std::string text;
   };
   std::vector<ParseFailure> failures;  // the first few only (failureLimit); all are counted
+  // Findings mode: `out` holds process notes back to back (no JSON); each ends at noteEnds[i]. A
+  // fallback event comes before the notes that start at or after its outOffset.
+  std::vector<uint32_t> noteEnds;
   void Clear() {
+    noteEnds.clear();
     out.clear();
     fallbackBytes.clear();
     fallbacks.clear();
@@ -100,6 +109,11 @@ class ReplayEvents {
   // End of input: every event in flight is emitted.
   void Flush(ReplayOutput* out);
   const ReplayStats& stats() const { return stats_; }
+  // Findings mode (replay without --events): nothing is printed; each complete event is offered to
+  // the triage (native/triage.h, the rule pack's spec with open events added), and a boring one goes
+  // up as its process note, every other event as its records. Set before the first Push.
+  void SetTriage(std::unique_ptr<Triage> triage);
+  const Triage* triage() const { return triage_.get(); }
 
  private:
   struct Rec {
@@ -145,6 +159,7 @@ class ReplayEvents {
   void Finish(Entry* e, bool incomplete, ReplayOutput* out);
   void Emit(Entry* e, bool incomplete, ReplayOutput* out);
   bool Format(const Entry& e, bool incomplete, std::string& o);
+  bool Note(const Entry& e, ReplayOutput* out);
   Entry* NewEntry();
   void Recycle(Entry* e);
 
@@ -169,6 +184,9 @@ class ReplayEvents {
   std::string lineBuf_;
   double isoSec_ = -1;  // the time's seconds are formatted once per second of the log
   std::string isoPrefix_;
+  std::unique_ptr<Triage> triage_;
+  std::vector<RecordRef> triageRecords_;  // the event's records as netlink text, in its arena
+  std::string note_;
 };
 
 // Exposed for tests through the binding: is `s` plain text (redactText would return it unchanged)?

@@ -6,7 +6,9 @@
 //   fallbackBytes Buffer of the record lines of events TypeScript builds (null when none);
 //   fallbackMeta  Uint32Array: per fallback event, outOffset, incomplete (0/1), record count, then
 //                 (offset, length) in fallbackBytes per record;
-//   failures      [reason, Buffer of the line] for the first parse failures (all are counted).
+//   failures      [reason, Buffer of the line] for the first parse failures (all are counted);
+//   noteEnds      findings mode (a triage spec given to the constructor): out holds process notes, not
+//                 JSON, and this Uint32Array the end offset of each (null when none).
 // src/cli/commands/replay-native.ts validates the spec and does the interleaving.
 #include "replay_events_js.h"
 
@@ -16,6 +18,8 @@
 #include <vector>
 
 #include "replay_events.h"
+#include "triage.h"
+#include "triage_js.h"
 
 namespace credwatch {
 
@@ -79,6 +83,13 @@ class ReplayEventScanner : public Napi::ObjectWrap<ReplayEventScanner> {
       return r.IsNumber() ? r.As<Napi::Number>().Uint32Value() : 0;
     };
     scanner_ = std::make_unique<ReplayEvents>(spec, ReplayEvents::Options{});
+    // Findings mode: a triage spec (src/detect/triage-spec.ts) as the second argument.
+    if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull()) {
+      auto triage = std::make_unique<Triage>();
+      Batch unused;
+      triage->SetSpec(TriageSpecFromJs(env, info[1]), &unused);
+      scanner_->SetTriage(std::move(triage));
+    }
   }
 
  private:
@@ -114,13 +125,19 @@ class ReplayEventScanner : public Napi::ObjectWrap<ReplayEventScanner> {
     o.Set("serialGaps", s.serialGaps);
     o.Set("native", static_cast<double>(s.native));
     o.Set("fallback", static_cast<double>(s.fallback));
+    o.Set("noted", static_cast<double>(s.noted));
+    if (const Triage* t = scanner_->triage()) {
+      const TriageStats& ts = t->stats();
+      o.Set("triagePassed", static_cast<double>(ts.passed));
+      o.Set("triageUnsure", static_cast<double>(ts.unsure));
+    }
     return o;
   }
 
   // `targetArg`: the index of the optional target Buffer among the call's arguments.
   Napi::Value Result(const Napi::CallbackInfo& info, size_t targetArg) {
     Napi::Env env = info.Env();
-    Napi::Array r = Napi::Array::New(env, 4);
+    Napi::Array r = Napi::Array::New(env, 5);
     if (info.Length() > targetArg && info[targetArg].IsBuffer() && info[targetArg].As<Napi::Buffer<char>>().Length() >= out_.out.size()) {
       std::memcpy(info[targetArg].As<Napi::Buffer<char>>().Data(), out_.out.data(), out_.out.size());
       r.Set(0u, Napi::Number::New(env, static_cast<double>(out_.out.size())));
@@ -156,6 +173,13 @@ class ReplayEventScanner : public Napi::ObjectWrap<ReplayEventScanner> {
       failures.Set(static_cast<uint32_t>(i), f);
     }
     r.Set(3u, failures);
+    if (out_.noteEnds.empty()) {
+      r.Set(4u, env.Null());
+    } else {
+      Napi::Uint32Array ends = Napi::Uint32Array::New(env, out_.noteEnds.size());
+      for (size_t i = 0; i < out_.noteEnds.size(); i++) ends[i] = out_.noteEnds[i];
+      r.Set(4u, ends);
+    }
     return r;
   }
 

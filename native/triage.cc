@@ -238,7 +238,7 @@ void Triage::ReleaseAll(Batch* out) {
 
 void Triage::Complete(Held* h, Batch* out) {
   passedInteresting_ = false;
-  if (!Summarize(*h)) {
+  if (!Summarize(h->bytes, h->records)) {
     if (passedInteresting_ && spec_->repeats && repeats_.Offer(h->records, h->bytes, out)) {
       Recycle(h);
       return;
@@ -310,10 +310,44 @@ bool Triage::ConnectInteresting(const std::string& exe, const std::string& sa) {
   return true;
 }
 
-bool Triage::Summarize(const Held& h) {
+bool Triage::SummarizeEvent(const std::string& bytes, const std::vector<RecordRef>& records, std::string* note) {
+  if (!spec_ || records.empty() || records.front().type != kSyscall) return false;
+  for (const RecordRef& r : records) {
+    RecordHeader rh;
+    if (!ParseRecordHeader(bytes.data() + r.offset, r.length, &rh)) {
+      stats_.unsure++;
+      return false;
+    }
+  }
+  passedInteresting_ = false;
+  if (!Summarize(bytes, records)) return false;
+  stats_.summarized++;
+  stats_.summarizedRecords += records.size();
+  note->swap(note_);
+  return true;
+}
+
+bool Triage::OpenInteresting(const std::string& key, const std::string* names, size_t count) {
+  const TriageSpec& s = *spec_;
+  if (s.openAll) return true;
+  for (const std::string& k : s.openObjectKeys) {
+    if (key.find(k) != std::string::npos) return true;
+  }
+  for (size_t i = 0; i < count; i++) {
+    const std::string& name = names[i];
+    // The engine resolves a relative name against the cwd with path.posix.join, which also removes
+    // "." and ".." segments: a literal could appear only after that. Such names always pass.
+    if (name.empty() || name[0] != '/' || name.find("//") != std::string::npos || name.find("/.") != std::string::npos) return true;
+    LowerInto(name.data(), name.size(), &lower_);
+    if (ContainsAny(lower_, s.openPathLiterals)) return true;
+  }
+  return false;
+}
+
+bool Triage::Summarize(const std::string& bytes, const std::vector<RecordRef>& records) {
   const TriageSpec& spec = *spec_;
-  const RecordRef& first = h.records.front();
-  const char* text = h.bytes.data() + first.offset;
+  const RecordRef& first = records.front();
+  const char* text = bytes.data() + first.offset;
   RecordHeader hdr;
   ParseRecordHeader(text, first.length, &hdr);
 
@@ -323,9 +357,10 @@ bool Triage::Summarize(const Held& h) {
   bool haveArch = false;
   bool haveNr = false;
   Field pid{}, ppid{}, uid{}, auid{}, tty{};
-  std::string exe, comm;
+  std::string exe, comm, key;
   bool haveExe = false;
   bool haveComm = false;
+  bool haveKey = true;
   {
     FieldCursor c(text, first.length, hdr.bodyOffset);
     Field f;
@@ -348,6 +383,13 @@ bool Triage::Summarize(const Held& h) {
         haveExe = DecodeValue(f, &exe);
       } else if (NameIs(f, "comm")) {
         haveComm = DecodeValue(f, &comm);
+      } else if (NameIs(f, "key")) {
+        // key=(null): no key. Several keys come hex-encoded, joined by \x01: containment still works.
+        if (!f.quoted && f.valueLen == 6 && std::memcmp(f.value, "(null)", 6) == 0) {
+          key.clear();
+        } else {
+          haveKey = DecodeValue(f, &key);
+        }
       }
     }
     if (c.malformed() || !haveArch || !haveNr || !haveExe || pid.value == nullptr) {
@@ -374,9 +416,10 @@ bool Triage::Summarize(const Held& h) {
   bool haveSaddr = false;
   int execveRecords = 0;
   argv_.clear();
-  for (size_t r = 1; r < h.records.size(); r++) {
-    const RecordRef& ref = h.records[r];
-    const char* t = h.bytes.data() + ref.offset;
+  nameCount_ = 0;
+  for (size_t r = 1; r < records.size(); r++) {
+    const RecordRef& ref = records[r];
+    const char* t = bytes.data() + ref.offset;
     RecordHeader rh;
     if (!ParseRecordHeader(t, ref.length, &rh)) {
       stats_.unsure++;
@@ -437,6 +480,22 @@ bool Triage::Summarize(const Held& h) {
         }
         break;
       case kPath:
+        if (kind == TriageKind::kOpen) {
+          bool haveName = false;
+          while (c.Next(&f)) {
+            if (NameIs(f, "name")) {
+              // Reused strings: an open has a few names, and most are longer than the inline buffer.
+              if (nameCount_ == names_.size()) names_.emplace_back();
+              // (null) and hex names: whatever the engine makes of them, they take the full path.
+              haveName = f.quoted && DecodeValue(f, &names_[nameCount_++]);
+            }
+          }
+          if (!haveName || c.malformed()) {
+            stats_.unsure++;
+            return false;
+          }
+        }
+        break;
       case kProctitle:
       case kBprmFcaps:
       case kEoe:
@@ -463,12 +522,18 @@ bool Triage::Summarize(const Held& h) {
       return false;
     }
     interesting = ExecInteresting(exe, argv_);
-  } else {
+  } else if (kind == TriageKind::kConnect) {
     if (!haveSaddr) {
       stats_.unsure++;
       return false;
     }
     interesting = ConnectInteresting(exe, saddr);
+  } else {
+    if (execveRecords != 0 || haveSaddr || !haveKey) {
+      stats_.unsure++;
+      return false;
+    }
+    interesting = OpenInteresting(key, names_.data(), nameCount_);
   }
   if (interesting) {
     stats_.passed++;
@@ -477,15 +542,15 @@ bool Triage::Summarize(const Held& h) {
   }
 
   // The note: NUL-separated fields, parsed by src/native/process-note.ts.
-  note_.assign(kind == TriageKind::kExec ? "e" : "c");
+  note_.assign(kind == TriageKind::kExec ? "e" : kind == TriageKind::kConnect ? "c" : "o");
   note_.push_back('\0');
   AppendNumber(&note_, hdr.serial);
   note_.push_back('\0');
   AppendNumber(&note_, hdr.timeMs);
   note_.push_back('\0');
-  for (size_t r = 0; r < h.records.size(); r++) {
+  for (size_t r = 0; r < records.size(); r++) {
     if (r > 0) note_.push_back(',');
-    AppendNumber(&note_, h.records[r].type);
+    AppendNumber(&note_, records[r].type);
   }
   const Field* numeric[] = {&pid, &ppid, &uid, &auid, &tty};
   for (const Field* f : numeric) {

@@ -29,7 +29,9 @@ namespace credwatch {
 constexpr uint32_t kProcessNoteType = 0x10001;
 constexpr uint32_t kProcSnapshotType = 0x10002;
 
-enum class TriageKind : uint8_t { kNone = 0, kExec = 1, kConnect = 2 };
+// kOpen is offered only by replay (src/cli/commands/replay-findings.ts): live, a watch on a
+// credential is the reason an open is audited at all, so there is little to triage.
+enum class TriageKind : uint8_t { kNone = 0, kExec = 1, kConnect = 2, kOpen = 3 };
 
 struct TriageSpec {
   struct Syscall {
@@ -50,6 +52,12 @@ struct TriageSpec {
   bool connectInet4All = false;
   bool connectInet6All = false;
   bool connectAll = false;
+  // open: lower-case literals of the path predicates, searched in each absolute PATH name; a relative
+  // or unnormalised name (the engine joins and normalises those) always passes.
+  std::vector<std::string> openPathLiterals;
+  // open: audit keys that make an event a hit on a watched object (WATCH_KEY_CLASS); a key holding one passes.
+  std::vector<std::string> openObjectKeys;
+  bool openAll = false;
   // Passed events equal to a recent one go up as repeat notes (native/repeat_cache.h).
   bool repeats = false;
 };
@@ -80,6 +88,9 @@ class Triage {
   void Push(uint32_t type, const char* text, size_t len, uint64_t nowMs, Batch* out);
   // Releases, unchanged, events held longer than kMaxHoldMs.
   void Expire(uint64_t nowMs, Batch* out);
+  // One complete event already reassembled (replay): true and `note` filled when it is boring (a
+  // process note replaces it); false when it must take the full path. Counted as Push() counts.
+  bool SummarizeEvent(const std::string& bytes, const std::vector<RecordRef>& records, std::string* note);
   // Releases every held event unchanged (stop).
   void ReleaseAll(Batch* out);
   // A new spec (or none: every record goes straight through). Held events are released first.
@@ -103,9 +114,10 @@ class Triage {
   void Recycle(Held* h);
   void Complete(Held* h, Batch* out);
   // True and `note_` filled when the held event is boring.
-  bool Summarize(const Held& h);
+  bool Summarize(const std::string& bytes, const std::vector<RecordRef>& records);
   bool ExecInteresting(const std::string& exe, const std::vector<std::string>& argv);
   bool ConnectInteresting(const std::string& exe, const std::string& saddr);
+  bool OpenInteresting(const std::string& key, const std::string* names, size_t count);
   void RememberPassed(uint64_t serial);
   bool RecentlyPassed(uint64_t serial) const;
 
@@ -125,6 +137,8 @@ class Triage {
   std::string lower_;
   std::string value_;
   std::vector<std::string> argv_;
+  std::vector<std::string> names_;  // an open's PATH names: the first nameCount_ are this event's
+  size_t nameCount_ = 0;
 };
 
 }  // namespace credwatch

@@ -52,10 +52,10 @@ std::shared_ptr<const TriageSpec> TriageSpecFromJs(Napi::Env env, Napi::Value va
     Napi::Object s = item.As<Napi::Object>();
     Napi::Value kind = s.Get("kind");
     std::string k = kind.IsString() ? kind.As<Napi::String>().Utf8Value() : "";
-    if (k != "exec" && k != "connect") throw Napi::TypeError::New(env, "triage spec: syscalls[].kind must be 'exec' or 'connect'");
+    if (k != "exec" && k != "connect" && k != "open") throw Napi::TypeError::New(env, "triage spec: syscalls[].kind must be 'exec', 'connect' or 'open'");
     spec->syscalls.push_back(TriageSpec::Syscall{static_cast<uint32_t>(Number(env, s.Get("arch"), "syscalls[].arch", 4294967295.0)),
                                                  static_cast<uint32_t>(Number(env, s.Get("nr"), "syscalls[].nr", 65535)),
-                                                 k == "exec" ? TriageKind::kExec : TriageKind::kConnect});
+                                                 k == "exec" ? TriageKind::kExec : k == "connect" ? TriageKind::kConnect : TriageKind::kOpen});
   }
   spec->execPrograms = StringList(env, o, "execPrograms");
   spec->execExes = StringList(env, o, "execExes");
@@ -77,8 +77,14 @@ std::shared_ptr<const TriageSpec> TriageSpecFromJs(Napi::Env env, Napi::Value va
   // Optional (absent: off), so a spec built before repeat collapse existed keeps its meaning.
   Napi::Value repeats = o.Get("repeats");
   if (!repeats.IsUndefined()) spec->repeats = Flag(env, o, "repeats");
+  // Optional (replay only): without them no open syscall is in `syscalls` either.
+  if (!o.Get("openAll").IsUndefined()) {
+    spec->openAll = Flag(env, o, "openAll");
+    spec->openPathLiterals = StringList(env, o, "openPathLiterals");
+    spec->openObjectKeys = StringList(env, o, "openObjectKeys");
+  }
   // The C++ compares ASCII case-insensitively by lower-casing the text: literals must be lower-case.
-  for (auto* lits : {&spec->execArgvLiterals, &spec->connectUnixLiterals, &spec->connectInet4Literals}) {
+  for (auto* lits : {&spec->execArgvLiterals, &spec->connectUnixLiterals, &spec->connectInet4Literals, &spec->openPathLiterals}) {
     for (std::string& l : *lits) {
       for (char& c : l) {
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);

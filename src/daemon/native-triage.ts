@@ -9,6 +9,7 @@ import type { NativeTriageSpec } from '../native/types';
 import { AUDIT_ARCH_I386, AUDIT_ARCH_X86_64 } from '../audit/syscall-names';
 import { I386_SYSCALL_NAMES } from '../audit/syscalls-i386';
 import { X86_64_SYSCALL_NAMES } from '../audit/syscalls-x86_64';
+import { OPEN_SYSCALLS } from '../enrich/event-view';
 
 // The arches the audit rules cover, as the SYSCALL record's arch= field carries them.
 const ARCHES: [number, ReadonlyMap<number, string>][] = [
@@ -29,6 +30,12 @@ const TRIAGE_SYSCALLS: NativeTriageSpec['syscalls'] = ARCHES.flatMap(([arch, nam
   }),
 );
 
+/** Replay also triages opens (live, an audited open is usually a hit on a watched credential). */
+const REPLAY_SYSCALLS: NativeTriageSpec['syscalls'] = [
+  ...TRIAGE_SYSCALLS,
+  ...ARCHES.flatMap(([arch, names]) => [...names].flatMap(([nr, name]) => (OPEN_SYSCALLS.has(name) ? [{ arch, nr, kind: 'open' as const }] : []))),
+];
+
 /** Programs the engine itself watches at exec, whatever the rules say (runc/crun exec -> container). */
 const ENGINE_PROGRAMS = ['runc', 'crun'];
 
@@ -41,4 +48,10 @@ export interface CompiledNativeTriage {
 export function nativeTriageFor(detector: Detector): CompiledNativeTriage {
   const { reasons, ...compiled } = compileTriageSpec(detector.rules(), ENGINE_PROGRAMS, detector.sigmaRules());
   return { spec: { ...compiled, syscalls: TRIAGE_SYSCALLS }, reasons };
+}
+
+/** The spec `credwatch replay` gives its native scanner: the agent's, plus open events. */
+export function replayTriageFor(detector: Detector): CompiledNativeTriage {
+  const { reasons, ...compiled } = compileTriageSpec(detector.rules(), ENGINE_PROGRAMS, detector.sigmaRules(), { open: true });
+  return { spec: { ...compiled, syscalls: REPLAY_SYSCALLS }, reasons };
 }

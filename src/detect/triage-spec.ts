@@ -20,6 +20,7 @@ import type { LoadedRule } from './rule-loader';
 import type { MatchSpec } from './rule-schema';
 import type { NativeTriageSpec } from '../native/types';
 import type { SigmaRule } from './sigma/compile';
+import { WATCH_KEY_CLASS } from '../enrich/watched-objects';
 
 /**
  * The contract with the native side (field meanings: NativeTriageSpec in src/native/types.ts), minus
@@ -73,7 +74,38 @@ class SpecBuilder {
   connectInet4All = false;
   connectInet6All = false;
   connectAll = false;
+  readonly openPathLiterals = new Set<string>();
+  readonly openObjectKeys = new Set<string>();
+  openAll = false;
   readonly reasons: string[] = [];
+
+  /**
+   * open (replay): path literals, or the watch keys of the object classes asked for. A spec is a
+   * conjunction, so one of the two suffices; any_of needs every branch covered.
+   */
+  addOpen(label: string, m: Omit<MatchSpec, 'event'>): void {
+    if (m.path !== undefined) {
+      const lits = requiredLiterals(m.path);
+      if (lits) {
+        for (const l of lits) this.openPathLiterals.add(l);
+        return;
+      }
+    }
+    if (m.object) {
+      for (const [key, cls] of WATCH_KEY_CLASS) if (m.object.includes(cls)) this.openObjectKeys.add(key);
+      return;
+    }
+    if (m.any_of) {
+      for (const branch of m.any_of) this.addOpen(label, branch);
+      return;
+    }
+    this.allOpen(`${label} has no path literal or object class the native triage can test`);
+  }
+
+  allOpen(why: string): void {
+    this.openAll = true;
+    this.reasons.push(`openAll: ${why}`);
+  }
 
   /** exec: program > exe > argv literals > argv_all literals > everything. */
   addExec(label: string, m: MatchSpec): void {
@@ -185,6 +217,10 @@ class SpecBuilder {
       reasons: [...new Set(this.reasons)],
     };
   }
+
+  buildOpen(): Required<Pick<TriageSpec, 'openPathLiterals' | 'openObjectKeys' | 'openAll'>> {
+    return { openPathLiterals: minimalLiterals(this.openPathLiterals), openObjectKeys: sorted(this.openObjectKeys), openAll: this.openAll };
+  }
 }
 
 /**
@@ -192,20 +228,27 @@ class SpecBuilder {
  * the caller needs in full regardless of rules (the engine watches runc/crun execs to map
  * containers: pass ['runc', 'crun']).
  */
-export function compileTriageSpec(rules: readonly LoadedRule[], extraPrograms: readonly string[] = [], sigma: readonly Pick<SigmaRule, 'id' | 'target'>[] = []): TriageSpec {
+export function compileTriageSpec(
+  rules: readonly LoadedRule[],
+  extraPrograms: readonly string[] = [],
+  sigma: readonly Pick<SigmaRule, 'id' | 'target'>[] = [],
+  opts: { open?: boolean } = {},
+): TriageSpec {
   const b = new SpecBuilder();
   for (const p of extraPrograms) b.addExec('extraPrograms', { event: 'exec', program: [p] });
   for (const { label, match } of triagePredicates(rules)) {
     if (match.event === 'exec' || match.event === 'any') b.addExec(label, match);
     if (match.event === 'connect' || match.event === 'any') b.addConnect(label, match);
+    if (opts.open && (match.event === 'open' || match.event === 'any')) b.addOpen(label, match);
   }
   // A Sigma condition (any field, `not`, `1 of`) has no literal the native side could test: every
   // event of the kinds it reads takes the full path. Conservative, as the spec must be.
   for (const r of sigma) {
     if (r.target === 'process_creation' || r.target === 'auditd') b.allExec(`sigma ${r.id} (${r.target})`);
     if (r.target === 'auditd') b.allConnect(`sigma ${r.id} (auditd reads every record)`);
+    if (r.target === 'auditd' && opts.open) b.allOpen(`sigma ${r.id} (auditd reads every record)`);
   }
-  return b.build();
+  return opts.open ? { ...b.build(), ...b.buildOpen() } : b.build();
 }
 
 /** A glob list that is just `*` matches everything: as a filter it is worth nothing. */

@@ -70,6 +70,11 @@ export class Enricher {
     this.processTable.observeProcess(note, note.timeMs);
   }
 
+  /** A process note equal to the last one but for its stamp (see ProcessTable.observedAgain). */
+  noteProcessAgain(pid: number, timeMs: number): boolean {
+    return this.processTable.observedAgain(pid, timeMs);
+  }
+
   private noteRuntimeExec(v: EventView): void {
     const ppid = v.ev.process?.ppid;
     const prog = v.exeBase;

@@ -13,7 +13,7 @@ import { stripProcRoot, stripProcRootsInText, type ObjectHit } from './watched-o
 export type EventKind = 'exec' | 'open' | 'connect' | 'other';
 
 const EXEC = new Set(['execve', 'execveat']);
-const OPEN = new Set(['open', 'openat', 'openat2', 'creat', 'open_by_handle_at']);
+export const OPEN_SYSCALLS: ReadonlySet<string> = new Set(['open', 'openat', 'openat2', 'creat', 'open_by_handle_at']);
 // x86_64 numbers as a fallback when the parser could not name the syscall.
 const NR_KIND = new Map<number, EventKind>([
   [59, 'exec'],
@@ -38,7 +38,7 @@ export function eventKind(ev: AuditEvent): EventKind {
   const name = ev.syscall?.name ?? null;
   if (name !== null) {
     if (EXEC.has(name)) return 'exec';
-    if (OPEN.has(name)) return 'open';
+    if (OPEN_SYSCALLS.has(name)) return 'open';
     if (name === 'connect') return 'connect';
     return 'other';
   }

@@ -224,6 +224,19 @@ export class ProcessTable {
   }
 
   /**
+   * A non-exec event whose process facts equal those of the one just observed for `pid`: what
+   * observeProcess would do with it (every field already holds its value), without parsing it again.
+   * False when the table no longer holds the pid (the caller then observes the event in full).
+   */
+  observedAgain(pid: number, timeMs: number): boolean {
+    const e = this.entries.get(pid);
+    if (!e) return false;
+    e.lastSeenMs = Math.max(e.lastSeenMs, timeMs);
+    this.touch(e);
+    return true;
+  }
+
+  /**
    * Ancestors, nearest first; stops at pid 0/1, unknown pids, `maxDepth`, or a cycle. An ancestor the
    * table no longer holds is read from /proc again while it lives (see repair()): a storm of short-lived
    * children pushes a quiet parent's own ancestors out of the LRU, and a chain cut there would change

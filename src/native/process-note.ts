@@ -19,7 +19,8 @@ export const PROC_SNAPSHOT_TYPE = 0x10002;
 const UNSET_ID = 4294967295;
 
 export interface ProcessNote {
-  kind: 'exec' | 'connect';
+  /** open: only from replay's triage (src/cli/commands/replay-native.ts). */
+  kind: 'exec' | 'connect' | 'open';
   serial: number;
   timeMs: number;
   /** Netlink types of the records the note stands for, in arrival order. */
@@ -49,8 +50,41 @@ export interface ProcSnapshot {
 
 function num(s: string | undefined): number | null {
   if (s === undefined || s === '') return null;
+  // Plain decimal digits (what the kernel writes) without Number()'s general parse: a note per boring
+  // event makes this hot in replay. Anything else takes Number() and its rules.
+  if (s.length < 16) {
+    let n = 0;
+    let i = 0;
+    for (; i < s.length; i++) {
+      const d = s.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) break;
+      n = n * 10 + d;
+    }
+    if (i === s.length) return n;
+  }
   const n = Number(s);
   return Number.isInteger(n) && n >= 0 ? n : null;
+}
+
+/** "1300,1307,1302" as numbers, as split(',').map(Number) reads it, without the strings. */
+function typeList(s: string): number[] {
+  const out: number[] = [];
+  let n = 0;
+  let digits = 0;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i < s.length ? s.charCodeAt(i) : 44;
+    if (c === 44) {
+      out.push(n); // an empty piece is Number('') = 0
+      n = 0;
+      digits = 0;
+      continue;
+    }
+    const d = c - 48;
+    if (d < 0 || d > 9 || digits >= 15) return s.split(',').map(Number); // not the shape C++ writes
+    n = n * 10 + d;
+    digits++;
+  }
+  return out;
 }
 
 // Field positions of a process note (native/triage.cc Summarize()).
@@ -72,12 +106,12 @@ const F_ARGV = 13;
 /** Null for text that is not a note this version understands (counted by the caller). */
 export function parseProcessNote(text: string): ProcessNote | null {
   const f = text.split('\0');
-  const kind = f[F_KIND] === 'e' ? 'exec' : f[F_KIND] === 'c' ? 'connect' : null;
+  const kind = f[F_KIND] === 'e' ? 'exec' : f[F_KIND] === 'c' ? 'connect' : f[F_KIND] === 'o' ? 'open' : null;
   const serial = num(f[F_SERIAL]);
   const timeMs = num(f[F_TIME]);
   const pid = num(f[F_PID]);
   if (kind === null || serial === null || timeMs === null || pid === null || f.length < F_ARGV) return null;
-  const recordTypes = (f[F_TYPES] ?? '').split(',').map(Number);
+  const recordTypes = typeList(f[F_TYPES] ?? '');
   const auid = num(f[F_AUID]);
   const tty = f[F_TTY] ?? '';
   return {

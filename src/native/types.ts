@@ -52,7 +52,7 @@ export interface NativeRecord {
  */
 export interface NativeTriageSpec {
   /** Which syscalls are exec and connect, per audit arch (AUDIT_ARCH_* value). Others always pass. */
-  syscalls: { arch: number; nr: number; kind: 'exec' | 'connect' }[];
+  syscalls: { arch: number; nr: number; kind: 'exec' | 'connect' | 'open' }[];
   /** Globs (only * and ? special, '*' also crosses '/', case-sensitive) tested against basename(exe)
    *  and basename(argv[0]) of an exec event. */
   execPrograms: string[];
@@ -85,6 +85,14 @@ export interface NativeTriageSpec {
    * notes (native/repeat_cache.h, src/native/repeat-note.ts). Absent: off.
    */
   repeats?: boolean;
+  /**
+   * Replay only (the live reader is never given an open syscall): an open event whose every PATH name
+   * is absolute, normalised and holds none of these lower-case literals (ASCII case-insensitive), and
+   * whose audit key holds none of openObjectKeys, is boring. openAll: every open is interesting.
+   */
+  openPathLiterals?: string[];
+  openObjectKeys?: string[];
+  openAll?: boolean;
 }
 
 export interface AuditSocketOptions {
@@ -203,7 +211,8 @@ export interface NativeBinding {
     stats: { summarized: number; passed: number; unsure: number; repeatNotes: number; repeatTemplates: number; repeatEvictions: number; repeatSkipped: number };
   };
   /** `replay --events` in C++ (native/replay_events_js.cc); absent in an older build. */
-  ReplayEventScanner?: new (spec: NativeReplaySpec) => NativeReplayEventScanner;
+  /** With a triage spec: findings mode (process notes instead of JSON lines, see replay_events_js.cc). */
+  ReplayEventScanner?: new (spec: NativeReplaySpec, triage?: NativeTriageSpec) => NativeReplayEventScanner;
   /** Test hook: the plain-text predicate of the native replay on one string (as UTF-8 bytes). */
   replayPlainText?(plain: NativePlainTextSpec, text: Buffer): boolean;
   /**
@@ -236,7 +245,14 @@ export interface NativeReplaySpec {
  * What one step of the native replay produced: JSON lines, and the events TypeScript is to build,
  * each to be printed at its byte offset of `out` (see native/replay_events_js.cc).
  */
-export type NativeReplayStep = [out: Buffer | number, fallbackBytes: Buffer | null, fallbackMeta: Uint32Array | null, failures: [string, Buffer][]];
+export type NativeReplayStep = [
+  out: Buffer | number,
+  fallbackBytes: Buffer | null,
+  fallbackMeta: Uint32Array | null,
+  failures: [string, Buffer][],
+  /** Findings mode: `out` holds process notes, each ending at one of these offsets. */
+  noteEnds?: Uint32Array | null,
+];
 
 export interface NativeReplayStats {
   bytes: number;
@@ -252,6 +268,11 @@ export interface NativeReplayStats {
   /** Events printed by C++ / handed to TypeScript. */
   native: number;
   fallback: number;
+  /** Findings mode: events the triage replaced by a process note. */
+  noted?: number;
+  /** Findings mode: exec/connect/open events a rule might care about, and events not understood. */
+  triagePassed?: number;
+  triageUnsure?: number;
 }
 
 export interface NativeReplayEventScanner {

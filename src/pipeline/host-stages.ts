@@ -44,6 +44,13 @@ export class HostStages {
     this.detector.onProcessNote();
   }
 
+  /** A process note equal to the previous one but for its stamp (replay); false: give it in full. */
+  onProcessNoteAgain(pid: number, timeMs: number): boolean {
+    if (!this.enricher.noteProcessAgain(pid, timeMs)) return false;
+    this.detector.onProcessNote();
+    return true;
+  }
+
   tick(nowMs: number): Finding[] {
     return this.detector.tick(nowMs);
   }

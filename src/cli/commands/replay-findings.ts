@@ -35,6 +35,9 @@ import { RuleFileError } from '../../detect/rule-loader';
 import { KubeRuleError } from '../../detect/kube';
 import { RuleTrustError } from '../../detect/rule-file-trust';
 import { failOnUnreadable, unreadable, type UnreadableFile } from './replay-unreadable';
+import { NativeFindingsReplay, nativeReplay } from './replay-native';
+import { replayTriageFor } from '../../daemon/native-triage';
+import type { ReassemblerStats } from '../../audit/reassembler';
 
 export interface ReplayFindingsOptions {
   json?: boolean;
@@ -108,7 +111,8 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   // Check every file before any output, so a typo in the last name does not leave half a report.
   for (const f of files) if (f !== '-') checkReadable(f);
   const unusable: UnreadableFile[] = [];
-  let overlongLines = 0;
+  /** Lines over the length limit, skipped: counted by the TypeScript reader, or by C++ on the fast path. */
+  let overlongInTs = 0;
   const inputs: { file: string; opened: { input: Readable; head: string } }[] = [];
   for (const file of files) {
     try {
@@ -122,7 +126,22 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   const total = sizes.reduce<number>((a, n) => a + (n ?? 0), 0);
   const progress = new Progress(total, process.stderr.isTTY === true && total >= progressMinBytes() && !sizes.includes(null));
   let bytesBefore = 0;
-  const events = (): number => pipeline.stats.events + kube.stats.events;
+  // The native scanner and triage (replay-native.ts) when the addon has them and every audit log can
+  // be read again by name (stdin was sniffed from its stream): boring events never become objects.
+  const native = inputs.some((x) => x.file === '-' && !looksLikeKubeAudit(x.opened.head)) ? null : nativeReplay();
+  const fast = native
+    ? new NativeFindingsReplay(native, replayTriageFor(detector).spec, {
+        onEvent: (ev) => {
+          const f = stages.onAuditEvent(ev);
+          if (f.length > 0) emit(f);
+        },
+        onNote: (note) => stages.onProcessNote(note),
+        onNoteAgain: (pid, timeMs) => stages.onProcessNoteAgain(pid, timeMs),
+      })
+    : null;
+  const auditStats = (): ReassemblerStats => (fast ? fast.stats() : pipeline.stats);
+  const overlongLines = (): number => overlongInTs + (fast ? fast.stats().overlongLines : 0);
+  const events = (): number => auditStats().events + kube.stats.events;
   for (const { file, opened } of inTimeOrder(inputs, (x) => firstTimeMs(x.opened.head))) {
     const name = file === '-' ? 'stdin' : file;
     try {
@@ -139,24 +158,30 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
         bytesBefore += sizes[files.indexOf(file)] ?? 0;
         continue;
       }
-      const before = { records: pipeline.stats.records, parseErrors: pipeline.stats.parseErrors };
-      // A plain file is read again from the start into one reused buffer (see readFileChunks); the
+      const before = { records: auditStats().records, parseErrors: auditStats().parseErrors, overlong: overlongLines() };
+      if (fast) {
+        opened.input.destroy();
+        await fast.file(file, (b) => progress.update(bytesBefore + b, events()));
+      } else {
+        // A plain file is read again from the start into one reused buffer (see readFileChunks); the
       // sniffing stream is dropped. stdin and gzip stay on their stream.
-      const plain = isPlainRegularFile(file);
-      if (plain) opened.input.destroy();
-      const read: { splitter?: LineSplitter } = {};
-      for await (const batch of readAuditLogStream(plain ? readFileChunks(file) : opened.input, { onProgress: (b) => progress.update(bytesBefore + b, events()) }, read)) pipeline.pushBatch(batch);
+        const plain = isPlainRegularFile(file);
+        if (plain) opened.input.destroy();
+        const read: { splitter?: LineSplitter } = {};
+        for await (const batch of readAuditLogStream(plain ? readFileChunks(file) : opened.input, { onProgress: (b) => progress.update(bytesBefore + b, events()) }, read)) pipeline.pushBatch(batch);
+        overlongInTs += read.splitter?.stats.overlongLines ?? 0;
+      }
       bytesBefore += sizes[files.indexOf(file)] ?? 0;
-      const overlong = read.splitter?.stats.overlongLines ?? 0;
-      overlongLines += overlong;
-      const problem = unreadable(name, { records: pipeline.stats.records - before.records, unparsable: pipeline.stats.parseErrors - before.parseErrors, overlongLines: overlong });
+      const overlong = overlongLines() - before.overlong;
+      const problem = unreadable(name, { records: auditStats().records - before.records, unparsable: auditStats().parseErrors - before.parseErrors, overlongLines: overlong });
       if (problem) unusable.push(problem);
     } catch (err) {
       throw new RuntimeFailure(`reading ${name}: ${(err as Error).message}`);
     }
   }
   progress.done();
-  pipeline.flush();
+  if (fast) fast.finish();
+  else pipeline.flush();
   // Close the detector's windows at the end of the recorded time, not at the wall clock's now.
   pipeline.tick(Number.MAX_SAFE_INTEGER);
   emit(trail.flush());
@@ -168,12 +193,20 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
     const width = process.stdout.isTTY ? process.stdout.columns : undefined; // fit the terminal, as `findings` does
     process.stdout.write(renderFindingsTable(findings, { localHost: host, ...(width ? { width } : {}) }));
   }
-  const st = pipeline.stats;
-  if (opts.stats || st.parseErrors > 0 || kubeBad > 0 || kubeFailed > 0 || st.uringUnknownOps > 0 || overlongLines > 0) {
+  const st = auditStats();
+  const overlongTotal = overlongLines();
+  if (opts.stats || st.parseErrors > 0 || kubeBad > 0 || kubeFailed > 0 || st.uringUnknownOps > 0 || overlongTotal > 0) {
     process.stderr.write(
-      `replay: ${st.records} records, ${st.events} events, ${st.parseErrors} unparsable records, ${overlongLines} overlong lines skipped, ${st.uringEvents} io_uring ops (${st.uringUnknownOps} of unknown op numbers), ${kubeBad} bad kube audit lines, ${kubeFailed} kube events whose detection failed, ${detector.stats.findings + kube.stats.findings} findings\n`,
+      `replay: ${st.records} records, ${st.events} events, ${st.parseErrors} unparsable records, ${overlongTotal} overlong lines skipped, ${st.uringEvents} io_uring ops (${st.uringUnknownOps} of unknown op numbers), ${kubeBad} bad kube audit lines, ${kubeFailed} kube events whose detection failed, ${detector.stats.findings + kube.stats.findings} findings\n`,
     );
   }
+  if (opts.stats && fast) {
+    const n = fast.stats();
+    process.stderr.write(
+      `replay: native scanner: ${n.fallback} events handed up in full (${n.triagePassed ?? 0} a rule might fire on, ${n.triageUnsure ?? 0} not understood by the triage, the rest of kinds it does not triage or incomplete), ${n.noted ?? 0} triaged out as process notes (${fast.notesAgain} of them the same process facts as the note before), ${n.native} printed, ${fast.badNotes} unreadable notes\n`,
+    );
+  }
+  if (fast && fast.badNotes > 0) throw new RuntimeFailure(`native replay wrote ${fast.badNotes} process notes this version cannot read`);
   const ts = trail.stats;
   if (opts.stats || ts.malformedCredential > 0 || ts.requestsCut > 0) {
     process.stderr.write(

@@ -11,7 +11,7 @@
  * Used when the addon is built with the scanner and --records is not asked for; CREDWATCH_REPLAY_NATIVE=0
  * forces the TypeScript path (the differential test compares the two).
  */
-import { buildEvent, type BuildCounters } from '../../audit/event-builder';
+import { buildEvent, type BuildCounters, type BuildOptions } from '../../audit/event-builder';
 import { decodeSurrogateEscaped } from '../../audit/bytes';
 import { parseRecord, type ParsedRecord } from '../../audit/record';
 import { AUDIT_MESSAGE_TYPES } from '../../audit/record-type-table';
@@ -20,9 +20,12 @@ import { X86_64_SYSCALL_NAMES } from '../../audit/syscalls-x86_64';
 import type { ReassemblerStats } from '../../audit/reassembler';
 import { PLAIN_TEXT_SPEC } from '../../detect/redact/plain-spec';
 import { loadNative } from '../../native/binding';
-import type { NativeBinding, NativeReplayEventScanner, NativeReplaySpec, NativeReplayStep } from '../../native/types';
+import type { NativeBinding, NativeReplayEventScanner, NativeReplaySpec, NativeReplayStats, NativeReplayStep, NativeTriageSpec } from '../../native/types';
+import type { AuditEvent } from '../../audit/event';
+import { parseProcessNote, type ProcessNote } from '../../native/process-note';
 import { readLogBytes } from '../../sources/auditlog';
 import type { FileReadCounts } from './replay-unreadable';
+import { isAscii } from 'node:buffer';
 
 /** Large reads: a line may be up to 1 MiB, and fewer crossings into C++ cost less. */
 const READ_BYTES = 4 << 20;
@@ -184,25 +187,170 @@ export class NativeEventReplay {
     }
     const parts: (Buffer | string)[] = [];
     let prev = 0;
-    for (let k = 0; k < meta.length; ) {
-      const at = meta[k] as number;
-      const incomplete = meta[k + 1] === 1;
-      const n = meta[k + 2] as number;
-      k += 3;
+    forEachFallback(fbBytes, meta, this.counters, (at, ev) => {
       if (at > prev) parts.push(out.subarray(prev, at));
       prev = at;
-      const records: ParsedRecord[] = [];
-      for (let i = 0; i < n; i++, k += 2) {
-        const start = meta[k] as number;
-        const text = decodeSurrogateEscaped(fbBytes, start, start + (meta[k + 1] as number));
-        const rec = parseRecord({ type: 0, text });
-        // C++ parsed this line with the same rules: a failure here is a bug in one of the two.
-        if (rec.failed) throw new Error(`native replay passed a record TypeScript cannot parse (${rec.reason})`);
-        records.push(rec);
-      }
-      parts.push(this.eventLine(buildEvent(records, incomplete, this.counters)));
-    }
+      parts.push(this.eventLine(ev));
+    });
     parts.push(out.subarray(prev));
     this.out.write(parts);
+  }
+}
+
+/** Findings need only what the stages read of an argv, as AuditPipeline builds it (src/audit/argv-bound.ts). */
+const BOUNDED_ARGV: BuildOptions = { argv: 'bounded' };
+
+/** Builds each fallback event of a step (see replay_events_js.cc), in order, with its offset in `out`. */
+function forEachFallback(fbBytes: Buffer, meta: Uint32Array, counters: BuildCounters, each: (at: number, ev: AuditEvent) => void, build?: BuildOptions): void {
+  for (let k = 0; k < meta.length; ) {
+    const at = meta[k] as number;
+    const incomplete = meta[k + 1] === 1;
+    const n = meta[k + 2] as number;
+    k += 3;
+    const records: ParsedRecord[] = [];
+    for (let i = 0; i < n; i++, k += 2) {
+      const start = meta[k] as number;
+      const text = decodeSurrogateEscaped(fbBytes, start, start + (meta[k + 1] as number));
+      const rec = parseRecord({ type: 0, text });
+      // C++ parsed this line with the same rules: a failure here is a bug in one of the two.
+      if (rec.failed) throw new Error(`native replay passed a record TypeScript cannot parse (${rec.reason})`);
+      records.push(rec);
+    }
+    each(at, buildEvent(records, incomplete, counters, build));
+  }
+}
+
+/** Where findings-mode replay sends what the scanner hands up, in the log's event order. */
+export interface FindingsSink {
+  /** An event some rule might fire on (or one the triage did not understand): built in full. */
+  onEvent(ev: AuditEvent): void;
+  /** A boring event, as the process facts the enrich stage keeps from it. */
+  onNote(note: ProcessNote): void;
+  /**
+   * A boring non-exec event right after another of the same process whose note held the same facts
+   * (only the stamp and record types differ): returns false when it must be given to onNote after all.
+   */
+  onNoteAgain(pid: number, timeMs: number): boolean;
+}
+
+/** The `n`th NUL after offset `from` (-1 when there are fewer). */
+function nthNul(text: string, from: number, n: number): number {
+  let at = from;
+  for (let i = 0; i < n; i++) {
+    at = text.indexOf('\0', at + 1);
+    if (at < 0) return -1;
+  }
+  return at;
+}
+
+/** Fields of a note: kind, serial, time, record types, then the process facts (pid ... has-cwd), then an exec's argv. */
+const STAMP_FIELDS = 4;
+const FACT_FIELDS = 9;
+
+/**
+ * Findings mode (replay without --events) through the native scanner: the C++ reassembler as for
+ * --events, then the native triage (native/triage.h) with the rule pack's spec plus opens
+ * (replayTriageFor): a boring event comes up as a process note - the same summary the live reader
+ * sends - and every other event as its records, built here. So only events a rule might care about
+ * become AuditEvents, and the process table still sees every process (parents, cwd, runtime execs
+ * always pass). The differential test (test/integration/replay/findings-fast-path.test.ts) holds the
+ * findings equal to the TypeScript path's.
+ */
+export class NativeFindingsReplay {
+  private readonly scanner: NativeReplayEventScanner;
+  private readonly counters: Required<BuildCounters> = { decodeErrors: 0, uringEvents: 0, uringUnknownOps: 0, argvCutEvents: 0, argvCutArgs: 0, argvCutBytes: 0 };
+  /** Notes the scanner wrote that this version could not parse (a bug between the two sides). */
+  badNotes = 0;
+  /** Notes taken as a repeat of the previous one (onNoteAgain), not parsed. */
+  notesAgain = 0;
+  /** The facts of the last note handed to the sink when nothing came after it (else null), and its pid. */
+  private lastFacts: string | null = null;
+  private lastPid = 0;
+
+  constructor(
+    native: NativeBinding,
+    triage: NativeTriageSpec,
+    private readonly sink: FindingsSink,
+  ) {
+    const Scanner = native.ReplayEventScanner;
+    if (Scanner === undefined) throw new Error('the native addon has no ReplayEventScanner');
+    this.scanner = new Scanner(replaySpec(), triage);
+  }
+
+  /** One file's bytes in any chunks; `onBytes` sees the running byte count of this file. */
+  async file(path: string, onBytes: (bytes: number, events: number) => void = () => {}): Promise<void> {
+    let bytes = 0;
+    for await (const chunk of readLogBytes(path, READ_BYTES)) {
+      bytes += chunk.length;
+      this.take(this.scanner.push(chunk));
+      onBytes(bytes, this.scanner.stats().events);
+    }
+    this.take(this.scanner.endFile());
+  }
+
+  /** End of input: every event in flight is handed up. */
+  finish(): void {
+    this.take(this.scanner.flush());
+  }
+
+  stats(): NativeReplayStats & Required<BuildCounters> {
+    return { ...this.scanner.stats(), ...this.counters };
+  }
+
+  private take(step: NativeReplayStep): void {
+    const [written, fbBytes, meta, , noteEnds] = step;
+    if (typeof written === 'number') throw new Error('native replay: findings mode writes no target');
+    let noteStart = 0;
+    let n = 0;
+    // All ASCII (the usual case): one string for the step, each note a slice of it (byte offsets are
+    // then character offsets). Else each note is decoded on its own, surrogate escapes and all.
+    const ascii = noteEnds && isAscii(written) ? written.toString('latin1') : null;
+    const noteText = (start: number, end: number): string => (ascii !== null ? ascii.slice(start, end) : decodeSurrogateEscaped(written, start, end));
+    const notesUpTo = (at: number): void => {
+      for (; noteEnds && n < noteEnds.length && noteStart < at; n++) {
+        const end = noteEnds[n] as number;
+        const text = noteText(noteStart, end);
+        noteStart = end;
+        this.note(text);
+      }
+    };
+    if (meta !== null && fbBytes !== null) {
+      forEachFallback(fbBytes, meta, this.counters, (at, ev) => {
+        notesUpTo(at);
+        this.lastFacts = null; // the event may have changed the process table
+        this.sink.onEvent(ev);
+      }, BOUNDED_ARGV);
+    }
+    notesUpTo(Number.POSITIVE_INFINITY);
+  }
+
+  /**
+   * In a storm most notes repeat the previous one's process facts (a process opening file after
+   * file, or right after its exec): only the stamp is read then. An exec note always goes in full (it
+   * replaces the argv); what follows it is compared with its facts without the argv, which is what
+   * observeProcess of a non-exec event would leave unchanged after it.
+   */
+  private note(text: string): void {
+    const isExec = text.charCodeAt(0) === 101; /* e */
+    const at = nthNul(text, -1, STAMP_FIELDS);
+    if (!isExec && at > 0 && this.lastFacts !== null && text.length - at === this.lastFacts.length && text.endsWith(this.lastFacts)) {
+      const t1 = text.indexOf('\0', 2);
+      const t2 = text.indexOf('\0', t1 + 1);
+      const timeMs = Number(text.slice(t1 + 1, t2));
+      if (Number.isSafeInteger(timeMs) && this.sink.onNoteAgain(this.lastPid, timeMs)) {
+        this.notesAgain++;
+        return;
+      }
+    }
+    const note = parseProcessNote(text);
+    if (note === null) {
+      this.badNotes++;
+      this.lastFacts = null;
+      return;
+    }
+    this.sink.onNote(note);
+    const argvAt = isExec && at > 0 ? nthNul(text, at, FACT_FIELDS) : -1;
+    this.lastFacts = at > 0 ? text.slice(at, argvAt < 0 ? text.length : argvAt) : null;
+    this.lastPid = note.pid;
   }
 }

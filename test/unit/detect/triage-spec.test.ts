@@ -416,3 +416,36 @@ describe('safety on generated events (property)', () => {
     for (const src of argvRegexes) expect(() => compileRegex(src)).not.toThrow();
   });
 });
+
+describe('compileTriageSpec with open events (replay)', () => {
+  const open = (r: LoadedRule[], sigma: { id: string; target: 'auditd' | 'process_creation' | 'kube_audit' }[] = []) => compileTriageSpec(r, RUNTIMES, sigma, { open: true });
+
+  it('the live spec has no open fields: the reader is never asked about opens', () => {
+    const spec = compileTriageSpec([anchored({ event: 'open', path: '^/run/secrets/.+token$' })], RUNTIMES);
+    expect(spec).not.toHaveProperty('openAll');
+    expect(spec).not.toHaveProperty('openPathLiterals');
+  });
+
+  it('a path regex gives its required literals; any_of needs each branch: path or the watch keys of its object classes', () => {
+    const spec = open([anchored({ event: 'open', any_of: [{ path: '^/var/run/secrets/kubernetes\\.io/.+$' }, { object: ['pod-token'] }] })]);
+    expect(spec.openAll).toBe(false);
+    expect(spec.openPathLiterals).toEqual(['/var/run/secrets/kubernetes.io/']);
+    expect(spec.openObjectKeys).toEqual(['credwatch:pod-token']);
+  });
+
+  it('an open predicate with nothing the native side can test, an `any` event, or a Sigma auditd rule: every open passes', () => {
+    expect(open([anchored({ event: 'open', exe: ['cat'] })]).openAll).toBe(true);
+    expect(open([anchored({ event: 'any', auid_unset: true })]).openAll).toBe(true);
+    expect(open([anchored({ event: 'open', path: '.*' })]).openAll).toBe(true);
+    expect(open([], [{ id: 's1', target: 'auditd' }]).openAll).toBe(true);
+    // process_creation reads exec events only; a kube rule reads no host event.
+    expect(open([], [{ id: 's2', target: 'process_creation' }, { id: 's3', target: 'kube_audit' }]).openAll).toBe(false);
+  });
+
+  it('the pack: opens are triaged by literals, never all of them', () => {
+    const spec = open(loadRuleDir(defaultRulesDir()));
+    expect(spec.openAll).toBe(false);
+    expect(spec.openPathLiterals?.some((l) => l.includes('serviceaccount') || l.includes('/run/secrets/'))).toBe(true);
+    expect(spec.openObjectKeys).toContain('credwatch:pod-token');
+  });
+});
