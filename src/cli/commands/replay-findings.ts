@@ -12,7 +12,7 @@ import { EVENT_BUDGET_MS } from '../../detect/engine';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { Readable } from 'node:stream';
-import { REPLAY_REASSEMBLY } from '../../audit/reassembler';
+import { REPLAY_REASSEMBLY, type ReassemblerStats } from '../../audit/reassembler';
 import { createHostStages } from '../../pipeline/host-stages';
 import { DEFAULT_MAX_FINDING_BYTES, FindingCap } from '../../detect/finding-cap';
 import { latestRevisions } from '../../detect/incidents';
@@ -42,6 +42,44 @@ export interface ReplayFindingsOptions {
   rulesDir?: string;
   /** The daemon's storage.max_finding_kb (default 64). */
   maxFindingKb?: number;
+  /** `--jobs N` parent (replay-parallel.ts): the host files run in workers; this process joins and prints. */
+  remote?: RemoteHostReplay;
+  /** `--jobs N` worker: host findings and counters go here, unjoined and unprinted (no kube files come). */
+  sink?: HostReplaySink;
+}
+
+/** What one host file's reading gave, in a worker: the findings emitted meanwhile and its record counts. */
+export interface HostFileResult {
+  findings: Finding[];
+  records: number;
+  parseErrors: number;
+}
+
+/** A worker's counters at its end, summed by the parent into the --stats lines. */
+export interface HostRunCounters {
+  records: number;
+  events: number;
+  parseErrors: number;
+  uringEvents: number;
+  uringUnknownOps: number;
+  findings: number;
+  textsCut: number;
+  overBudget: number;
+  slowestEventMs: number;
+}
+
+/** Host files replayed elsewhere: started with every host input in replay order, then asked file by file. */
+export interface RemoteHostReplay {
+  start(inputs: { file: string; input: Readable; head: string }[]): void;
+  file(file: string): Promise<HostFileResult>;
+  /** The findings emitted at the workers' ends (in-flight events flushed, windows closed) and their counters. */
+  end(): Promise<{ findings: Finding[]; counters: HostRunCounters }>;
+}
+
+export interface HostReplaySink {
+  findings(raw: Finding[]): void;
+  fileDone(file: string, counts: { records: number; parseErrors: number }): void;
+  end(counters: HostRunCounters): void;
 }
 
 const SNIFF_BYTES = 4096;
@@ -97,6 +135,7 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   const home = new TokenHome({ host });
   const cap = new FindingCap((opts.maxFindingKb ?? DEFAULT_MAX_FINDING_BYTES / 1024) * 1024);
   const emit = (raw: Finding[]): void => {
+    if (opts.sink) return opts.sink.findings(raw); // capped and joined where they are printed
     const fs = cap.applyAll(raw);
     trail.noteHostFindings(fs);
     home.noteHostFindings(fs);
@@ -126,7 +165,9 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   const progress = new Progress(total, process.stderr.isTTY === true && total >= progressMinBytes() && !sizes.includes(null));
   let bytesBefore = 0;
   const events = (): number => pipeline.stats.events + kube.stats.events;
-  for (const { file, opened } of inTimeOrder(inputs, (x) => firstTimeMs(x.opened.head))) {
+  const ordered = inTimeOrder(inputs, (x) => firstTimeMs(x.opened.head));
+  opts.remote?.start(ordered.filter((x) => !looksLikeKubeAudit(x.opened.head)).map((x) => ({ file: x.file, input: x.opened.input, head: x.opened.head })));
+  for (const { file, opened } of ordered) {
     const name = file === '-' ? 'stdin' : file;
     try {
       if (looksLikeKubeAudit(opened.head)) {
@@ -141,6 +182,14 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
         bytesBefore += sizes[files.indexOf(file)] ?? 0;
         continue;
       }
+      if (opts.remote) {
+        const r = await opts.remote.file(file);
+        emit(r.findings);
+        bytesBefore += sizes[files.indexOf(file)] ?? 0;
+        progress.update(bytesBefore, events());
+        if (r.records > 0 && r.parseErrors === r.records) unparsable.push({ file: name, bad: r.parseErrors, what: 'unparsable records' });
+        continue;
+      }
       const before = { records: pipeline.stats.records, parseErrors: pipeline.stats.parseErrors };
       // A plain file is read again from the start into one reused buffer (see readFileChunks); the
       // sniffing stream is dropped. stdin and gzip stay on their stream.
@@ -151,6 +200,7 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
       const records = pipeline.stats.records - before.records;
       const bad = pipeline.stats.parseErrors - before.parseErrors;
       if (records > 0 && bad === records) unparsable.push({ file: name, bad, what: 'unparsable records' });
+      opts.sink?.fileDone(file, { records, parseErrors: bad });
     } catch (err) {
       throw new RuntimeFailure(`reading ${name}: ${(err as Error).message}`);
     }
@@ -159,6 +209,17 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   pipeline.flush();
   // Close the detector's windows at the end of the recorded time, not at the wall clock's now.
   pipeline.tick(Number.MAX_SAFE_INTEGER);
+  // textsCut here is the workers' only: this process's own count is read at the end, after the kube files.
+  const st = hostCounters(pipeline.stats, detector.stats, 0);
+  if (opts.sink) {
+    opts.sink.end({ ...st, textsCut: matchStats.textsCut });
+    return 0;
+  }
+  if (opts.remote) {
+    const end = await opts.remote.end();
+    emit(end.findings);
+    addCounters(st, end.counters);
+  }
   emit(trail.flush());
 
   // The latest revision of each incident, in recorded time (a kube file's findings among the host ones).
@@ -168,10 +229,9 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
     const width = process.stdout.isTTY ? process.stdout.columns : undefined; // fit the terminal, as `findings` does
     process.stdout.write(renderFindingsTable(findings, { localHost: host, ...(width ? { width } : {}) }));
   }
-  const st = pipeline.stats;
   if (opts.stats || st.parseErrors > 0 || kubeBad > 0 || st.uringUnknownOps > 0) {
     process.stderr.write(
-      `replay: ${st.records} records, ${st.events} events, ${st.parseErrors} unparsable records, ${st.uringEvents} io_uring ops (${st.uringUnknownOps} of unknown op numbers), ${kubeBad} bad kube audit lines, ${detector.stats.findings + kube.stats.findings} findings\n`,
+      `replay: ${st.records} records, ${st.events} events, ${st.parseErrors} unparsable records, ${st.uringEvents} io_uring ops (${st.uringUnknownOps} of unknown op numbers), ${kubeBad} bad kube audit lines, ${st.findings + kube.stats.findings} findings\n`,
     );
   }
   const ts = trail.stats;
@@ -181,9 +241,10 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
     );
   }
   // The hostile-input guards say when they acted: a command line cut for matching, a slow event.
-  if (opts.stats || matchStats.textsCut > 0 || detector.stats.overBudget > 0 || cap.stats.cut > 0) {
+  const textsCut = matchStats.textsCut + st.textsCut; // this process's, and the workers' (st.textsCut)
+  if (opts.stats || textsCut > 0 || st.overBudget > 0 || cap.stats.cut > 0) {
     process.stderr.write(
-      `replay: ${matchStats.textsCut} texts cut to ${MAX_MATCH_TEXT} characters for matching, ${detector.stats.overBudget} events over the ${EVENT_BUDGET_MS} ms budget (slowest ${detector.stats.slowestEventMs} ms), ` +
+      `replay: ${textsCut} texts cut to ${MAX_MATCH_TEXT} characters for matching, ${st.overBudget} events over the ${EVENT_BUDGET_MS} ms budget (slowest ${st.slowestEventMs} ms), ` +
         `${cap.stats.cut} findings cut to ${cap.maxBytes} bytes (${cap.stats.cutBytes} bytes before)\n`,
     );
   }
@@ -191,4 +252,23 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
     throw new RuntimeFailure(unparsable.map((u) => `${u.file}: nothing could be read (${u.bad} ${u.what}, 0 parsed)`).join('; '));
   }
   return 0;
+}
+
+function hostCounters(p: ReassemblerStats, d: { findings: number; overBudget: number; slowestEventMs: number }, textsCut: number): HostRunCounters {
+  return {
+    records: p.records,
+    events: p.events,
+    parseErrors: p.parseErrors,
+    uringEvents: p.uringEvents,
+    uringUnknownOps: p.uringUnknownOps,
+    findings: d.findings,
+    textsCut,
+    overBudget: d.overBudget,
+    slowestEventMs: d.slowestEventMs,
+  };
+}
+
+/** Adds a worker's counters into `into` (the slowest event is the slowest of all). */
+export function addCounters(into: HostRunCounters, add: HostRunCounters): void {
+  for (const k of Object.keys(into) as (keyof HostRunCounters)[]) into[k] = k === 'slowestEventMs' ? Math.max(into[k], add[k]) : into[k] + add[k];
 }

@@ -29,6 +29,7 @@ import { replayFindings } from './replay-findings';
 import { Progress, progressMinBytes } from '../render/progress';
 import { stringifyBig } from '../render/escape';
 import { NativeEventReplay, nativeReplay } from './replay-native';
+import { JOBS_HELP, parseJobs, replayInParallel } from './replay-parallel';
 
 export interface ReplayOptions {
   events?: boolean;
@@ -37,6 +38,14 @@ export interface ReplayOptions {
   stats?: boolean;
   rulesDir?: string;
   maxFindingKb?: number;
+  jobs?: number;
+  /** `--jobs N` worker (replay-worker.ts): the counters go to the parent, which sums and prints them. */
+  onSummary?: (s: ReassemblerStats, src: SourceCounts, failures: string[]) => void;
+}
+
+export interface SourceCounts {
+  overlong: number;
+  lines: number;
 }
 
 export function register(program: Command): void {
@@ -50,9 +59,11 @@ export function register(program: Command): void {
     .option('--stats', 'print record/event counters on stderr at the end')
     .option('--rules-dir <dir>', 'operator rule directory (host, Kubernetes and Sigma rules) loaded after the built-in pack')
     .option('--max-finding-kb <n>', 'cut findings whose JSON is over N KiB, as the daemon does (storage.max_finding_kb)', parseKb, 64)
+    .option('--jobs <n>', `replay independent streams on N cores (default: the cores, at most one per stream; 1: one stream in this process). ${JOBS_HELP}`, parseJobs)
     .action(async (files: string[], opts: ReplayOptions) => {
       boundHeapGrowth();
-      process.exitCode = opts.events ? await replayEvents(files, opts) : await replayFindings(files, opts);
+      const parallel = await replayInParallel(files, opts, { checkEventFiles: checkFiles, summariseEvents: summarise });
+      process.exitCode = parallel ?? (opts.events ? await replayEvents(files, opts) : await replayFindings(files, opts));
     });
 }
 
@@ -78,12 +89,12 @@ function parseKb(v: string): number {
 const OUT_FLUSH_CHARS = 256 * 1024;
 const TICK_EVERY_BATCHES = 1;
 
-interface FileInfo {
+export interface FileInfo {
   path: string;
   size: number | null;
 }
 
-function checkFiles(files: string[]): FileInfo[] {
+export function checkFiles(files: string[]): FileInfo[] {
   if (files.length === 0) throw new UsageError('replay: give at least one FILE (or - for stdin)');
   if (files.filter((f) => f === '-').length > 1) throw new UsageError('replay: stdin (-) can be given only once');
   return files.map((path) => {
@@ -233,7 +244,7 @@ export async function replayEvents(files: string[], opts: ReplayOptions): Promis
   reassembler.flush();
   await out.flush();
   progress.done();
-  summarise(reassembler.stats, { overlong, lines }, failures, opts.stats === true);
+  (opts.onSummary ?? summariseFor(opts))(reassembler.stats, { overlong, lines }, failures);
   return 0;
 }
 
@@ -257,7 +268,7 @@ async function replayEventsNative(run: NativeEventReplay, infos: FileInfo[], fai
   }
   const r = await run.finish();
   progress.done();
-  summarise(r.stats, { overlong: r.overlong, lines: r.lines }, failures, opts.stats === true);
+  (opts.onSummary ?? summariseFor(opts))(r.stats, { overlong: r.overlong, lines: r.lines }, failures);
   return 0;
 }
 
@@ -265,7 +276,11 @@ function plural(n: number, what: string): string {
   return `${n} ${what}${n === 1 ? '' : 's'}`;
 }
 
-function summarise(s: ReassemblerStats, src: { overlong: number; lines: number }, failures: string[], always: boolean): void {
+function summariseFor(opts: ReplayOptions): (s: ReassemblerStats, src: SourceCounts, failures: string[]) => void {
+  return (s, src, failures) => summarise(s, src, failures, opts.stats === true);
+}
+
+export function summarise(s: ReassemblerStats, src: SourceCounts, failures: string[], always: boolean): void {
   const trouble = s.parseErrors + s.evicted + s.lateRecords + s.decodeErrors + s.serialGaps + src.overlong + s.uringUnknownOps;
   if (!always && trouble === 0) return;
   const parts = always

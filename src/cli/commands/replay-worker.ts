@@ -1,0 +1,44 @@
+/**
+ * A `replay --jobs N` worker: a child process forked by replay-parallel.ts. It takes one task over
+ * IPC (one stream's files), runs it through the sequential replay functions, and sends back what the
+ * parent sums or joins: counters, and in findings mode the host findings and a mark at the end of each
+ * file. It prints nothing itself but `--events` lines (to the stdout the parent gave it: the terminal
+ * or pipe, or a temporary file), so a failure reaches the user once, from the parent.
+ */
+import { exitCodeOf } from '../errors';
+import { replayEvents, type ReplayOptions } from './replay';
+import { replayFindings } from './replay-findings';
+import type { ToParent, WorkerTask } from './replay-parallel';
+
+function send(msg: ToParent): Promise<void> {
+  return new Promise((resolve, reject) => process.send!(msg, undefined, {}, (err) => (err ? reject(err) : resolve())));
+}
+
+async function run(task: WorkerTask): Promise<void> {
+  const pending: Promise<void>[] = [];
+  const post = (msg: ToParent): void => void pending.push(send(msg));
+  if (task.kind === 'events') {
+    const opts: ReplayOptions = { ...task.opts, onSummary: (stats, src, failures) => post({ t: 'summary', stats, src, failures }) };
+    await replayEvents(task.files, opts);
+  } else {
+    await replayFindings(task.files, {
+      ...task.opts,
+      sink: {
+        findings: (findings) => post({ t: 'findings', findings }),
+        fileDone: (_file, counts) => post({ t: 'file', ...counts }),
+        end: (counters) => post({ t: 'end', counters }),
+      },
+    });
+  }
+  await Promise.all(pending);
+}
+
+process.once('message', (task: WorkerTask) => {
+  run(task).then(
+    () => process.disconnect(),
+    (err: unknown) => {
+      const message = err instanceof Error ? err.message : String(err);
+      send({ t: 'error', message, exitCode: exitCodeOf(err) }).finally(() => process.disconnect());
+    },
+  );
+});
