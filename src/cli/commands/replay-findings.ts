@@ -48,6 +48,9 @@ export interface ReplayFindingsOptions {
   sink?: HostReplaySink;
 }
 
+/** A worker's failure, its message already naming the input (the parent passes it on as it is). */
+export class WorkerFailure extends RuntimeFailure {}
+
 /** What one host file's reading gave, in a worker: the findings emitted meanwhile and its record counts. */
 export interface HostFileResult {
   findings: Finding[];
@@ -102,6 +105,10 @@ async function openInput(file: string): Promise<{ input: Readable; head: string 
   const raw: Readable = file === '-' ? process.stdin : fs.createReadStream(file, { highWaterMark: 1 << 20 });
   const input = await maybeGunzip(raw);
   const head = await peekStream(input);
+  // Every input is opened before the first is read: a gzip that breaks further on (truncated) fails
+  // its stream meanwhile, with nobody listening, which was an uncaught exception. The stream keeps the
+  // error and its reader reports it ("reading FILE: unexpected end of file").
+  input.on('error', () => {});
   return { input, head: head.subarray(0, SNIFF_BYTES).toString('utf8') };
 }
 
@@ -202,6 +209,7 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
       if (records > 0 && bad === records) unparsable.push({ file: name, bad, what: 'unparsable records' });
       opts.sink?.fileDone(file, { records, parseErrors: bad });
     } catch (err) {
+      if (err instanceof WorkerFailure) throw err;
       throw new RuntimeFailure(`reading ${name}: ${(err as Error).message}`);
     }
   }

@@ -29,7 +29,7 @@ import type { Finding } from '../../model/finding';
 import { maybeGunzip, peekStream } from '../../sources/decompress';
 import { RuntimeFailure, UsageError } from '../errors';
 import type { FileInfo, ReplayOptions, SourceCounts } from './replay';
-import { addCounters, replayFindings, type HostFileResult, type HostRunCounters, type RemoteHostReplay } from './replay-findings';
+import { addCounters, replayFindings, WorkerFailure, type HostFileResult, type HostRunCounters, type RemoteHostReplay } from './replay-findings';
 import { firstNode, groupStreams } from './replay-streams';
 
 export const JOBS_HELP =
@@ -102,6 +102,8 @@ async function peekHeads(files: string[]): Promise<(string | null)[] | null> {
     try {
       const input = await maybeGunzip(raw);
       heads.push((await peekStream(input)).subarray(0, 4096).toString('utf8'));
+      // Only the head was wanted: a fault further on (a truncated gzip) is the worker's to report.
+      input.on('error', () => {});
       input.destroy();
     } catch {
       return null;
@@ -119,6 +121,8 @@ class Worker {
   readonly child: ChildProcess;
   readonly done: Promise<void>;
   private finalMessage = false;
+  /** Why this worker was stopped (another one failed): that failure is the error, not this one's SIGTERM. */
+  private stoppedFor: Error | null = null;
   constructor(
     task: WorkerTask,
     stdio: { stdin: 'ignore' | 'inherit' | 'pipe'; stdout: 'inherit' | number },
@@ -128,7 +132,7 @@ class Worker {
     const name = task.files.map((f) => (f === '-' ? 'stdin' : f)).join(', ');
     let failure: Error | null = null;
     this.child.on('message', (m: ToParent) => {
-      if (m.t === 'error') failure = m.exitCode === 2 ? new UsageError(m.message) : new RuntimeFailure(m.message);
+      if (m.t === 'error') failure = m.exitCode === 2 ? new UsageError(m.message) : new WorkerFailure(m.message);
       if (m.t === 'summary' || m.t === 'end') this.finalMessage = true;
       if (failure === null) onMessage(m);
     });
@@ -136,6 +140,7 @@ class Worker {
       this.child.once('error', (err) => reject(new RuntimeFailure(`replay worker for ${name}: ${err.message}`)));
       this.child.once('exit', (code, signal) => {
         if (failure) reject(failure);
+        else if (this.stoppedFor) reject(this.stoppedFor);
         else if (code === 0 && this.finalMessage) resolve();
         else reject(new RuntimeFailure(`replay worker for ${name} died (${signal ?? `exit code ${code}`}) before it finished`));
       });
@@ -144,8 +149,10 @@ class Worker {
     this.child.send(task);
   }
 
-  stop(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill();
+  stop(reason: Error): void {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.stoppedFor ??= reason;
+    this.child.kill();
   }
 }
 
@@ -189,13 +196,15 @@ class Pool {
     );
   }
 
+  /** The first failure stops every other worker, which then fails with it. */
   fail(err: Error): void {
-    if (this.failed === null) this.failed = err;
-    for (const w of this.workers) w?.stop();
+    this.failed ??= err;
+    for (const w of this.workers) w?.stop(this.failed);
   }
 
+  /** The run is over (or abandoned): no worker outlives it. */
   stopAll(): void {
-    for (const w of this.workers) w?.stop();
+    for (const w of this.workers) w?.stop(this.failed ?? new RuntimeFailure('replay stopped'));
   }
 }
 
@@ -286,8 +295,13 @@ class WorkerHostReplay implements RemoteHostReplay {
       const stdin = g.map((i) => inputs[i]!).find((x) => x.file === '-')?.input ?? null;
       this.streams.push({ files, stdin, buffered: [], results: files.map(() => deferred()), marks: 0, asked: 0, end: deferred() });
     }
-    // Plain files are read again by their workers: the sniffing streams are dropped here.
-    for (const x of inputs) if (x.file !== '-') x.input.destroy();
+    // Files are read again by their workers: the sniffing streams are dropped here, and a fault
+    // further on in one (a truncated gzip) is the worker's to report.
+    for (const x of inputs) {
+      if (x.file === '-') continue;
+      x.input.on('error', () => {});
+      x.input.destroy();
+    }
     this.pool = new Pool(this.streams.length, Math.min(this.jobs, this.streams.length), (k) => this.launch(k));
     this.pool.begin();
   }
