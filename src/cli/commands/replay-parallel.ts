@@ -137,12 +137,12 @@ class Worker {
       if (failure === null) onMessage(m);
     });
     this.done = new Promise((resolve, reject) => {
-      this.child.once('error', (err) => reject(new RuntimeFailure(`replay worker for ${name}: ${err.message}`)));
+      this.child.once('error', (err) => reject(new WorkerFailure(`replay worker for ${name}: ${err.message}`)));
       this.child.once('exit', (code, signal) => {
         if (failure) reject(failure);
         else if (this.stoppedFor) reject(this.stoppedFor);
         else if (code === 0 && this.finalMessage) resolve();
-        else reject(new RuntimeFailure(`replay worker for ${name} died (${signal ?? `exit code ${code}`}) before it finished`));
+        else reject(new WorkerFailure(`replay worker for ${name} died (${signal ?? `exit code ${code}`}) before it finished`));
       });
     });
     this.done.catch(() => {}); // awaited by the caller; no unhandled rejection while it waits elsewhere

@@ -10,7 +10,8 @@
  * Without --records, and where the addon is built, --events runs through C++ (./replay-native.ts:
  * same bytes out, most events never become JavaScript objects).
  * Files are read in order as one stream (a log and its rotated predecessors may be given together);
- * `-` is stdin. A file that cannot be read is an error (exit 1) reported before any output.
+ * `-` is stdin. With several independent streams and more than one core (or --jobs N) the work is
+ * spread over worker processes (./replay-parallel.ts; the grouping in ./replay-streams.ts). A file that cannot be read is an error (exit 1) reported before any output.
  * Counters that signal trouble (parse errors, evictions, late records, undecodable values, serial
  * gaps) are summarised on stderr at the end when non-zero; `--stats` always prints all of them.
  * A progress line is drawn on stderr when it is a terminal and the input is larger than 64 MiB

@@ -2,8 +2,8 @@
  * `credwatch replay --jobs N` (issue 23) against `--jobs 1` on the same inputs, as a user runs it
  * (child processes; needs a build: npm run build:ts).
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -158,4 +158,46 @@ describe.skipIf(!built)('credwatch replay --jobs N: a worker that fails', () => 
     expect(r.stderr).toContain('cannot read /nonexistent/audit.log: no such file');
     for (const bad of ['0', '65', '1.5', 'x']) expect(credwatch(['replay', '--jobs', bad, path.join(BEHAVIOURS, 'kubelet-curl.log')]).code).toBe(2);
   });
+});
+
+describe.skipIf(!built)('credwatch replay --jobs N: a worker that dies', () => {
+  /** The pids whose parent is `pid` (from /proc). */
+  const childrenOf = (pid: number): number[] =>
+    readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          const st = readFileSync(`/proc/${p}/stat`, 'utf8');
+          return Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+        } catch {
+          return false;
+        }
+      })
+      .map(Number);
+
+  it('a worker killed mid-run is exit 1 with a message naming its files, and no other worker outlives the run', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'cw-jobs-kill-'));
+    // Two streams large enough to be still running when one worker is killed.
+    const files = ['kubelet-curl', 'docker-sock-curl'].map((name) => {
+      const one = readFileSync(path.join(BEHAVIOURS, `${name}.log`), 'utf8').replace(/^node=\S+ /gm, `node=${name} `);
+      const file = path.join(dir, `${name}.log`);
+      writeFileSync(file, one.repeat(400));
+      return file;
+    });
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/credwatch'), 'replay', '--json', '--jobs', '2', ...files], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    let workers: number[] = [];
+    for (let i = 0; i < 400 && workers.length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      workers = childrenOf(child.pid!);
+    }
+    expect(workers).toHaveLength(2);
+    await new Promise((r) => setTimeout(r, 300)); // past their start-up, into the files
+    process.kill(workers[0]!, 'SIGKILL');
+    expect(await exited).toBe(1);
+    expect(stderr).toMatch(/credwatch: replay worker for \S+\.log died \(SIGKILL\) before it finished/);
+    for (const w of workers) expect(existsSync(`/proc/${w}`) && !readFileSync(`/proc/${w}/stat`, 'utf8').includes(') Z ')).toBe(false);
+  }, 60_000);
 });
