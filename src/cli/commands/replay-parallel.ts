@@ -38,6 +38,9 @@ export const JOBS_HELP =
 
 const MAX_JOBS = 64;
 
+/** A worker's exit when its stdout reader closed the pipe (128 + SIGPIPE): the parent then ends with 0, as main.ts does. */
+export const READER_GONE_EXIT = 141;
+
 export function parseJobs(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > MAX_JOBS) throw new UsageError(`--jobs: expected an integer from 1 to ${MAX_JOBS}, got ${JSON.stringify(v)}`);
@@ -139,6 +142,7 @@ class Worker {
     this.done = new Promise((resolve, reject) => {
       this.child.once('error', (err) => reject(new WorkerFailure(`replay worker for ${name}: ${err.message}`)));
       this.child.once('exit', (code, signal) => {
+        if (code === READER_GONE_EXIT) process.exit(0);
         if (failure) reject(failure);
         else if (this.stoppedFor) reject(this.stoppedFor);
         else if (code === 0 && this.finalMessage) resolve();
@@ -210,6 +214,9 @@ class Pool {
 
 async function replayEventsParallel(streams: string[][], jobs: number, opts: TaskOptions, hooks: EventsHooks): Promise<number> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'credwatch-replay-'));
+  // The temporary files go with this process however it ends: main.ts exits at once on EPIPE.
+  const removeTmp = (): void => fs.rmSync(tmp, { recursive: true, force: true });
+  process.once('exit', removeTmp);
   const stats: ReassemblerStats[] = [];
   const src: SourceCounts = { overlong: 0, lines: 0 };
   const failures: string[] = [];
@@ -252,7 +259,8 @@ async function replayEventsParallel(streams: string[][], jobs: number, opts: Tas
     throw err;
   } finally {
     pool.stopAll();
-    fs.rmSync(tmp, { recursive: true, force: true });
+    removeTmp();
+    process.off('exit', removeTmp);
   }
   hooks.summariseEvents(sumStats(stats), src, failures, opts.stats === true);
   return 0;

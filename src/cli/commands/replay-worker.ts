@@ -8,7 +8,7 @@
 import { exitCodeOf } from '../errors';
 import { replayEvents, type ReplayOptions } from './replay';
 import { replayFindings } from './replay-findings';
-import type { ToParent, WorkerTask } from './replay-parallel';
+import { READER_GONE_EXIT, type ToParent, type WorkerTask } from './replay-parallel';
 
 function send(msg: ToParent): Promise<void> {
   return new Promise((resolve, reject) => process.send!(msg, undefined, {}, (err) => (err ? reject(err) : resolve())));
@@ -33,12 +33,30 @@ async function run(task: WorkerTask): Promise<void> {
   await Promise.all(pending);
 }
 
+// The parent gone (it exited: `| head` closed its stdout, or it was killed): the work is for nobody,
+// and a worker must not outlive its run.
+let finishing = false;
+process.once('disconnect', () => {
+  if (!finishing) process.exit(1);
+});
+// `replay --events --jobs N | head`: the reader closing the pipe is its choice, as in main.ts.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(READER_GONE_EXIT);
+  throw err;
+});
+
 process.once('message', (task: WorkerTask) => {
   run(task).then(
-    () => process.disconnect(),
+    () => {
+      finishing = true;
+      process.disconnect();
+    },
     (err: unknown) => {
       const message = err instanceof Error ? err.message : String(err);
-      send({ t: 'error', message, exitCode: exitCodeOf(err) }).finally(() => process.disconnect());
+      send({ t: 'error', message, exitCode: exitCodeOf(err) }).finally(() => {
+        finishing = true;
+        process.disconnect();
+      });
     },
   );
 });

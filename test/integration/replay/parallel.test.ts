@@ -201,3 +201,20 @@ describe.skipIf(!built)('credwatch replay --jobs N: a worker that dies', () => {
     for (const w of workers) expect(existsSync(`/proc/${w}`) && !readFileSync(`/proc/${w}/stat`, 'utf8').includes(') Z ')).toBe(false);
   }, 60_000);
 });
+
+describe.skipIf(!built)('credwatch replay --events --jobs N | head', () => {
+  it('ends with 0 when the reader closes the pipe, as --jobs 1 does, with no message and no temporary file left', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'cw-jobs-head-'));
+    const files = ['kubelet-curl', 'docker-sock-curl'].map((name) => {
+      const file = path.join(dir, `${name}.log`);
+      writeFileSync(file, readFileSync(path.join(BEHAVIOURS, `${name}.log`), 'utf8').replace(/^node=\S+ /gm, `node=${name} `).repeat(300));
+      return file;
+    });
+    const tmp = mkdtempSync(path.join(tmpdir(), 'cw-jobs-head-tmp-'));
+    const cmd = `${process.execPath} ${path.join(ROOT, 'bin/credwatch')} replay --events --jobs 2 ${files.join(' ')} | head -1 >/dev/null; echo "\${PIPESTATUS[0]}"`;
+    const r = spawnSync('bash', ['-c', cmd], { encoding: 'utf8', env: { ...process.env, TMPDIR: tmp } });
+    expect(r.stdout.trim()).toBe('0');
+    expect(r.stderr).toBe('');
+    expect(readdirSync(tmp)).toEqual([]);
+  }, 60_000);
+});
