@@ -140,7 +140,7 @@ class Worker {
       if (failure === null) onMessage(m);
     });
     this.done = new Promise((resolve, reject) => {
-      this.child.once('error', (err) => reject(new WorkerFailure(`replay worker for ${name}: ${err.message}`)));
+      this.child.on('error', (err) => reject(new WorkerFailure(`replay worker for ${name}: ${err.message}`)));
       this.child.once('exit', (code, signal) => {
         if (code === READER_GONE_EXIT) process.exit(0);
         if (failure) reject(failure);
@@ -150,7 +150,8 @@ class Worker {
       });
     });
     this.done.catch(() => {}); // awaited by the caller; no unhandled rejection while it waits elsewhere
-    this.child.send(task);
+    // A child that died at once fails the send; its exit (above) says so.
+    this.child.send(task, (err) => void err);
   }
 
   stop(reason: Error): void {

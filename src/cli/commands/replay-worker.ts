@@ -45,18 +45,27 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
+/** Lets this process exit once stdout is written; the parent may be gone already, and its channel with it. */
+function end(): void {
+  if (process.connected) process.disconnect();
+}
+
 process.once('message', (task: WorkerTask) => {
   run(task).then(
     () => {
       finishing = true;
-      process.disconnect();
+      end();
     },
     (err: unknown) => {
       const message = err instanceof Error ? err.message : String(err);
-      send({ t: 'error', message, exitCode: exitCodeOf(err) }).finally(() => {
-        finishing = true;
-        process.disconnect();
-      });
+      // Nobody to tell when the parent is gone (its reader closed the pipe, say): exit quietly.
+      send({ t: 'error', message, exitCode: exitCodeOf(err) }).then(
+        () => {
+          finishing = true;
+          end();
+        },
+        () => process.exit(1),
+      );
     },
   );
 });
