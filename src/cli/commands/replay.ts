@@ -60,7 +60,7 @@ export function register(program: Command): void {
     .option('--stats', 'print record/event counters on stderr at the end')
     .option('--rules-dir <dir>', 'operator rule directory (host, Kubernetes and Sigma rules) loaded after the built-in pack')
     .option('--max-finding-kb <n>', 'cut findings whose JSON is over N KiB, as the daemon does (storage.max_finding_kb)', parseKb, 64)
-    .option('--jobs <n>', `replay independent streams on N cores (default: the cores, at most one per stream; 1: one stream in this process). ${JOBS_HELP}`, parseJobs)
+    .option('--jobs <n>', `replay independent streams on N cores (default: the cores, at most one per stream; 1: all files as one stream, in this process). ${JOBS_HELP}`, parseJobs)
     .action(async (files: string[], opts: ReplayOptions) => {
       boundHeapGrowth();
       const parallel = await replayInParallel(files, opts, { checkEventFiles: checkFiles, summariseEvents: summarise });
