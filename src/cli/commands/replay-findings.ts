@@ -12,7 +12,7 @@ import { EVENT_BUDGET_MS } from '../../detect/engine';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { Readable } from 'node:stream';
-import { REPLAY_REASSEMBLY } from '../../audit/reassembler';
+import { REPLAY_REASSEMBLY, type ReassemblerStats } from '../../audit/reassembler';
 import { createHostStages } from '../../pipeline/host-stages';
 import { DEFAULT_MAX_FINDING_BYTES, FindingCap } from '../../detect/finding-cap';
 import { latestRevisions } from '../../detect/incidents';
@@ -37,7 +37,6 @@ import { RuleTrustError } from '../../detect/rule-file-trust';
 import { failOnUnreadable, unreadable, type UnreadableFile } from './replay-unreadable';
 import { NativeFindingsReplay, nativeReplay } from './replay-native';
 import { replayTriageFor } from '../../daemon/native-triage';
-import type { ReassemblerStats } from '../../audit/reassembler';
 
 export interface ReplayFindingsOptions {
   json?: boolean;
@@ -46,6 +45,52 @@ export interface ReplayFindingsOptions {
   rulesDir?: string;
   /** The daemon's storage.max_finding_kb (default 64). */
   maxFindingKb?: number;
+  /** `--jobs N` parent (replay-parallel.ts): the host files run in workers; this process joins and prints. */
+  remote?: RemoteHostReplay;
+  /** `--jobs N` worker: host findings and counters go here, unjoined and unprinted (no kube files come). */
+  sink?: HostReplaySink;
+}
+
+/** A worker's failure, its message already naming the input (the parent passes it on as it is). */
+export class WorkerFailure extends RuntimeFailure {}
+
+/** What one host file's reading gave, in a worker: the findings emitted meanwhile and its record counts. */
+export interface HostFileResult {
+  findings: Finding[];
+  records: number;
+  parseErrors: number;
+  overlongLines: number;
+}
+
+/** A worker's counters at its end, summed by the parent into the --stats lines. */
+export interface HostRunCounters {
+  records: number;
+  events: number;
+  parseErrors: number;
+  overlongLines: number;
+  argvCutEvents: number;
+  argvCutArgs: number;
+  argvCutBytes: number;
+  uringEvents: number;
+  uringUnknownOps: number;
+  findings: number;
+  textsCut: number;
+  overBudget: number;
+  slowestEventMs: number;
+}
+
+/** Host files replayed elsewhere: started with every host input in replay order, then asked file by file. */
+export interface RemoteHostReplay {
+  start(inputs: { file: string; input: Readable; head: string }[]): void;
+  file(file: string): Promise<HostFileResult>;
+  /** The findings emitted at the workers' ends (in-flight events flushed, windows closed) and their counters. */
+  end(): Promise<{ findings: Finding[]; counters: HostRunCounters }>;
+}
+
+export interface HostReplaySink {
+  findings(raw: Finding[]): void;
+  fileDone(file: string, counts: { records: number; parseErrors: number; overlongLines: number }): void;
+  end(counters: HostRunCounters): void;
 }
 
 const SNIFF_BYTES = 4096;
@@ -68,6 +113,10 @@ async function openInput(file: string): Promise<{ input: Readable; head: string 
   const raw: Readable = file === '-' ? process.stdin : fs.createReadStream(file, { highWaterMark: 1 << 20 });
   const input = await maybeGunzip(raw);
   const head = await peekStream(input);
+  // Every input is opened before the first is read: a gzip that breaks further on (truncated) fails
+  // its stream meanwhile, with nobody listening, which was an uncaught exception. The stream keeps the
+  // error and its reader reports it ("reading FILE: unexpected end of file").
+  input.on('error', () => {});
   return { input, head: head.subarray(0, SNIFF_BYTES).toString('utf8') };
 }
 
@@ -94,6 +143,7 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   const home = new TokenHome({ host });
   const cap = new FindingCap((opts.maxFindingKb ?? DEFAULT_MAX_FINDING_BYTES / 1024) * 1024);
   const emit = (raw: Finding[]): void => {
+    if (opts.sink) return opts.sink.findings(raw); // capped and joined where they are printed
     const fs = cap.applyAll(raw);
     trail.noteHostFindings(fs);
     home.noteHostFindings(fs);
@@ -128,7 +178,8 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   let bytesBefore = 0;
   // The native scanner and triage (replay-native.ts) when the addon has them and every audit log can
   // be read again by name (stdin was sniffed from its stream): boring events never become objects.
-  const native = inputs.some((x) => x.file === '-' && !looksLikeKubeAudit(x.opened.head)) ? null : nativeReplay();
+  // Not in a --jobs parent: its host files are read by the workers.
+  const native = opts.remote || inputs.some((x) => x.file === '-' && !looksLikeKubeAudit(x.opened.head)) ? null : nativeReplay();
   const fast = native
     ? new NativeFindingsReplay(native, replayTriageFor(detector).spec, {
         onEvent: (ev) => {
@@ -142,7 +193,9 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   const auditStats = (): ReassemblerStats => (fast ? fast.stats() : pipeline.stats);
   const overlongLines = (): number => overlongInTs + (fast ? fast.stats().overlongLines : 0);
   const events = (): number => auditStats().events + kube.stats.events;
-  for (const { file, opened } of inTimeOrder(inputs, (x) => firstTimeMs(x.opened.head))) {
+  const ordered = inTimeOrder(inputs, (x) => firstTimeMs(x.opened.head));
+  opts.remote?.start(ordered.filter((x) => !looksLikeKubeAudit(x.opened.head)).map((x) => ({ file: x.file, input: x.opened.input, head: x.opened.head })));
+  for (const { file, opened } of ordered) {
     const name = file === '-' ? 'stdin' : file;
     try {
       if (looksLikeKubeAudit(opened.head)) {
@@ -156,6 +209,15 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
         if (r.stats.events === 0 && r.stats.badLines > 0) unusable.push({ file: name, what: `${r.stats.badLines} bad kube audit lines` });
         emit(kube.flush());
         bytesBefore += sizes[files.indexOf(file)] ?? 0;
+        continue;
+      }
+      if (opts.remote) {
+        const r = await opts.remote.file(file);
+        emit(r.findings);
+        bytesBefore += sizes[files.indexOf(file)] ?? 0;
+        progress.update(bytesBefore, events());
+        const problem = unreadable(name, { records: r.records, unparsable: r.parseErrors, overlongLines: r.overlongLines });
+        if (problem) unusable.push(problem);
         continue;
       }
       const before = { records: auditStats().records, parseErrors: auditStats().parseErrors, overlong: overlongLines() };
@@ -172,10 +234,12 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
         overlongInTs += read.splitter?.stats.overlongLines ?? 0;
       }
       bytesBefore += sizes[files.indexOf(file)] ?? 0;
-      const overlong = overlongLines() - before.overlong;
-      const problem = unreadable(name, { records: auditStats().records - before.records, unparsable: auditStats().parseErrors - before.parseErrors, overlongLines: overlong });
+      const counts = { records: auditStats().records - before.records, parseErrors: auditStats().parseErrors - before.parseErrors, overlongLines: overlongLines() - before.overlong };
+      const problem = unreadable(name, { records: counts.records, unparsable: counts.parseErrors, overlongLines: counts.overlongLines });
       if (problem) unusable.push(problem);
+      opts.sink?.fileDone(file, counts);
     } catch (err) {
+      if (err instanceof WorkerFailure) throw err;
       throw new RuntimeFailure(`reading ${name}: ${(err as Error).message}`);
     }
   }
@@ -184,6 +248,17 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   else pipeline.flush();
   // Close the detector's windows at the end of the recorded time, not at the wall clock's now.
   pipeline.tick(Number.MAX_SAFE_INTEGER);
+  // textsCut here is the workers' only: this process's own count is read at the end, after the kube files.
+  const st = hostCounters(auditStats(), overlongLines(), detector.stats, 0);
+  if (opts.sink) {
+    opts.sink.end({ ...st, textsCut: matchStats.textsCut });
+    return 0;
+  }
+  if (opts.remote) {
+    const end = await opts.remote.end();
+    emit(end.findings);
+    addCounters(st, end.counters);
+  }
   emit(trail.flush());
 
   // The latest revision of each incident, in recorded time (a kube file's findings among the host ones).
@@ -193,11 +268,9 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
     const width = process.stdout.isTTY ? process.stdout.columns : undefined; // fit the terminal, as `findings` does
     process.stdout.write(renderFindingsTable(findings, { localHost: host, ...(width ? { width } : {}) }));
   }
-  const st = auditStats();
-  const overlongTotal = overlongLines();
-  if (opts.stats || st.parseErrors > 0 || kubeBad > 0 || kubeFailed > 0 || st.uringUnknownOps > 0 || overlongTotal > 0) {
+  if (opts.stats || st.parseErrors > 0 || kubeBad > 0 || kubeFailed > 0 || st.uringUnknownOps > 0 || st.overlongLines > 0) {
     process.stderr.write(
-      `replay: ${st.records} records, ${st.events} events, ${st.parseErrors} unparsable records, ${overlongTotal} overlong lines skipped, ${st.uringEvents} io_uring ops (${st.uringUnknownOps} of unknown op numbers), ${kubeBad} bad kube audit lines, ${kubeFailed} kube events whose detection failed, ${detector.stats.findings + kube.stats.findings} findings\n`,
+      `replay: ${st.records} records, ${st.events} events, ${st.parseErrors} unparsable records, ${st.overlongLines} overlong lines skipped, ${st.uringEvents} io_uring ops (${st.uringUnknownOps} of unknown op numbers), ${kubeBad} bad kube audit lines, ${kubeFailed} kube events whose detection failed, ${st.findings + kube.stats.findings} findings\n`,
     );
   }
   if (opts.stats && fast) {
@@ -214,12 +287,36 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
     );
   }
   // The hostile-input guards say when they acted: a command line cut for matching, a slow event.
-  if (opts.stats || matchStats.textsCut > 0 || detector.stats.overBudget > 0 || cap.stats.cut > 0 || st.argvCutEvents > 0) {
+  const textsCut = matchStats.textsCut + st.textsCut; // this process's, and the workers' (st.textsCut)
+  if (opts.stats || textsCut > 0 || st.overBudget > 0 || cap.stats.cut > 0 || st.argvCutEvents > 0) {
     process.stderr.write(
-      `replay: ${st.argvCutEvents} argvs cut to what the stages read (${st.argvCutArgs} arguments, ${st.argvCutBytes} bytes not decoded), ${matchStats.textsCut} texts cut to ${MAX_MATCH_TEXT} characters for matching, ${detector.stats.overBudget} events over the ${EVENT_BUDGET_MS} ms budget (slowest ${detector.stats.slowestEventMs} ms), ` +
+      `replay: ${st.argvCutEvents} argvs cut to what the stages read (${st.argvCutArgs} arguments, ${st.argvCutBytes} bytes not decoded), ${textsCut} texts cut to ${MAX_MATCH_TEXT} characters for matching, ${st.overBudget} events over the ${EVENT_BUDGET_MS} ms budget (slowest ${st.slowestEventMs} ms), ` +
         `${cap.stats.cut} findings cut to ${cap.maxBytes} bytes (${cap.stats.cutBytes} bytes before)\n`,
     );
   }
   failOnUnreadable(unusable);
   return 0;
+}
+
+function hostCounters(p: ReassemblerStats, overlongLines: number, d: { findings: number; overBudget: number; slowestEventMs: number }, textsCut: number): HostRunCounters {
+  return {
+    records: p.records,
+    events: p.events,
+    parseErrors: p.parseErrors,
+    overlongLines,
+    argvCutEvents: p.argvCutEvents,
+    argvCutArgs: p.argvCutArgs,
+    argvCutBytes: p.argvCutBytes,
+    uringEvents: p.uringEvents,
+    uringUnknownOps: p.uringUnknownOps,
+    findings: d.findings,
+    textsCut,
+    overBudget: d.overBudget,
+    slowestEventMs: d.slowestEventMs,
+  };
+}
+
+/** Adds a worker's counters into `into` (the slowest event is the slowest of all). */
+export function addCounters(into: HostRunCounters, add: HostRunCounters): void {
+  for (const k of Object.keys(into) as (keyof HostRunCounters)[]) into[k] = k === 'slowestEventMs' ? Math.max(into[k], add[k]) : into[k] + add[k];
 }

@@ -10,7 +10,8 @@
  * Without --records, and where the addon is built, --events runs through C++ (./replay-native.ts:
  * same bytes out, most events never become JavaScript objects).
  * Files are read in order as one stream (a log and its rotated predecessors may be given together);
- * `-` is stdin. A file that cannot be read is an error (exit 1) reported before any output.
+ * `-` is stdin. With several independent streams and more than one core (or --jobs N) the work is
+ * spread over worker processes (./replay-parallel.ts; the grouping in ./replay-streams.ts). A file that cannot be read is an error (exit 1) reported before any output.
  * Counters that signal trouble (parse errors, evictions, late records, undecodable values, serial
  * gaps) are summarised on stderr at the end when non-zero; `--stats` always prints all of them.
  * A progress line is drawn on stderr when it is a terminal and the input is larger than 64 MiB
@@ -30,6 +31,7 @@ import { Progress, progressMinBytes } from '../render/progress';
 import { stringifyBig } from '../render/escape';
 import { NativeEventReplay, nativeReplay } from './replay-native';
 import { failOnUnreadable, unreadable, type FileReadCounts, type UnreadableFile } from './replay-unreadable';
+import { JOBS_HELP, parseJobs, replayInParallel } from './replay-parallel';
 
 export interface ReplayOptions {
   events?: boolean;
@@ -38,6 +40,14 @@ export interface ReplayOptions {
   stats?: boolean;
   rulesDir?: string;
   maxFindingKb?: number;
+  jobs?: number;
+  /** `--jobs N` worker (replay-worker.ts): the counters go to the parent, which sums and prints them. */
+  onSummary?: (s: ReassemblerStats, src: SourceCounts, failures: string[]) => void;
+}
+
+export interface SourceCounts {
+  overlong: number;
+  lines: number;
 }
 
 export function register(program: Command): void {
@@ -51,9 +61,11 @@ export function register(program: Command): void {
     .option('--stats', 'print record/event counters on stderr at the end')
     .option('--rules-dir <dir>', 'operator rule directory (host, Kubernetes and Sigma rules) loaded after the built-in pack')
     .option('--max-finding-kb <n>', 'cut findings whose JSON is over N KiB, as the daemon does (storage.max_finding_kb)', parseKb, 64)
+    .option('--jobs <n>', `replay independent streams on N cores (default: the cores, at most one per stream; 1: all files as one stream, in this process). ${JOBS_HELP}`, parseJobs)
     .action(async (files: string[], opts: ReplayOptions) => {
       boundHeapGrowth();
-      process.exitCode = opts.events ? await replayEvents(files, opts) : await replayFindings(files, opts);
+      const parallel = await replayInParallel(files, opts, { checkEventFiles: checkFiles, summariseEvents: summarise });
+      process.exitCode = parallel ?? (opts.events ? await replayEvents(files, opts) : await replayFindings(files, opts));
     });
 }
 
@@ -79,12 +91,12 @@ function parseKb(v: string): number {
 const OUT_FLUSH_CHARS = 256 * 1024;
 const TICK_EVERY_BATCHES = 1;
 
-interface FileInfo {
+export interface FileInfo {
   path: string;
   size: number | null;
 }
 
-function checkFiles(files: string[]): FileInfo[] {
+export function checkFiles(files: string[]): FileInfo[] {
   if (files.length === 0) throw new UsageError('replay: give at least one FILE (or - for stdin)');
   if (files.filter((f) => f === '-').length > 1) throw new UsageError('replay: stdin (-) can be given only once');
   return files.map((path) => {
@@ -242,7 +254,7 @@ export async function replayEvents(files: string[], opts: ReplayOptions): Promis
   reassembler.flush();
   await out.flush();
   progress.done();
-  summarise(reassembler.stats, { overlong, lines }, failures, opts.stats === true);
+  (opts.onSummary ?? summariseFor(opts))(reassembler.stats, { overlong, lines }, failures);
   failOnUnreadable(unusable);
   return 0;
 }
@@ -279,8 +291,9 @@ async function replayEventsNative(run: NativeEventReplay, infos: FileInfo[], fai
   }
   const r = await run.finish();
   progress.done();
-  summarise(r.stats, { overlong: r.overlong, lines: r.lines }, failures, opts.stats === true);
-  if (opts.stats) process.stderr.write(`credwatch replay: native scanner: ${r.native} events printed by C++, ${r.fallback} handed up and built in TypeScript, 0 triaged out (--events prints every event)\n`);
+  // Before the counters line (its last line is what scripts read); a --jobs worker leaves it to nobody.
+  if (opts.stats && !opts.onSummary) process.stderr.write(`credwatch replay: native scanner: ${r.native} events printed by C++, ${r.fallback} handed up and built in TypeScript, 0 triaged out (--events prints every event)\n`);
+  (opts.onSummary ?? summariseFor(opts))(r.stats, { overlong: r.overlong, lines: r.lines }, failures);
   failOnUnreadable(unusable);
   return 0;
 }
@@ -289,7 +302,11 @@ function plural(n: number, what: string): string {
   return `${n} ${what}${n === 1 ? '' : 's'}`;
 }
 
-function summarise(s: ReassemblerStats, src: { overlong: number; lines: number }, failures: string[], always: boolean): void {
+function summariseFor(opts: ReplayOptions): (s: ReassemblerStats, src: SourceCounts, failures: string[]) => void {
+  return (s, src, failures) => summarise(s, src, failures, opts.stats === true);
+}
+
+export function summarise(s: ReassemblerStats, src: SourceCounts, failures: string[], always: boolean): void {
   const trouble = s.parseErrors + s.evicted + s.lateRecords + s.decodeErrors + s.serialGaps + src.overlong + s.uringUnknownOps;
   if (!always && trouble === 0) return;
   const parts = always

@@ -33,7 +33,7 @@ describe.skipIf(!built)('credwatch replay --events', () => {
     const viaStdin = credwatch(['replay', '--events', '-'], readFileSync(fixture(a)));
     expect(viaStdin.code).toBe(0);
     expect(viaStdin.stdout).toBe(readFileSync(goldenPath(a), 'utf8'));
-    const two = credwatch(['replay', '--events', fixture(a), fixture('hub/auditd-logs.log')]);
+    const two = credwatch(['replay', '--events', '--jobs', '1', fixture(a), fixture('hub/auditd-logs.log')]);
     expect(two.stdout.split('\n').filter(Boolean)).toHaveLength(5 + 4);
   });
 

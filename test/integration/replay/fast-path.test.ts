@@ -109,6 +109,7 @@ function expectSameLines(got: string, want: string[], what: string): void {
 describe.skipIf(!built)('replay fast path = full path on every fixture', () => {
   const files = built ? inputs() : [];
   // One stream of every fixture: three CLI runs instead of three per file (the machine is shared).
+  // --jobs 1: the full path here reads them as one stream, which is what --jobs 1 does.
   let events: AuditEvent[] = [];
 
   beforeAll(async () => {
@@ -127,13 +128,13 @@ describe.skipIf(!built)('replay fast path = full path on every fixture', () => {
   });
 
   it('--events prints what redacting each whole event and dropping its records prints', () => {
-    const r = credwatch(['replay', '--events', ...files]);
+    const r = credwatch(['replay', '--jobs', '1', '--events', ...files]);
     expect(r.code).toBe(0);
     expectSameLines(r.stdout, events.map((ev) => fullEventLine(ev, false)), '--events');
   });
 
   it('--events --records prints the fully redacted events', () => {
-    const r = credwatch(['replay', '--events', '--records', ...files]);
+    const r = credwatch(['replay', '--jobs', '1', '--events', '--records', ...files]);
     expect(r.code).toBe(0);
     expectSameLines(r.stdout, events.map((ev) => fullEventLine(ev, true)), '--events --records');
   });
@@ -141,7 +142,7 @@ describe.skipIf(!built)('replay fast path = full path on every fixture', () => {
   it('findings (--json) are what the pipeline, size cap, token trail and latest revisions give, and there are some', async () => {
     const want = await fullFindings(files);
     expect(want.length).toBeGreaterThan(10);
-    const r = credwatch(['replay', '--json', ...files]);
+    const r = credwatch(['replay', '--jobs', '1', '--json', ...files]);
     expect(r.code).toBe(0);
     expectSameLines(r.stdout, want, 'findings');
   });
