@@ -3,13 +3,12 @@
  * credential path, an env dump, a credential word) it raises nothing at medium or above; with one it does.
  * The full engine with the shipped rules, grouping on, as the daemon runs it.
  */
-import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../../src/audit/event';
 import { createHostStages } from '../../../src/pipeline/host-stages';
 import { severityRank, type Finding } from '../../../src/model/finding';
 import { latestRevisions } from '../../../src/detect/incidents';
-import { makeEvent } from '../enrich/helpers';
+import { interactiveExec } from './interactive-exec';
 
 const T0 = 1_800_000_000_000;
 let serial = 5000;
@@ -18,16 +17,7 @@ let pid = 7000;
 function exec(argv: string[]): AuditEvent {
   serial++;
   pid++;
-  const exe = `/usr/bin/${argv[0]}`;
-  return makeEvent({
-    id: `${(T0 / 1000).toFixed(3)}:${serial}`,
-    time: new Date(T0).toISOString(),
-    timeMs: T0,
-    serial,
-    syscall: { arch: 'x86_64', nr: 59, name: 'execve', success: true, exit: 0 },
-    process: { pid, ppid: 1, argv, exe, comm: path.basename(exe), cwd: '/root', auid: 1000, tty: 'pts0' },
-    records: [{ type: 'EXECVE', text: `audit(1.0:1): argc=${argv.length}` }],
-  });
+  return interactiveExec(argv, serial, pid, T0);
 }
 
 function findingsFor(argv: string[]): Finding[] {

@@ -4,7 +4,6 @@
  * h5-client-argv-padded: a cluster/runtime/HTTP client whose command line is longer than the rules read.
  * The full engine with the shipped rules, as the daemon runs it.
  */
-import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../../src/audit/event';
 import { MAX_MATCH_TEXT } from '../../../src/detect/linear-regex';
@@ -14,23 +13,14 @@ import type { Finding } from '../../../src/model/finding';
 import { createHostStages } from '../../../src/pipeline/host-stages';
 import { EventView } from '../../../src/enrich/event-view';
 import { ProcessTable } from '../../../src/enrich/process-table';
-import { makeEvent } from '../enrich/helpers';
+import { interactiveExec } from './interactive-exec';
 
 const T0 = 1_800_000_000_000;
 let serial = 9000;
 
 function exec(argv: string[]): AuditEvent {
   serial++;
-  const exe = `/usr/bin/${argv[0]}`;
-  return makeEvent({
-    id: `${(T0 / 1000).toFixed(3)}:${serial}`,
-    time: new Date(T0).toISOString(),
-    timeMs: T0,
-    serial,
-    syscall: { arch: 'x86_64', nr: 59, name: 'execve', success: true, exit: 0 },
-    process: { pid: serial, ppid: 1, argv, exe, comm: path.basename(exe), cwd: '/root', auid: 1000, tty: 'pts0' },
-    records: [{ type: 'EXECVE', text: `audit(1.0:1): argc=${argv.length}` }],
-  });
+  return interactiveExec(argv, serial, serial, T0);
 }
 
 function findingsFor(argv: string[]): Finding[] {
