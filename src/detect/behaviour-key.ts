@@ -311,3 +311,18 @@ export function behaviourKey(v: EventView, actors?: HostActors): BehaviourKey {
   if (HEX_ID.test(target)) return { actor: `container:${shortId(target)}`, object, links };
   return { actor: `container-name:${redactText(target).slice(0, 128)}`, object, links, publishes: [{ actor: RUNTIME_EXEC, object }] };
 }
+
+/**
+ * The key of a hit on another node (records with `node=`: a log replayed from elsewhere, or a central
+ * auditd writing several): every actor is scoped to that node. Host session ids, pids and container
+ * names repeat from node to node, and two nodes' behaviours must never become one incident.
+ */
+export function onNode(key: BehaviourKey, node: string): BehaviourKey {
+  const scope = (k: BehaviourKey): BehaviourKey => ({
+    ...k,
+    actor: `node:${node}/${k.actor}`,
+    ...(k.links ? { links: k.links.map(scope) } : {}),
+    ...(k.publishes ? { publishes: k.publishes.map(scope) } : {}),
+  });
+  return scope(key);
+}

@@ -26,7 +26,7 @@ import { auditdFields, processCreationFields, requiredRecordTypes } from './sigm
 import { compileRule, isExcluded, scoreRule, type CompiledRule } from './score';
 import { SequenceTracker } from './sequences';
 import { redactBoundedArgv } from './bound';
-import { behaviourKey, HostActors, type BehaviourKey } from './behaviour-key';
+import { behaviourKey, HostActors, onNode, type BehaviourKey } from './behaviour-key';
 import { IncidentGrouper, type IncidentOptions, type IncidentStats } from './incidents';
 
 export interface DetectorOptions {
@@ -427,7 +427,11 @@ class Engine implements Detector {
       return out;
     }
     const v = ctx.v;
-    ctx.key ??= behaviourKey(v, this.hostActors);
+    if (ctx.key === null) {
+      const key = behaviourKey(v, this.hostActors);
+      const node = v.ev.node;
+      ctx.key = node !== null && node !== '' && node !== this.opts.host ? onNode(key, node) : key;
+    }
     const touches = v.kind === 'open' || v.kind === 'connect';
     const emitted = this.incidents.hit(ctx.key, { rule, severity, eventId: v.ev.id, timeMs: v.ev.timeMs, time: v.ev.time, touches, ...(jti !== undefined ? { jti } : {}) }, build);
     return emitted ? latestInto(out, emitted) : out;
@@ -512,7 +516,8 @@ class Engine implements Detector {
     // The start time tells a reused pid apart: at 2,000 new processes a second pids wrap (pid_max
     // 32768) well within the suppression window, and another process is never a repeat.
     const started = v.startTime ?? '';
-    const key = `${ruleId}\0${v.pid ?? ''}\0${started}\0${v.exe ?? ''}\0${v.cmdline ?? ''}\0${jti ?? ''}`;
+    // The node: pids and start times repeat from node to node in a log of several (node=).
+    const key = `${ruleId}\0${v.ev.node ?? ''}\0${v.pid ?? ''}\0${started}\0${v.exe ?? ''}\0${v.cmdline ?? ''}\0${jti ?? ''}`;
     const last = this.recent.get(key);
     const t = v.ev.timeMs;
     if (last !== undefined && t - last >= 0 && t - last < this.suppressMs) return true;

@@ -130,6 +130,21 @@ describe.skipIf(!built)('credwatch replay: host from node=, several files in tim
     expect(new Set(json([bare]).map((f) => f.host))).toEqual(new Set([hostname()]));
   });
 
+  it('two nodes doing the same thing in one stream are two incidents, each with its node (sessions and pids repeat across nodes)', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'cw-two-nodes-'));
+    const text = readFileSync(behaviour, 'utf8');
+    const a = path.join(dir, 'a.log');
+    const b = path.join(dir, 'b.log');
+    writeFileSync(a, text.replace(/^node=\S+ /gm, 'node=node-a '));
+    writeFileSync(b, text.replace(/^node=\S+ /gm, 'node=node-b '));
+    const alone = json([a]);
+    expect(alone.length).toBeGreaterThan(0);
+    const together = json(['--jobs', '1', a, b]);
+    expect(together).toHaveLength(2 * alone.length);
+    expect(together.filter((f) => f.host === 'node-a')).toHaveLength(alone.length);
+    expect(together.filter((f) => f.host === 'node-b')).toHaveLength(alone.length);
+  });
+
   it('rotated files named newest first are read oldest first: the same findings as the whole log', () => {
     const lines = readFileSync(behaviour, 'utf8').split('\n').filter(Boolean);
     // Cut between two events (before a SYSCALL record: each event starts with one here), near the middle.
