@@ -18,7 +18,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { Sockaddr } from '../audit/event';
-import { commandLine, type EventView } from '../enrich/event-view';
+import { ruleCommandLine, type EventView } from '../enrich/event-view';
 import type { ProcessEntry } from '../enrich/process-table';
 import type { ObjectHit } from '../enrich/watched-objects';
 import { WINDOW_MARGIN, redactBoundedArgv } from './bound';
@@ -280,12 +280,16 @@ const redactedObjects = new Map<string, string>();
  * `docker login` is a password, and a key built from the joined text kept it in clear.
  */
 function redactedObject(raw: string, v: EventView): string {
-  let out = redactedObjects.get(raw);
+  const argv = raw.startsWith('cmd:') ? v.argv : null;
+  // Keyed by the arguments, not their joined text: ['login -p X'] and ['login', '-p', 'X'] join alike
+  // but redact differently as an argv, so one must not be served the other's result.
+  const key = argv ? `argv\0${windowOf(argv.join('\0'))}` : raw;
+  let out = redactedObjects.get(key);
   if (out === undefined) {
-    const text = raw.startsWith('cmd:') && v.argv ? `cmd:${windowOf(commandLine(redactBoundedArgv(v.argv)) ?? '?')}` : raw;
+    const text = argv ? `cmd:${windowOf(ruleCommandLine(redactBoundedArgv(argv)) ?? '?')}` : raw;
     out = (text.length > MAX_OBJECT_CHARS ? redactCutText(text) : redactText(text)).slice(0, MAX_OBJECT_CHARS);
     if (redactedObjects.size >= 1024) redactedObjects.clear();
-    if (raw.length <= 4 * MAX_OBJECT_CHARS) redactedObjects.set(raw, out);
+    if (key.length <= 4 * MAX_OBJECT_CHARS) redactedObjects.set(key, out);
   }
   return out;
 }

@@ -429,8 +429,8 @@ class Engine implements Detector {
     const v = ctx.v;
     if (ctx.key === null) {
       const key = behaviourKey(v, this.hostActors);
-      const node = v.ev.node;
-      ctx.key = node !== null && node !== '' && node !== this.opts.host ? onNode(key, node) : key;
+      const node = hostOf(v, this.opts.host);
+      ctx.key = node !== this.opts.host ? onNode(key, node) : key;
     }
     const touches = v.kind === 'open' || v.kind === 'connect';
     const emitted = this.incidents.hit(ctx.key, { rule, severity, eventId: v.ev.id, timeMs: v.ev.timeMs, time: v.ev.time, touches, ...(jti !== undefined ? { jti } : {}) }, build);
