@@ -3,6 +3,7 @@
 #include "triage.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <optional>
 
@@ -935,9 +936,10 @@ void ReplayEvents::Emit(Entry* e, bool incomplete, ReplayOutput* out) {
   e->node->emitted.Add(e->serial, e->timeMs);
   stats_.events++;
   if (incomplete) stats_.incomplete++;
-  const size_t mark = out->out.size();
+  size_t mark = out->out.size();
   if (triage_ != nullptr) {
-    if (!incomplete && Note(*e, out)) return;
+    if (!incomplete && (Note(*e, out) || Repeat(*e, out))) return;
+    mark = out->out.size();  // after a template announcement: the event comes after it
   } else if (Format(*e, incomplete, out->out)) {
     stats_.native++;
     return;
@@ -965,6 +967,59 @@ bool ReplayEvents::Note(const Entry& e, ReplayOutput* out) {
   out->noteEnds.push_back(static_cast<uint32_t>(out->out.size()));
   stats_.noted++;
   return true;
+}
+
+namespace {
+
+// src/native/repeat-note.ts reads each number of a repeat note's stamp as at most 15 digits; C++ takes
+// longer runs (leading zeros): such an event is never collapsed, so every repeat note can be read.
+bool ShortStampNumbers(const char* id, size_t n) {
+  size_t run = 0;
+  for (size_t i = 0; i < n; i++) {
+    run = id[i] >= '0' && id[i] <= '9' ? run + 1 : 0;
+    if (run > 15) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool ReplayEvents::ShortStampNumbers(const Entry& e) {
+  const Rec& first = e.recs.front();
+  return credwatch::ShortStampNumbers(e.arena.data() + first.offset + first.idStart, first.idLen);
+}
+
+bool ReplayEvents::Repeat(const Entry& e, ReplayOutput* out) {
+  if (!triage_->repeatsOn() || !triage_->passedInteresting() || !ShortStampNumbers(e)) return false;
+  repeatRecords_.clear();
+  repeatScope_.clear();
+  for (const Rec& r : e.recs) {
+    const uint32_t from = r.idStart - 6;
+    repeatRecords_.push_back(RecordRef{r.type, r.offset + from, r.length - from, 1});
+    repeatScope_.append(e.arena, r.offset, from);
+    repeatScope_.push_back('\n');  // a line holds no newline: prefixes cannot run into each other
+  }
+  const RepeatDecision d = repeats_.Decide(repeatRecords_, e.arena, repeatScope_);
+  if (d == RepeatDecision::kSkipped) return false;
+  out->out.push_back(d == RepeatDecision::kRepeat ? 'R' : 'T');
+  out->out.push_back('\0');
+  out->out.append(repeats_.note());
+  if (d == RepeatDecision::kTemplate) {
+    char num[16];
+    out->out.push_back('\0');
+    for (size_t i = 0; i < e.recs.size(); i++) {
+      if (i > 0) out->out.push_back(',');
+      out->out.append(num, static_cast<size_t>(std::to_chars(num, num + sizeof(num), e.recs[i].type).ptr - num));
+    }
+    out->out.push_back('\0');
+    for (size_t i = 0; i < e.recs.size(); i++) {
+      if (i > 0) out->out.push_back(',');
+      out->out.append(num, static_cast<size_t>(std::to_chars(num, num + sizeof(num), e.recs[i].idStart - 6).ptr - num));
+    }
+  }
+  out->noteEnds.push_back(static_cast<uint32_t>(out->out.size()));
+  if (d == RepeatDecision::kRepeat) stats_.repeats++;
+  return d == RepeatDecision::kRepeat;
 }
 
 bool ReplayEvents::Format(const Entry& e, bool incomplete, std::string& o) {

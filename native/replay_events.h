@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "batch.h"
+#include "repeat_cache.h"
 
 namespace credwatch {
 
@@ -52,6 +53,7 @@ struct ReplayStats {
   uint64_t native = 0;    // events written here
   uint64_t fallback = 0;  // events handed to TypeScript
   uint64_t noted = 0;     // findings mode: events the triage replaced by a process note
+  uint64_t repeats = 0;   // findings mode: passed events sent as a repeat note of an earlier one
 };
 
 // What one Push/Finish produced, in order: `out` holds JSON lines; each fallback event is to be
@@ -73,7 +75,12 @@ struct ReplayOutput {
   };
   std::vector<ParseFailure> failures;  // the first few only (failureLimit); all are counted
   // Findings mode: `out` holds process notes back to back (no JSON); each ends at noteEnds[i]. A
-  // fallback event comes before the notes that start at or after its outOffset.
+  // fallback event comes before the notes that start at or after its outOffset. With repeat collapse
+  // (the triage spec's `repeats`) the notes also hold, each after a one-letter kind and a NUL:
+  //   T  a template announcement (RepeatCache's, then NUL, the record types and NUL, each record's
+  //      line prefix length before "audit(", comma-separated); the fallback event right after it is
+  //      the template;
+  //   R  a repeat note (RepeatCache's): an event equal to a template but for stamp, pid and a0..a3.
   std::vector<uint32_t> noteEnds;
   void Clear() {
     noteEnds.clear();
@@ -114,6 +121,7 @@ class ReplayEvents {
   // up as its process note, every other event as its records. Set before the first Push.
   void SetTriage(std::unique_ptr<Triage> triage);
   const Triage* triage() const { return triage_.get(); }
+  const RepeatStats& repeatStats() const { return repeats_.stats(); }
 
  private:
   struct Rec {
@@ -160,6 +168,8 @@ class ReplayEvents {
   void Emit(Entry* e, bool incomplete, ReplayOutput* out);
   bool Format(const Entry& e, bool incomplete, std::string& o);
   bool Note(const Entry& e, ReplayOutput* out);
+  bool Repeat(const Entry& e, ReplayOutput* out);
+  static bool ShortStampNumbers(const Entry& e);
   Entry* NewEntry();
   void Recycle(Entry* e);
 
@@ -187,6 +197,12 @@ class ReplayEvents {
   std::unique_ptr<Triage> triage_;
   std::vector<RecordRef> triageRecords_;  // the event's records as netlink text, in its arena
   std::string note_;
+  // Repeat collapse in findings mode, as the live reader does it (native/repeat_cache.h), on whole
+  // log lines from "audit(" (auditd's enrichment included: the event is built from it) with each
+  // line's prefix as the scope.
+  RepeatCache repeats_;
+  std::vector<RecordRef> repeatRecords_;
+  std::string repeatScope_;
 };
 
 // Exposed for tests through the binding: is `s` plain text (redactText would return it unchanged)?
