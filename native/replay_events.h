@@ -54,6 +54,7 @@ struct ReplayStats {
   uint64_t fallback = 0;  // events handed to TypeScript
   uint64_t noted = 0;     // findings mode: events the triage replaced by a process note
   uint64_t repeats = 0;   // findings mode: passed events sent as a repeat note of an earlier one
+  uint64_t notesAgain = 0;  // findings mode: notes of the previous note's process facts (in `a` runs)
 };
 
 // What one Push/Finish produced, in order: `out` holds JSON lines; each fallback event is to be
@@ -80,7 +81,9 @@ struct ReplayOutput {
   //   T  a template announcement (RepeatCache's, then NUL, the record types and NUL, each record's
   //      line prefix length before "audit(", comma-separated); the fallback event right after it is
   //      the template;
-  //   R  a repeat note (RepeatCache's): an event equal to a template but for stamp, pid and a0..a3.
+  //   R  a repeat note (RepeatCache's): an event equal to a template but for stamp, pid and a0..a3;
+  //   a  a run of non-exec notes right after a note (nothing between) whose process facts they repeat,
+  //      only their stamps differing: 8 digits of count, NUL, 16 digits of their latest time.
   std::vector<uint32_t> noteEnds;
   void Clear() {
     noteEnds.clear();
@@ -169,6 +172,8 @@ class ReplayEvents {
   bool Format(const Entry& e, bool incomplete, std::string& o);
   bool Note(const Entry& e, ReplayOutput* out);
   bool Repeat(const Entry& e, ReplayOutput* out);
+  void AppendNote(const std::string& note, ReplayOutput* out);
+  void NoteAgain(uint64_t timeMs, ReplayOutput* out);
   static bool ShortStampNumbers(const Entry& e);
   Entry* NewEntry();
   void Recycle(Entry* e);
@@ -201,6 +206,15 @@ class ReplayEvents {
   // log lines from "audit(" (auditd's enrichment included: the event is built from it) with each
   // line's prefix as the scope.
   RepeatCache repeats_;
+  // The facts of the last note written, while nothing else came after it (native/triage.cc's note from
+  // its pid on; an exec's without its argv), and the `a` item of the current run in `out`.
+  static constexpr size_t kNoAgain = static_cast<size_t>(-1);
+  static constexpr size_t kAgainBytes = 2 + 8 + 1 + 16;
+  static constexpr uint64_t kMaxAgainRun = 99999999;
+  std::string lastFacts_;
+  bool factsValid_ = false;
+  size_t againAt_ = kNoAgain;
+  uint64_t againCount_ = 0, againTimeMs_ = 0;
   std::vector<RecordRef> repeatRecords_;
   std::string repeatScope_;
 };

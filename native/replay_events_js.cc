@@ -127,6 +127,7 @@ class ReplayEventScanner : public Napi::ObjectWrap<ReplayEventScanner> {
     o.Set("fallback", static_cast<double>(s.fallback));
     o.Set("noted", static_cast<double>(s.noted));
     o.Set("repeats", static_cast<double>(s.repeats));
+    o.Set("notesAgain", static_cast<double>(s.notesAgain));
     const RepeatStats& rs = scanner_->repeatStats();
     o.Set("repeatTemplates", static_cast<double>(rs.templates));
     o.Set("repeatEvictions", static_cast<double>(rs.evictions));

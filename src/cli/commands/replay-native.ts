@@ -448,26 +448,16 @@ export class NativeFindingsReplay {
   }
 
   /**
-   * In a storm most notes repeat the previous one's process facts (a process opening file after
-   * file, or right after its exec): only the stamp is read then. An exec note always goes in full (it
-   * replaces the argv); what follows it is compared with its facts without the argv, which is what
+   * A process note in full, or an item of repeat collapse (announce, repeat) or a run of notes that
+   * repeat the previous one's process facts (again). An exec note always goes in full (it replaces
+   * the argv); the scanner compares what follows it with its facts without the argv, which is what
    * observeProcess of a non-exec event would leave unchanged after it.
    */
   private note(text: string): void {
     const kind = text.charCodeAt(0);
+    if (kind === 97 /* a */) return this.again(text);
     if (kind === 84 /* T */) return this.announce(text);
     if (kind === 82 /* R */) return this.repeat(text);
-    const isExec = kind === 101; /* e */
-    const at = nthNul(text, -1, STAMP_FIELDS);
-    if (!isExec && at > 0 && this.lastFacts !== null && text.length - at === this.lastFacts.length && text.endsWith(this.lastFacts)) {
-      const t1 = text.indexOf('\0', 2);
-      const t2 = text.indexOf('\0', t1 + 1);
-      const timeMs = Number(text.slice(t1 + 1, t2));
-      if (Number.isSafeInteger(timeMs) && this.sink.onNoteAgain(this.lastPid, timeMs)) {
-        this.notesAgain++;
-        return;
-      }
-    }
     const note = parseProcessNote(text);
     if (note === null) {
       this.badNotes++;
@@ -475,9 +465,31 @@ export class NativeFindingsReplay {
       return;
     }
     this.sink.onNote(note);
-    const argvAt = isExec && at > 0 ? nthNul(text, at, FACT_FIELDS) : -1;
+    const at = nthNul(text, -1, STAMP_FIELDS);
+    const argvAt = kind === 101 /* e */ && at > 0 ? nthNul(text, at, FACT_FIELDS) : -1;
     this.lastFacts = at > 0 ? text.slice(at, argvAt < 0 ? text.length : argvAt) : null;
     this.lastPid = note.pid;
+  }
+
+  /**
+   * `a\0COUNT\0TIME` (8 and 16 digits): COUNT non-exec notes right after the last one, of its process
+   * facts, the latest at TIME. Only the entry's last-seen time and LRU place change (observedAgain); if
+   * the entry is gone after all, the notes are given in full, rebuilt from the facts kept here.
+   */
+  private again(text: string): void {
+    const count = text.length === 27 ? Number(text.slice(2, 10)) : NaN;
+    const timeMs = Number(text.slice(11));
+    if (!Number.isSafeInteger(count) || count < 1 || !Number.isSafeInteger(timeMs) || this.lastFacts === null) {
+      this.badNotes++; // the two sides disagree on what came before: a bug, counted and reported
+      return;
+    }
+    for (let i = 0; i < count; i++) {
+      if (this.sink.onNoteAgain(this.lastPid, timeMs)) continue;
+      const note = parseProcessNote(`o\u00000\u0000${timeMs}\u00000${this.lastFacts}`);
+      if (note === null) this.badNotes++;
+      else this.sink.onNote(note);
+    }
+    this.notesAgain += count;
   }
 }
 
