@@ -301,8 +301,8 @@ export class NativeFindingsReplay {
   badNotes = 0;
   /** Notes taken as a repeat of the previous one (onNoteAgain), not parsed. */
   notesAgain = 0;
-  /** The facts of the last note handed to the sink when nothing came after it (else null), and its pid. */
-  private lastFacts: string | null = null;
+  /** The last note handed to the sink when nothing came after it (else null), and its pid: an `a` run repeats its facts. */
+  private lastNote: string | null = null;
   private lastPid = 0;
   /** Repeat notes decided from their template's outcome, and those rebuilt for the full path. */
   repeatsCollapsed = 0;
@@ -368,7 +368,7 @@ export class NativeFindingsReplay {
     if (meta !== null && fbBytes !== null) {
       forEachFallback(fbBytes, meta, this.counters, (at, ev) => {
         notesUpTo(at);
-        this.lastFacts = null; // the event may have changed the process table
+        this.lastNote = null; // the event may have changed the process table
         const t = this.pending;
         this.pending = null;
         if (t !== null && t.serial === ev.serial && ev.records.length === t.types.length) {
@@ -413,7 +413,7 @@ export class NativeFindingsReplay {
 
   /** `R\0` and a repeat note: decided by the detector from the template's outcome, or rebuilt for the full path. */
   private repeat(text: string): void {
-    this.lastFacts = null; // the repeat folds its process facts in
+    this.lastNote = null; // the repeat folds its process facts in
     const note = parseRepeatNote(text.slice(2));
     if (note === null) {
       this.badNotes++;
@@ -461,14 +461,21 @@ export class NativeFindingsReplay {
     const note = parseProcessNote(text);
     if (note === null) {
       this.badNotes++;
-      this.lastFacts = null;
+      this.lastNote = null;
       return;
     }
     this.sink.onNote(note);
-    const at = nthNul(text, -1, STAMP_FIELDS);
-    const argvAt = kind === 101 /* e */ && at > 0 ? nthNul(text, at, FACT_FIELDS) : -1;
-    this.lastFacts = at > 0 ? text.slice(at, argvAt < 0 ? text.length : argvAt) : null;
+    this.lastNote = text;
     this.lastPid = note.pid;
+  }
+
+  /** The process facts of the last note (from the NUL before its pid; an exec's without its argv), or null. */
+  private lastFacts(): string | null {
+    const text = this.lastNote;
+    const at = text === null ? -1 : nthNul(text, -1, STAMP_FIELDS);
+    if (text === null || at < 0) return null;
+    const argvAt = text.charCodeAt(0) === 101 /* e */ ? nthNul(text, at, FACT_FIELDS) : -1;
+    return text.slice(at, argvAt < 0 ? text.length : argvAt);
   }
 
   /**
@@ -479,13 +486,14 @@ export class NativeFindingsReplay {
   private again(text: string): void {
     const count = text.length === 27 ? Number(text.slice(2, 10)) : NaN;
     const timeMs = Number(text.slice(11));
-    if (!Number.isSafeInteger(count) || count < 1 || !Number.isSafeInteger(timeMs) || this.lastFacts === null) {
+    if (!Number.isSafeInteger(count) || count < 1 || !Number.isSafeInteger(timeMs) || this.lastNote === null) {
       this.badNotes++; // the two sides disagree on what came before: a bug, counted and reported
       return;
     }
+    let facts: string | null | undefined;
     for (let i = 0; i < count; i++) {
       if (this.sink.onNoteAgain(this.lastPid, timeMs)) continue;
-      const note = parseProcessNote(`o\u00000\u0000${timeMs}\u00000${this.lastFacts}`);
+      const note = parseProcessNote(`o\u00000\u0000${timeMs}\u00000${(facts ??= this.lastFacts()) ?? ''}`);
       if (note === null) this.badNotes++;
       else this.sink.onNote(note);
     }
