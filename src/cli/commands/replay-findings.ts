@@ -203,7 +203,12 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
           return true;
         },
         onNote: (note) => stages.onProcessNote(note),
-        onNoteAgain: (pid, timeMs) => stages.onProcessNoteAgain(pid, timeMs),
+        onNoteAgain: (pid, timeMs, count) => {
+          // The entry is touched once with the run's latest time; the detector counts every event.
+          if (!stages.onProcessNoteAgain(pid, timeMs)) return false;
+          for (let i = 1; i < count; i++) stages.detector.onProcessNote();
+          return true;
+        },
       })
     : null;
   const auditStats = (): ReassemblerStats => (fast ? fast.stats() : pipeline.stats);

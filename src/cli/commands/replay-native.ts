@@ -238,10 +238,11 @@ export interface FindingsSink {
   /** A boring event, as the process facts the enrich stage keeps from it. */
   onNote(note: ProcessNote): void;
   /**
-   * A boring non-exec event right after another of the same process whose note held the same facts
-   * (only the stamp and record types differ): returns false when it must be given to onNote after all.
+   * `count` boring non-exec events right after another of the same process whose note held the same
+   * facts (only the stamps and record types differ), the latest at `timeMs`: returns false when they
+   * must be given to onNote after all.
    */
-  onNoteAgain(pid: number, timeMs: number): boolean;
+  onNoteAgain(pid: number, timeMs: number, count: number): boolean;
 }
 
 /** Counters of one event's build, to add again for each repeat decided without a build. */
@@ -490,14 +491,14 @@ export class NativeFindingsReplay {
       this.badNotes++; // the two sides disagree on what came before: a bug, counted and reported
       return;
     }
-    let facts: string | null | undefined;
+    this.notesAgain += count;
+    if (this.sink.onNoteAgain(this.lastPid, timeMs, count)) return;
+    const facts = this.lastFacts() ?? '';
     for (let i = 0; i < count; i++) {
-      if (this.sink.onNoteAgain(this.lastPid, timeMs)) continue;
-      const note = parseProcessNote(`o\u00000\u0000${timeMs}\u00000${(facts ??= this.lastFacts()) ?? ''}`);
+      const note = parseProcessNote(`o\u00000\u0000${timeMs}\u00000${facts}`);
       if (note === null) this.badNotes++;
       else this.sink.onNote(note);
     }
-    this.notesAgain += count;
   }
 }
 
