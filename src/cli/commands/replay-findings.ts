@@ -37,6 +37,8 @@ import { RuleTrustError } from '../../detect/rule-file-trust';
 import { failOnUnreadable, unreadable, type UnreadableFile } from './replay-unreadable';
 import { NativeFindingsReplay, nativeReplay } from './replay-native';
 import { replayTriageFor } from '../../daemon/native-triage';
+import type { Detector } from '../../detect/engine';
+import type { NativeTriageSpec } from '../../native/types';
 
 export interface ReplayFindingsOptions {
   json?: boolean;
@@ -94,6 +96,14 @@ export interface HostReplaySink {
 }
 
 const SNIFF_BYTES = 4096;
+
+/**
+ * The native scanner's triage: the agent's spec plus opens, and repeat collapse as the live reader has
+ * it (agent.ts triageSpec): off with Sigma rules loaded, which read the records themselves.
+ */
+function replayTriage(detector: Detector): NativeTriageSpec {
+  return { ...replayTriageFor(detector).spec, repeats: detector.sigmaRules().length === 0 };
+}
 
 /** Fails early, before any output, when a file cannot be opened. */
 function checkReadable(path: string): void {
@@ -181,13 +191,24 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   // Not in a --jobs parent: its host files are read by the workers.
   const native = opts.remote || inputs.some((x) => x.file === '-' && !looksLikeKubeAudit(x.opened.head)) ? null : nativeReplay();
   const fast = native
-    ? new NativeFindingsReplay(native, replayTriageFor(detector).spec, {
-        onEvent: (ev) => {
-          const f = stages.onAuditEvent(ev);
+    ? new NativeFindingsReplay(native, replayTriage(detector), {
+        onEvent: (ev, template) => {
+          const f = stages.onAuditEvent(ev, template);
           if (f.length > 0) emit(f);
         },
+        onRepeat: (note, rebuild) => {
+          const f = stages.onRepeat(note, rebuild);
+          if (f === null) return false;
+          if (f.length > 0) emit(f);
+          return true;
+        },
         onNote: (note) => stages.onProcessNote(note),
-        onNoteAgain: (pid, timeMs) => stages.onProcessNoteAgain(pid, timeMs),
+        onNoteAgain: (pid, timeMs, count) => {
+          // The entry is touched once with the run's latest time; the detector counts every event.
+          if (!stages.onProcessNoteAgain(pid, timeMs)) return false;
+          for (let i = 1; i < count; i++) stages.detector.onProcessNote();
+          return true;
+        },
       })
     : null;
   const auditStats = (): ReassemblerStats => (fast ? fast.stats() : pipeline.stats);
@@ -251,6 +272,8 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   // textsCut here is the workers' only: this process's own count is read at the end, after the kube files.
   const st = hostCounters(auditStats(), overlongLines(), detector.stats, 0);
   if (opts.sink) {
+    // A worker prints nothing: a lost repeat fails it here, or the parent's counts would hide it.
+    if (fast && fast.repeatsLost > 0) throw new RuntimeFailure(`native replay lost ${fast.repeatsLost} repeat notes whose template this version does not hold`);
     opts.sink.end({ ...st, textsCut: matchStats.textsCut });
     return 0;
   }
@@ -276,10 +299,12 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   if (opts.stats && fast) {
     const n = fast.stats();
     process.stderr.write(
-      `replay: native scanner: ${n.fallback} events handed up in full (${n.triagePassed ?? 0} a rule might fire on, ${n.triageUnsure ?? 0} not understood by the triage, the rest of kinds it does not triage or incomplete), ${n.noted ?? 0} triaged out as process notes (${fast.notesAgain} of them the same process facts as the note before), ${n.native} printed, ${fast.badNotes} unreadable notes\n`,
+      `replay: native scanner: ${n.fallback} events handed up in full (${n.triagePassed ?? 0} a rule might fire on, ${n.triageUnsure ?? 0} not understood by the triage, the rest of kinds it does not triage or incomplete), ${n.noted ?? 0} triaged out as process notes (${fast.notesAgain} of them the same process facts as the note before), ${n.native} printed, ${fast.badNotes} unreadable notes\n` +
+        `replay: repeat collapse: ${n.repeats ?? 0} passed events sent as repeats of ${n.repeatTemplates ?? 0} templates (${n.repeatEvictions ?? 0} templates pushed out, ${n.repeatSkipped ?? 0} events of a shape never collapsed), ${fast.repeatsCollapsed} decided from their template, ${fast.repeatsExpanded} rebuilt for the full path, ${fast.repeatsLost} lost\n`,
     );
   }
   if (fast && fast.badNotes > 0) throw new RuntimeFailure(`native replay wrote ${fast.badNotes} process notes this version cannot read`);
+  if (fast && fast.repeatsLost > 0) throw new RuntimeFailure(`native replay lost ${fast.repeatsLost} repeat notes whose template this version does not hold`);
   const ts = trail.stats;
   if (opts.stats || ts.malformedCredential > 0 || ts.requestsCut > 0) {
     process.stderr.write(
