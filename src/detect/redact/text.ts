@@ -284,10 +284,13 @@ function lastRun(s: string, inRun: (c: number) => boolean): number {
  */
 export function redactCutText(s: string): string {
   let out = redactText(s);
-  const wordAt = lastRun(out, isNotSpaceCode);
-  const word = out.slice(wordAt);
-  const url = CUT_URL_USERINFO.exec(word);
-  if (url && !isReference(url[2] as string)) out = `${out.slice(0, wordAt + url.index)}${url[1] as string}${REDACTED}`;
+  // A URL's userinfo needs a scheme: without `://` neither the last word is looked for nor the regex
+  // run (it tries every start in the word, ~8 ns a character).
+  if (out.includes('://')) {
+    const wordAt = lastRun(out, isNotSpaceCode);
+    const url = CUT_URL_USERINFO.exec(out.slice(wordAt));
+    if (url && !isReference(url[2] as string)) out = `${out.slice(0, wordAt + url.index)}${url[1] as string}${REDACTED}`;
+  }
   // An unclosed `"name": "value`: its value opens at the last quote, its name is between the two before.
   const open = out.lastIndexOf('"');
   const nameOpen = open > 0 ? out.lastIndexOf('"', out.lastIndexOf('"', open - 1) - 1) : -1;
