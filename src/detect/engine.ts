@@ -25,7 +25,6 @@ import { SigmaIndex } from './sigma/prefilter';
 import { auditdFields, processCreationFields, requiredRecordTypes } from './sigma/host-fields';
 import { compileRule, isExcluded, scoreRule, type CompiledRule } from './score';
 import { SequenceTracker } from './sequences';
-import { MAX_MATCH_TEXT } from './linear-regex';
 import { redactBoundedArgv } from './bound';
 import { evidenceRecords, findingArgv } from './event-redaction';
 import { behaviourKey, HostActors, onNode, type BehaviourKey } from './behaviour-key';
@@ -150,18 +149,6 @@ function latestInto(out: Finding[] | null, f: Finding): Finding[] {
  * tick's sweep of it, once a second) small; it was 65,536 keys, each with a full command line.
  */
 const RECENT_MAX = 8192;
-
-/**
- * The command line as a repeat key holds it: what the rules match of it (its first and last
- * MAX_MATCH_TEXT / 2 characters: linear-regex.ts) and its length. A builder-bounded argv still joins
- * to ~128 KiB; as a Map key V8 hashes a string that long by its length alone (past 16,383
- * characters), so every such key collided and each lookup compared them all (0.6 ms an event).
- */
-function repeatCmdline(c: string | null): string {
-  if (c === null) return '';
-  if (c.length <= MAX_MATCH_TEXT) return c;
-  return `${c.slice(0, MAX_MATCH_TEXT / 2)}\0${c.length}\0${c.slice(-MAX_MATCH_TEXT / 2)}`;
-}
 
 function raise(s: Severity, steps: number): Severity {
   return SEVERITIES[Math.min(SEVERITIES.length - 1, severityRank(s) + steps)] as Severity;
@@ -531,7 +518,10 @@ class Engine implements Detector {
     // 32768) well within the suppression window, and another process is never a repeat.
     const started = v.startTime ?? '';
     // The node: pids and start times repeat from node to node in a log of several (node=).
-    const key = `${ruleId}\0${v.ev.node ?? ''}\0${v.pid ?? ''}\0${started}\0${v.exe ?? ''}\0${repeatCmdline(v.cmdline)}\0${jti ?? ''}`;
+    // The command line is the bounded one the rules read (event-view.ts: at most ~8 KiB). Whole, a
+    // builder-bounded argv joins to ~128 KiB, and V8 hashes a string past 16,383 characters by its
+    // length alone: every such key collided, and a lookup compared them all (0.6 ms an event).
+    const key = `${ruleId}\0${v.ev.node ?? ''}\0${v.pid ?? ''}\0${started}\0${v.exe ?? ''}\0${v.cmdline ?? ''}\0${jti ?? ''}`;
     const last = this.recent.get(key);
     const t = v.ev.timeMs;
     if (last !== undefined && t - last >= 0 && t - last < this.suppressMs) return true;
