@@ -51,7 +51,7 @@ export function evidenceRecords(v: EventView): Records {
   const m = memoOf(v);
   if (m.records === undefined) {
     const argv = v.ev.process?.argv ? findingArgv(v) : null;
-    m.records = redactRecords(v.ev.records, argv);
+    m.records = redactRecords(v.ev.records, argv, { argvRedacted: true });
   }
   return m.records.map((r) => ({ ...r }));
 }
