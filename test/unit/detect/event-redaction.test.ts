@@ -3,6 +3,9 @@
  * finding on it (detect/event-redaction.ts). What is shared must be that event's and nobody else's:
  * another event (even of the same pid) gets its own, and no finding can change what the next is given.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { evidenceRecords, findingArgv } from '../../../src/detect/event-redaction';
 import { createDetector } from '../../../src/detect/engine';
@@ -54,5 +57,25 @@ describe('the redaction one event shares between its findings', () => {
     for (const s of shown) expect(s).toEqual(shown[0]);
     expect(shown[0]?.[2]).toContain('Bearer [REDACTED]');
     expect(JSON.stringify(found)).not.toContain(SECRET);
+  });
+
+  it("a rule's description is redacted once per rule set: a reload with another text shows the new one, still redacted", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-rule-text-'));
+    fs.chmodSync(dir, 0o755);
+    const write = (desc: string): void =>
+      fs.writeFileSync(
+        path.join(dir, 'r.yaml'),
+        `rules:\n  - id: t1-curl\n    title: Test curl\n    description: ${desc}\n    severity: low\n    confidence: low\n    mitre: [T1552.007]\n    covers: [H6]\n    indicators:\n      - id: curl\n        weight: 2\n        anchor: true\n        match:\n          event: exec\n          argv: '^curl example-rule-text'\n    threshold: 2\n`,
+        { mode: 0o644 },
+      );
+    write(`first, with api_key=${SECRET}`);
+    const d = createDetector({ host: 'node-a', incidents: false, rulesDir: dir });
+    const first = d.onEvent(view(['curl', 'example-rule-text', 'a'], 5)).find((f) => f.rule === 't1-curl');
+    expect(first?.description).toBe('first, with api_key=[REDACTED]');
+    write(`second, with api_key=${SECRET}x`);
+    d.reload();
+    const second = d.onEvent(view(['curl', 'example-rule-text', 'b'], 6)).find((f) => f.rule === 't1-curl');
+    expect(second?.description).toBe('second, with api_key=[REDACTED]');
+    fs.rmSync(dir, { recursive: true });
   });
 });
