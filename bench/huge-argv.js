@@ -3,7 +3,10 @@
  * What one exec with a ~1.2 MB argv costs (issue 15: it was 50-130 ms an event): 10 arguments of
  * 120 KB, chunked by the kernel into aN[k] hex records (2.4 MB of log text), in three shapes: ASCII
  * letters, words with spaces, and bytes that are not UTF-8 (every one a surrogate escape), and a
- * curl whose last argument ends in a bearer token (rules fire: the finding path is timed too). Stages:
+ * curl whose last argument ends in a bearer token (rules fire: the finding path is timed too), a shell
+ * command that reads the pod token and calls the API with it, then 1.2 MB of arguments (several rules
+ * fire on one event), and the curl again with the Sigma corpus (test/fixtures/sigma, the files that load)
+ * in a rules directory, as `--rules-dir` loads it (findings stage only). Stages:
  *   build     parse, reassemble, buildEvent with the bounded argv the agent's pipeline builds
  *             (src/audit/argv-bound.ts)
  *   exact     the same with the exact argv (`replay --events`; before the bound, `build` was this)
@@ -36,10 +39,17 @@ const SHAPES = {
   words: (k, i) => (k % 9 === 0 ? 0x20 : 0x61 + ((k + i) % 26)),
   nonUtf8: (k, i) => 0x80 + ((k * 31 + i) % 128),
   curlToken: null,
+  multiRule: 'multi',
 };
 const TOKEN = 'Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2EifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ';
 
 function argvOf(shape) {
+  if (shape === 'multi') {
+    const script = `cat /var/run/secrets/kubernetes.io/serviceaccount/token; curl -k -H "${TOKEN}" https://kubernetes.default.svc/api/v1/secrets`;
+    const a = ['/bin/sh', '-c', script];
+    for (let i = 0; i < ARGS; i++) a.push(Buffer.alloc(ARG_BYTES, 0x61 + i));
+    return a;
+  }
   if (shape === null) {
     const a = ['/usr/bin/curl'];
     for (let i = 0; i < ARGS - 1; i++) a.push('-H', Buffer.alloc(ARG_BYTES, 0x61 + i));
@@ -74,14 +84,40 @@ function time(fn) {
   return Number(process.hrtime.bigint() - s) / 1e6;
 }
 
-function stage(name, argv, exe) {
-  const stages = createHostStages({ host: 'bench', users: null });
+/** A rules directory with every Sigma corpus rule that loads next to the pack (each file tried alone). */
+function sigmaRulesDir() {
+  const fs = require('node:fs');
+  const { loadRunnableRuleSet } = require(path.join(dist, 'detect/rule-set.js'));
+  const files = (dir) => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : /\.ya?ml$/.test(e.name) ? [path.join(dir, e.name)] : []));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-huge-argv-sigma-'));
+  fs.chmodSync(dir, 0o755);
+  let loaded = 0;
+  for (const f of files(path.join(__dirname, '..', 'test/fixtures/sigma/rules'))) {
+    const one = path.join(dir, path.basename(f));
+    fs.copyFileSync(f, one);
+    fs.chmodSync(one, 0o644);
+    try {
+      loadRunnableRuleSet([dir]);
+      loaded++;
+    } catch {
+      fs.rmSync(one);
+    }
+  }
+  return { dir, loaded };
+}
+
+let lastFindings = 0;
+
+function stage(name, argv, exe, rulesDir) {
+  const stages = createHostStages({ host: 'bench', users: null, ...(rulesDir ? { rulesDir } : {}) });
   const cap = new FindingCap();
   const times = [];
   let built = null;
   let findings = 0;
   for (let n = 1; n <= WARM + RUNS; n++) {
-    const recs = linesToRecords(hostileExecLines({ serial: n, argv, exe }).trimEnd().split('\n'));
+    // Each event its own login session: a new incident each time, so every timed event that a rule
+    // fires on builds and emits its finding (in one session, all but the first would be merged).
+    const recs = linesToRecords(hostileExecLines({ serial: n, argv, exe, ses: n }).trimEnd().split('\n'));
     const t = time(() => {
       if (name === 'findings') {
         const p = new AuditPipeline({ stages, live: false, onFindings: (fs) => (findings += cap.applyAll(fs).length) });
@@ -102,7 +138,8 @@ function stage(name, argv, exe) {
     });
     if (n > WARM) times.push(t);
   }
-  if (name === 'findings' && exe === '/usr/bin/curl' && findings === 0) throw new Error('the curl shape raised no finding');
+  if (name === 'findings' && (exe === '/usr/bin/curl' || exe === '/bin/sh') && findings === 0) throw new Error(`the ${exe} shape raised no finding`);
+  if (name === 'findings') lastFindings = +(findings / (WARM + RUNS)).toFixed(2);
   if (built !== null) {
     // Every argument there (cut or not), with its exact length when cut.
     const got = built.process.argv.length;
@@ -122,11 +159,22 @@ for (const [shape, fn] of Object.entries(SHAPES)) {
   const exe = argv[0];
   const asStrings = argv.map((a) => (Buffer.isBuffer(a) ? a.toString('latin1') : a));
   const peer = median(Array.from({ length: RUNS }, () => time(() => JSON.stringify(asStrings))));
-  rows.push({ shape, argvBytes: ARGS * ARG_BYTES, buildMs: stage('build', argv, exe), exactMs: stage('exact', argv, exe), eventsMs: stage('events', argv, exe), findingsMs: stage('findings', argv, exe), peerMs: peer });
+  rows.push({ shape, argvBytes: ARGS * ARG_BYTES, buildMs: stage('build', argv, exe), exactMs: stage('exact', argv, exe), eventsMs: stage('events', argv, exe), findingsMs: stage('findings', argv, exe), findingsPerEvent: lastFindings, peerMs: peer });
+}
+{
+  // The curl again, with the Sigma corpus next to the pack: the findings stage only.
+  const { dir, loaded } = sigmaRulesDir();
+  const argv = argvOf(null);
+  stage('findings', argv, argv[0], dir);
+  rows.push({ shape: 'curlToken+sigma', sigmaRules: loaded, argvBytes: ARGS * ARG_BYTES, findingsMs: stage('findings', argv, argv[0], dir), findingsPerEvent: lastFindings });
+  require('node:fs').rmSync(dir, { recursive: true, force: true });
 }
 const out = { scenario: 'huge-argv', clock: CPU ? 'cpu' : 'wall', rows, load: os.loadavg().map((x) => +x.toFixed(2)) };
 if (process.argv.includes('--json')) process.stdout.write(JSON.stringify(out) + '\n');
 else {
-  for (const r of rows) console.log(`${r.shape.padEnd(9)} build ${r.buildMs} ms  exact ${r.exactMs} ms  events ${r.eventsMs} ms  findings ${r.findingsMs} ms  (JSON.stringify of the argv ${r.peerMs} ms)`);
+  for (const r of rows) {
+    if (r.sigmaRules !== undefined) console.log(`${r.shape} (${r.sigmaRules} Sigma rules) findings ${r.findingsMs} ms (${r.findingsPerEvent} findings/event)`);
+    else console.log(`${r.shape.padEnd(9)} build ${r.buildMs} ms  exact ${r.exactMs} ms  events ${r.eventsMs} ms  findings ${r.findingsMs} ms (${r.findingsPerEvent} findings/event)  (JSON.stringify of the argv ${r.peerMs} ms)`);
+  }
   console.log(`load ${out.load.join(' ')}`);
 }

@@ -21,7 +21,8 @@ import type { Sockaddr } from '../audit/event';
 import { ruleCommandLine, type EventView } from '../enrich/event-view';
 import type { ProcessEntry } from '../enrich/process-table';
 import type { ObjectHit } from '../enrich/watched-objects';
-import { WINDOW_MARGIN, redactBoundedArgv } from './bound';
+import { WINDOW_MARGIN } from './bound';
+import { findingArgv } from './event-redaction';
 import { redactText } from './redact';
 import { redactCutText } from './redact/text';
 
@@ -242,7 +243,7 @@ function objectOf(v: EventView): string {
   if (argv && argv.length > 1) {
     // The object is named in the first kilobytes of any real command line; an attacker's megabyte of
     // padding must not make every event scan (and redact) all of it.
-    const args = boundedArgs(argv, MAX_OBJECT_SCAN);
+    const args = joinedUpTo(argv, 1, ' ', MAX_OBJECT_SCAN);
     const path = PATH_IN_ARGS.exec(args);
     // A socket named in the arguments is the endpoint (curl --unix-socket /run/docker.sock http://x/...).
     if (path?.[1]?.endsWith('.sock')) return `unix:${normalisePath(path[1])}`;
@@ -261,15 +262,18 @@ function objectOf(v: EventView): string {
 
 const windowOf = (cmd: string): string => (cmd.length > MAX_OBJECT_CHARS + WINDOW_MARGIN ? cmd.slice(0, MAX_OBJECT_CHARS + WINDOW_MARGIN) : cmd);
 
-/** argv[1..] joined with spaces, at most `max` characters (the rest is not looked at). */
-function boundedArgs(argv: readonly string[], max: number): string {
+/** argv[from..] joined with `sep`, at most `max` characters (the rest is not looked at). */
+function joinedUpTo(argv: readonly string[], from: number, sep: string, max: number): string {
   let out = '';
-  for (let i = 1; i < argv.length && out.length < max; i++) {
+  for (let i = from; i < argv.length && out.length < max; i++) {
     const a = argv[i] as string;
-    out += (i > 1 ? ' ' : '') + (a.length > max ? a.slice(0, max) : a);
+    out += (i > from ? sep : '') + (a.length > max ? a.slice(0, max) : a);
   }
   return out.length > max ? out.slice(0, max) : out;
 }
+
+/** The longest key redactedObjects keeps (an argv key is the arguments joined: see redactedObject). */
+const CACHED_KEY_CHARS = 4 * MAX_OBJECT_CHARS;
 
 /** Redacted objects by raw object: in a storm the same socket or file comes back on every event. */
 const redactedObjects = new Map<string, string>();
@@ -283,13 +287,16 @@ function redactedObject(raw: string, v: EventView): string {
   const argv = raw.startsWith('cmd:') ? v.argv : null;
   // Keyed by the arguments, not their joined text: ['login -p X'] and ['login', '-p', 'X'] join alike
   // but redact differently as an argv, so one must not be served the other's result.
-  const key = argv ? `argv\0${windowOf(argv.join('\0'))}` : raw;
-  let out = redactedObjects.get(key);
+  // Only short keys are kept, so a long argv is joined no further than that (not its 128 KiB).
+  const key = argv ? `argv\0${joinedUpTo(argv, 0, '\0', CACHED_KEY_CHARS + 1)}` : raw;
+  const cacheable = key.length <= CACHED_KEY_CHARS;
+  let out = cacheable ? redactedObjects.get(key) : undefined;
   if (out === undefined) {
-    const text = argv ? `cmd:${windowOf(ruleCommandLine(redactBoundedArgv(argv)) ?? '?')}` : raw;
+    // The finding's own redacted argv (computed once per event: event-redaction.ts).
+    const text = argv ? `cmd:${windowOf(ruleCommandLine(findingArgv(v)) ?? '?')}` : raw;
     out = (text.length > MAX_OBJECT_CHARS ? redactCutText(text) : redactText(text)).slice(0, MAX_OBJECT_CHARS);
     if (redactedObjects.size >= 1024) redactedObjects.clear();
-    if (key.length <= 4 * MAX_OBJECT_CHARS) redactedObjects.set(key, out);
+    if (cacheable) redactedObjects.set(key, out);
   }
   return out;
 }

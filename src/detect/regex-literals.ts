@@ -50,8 +50,12 @@ export function requiredLiterals(source: string): string[] | null {
   return out.length > 0 && !out.includes('') ? out : null;
 }
 
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/** `s` with A-Z lower-cased and nothing else changed (toLowerCase alone also changes non-ASCII letters). */
 export function asciiLower(s: string): string {
-  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+  // The native lower-casing is ~10x the regex's callback per run; on ASCII text the two agree.
+  return NON_ASCII.test(s) ? s.replace(/[A-Z]+/g, (m) => m.toLowerCase()) : s.toLowerCase();
 }
 
 function isAscii(code: number): boolean {

@@ -62,6 +62,6 @@ export function redactAuditEvent(ev: AuditEvent, opts: RedactEventOptions = {}):
     paths: ev.paths.map((x) => ({ ...x, name: redactField(x.name) })),
     sockaddr: ev.sockaddr ? { ...ev.sockaddr, path: redactField(ev.sockaddr.path) } : null,
     ...(ev.problems ? { problems: ev.problems.map((x) => redactField(x) as string) } : {}),
-    records: opts.records === false ? [] : redactRecords(ev.records, argv),
+    records: opts.records === false ? [] : redactRecords(ev.records, argv, { argvRedacted: true }),
   };
 }

@@ -233,7 +233,8 @@ export function redactText(s: string): string {
   if (hasSpace) out = redactCommandText(out);
   // Encoded layers: scan the decoded text; keep the redacted decoded text only when it differs.
   let cur = out;
-  for (let layer = 0; layer < MAX_DECODE_LAYERS && /%[0-9A-Fa-f]{2}/.test(cur); layer++) {
+  // includes('%') first: a scan for one character, where the regex tried every position (0.8 ms a 1.2 MB argv).
+  for (let layer = 0; layer < MAX_DECODE_LAYERS && cur.includes('%') && /%[0-9A-Fa-f]{2}/.test(cur); layer++) {
     const decoded = percentDecode(cur.replace(/\+/g, ' '));
     if (decoded === cur) break;
     const red = redactText(decoded);
@@ -284,10 +285,13 @@ function lastRun(s: string, inRun: (c: number) => boolean): number {
  */
 export function redactCutText(s: string): string {
   let out = redactText(s);
-  const wordAt = lastRun(out, isNotSpaceCode);
-  const word = out.slice(wordAt);
-  const url = CUT_URL_USERINFO.exec(word);
-  if (url && !isReference(url[2] as string)) out = `${out.slice(0, wordAt + url.index)}${url[1] as string}${REDACTED}`;
+  // A URL's userinfo needs a scheme: without `://` neither the last word is looked for nor the regex
+  // run (it tries every start in the word, ~8 ns a character).
+  if (out.includes('://')) {
+    const wordAt = lastRun(out, isNotSpaceCode);
+    const url = CUT_URL_USERINFO.exec(out.slice(wordAt));
+    if (url && !isReference(url[2] as string)) out = `${out.slice(0, wordAt + url.index)}${url[1] as string}${REDACTED}`;
+  }
   // An unclosed `"name": "value`: its value opens at the last quote, its name is between the two before.
   const open = out.lastIndexOf('"');
   const nameOpen = open > 0 ? out.lastIndexOf('"', out.lastIndexOf('"', open - 1) - 1) : -1;

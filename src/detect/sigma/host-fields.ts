@@ -101,6 +101,15 @@ class RecordFieldGetter {
     this.argv = rec.type === 'EXECVE' ? (ev.process?.argv ?? null) : null;
   }
 
+  /**
+   * Whether every field a rule can read here comes from the event's argv (and the type): true for the
+   * EXECVE records of an exec whose argv is known when none holds another wanted field. All such
+   * records of one event then answer alike, and one of them stands for the rest.
+   */
+  argvOnly(): boolean {
+    return this.argv !== null && (this.scanned ??= this.scan()).size === 0;
+  }
+
   private scan(): Map<string, string[]> {
     const out = new Map<string, string[]>();
     const parsed = parseRecord({ type: recordTypeNumber(this.rec.type) ?? 0, text: this.rec.text });
@@ -126,11 +135,19 @@ class RecordFieldGetter {
  */
 export function auditdFields(ev: AuditEvent, fieldsFor: (type: string) => ReadonlySet<string> | null): { type: string; get: FieldGetter }[] {
   const out: { type: string; get: FieldGetter }[] = [];
+  // A 1.2 MB argv comes in ~160 EXECVE records, and each answered a0..aN from the same argv: every
+  // rule's prefilter and match ran 160 times for one answer (each rule fires at most once an event).
+  let argvRecordSeen = false;
   for (const r of ev.records) {
     const type = r.type.toUpperCase();
     const fields = fieldsFor(type);
     if (fields === null) continue;
-    out.push({ type, get: new RecordFieldGetter(ev, r, fields).get });
+    const getter = new RecordFieldGetter(ev, r, fields);
+    if (type === 'EXECVE' && getter.argvOnly()) {
+      if (argvRecordSeen) continue;
+      argvRecordSeen = true;
+    }
+    out.push({ type, get: getter.get });
   }
   return out;
 }

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { createHostStages } from '../../../src/pipeline/host-stages';
 import { LinearRegexError, MAX_MATCH_TEXT, compileRegex, matchStats, verifyRegex } from '../../../src/detect/linear-regex';
-import { requiredLiterals } from '../../../src/detect/regex-literals';
+import { asciiLower, requiredLiterals } from '../../../src/detect/regex-literals';
 import { makeEvent } from '../enrich/helpers';
 
 const RULES_DIR = path.join(__dirname, '../../../src/detect/rules');
@@ -83,6 +83,26 @@ describe('linear-time rule regexes', () => {
     expect(compileRegex('kubectl').test(text)).toBe(true);
     expect(matchStats.textsCut).toBe(before + 1);
     expect(re.test('kubectl get ' + 'x'.repeat(MAX_MATCH_TEXT))).toBe(false);
+  });
+
+  it('the fields of one event (more than a few) are each prepared once while rules alternate between them', () => {
+    const a = compileRegex('kubectl\\b.*\\bsecrets\\b');
+    const b = compileRegex('(?i)etcdctl');
+    // 20 long argument texts, as an auditd EXECVE record's a0..a19 are asked for rule after rule.
+    const texts = Array.from({ length: 20 }, (_, i) => `kubectl ${i} ` + 'x'.repeat(MAX_MATCH_TEXT) + ' secrets');
+    const before = matchStats.textsCut;
+    for (let round = 0; round < 3; round++) {
+      for (const t of texts) {
+        expect(a.test(t)).toBe(true);
+        expect(b.test(t)).toBe(false);
+      }
+    }
+    expect(matchStats.textsCut).toBe(before + texts.length);
+  });
+
+  it('lower-casing for the literal pre-check changes only A-Z (a non-ASCII letter stays as it is)', () => {
+    expect(asciiLower('KUBECTL Get SECRETS')).toBe('kubectl get secrets');
+    expect(asciiLower('KUBECTL \u0130 \u03a3 \udc80 GET')).toBe('kubectl \u0130 \u03a3 \udc80 get');
   });
 
   it('a text without any literal the regex needs never reaches RE2 (and still answers right)', () => {
