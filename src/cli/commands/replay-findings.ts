@@ -79,18 +79,42 @@ export interface HostRunCounters {
   slowestEventMs: number;
 }
 
+/** The native scanner's counts in findings mode (one run's, or the --jobs workers' summed). */
+export interface NativeFindingsCounts {
+  fallback: number;
+  triagePassed: number;
+  triageUnsure: number;
+  noted: number;
+  native: number;
+  notesAgain: number;
+  badNotes: number;
+}
+
+function nativeFindingsCounts(fast: NativeFindingsReplay): NativeFindingsCounts {
+  const n = fast.stats();
+  return { fallback: n.fallback, triagePassed: n.triagePassed ?? 0, triageUnsure: n.triageUnsure ?? 0, noted: n.noted ?? 0, native: n.native, notesAgain: fast.notesAgain, badNotes: fast.badNotes };
+}
+
+/** Sums the workers' native counts; null unless every worker ran on the native scanner. */
+export function sumNativeCounts(all: readonly (NativeFindingsCounts | null)[]): NativeFindingsCounts | null {
+  if (all.length === 0 || all.some((n) => n === null)) return null;
+  const out = { ...all[0]! };
+  for (const n of all.slice(1)) for (const k of Object.keys(out) as (keyof NativeFindingsCounts)[]) out[k] += n![k];
+  return out;
+}
+
 /** Host files replayed elsewhere: started with every host input in replay order, then asked file by file. */
 export interface RemoteHostReplay {
   start(inputs: { file: string; input: Readable; head: string }[]): void;
   file(file: string): Promise<HostFileResult>;
   /** The findings emitted at the workers' ends (in-flight events flushed, windows closed) and their counters. */
-  end(): Promise<{ findings: Finding[]; counters: HostRunCounters }>;
+  end(): Promise<{ findings: Finding[]; counters: HostRunCounters; native: NativeFindingsCounts | null }>;
 }
 
 export interface HostReplaySink {
   findings(raw: Finding[]): void;
   fileDone(file: string, counts: { records: number; parseErrors: number; overlongLines: number }): void;
-  end(counters: HostRunCounters): void;
+  end(counters: HostRunCounters, native: NativeFindingsCounts | null): void;
 }
 
 const SNIFF_BYTES = 4096;
@@ -251,13 +275,15 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   // textsCut here is the workers' only: this process's own count is read at the end, after the kube files.
   const st = hostCounters(auditStats(), overlongLines(), detector.stats, 0);
   if (opts.sink) {
-    opts.sink.end({ ...st, textsCut: matchStats.textsCut });
+    opts.sink.end({ ...st, textsCut: matchStats.textsCut }, fast ? nativeFindingsCounts(fast) : null);
     return 0;
   }
+  let scanner = fast ? nativeFindingsCounts(fast) : null;
   if (opts.remote) {
     const end = await opts.remote.end();
     emit(end.findings);
     addCounters(st, end.counters);
+    scanner = end.native;
   }
   emit(trail.flush());
 
@@ -273,13 +299,13 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
       `replay: ${st.records} records, ${st.events} events, ${st.parseErrors} unparsable records, ${st.overlongLines} overlong lines skipped, ${st.uringEvents} io_uring ops (${st.uringUnknownOps} of unknown op numbers), ${kubeBad} bad kube audit lines, ${kubeFailed} kube events whose detection failed, ${st.findings + kube.stats.findings} findings\n`,
     );
   }
-  if (opts.stats && fast) {
-    const n = fast.stats();
+  if (opts.stats && scanner) {
+    const n = scanner;
     process.stderr.write(
-      `replay: native scanner: ${n.fallback} events handed up in full (${n.triagePassed ?? 0} a rule might fire on, ${n.triageUnsure ?? 0} not understood by the triage, the rest of kinds it does not triage or incomplete), ${n.noted ?? 0} triaged out as process notes (${fast.notesAgain} of them the same process facts as the note before), ${n.native} printed, ${fast.badNotes} unreadable notes\n`,
+      `replay: native scanner: ${n.fallback} events handed up in full (${n.triagePassed} a rule might fire on, ${n.triageUnsure} not understood by the triage, the rest of kinds it does not triage or incomplete), ${n.noted} triaged out as process notes (${n.notesAgain} of them the same process facts as the note before), ${n.native} printed, ${n.badNotes} unreadable notes\n`,
     );
   }
-  if (fast && fast.badNotes > 0) throw new RuntimeFailure(`native replay wrote ${fast.badNotes} process notes this version cannot read`);
+  if (scanner && scanner.badNotes > 0) throw new RuntimeFailure(`native replay wrote ${scanner.badNotes} process notes this version cannot read`);
   const ts = trail.stats;
   if (opts.stats || ts.malformedCredential > 0 || ts.requestsCut > 0) {
     process.stderr.write(
