@@ -345,16 +345,18 @@ async function replayEventsParallel(files: string[], streams: string[][], jobs: 
   return hooks.endEvents(sumSummaries(summaries as EventsSummary[], files));
 }
 
+const sum = (xs: readonly number[]): number => xs.reduce((a, x) => a + x, 0);
+
 /** The workers' --events summaries as one run's: counters summed, samples and unreadable files in input order. */
 export function sumSummaries(all: readonly EventsSummary[], files: readonly string[]): EventsSummary {
   const stats = { ...all[0]!.stats };
   for (const s of all.slice(1)) for (const k of Object.keys(stats) as (keyof ReassemblerStats)[]) stats[k] += s.stats[k];
-  const native = all.every((s) => s.native !== null) ? { native: 0, fallback: 0 } : null;
-  if (native) for (const s of all) (native.native += s.native!.native), (native.fallback += s.native!.fallback);
+  const counts = all.map((s) => s.native);
+  const native = counts.every((n) => n !== null) ? { native: sum(counts.map((n) => n!.native)), fallback: sum(counts.map((n) => n!.fallback)) } : null;
   const position = (name: string): number => files.indexOf(name === 'stdin' ? '-' : name);
   return {
     stats,
-    src: { overlong: all.reduce((a, s) => a + s.src.overlong, 0), lines: all.reduce((a, s) => a + s.src.lines, 0) },
+    src: { overlong: sum(all.map((s) => s.src.overlong)), lines: sum(all.map((s) => s.src.lines)) },
     failures: all.flatMap((s) => s.failures).slice(0, 5),
     unusable: all.flatMap((s) => s.unusable).sort((x, y) => position(x.file) - position(y.file)),
     native,
