@@ -22,7 +22,7 @@
  *
  * Without --jobs, an input under parallelMinBytes() is replayed in this process: a worker costs a
  * process start, the modules and the rule pack (~0.3-0.6 s of CPU each), which 2 cores only win back
- * on a few hundred MiB (bench/replay-parallel.js --sizes). An explicit --jobs N always uses workers.
+ * on a few hundred MiB (bench/replay-parallel.js --copies 1,4,8,31). An explicit --jobs N always uses workers.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -47,8 +47,10 @@ const MAX_JOBS = 64;
 
 /**
  * The input size (uncompressed bytes, all files) from which the default --jobs uses workers. Measured
- * crossover on 2 cores, 2 streams of the bench sample (bench/replay-parallel.js --sizes): --jobs 2
- * against --jobs 1 was 1.13-1.19x the wall time at 121 MiB, 1.00-1.06x at 242 MiB, 0.75x at 940 MiB.
+ * on 2 cores, 2 streams of the bench sample (bench/replay-parallel.js --copies 1,2,4): --jobs 2 took
+ * 1.43x (--events) / 1.63x (findings) the wall time of --jobs 1 at 30 MiB, 1.31x / 1.54x at 60 MiB,
+ * 1.13x / 1.19x at 121 MiB (load 1.6-2.1); on a quiet machine 1.00x / 1.06x at 242 MiB and
+ * 0.76x / 0.75x at 940 MiB. A straight line through them crosses 1.0 near 230-250 MiB.
  */
 export const PARALLEL_MIN_MIB = 256;
 const PARALLEL_MIN_BYTES = PARALLEL_MIN_MIB * 2 ** 20;
@@ -62,7 +64,9 @@ export function parallelMinBytes(env: NodeJS.ProcessEnv = process.env): number {
 /**
  * The bytes a replay of these files reads after decompression, as far as is known without reading
  * them: a plain file's size, a gzip's from its trailer (ISIZE, the last member's size mod 4 GiB: never
- * taken below the compressed size). Infinity for stdin, whose size is unknown (it keeps the workers).
+ * taken below the compressed size). Infinity when a size is unknown (it keeps the workers): stdin, and
+ * anything but a regular file, which is not even opened here: a byte read from a pipe (`<(zcat ...)`)
+ * would be gone for the replay, and a FIFO's open waits for its writer.
  */
 export function inputBytes(files: readonly string[]): number {
   let total = 0;
@@ -70,6 +74,7 @@ export function inputBytes(files: readonly string[]): number {
     if (file === '-') return Number.POSITIVE_INFINITY;
     let fd: number | null = null;
     try {
+      if (!fs.statSync(file).isFile()) return Number.POSITIVE_INFINITY;
       fd = fs.openSync(file, 'r');
       const size = fs.fstatSync(fd).size;
       total += isGzip(fd) ? Math.max(size, gzipTrailerSize(fd, size)) : size;

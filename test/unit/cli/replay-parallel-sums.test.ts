@@ -2,6 +2,7 @@
  * `replay --jobs N` (replay-parallel.ts): what the parent makes of its workers' summaries, and the
  * input size the default --jobs decides on.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -64,6 +65,15 @@ describe('replay --jobs: the input size the default decides on', () => {
     expect(inputBytes([plain])).toBe(text.length);
     expect(inputBytes([plain, gz])).toBe(2 * text.length);
     expect(inputBytes([plain, '-'])).toBe(Number.POSITIVE_INFINITY);
+  });
+
+  it('does not open, let alone read, what is not a regular file (a FIFO: its open would wait for a writer, a read would take its bytes)', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'cw-jobs-size-'));
+    const fifo = path.join(dir, 'audit.fifo');
+    execFileSync('mkfifo', [fifo]);
+    // An open of a FIFO with no writer blocks this process: the test would hang rather than pass.
+    expect(inputBytes([fifo])).toBe(Number.POSITIVE_INFINITY);
+    expect(inputBytes([dir])).toBe(Number.POSITIVE_INFINITY);
   });
 
   it('a gzip whose trailer says less than its own size (over 4 GiB, wrapped) counts its compressed size', () => {
