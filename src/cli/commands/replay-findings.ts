@@ -201,9 +201,11 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   const progress = new Progress(total, process.stderr.isTTY === true && total >= progressMinBytes() && !sizes.includes(null));
   let bytesBefore = 0;
   // The native scanner and triage (replay-native.ts) when the addon has them and every audit log can
-  // be read again by name (stdin was sniffed from its stream): boring events never become objects.
+  // be read again by name (stdin, or a pipe such as <(zcat ...), was sniffed from its stream, and its
+  // head is in that stream only): boring events never become objects.
   // Not in a --jobs parent: its host files are read by the workers.
-  const native = opts.remote || inputs.some((x) => x.file === '-' && !looksLikeKubeAudit(x.opened.head)) ? null : nativeReplay();
+  const rereadable = (file: string): boolean => file !== '-' && fs.statSync(file).isFile();
+  const native = opts.remote || inputs.some((x) => !rereadable(x.file) && !looksLikeKubeAudit(x.opened.head)) ? null : nativeReplay();
   const fast = native
     ? new NativeFindingsReplay(native, replayTriageFor(detector).spec, {
         onEvent: (ev) => {

@@ -87,6 +87,14 @@ export function inputBytes(files: readonly string[]): number {
   return total;
 }
 
+function isRegularFile(file: string): boolean {
+  try {
+    return fs.statSync(file).isFile();
+  } catch {
+    return true; // missing or unreadable: the checks of the run say which, as ever
+  }
+}
+
 function isGzip(fd: number): boolean {
   const magic = Buffer.alloc(2);
   return fs.readSync(fd, magic, 0, 2, 0) === 2 && magic[0] === 0x1f && magic[1] === 0x8b;
@@ -143,6 +151,13 @@ export async function replayInParallel(files: string[], opts: ReplayOptions, hoo
     }
   }
   if (opts.events) hooks.checkEventFiles(files); // the sequential checks and messages, before any output
+  // A pipe given by name (<(zcat ...), a FIFO) can be read once: this process would take its head, and
+  // its worker could not read it again. stdin is the exception: its worker reads it from this process.
+  const readOnce = files.find((f) => f !== '-' && !isRegularFile(f));
+  if (readOnce !== undefined) {
+    note(`in this process: ${readOnce} is not a regular file (it can be read only once)`);
+    return null;
+  }
   const heads = await peekHeads(files);
   if (heads === null) return null; // an input that cannot be read: the sequential path says which, as ever
   const host = files.map((file, i) => ({ file, head: heads[i]! })).filter((x) => opts.events || x.head === null || !looksLikeKubeAudit(x.head));

@@ -300,3 +300,24 @@ describe.skipIf(!built || availableParallelism() < 2)('credwatch replay without 
     }
   }, 120_000);
 });
+
+describe.skipIf(!built)('credwatch replay of a pipe given by name (<(cat FILE))', () => {
+  it('gives the findings and events of the file itself, with --jobs 1 and --jobs 2 (a pipe is read once: no head taken by a sniff)', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'cw-jobs-pipe-'));
+    const [a, b] = rotatedNodes(dir, ['kubelet-curl', 'docker-sock-curl']).map((s) => s[1]!); // audit.log.1: plain text
+    const viaBash = (args: string): string => {
+      const r = spawnSync('bash', ['-c', `${process.execPath} ${path.join(ROOT, 'bin/credwatch')} ${args}`], { encoding: 'utf8', maxBuffer: 64 << 20 });
+      expect(r.status, r.stderr).toBe(0);
+      return r.stdout;
+    };
+    for (const mode of ['--json', '--events']) {
+      const files = viaBash(`replay ${mode} --jobs 1 ${a} ${b}`);
+      expect(files).not.toBe('');
+      for (const jobs of ['1', '2']) {
+        const piped = viaBash(`replay ${mode} --jobs ${jobs} <(cat ${a}) ${b}`);
+        if (mode === '--json') expect(piped, `${mode} --jobs ${jobs}`).toBe(files);
+        else expect(piped.split('\n').sort(), `${mode} --jobs ${jobs}`).toEqual(files.split('\n').sort());
+      }
+    }
+  }, 60_000);
+});
