@@ -23,10 +23,15 @@ void AppendU32(std::string* s, uint32_t v) { s->append(reinterpret_cast<const ch
 
 }  // namespace
 
-bool RepeatCache::Sign(const std::vector<RecordRef>& records, const std::string& bytes) {
+bool RepeatCache::Sign(const std::vector<RecordRef>& records, const std::string& bytes, std::string_view scope) {
   if (records.empty() || records.size() > kMaxRecords || records.front().type != kSyscall) return false;
   key_.clear();
   pid_.clear();
+  // The scope first, with its length, so no scope can run into the records that follow it.
+  if (!scope.empty()) {
+    AppendU32(&key_, static_cast<uint32_t>(scope.size()));
+    key_.append(scope.data(), scope.size());
+  }
   for (size_t r = 0; r < records.size(); r++) {
     const RecordRef& ref = records[r];
     const char* text = bytes.data() + ref.offset;
@@ -83,10 +88,10 @@ bool RepeatCache::Sign(const std::vector<RecordRef>& records, const std::string&
   return true;
 }
 
-bool RepeatCache::Offer(const std::vector<RecordRef>& records, const std::string& bytes, Batch* out) {
-  if (!Sign(records, bytes)) {
+RepeatDecision RepeatCache::Decide(const std::vector<RecordRef>& records, const std::string& bytes, std::string_view scope) {
+  if (!Sign(records, bytes, scope)) {
     stats_.skipped++;
-    return false;
+    return RepeatDecision::kSkipped;
   }
   clock_++;
   auto it = byKey_.find(key_);
@@ -107,8 +112,7 @@ bool RepeatCache::Offer(const std::vector<RecordRef>& records, const std::string
     }
     note_.push_back('\0');
     note_.append(masked_);
-    out->Append(kRepeatNoteType, note_.data(), note_.size(), static_cast<uint32_t>(records.size()));
-    return true;
+    return RepeatDecision::kRepeat;
   }
   if (byKey_.size() >= kMaxTemplates) {
     auto oldest = byKey_.begin();
@@ -126,7 +130,20 @@ bool RepeatCache::Offer(const std::vector<RecordRef>& records, const std::string
   AppendNumber(&note_, id);
   note_.push_back('\0');
   note_.append(header_);
-  out->Append(kRepeatTemplateType, note_.data(), note_.size(), 0);
+  return RepeatDecision::kTemplate;
+}
+
+bool RepeatCache::Offer(const std::vector<RecordRef>& records, const std::string& bytes, Batch* out) {
+  switch (Decide(records, bytes)) {
+    case RepeatDecision::kRepeat:
+      out->Append(kRepeatNoteType, note_.data(), note_.size(), static_cast<uint32_t>(records.size()));
+      return true;
+    case RepeatDecision::kTemplate:
+      out->Append(kRepeatTemplateType, note_.data(), note_.size(), 0);
+      return false;
+    case RepeatDecision::kSkipped:
+      break;
+  }
   return false;
 }
 

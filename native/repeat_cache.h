@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -42,6 +43,13 @@ struct RepeatStats {
   uint64_t skipped = 0;    // passed events not considered: no pid, too many or too large records
 };
 
+// What Decide() made of one passed event.
+enum class RepeatDecision : uint8_t {
+  kSkipped,   // not a shape that is ever collapsed: the event goes up whole, not as a template
+  kTemplate,  // a new template: note() is its announcement (id and header); the event goes up whole
+  kRepeat,    // equal to a template: note() is the repeat note, which replaces the event's records
+};
+
 class RepeatCache {
  public:
   // Templates kept. JavaScript keeps at least twice as many (the same accesses in the same order), so
@@ -54,6 +62,12 @@ class RepeatCache {
   // (the caller drops the records); false when the caller must release them (a template announcement
   // may have been appended first).
   bool Offer(const std::vector<RecordRef>& records, const std::string& bytes, Batch* out);
+  // The decision alone, for callers that send it up their own way (replay findings mode,
+  // native/replay_events.h). `scope` is part of the signature but never masked: replay gives each
+  // record's line prefix (`node=... type=... msg=`), so two nodes' events never share a template.
+  RepeatDecision Decide(const std::vector<RecordRef>& records, const std::string& bytes, std::string_view scope = {});
+  // The announcement or repeat note of the last Decide().
+  const std::string& note() const { return note_; }
   void Clear();
   const RepeatStats& stats() const { return stats_; }
 
@@ -62,7 +76,7 @@ class RepeatCache {
     uint64_t id = 0;
     uint64_t lastUse = 0;
   };
-  bool Sign(const std::vector<RecordRef>& records, const std::string& bytes);
+  bool Sign(const std::vector<RecordRef>& records, const std::string& bytes, std::string_view scope);
 
   std::unordered_map<std::string, Entry> byKey_;
   uint64_t nextId_ = 1;

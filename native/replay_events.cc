@@ -3,6 +3,7 @@
 #include "triage.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <optional>
 
@@ -593,6 +594,7 @@ ReplayEvents::~ReplayEvents() {
 // ---- lines (src/sources/auditlog.ts LineSplitter, in bytes) ----
 
 void ReplayEvents::Push(const char* data, size_t len, ReplayOutput* out) {
+  againAt_ = kNoAgain;  // a new output: a run of repeated notes starts again
   stats_.bytes += len;
   size_t start = 0;
   for (;;) {
@@ -628,6 +630,7 @@ void ReplayEvents::Push(const char* data, size_t len, ReplayOutput* out) {
 }
 
 void ReplayEvents::EndFile(ReplayOutput* out) {
+  againAt_ = kNoAgain;
   if (!carry_.empty() && !skipping_) {
     lineBuf_.swap(carry_);
     Lines(lineBuf_.data(), lineBuf_.size(), out);
@@ -911,6 +914,7 @@ void ReplayEvents::EvictOldest(ReplayOutput* out) {
 }
 
 void ReplayEvents::Flush(ReplayOutput* out) {
+  againAt_ = kNoAgain;
   for (Entry* e : queue_) {
     if (!e->done) FinishAged(e, out);
   }
@@ -935,14 +939,16 @@ void ReplayEvents::Emit(Entry* e, bool incomplete, ReplayOutput* out) {
   e->node->emitted.Add(e->serial, e->timeMs);
   stats_.events++;
   if (incomplete) stats_.incomplete++;
-  const size_t mark = out->out.size();
+  size_t mark = out->out.size();
   if (triage_ != nullptr) {
-    if (!incomplete && Note(*e, out)) return;
+    if (!incomplete && (Note(*e, out) || Repeat(*e, out))) return;
+    mark = out->out.size();  // after a template announcement: the event comes after it
   } else if (Format(*e, incomplete, out->out)) {
     stats_.native++;
     return;
   }
   out->out.resize(mark);
+  factsValid_ = false;  // the event may change the process table: the next note goes in full
   stats_.fallback++;
   ReplayOutput::Fallback f{mark, incomplete, static_cast<uint32_t>(out->fallbackRecords.size()), static_cast<uint32_t>(e->recs.size())};
   for (const Rec& r : e->recs) {
@@ -961,10 +967,120 @@ bool ReplayEvents::Note(const Entry& e, ReplayOutput* out) {
     triageRecords_.push_back(RecordRef{r.type, r.offset + from, r.bodyEnd - from, 1});
   }
   if (!triage_->SummarizeEvent(e.arena, triageRecords_, &note_)) return false;
-  out->out.append(note_);
-  out->noteEnds.push_back(static_cast<uint32_t>(out->out.size()));
   stats_.noted++;
+  // The process facts: from the NUL before the pid (the 4th) to the end, or for an exec to the NUL
+  // before its argv (the 13th), which is what a later non-exec note of the same facts leaves unchanged.
+  const bool exec = note_[0] == 'e';
+  size_t at = std::string::npos, factsEnd = note_.size(), timeAt = 0;
+  for (size_t i = 0, nul = 0; i < note_.size(); i++) {
+    if (note_[i] != '\0') continue;
+    nul++;
+    if (nul == 2) timeAt = i + 1;
+    if (nul == 4) at = i;
+    if (nul == 13 && exec) {
+      factsEnd = i;
+      break;
+    }
+  }
+  if (at == std::string::npos) {  // not the shape Summarize writes: in full, and nothing to compare with
+    factsValid_ = false;
+    AppendNote(note_, out);
+    return true;
+  }
+  const std::string_view facts(note_.data() + at, factsEnd - at);
+  if (!exec && factsValid_ && facts == lastFacts_) {
+    uint64_t timeMs = 0;
+    for (size_t i = timeAt; i < note_.size() && note_[i] != '\0'; i++) timeMs = timeMs * 10 + static_cast<uint64_t>(note_[i] - '0');
+    NoteAgain(timeMs, out);
+    return true;
+  }
+  lastFacts_.assign(facts);
+  factsValid_ = true;
+  AppendNote(note_, out);
   return true;
+}
+
+void ReplayEvents::AppendNote(const std::string& note, ReplayOutput* out) {
+  againAt_ = kNoAgain;
+  out->out.append(note);
+  out->noteEnds.push_back(static_cast<uint32_t>(out->out.size()));
+}
+
+void ReplayEvents::NoteAgain(uint64_t timeMs, ReplayOutput* out) {
+  stats_.notesAgain++;
+  if (againAt_ != kNoAgain && againAt_ + kAgainBytes == out->out.size() && againCount_ < kMaxAgainRun) {
+    againCount_++;
+    againTimeMs_ = std::max(againTimeMs_, timeMs);
+  } else {
+    againAt_ = out->out.size();
+    againCount_ = 1;
+    againTimeMs_ = timeMs;
+    out->out.append(kAgainBytes, '0');
+    out->out[againAt_] = 'a';
+    out->out[againAt_ + 1] = '\0';
+    out->out[againAt_ + 10] = '\0';
+    out->noteEnds.push_back(static_cast<uint32_t>(out->out.size()));
+  }
+  // Fixed widths, rewritten in place as the run grows: 8 digits of count, 16 of time (< 2^53).
+  char* p = &out->out[againAt_];
+  uint64_t v = againCount_;
+  for (size_t i = 9; i >= 2; i--, v /= 10) p[i] = static_cast<char>('0' + v % 10);
+  v = againTimeMs_;
+  for (size_t i = kAgainBytes - 1; i >= 11; i--, v /= 10) p[i] = static_cast<char>('0' + v % 10);
+}
+
+namespace {
+
+// src/native/repeat-note.ts reads each number of a repeat note's stamp as at most 15 digits; C++ takes
+// longer runs (leading zeros): such an event is never collapsed, so every repeat note can be read.
+bool ShortStampNumbers(const char* id, size_t n) {
+  size_t run = 0;
+  for (size_t i = 0; i < n; i++) {
+    run = id[i] >= '0' && id[i] <= '9' ? run + 1 : 0;
+    if (run > 15) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool ReplayEvents::ShortStampNumbers(const Entry& e) {
+  const Rec& first = e.recs.front();
+  return credwatch::ShortStampNumbers(e.arena.data() + first.offset + first.idStart, first.idLen);
+}
+
+bool ReplayEvents::Repeat(const Entry& e, ReplayOutput* out) {
+  if (!triage_->repeatsOn() || !triage_->passedInteresting() || !ShortStampNumbers(e)) return false;
+  factsValid_ = false;  // a repeat (or the template's event after its announcement) folds its process in
+  repeatRecords_.clear();
+  repeatScope_.clear();
+  for (const Rec& r : e.recs) {
+    const uint32_t from = r.idStart - 6;
+    repeatRecords_.push_back(RecordRef{r.type, r.offset + from, r.length - from, 1});
+    repeatScope_.append(e.arena, r.offset, from);
+    repeatScope_.push_back('\n');  // a line holds no newline: prefixes cannot run into each other
+  }
+  const RepeatDecision d = repeats_.Decide(repeatRecords_, e.arena, repeatScope_);
+  if (d == RepeatDecision::kSkipped) return false;
+  out->out.push_back(d == RepeatDecision::kRepeat ? 'R' : 'T');
+  out->out.push_back('\0');
+  out->out.append(repeats_.note());
+  if (d == RepeatDecision::kTemplate) {
+    char num[16];
+    out->out.push_back('\0');
+    for (size_t i = 0; i < e.recs.size(); i++) {
+      if (i > 0) out->out.push_back(',');
+      out->out.append(num, static_cast<size_t>(std::to_chars(num, num + sizeof(num), e.recs[i].type).ptr - num));
+    }
+    out->out.push_back('\0');
+    for (size_t i = 0; i < e.recs.size(); i++) {
+      if (i > 0) out->out.push_back(',');
+      out->out.append(num, static_cast<size_t>(std::to_chars(num, num + sizeof(num), e.recs[i].idStart - 6).ptr - num));
+    }
+  }
+  out->noteEnds.push_back(static_cast<uint32_t>(out->out.size()));
+  if (d == RepeatDecision::kRepeat) stats_.repeats++;
+  return d == RepeatDecision::kRepeat;
 }
 
 bool ReplayEvents::Format(const Entry& e, bool incomplete, std::string& o) {

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "batch.h"
+#include "repeat_cache.h"
 
 namespace credwatch {
 
@@ -52,6 +53,8 @@ struct ReplayStats {
   uint64_t native = 0;    // events written here
   uint64_t fallback = 0;  // events handed to TypeScript
   uint64_t noted = 0;     // findings mode: events the triage replaced by a process note
+  uint64_t repeats = 0;   // findings mode: passed events sent as a repeat note of an earlier one
+  uint64_t notesAgain = 0;  // findings mode: notes of the previous note's process facts (in `a` runs)
 };
 
 // What one Push/Finish produced, in order: `out` holds JSON lines; each fallback event is to be
@@ -73,7 +76,14 @@ struct ReplayOutput {
   };
   std::vector<ParseFailure> failures;  // the first few only (failureLimit); all are counted
   // Findings mode: `out` holds process notes back to back (no JSON); each ends at noteEnds[i]. A
-  // fallback event comes before the notes that start at or after its outOffset.
+  // fallback event comes before the notes that start at or after its outOffset. With repeat collapse
+  // (the triage spec's `repeats`) the notes also hold, each after a one-letter kind and a NUL:
+  //   T  a template announcement (RepeatCache's, then NUL, the record types and NUL, each record's
+  //      line prefix length before "audit(", comma-separated); the fallback event right after it is
+  //      the template;
+  //   R  a repeat note (RepeatCache's): an event equal to a template but for stamp, pid and a0..a3;
+  //   a  a run of non-exec notes right after a note (nothing between) whose process facts they repeat,
+  //      only their stamps differing: 8 digits of count, NUL, 16 digits of their latest time.
   std::vector<uint32_t> noteEnds;
   void Clear() {
     noteEnds.clear();
@@ -114,6 +124,7 @@ class ReplayEvents {
   // up as its process note, every other event as its records. Set before the first Push.
   void SetTriage(std::unique_ptr<Triage> triage);
   const Triage* triage() const { return triage_.get(); }
+  const RepeatStats& repeatStats() const { return repeats_.stats(); }
 
  private:
   struct Rec {
@@ -160,6 +171,10 @@ class ReplayEvents {
   void Emit(Entry* e, bool incomplete, ReplayOutput* out);
   bool Format(const Entry& e, bool incomplete, std::string& o);
   bool Note(const Entry& e, ReplayOutput* out);
+  bool Repeat(const Entry& e, ReplayOutput* out);
+  void AppendNote(const std::string& note, ReplayOutput* out);
+  void NoteAgain(uint64_t timeMs, ReplayOutput* out);
+  static bool ShortStampNumbers(const Entry& e);
   Entry* NewEntry();
   void Recycle(Entry* e);
 
@@ -187,6 +202,21 @@ class ReplayEvents {
   std::unique_ptr<Triage> triage_;
   std::vector<RecordRef> triageRecords_;  // the event's records as netlink text, in its arena
   std::string note_;
+  // Repeat collapse in findings mode, as the live reader does it (native/repeat_cache.h), on whole
+  // log lines from "audit(" (auditd's enrichment included: the event is built from it) with each
+  // line's prefix as the scope.
+  RepeatCache repeats_;
+  // The facts of the last note written, while nothing else came after it (native/triage.cc's note from
+  // its pid on; an exec's without its argv), and the `a` item of the current run in `out`.
+  static constexpr size_t kNoAgain = static_cast<size_t>(-1);
+  static constexpr size_t kAgainBytes = 2 + 8 + 1 + 16;
+  static constexpr uint64_t kMaxAgainRun = 99999999;
+  std::string lastFacts_;
+  bool factsValid_ = false;
+  size_t againAt_ = kNoAgain;
+  uint64_t againCount_ = 0, againTimeMs_ = 0;
+  std::vector<RecordRef> repeatRecords_;
+  std::string repeatScope_;
 };
 
 // Exposed for tests through the binding: is `s` plain text (redactText would return it unchanged)?

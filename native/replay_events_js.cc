@@ -126,6 +126,12 @@ class ReplayEventScanner : public Napi::ObjectWrap<ReplayEventScanner> {
     o.Set("native", static_cast<double>(s.native));
     o.Set("fallback", static_cast<double>(s.fallback));
     o.Set("noted", static_cast<double>(s.noted));
+    o.Set("repeats", static_cast<double>(s.repeats));
+    o.Set("notesAgain", static_cast<double>(s.notesAgain));
+    const RepeatStats& rs = scanner_->repeatStats();
+    o.Set("repeatTemplates", static_cast<double>(rs.templates));
+    o.Set("repeatEvictions", static_cast<double>(rs.evictions));
+    o.Set("repeatSkipped", static_cast<double>(rs.skipped));
     if (const Triage* t = scanner_->triage()) {
       const TriageStats& ts = t->stats();
       o.Set("triagePassed", static_cast<double>(ts.passed));

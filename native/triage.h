@@ -99,6 +99,10 @@ class Triage {
   bool holding() const { return !held_.empty(); }
   const TriageStats& stats() const { return stats_; }
   const RepeatStats& repeatStats() const { return repeats_.stats(); }
+  // After a SummarizeEvent() that returned false: true when the event was passed because a rule may
+  // fire on it (not because something was not understood), which is what repeat collapse may take.
+  bool passedInteresting() const { return passedInteresting_; }
+  bool repeatsOn() const { return spec_ != nullptr && spec_->repeats; }
 
  private:
   struct Held {

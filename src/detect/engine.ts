@@ -190,7 +190,7 @@ class Engine implements Detector {
 
   constructor(private readonly opts: DetectorOptions) {
     this.incidents = opts.incidents === false ? null : new IncidentGrouper(opts.host, opts.incidents);
-    const incidents = this.incidents?.stats ?? { open: 0, opened: 0, merged: 0, updates: 0, closed: 0, evicted: 0, evidenceCut: 0 };
+    const incidents = this.incidents?.stats ?? { open: 0, opened: 0, merged: 0, updates: 0, closed: 0, evicted: 0, evidenceCut: 0, folded: 0 };
     const repeats: RepeatStats = { collapsed: 0, expanded: {}, built: 0 };
     this.stats = { events: 0, findings: 0, sequenceFindings: 0, excluded: 0, allowlisted: 0, suppressed: 0, overBudget: 0, slowestEventMs: 0, byRule: {}, incidents, repeats };
     this.allow = new Allowlist(opts.allow ?? []);
@@ -271,6 +271,22 @@ class Engine implements Detector {
   }
 
   onEvent(v: EventView, template?: number): Finding[] {
+    const found = this.evaluate(v, template);
+    return this.incidents?.holding ? this.withReleased(found, v.ev.timeMs) : found;
+  }
+
+  /**
+   * Incidents the grouper held (a name that may be an alias) whose hold passed by this event's time go
+   * out before this event's own findings: they were opened first.
+   */
+  private withReleased(found: Finding[], nowMs: number): Finding[] {
+    const released = this.incidents!.releaseHeld(nowMs);
+    if (released.length === 0) return found;
+    this.count(released);
+    return [...released, ...found];
+  }
+
+  private evaluate(v: EventView, template?: number): Finding[] {
     this.stats.events++;
     if (!v.ev.syscall) return this.countFindings(this.sigmaAuditd.length > 0 ? this.evaluateSigma({ v, key: null }) : null);
     // A repeat template's trace: what onRepeat() needs to decide its repeats the same way.
@@ -402,7 +418,8 @@ class Engine implements Detector {
       }
       out = this.keep(out, hitCtx, id, h.severity, () => this.builtFor(h, (full ??= rebuild())), null);
     }
-    return this.countFindings(out);
+    const found = this.countFindings(out);
+    return this.incidents?.holding ? this.withReleased(found, v.ev.timeMs) : found;
   }
 
   private builtFor(h: TemplateHit, v: EventView): Finding {

@@ -14,6 +14,14 @@
  * The storm path is cheap: once an incident holds every rule that fires and its evidence is full, a hit
  * only counts (no finding is built, hashed or redacted). Open incidents are bounded (`maxOpen`, least
  * recently hit evicted first); every cut is counted in `stats` and never silent.
+ *
+ * A command line naming a file (H2: `cat /proc/4242/root/.../token`) is keyed by that name: which object
+ * it is shows only with the open that follows. When its actor already has an incident about a watched
+ * object, the name may be a new alias of it: such an incident is held, not emitted, for HOLD_MS of event
+ * time (or until the next tick), and the open that shows it is the same object folds it into the
+ * object's incident. Otherwise it goes out when the hold ends, revision 1 as any new incident. So a
+ * second alias of one token is one incident whatever the order of exec and open, and the cost is a
+ * hold of at most HOLD_MS (live: one tick) on that one case.
  */
 import { createHash } from 'node:crypto';
 import { severityRank, type Evidence, type Finding, type Severity } from '../model/finding';
@@ -45,7 +53,12 @@ export interface IncidentStats {
   evicted: number;
   /** Events counted in an incident but whose evidence was not kept (`maxEvidence` reached). */
   evidenceCut: number;
+  /** Held incidents (a name that may be an alias) folded into their object's incident, never emitted. */
+  folded: number;
 }
+
+/** How long (event time) an incident keyed by a name that may be an alias is held for its open. */
+export const HOLD_MS = 500;
 
 /** What the engine knows about a rule hit before building anything. */
 export interface RuleHit {
@@ -80,6 +93,10 @@ interface Incident {
   emittedMs: number;
   /** Token ids read in this incident (see RuleHit.jti). */
   jtis: Set<string>;
+  /** Not emitted yet: keyed by a name that may be an alias of an object (see the header). */
+  held: boolean;
+  /** Folded into this incident: hits reaching it under a stale key go there. */
+  foldedInto: Incident | null;
 }
 
 /**
@@ -94,6 +111,10 @@ export function latestRevisions(findings: Iterable<Finding>): Finding[] {
   }
   return [...byId.values()];
 }
+
+/** Key objects: a watched object's identity, and a file known only by its name (behaviour-key.ts). */
+const OBJECT_ID = 'object:';
+const FILE_NAME = 'file:';
 
 function keyString(key: BehaviourKey): string {
   return `${key.actor}\0${key.object}`;
@@ -121,7 +142,7 @@ function snapshot(f: Finding): Finding {
 }
 
 export class IncidentGrouper {
-  readonly stats: IncidentStats = { open: 0, opened: 0, merged: 0, updates: 0, closed: 0, evicted: 0, evidenceCut: 0 };
+  readonly stats: IncidentStats = { open: 0, opened: 0, merged: 0, updates: 0, closed: 0, evicted: 0, evidenceCut: 0, folded: 0 };
   private readonly windowMs: number;
   private readonly maxOpen: number;
   private readonly maxEvidence: number;
@@ -130,6 +151,10 @@ export class IncidentGrouper {
   private readonly open = new Map<string, Incident>();
   /** Updates of incidents closed between ticks, emitted by the next tick. */
   private pending: Finding[] = [];
+  /** Held incidents in the order they were opened (few: one per name that may be an alias). */
+  private held: Incident[] = [];
+  /** Actors with an incident about a watched object -> its last event time (bounded like `open`). */
+  private readonly objectActors = new Map<string, number>();
 
   constructor(
     private readonly host: string,
@@ -148,14 +173,17 @@ export class IncidentGrouper {
   hit(key: BehaviourKey, h: RuleHit, build: () => Finding): Finding | null {
     const k = keyString(key);
     let inc = this.open.get(k) ?? this.linked(key, h.timeMs);
-    if (inc) this.publish(key, inc);
+    while (inc?.foldedInto) inc = inc.foldedInto;
+    if (key.object.startsWith(OBJECT_ID)) this.noteObjectActor(key.actor, h.timeMs);
+    // A held name folded in brings its rules: an escalation, emitted at once like a new rule.
+    const folded = inc ? this.publish(key, inc) : false;
     if (inc && h.timeMs - inc.lastMs > this.windowMs) {
       this.close(k, inc);
       this.stats.closed++;
       inc = undefined;
     }
     if (!inc) {
-      const f = this.start(k, key, h, build());
+      const f = this.start(k, key, h, build(), this.mayBeAlias(key, h));
       this.publish(key, this.open.get(k)!);
       return f;
     }
@@ -185,7 +213,9 @@ export class IncidentGrouper {
       this.stats.evidenceCut++;
     }
     inc.dirty = true;
-    if (newRule || raises || newJti || h.timeMs - inc.emittedMs >= this.updateEveryMs) {
+    // Held: only the open that shows the object ends the hold early (more names of it wait too).
+    if (inc.held && !h.touches) return null;
+    if (newRule || raises || newJti || folded || h.timeMs - inc.emittedMs >= this.updateEveryMs) {
       inc.emittedMs = Math.max(inc.emittedMs, h.timeMs);
       return this.emit(inc);
     }
@@ -194,6 +224,7 @@ export class IncidentGrouper {
 
   /** Emits dirty incidents (revision + 1) and closes those whose window passed. Call about once a second. */
   tick(nowMs: number): Finding[] {
+    this.held = [];
     const out = this.pending;
     this.pending = [];
     for (const [k, inc] of this.open) {
@@ -207,18 +238,83 @@ export class IncidentGrouper {
     return out;
   }
 
+  /** Whether the incorporated hits are held for now: ever true only between ticks (see the header). */
+  get holding(): boolean {
+    return this.held.length > 0;
+  }
+
+  /**
+   * Held incidents whose hold passed by `nowMs` (event time), emitted now (revision 1). Call for each
+   * event while `holding`: replay ticks only at its end, and a hold must not last the whole log.
+   */
+  releaseHeld(nowMs: number): Finding[] {
+    const out: Finding[] = [];
+    while (this.held.length > 0 && nowMs - this.held[0]!.lastMs > HOLD_MS) {
+      const inc = this.held.shift()!;
+      if (inc.held && inc.foldedInto === null) out.push(this.emit(inc));
+    }
+    return out;
+  }
+
+  /**
+   * A command line naming a file, by an actor with an open incident about a watched object: the name
+   * may be another alias of that object, so its incident waits for the open (see the header).
+   */
+  private mayBeAlias(key: BehaviourKey, h: RuleHit): boolean {
+    if (h.touches || !key.object.startsWith(FILE_NAME)) return false;
+    const t = this.objectActors.get(key.actor);
+    return t !== undefined && h.timeMs - t <= this.windowMs;
+  }
+
+  private noteObjectActor(actor: string, timeMs: number): void {
+    this.objectActors.delete(actor);
+    this.objectActors.set(actor, timeMs);
+    if (this.objectActors.size > this.maxOpen) this.objectActors.delete(this.objectActors.keys().next().value as string);
+  }
+
   /**
    * The key's other names now lead to this incident. An incident that held one of them (a command line
    * naming a second alias of an object, keyed by that name before the open showed which object it is)
-   * is reached no more under it: its pending update goes out with the next tick, not lost.
+   * is reached no more under it: held, it is folded into this one and never emitted; already emitted,
+   * its pending update goes out with the next tick, not lost.
    */
-  private publish(key: BehaviourKey, inc: Incident): void {
+  private publish(key: BehaviourKey, inc: Incident): boolean {
+    let newRule = false;
     for (const p of key.publishes ?? []) {
       const pk = keyString(p);
-      const held = this.open.get(pk);
-      if (held && held !== inc && held.dirty) this.pending.push(this.emit(held));
+      const had = this.open.get(pk);
+      if (had && had !== inc && had.foldedInto === null) {
+        if (had.held) newRule = this.fold(had, inc) || newRule;
+        else if (had.dirty) this.pending.push(this.emit(had));
+      }
       this.open.set(pk, inc);
     }
+    return newRule;
+  }
+
+  /** `from` (held, never emitted) becomes part of `into`: its rules, evidence and events. True: a rule new to `into`. */
+  private fold(from: Incident, into: Incident): boolean {
+    const f = into.finding;
+    const g = from.finding;
+    let fresh = from.finding.count ?? 1;
+    for (const id of from.eventIds) if (into.eventIds.has(id)) fresh--;
+    this.merge(into, g, from.touches);
+    f.count = (f.count ?? 1) + Math.max(0, fresh);
+    if (g.first_seen !== undefined && (f.first_seen === undefined || g.first_seen < f.first_seen)) f.first_seen = g.first_seen;
+    if (from.lastMs > into.lastMs) {
+      into.lastMs = from.lastMs;
+      f.last_seen = g.last_seen;
+    }
+    const before = into.rules.size;
+    for (const r of from.rules) into.rules.add(r);
+    union(f.rules!, [...from.rules]);
+    into.dirty = true;
+    from.held = false;
+    from.dirty = false;
+    from.foldedInto = into;
+    this.stats.opened--;
+    this.stats.folded++;
+    return into.rules.size > before;
   }
 
   /** An open incident under one of the key's links: the key becomes another name of it. */
@@ -233,7 +329,7 @@ export class IncidentGrouper {
     return undefined;
   }
 
-  private start(k: string, key: BehaviourKey, h: RuleHit, first: Finding): Finding {
+  private start(k: string, key: BehaviourKey, h: RuleHit, first: Finding, hold = false): Finding | null {
     const f: Finding = {
       ...first,
       id: incidentId(this.host, key, h.eventId),
@@ -258,6 +354,8 @@ export class IncidentGrouper {
       touches: h.touches,
       emittedMs: h.timeMs,
       jtis: new Set(),
+      held: false,
+      foldedInto: null,
     };
     if (h.jti) this.noteJti(inc, h.jti);
     inc.eventIds.add(h.eventId);
@@ -269,6 +367,12 @@ export class IncidentGrouper {
       this.stats.evicted++;
     }
     this.stats.open = this.open.size;
+    if (hold) {
+      inc.held = true;
+      inc.dirty = true; // the next tick emits it if nothing folds it first
+      this.held.push(inc);
+      return null;
+    }
     return this.emit(inc);
   }
 
@@ -350,6 +454,7 @@ export class IncidentGrouper {
   }
 
   private emit(inc: Incident): Finding {
+    inc.held = false;
     inc.finding.revision = (inc.finding.revision ?? 0) + 1;
     if (inc.finding.revision > 1) this.stats.updates++;
     inc.dirty = false;

@@ -273,6 +273,14 @@ export interface NativeReplayStats {
   /** Findings mode: exec/connect/open events a rule might care about, and events not understood. */
   triagePassed?: number;
   triageUnsure?: number;
+  /**
+   * Findings mode with the triage spec's `repeats`: passed events sent as a repeat note of a template
+   * (native/repeat_cache.h), templates announced, pushed out, and passed events of a shape never collapsed.
+   */
+  repeats?: number;
+  repeatTemplates?: number;
+  repeatEvictions?: number;
+  repeatSkipped?: number;
 }
 
 export interface NativeReplayEventScanner {

@@ -37,6 +37,8 @@ import { RuleTrustError } from '../../detect/rule-file-trust';
 import { failOnUnreadable, unreadable, type UnreadableFile } from './replay-unreadable';
 import { NativeFindingsReplay, nativeReplay } from './replay-native';
 import { replayTriageFor } from '../../daemon/native-triage';
+import type { Detector } from '../../detect/engine';
+import type { NativeTriageSpec } from '../../native/types';
 
 export interface ReplayFindingsOptions {
   json?: boolean;
@@ -88,11 +90,33 @@ export interface NativeFindingsCounts {
   native: number;
   notesAgain: number;
   badNotes: number;
+  repeats: number;
+  repeatTemplates: number;
+  repeatEvictions: number;
+  repeatSkipped: number;
+  repeatsCollapsed: number;
+  repeatsExpanded: number;
+  repeatsLost: number;
 }
 
 function nativeFindingsCounts(fast: NativeFindingsReplay): NativeFindingsCounts {
   const n = fast.stats();
-  return { fallback: n.fallback, triagePassed: n.triagePassed ?? 0, triageUnsure: n.triageUnsure ?? 0, noted: n.noted ?? 0, native: n.native, notesAgain: fast.notesAgain, badNotes: fast.badNotes };
+  return {
+    fallback: n.fallback,
+    triagePassed: n.triagePassed ?? 0,
+    triageUnsure: n.triageUnsure ?? 0,
+    noted: n.noted ?? 0,
+    native: n.native,
+    notesAgain: fast.notesAgain,
+    badNotes: fast.badNotes,
+    repeats: n.repeats ?? 0,
+    repeatTemplates: n.repeatTemplates ?? 0,
+    repeatEvictions: n.repeatEvictions ?? 0,
+    repeatSkipped: n.repeatSkipped ?? 0,
+    repeatsCollapsed: fast.repeatsCollapsed,
+    repeatsExpanded: fast.repeatsExpanded,
+    repeatsLost: fast.repeatsLost,
+  };
 }
 
 /** Sums the workers' native counts; null unless every worker ran on the native scanner. */
@@ -118,6 +142,14 @@ export interface HostReplaySink {
 }
 
 const SNIFF_BYTES = 4096;
+
+/**
+ * The native scanner's triage: the agent's spec plus opens, and repeat collapse as the live reader has
+ * it (agent.ts triageSpec): off with Sigma rules loaded, which read the records themselves.
+ */
+function replayTriage(detector: Detector): NativeTriageSpec {
+  return { ...replayTriageFor(detector).spec, repeats: detector.sigmaRules().length === 0 };
+}
 
 /** Fails early, before any output, when a file cannot be opened. */
 function checkReadable(path: string): void {
@@ -207,13 +239,24 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   const rereadable = (file: string): boolean => file !== '-' && fs.statSync(file).isFile();
   const native = opts.remote || inputs.some((x) => !rereadable(x.file) && !looksLikeKubeAudit(x.opened.head)) ? null : nativeReplay();
   const fast = native
-    ? new NativeFindingsReplay(native, replayTriageFor(detector).spec, {
-        onEvent: (ev) => {
-          const f = stages.onAuditEvent(ev);
+    ? new NativeFindingsReplay(native, replayTriage(detector), {
+        onEvent: (ev, template) => {
+          const f = stages.onAuditEvent(ev, template);
           if (f.length > 0) emit(f);
         },
+        onRepeat: (note, rebuild) => {
+          const f = stages.onRepeat(note, rebuild);
+          if (f === null) return false;
+          if (f.length > 0) emit(f);
+          return true;
+        },
         onNote: (note) => stages.onProcessNote(note),
-        onNoteAgain: (pid, timeMs) => stages.onProcessNoteAgain(pid, timeMs),
+        onNoteAgain: (pid, timeMs, count) => {
+          // The entry is touched once with the run's latest time; the detector counts every event.
+          if (!stages.onProcessNoteAgain(pid, timeMs)) return false;
+          for (let i = 1; i < count; i++) stages.detector.onProcessNote();
+          return true;
+        },
       })
     : null;
   const auditStats = (): ReassemblerStats => (fast ? fast.stats() : pipeline.stats);
@@ -277,6 +320,8 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   // textsCut here is the workers' only: this process's own count is read at the end, after the kube files.
   const st = hostCounters(auditStats(), overlongLines(), detector.stats, 0);
   if (opts.sink) {
+    // A worker prints nothing: a lost repeat fails it here, or the parent's counts would hide it.
+    if (fast && fast.repeatsLost > 0) throw new RuntimeFailure(`native replay lost ${fast.repeatsLost} repeat notes whose template this version does not hold`);
     opts.sink.end({ ...st, textsCut: matchStats.textsCut }, fast ? nativeFindingsCounts(fast) : null);
     return 0;
   }
@@ -304,10 +349,12 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   if (opts.stats && scanner) {
     const n = scanner;
     process.stderr.write(
-      `replay: native scanner: ${n.fallback} events handed up in full (${n.triagePassed} a rule might fire on, ${n.triageUnsure} not understood by the triage, the rest of kinds it does not triage or incomplete), ${n.noted} triaged out as process notes (${n.notesAgain} of them the same process facts as the note before), ${n.native} printed, ${n.badNotes} unreadable notes\n`,
+      `replay: native scanner: ${n.fallback} events handed up in full (${n.triagePassed} a rule might fire on, ${n.triageUnsure} not understood by the triage, the rest of kinds it does not triage or incomplete), ${n.noted} triaged out as process notes (${n.notesAgain} of them the same process facts as the note before), ${n.native} printed, ${n.badNotes} unreadable notes\n` +
+        `replay: repeat collapse: ${n.repeats} passed events sent as repeats of ${n.repeatTemplates} templates (${n.repeatEvictions} templates pushed out, ${n.repeatSkipped} events of a shape never collapsed), ${n.repeatsCollapsed} decided from their template, ${n.repeatsExpanded} rebuilt for the full path, ${n.repeatsLost} lost\n`,
     );
   }
   if (scanner && scanner.badNotes > 0) throw new RuntimeFailure(`native replay wrote ${scanner.badNotes} process notes this version cannot read`);
+  if (scanner && scanner.repeatsLost > 0) throw new RuntimeFailure(`native replay lost ${scanner.repeatsLost} repeat notes whose template this version does not hold`);
   const ts = trail.stats;
   if (opts.stats || ts.malformedCredential > 0 || ts.requestsCut > 0) {
     process.stderr.write(

@@ -23,6 +23,7 @@ import { loadNative } from '../../native/binding';
 import type { NativeBinding, NativeReplayEventScanner, NativeReplaySpec, NativeReplayStats, NativeReplayStep, NativeTriageSpec } from '../../native/types';
 import type { AuditEvent } from '../../audit/event';
 import { parseProcessNote, type ProcessNote } from '../../native/process-note';
+import { parseRepeatNote, parseRepeatTemplate, rebuildRecords, REPEAT_TEMPLATES_KEPT, type RepeatNote } from '../../native/repeat-note';
 import { readLogBytes } from '../../sources/auditlog';
 import type { FileReadCounts } from './replay-unreadable';
 import { isAscii } from 'node:buffer';
@@ -222,15 +223,53 @@ function forEachFallback(fbBytes: Buffer, meta: Uint32Array, counters: BuildCoun
 
 /** Where findings-mode replay sends what the scanner hands up, in the log's event order. */
 export interface FindingsSink {
-  /** An event some rule might fire on (or one the triage did not understand): built in full. */
-  onEvent(ev: AuditEvent): void;
+  /**
+   * An event some rule might fire on (or one the triage did not understand): built in full. With
+   * `template`, the event is (or, expanded, stands again for) that repeat template: the detector keeps
+   * its outcome for the template's repeats.
+   */
+  onEvent(ev: AuditEvent, template?: number): void;
+  /**
+   * A repeat of a template's event (native/repeat_cache.h): decided from the template's outcome, as
+   * the live agent decides it (HostStages.onRepeat); false when it must take the full path after all
+   * (`rebuild` makes the full event for a finding that must be built).
+   */
+  onRepeat(note: RepeatNote, rebuild: () => AuditEvent): boolean;
   /** A boring event, as the process facts the enrich stage keeps from it. */
   onNote(note: ProcessNote): void;
   /**
-   * A boring non-exec event right after another of the same process whose note held the same facts
-   * (only the stamp and record types differ): returns false when it must be given to onNote after all.
+   * `count` boring non-exec events right after another of the same process whose note held the same
+   * facts (only the stamps and record types differ), the latest at `timeMs`: returns false when they
+   * must be given to onNote after all.
    */
-  onNoteAgain(pid: number, timeMs: number): boolean;
+  onNoteAgain(pid: number, timeMs: number, count: number): boolean;
+}
+
+/** Counters of one event's build, to add again for each repeat decided without a build. */
+type Counts = Required<BuildCounters>;
+const COUNT_KEYS = ['decodeErrors', 'uringEvents', 'uringUnknownOps', 'argvCutEvents', 'argvCutArgs', 'argvCutBytes'] as const;
+
+/** A repeat template's lines as the log has them (each "audit(" at prefixLens[i]), for repeats that are rebuilt. */
+interface ReplayTemplate {
+  lines: string[];
+  prefixLens: number[];
+  types: number[];
+  /** What building the template's event added to the build counters. */
+  counts: Counts;
+}
+
+/** An announcement waiting for its event, the next fallback one. */
+interface PendingTemplate {
+  template: number;
+  serial: number;
+  prefixLens: number[];
+  types: number[];
+}
+
+/** A comma list of small decimal numbers as C++ writes it, or null. */
+function numberList(s: string | undefined): number[] | null {
+  if (s === undefined || !/^\d{1,10}(,\d{1,10})*$/.test(s)) return null;
+  return s.split(',').map(Number);
 }
 
 /** The `n`th NUL after offset `from` (-1 when there are fewer). */
@@ -263,9 +302,22 @@ export class NativeFindingsReplay {
   badNotes = 0;
   /** Notes taken as a repeat of the previous one (onNoteAgain), not parsed. */
   notesAgain = 0;
-  /** The facts of the last note handed to the sink when nothing came after it (else null), and its pid. */
-  private lastFacts: string | null = null;
+  /** The last note handed to the sink when nothing came after it (else null), and its pid: an `a` run repeats its facts. */
+  private lastNote: string | null = null;
   private lastPid = 0;
+  /** Repeat notes decided from their template's outcome, and those rebuilt for the full path. */
+  repeatsCollapsed = 0;
+  repeatsExpanded = 0;
+  /** Repeat notes naming a template this side does not hold (a bug between the two sides; each an event lost). */
+  repeatsLost = 0;
+  /**
+   * Templates, least recently touched dropped first: touched on announcement and use in the order the
+   * scanner touches its 64 (RepeatCache::kMaxTemplates), so every template a note names is among these.
+   */
+  private readonly templates = new Map<number, ReplayTemplate | null>();
+  private pending: PendingTemplate | null = null;
+  /** The counters after the last fallback event was handled (a build's own counts are the difference). */
+  private readonly countsBefore: Counts = { ...this.counters };
 
   constructor(
     native: NativeBinding,
@@ -317,40 +369,161 @@ export class NativeFindingsReplay {
     if (meta !== null && fbBytes !== null) {
       forEachFallback(fbBytes, meta, this.counters, (at, ev) => {
         notesUpTo(at);
-        this.lastFacts = null; // the event may have changed the process table
-        this.sink.onEvent(ev);
+        this.lastNote = null; // the event may have changed the process table
+        const t = this.pending;
+        this.pending = null;
+        if (t !== null && t.serial === ev.serial && ev.records.length === t.types.length) {
+          this.touch(t.template, { lines: ev.records.map((r) => r.text), prefixLens: t.prefixLens, types: t.types, counts: this.countsSince() });
+          this.sink.onEvent(ev, t.template);
+        } else {
+          if (t !== null) this.badNotes++; // an announcement not followed by its event: its repeats are lost, and counted
+          this.sink.onEvent(ev);
+        }
+        Object.assign(this.countsBefore, this.counters);
       }, BOUNDED_ARGV);
     }
     notesUpTo(Number.POSITIVE_INFINITY);
   }
 
+  private countsSince(): Counts {
+    const d = { ...this.counters };
+    for (const k of COUNT_KEYS) d[k] -= this.countsBefore[k];
+    return d;
+  }
+
+  /** Touches a template as RepeatCache does (an announcement reserves its id, the event fills it in). */
+  private touch(template: number, t: ReplayTemplate | null): void {
+    this.templates.delete(template);
+    this.templates.set(template, t);
+    if (this.templates.size > REPEAT_TEMPLATES_KEPT) this.templates.delete(this.templates.keys().next().value as number);
+  }
+
+  /** `T\0id\0header\0types\0prefix lengths` (native/replay_events.h): the next fallback event is the template. */
+  private announce(text: string): void {
+    const f = text.split('\0');
+    const a = f.length === 5 ? parseRepeatTemplate(`${f[1]}\0${f[2]}`) : null;
+    const types = numberList(f[3]);
+    const prefixLens = numberList(f[4]);
+    if (a === null || types === null || prefixLens === null || types.length !== prefixLens.length) {
+      this.badNotes++;
+      return;
+    }
+    this.touch(a.template, null);
+    this.pending = { template: a.template, serial: a.serial, prefixLens, types };
+  }
+
+  /** `R\0` and a repeat note: decided by the detector from the template's outcome, or rebuilt for the full path. */
+  private repeat(text: string): void {
+    this.lastNote = null; // the repeat folds its process facts in
+    const note = parseRepeatNote(text.slice(2));
+    if (note === null) {
+      this.badNotes++;
+      return;
+    }
+    const t = this.templates.get(note.template);
+    if (t === undefined || t === null || !sameList(t.types, note.recordTypes)) {
+      this.repeatsLost++;
+      return;
+    }
+    this.touch(note.template, t);
+    // Built only for a finding that must be built (its counts are the template's, added below).
+    const decided = this.sink.onRepeat(note, () => {
+      const ev = rebuiltEvent(t, note, { ...ZERO_COUNTS });
+      // The scanner signed these lines with the masks rebuildRecords fills in: a bug between the two sides.
+      if (ev === null) throw new Error('native replay: a repeat note whose template cannot be rebuilt');
+      return ev;
+    });
+    if (decided) {
+      this.repeatsCollapsed++;
+      for (const k of COUNT_KEYS) this.counters[k] += t.counts[k];
+      return;
+    }
+    // The full path, as if the lines had come whole; the event refreshes its template's outcome.
+    const ev = rebuiltEvent(t, note, this.counters);
+    if (ev === null) {
+      this.repeatsLost++;
+      return;
+    }
+    this.repeatsExpanded++;
+    this.sink.onEvent(ev, note.template);
+  }
+
   /**
-   * In a storm most notes repeat the previous one's process facts (a process opening file after
-   * file, or right after its exec): only the stamp is read then. An exec note always goes in full (it
-   * replaces the argv); what follows it is compared with its facts without the argv, which is what
+   * A process note in full, or an item of repeat collapse (announce, repeat) or a run of notes that
+   * repeat the previous one's process facts (again). An exec note always goes in full (it replaces
+   * the argv); the scanner compares what follows it with its facts without the argv, which is what
    * observeProcess of a non-exec event would leave unchanged after it.
    */
   private note(text: string): void {
-    const isExec = text.charCodeAt(0) === 101; /* e */
-    const at = nthNul(text, -1, STAMP_FIELDS);
-    if (!isExec && at > 0 && this.lastFacts !== null && text.length - at === this.lastFacts.length && text.endsWith(this.lastFacts)) {
-      const t1 = text.indexOf('\0', 2);
-      const t2 = text.indexOf('\0', t1 + 1);
-      const timeMs = Number(text.slice(t1 + 1, t2));
-      if (Number.isSafeInteger(timeMs) && this.sink.onNoteAgain(this.lastPid, timeMs)) {
-        this.notesAgain++;
-        return;
-      }
-    }
+    const kind = text.charCodeAt(0);
+    if (kind === 97 /* a */) return this.again(text);
+    if (kind === 84 /* T */) return this.announce(text);
+    if (kind === 82 /* R */) return this.repeat(text);
     const note = parseProcessNote(text);
     if (note === null) {
       this.badNotes++;
-      this.lastFacts = null;
+      this.lastNote = null;
       return;
     }
     this.sink.onNote(note);
-    const argvAt = isExec && at > 0 ? nthNul(text, at, FACT_FIELDS) : -1;
-    this.lastFacts = at > 0 ? text.slice(at, argvAt < 0 ? text.length : argvAt) : null;
+    this.lastNote = text;
     this.lastPid = note.pid;
   }
+
+  /** The process facts of the last note (from the NUL before its pid; an exec's without its argv), or null. */
+  private lastFacts(): string | null {
+    const text = this.lastNote;
+    const at = text === null ? -1 : nthNul(text, -1, STAMP_FIELDS);
+    if (text === null || at < 0) return null;
+    const argvAt = text.charCodeAt(0) === 101 /* e */ ? nthNul(text, at, FACT_FIELDS) : -1;
+    return text.slice(at, argvAt < 0 ? text.length : argvAt);
+  }
+
+  /**
+   * `a\0COUNT\0TIME` (8 and 16 digits): COUNT non-exec notes right after the last one, of its process
+   * facts, the latest at TIME. Only the entry's last-seen time and LRU place change (observedAgain); if
+   * the entry is gone after all, the notes are given in full, rebuilt from the facts kept here.
+   */
+  private again(text: string): void {
+    const count = text.length === 27 ? Number(text.slice(2, 10)) : NaN;
+    const timeMs = Number(text.slice(11));
+    if (!Number.isSafeInteger(count) || count < 1 || !Number.isSafeInteger(timeMs) || this.lastNote === null) {
+      this.badNotes++; // the two sides disagree on what came before: a bug, counted and reported
+      return;
+    }
+    this.notesAgain += count;
+    if (this.sink.onNoteAgain(this.lastPid, timeMs, count)) return;
+    const facts = this.lastFacts() ?? '';
+    for (let i = 0; i < count; i++) {
+      const note = parseProcessNote(`o\u00000\u0000${timeMs}\u00000${facts}`);
+      if (note === null) this.badNotes++;
+      else this.sink.onNote(note);
+    }
+  }
+}
+
+const ZERO_COUNTS: Counts = { decodeErrors: 0, uringEvents: 0, uringUnknownOps: 0, argvCutEvents: 0, argvCutArgs: 0, argvCutBytes: 0 };
+
+function sameList(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * The event a repeat note stands for, from its template's lines: each line's prefix kept, the rest
+ * rebuilt as the live path rebuilds netlink records (rebuildRecords: the note's stamp, pid and a0..a3),
+ * so the lines are the ones in the log, byte for byte, and the event is what the full path builds.
+ * Null when the template's lines are not of the shape the scanner signs (it could not have matched).
+ */
+function rebuiltEvent(t: ReplayTemplate, note: RepeatNote, counters: Counts): AuditEvent | null {
+  const rebuilt = rebuildRecords(t.lines.map((line, i) => ({ type: t.types[i] as number, text: line.slice(t.prefixLens[i]) })), note);
+  if (rebuilt === null) return null;
+  const records: ParsedRecord[] = [];
+  for (let i = 0; i < rebuilt.length; i++) {
+    const rec = parseRecord({ type: 0, text: (t.lines[i] as string).slice(0, t.prefixLens[i]) + (rebuilt[i] as { text: string }).text });
+    if (rec.failed) return null;
+    records.push(rec);
+  }
+  return buildEvent(records, false, counters, BOUNDED_ARGV);
 }

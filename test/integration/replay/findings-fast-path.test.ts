@@ -5,6 +5,11 @@
  * be byte-identical on every audit fixture, on the bench sample when one was recorded, on names an
  * attacker shapes to dodge a literal search (hex, relative, `//`, `/./`, `..`, several keys), and with
  * the Sigma corpus rules loaded. The --stats line must show that the native path was taken.
+ *
+ * Repeat collapse (native/repeat_cache.h in the scanner): a generated storm of thousands of passed
+ * execs, connects and opens equal but for stamp, pid and a0..a3, with look-alikes among them that
+ * differ only in uid, exe, node, opened path or (same records) the container the process runs in,
+ * must give the full path's findings too: incident counts, first/last seen, revisions.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -89,6 +94,68 @@ function hostileLogs(): string[] {
   return out;
 }
 
+/** One generated log: each event's lines restamped with the next serial, then edited. */
+class StormLog {
+  readonly lines: string[] = [];
+  private serial = 3_000_000;
+  private ms = 1_795_356_000_000;
+  put(event: string[], ...edits: ((line: string) => string)[]): void {
+    const stamp = `audit(${Math.floor(this.ms / 1000)}.${String(this.ms % 1000).padStart(3, '0')}:${this.serial})`;
+    for (const l of event) this.lines.push(edits.reduce((t, e) => e(t), l.replace(/audit\(\d+\.\d{3}:\d+\)/, stamp)));
+    this.serial++;
+    this.ms += 3;
+  }
+}
+
+/** Sets a field of the SYSCALL record (the first ` name=` in it). */
+const syscallField = (name: string, value: string | number) => (l: string): string => (/ type=SYSCALL /.test(` ${l.slice(0, 40)}`) ? l.replace(new RegExp(` ${name}=[^ ]+ `), ` ${name}=${value} `) : l);
+const hex = (n: number): string => n.toString(16);
+
+/**
+ * A storm built from recorded events (docker-tcp-curl.log, pod-cat-token.log): `n` curl processes
+ * each exec'd and connecting to the Docker API (127.0.0.1:2375), with at the middle a connect by
+ * another uid, by another exe and from another node, then a runtime exec under the storm's parent
+ * (its later children, same records but for the pid, are in a container); and `n` cat processes in
+ * a pod reading its token, with one reading another file of the pod's service account.
+ */
+function stormLog(n: number): string {
+  const read = (f: string): string[] => fs.readFileSync(path.join(ROOT, 'test/fixtures/behaviours', f), 'utf8').split('\n').filter((l) => l !== '');
+  const curl = read('docker-tcp-curl.log');
+  const pod = read('pod-cat-token.log');
+  const of = (lines: string[], serial: number): string[] => lines.filter((l) => l.includes(`:${serial}): `));
+  const [exec, connect, runc, cat, open] = [of(curl, 1444995), of(curl, 1444998), of(pod, 1444220), of(pod, 1444223), of(pod, 1444224)];
+  const log = new StormLog();
+  const pid = syscallField.bind(null, 'pid');
+  for (let i = 0; i < n; i++) {
+    log.put(exec, pid(30000 + i), syscallField('a0', hex(0x55000000 + i)));
+    log.put(connect, pid(30000 + i), syscallField('a1', hex(0x7ffe0000 + i)));
+    if (i !== n / 2) continue;
+    log.put(connect, pid(30000 + i), syscallField('uid', 1000));
+    log.put(connect, pid(30000 + i), syscallField('exe', '"/usr/bin/wget"'));
+    log.put(connect, (l) => l.replace(/^node=[^ ]+ /, 'node=other-node '), pid(30000 + i));
+    log.put(runc, syscallField('ppid', 10690), pid(41000));
+  }
+  log.put(runc);
+  for (let i = 0; i < n; i++) {
+    log.put(cat, pid(50000 + i));
+    log.put(open, pid(50000 + i), syscallField('a1', hex(0x7ffe1000 + i)));
+    if (i !== n / 2) continue;
+    log.put(cat, pid(60000));
+    log.put(open, pid(60000), (l) => l.replace('name="/run/secrets/', 'name="/var/run/secrets/'));
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-findings-storm-'));
+  const file = path.join(dir, 'storm.log');
+  fs.writeFileSync(file, log.lines.join('\n') + '\n');
+  return file;
+}
+
+/** The repeat collapse counts of the --stats line. */
+function repeatStats(stats: string): { sent: number; templates: number; decided: number; rebuilt: number; lost: number } {
+  const m = /repeat collapse: (\d+) passed events sent as repeats of (\d+) templates .* (\d+) decided from their template, (\d+) rebuilt for the full path, (\d+) lost/.exec(stats);
+  expect(m, `no repeat collapse line in: ${stats}`).not.toBeNull();
+  return { sent: Number(m![1]), templates: Number(m![2]), decided: Number(m![3]), rebuilt: Number(m![4]), lost: Number(m![5]) };
+}
+
 describe.skipIf(!built)('replay findings: native triage path = TypeScript path', () => {
   // Every fixture in one replay (two CLI runs, not two per file: the machine is shared); the files'
   // state carries across, as it does for an operator's list of files.
@@ -114,6 +181,37 @@ describe.skipIf(!built)('replay findings: native triage path = TypeScript path',
     const r = same([BENIGN]);
     const events = Number(/(\d+) events/.exec(r.stats)?.[1]);
     expect(triagedOut(r.stats)).toBeGreaterThan(events / 2);
+  });
+
+  it('a storm of repeats with look-alikes among them: collapsed, and the full path\'s incidents', { timeout: 120_000 }, () => {
+    const n = 2000;
+    const r = same([stormLog(n)]);
+    const rs = repeatStats(r.stats);
+    // Every passed event but the templates went up as a repeat (4n: n execs and n connects of curl,
+    // n execs and n token opens of cat), and every repeat was decided or rebuilt, none lost.
+    expect(rs.sent).toBeGreaterThan(3.9 * n);
+    expect(rs.decided + rs.rebuilt).toBe(rs.sent);
+    expect(rs.lost).toBe(0);
+    // Each look-alike (uid, exe, node, runc's parent, path) is a template of its own, never a repeat of
+    // the storm's: 2 curl shapes + 3 connect look-alikes + 2 runc + 2 cat shapes + 1 open look-alike.
+    expect(rs.templates).toBe(10);
+    // The curl and cat execs and the connects are decided from their templates; a token read starts
+    // sequences (its outcome cannot stand for repeats), so the opens are rebuilt, and so are the
+    // container's first children: same records as the host's but for the pid, another process.
+    expect(rs.decided).toBeGreaterThan(2.9 * n);
+    expect(rs.rebuilt).toBeGreaterThan(n);
+    const incidents = r.lines.map((l) => JSON.parse(l) as { rule: string; host: string; count: number; container: { id: string } | null; incident: { actor: string; object: string } });
+    const docker = incidents.filter((f) => f.rule === 'h9-docker-remote-api');
+    const host = docker.find((f) => f.host === 'lab-node' && f.container === null);
+    const inContainer = docker.find((f) => f.container !== null);
+    const other = docker.find((f) => f.host === 'other-node');
+    // Each look-alike's incident is its own, with the count the full path gives it (same() compared them).
+    expect(host?.count).toBeGreaterThan(n / 2);
+    expect(inContainer?.count).toBeGreaterThan(n / 3);
+    expect(other?.count).toBe(1);
+    // The pod's incident counts every read and exec, the look-alike path's among them (its own
+    // template: the engine files it under the same token object, as the full path does).
+    expect(incidents.find((f) => f.rule === 'h1-sa-token-read')?.count).toBe(2 * n + 2);
   });
 
   it('names and keys shaped to dodge a literal search give the same findings', { timeout: 120_000 }, () => {

@@ -247,7 +247,11 @@ describe.skipIf(!built)('credwatch replay --events --jobs N: a file nothing coul
 });
 
 describe.skipIf(!built)('credwatch replay --jobs N --stats: the native scanner line', () => {
-  const nativeLine = (s: string): string | undefined => s.split('\n').find((l) => / native scanner: /.test(l));
+  /** The native scanner's line, and in findings mode its repeat-collapse line; undefined when there is none. */
+  const nativeLine = (s: string): string | undefined => {
+    const lines = s.split('\n').filter((l) => / (native scanner|repeat collapse): /.test(l));
+    return lines.length > 0 ? lines.join('\n') : undefined;
+  };
 
   it('is the sum over the workers, in both modes: the line --jobs 1 prints for the same files', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'cw-jobs-native-'));

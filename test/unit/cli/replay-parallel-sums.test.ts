@@ -46,7 +46,8 @@ describe('replay --jobs: the workers\' --events summaries summed', () => {
 });
 
 describe('replay --jobs: the workers\' native findings counts summed', () => {
-  const counts = (n: number): NativeFindingsCounts => ({ fallback: n, triagePassed: n, triageUnsure: n, noted: n, native: n, notesAgain: n, badNotes: n });
+  const keys: (keyof NativeFindingsCounts)[] = ['fallback', 'triagePassed', 'triageUnsure', 'noted', 'native', 'notesAgain', 'badNotes', 'repeats', 'repeatTemplates', 'repeatEvictions', 'repeatSkipped', 'repeatsCollapsed', 'repeatsExpanded', 'repeatsLost'];
+  const counts = (n: number): NativeFindingsCounts => Object.fromEntries(keys.map((k) => [k, n])) as unknown as NativeFindingsCounts;
   it('adds every count, and is null when any worker had no scanner (or there were none)', () => {
     expect(sumNativeCounts([counts(1), counts(2)])).toEqual(counts(3));
     expect(sumNativeCounts([counts(1), null])).toBeNull();

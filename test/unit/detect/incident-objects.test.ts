@@ -146,6 +146,46 @@ describe('incidents keyed on the watched object', () => {
     expect(latest[0]!.count).toBe(5);
   });
 
+  it('a command line naming a new alias after the object was read, then the open through it, is the same incident (exec before open)', () => {
+    const real = writeToken('..2026_12_02_07_00_00.123456789', 'eyJfake');
+    const alias = `/proc/4243/root${SA}/token`;
+    const d = detector();
+    // the first read opens the object's incident; a later `cat <new alias>` names it before its open
+    const { emitted, latest } = run(d, [openOf(710, path.join(vol, 'token'), real), execOf(711, ['cat', alias]), openOf(711, alias, real)]);
+    expect(new Set(emitted.map((f) => f.id)).size).toBe(1);
+    expect(latest).toHaveLength(1);
+    expect(latest[0]!.rules).toEqual(expect.arrayContaining(['h2-sa-token-path-in-argv', 'h3-kubelet-pod-volume-harvest']));
+    expect(latest[0]!.count).toBe(3);
+    expect(latest[0]!.evidence.map((e) => e.event_id)).toHaveLength(3);
+    // the fold is an escalation (h2 is new to the incident): it went out with the open, not at the tick
+    expect(emitted.filter((f) => f.rules?.includes('h2-sa-token-path-in-argv'))[0]?.count).toBe(3);
+  });
+
+  it('a held name that no open shows to be the object still goes out: after the hold, by a later event, or by the tick', () => {
+    const real = writeToken('..2026_12_02_07_00_00.123456789', 'eyJfake');
+    const d = detector();
+    const first = d.onAuditEvent(openOf(710, path.join(vol, 'token'), real));
+    expect(first).toHaveLength(1);
+    // names a token path the watch does not hold: held, not emitted yet
+    expect(d.onAuditEvent(execOf(711, ['cat', `/proc/4243/root${SA}/token`]))).toEqual([]);
+    // a later unrelated event past the hold releases it (replay ticks only at its end)
+    const later = d.onAuditEvent(event(712, { syscall: { arch: 'x86_64', nr: 59, name: 'execve', success: true, exit: 0 } }, { argv: ['true'], exe: '/usr/bin/true', comm: 'true' }));
+    expect(later.map((f) => f.rule)).toEqual(['h2-sa-token-path-in-argv']);
+    expect(later[0]!.revision).toBe(1);
+    expect(later[0]!.id).not.toBe(first[0]!.id);
+    // and a second one, released by the tick alone
+    expect(d.onAuditEvent(execOf(713, ['cat', `/proc/4244/root${SA}/token`]))).toEqual([]);
+    const ticked = d.tick(T0 + (serial + 1) * 1000);
+    expect(ticked.filter((f) => f.revision === 1).map((f) => f.rule)).toEqual(['h2-sa-token-path-in-argv']);
+  });
+
+  it('a command line naming the token by an actor with no object incident goes out at once (no hold)', () => {
+    writeToken('..2026_12_02_07_00_00.123456789', 'eyJfake');
+    const d = detector();
+    const out = d.onAuditEvent(execOf(710, ['cat', `/proc/4242/root${SA}/token`]));
+    expect(out.map((f) => f.rule)).toEqual(['h2-sa-token-path-in-argv']);
+  });
+
   it('another actor, or another token, is another incident', () => {
     const real = writeToken('..2026_12_02_07_00_00.123456789', 'eyJfake');
     const other = path.join(vol, 'ca.crt');
