@@ -101,22 +101,10 @@ export interface NativeFindingsCounts {
 
 function nativeFindingsCounts(fast: NativeFindingsReplay): NativeFindingsCounts {
   const n = fast.stats();
-  return {
-    fallback: n.fallback,
-    triagePassed: n.triagePassed ?? 0,
-    triageUnsure: n.triageUnsure ?? 0,
-    noted: n.noted ?? 0,
-    native: n.native,
-    notesAgain: fast.notesAgain,
-    badNotes: fast.badNotes,
-    repeats: n.repeats ?? 0,
-    repeatTemplates: n.repeatTemplates ?? 0,
-    repeatEvictions: n.repeatEvictions ?? 0,
-    repeatSkipped: n.repeatSkipped ?? 0,
-    repeatsCollapsed: fast.repeatsCollapsed,
-    repeatsExpanded: fast.repeatsExpanded,
-    repeatsLost: fast.repeatsLost,
-  };
+  // The scanner's counts (those this build's addon may lack are 0), then this side's.
+  const scanned = { fallback: n.fallback, native: n.native, triagePassed: n.triagePassed ?? 0, triageUnsure: n.triageUnsure ?? 0, noted: n.noted ?? 0 };
+  const repeats = { repeats: n.repeats ?? 0, repeatTemplates: n.repeatTemplates ?? 0, repeatEvictions: n.repeatEvictions ?? 0, repeatSkipped: n.repeatSkipped ?? 0 };
+  return { ...scanned, ...repeats, notesAgain: fast.notesAgain, badNotes: fast.badNotes, repeatsCollapsed: fast.repeatsCollapsed, repeatsExpanded: fast.repeatsExpanded, repeatsLost: fast.repeatsLost };
 }
 
 /** Sums the workers' native counts; null unless every worker ran on the native scanner. */
