@@ -2,14 +2,16 @@
 /*
  * `credwatch replay --jobs N` (issue 23): S independent streams replayed with --jobs 1 (one process,
  * today's path) and --jobs 2.., in findings mode and --events, in the same run; wall and CPU time and
- * the peak RSS of the whole process tree (parent + workers, sampled from /proc every 50 ms, summed).
+ * the peak memory of the whole process tree (parent + workers, sampled from /proc every 50 ms, summed):
+ * RSS, which counts the pages of the node binary and the addon that every process maps once per
+ * process, and PSS (smaps_rollup), which shares them out: the memory the tree really takes.
  *
  * Input: S streams built from the real sample (.bench-data/replay-sample.log, recorded by
  * bench/replay-throughput-record.sh), each in its own directory as `audit.log` (so grouped by name:
  * the sample has no node=), made of C copies with shifted serials and timestamps as
  * bench/replay-throughput.js does. No lab lock: it reads files only.
  *
- *   npm run build:ts && node bench/replay-parallel.js [--streams 2] [--copies 8] [--jobs 2] [--runs 3]
+ *   npm run build:ts && node bench/replay-parallel.js [--streams 2] [--copies 8|1,2,4,8] [--jobs 2] [--runs 3]
  */
 'use strict';
 const fs = require('node:fs');
@@ -24,7 +26,10 @@ const arg = (name, d) => {
   return i > 0 ? Number(process.argv[i + 1]) : d;
 };
 const STREAMS = arg('streams', 2);
-const COPIES = arg('copies', 8);
+// --copies 1,2,4,8: one table line per size, for the crossover of the default --jobs (replay-parallel.ts
+// PARALLEL_MIN_BYTES).
+const COPIES_LIST = (process.argv.includes('--copies') ? process.argv[process.argv.indexOf('--copies') + 1] : '8').split(',').map(Number);
+let COPIES = COPIES_LIST[0];
 const JOBS = arg('jobs', 2);
 const RUNS = arg('runs', 3);
 const STAMP = /audit\((\d+)\.(\d{3}):(\d+)\)/;
@@ -60,8 +65,18 @@ function buildStreams() {
   return files;
 }
 
-/** RSS (KiB) of pid and all its descendants, from /proc. */
-function treeRssKb(root) {
+/** Proportional set size (KiB) of a process, or 0 when it is gone. */
+function pssKb(pid) {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** RSS and PSS (KiB) of pid and all its descendants, from /proc. */
+function treeMemKb(root) {
   const kids = new Map();
   const rss = new Map();
   for (const p of fs.readdirSync('/proc')) {
@@ -76,21 +91,28 @@ function treeRssKb(root) {
     } catch { /* gone */ }
   }
   let sum = 0;
+  let pss = 0;
   const todo = [root];
   while (todo.length) {
     const p = todo.pop();
     sum += rss.get(p) ?? 0;
+    // /usr/bin/time is the root; node and its workers are below it.
+    if (p !== root) pss += pssKb(p);
     todo.push(...(kids.get(p) ?? []));
   }
-  return sum;
+  return { rss: sum, pss };
 }
 
 function run(args) {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     const child = spawn('/usr/bin/time', ['-f', '%U %S', process.execPath, ...launcherFlags(), path.join(ROOT, 'bin/credwatch'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let newlines = 0, err = '', peak = 0;
-    const timer = setInterval(() => (peak = Math.max(peak, treeRssKb(child.pid))), 50);
+    let newlines = 0, err = '', peak = 0, peakPss = 0;
+    const timer = setInterval(() => {
+      const m = treeMemKb(child.pid);
+      peak = Math.max(peak, m.rss);
+      peakPss = Math.max(peakPss, m.pss);
+    }, 50);
     child.stdout.on('data', (b) => {
       for (let i = b.indexOf(10); i >= 0; i = b.indexOf(10, i + 1)) newlines++;
     });
@@ -101,7 +123,7 @@ function run(args) {
       const last = err.trim().split('\n').pop().split(' ').map(Number);
       if (code !== 0) return reject(new Error(`exit ${code}: ${err.slice(0, 400)}`));
       // /usr/bin/time counts the CPU of every waited-for descendant (the workers) too.
-      resolve({ secs, cpu: last[0] + last[1], newlines, peakMiB: peak / 1024 });
+      resolve({ secs, cpu: last[0] + last[1], newlines, peakMiB: peak / 1024, pssMiB: peakPss / 1024 });
     });
   });
 }
@@ -113,6 +135,13 @@ function launcherFlags() {
 }
 
 async function main() {
+  for (const c of COPIES_LIST) {
+    COPIES = c;
+    await size();
+  }
+}
+
+async function size() {
   const files = buildStreams();
   const size = files.reduce((a, f) => a + fs.statSync(f).size, 0);
   console.log(`input: ${STREAMS} streams x ${COPIES} copies of the sample, ${(size / 2 ** 20).toFixed(0)} MiB; load ${fs.readFileSync('/proc/loadavg', 'utf8').trim()}`);
@@ -123,7 +152,7 @@ async function main() {
       for (const jobs of [1, JOBS]) (res[jobs] ??= []).push(await run(['replay', ...mode, '--jobs', String(jobs), ...files]));
     }
     const med = (xs, k) => [...xs].map((x) => x[k]).sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-    const line = (j) => `--jobs ${j}: wall ${med(res[j], 'secs').toFixed(2)} s, CPU ${med(res[j], 'cpu').toFixed(2)} s, peak tree RSS ${med(res[j], 'peakMiB').toFixed(0)} MiB, ${res[j][0].newlines} lines`;
+    const line = (j) => `--jobs ${j}: wall ${med(res[j], 'secs').toFixed(2)} s, CPU ${med(res[j], 'cpu').toFixed(2)} s, peak tree RSS ${med(res[j], 'peakMiB').toFixed(0)} MiB (PSS ${med(res[j], 'pssMiB').toFixed(0)}), ${res[j][0].newlines} lines`;
     console.log(`${mode[0] === '--events' ? 'events  ' : 'findings'} ${line(1)} | ${line(JOBS)} | wall ratio ${(med(res[JOBS], 'secs') / med(res[1], 'secs')).toFixed(2)}`);
   }
   console.log(`load after: ${fs.readFileSync('/proc/loadavg', 'utf8').trim()}`);

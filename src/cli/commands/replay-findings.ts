@@ -81,18 +81,52 @@ export interface HostRunCounters {
   slowestEventMs: number;
 }
 
+/** The native scanner's counts in findings mode (one run's, or the --jobs workers' summed). */
+export interface NativeFindingsCounts {
+  fallback: number;
+  triagePassed: number;
+  triageUnsure: number;
+  noted: number;
+  native: number;
+  notesAgain: number;
+  badNotes: number;
+  repeats: number;
+  repeatTemplates: number;
+  repeatEvictions: number;
+  repeatSkipped: number;
+  repeatsCollapsed: number;
+  repeatsExpanded: number;
+  repeatsLost: number;
+}
+
+function nativeFindingsCounts(fast: NativeFindingsReplay): NativeFindingsCounts {
+  const n = fast.stats();
+  // The scanner's counts (those this build's addon may lack are 0), then this side's.
+  const scanned = { fallback: n.fallback, native: n.native, triagePassed: n.triagePassed ?? 0, triageUnsure: n.triageUnsure ?? 0, noted: n.noted ?? 0 };
+  const repeats = { repeats: n.repeats ?? 0, repeatTemplates: n.repeatTemplates ?? 0, repeatEvictions: n.repeatEvictions ?? 0, repeatSkipped: n.repeatSkipped ?? 0 };
+  return { ...scanned, ...repeats, notesAgain: fast.notesAgain, badNotes: fast.badNotes, repeatsCollapsed: fast.repeatsCollapsed, repeatsExpanded: fast.repeatsExpanded, repeatsLost: fast.repeatsLost };
+}
+
+/** Sums the workers' native counts; null unless every worker ran on the native scanner. */
+export function sumNativeCounts(all: readonly (NativeFindingsCounts | null)[]): NativeFindingsCounts | null {
+  if (all.length === 0 || all.some((n) => n === null)) return null;
+  const out = { ...all[0]! };
+  for (const n of all.slice(1)) for (const k of Object.keys(out) as (keyof NativeFindingsCounts)[]) out[k] += n![k];
+  return out;
+}
+
 /** Host files replayed elsewhere: started with every host input in replay order, then asked file by file. */
 export interface RemoteHostReplay {
   start(inputs: { file: string; input: Readable; head: string }[]): void;
   file(file: string): Promise<HostFileResult>;
   /** The findings emitted at the workers' ends (in-flight events flushed, windows closed) and their counters. */
-  end(): Promise<{ findings: Finding[]; counters: HostRunCounters }>;
+  end(): Promise<{ findings: Finding[]; counters: HostRunCounters; native: NativeFindingsCounts | null }>;
 }
 
 export interface HostReplaySink {
   findings(raw: Finding[]): void;
   fileDone(file: string, counts: { records: number; parseErrors: number; overlongLines: number }): void;
-  end(counters: HostRunCounters): void;
+  end(counters: HostRunCounters, native: NativeFindingsCounts | null): void;
 }
 
 const SNIFF_BYTES = 4096;
@@ -187,9 +221,11 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   const progress = new Progress(total, process.stderr.isTTY === true && total >= progressMinBytes() && !sizes.includes(null));
   let bytesBefore = 0;
   // The native scanner and triage (replay-native.ts) when the addon has them and every audit log can
-  // be read again by name (stdin was sniffed from its stream): boring events never become objects.
+  // be read again by name (stdin, or a pipe such as <(zcat ...), was sniffed from its stream, and its
+  // head is in that stream only): boring events never become objects.
   // Not in a --jobs parent: its host files are read by the workers.
-  const native = opts.remote || inputs.some((x) => x.file === '-' && !looksLikeKubeAudit(x.opened.head)) ? null : nativeReplay();
+  const rereadable = (file: string): boolean => file !== '-' && fs.statSync(file).isFile();
+  const native = opts.remote || inputs.some((x) => !rereadable(x.file) && !looksLikeKubeAudit(x.opened.head)) ? null : nativeReplay();
   const fast = native
     ? new NativeFindingsReplay(native, replayTriage(detector), {
         onEvent: (ev, template) => {
@@ -274,13 +310,15 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   if (opts.sink) {
     // A worker prints nothing: a lost repeat fails it here, or the parent's counts would hide it.
     if (fast && fast.repeatsLost > 0) throw new RuntimeFailure(`native replay lost ${fast.repeatsLost} repeat notes whose template this version does not hold`);
-    opts.sink.end({ ...st, textsCut: matchStats.textsCut });
+    opts.sink.end({ ...st, textsCut: matchStats.textsCut }, fast ? nativeFindingsCounts(fast) : null);
     return 0;
   }
+  let scanner = fast ? nativeFindingsCounts(fast) : null;
   if (opts.remote) {
     const end = await opts.remote.end();
     emit(end.findings);
     addCounters(st, end.counters);
+    scanner = end.native;
   }
   emit(trail.flush());
 
@@ -296,15 +334,15 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
       `replay: ${st.records} records, ${st.events} events, ${st.parseErrors} unparsable records, ${st.overlongLines} overlong lines skipped, ${st.uringEvents} io_uring ops (${st.uringUnknownOps} of unknown op numbers), ${kubeBad} bad kube audit lines, ${kubeFailed} kube events whose detection failed, ${st.findings + kube.stats.findings} findings\n`,
     );
   }
-  if (opts.stats && fast) {
-    const n = fast.stats();
+  if (opts.stats && scanner) {
+    const n = scanner;
     process.stderr.write(
-      `replay: native scanner: ${n.fallback} events handed up in full (${n.triagePassed ?? 0} a rule might fire on, ${n.triageUnsure ?? 0} not understood by the triage, the rest of kinds it does not triage or incomplete), ${n.noted ?? 0} triaged out as process notes (${fast.notesAgain} of them the same process facts as the note before), ${n.native} printed, ${fast.badNotes} unreadable notes\n` +
-        `replay: repeat collapse: ${n.repeats ?? 0} passed events sent as repeats of ${n.repeatTemplates ?? 0} templates (${n.repeatEvictions ?? 0} templates pushed out, ${n.repeatSkipped ?? 0} events of a shape never collapsed), ${fast.repeatsCollapsed} decided from their template, ${fast.repeatsExpanded} rebuilt for the full path, ${fast.repeatsLost} lost\n`,
+      `replay: native scanner: ${n.fallback} events handed up in full (${n.triagePassed} a rule might fire on, ${n.triageUnsure} not understood by the triage, the rest of kinds it does not triage or incomplete), ${n.noted} triaged out as process notes (${n.notesAgain} of them the same process facts as the note before), ${n.native} printed, ${n.badNotes} unreadable notes\n` +
+        `replay: repeat collapse: ${n.repeats} passed events sent as repeats of ${n.repeatTemplates} templates (${n.repeatEvictions} templates pushed out, ${n.repeatSkipped} events of a shape never collapsed), ${n.repeatsCollapsed} decided from their template, ${n.repeatsExpanded} rebuilt for the full path, ${n.repeatsLost} lost\n`,
     );
   }
-  if (fast && fast.badNotes > 0) throw new RuntimeFailure(`native replay wrote ${fast.badNotes} process notes this version cannot read`);
-  if (fast && fast.repeatsLost > 0) throw new RuntimeFailure(`native replay lost ${fast.repeatsLost} repeat notes whose template this version does not hold`);
+  if (scanner && scanner.badNotes > 0) throw new RuntimeFailure(`native replay wrote ${scanner.badNotes} process notes this version cannot read`);
+  if (scanner && scanner.repeatsLost > 0) throw new RuntimeFailure(`native replay lost ${scanner.repeatsLost} repeat notes whose template this version does not hold`);
   const ts = trail.stats;
   if (opts.stats || ts.malformedCredential > 0 || ts.requestsCut > 0) {
     process.stderr.write(

@@ -14,8 +14,15 @@
  *    whose turn it is writes straight to stdout; the others write to a temporary file (under TMPDIR)
  *    that is copied out and removed at its turn, so memory stays bounded whatever the output size.
  *
- * A worker that fails (unreadable input, a crash) stops the others; its message is the error, with
- * the exit code it would have had. Counters (--stats) are summed over the workers. No progress line.
+ * A file nothing could be read of does not stop anything: every stream finishes, then the run fails
+ * (exit 1) naming those files, as the sequential run does. A worker that fails (a read error such as
+ * a truncated gzip, a crash) stops the others; its message is the error, with the exit code it would
+ * have had. Counters (--stats), the native scanner's among them, are summed over the workers. No
+ * progress line.
+ *
+ * Without --jobs, an input under parallelMinBytes() is replayed in this process: a worker costs a
+ * process start, the modules and the rule pack (~0.3-0.6 s of CPU each), which 2 cores only win back
+ * on a few hundred MiB (bench/replay-parallel.js --copies 1,4,8,31). An explicit --jobs N always uses workers.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -28,15 +35,76 @@ import { looksLikeKubeAudit } from '../../kube/event';
 import type { Finding } from '../../model/finding';
 import { maybeGunzip, peekStream } from '../../sources/decompress';
 import { RuntimeFailure, UsageError } from '../errors';
-import type { FileInfo, ReplayOptions, SourceCounts } from './replay';
-import { addCounters, replayFindings, WorkerFailure, type HostFileResult, type HostRunCounters, type RemoteHostReplay } from './replay-findings';
+import type { EventsSummary, FileInfo, ReplayOptions } from './replay';
+import { addCounters, replayFindings, sumNativeCounts, WorkerFailure, type HostFileResult, type HostRunCounters, type NativeFindingsCounts, type RemoteHostReplay } from './replay-findings';
 import { firstNode, groupStreams } from './replay-streams';
 
 export const JOBS_HELP =
   'Files are one stream when they share a rotation name (audit.log, audit.log.1, audit.log.2.gz in one directory) or the node= name of their first record; ' +
-  'stdin is a stream of its own. Findings are those of --jobs 1 when the streams share no processes; --events prints each stream\'s lines in order, streams in the order of their first file.';
+  'stdin is a stream of its own. Below the size a worker\'s start-up (~0.5 s) is not won back on, the output is the same either way, only slower with workers; an explicit --jobs N always uses them. Findings are those of --jobs 1 when the streams share no processes; --events prints each stream\'s lines in order, streams in the order of their first file.';
 
 const MAX_JOBS = 64;
+
+/**
+ * The input size (uncompressed bytes, all files) from which the default --jobs uses workers. Measured
+ * on 2 cores, 2 streams of the bench sample (bench/replay-parallel.js --copies 1,2,4): --jobs 2 took
+ * 1.43x (--events) / 1.63x (findings) the wall time of --jobs 1 at 30 MiB, 1.31x / 1.54x at 60 MiB,
+ * 1.13x / 1.19x at 121 MiB (load 1.6-2.1); on a quiet machine 1.00x / 1.06x at 242 MiB and
+ * 0.76x / 0.75x at 940 MiB. A straight line through them crosses 1.0 near 230-250 MiB.
+ */
+export const PARALLEL_MIN_MIB = 256;
+const PARALLEL_MIN_BYTES = PARALLEL_MIN_MIB * 2 ** 20;
+
+/** PARALLEL_MIN_BYTES, or CREDWATCH_REPLAY_JOBS_MIN_BYTES when set (tests, and inputs unlike the bench's). */
+export function parallelMinBytes(env: NodeJS.ProcessEnv = process.env): number {
+  const v = Number(env.CREDWATCH_REPLAY_JOBS_MIN_BYTES);
+  return env.CREDWATCH_REPLAY_JOBS_MIN_BYTES !== undefined && Number.isInteger(v) && v >= 0 ? v : PARALLEL_MIN_BYTES;
+}
+
+/**
+ * The bytes a replay of these files reads after decompression, as far as is known without reading
+ * them: a plain file's size, a gzip's from its trailer (ISIZE, the last member's size mod 4 GiB: never
+ * taken below the compressed size). Infinity when a size is unknown (it keeps the workers): stdin, and
+ * anything but a regular file, which is not even opened here: a byte read from a pipe (`<(zcat ...)`)
+ * would be gone for the replay, and a FIFO's open waits for its writer.
+ */
+export function inputBytes(files: readonly string[]): number {
+  let total = 0;
+  for (const file of files) {
+    if (file === '-') return Number.POSITIVE_INFINITY;
+    let fd: number | null = null;
+    try {
+      if (!fs.statSync(file).isFile()) return Number.POSITIVE_INFINITY;
+      fd = fs.openSync(file, 'r');
+      const size = fs.fstatSync(fd).size;
+      total += isGzip(fd) ? Math.max(size, gzipTrailerSize(fd, size)) : size;
+    } catch {
+      return Number.POSITIVE_INFINITY; // unreadable: the checks further on say why
+    } finally {
+      if (fd !== null) fs.closeSync(fd);
+    }
+  }
+  return total;
+}
+
+function isRegularFile(file: string): boolean {
+  try {
+    return fs.statSync(file).isFile();
+  } catch {
+    return true; // missing or unreadable: the checks of the run say which, as ever
+  }
+}
+
+function isGzip(fd: number): boolean {
+  const magic = Buffer.alloc(2);
+  return fs.readSync(fd, magic, 0, 2, 0) === 2 && magic[0] === 0x1f && magic[1] === 0x8b;
+}
+
+function gzipTrailerSize(fd: number, size: number): number {
+  if (size < 18) return 0;
+  const tail = Buffer.alloc(4);
+  return fs.readSync(fd, tail, 0, 4, size - 4) === 4 ? tail.readUInt32LE(0) : 0;
+}
 
 /** A worker's exit when its stdout reader closed the pipe (128 + SIGPIPE): the parent then ends with 0, as main.ts does. */
 export const READER_GONE_EXIT = 141;
@@ -53,15 +121,16 @@ type TaskOptions = Pick<ReplayOptions, 'events' | 'json' | 'records' | 'stats' |
 export type WorkerTask = { kind: 'events' | 'findings'; files: string[]; opts: TaskOptions };
 
 export type ToParent =
-  | { t: 'summary'; stats: ReassemblerStats; src: SourceCounts; failures: string[] }
+  | { t: 'summary'; summary: EventsSummary }
   | { t: 'findings'; findings: Finding[] }
   | { t: 'file'; records: number; parseErrors: number; overlongLines: number }
-  | { t: 'end'; counters: HostRunCounters }
+  | { t: 'end'; counters: HostRunCounters; native: NativeFindingsCounts | null }
   | { t: 'error'; message: string; exitCode: number };
 
 export interface EventsHooks {
   checkEventFiles: (files: string[]) => FileInfo[];
-  summariseEvents: (s: ReassemblerStats, src: SourceCounts, failures: string[], always: boolean) => void;
+  /** Prints the summed counters and fails for the unreadable files, as the sequential run ends; its exit code. */
+  endEvents: (sum: EventsSummary) => number;
 }
 
 /**
@@ -71,16 +140,36 @@ export interface EventsHooks {
 export async function replayInParallel(files: string[], opts: ReplayOptions, hooks: EventsHooks): Promise<number | null> {
   const jobs = opts.jobs ?? os.availableParallelism();
   if (jobs <= 1 || files.length < 2 || files.filter((f) => f === '-').length > 1) return null;
+  // With --stats, which way the run went (before every counter line: the last is what scripts read).
+  const note = (text: string): void => void (opts.stats && process.stderr.write(`${opts.events ? 'credwatch replay' : 'replay'}: --jobs: ${text}\n`));
+  const min = parallelMinBytes();
+  if (opts.jobs === undefined) {
+    const bytes = inputBytes(files);
+    if (bytes < min) {
+      note(`in this process: the input (${mib(bytes)} MiB) is under the ${mib(min)} MiB from which the default uses workers`);
+      return null;
+    }
+  }
   if (opts.events) hooks.checkEventFiles(files); // the sequential checks and messages, before any output
+  // A pipe given by name (<(zcat ...), a FIFO) can be read once: this process would take its head, and
+  // its worker could not read it again. stdin is the exception: its worker reads it from this process.
+  const readOnce = files.find((f) => f !== '-' && !isRegularFile(f));
+  if (readOnce !== undefined) {
+    note(`in this process: ${readOnce} is not a regular file (it can be read only once)`);
+    return null;
+  }
   const heads = await peekHeads(files);
   if (heads === null) return null; // an input that cannot be read: the sequential path says which, as ever
   const host = files.map((file, i) => ({ file, head: heads[i]! })).filter((x) => opts.events || x.head === null || !looksLikeKubeAudit(x.head));
   const streams = groupStreams(host.map((x) => ({ file: x.file, node: x.head === null ? null : firstNode(x.head) })));
   if (streams.length < 2) return null;
   const task = taskOptions(opts);
-  if (opts.events) return replayEventsParallel(streams.map((s) => s.map((i) => host[i]!.file)), Math.min(jobs, streams.length), task, hooks);
+  note(`${streams.length} streams on ${Math.min(jobs, streams.length)} worker processes`);
+  if (opts.events) return replayEventsParallel(files, streams.map((s) => s.map((i) => host[i]!.file)), Math.min(jobs, streams.length), task, hooks);
   return replayFindings(files, { ...opts, remote: new WorkerHostReplay(Math.min(jobs, streams.length), task) });
 }
+
+const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
 
 function taskOptions(o: ReplayOptions): TaskOptions {
   const t: TaskOptions = {};
@@ -119,6 +208,20 @@ async function peekHeads(files: string[]): Promise<(string | null)[] | null> {
 
 const WORKER = path.join(__dirname, 'replay-worker.js');
 
+/**
+ * A worker runs as this process does (bin/credwatch's V8 flags come with process.execArgv) but with
+ * 1 MiB semi-spaces, and one malloc arena: what the tree holds is the sum over the parent and every
+ * worker, and most of a worker's is the same baseline N times (node, the modules, the rule pack).
+ * Measured on 2 x 470 MiB, findings mode, --jobs 2 (bench/replay-parallel.js): each worker's peak RSS
+ * went from 121-125 to 109-110 MiB, wall time within noise. A replay's garbage is short-lived either
+ * way, and a worker's one thread does all of its allocation (the reader is on it too).
+ */
+function workerProcess(): { execArgv: string[]; env: NodeJS.ProcessEnv } {
+  const execArgv = process.execArgv.filter((a) => !a.startsWith('--max-semi-space-size'));
+  execArgv.push('--max-semi-space-size=1');
+  return { execArgv, env: { MALLOC_ARENA_MAX: '1', ...process.env } };
+}
+
 /** One worker process and what it has said; `done` settles when it has ended (or failed). */
 class Worker {
   readonly child: ChildProcess;
@@ -131,7 +234,7 @@ class Worker {
     stdio: { stdin: 'ignore' | 'inherit' | 'pipe'; stdout: 'inherit' | number },
     onMessage: (m: ToParent) => void,
   ) {
-    this.child = fork(WORKER, [], { stdio: [stdio.stdin, stdio.stdout, 'inherit', 'ipc'], serialization: 'advanced' });
+    this.child = fork(WORKER, [], { ...workerProcess(), stdio: [stdio.stdin, stdio.stdout, 'inherit', 'ipc'], serialization: 'advanced' });
     const name = task.files.map((f) => (f === '-' ? 'stdin' : f)).join(', ');
     let failure: Error | null = null;
     this.child.on('message', (m: ToParent) => {
@@ -213,14 +316,12 @@ class Pool {
   }
 }
 
-async function replayEventsParallel(streams: string[][], jobs: number, opts: TaskOptions, hooks: EventsHooks): Promise<number> {
+async function replayEventsParallel(files: string[], streams: string[][], jobs: number, opts: TaskOptions, hooks: EventsHooks): Promise<number> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'credwatch-replay-'));
   // The temporary files go with this process however it ends: main.ts exits at once on EPIPE.
   const removeTmp = (): void => fs.rmSync(tmp, { recursive: true, force: true });
   process.once('exit', removeTmp);
-  const stats: ReassemblerStats[] = [];
-  const src: SourceCounts = { overlong: 0, lines: 0 };
-  const failures: string[] = [];
+  const summaries: (EventsSummary | null)[] = streams.map(() => null);
   const outFile: (string | null)[] = streams.map(() => null);
   let printed = 0; // streams whose output is all on stdout
   const pool = new Pool(streams.length, jobs, (k) => {
@@ -234,11 +335,7 @@ async function replayEventsParallel(streams: string[][], jobs: number, opts: Tas
     }
     const files = streams[k]!;
     const w = new Worker({ kind: 'events', files, opts }, { stdin: files.includes('-') ? 'inherit' : 'ignore', stdout }, (m) => {
-      if (m.t !== 'summary') return;
-      stats.push(m.stats);
-      src.overlong += m.src.overlong;
-      src.lines += m.src.lines;
-      for (const f of m.failures) if (failures.length < 5) failures.push(f);
+      if (m.t === 'summary') summaries[k] = m.summary;
     });
     if (fd !== null) fs.closeSync(fd); // the child holds its own copy
     return w;
@@ -263,14 +360,27 @@ async function replayEventsParallel(streams: string[][], jobs: number, opts: Tas
     removeTmp();
     process.off('exit', removeTmp);
   }
-  hooks.summariseEvents(sumStats(stats), src, failures, opts.stats === true);
-  return 0;
+  // Every stream has finished (a file nothing could be read of does not stop the others, as in the
+  // sequential run): the counters summed, then the exit-1 error naming those files in command-line order.
+  return hooks.endEvents(sumSummaries(summaries as EventsSummary[], files));
 }
 
-function sumStats(all: ReassemblerStats[]): ReassemblerStats {
-  const out = { ...all[0]! };
-  for (const s of all.slice(1)) for (const k of Object.keys(out) as (keyof ReassemblerStats)[]) out[k] += s[k];
-  return out;
+const sum = (xs: readonly number[]): number => xs.reduce((a, x) => a + x, 0);
+
+/** The workers' --events summaries as one run's: counters summed, samples and unreadable files in input order. */
+export function sumSummaries(all: readonly EventsSummary[], files: readonly string[]): EventsSummary {
+  const stats = { ...all[0]!.stats };
+  for (const s of all.slice(1)) for (const k of Object.keys(stats) as (keyof ReassemblerStats)[]) stats[k] += s.stats[k];
+  const counts = all.map((s) => s.native);
+  const native = counts.every((n) => n !== null) ? { native: sum(counts.map((n) => n!.native)), fallback: sum(counts.map((n) => n!.fallback)) } : null;
+  const position = (name: string): number => files.indexOf(name === 'stdin' ? '-' : name);
+  return {
+    stats,
+    src: { overlong: sum(all.map((s) => s.src.overlong)), lines: sum(all.map((s) => s.src.lines)) },
+    failures: all.flatMap((s) => s.failures).slice(0, 5),
+    unusable: all.flatMap((s) => s.unusable).sort((x, y) => position(x.file) - position(y.file)),
+    native,
+  };
 }
 
 interface StreamState {
@@ -281,7 +391,7 @@ interface StreamState {
   results: Deferred<HostFileResult>[];
   marks: number;
   asked: number;
-  end: Deferred<{ findings: Finding[]; counters: HostRunCounters }>;
+  end: Deferred<{ findings: Finding[]; counters: HostRunCounters; native: NativeFindingsCounts | null }>;
 }
 
 /** The host side of a findings replay, in worker processes (see RemoteHostReplay in replay-findings.ts). */
@@ -322,7 +432,7 @@ class WorkerHostReplay implements RemoteHostReplay {
       else if (m.t === 'file') {
         s.results[s.marks++]?.resolve({ findings: s.buffered, records: m.records, parseErrors: m.parseErrors, overlongLines: m.overlongLines });
         s.buffered = [];
-      } else if (m.t === 'end') s.end.resolve({ findings: s.buffered, counters: m.counters });
+      } else if (m.t === 'end') s.end.resolve({ findings: s.buffered, counters: m.counters, native: m.native });
     });
     if (s.stdin && w.child.stdin) {
       const to = w.child.stdin;
@@ -346,12 +456,12 @@ class WorkerHostReplay implements RemoteHostReplay {
     return s.results[s.asked++]!.promise;
   }
 
-  async end(): Promise<{ findings: Finding[]; counters: HostRunCounters }> {
+  async end(): Promise<{ findings: Finding[]; counters: HostRunCounters; native: NativeFindingsCounts | null }> {
     try {
       const ends = await Promise.all(this.streams.map((s) => s.end.promise));
       const counters = { ...ends[0]!.counters };
       for (const e of ends.slice(1)) addCounters(counters, e.counters);
-      return { findings: ends.flatMap((e) => e.findings), counters };
+      return { findings: ends.flatMap((e) => e.findings), counters, native: sumNativeCounts(ends.map((e) => e.native)) };
     } finally {
       this.pool?.stopAll();
     }

@@ -18,7 +18,7 @@ async function run(task: WorkerTask): Promise<void> {
   const pending: Promise<void>[] = [];
   const post = (msg: ToParent): void => void pending.push(send(msg));
   if (task.kind === 'events') {
-    const opts: ReplayOptions = { ...task.opts, onSummary: (stats, src, failures) => post({ t: 'summary', stats, src, failures }) };
+    const opts: ReplayOptions = { ...task.opts, onSummary: (summary) => post({ t: 'summary', summary }) };
     await replayEvents(task.files, opts);
   } else {
     await replayFindings(task.files, {
@@ -26,7 +26,7 @@ async function run(task: WorkerTask): Promise<void> {
       sink: {
         findings: (findings) => post({ t: 'findings', findings }),
         fileDone: (_file, counts) => post({ t: 'file', ...counts }),
-        end: (counters) => post({ t: 'end', counters }),
+        end: (counters, native) => post({ t: 'end', counters, native }),
       },
     });
   }

@@ -31,7 +31,7 @@ import { Progress, progressMinBytes } from '../render/progress';
 import { stringifyBig } from '../render/escape';
 import { NativeEventReplay, nativeReplay } from './replay-native';
 import { failOnUnreadable, unreadable, type FileReadCounts, type UnreadableFile } from './replay-unreadable';
-import { JOBS_HELP, parseJobs, replayInParallel } from './replay-parallel';
+import { JOBS_HELP, PARALLEL_MIN_MIB, parseJobs, replayInParallel } from './replay-parallel';
 
 export interface ReplayOptions {
   events?: boolean;
@@ -41,8 +41,31 @@ export interface ReplayOptions {
   rulesDir?: string;
   maxFindingKb?: number;
   jobs?: number;
-  /** `--jobs N` worker (replay-worker.ts): the counters go to the parent, which sums and prints them. */
-  onSummary?: (s: ReassemblerStats, src: SourceCounts, failures: string[]) => void;
+  /**
+   * `--jobs N` worker (replay-worker.ts): the counters and the files nothing could be read of go to
+   * the parent, which sums and prints them and fails for those files once every stream has finished.
+   */
+  onSummary?: (s: EventsSummary) => void;
+}
+
+/** What an `--events` run counted, as a `--jobs N` worker hands it to the parent. */
+export interface EventsSummary {
+  stats: ReassemblerStats;
+  src: SourceCounts;
+  failures: string[];
+  unusable: UnreadableFile[];
+  /** Events printed by C++ / built in TypeScript; null when the run was not on the native scanner. */
+  native: NativeEventsCounts | null;
+}
+
+export interface NativeEventsCounts {
+  native: number;
+  fallback: number;
+}
+
+/** The --stats line of the native scanner in --events mode (one run's, or the workers' summed). */
+export function nativeEventsLine(n: NativeEventsCounts): string {
+  return `credwatch replay: native scanner: ${n.native} events printed by C++, ${n.fallback} handed up and built in TypeScript, 0 triaged out (--events prints every event)\n`;
 }
 
 export interface SourceCounts {
@@ -61,10 +84,10 @@ export function register(program: Command): void {
     .option('--stats', 'print record/event counters on stderr at the end')
     .option('--rules-dir <dir>', 'operator rule directory (host, Kubernetes and Sigma rules) loaded after the built-in pack')
     .option('--max-finding-kb <n>', 'cut findings whose JSON is over N KiB, as the daemon does (storage.max_finding_kb)', parseKb, 64)
-    .option('--jobs <n>', `replay independent streams on N cores (default: the cores, at most one per stream; 1: all files as one stream, in this process). ${JOBS_HELP}`, parseJobs)
+    .option('--jobs <n>', `replay independent streams on N cores (default: the cores, at most one per stream, when the input is ${PARALLEL_MIN_MIB} MiB or more, uncompressed; under that, or 1: all files as one stream, in this process). ${JOBS_HELP}`, parseJobs)
     .action(async (files: string[], opts: ReplayOptions) => {
       boundHeapGrowth();
-      const parallel = await replayInParallel(files, opts, { checkEventFiles: checkFiles, summariseEvents: summarise });
+      const parallel = await replayInParallel(files, opts, { checkEventFiles: checkFiles, endEvents: (sum) => endEvents(opts, sum) });
       process.exitCode = parallel ?? (opts.events ? await replayEvents(files, opts) : await replayFindings(files, opts));
     });
 }
@@ -254,8 +277,19 @@ export async function replayEvents(files: string[], opts: ReplayOptions): Promis
   reassembler.flush();
   await out.flush();
   progress.done();
-  (opts.onSummary ?? summariseFor(opts))(reassembler.stats, { overlong, lines }, failures);
-  failOnUnreadable(unusable);
+  return endEvents(opts, { stats: reassembler.stats, src: { overlong, lines }, failures, unusable, native: null });
+}
+
+/** The counters printed and the unreadable files failed on, or in a worker all of it handed to the parent. */
+function endEvents(opts: ReplayOptions, sum: EventsSummary): number {
+  if (opts.onSummary) {
+    opts.onSummary(sum);
+    return 0;
+  }
+  // Before the counters line (its last line is what scripts read).
+  if (opts.stats && sum.native) process.stderr.write(nativeEventsLine(sum.native));
+  summarise(sum.stats, sum.src, sum.failures, opts.stats === true);
+  failOnUnreadable(sum.unusable);
   return 0;
 }
 
@@ -291,19 +325,11 @@ async function replayEventsNative(run: NativeEventReplay, infos: FileInfo[], fai
   }
   const r = await run.finish();
   progress.done();
-  // Before the counters line (its last line is what scripts read); a --jobs worker leaves it to nobody.
-  if (opts.stats && !opts.onSummary) process.stderr.write(`credwatch replay: native scanner: ${r.native} events printed by C++, ${r.fallback} handed up and built in TypeScript, 0 triaged out (--events prints every event)\n`);
-  (opts.onSummary ?? summariseFor(opts))(r.stats, { overlong: r.overlong, lines: r.lines }, failures);
-  failOnUnreadable(unusable);
-  return 0;
+  return endEvents(opts, { stats: r.stats, src: { overlong: r.overlong, lines: r.lines }, failures, unusable, native: { native: r.native, fallback: r.fallback } });
 }
 
 function plural(n: number, what: string): string {
   return `${n} ${what}${n === 1 ? '' : 's'}`;
-}
-
-function summariseFor(opts: ReplayOptions): (s: ReassemblerStats, src: SourceCounts, failures: string[]) => void {
-  return (s, src, failures) => summarise(s, src, failures, opts.stats === true);
 }
 
 export function summarise(s: ReassemblerStats, src: SourceCounts, failures: string[], always: boolean): void {

@@ -4,7 +4,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
@@ -216,5 +216,112 @@ describe.skipIf(!built)('credwatch replay --events --jobs N | head', () => {
     expect(r.stdout.trim()).toBe('0');
     expect(r.stderr).toBe('');
     expect(readdirSync(tmp)).toEqual([]);
+  }, 60_000);
+});
+
+describe.skipIf(!built)('credwatch replay --events --jobs N: a file nothing could be read of', () => {
+  it('lets every other stream finish, then fails as --jobs 1 does: exit 1, the files named in command-line order, the same events and counters', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'cw-jobs-unreadable-'));
+    const [a, b] = rotatedNodes(dir, ['kubelet-curl', 'docker-sock-curl']);
+    // Two files of garbage, each a stream of its own; the first ends long before the stream after it.
+    const bad1 = path.join(dir, 'garbage-1.log');
+    const bad2 = path.join(dir, 'garbage-2.log');
+    writeFileSync(bad1, 'not an audit record\n'.repeat(3));
+    writeFileSync(bad2, 'nor this\n');
+    const args = ['replay', '--events', '--stats', bad2, ...[...a!].reverse(), bad1, ...[...b!].reverse()];
+    const one = credwatch([...args, '--jobs', '1']);
+    expect(one.code).toBe(1);
+    const message = (s: string): string[] => s.split('\n').filter((l) => l.startsWith('credwatch:'));
+    expect(message(one.stderr)).toEqual([`credwatch: ${bad2}: nothing could be read (1 unparsable record, 0 parsed); ${bad1}: nothing could be read (3 unparsable records, 0 parsed)`]);
+    for (const jobs of ['2', '4']) {
+      const many = credwatch([...args, '--jobs', jobs]);
+      expect(many.code, many.stderr).toBe(1);
+      expect(message(many.stderr)).toEqual(message(one.stderr));
+      // Every event of both nodes was printed, the stream after the first garbage file included.
+      expect(many.stdout.split('\n').sort()).toEqual(one.stdout.split('\n').sort());
+      expect(many.stdout).toContain('"node":"docker-sock-curl"');
+      const counters = (s: string): string => /credwatch replay: (\d+ lines, .*)/.exec(s)![1]!;
+      expect(counters(many.stderr)).toBe(counters(one.stderr));
+    }
+  }, 60_000);
+});
+
+describe.skipIf(!built)('credwatch replay --jobs N --stats: the native scanner line', () => {
+  /** The native scanner's line, and in findings mode its repeat-collapse line; undefined when there is none. */
+  const nativeLine = (s: string): string | undefined => {
+    const lines = s.split('\n').filter((l) => / (native scanner|repeat collapse): /.test(l));
+    return lines.length > 0 ? lines.join('\n') : undefined;
+  };
+
+  it('is the sum over the workers, in both modes: the line --jobs 1 prints for the same files', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'cw-jobs-native-'));
+    const files = rotatedNodes(dir, INDEPENDENT).flat();
+    for (const mode of ['--events', '--json']) {
+      const one = credwatch(['replay', mode, '--stats', '--jobs', '1', ...files]);
+      expect(one.code, one.stderr).toBe(0);
+      const line = nativeLine(one.stderr);
+      if (line === undefined) {
+        console.warn(`[skip] native scanner line (${mode}): the addon has no replay scanner here`);
+        continue;
+      }
+      // Not a count that happens to be zero: the files give work to both sides of the scanner.
+      expect(line).not.toMatch(/: 0 events/);
+      const two = credwatch(['replay', mode, '--stats', '--jobs', '3', ...files]);
+      expect(two.code, two.stderr).toBe(0);
+      expect(nativeLine(two.stderr)).toBe(line);
+      expect(two.stderr).toContain('--jobs: 8 streams on 3 worker processes'); // it was the workers' sum
+    }
+  }, 120_000);
+});
+
+describe.skipIf(!built || availableParallelism() < 2)('credwatch replay without --jobs: the size threshold', () => {
+  it('replays a small input in this process, with the output and counters of --jobs 1 and of workers forced on it', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'cw-jobs-threshold-'));
+    const files = [KUBE, ...rotatedNodes(dir, INDEPENDENT.slice(0, 4)).flat()];
+    const run = (mode: string, extra: string[], env: NodeJS.ProcessEnv = {}) => {
+      const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/credwatch'), 'replay', mode, '--stats', ...extra, ...(mode === '--events' ? files.slice(1) : files)], {
+        encoding: 'utf8',
+        env: { ...process.env, ...env },
+        maxBuffer: 64 << 20,
+      });
+      expect(r.status, r.stderr).toBe(0);
+      return r;
+    };
+    // The counter lines, without the one that says which way the run went and the timing line.
+    const counters = (s: string): string[] => s.split('\n').filter((l) => l !== '' && !/--jobs: |over the \d+ ms budget/.test(l));
+    for (const mode of ['--events', '--json']) {
+      const dflt = run(mode, []);
+      expect(dflt.stderr).toMatch(/--jobs: in this process: the input \(0\.\d MiB\) is under the 256\.0 MiB from which the default uses workers/);
+      const one = run(mode, ['--jobs', '1']);
+      const forced = run(mode, [], { CREDWATCH_REPLAY_JOBS_MIN_BYTES: '0' });
+      expect(forced.stderr).toMatch(/--jobs: 4 streams on \d+ worker processes/);
+      expect(dflt.stdout).toBe(one.stdout);
+      expect(counters(dflt.stderr)).toEqual(counters(one.stderr));
+      // Workers give the same findings; --events the same events, stream after stream.
+      if (mode === '--json') expect(forced.stdout).toBe(one.stdout);
+      else expect(forced.stdout.split('\n').sort()).toEqual(one.stdout.split('\n').sort());
+      expect(counters(forced.stderr)).toEqual(counters(one.stderr));
+    }
+  }, 120_000);
+});
+
+describe.skipIf(!built)('credwatch replay of a pipe given by name (<(cat FILE))', () => {
+  it('gives the findings and events of the file itself, with --jobs 1 and --jobs 2 (a pipe is read once: no head taken by a sniff)', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'cw-jobs-pipe-'));
+    const [a, b] = rotatedNodes(dir, ['kubelet-curl', 'docker-sock-curl']).map((s) => s[1]!); // audit.log.1: plain text
+    const viaBash = (args: string): string => {
+      const r = spawnSync('bash', ['-c', `${process.execPath} ${path.join(ROOT, 'bin/credwatch')} ${args}`], { encoding: 'utf8', maxBuffer: 64 << 20 });
+      expect(r.status, r.stderr).toBe(0);
+      return r.stdout;
+    };
+    for (const mode of ['--json', '--events']) {
+      const files = viaBash(`replay ${mode} --jobs 1 ${a} ${b}`);
+      expect(files).not.toBe('');
+      for (const jobs of ['1', '2']) {
+        const piped = viaBash(`replay ${mode} --jobs ${jobs} <(cat ${a}) ${b}`);
+        if (mode === '--json') expect(piped, `${mode} --jobs ${jobs}`).toBe(files);
+        else expect(piped.split('\n').sort(), `${mode} --jobs ${jobs}`).toEqual(files.split('\n').sort());
+      }
+    }
   }, 60_000);
 });
