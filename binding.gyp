@@ -17,6 +17,7 @@
         "native/triage.cc",
         "native/triage_js.cc",
         "native/proc_snapshot.cc",
+        "native/proc_snapshot_js.cc",
         "native/repeat_cache.cc",
         "native/replay_events.cc",
         "native/replay_events_js.cc"

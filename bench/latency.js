@@ -5,12 +5,14 @@
  * at idle and while the load generator runs at 1,600 exec/s (mix 8:1:1, pod token opens, as in
  * live-load.js), with the agent on its default rules.
  *
- * Trigger: every ~100 ms a NEW process (`curl -s --max-time 1 http://127.0.0.1:2375/_ping`) connects
- * to the Docker API port, which rule h9-docker-remote-api flags. A new process each time because the
- * agent suppresses repeats of a rule by the same process for a while. dockerd listens there in the
- * lab; the rule fires on the connect whatever answers.
+ * Trigger: every ~100 ms a NEW behaviour: `cat` of the token of its own pod service-account volume under
+ * /var/lib/kubelet/pods/<uid>/... (rule h3-kubelet-pod-volume-harvest). Since issue 17 the agent groups
+ * hits into incidents (one row per behaviour, updated in place), so triggers that all did the same thing
+ * (the h9 curl to one Docker API port this bench used to send) became one incident row and the bench
+ * measured one finding; one pod volume per trigger makes each its own incident, and the latency is that
+ * of a first finding. Every volume is watched (PodVolumeWatcher) before the first trigger.
  *
- *   node bench/latency.js [--triggers 200] [--quick] [--json]
+ *   node bench/latency.js [--triggers 40] [--exec-rate 1600] [--quick] [--json]
  */
 'use strict';
 const fs = require('node:fs');
@@ -19,37 +21,56 @@ const { spawn } = require('node:child_process');
 const L = require('./lib');
 const { MIX, EXEC_SHARE } = require('./live-load');
 
-const RULE = 'h9-docker-remote-api';
+const RULE = 'h3-kubelet-pod-volume-harvest';
 
-function trigger() {
+function trigger(pod) {
   return new Promise((resolve) => {
-    const c = spawn('curl', ['-s', '-o', '/dev/null', '--max-time', '1', 'http://127.0.0.1:2375/_ping'], { stdio: 'ignore' });
+    const c = spawn('cat', [pod.token], { stdio: 'ignore' });
     c.on('exit', resolve);
     c.on('error', resolve);
   });
 }
 
-/** Fires `n` triggers ~100 ms apart (each in its own process; not waiting for the previous one). */
-async function fire(n) {
+/** Reads each pod's token ~100 ms apart (each in its own process; not waiting for the previous one). */
+async function fire(pods) {
   const pending = [];
   const t0 = Date.now();
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < pods.length; i++) {
     const due = t0 + i * 100;
     const wait = due - Date.now();
     if (wait > 0) await L.sleep(wait);
-    pending.push(trigger());
+    pending.push(trigger(pods[i]));
   }
   await Promise.all(pending);
 }
 
-function latencies(db, afterSeq) {
+/** Latency of the incident of each pod's token read (found by its object), and the pods with none. */
+function latencies(db, pods) {
   const Database = require(path.join(L.ROOT, 'node_modules/better-sqlite3'));
   const conn = new Database(db, { readonly: true, fileMustExist: true });
   try {
-    const rows = conn.prepare('SELECT seq, time_ms, stored_ms FROM findings WHERE rule = ? AND seq > ? ORDER BY seq').all(RULE, afterSeq);
-    return { rows: rows.map((r) => r.stored_ms - r.time_ms), lastSeq: rows.length ? rows[rows.length - 1].seq : afterSeq };
+    const rows = conn.prepare('SELECT json, time_ms, stored_ms FROM findings').all();
+    const byObject = new Map();
+    for (const r of rows) {
+      const f = JSON.parse(r.json);
+      if (f.rules?.includes(RULE) || f.rule === RULE) byObject.set(f.incident?.object, r.stored_ms - r.time_ms);
+    }
+    const found = [];
+    for (const p of pods) {
+      const ms = byObject.get(`file:${p.token}`);
+      if (ms !== undefined) found.push(ms);
+    }
+    return found;
   } finally {
     conn.close();
+  }
+}
+
+async function waitWatched(pods) {
+  const deadline = Date.now() + 30_000;
+  while (!pods.every((p) => L.auditRules().some((r) => r.includes(p.dir)))) {
+    if (Date.now() > deadline) throw new Error('the agent did not watch every pod volume in 30 s');
+    await L.sleep(200);
   }
 }
 
@@ -67,40 +88,42 @@ function summary(list, sent) {
 
 async function main() {
   const quick = L.flag('--quick');
-  const n = Number(L.arg('--triggers', quick ? '50' : '200'));
+  const n = Number(L.arg('--triggers', quick ? '20' : '40'));
   const execRate = Number(L.arg('--exec-rate', '1600'));
   const release = await L.acquireLock();
   const before = L.snapshotAuditState();
-  const pod = L.createPodTokenVolume();
+  const loadPod = L.createPodTokenVolume();
+  const idlePods = Array.from({ length: n }, () => L.createPodTokenVolume());
+  const busyPods = Array.from({ length: n }, () => L.createPodTokenVolume());
   const workDir = L.mkWorkDir('latency');
   let agent = null;
   try {
-    agent = await L.startAgent({ workDir, podVolume: pod });
+    agent = await L.startAgent({ workDir, podVolume: loadPod });
+    await waitWatched([loadPod, ...idlePods, ...busyPods]);
     await L.sleep(1000);
     L.log(`latency: idle, ${n} triggers`);
-    await fire(n);
-    await L.sleep(2000);
-    const idle = latencies(agent.db, 0);
+    await fire(idlePods);
 
     L.log(`latency: under ${execRate} exec/s, ${n} triggers`);
     const seconds = Math.ceil(n / 10) + 4;
-    const load = L.runLoadgen({ opsRate: execRate / EXEC_SHARE, seconds, workers: 1, open: pod.token, mix: MIX });
+    const load = L.runLoadgen({ opsRate: execRate / EXEC_SHARE, seconds, workers: 2, open: loadPod.token, mix: MIX });
     await L.sleep(2000);
-    await fire(n);
+    await fire(busyPods);
     const gen = await load;
     await L.waitAgentDrained(agent);
-    await L.sleep(1000);
-    const busy = latencies(agent.db, idle.lastSeq);
+    await L.sleep(1500);
+    await agent.stop();
     const result = {
       scenario: 'latency',
       rule: RULE,
-      idle: summary(idle.rows, n),
-      load: { ...summary(busy.rows, n), execPerSec: gen.exec / gen.seconds, generator: gen },
+      loadavg: fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3),
+      idle: summary(latencies(agent.db, idlePods), n),
+      load: { ...summary(latencies(agent.db, busyPods), n), execPerSec: gen.exec / gen.seconds, generator: gen },
     };
     process.stdout.write(JSON.stringify(result) + '\n');
   } finally {
     if (agent) await agent.stop().catch((e) => L.log(String(e)));
-    pod.cleanup();
+    for (const p of [loadPod, ...idlePods, ...busyPods]) p.cleanup();
     L.checkRestored(before, 'latency');
     release();
     fs.rmSync(workDir, { recursive: true, force: true });

@@ -52,6 +52,27 @@ function auditRules() {
     .filter((l) => l.trim() !== '' && l.trim() !== 'No rules');
 }
 
+/** auditctl 3.0.9 lists an io_uring rule (it has no io_uring list) with "(null)" for the list name. */
+const UNLISTABLE = /^-a \S*\(null\)/;
+/** The prefix of a rule carried as its kernel payload (hex) instead of auditctl text. */
+const NATIVE_RULE = 'native:';
+
+/**
+ * The kernel's rules as `auditctl -l` lists them, except that each io_uring rule, which auditctl 3.0.9
+ * can neither print nor add, is given as `native:<hex>`: the kernel's own payload of it (our addon's
+ * AUDIT_LIST_RULES, in kernel order), so that startAuditd can add exactly that rule back through the
+ * addon. The auditd peer then runs every rule the agent ran.
+ */
+function kernelRulesForPeer() {
+  const lines = auditRules();
+  if (!lines.some((l) => UNLISTABLE.test(l))) return lines;
+  const { listRules } = require(path.join(ROOT, 'dist/src/native/binding'));
+  const { decodeRule } = require(path.join(ROOT, 'dist/src/audit/rules'));
+  const uring = listRules().filter((b) => decodeRule(b).list === 'io_uring');
+  let k = 0;
+  return lines.map((l) => (UNLISTABLE.test(l) && k < uring.length ? NATIVE_RULE + uring[k++].toString('hex') : l));
+}
+
 /** Fails loudly if the kernel is not as the lab baseline expects before a run (someone else's rules). */
 function snapshotAuditState() {
   const s = auditStatus();
@@ -299,7 +320,7 @@ async function startAgent({ workDir, podVolume }) {
     port,
     db,
     logFile,
-    rules: auditRules(),
+    rules: kernelRulesForPeer(),
     metrics: () => scrape(port),
     async stop() {
       if (!exited) child.kill('SIGTERM');
@@ -402,8 +423,19 @@ async function startAuditd({ workDir, rules, backlogLimit }) {
   const exit = new Promise((r) => child.on('exit', () => r((exited = true))));
   const added = [];
   const skippedRules = [];
+  let nativeRules = 0;
   const deleteAdded = () => {
-    for (const r of added.splice(0).reverse()) spawnSync('auditctl', ruleArgs(r, true), { stdio: 'ignore' });
+    for (const r of added.splice(0).reverse()) {
+      if (!r.startsWith(NATIVE_RULE)) {
+        spawnSync('auditctl', ruleArgs(r, true), { stdio: 'ignore' });
+        continue;
+      }
+      try {
+        require(path.join(ROOT, 'dist/src/native/binding')).deleteRule(Buffer.from(r.slice(NATIVE_RULE.length), 'hex'));
+      } catch {
+        /* already gone */
+      }
+    }
   };
   // Interrupted: no time to wait for auditd, so kill it and put the kernel back synchronously.
   const release = onAbort(() => {
@@ -433,9 +465,16 @@ async function startAuditd({ workDir, rules, backlogLimit }) {
     execFileSync('auditctl', ['-b', String(backlogLimit)], { stdio: 'ignore' });
     for (const r of rules) {
       // Debian's auditctl 3.0.9 has no io_uring list: it lists the agent's io_uring rules as
-      // "-a always,(null) ..." and cannot add them. auditd runs without them (they cost nothing
-      // under this load, which uses no io_uring); counted in skippedRules.
-      if (/^-a \S*\(null\)/.test(r)) {
+      // "-a always,(null) ..." and cannot add them. Given as their kernel payload (kernelRulesForPeer)
+      // they are added through our addon, byte for byte the agent's; as auditctl text they cannot be,
+      // and are counted in skippedRules.
+      if (r.startsWith(NATIVE_RULE)) {
+        require(path.join(ROOT, 'dist/src/native/binding')).addRule(Buffer.from(r.slice(NATIVE_RULE.length), 'hex'));
+        added.push(r);
+        nativeRules++;
+        continue;
+      }
+      if (UNLISTABLE.test(r)) {
         skippedRules.push(r);
         continue;
       }
@@ -451,6 +490,8 @@ async function startAuditd({ workDir, rules, backlogLimit }) {
     pid: child.pid,
     logFile: path.join(tmpfs, 'audit.log'),
     skippedRules,
+    /** io_uring rules added through the addon (auditctl cannot). */
+    nativeRules,
     stop: cleanup,
   };
 }

@@ -12,6 +12,7 @@
 #include "errors.h"
 #include "sd_notify.h"
 #include "text.h"
+#include "proc_snapshot_js.h"
 #include "triage_js.h"
 
 namespace credwatch {
@@ -189,6 +190,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dropCapabilities", Napi::Function::New(env, DropCapabilitiesJs, "dropCapabilities"));
   exports.Set("decodeRecordText", Napi::Function::New(env, DecodeRecordTextJs, "decodeRecordText"));
   exports.Set("triageRecords", Napi::Function::New(env, TriageRecordsJs, "triageRecords"));
+  exports.Set("procSnapshots", Napi::Function::New(env, ProcSnapshotsJs, "procSnapshots"));
   RegisterReplayEvents(env, exports);
   return exports;
 }

@@ -83,8 +83,16 @@ bool ProcSnapshots::ProcessGone(uint32_t pid) {
     probe_ = n > 0 && std::strtoul(self, nullptr, 10) == static_cast<unsigned long>(getpid()) ? Probe::kKill
                                                                                               : Probe::kNone;
   }
+  if (probe_ != Probe::kKill) return false;
+  SignalProbeResult r{0, 0};
+  if (signal_) {
+    r = signal_(pid);
+  } else {
+    r.ret = kill(static_cast<pid_t>(pid), 0);
+    r.err = r.ret != 0 ? errno : 0;
+  }
   // Only ESRCH means gone: EPERM is a live process we may not signal, and then /proc is read as before.
-  return probe_ == Probe::kKill && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+  return r.ret != 0 && r.err == ESRCH;
 }
 
 void ProcSnapshots::NoteSyscallRecord(const char* text, size_t len, uint64_t nowMs, Batch* out) {
@@ -99,7 +107,10 @@ void ProcSnapshots::NoteSyscallRecord(const char* text, size_t len, uint64_t now
 
   auto it = known_.find(pid);
   if (it != known_.end() && nowMs - it->second.checkedMs < kRecheckMs) return;
-  if (ProcessGone(pid)) return;  // the event still carries what the kernel logged
+  if (ProcessGone(pid)) {
+    skippedGone_++;
+    return;  // the event still carries what the kernel logged
+  }
   char path[64];
   snprintf(path, sizeof(path), "%s/%u/stat", procRoot_.c_str(), pid);
   if (!ReadFile(path)) return;  // exited already: the event still carries what the kernel logged

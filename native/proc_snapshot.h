@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <unordered_map>
 
@@ -21,11 +22,24 @@ class ProcSnapshots {
   static constexpr uint64_t kRecheckMs = 1000;
   static constexpr size_t kMaxKnown = 65536;
 
+  // What kill(pid, 0) says of a pid: its return value and errno (0 when it succeeded).
+  struct SignalProbeResult {
+    int ret;
+    int err;
+  };
+  using SignalProbe = std::function<SignalProbeResult(uint32_t pid)>;
+
   explicit ProcSnapshots(std::string procRoot = "/proc") : procRoot_(std::move(procRoot)) {}
+  // Tests: `probe` stands for kill(pid, 0) and is asked whatever procRoot is (a fake tree has no pid
+  // namespace of its own to decide by).
+  ProcSnapshots(std::string procRoot, SignalProbe probe)
+      : procRoot_(std::move(procRoot)), probe_(Probe::kKill), signal_(std::move(probe)) {}
 
   // `syscallText` is a SYSCALL record's text; its pid= field names the process.
   void NoteSyscallRecord(const char* syscallText, size_t len, uint64_t nowMs, Batch* out);
   uint64_t snapshots() const { return snapshots_; }
+  // Pids the probe found gone, whose /proc files were not opened.
+  uint64_t skippedGone() const { return skippedGone_; }
 
  private:
   struct Known {
@@ -43,10 +57,12 @@ class ProcSnapshots {
   std::string procRoot_;
   enum class Probe { kUnknown, kKill, kNone };
   Probe probe_ = Probe::kUnknown;  // decided at the first record, on the reader thread
+  SignalProbe signal_;             // empty: the real kill(pid, 0)
   std::unordered_map<uint32_t, Known> known_;
   std::string buf_;
   std::string out_;
   uint64_t snapshots_ = 0;
+  uint64_t skippedGone_ = 0;
 };
 
 // Parses /proc/<pid>/stat text: comm (between the first '(' and the LAST ')'), ppid and starttime.

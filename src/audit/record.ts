@@ -51,6 +51,62 @@ function fail(reason: string, text: string): RecordParseFailure {
   return { failed: true, reason, text };
 }
 
+/** What readAuditStamp() read last (one object, overwritten by each call: no allocation per record). */
+export const auditStamp = { sec: 0, ms: 0, serial: 0, fractionDigits: 0, end: 0 };
+
+/**
+ * Reads `SECONDS.MILLIS:SERIAL)` from `pos` (just after `audit(`), digits only and without slicing, into
+ * auditStamp (`end`: the position of the closing parenthesis). Null when it is one, else the reason it
+ * is not. The one reader of a record stamp: parseRecord and the reader's repeat notes (native/repeat-note.ts).
+ */
+export function readAuditStamp(text: string, pos: number): string | null {
+  let sec = 0;
+  let digits = 0;
+  let c = text.charCodeAt(pos);
+  while (c >= 48 && c <= 57) {
+    sec = sec * 10 + (c - 48);
+    c = text.charCodeAt(++pos);
+    digits++;
+  }
+  if (digits === 0 || c !== 46 /* . */) return 'bad audit timestamp seconds';
+  // Past what a Date can hold (year 275760): a damaged line, and toISOString() would throw on it.
+  if (sec > MAX_DATE_SECONDS) return 'audit timestamp out of range';
+  c = text.charCodeAt(++pos);
+  let ms = 0;
+  digits = 0;
+  let msDigits = 0;
+  while (c >= 48 && c <= 57) {
+    // Only the first three fractional digits are milliseconds; the kernel always prints three.
+    if (msDigits < 3) {
+      ms = ms * 10 + (c - 48);
+      msDigits++;
+    }
+    c = text.charCodeAt(++pos);
+    digits++;
+  }
+  if (digits === 0 || c !== 58 /* : */) return 'bad audit timestamp milliseconds';
+  const fractionDigits = digits;
+  while (msDigits < 3) {
+    ms *= 10;
+    msDigits++;
+  }
+  c = text.charCodeAt(++pos);
+  let serial = 0;
+  digits = 0;
+  while (c >= 48 && c <= 57) {
+    serial = serial * 10 + (c - 48);
+    c = text.charCodeAt(++pos);
+    digits++;
+  }
+  if (digits === 0 || c !== 41 /* ) */) return 'bad audit serial';
+  auditStamp.sec = sec;
+  auditStamp.ms = ms;
+  auditStamp.serial = serial;
+  auditStamp.fractionDigits = fractionDigits;
+  auditStamp.end = pos;
+  return null;
+}
+
 /**
  * Parses a record. `raw.type` is authoritative when it is non-zero (netlink); for log lines the
  * `type=` name in the text is used when raw.type is 0. `node` overrides a `node=` prefix.
@@ -83,45 +139,10 @@ export function parseRecord(raw: RawRecord, node?: string | null): RecordParseRe
   pos += AUDIT_OPEN.length;
   const idStart = pos;
 
-  // SECONDS '.' MILLIS ':' SERIAL ')' — digits only; read without slicing.
-  let sec = 0;
-  let digits = 0;
-  let c = text.charCodeAt(pos);
-  while (c >= 48 && c <= 57) {
-    sec = sec * 10 + (c - 48);
-    c = text.charCodeAt(++pos);
-    digits++;
-  }
-  if (digits === 0 || c !== 46 /* . */) return fail('bad audit timestamp seconds', text);
-  // Past what a Date can hold (year 275760): a damaged line, and toISOString() would throw on it.
-  if (sec > MAX_DATE_SECONDS) return fail('audit timestamp out of range', text);
-  c = text.charCodeAt(++pos);
-  let ms = 0;
-  digits = 0;
-  let msDigits = 0;
-  while (c >= 48 && c <= 57) {
-    // Only the first three fractional digits are milliseconds; the kernel always prints three.
-    if (msDigits < 3) {
-      ms = ms * 10 + (c - 48);
-      msDigits++;
-    }
-    c = text.charCodeAt(++pos);
-    digits++;
-  }
-  if (digits === 0 || c !== 58 /* : */) return fail('bad audit timestamp milliseconds', text);
-  while (msDigits < 3) {
-    ms *= 10;
-    msDigits++;
-  }
-  c = text.charCodeAt(++pos);
-  let serial = 0;
-  digits = 0;
-  while (c >= 48 && c <= 57) {
-    serial = serial * 10 + (c - 48);
-    c = text.charCodeAt(++pos);
-    digits++;
-  }
-  if (digits === 0 || c !== 41 /* ) */) return fail('bad audit serial', text);
+  const bad = readAuditStamp(text, pos);
+  if (bad !== null) return fail(bad, text);
+  const { sec, ms, serial } = auditStamp;
+  pos = auditStamp.end;
   const id = text.slice(idStart, pos);
   pos++;
   if (text.charCodeAt(pos) === 58 /* : */) pos++;

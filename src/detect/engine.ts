@@ -8,7 +8,7 @@
  * for a short while, remember credential-read findings for sequence joins, and check sequence rules. Everything that leaves is redacted (src/detect/redact.ts).
  */
 import { createHash } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
+import { RecentHits } from './recent-hits';
 import type { AuditEvent } from '../audit/event';
 import { isoTime } from '../audit/event-builder';
 import { REPEAT_TEMPLATES_KEPT, type RepeatNote } from '../native/repeat-note';
@@ -175,11 +175,8 @@ class Engine implements Detector {
   private rulesDir: string | undefined;
   private allow: Allowlist;
   private readonly suppressMs: number;
-  /**
-   * Repeat suppression keys -> event time (bounded LRU, lru-cache: a Map evicting its oldest key on each
-   * insert scans the holes of earlier deletions, ~5 us per event in a storm of new processes).
-   */
-  private readonly recent = new LRUCache<string, number>({ max: RECENT_MAX });
+  /** Repeat suppression keys -> event time (bounded, forgotten after suppressMs: recent-hits.ts). */
+  private readonly recent: RecentHits;
   /** Outcomes of repeat templates; `epoch` changes with the rules and the allowlist, forgetting them all. */
   private readonly outcomes = new RepeatOutcomes(REPEAT_TEMPLATES_KEPT);
   private epoch = 0;
@@ -198,6 +195,7 @@ class Engine implements Detector {
     this.stats = { events: 0, findings: 0, sequenceFindings: 0, excluded: 0, allowlisted: 0, suppressed: 0, overBudget: 0, slowestEventMs: 0, byRule: {}, incidents, repeats };
     this.allow = new Allowlist(opts.allow ?? []);
     this.suppressMs = opts.suppressMs ?? 30_000;
+    this.recent = new RecentHits(RECENT_MAX, this.suppressMs);
     this.rulesDir = opts.rulesDir;
     if (opts.rules) this.install(opts.rules, opts.sigma ?? []);
     else {
@@ -524,9 +522,7 @@ class Engine implements Detector {
 
   tick(nowMs: number): Finding[] {
     this.sequences.expire(nowMs);
-    const old: string[] = [];
-    for (const [k, t] of this.recent.entries()) if (nowMs - t > this.suppressMs) old.push(k);
-    for (const k of old) this.recent.delete(k);
+    this.recent.expire(nowMs);
     if (!this.incidents) return [];
     const updates = this.incidents.tick(nowMs);
     this.count(updates);
@@ -542,11 +538,7 @@ class Engine implements Detector {
     // builder-bounded argv joins to ~128 KiB, and V8 hashes a string past 16,383 characters by its
     // length alone: every such key collided, and a lookup compared them all (0.6 ms an event).
     const key = `${ruleId}\0${v.ev.node ?? ''}\0${v.pid ?? ''}\0${started}\0${v.exe ?? ''}\0${v.cmdline ?? ''}\0${jti ?? ''}`;
-    const last = this.recent.get(key);
-    const t = v.ev.timeMs;
-    if (last !== undefined && t - last >= 0 && t - last < this.suppressMs) return true;
-    this.recent.set(key, t);
-    return false;
+    return this.recent.seen(key, v.ev.timeMs);
   }
 
   private evidence(v: EventView, role: string): Evidence {

@@ -16,6 +16,10 @@ export interface ProcReader {
   readCgroup(pid: number): string | null;
   readStat(pid: number): ProcStat | null;
   readExe(pid: number): string | null;
+  /**
+   * argv from /proc/<pid>/cmdline, at most CMDLINE_KEEP_BYTES of it kept: an argument cut there ends in
+   * `…[+N bytes]` and the arguments after it are one `…[+N args]` (the process table's own form).
+   */
   readCmdline(pid: number): string[] | null;
   readCwd(pid: number): string | null;
   /** loginuid; null when unset (4294967295) or unknown. */
@@ -83,6 +87,76 @@ function readText(path: string): string | null {
   }
 }
 
+/**
+ * Bytes of a /proc cmdline kept: the process table keeps this many characters of an argv
+ * (process-table.ts TABLE_ARGV_CHARS), and a cmdline is as long as its owner made its arguments (MiBs).
+ */
+export const CMDLINE_KEEP_BYTES = 4096;
+
+/** What is past the kept bytes of a cmdline: counted while read, never kept. */
+interface CmdlineRest {
+  bytes: number;
+  /** Bytes before the first NUL of the rest (the remainder of the argument the cut fell in), -1: no NUL yet. */
+  toFirstNul: number;
+  /** NULs after that first one, and whether the last byte read was a NUL. */
+  nulsAfter: number;
+  endsInNul: boolean;
+}
+
+function countRest(rest: CmdlineRest, buf: Buffer, from: number, to: number): void {
+  for (let at = buf.indexOf(0, from); at >= 0 && at < to; at = buf.indexOf(0, at + 1)) {
+    if (rest.toFirstNul < 0) rest.toFirstNul = rest.bytes + (at - from);
+    else rest.nulsAfter++;
+  }
+  rest.bytes += to - from;
+  rest.endsInNul = buf[to - 1] === 0;
+}
+
+/**
+ * /proc/<pid>/cmdline read with bounded memory: the first `keep` bytes are kept in the shared scratch
+ * buffer, the rest is read through the space after them and only counted, so the cut is exact
+ * (`…[+N bytes]`, `…[+N args]`) without holding an attacker's MiBs of arguments.
+ */
+function readCmdlineBounded(path: string, keep: number): string[] | null {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, 'r');
+  } catch {
+    return null;
+  }
+  if (scratch.length < 2 * keep) scratch = Buffer.allocUnsafe(2 * keep);
+  const rest: CmdlineRest = { bytes: 0, toFirstNul: -1, nulsAfter: 0, endsInNul: false };
+  let n = 0;
+  try {
+    for (;;) {
+      const into = n < keep ? n : keep;
+      const got = fs.readSync(fd, scratch, into, n < keep ? keep - n : scratch.length - keep, null);
+      if (got === 0) break;
+      if (n < keep) n += got;
+      else countRest(rest, scratch, keep, keep + got);
+    }
+  } catch {
+    return null;
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (n === 0) return null;
+  const text = scratch.toString('latin1', 0, n);
+  if (rest.bytes === 0) return (text.endsWith('\0') ? text.slice(0, -1) : text).split('\0');
+  const argv = text.split('\0');
+  // The kept bytes end inside an argument (its head is the last part) or right after a NUL (last part '').
+  const head = argv.pop() as string;
+  let argsAfter: number;
+  if (head === '') {
+    argsAfter = rest.toFirstNul < 0 ? 1 : 1 + rest.nulsAfter + (rest.endsInNul ? 0 : 1);
+  } else {
+    argv.push(`${head}…[+${rest.toFirstNul < 0 ? rest.bytes : rest.toFirstNul} bytes]`);
+    argsAfter = rest.toFirstNul < 0 ? 0 : rest.nulsAfter + (rest.endsInNul ? 0 : 1);
+  }
+  if (argsAfter > 0) argv.push(`…[+${argsAfter} args]`);
+  return argv;
+}
+
 function readLink(path: string): string | null {
   try {
     return fs.readlinkSync(path);
@@ -99,11 +173,7 @@ export function createLiveProcReader(procRoot = '/proc'): ProcReader {
       return t === null ? null : parseProcStat(t);
     },
     readExe: (pid) => readLink(`${procRoot}/${pid}/exe`),
-    readCmdline: (pid) => {
-      const t = readText(`${procRoot}/${pid}/cmdline`);
-      if (t === null || t.length === 0) return null;
-      return (t.endsWith('\0') ? t.slice(0, -1) : t).split('\0');
-    },
+    readCmdline: (pid) => readCmdlineBounded(`${procRoot}/${pid}/cmdline`, CMDLINE_KEEP_BYTES),
     readCwd: (pid) => readLink(`${procRoot}/${pid}/cwd`),
     readLoginUid: (pid) => {
       const t = readText(`${procRoot}/${pid}/loginuid`);

@@ -10,6 +10,7 @@
  * (src/detect/repeat-outcomes.ts): the event then takes the full path, as if it had come whole.
  */
 import type { RawRecord } from '../audit/event';
+import { auditStamp, readAuditStamp } from '../audit/record';
 
 export const REPEAT_TEMPLATE_TYPE = 0x10003;
 export const REPEAT_NOTE_TYPE = 0x10004;
@@ -44,15 +45,17 @@ export interface RepeatNote {
   args: string[];
 }
 
-const HEADER = /^audit\((\d+)\.(\d{3}):(\d+)\): ?$/;
-
-function parseHeader(h: string): { sec: number; ms: number; serial: number } | null {
-  const m = HEADER.exec(h);
-  if (!m) return null;
-  const sec = Number(m[1]);
-  const serial = Number(m[3]);
-  if (!Number.isSafeInteger(sec) || !Number.isSafeInteger(serial)) return null;
-  return { sec, ms: Number(m[2]), serial };
+/**
+ * The reader's header of an event, `audit(SEC.MMM:SERIAL): ` (ParseRecordHeader's bodyOffset: three
+ * millisecond digits, at most one space), read from `from` by the records' own stamp reader; the stamp
+ * is left in auditStamp. The header must end exactly at `to`.
+ */
+function readHeader(text: string, from: number, to: number): boolean {
+  if (!text.startsWith('audit(', from) || readAuditStamp(text, from + 6) !== null || auditStamp.fractionDigits !== 3) return false;
+  const close = auditStamp.end;
+  if (text.charCodeAt(close + 1) !== 58 /* : */) return false;
+  const end = close + 2 + (text.charCodeAt(close + 2) === 32 ? 1 : 0);
+  return end === to && Number.isSafeInteger(auditStamp.sec) && Number.isSafeInteger(auditStamp.serial);
 }
 
 function positiveInt(s: string | undefined): number | null {
@@ -64,9 +67,8 @@ function positiveInt(s: string | undefined): number | null {
 export function parseRepeatTemplate(text: string): RepeatTemplateAnnouncement | null {
   const f = text.split('\0');
   const template = positiveInt(f[0]);
-  const h = f.length === 2 ? parseHeader(f[1]!) : null;
-  if (template === null || h === null) return null;
-  return { template, header: f[1]!, serial: h.serial };
+  if (template === null || f.length !== 2 || !readHeader(f[1]!, 0, f[1]!.length)) return null;
+  return { template, header: f[1]!, serial: auditStamp.serial };
 }
 
 const HEX_ARG = /^[0-9a-fA-F]{1,16}$/;
@@ -99,15 +101,9 @@ export function parseRepeatNote(text: string): RepeatNote | null {
   const pid = digitsAt(text, b + 1, c);
   // The header: audit(SEC.MMM:SERIAL): with an optional space.
   const h = a + 1;
-  if (!text.startsWith('audit(', h)) return null;
-  const dot = text.indexOf('.', h + 6);
-  const colon = dot < 0 ? -1 : text.indexOf(':', dot);
-  const close = colon < 0 ? -1 : text.indexOf(')', colon);
-  const sec = digitsAt(text, h + 6, dot);
-  const ms = colon === dot + 4 ? digitsAt(text, dot + 1, colon) : -1;
-  const serial = digitsAt(text, colon + 1, close);
-  const headerEnd = close + 2 + (text.charCodeAt(close + 2) === 32 ? 1 : 0);
-  if (template < 0 || pid < 0 || sec < 0 || ms < 0 || serial < 0 || text.charCodeAt(close + 1) !== 58 || headerEnd !== b) return null;
+  if (template < 0 || pid < 0 || !readHeader(text, h, b)) return null;
+  const { sec, ms, serial } = auditStamp;
+  const close = auditStamp.end;
   const recordTypes: number[] = [];
   for (let from = c + 1; ; ) {
     const comma = text.indexOf(',', from);

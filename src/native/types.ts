@@ -210,6 +210,15 @@ export interface NativeBinding {
     items: { type: number; text: string; count: number }[];
     stats: { summarized: number; passed: number; unsure: number; repeatNotes: number; repeatTemplates: number; repeatEvictions: number; repeatSkipped: number };
   };
+  /**
+   * Test hook: the reader thread's /proc snapshots (native/proc_snapshot.h) for the given SYSCALL record
+   * texts against `procRoot`; `probe` fakes kill(pid, 0) (ESRCH for `gone`, EPERM for `denied`).
+   */
+  procSnapshots?(
+    procRoot: string,
+    syscallTexts: string[],
+    probe?: { gone?: number[]; denied?: number[] },
+  ): { snapshots: string[]; probed: number[]; skippedGone: number };
   /** `replay --events` in C++ (native/replay_events_js.cc); absent in an older build. */
   /** With a triage spec: findings mode (process notes instead of JSON lines, see replay_events_js.cc). */
   ReplayEventScanner?: new (spec: NativeReplaySpec, triage?: NativeTriageSpec) => NativeReplayEventScanner;

@@ -76,6 +76,21 @@ describe('ProcessTable', () => {
     expect(t.get(1)?.argv).toEqual(['again']);
   });
 
+  it('keeps an entry touched within 3/4 of maxEntries touches, though it only moves when out of the recent quarter', () => {
+    const t = new ProcessTable({ maxEntries: 64 });
+    t.observe(makeEvent({ process: { pid: 7, argv: ['loadgen'] } })); // the storm's parent, touched now and then
+    t.observe(makeEvent({ process: { pid: 8, argv: ['quiet'] } })); // seen once
+    for (let i = 0; i < 2000; i++) {
+      t.observe(makeEvent({ process: { pid: 1000 + i, argv: ['true'] } }));
+      if (i % 47 === 0) t.observe(makeEvent({ process: { pid: 7 } }));
+      expect(t.size).toBeLessThanOrEqual(64 + 4); // maxEntries and its trim slack (64 / 16)
+    }
+    expect(t.get(7)?.argv).toEqual(['loadgen']);
+    expect(t.get(8)).toBeUndefined();
+    expect(t.get(1000)).toBeUndefined();
+    expect(t.get(2999)).toBeDefined();
+  });
+
   it('tells pid reuse apart by start time when live', () => {
     const procs = { 50: { ppid: 1, start: 100, cgroup: `4:memory:/docker/${CID}\n` } };
     const t = new ProcessTable({ reader: fakeProc(procs) });
