@@ -66,27 +66,6 @@ function num(s: string | undefined): number | null {
   return Number.isInteger(n) && n >= 0 ? n : null;
 }
 
-/** "1300,1307,1302" as numbers, as split(',').map(Number) reads it, without the strings. */
-function typeList(s: string): number[] {
-  const out: number[] = [];
-  let n = 0;
-  let digits = 0;
-  for (let i = 0; i <= s.length; i++) {
-    const c = i < s.length ? s.charCodeAt(i) : 44;
-    if (c === 44) {
-      out.push(n); // an empty piece is Number('') = 0
-      n = 0;
-      digits = 0;
-      continue;
-    }
-    const d = c - 48;
-    if (d < 0 || d > 9 || digits >= 15) return s.split(',').map(Number); // not the shape C++ writes
-    n = n * 10 + d;
-    digits++;
-  }
-  return out;
-}
-
 // Field positions of a process note (native/triage.cc Summarize()).
 const F_KIND = 0;
 const F_SERIAL = 1;
@@ -119,7 +98,7 @@ function numAt(text: string, from: number, to: number): number | null {
   return num(text.slice(from, to));
 }
 
-/** `typeList` of text[from, to), in place for the shape C++ writes. */
+/** "1300,1307,1302" in text[from, to) as numbers, as split(',').map(Number) reads it, without the strings. */
 function typeListAt(text: string, from: number, to: number): number[] {
   const out: number[] = [];
   let n = 0;
@@ -133,7 +112,7 @@ function typeListAt(text: string, from: number, to: number): number[] {
       continue;
     }
     const d = c - 48;
-    if (d < 0 || d > 9 || digits >= 15) return typeList(text.slice(from, to)); // not the shape C++ writes
+    if (d < 0 || d > 9 || digits >= 15) return text.slice(from, to).split(',').map(Number); // not the shape C++ writes
     n = n * 10 + d;
     digits++;
   }
