@@ -968,6 +968,7 @@ bool ReplayEvents::Note(const Entry& e, ReplayOutput* out) {
   }
   if (!triage_->SummarizeEvent(e.arena, triageRecords_, &note_)) return false;
   stats_.noted++;
+  NoteNode(*e.node, out);
   // The process facts: from the NUL before the pid (the 4th) to the end, or for an exec to the NUL
   // before its argv (the 13th), which is what a later non-exec note of the same facts leaves unchanged.
   const bool exec = note_[0] == 'e';
@@ -998,6 +999,19 @@ bool ReplayEvents::Note(const Entry& e, ReplayOutput* out) {
   factsValid_ = true;
   AppendNote(note_, out);
   return true;
+}
+
+// Pids are a node's own: the notes that follow are of this node (`N\0` and 0, or 1 and the name), so
+// JavaScript folds them into that node's process table. Written only when the node changes; the
+// default node (no prefix) is the one in force at the start, so a one-node log carries none.
+void ReplayEvents::NoteNode(const NodeState& node, ReplayOutput* out) {
+  if (node.key == notedNode_) return;
+  notedNode_ = node.key;
+  factsValid_ = false;  // equal facts of another node's pid are not a repeat
+  againAt_ = kNoAgain;
+  out->out.append("N\0", 2);
+  out->out.append(node.key);
+  out->noteEnds.push_back(static_cast<uint32_t>(out->out.size()));
 }
 
 void ReplayEvents::AppendNote(const std::string& note, ReplayOutput* out) {
@@ -1062,6 +1076,7 @@ bool ReplayEvents::Repeat(const Entry& e, ReplayOutput* out) {
   }
   const RepeatDecision d = repeats_.Decide(repeatRecords_, e.arena, repeatScope_);
   if (d == RepeatDecision::kSkipped) return false;
+  NoteNode(*e.node, out);
   out->out.push_back(d == RepeatDecision::kRepeat ? 'R' : 'T');
   out->out.push_back('\0');
   out->out.append(repeats_.note());

@@ -173,6 +173,7 @@ class ReplayEvents {
   bool Note(const Entry& e, ReplayOutput* out);
   bool Repeat(const Entry& e, ReplayOutput* out);
   void AppendNote(const std::string& note, ReplayOutput* out);
+  void NoteNode(const NodeState& node, ReplayOutput* out);
   void NoteAgain(uint64_t timeMs, ReplayOutput* out);
   static bool ShortStampNumbers(const Entry& e);
   Entry* NewEntry();
@@ -213,6 +214,7 @@ class ReplayEvents {
   static constexpr uint64_t kMaxAgainRun = 99999999;
   std::string lastFacts_;
   bool factsValid_ = false;
+  std::string notedNode_ = "0";  // the NodeState key the notes JavaScript reads are of (NoteNode)
   size_t againAt_ = kNoAgain;
   uint64_t againCount_ = 0, againTimeMs_ = 0;
   std::vector<RecordRef> repeatRecords_;

@@ -66,27 +66,6 @@ function num(s: string | undefined): number | null {
   return Number.isInteger(n) && n >= 0 ? n : null;
 }
 
-/** "1300,1307,1302" as numbers, as split(',').map(Number) reads it, without the strings. */
-function typeList(s: string): number[] {
-  const out: number[] = [];
-  let n = 0;
-  let digits = 0;
-  for (let i = 0; i <= s.length; i++) {
-    const c = i < s.length ? s.charCodeAt(i) : 44;
-    if (c === 44) {
-      out.push(n); // an empty piece is Number('') = 0
-      n = 0;
-      digits = 0;
-      continue;
-    }
-    const d = c - 48;
-    if (d < 0 || d > 9 || digits >= 15) return s.split(',').map(Number); // not the shape C++ writes
-    n = n * 10 + d;
-    digits++;
-  }
-  return out;
-}
-
 // Field positions of a process note (native/triage.cc Summarize()).
 const F_KIND = 0;
 const F_SERIAL = 1;
@@ -103,31 +82,94 @@ const F_CWD = 11;
 const F_HAS_CWD = 12;
 const F_ARGV = 13;
 
-/** Null for text that is not a note this version understands (counted by the caller). */
+/** `num` of text[from, to), reading plain digits in place (no substring) as C++ writes them. */
+function numAt(text: string, from: number, to: number): number | null {
+  if (to === from) return null;
+  if (to - from < 16) {
+    let n = 0;
+    let i = from;
+    for (; i < to; i++) {
+      const d = text.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) break;
+      n = n * 10 + d;
+    }
+    if (i === to) return n;
+  }
+  return num(text.slice(from, to));
+}
+
+/** "1300,1307,1302" in text[from, to) as numbers, as split(',').map(Number) reads it, without the strings. */
+function typeListAt(text: string, from: number, to: number): number[] {
+  const out: number[] = [];
+  let n = 0;
+  let digits = 0;
+  for (let i = from; i <= to; i++) {
+    const c = i < to ? text.charCodeAt(i) : 44;
+    if (c === 44) {
+      out.push(n); // an empty piece is Number('') = 0
+      n = 0;
+      digits = 0;
+      continue;
+    }
+    const d = c - 48;
+    if (d < 0 || d > 9 || digits >= 15) return text.slice(from, to).split(',').map(Number); // not the shape C++ writes
+    n = n * 10 + d;
+    digits++;
+  }
+  return out;
+}
+
+/** Where each field before the argv ends (its NUL), reused: one note at a time is parsed. */
+const fieldEnd = new Int32Array(F_ARGV);
+
+/** Where field `i` starts (after the previous one's NUL). */
+function from(i: number): number {
+  return i === 0 ? 0 : (fieldEnd[i - 1] as number) + 1;
+}
+
+function field(text: string, i: number): string {
+  return text.slice(from(i), fieldEnd[i]);
+}
+
+/**
+ * Null for text that is not a note this version understands (counted by the caller). One per boring
+ * event in replay: the fields are found with indexOf and the numbers read in place, so only the
+ * strings the process table may keep are cut out (as `text.split('\0')` would read them).
+ */
 export function parseProcessNote(text: string): ProcessNote | null {
-  const f = text.split('\0');
-  const kind = f[F_KIND] === 'e' ? 'exec' : f[F_KIND] === 'c' ? 'connect' : f[F_KIND] === 'o' ? 'open' : null;
-  const serial = num(f[F_SERIAL]);
-  const timeMs = num(f[F_TIME]);
-  const pid = num(f[F_PID]);
-  if (kind === null || serial === null || timeMs === null || pid === null || f.length < F_ARGV) return null;
-  const recordTypes = typeList(f[F_TYPES] ?? '');
-  const auid = num(f[F_AUID]);
-  const tty = f[F_TTY] ?? '';
+  let at = -1;
+  for (let i = 0; i < F_ARGV; i++) {
+    at = text.indexOf('\0', at + 1);
+    if (at < 0) {
+      if (i < F_ARGV - 1) return null; // fewer than F_ARGV fields
+      at = text.length; // the has-cwd field is the last: no argv
+    }
+    fieldEnd[i] = at;
+  }
+  const k = fieldEnd[F_KIND] === 1 ? text.charCodeAt(0) : 0;
+  const kind = k === 101 /* e */ ? 'exec' : k === 99 /* c */ ? 'connect' : k === 111 /* o */ ? 'open' : null;
+  const serial = numAt(text, from(F_SERIAL), fieldEnd[F_SERIAL] as number);
+  const timeMs = numAt(text, from(F_TIME), fieldEnd[F_TIME] as number);
+  const pid = numAt(text, from(F_PID), fieldEnd[F_PID] as number);
+  if (kind === null || serial === null || timeMs === null || pid === null) return null;
+  const auid = numAt(text, from(F_AUID), fieldEnd[F_AUID] as number);
+  const tty = field(text, F_TTY);
+  const hasCwd = fieldEnd[F_HAS_CWD] === from(F_HAS_CWD) + 1 && text.charCodeAt(from(F_HAS_CWD)) === 49; /* 1 */
+  const argvAt = (fieldEnd[F_HAS_CWD] as number) + 1;
   return {
     kind,
     serial,
     timeMs,
-    recordTypes,
+    recordTypes: typeListAt(text, from(F_TYPES), fieldEnd[F_TYPES] as number),
     pid,
-    ppid: num(f[F_PPID]),
-    uid: num(f[F_UID]),
+    ppid: numAt(text, from(F_PPID), fieldEnd[F_PPID] as number),
+    uid: numAt(text, from(F_UID), fieldEnd[F_UID] as number),
     auid: auid === UNSET_ID ? null : auid,
     tty: tty === '' || tty === '(none)' ? null : tty,
-    exe: f[F_EXE] as string,
-    comm: f[F_COMM] === '' ? null : (f[F_COMM] as string),
-    cwd: f[F_HAS_CWD] === '1' ? (f[F_CWD] as string) : null,
-    argv: kind === 'exec' ? f.slice(F_ARGV) : null,
+    exe: field(text, F_EXE),
+    comm: fieldEnd[F_COMM] === from(F_COMM) ? null : field(text, F_COMM),
+    cwd: hasCwd ? field(text, F_CWD) : null,
+    argv: kind !== 'exec' ? null : argvAt > text.length ? [] : text.slice(argvAt).split('\0'),
   };
 }
 

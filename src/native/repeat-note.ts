@@ -71,8 +71,6 @@ export function parseRepeatTemplate(text: string): RepeatTemplateAnnouncement | 
   return { template, header: f[1]!, serial: auditStamp.serial };
 }
 
-const HEX_ARG = /^[0-9a-fA-F]{1,16}$/;
-
 /** Digits of `s` from `from` to `to` as a number, or -1 (empty, not digits, or over 15 digits). */
 function digitsAt(s: string, from: number, to: number): number {
   if (to <= from || to - from > 15) return -1;
@@ -85,6 +83,27 @@ function digitsAt(s: string, from: number, to: number): number {
   return n;
 }
 
+function isHexDigit(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
+}
+
+/** The four comma-separated a0..a3 from `from` to the end (each 1-16 hex digits; read by char code: one per storm event), or null. */
+function hexArgs(text: string, from: number): string[] | null {
+  const args: string[] = [];
+  let start = from;
+  for (let i = from; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 44;
+    if (c !== 44) {
+      if (!isHexDigit(c) || i - start >= 16) return null;
+      continue;
+    }
+    if (i === start || args.length === 4) return null;
+    args.push(text.slice(start, i));
+    start = i + 1;
+  }
+  return args.length === 4 ? args : null;
+}
+
 /**
  * Null for text this version does not understand (counted by the caller). One per storm event: read
  * with indexOf and char codes, no split or regex.
@@ -95,8 +114,8 @@ export function parseRepeatNote(text: string): RepeatNote | null {
   const c = b < 0 ? -1 : text.indexOf('\0', b + 1);
   const d = c < 0 ? -1 : text.indexOf('\0', c + 1);
   if (d < 0 || text.indexOf('\0', d + 1) >= 0) return null;
-  const args = text.slice(d + 1).split(',');
-  if (args.length !== 4 || !args.every((x) => HEX_ARG.test(x))) return null;
+  const args = hexArgs(text, d + 1);
+  if (args === null) return null;
   const template = digitsAt(text, 0, a);
   const pid = digitsAt(text, b + 1, c);
   // The header: audit(SEC.MMM:SERIAL): with an optional space.

@@ -38,15 +38,15 @@ export class HostStages {
     );
   }
 
-  /** An event the native triage summarized: its process facts only, for later events' chains. */
-  onProcessNote(note: ProcessNote): void {
-    this.enricher.noteProcess(note);
+  /** An event the native triage summarized (of `node` in a replay of several): its process facts only, for later events' chains. */
+  onProcessNote(note: ProcessNote, node: string | null = null): void {
+    this.enricher.noteProcess(note, node);
     this.detector.onProcessNote();
   }
 
   /** A process note equal to the previous one but for its stamp (replay); false: give it in full. */
-  onProcessNoteAgain(pid: number, timeMs: number): boolean {
-    if (!this.enricher.noteProcessAgain(pid, timeMs)) return false;
+  onProcessNoteAgain(pid: number, timeMs: number, node: string | null = null): boolean {
+    if (!this.enricher.noteProcessAgain(pid, timeMs, node)) return false;
     this.detector.onProcessNote();
     return true;
   }

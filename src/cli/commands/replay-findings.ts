@@ -36,6 +36,7 @@ import { KubeRuleError } from '../../detect/kube';
 import { RuleTrustError } from '../../detect/rule-file-trust';
 import { failOnUnreadable, unreadable, type UnreadableFile } from './replay-unreadable';
 import { NativeFindingsReplay, nativeReplay } from './replay-native';
+import { NODE_STATES_MAX } from '../../enrich/enricher';
 import { replayTriageFor } from '../../daemon/native-triage';
 import type { Detector } from '../../detect/engine';
 import type { NativeTriageSpec } from '../../native/types';
@@ -238,10 +239,10 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
           if (f.length > 0) emit(f);
           return true;
         },
-        onNote: (note) => stages.onProcessNote(note),
-        onNoteAgain: (pid, timeMs, count) => {
+        onNote: (note, node) => stages.onProcessNote(note, node),
+        onNoteAgain: (pid, timeMs, count, node) => {
           // The entry is touched once with the run's latest time; the detector counts every event.
-          if (!stages.onProcessNoteAgain(pid, timeMs)) return false;
+          if (!stages.onProcessNoteAgain(pid, timeMs, node)) return false;
           for (let i = 1; i < count; i++) stages.detector.onProcessNote();
           return true;
         },
@@ -356,6 +357,12 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
       `replay: ${st.argvCutEvents} argvs cut to what the stages read (${st.argvCutArgs} arguments, ${st.argvCutBytes} bytes not decoded), ${textsCut} texts cut to ${MAX_MATCH_TEXT} characters for matching, ${st.overBudget} events over the ${EVENT_BUDGET_MS} ms budget (slowest ${st.slowestEventMs} ms), ` +
         `${cap.stats.cut} findings cut to ${cap.maxBytes} bytes (${cap.stats.cutBytes} bytes before)\n`,
     );
+  }
+  // Each node of a multi-node log has its own process state; past NODE_STATES_MAX the least recently
+  // seen node's is dropped, and that is said (its next events have no parents or containers from before).
+  const nodes = stages.enricher;
+  if (opts.stats || nodes.nodeStatesForgotten > 0) {
+    process.stderr.write(`replay: ${nodes.nodeStates} nodes with a process state of their own, ${nodes.nodeStatesForgotten} node states forgotten (more than ${NODE_STATES_MAX} nodes)\n`);
   }
   failOnUnreadable(unusable);
   return 0;

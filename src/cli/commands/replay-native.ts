@@ -235,14 +235,14 @@ export interface FindingsSink {
    * (`rebuild` makes the full event for a finding that must be built).
    */
   onRepeat(note: RepeatNote, rebuild: () => AuditEvent): boolean;
-  /** A boring event, as the process facts the enrich stage keeps from it. */
-  onNote(note: ProcessNote): void;
+  /** A boring event of `node` (null: no `node=` prefix), as the process facts the enrich stage keeps from it. */
+  onNote(note: ProcessNote, node: string | null): void;
   /**
    * `count` boring non-exec events right after another of the same process whose note held the same
    * facts (only the stamps and record types differ), the latest at `timeMs`: returns false when they
    * must be given to onNote after all.
    */
-  onNoteAgain(pid: number, timeMs: number, count: number): boolean;
+  onNoteAgain(pid: number, timeMs: number, count: number, node: string | null): boolean;
 }
 
 /** Counters of one event's build, to add again for each repeat decided without a build. */
@@ -305,6 +305,8 @@ export class NativeFindingsReplay {
   /** The last note handed to the sink when nothing came after it (else null), and its pid: an `a` run repeats its facts. */
   private lastNote: string | null = null;
   private lastPid = 0;
+  /** The node the notes are of (`N` items; null: no `node=` prefix), as the scanner last said. */
+  private node: string | null = null;
   /** Repeat notes decided from their template's outcome, and those rebuilt for the full path. */
   repeatsCollapsed = 0;
   repeatsExpanded = 0;
@@ -459,15 +461,27 @@ export class NativeFindingsReplay {
     if (kind === 97 /* a */) return this.again(text);
     if (kind === 84 /* T */) return this.announce(text);
     if (kind === 82 /* R */) return this.repeat(text);
+    if (kind === 78 /* N */) return this.noteNode(text);
     const note = parseProcessNote(text);
     if (note === null) {
       this.badNotes++;
       this.lastNote = null;
       return;
     }
-    this.sink.onNote(note);
+    this.sink.onNote(note, this.node);
     this.lastNote = text;
     this.lastPid = note.pid;
+  }
+
+  /** `N\0` and `0` (no `node=` prefix) or `1` and the node's name: the notes that follow are of that node. */
+  private noteNode(text: string): void {
+    const flag = text.charCodeAt(2);
+    if (text.charCodeAt(1) !== 0 || (flag !== 48 && flag !== 49) || (flag === 48 && text.length !== 3)) {
+      this.badNotes++;
+      return;
+    }
+    this.node = flag === 48 ? null : text.slice(3);
+    this.lastNote = null; // an 'a' run never spans two nodes (the scanner starts its comparison again)
   }
 
   /** The process facts of the last note (from the NUL before its pid; an exec's without its argv), or null. */
@@ -492,12 +506,12 @@ export class NativeFindingsReplay {
       return;
     }
     this.notesAgain += count;
-    if (this.sink.onNoteAgain(this.lastPid, timeMs, count)) return;
+    if (this.sink.onNoteAgain(this.lastPid, timeMs, count, this.node)) return;
     const facts = this.lastFacts() ?? '';
     for (let i = 0; i < count; i++) {
       const note = parseProcessNote(`o\u00000\u0000${timeMs}\u00000${facts}`);
       if (note === null) this.badNotes++;
-      else this.sink.onNote(note);
+      else this.sink.onNote(note, this.node);
     }
   }
 }

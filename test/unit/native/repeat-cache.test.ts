@@ -127,3 +127,14 @@ describe('RepeatTemplates (JavaScript side)', () => {
     }
   });
 });
+
+describe('parseRepeatNote: the masked a0..a3', () => {
+  const note = (args: string): string => `7\0audit(1795355785.044:1444187): \u000011126\u00001300,1327\u0000${args}`;
+  it('takes four comma-separated hex values of 1 to 16 digits and refuses any other list', () => {
+    expect(parseRepeatNote(note('3,7ffdc9d58250,3c,0'))?.args).toEqual(['3', '7ffdc9d58250', '3c', '0']);
+    expect(parseRepeatNote(note('ffffffffffffffff,A,b,C'))?.args).toEqual(['ffffffffffffffff', 'A', 'b', 'C']);
+    for (const bad of ['', '3,7,3c', '3,7,3c,0,1', '3,,3c,0', '3,7,3c,', ',3,7,3c', '1ffffffffffffffff,1,2,3', '3,7g,3c,0', '3,7,3c,0 ', '-1,2,3,4']) {
+      expect(parseRepeatNote(note(bad)), bad).toBeNull();
+    }
+  });
+});
