@@ -17,8 +17,13 @@ export interface SequenceMark {
   /** pid and its parent: a follow-up whose pid, parent or grandparent is here is the same tree. */
   tree: Set<number>;
   containerId: string | null;
+  /**
+   * The node the read was on (`node=` of a log of several; null live): pids and trees repeat from node
+   * to node, so a mark joins only events of its own node.
+   */
+  node: string | null;
   joined: Set<string>;
-  /** rule, pid and container: repeated reads by one process refresh one mark (see note()). */
+  /** rule, node, pid and container: repeated reads by one process refresh one mark (see note()). */
   key: string;
 }
 
@@ -67,7 +72,8 @@ export class SequenceTracker {
    */
   note(rule: string, score: number, indicators: readonly string[], v: EventView, build: () => Finding): void {
     const containerId = v.container?.containerId ?? null;
-    const key = `${rule}\0${v.pid ?? ''}\0${containerId ?? ''}`;
+    const node = v.ev.node ?? null;
+    const key = `${rule}\0${node ?? ''}\0${v.pid ?? ''}\0${containerId ?? ''}`;
     const prev = this.open.get(key);
     if (prev !== undefined && prev.joined.size === 0 && v.ev.timeMs >= prev.timeMs) {
       prev.timeMs = v.ev.timeMs;
@@ -84,6 +90,7 @@ export class SequenceTracker {
       pid: v.pid,
       tree: new Set(treeOf(v, 1)),
       containerId,
+      node,
       joined: new Set(),
       key,
     };
@@ -122,9 +129,10 @@ export class SequenceTracker {
     const seq = rule.spec.sequence!;
     const after = seq.after;
     const windowMs = seq.window_s * 1000;
+    const node = v.ev.node ?? null;
     let candidates: SequenceMark[] | null = null;
     for (const m of this.marks) {
-      if (!after.includes(m.rule) || m.joined.has(rule.spec.id)) continue;
+      if (m.node !== node || !after.includes(m.rule) || m.joined.has(rule.spec.id)) continue;
       const dt = v.ev.timeMs - m.timeMs;
       if (dt < 0 || dt > windowMs) continue;
       (candidates ??= []).push(m);

@@ -254,6 +254,20 @@ describe('sequences', () => {
     expect(d.onAuditEvent(connect(99, 98, apiserver, '/usr/bin/curl', 101_000))).toEqual([]);
   });
 
+  it('does not join a read on one node to a use with the same pids on another (a log of several nodes)', () => {
+    const d = detector();
+    const on = (node: string, ev: AuditEvent): AuditEvent => ({ ...ev, node });
+    d.onAuditEvent(on('node-b', exec(70, 1, ['bash'], '/bin/bash')));
+    d.onAuditEvent(on('node-b', open(71, 70, NODE_TOKEN, '/usr/bin/cat', 1000)));
+    // node-c has its own bash 70: its curl's tree holds pid 70 as the reader's does on node-b
+    d.onAuditEvent(on('node-c', exec(70, 1, ['bash'], '/bin/bash')));
+    const other = d.onAuditEvent(on('node-c', connect(72, 70, apiserver, '/usr/bin/curl', 5000)));
+    expect(other.map((f) => f.rule)).not.toContain('seq-credential-read-then-use');
+    // the same use on the read's own node joins it
+    const same = d.onAuditEvent(on('node-b', connect(72, 70, apiserver, '/usr/bin/curl', 6000)));
+    expect(same.map((f) => f.rule)).toContain('seq-credential-read-then-use');
+  });
+
   it('joins by container even when the processes are unrelated', () => {
     const cid = 'c'.repeat(64);
     const reader: ProcReader = {
