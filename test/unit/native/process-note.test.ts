@@ -4,30 +4,11 @@
  * change), on the shapes C++ writes and on every malformed or odd one around them.
  */
 import { describe, expect, it } from 'vitest';
-import { parseProcessNote, type ProcessNote } from '../../../src/native/process-note';
+import { parseProcessNote } from '../../../src/native/process-note';
+// The note's meaning, field by field (native/triage.cc Summarize()), read with split('\0').
+import { processNoteBySplit } from '../../helpers/process-note-by-split.cjs';
 
-function num(s: string | undefined): number | null {
-  if (s === undefined || s === '') return null;
-  const n = Number(s);
-  return Number.isInteger(n) && n >= 0 ? n : null;
-}
-
-/** The note's meaning, field by field (native/triage.cc Summarize()). */
-function bySplit(text: string): ProcessNote | null {
-  const f = text.split('\0');
-  const kind = f[0] === 'e' ? 'exec' : f[0] === 'c' ? 'connect' : f[0] === 'o' ? 'open' : null;
-  const serial = num(f[1]);
-  const timeMs = num(f[2]);
-  const pid = num(f[4]);
-  if (kind === null || serial === null || timeMs === null || pid === null || f.length < 13) return null;
-  const auid = num(f[7]);
-  const tty = f[8]!;
-  return {
-    kind, serial, timeMs, recordTypes: f[3]!.split(',').map(Number), pid, ppid: num(f[5]), uid: num(f[6]),
-    auid: auid === 4294967295 ? null : auid, tty: tty === '' || tty === '(none)' ? null : tty,
-    exe: f[9]!, comm: f[10] === '' ? null : f[10]!, cwd: f[12] === '1' ? f[11]! : null, argv: kind === 'exec' ? f.slice(13) : null,
-  };
-}
+const bySplit = processNoteBySplit;
 
 const exec = ['e', '42', '1795355785044', '1300,1309,1307,1302,1327', '11126', '10690', '0', '4294967295', '(none)', '/usr/bin/sleep', 'sleep', '/work/main', '1', 'sleep', '0.3'];
 
