@@ -80,6 +80,9 @@ export interface HostRunCounters {
   textsCut: number;
   overBudget: number;
   slowestEventMs: number;
+  /** Nodes (node=) with a process state of their own, and those forgotten past NODE_STATES_MAX. */
+  nodeStates: number;
+  nodeStatesForgotten: number;
 }
 
 /** The native scanner's counts in findings mode (one run's, or the --jobs workers' summed). */
@@ -307,7 +310,7 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   // Close the detector's windows at the end of the recorded time, not at the wall clock's now.
   pipeline.tick(Number.MAX_SAFE_INTEGER);
   // textsCut here is the workers' only: this process's own count is read at the end, after the kube files.
-  const st = hostCounters(auditStats(), overlongLines(), detector.stats, 0);
+  const st = hostCounters(auditStats(), overlongLines(), detector.stats, 0, stages.enricher);
   if (opts.sink) {
     // A worker prints nothing: a lost repeat fails it here, or the parent's counts would hide it.
     if (fast && fast.repeatsLost > 0) throw new RuntimeFailure(`native replay lost ${fast.repeatsLost} repeat notes whose template this version does not hold`);
@@ -360,15 +363,21 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
   }
   // Each node of a multi-node log has its own process state; past NODE_STATES_MAX the least recently
   // seen node's is dropped, and that is said (its next events have no parents or containers from before).
-  const nodes = stages.enricher;
-  if (opts.stats || nodes.nodeStatesForgotten > 0) {
-    process.stderr.write(`replay: ${nodes.nodeStates} nodes with a process state of their own, ${nodes.nodeStatesForgotten} node states forgotten (more than ${NODE_STATES_MAX} nodes)\n`);
+  // (st: this process's and, with --jobs, every worker's: streams of different nodes run apart.)
+  if (opts.stats || st.nodeStatesForgotten > 0) {
+    process.stderr.write(`replay: ${st.nodeStates} nodes with a process state of their own, ${st.nodeStatesForgotten} node states forgotten (more than ${NODE_STATES_MAX} nodes)\n`);
   }
   failOnUnreadable(unusable);
   return 0;
 }
 
-function hostCounters(p: ReassemblerStats, overlongLines: number, d: { findings: number; overBudget: number; slowestEventMs: number }, textsCut: number): HostRunCounters {
+function hostCounters(
+  p: ReassemblerStats,
+  overlongLines: number,
+  d: { findings: number; overBudget: number; slowestEventMs: number },
+  textsCut: number,
+  nodes: { nodeStates: number; nodeStatesForgotten: number },
+): HostRunCounters {
   return {
     records: p.records,
     events: p.events,
@@ -383,6 +392,8 @@ function hostCounters(p: ReassemblerStats, overlongLines: number, d: { findings:
     textsCut,
     overBudget: d.overBudget,
     slowestEventMs: d.slowestEventMs,
+    nodeStates: nodes.nodeStates,
+    nodeStatesForgotten: nodes.nodeStatesForgotten,
   };
 }
 
