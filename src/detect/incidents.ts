@@ -238,7 +238,7 @@ export class IncidentGrouper {
     return out;
   }
 
-  /** Whether the incorporated hits are held for now: ever true only between ticks (see the header). */
+  /** Whether an incident may be held now (see the header); tick() releases them all. */
   get holding(): boolean {
     return this.held.length > 0;
   }
@@ -296,6 +296,7 @@ export class IncidentGrouper {
   private fold(from: Incident, into: Incident): boolean {
     const f = into.finding;
     const g = from.finding;
+    const before = into.rules.size;
     let fresh = from.finding.count ?? 1;
     for (const id of from.eventIds) if (into.eventIds.has(id)) fresh--;
     this.merge(into, g, from.touches);
@@ -305,7 +306,6 @@ export class IncidentGrouper {
       into.lastMs = from.lastMs;
       f.last_seen = g.last_seen;
     }
-    const before = into.rules.size;
     for (const r of from.rules) into.rules.add(r);
     union(f.rules!, [...from.rules]);
     into.dirty = true;

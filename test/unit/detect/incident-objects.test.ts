@@ -94,11 +94,11 @@ function table(): ProcessTable {
   return t;
 }
 
-function detector(opts: { maxEvidence?: number; claims?: TokenClaimsReader } = {}): HostStages {
+function detector(opts: { maxEvidence?: number; claims?: TokenClaimsReader; updateEveryMs?: number } = {}): HostStages {
   const claims = opts.claims;
   const objects = new WatchedObjects({ reindexMs: 0, ...(claims ? { onIndexFile: (i: string, f: string, o: Parameters<TokenClaimsReader['noteFile']>[2]) => claims.noteFile(i, f, o) } : {}) });
   objects.applyRules([`-w ${vol} -p r -k credwatch:pod-token`]);
-  return createHostStages({ host: 'node-a', users: null, processTable: table(), objects, tokenClaims: claims, incidents: { maxEvidence: opts.maxEvidence ?? 16 } });
+  return createHostStages({ host: 'node-a', users: null, processTable: table(), objects, tokenClaims: claims, incidents: { maxEvidence: opts.maxEvidence ?? 16, ...(opts.updateEveryMs !== undefined ? { updateEveryMs: opts.updateEveryMs } : {}) } });
 }
 
 /** Everything the detector emitted, then its tick: what a receiver keeping the highest revision holds. */
@@ -159,6 +159,20 @@ describe('incidents keyed on the watched object', () => {
     expect(latest[0]!.evidence.map((e) => e.event_id)).toHaveLength(3);
     // the fold is an escalation (h2 is new to the incident): it went out with the open, not at the tick
     expect(emitted.filter((f) => f.rules?.includes('h2-sa-token-path-in-argv'))[0]?.count).toBe(3);
+  });
+
+  it('the open that folds a held alias in emits the escalation at once, not with the next plain update', () => {
+    const real = writeToken('..2026_12_02_07_00_00.123456789', 'eyJfake');
+    const alias = `/proc/4243/root${SA}/token`;
+    // plain updates at most once an hour: only an escalation goes out at once
+    const d = detector({ updateEveryMs: 3_600_000 });
+    const [first] = d.onAuditEvent(openOf(710, path.join(vol, 'token'), real));
+    expect(d.onAuditEvent(execOf(711, ['cat', alias]))).toEqual([]);
+    const atOpen = d.onAuditEvent(openOf(711, alias, real));
+    expect(atOpen).toHaveLength(1);
+    expect(atOpen[0]!.id).toBe(first!.id);
+    expect(atOpen[0]!.rules).toContain('h2-sa-token-path-in-argv');
+    expect(atOpen[0]!.count).toBe(3);
   });
 
   it('a held name that no open shows to be the object still goes out: after the hold, by a later event, or by the tick', () => {
