@@ -18,7 +18,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { Sockaddr } from '../audit/event';
-import { ruleCommandLine, type EventView } from '../enrich/event-view';
+import { boundedRuleCommandLine, type EventView } from '../enrich/event-view';
 import type { ProcessEntry } from '../enrich/process-table';
 import type { ObjectHit } from '../enrich/watched-objects';
 import { WINDOW_MARGIN } from './bound';
@@ -292,8 +292,9 @@ function redactedObject(raw: string, v: EventView): string {
   const cacheable = key.length <= CACHED_KEY_CHARS;
   let out = cacheable ? redactedObjects.get(key) : undefined;
   if (out === undefined) {
-    // The finding's own redacted argv (computed once per event: event-redaction.ts).
-    const text = argv ? `cmd:${windowOf(ruleCommandLine(findingArgv(v)) ?? '?')}` : raw;
+    // The finding's own redacted argv (computed once per event: event-redaction.ts), joined bounded:
+    // the window is the line's first characters, which the bounded line keeps as they are.
+    const text = argv ? `cmd:${windowOf(boundedRuleCommandLine(findingArgv(v)) ?? '?')}` : raw;
     out = (text.length > MAX_OBJECT_CHARS ? redactCutText(text) : redactText(text)).slice(0, MAX_OBJECT_CHARS);
     if (redactedObjects.size >= 1024) redactedObjects.clear();
     if (cacheable) redactedObjects.set(key, out);

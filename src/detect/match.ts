@@ -4,7 +4,7 @@
  */
 import type { ExclusionSpec, MatchSpec } from './rule-schema';
 import { MAX_MATCH_TEXT, compileGlobRegex, compileRegex, type TextRegex } from './linear-regex';
-import { baseName, ruleCommandLine, type EventView } from '../enrich/event-view';
+import { baseName, boundedRuleCommandLine, type EventView } from '../enrich/event-view';
 
 export type Predicate = (v: EventView) => boolean;
 
@@ -148,7 +148,9 @@ export function compileMatch(spec: MatchSpec | ExclusionSpec): Predicate {
     const re = compileRegex(spec.parent_argv);
     tests.push((v) =>
       v.parents.some((p) => {
-        const c = ruleCommandLine(p.argv);
+        // Bounded as the event's own command line (the regex reads its two ends only): a parent's
+        // builder-bounded argv would join to ~128 KiB for every rule and event below it.
+        const c = boundedRuleCommandLine(p.argv);
         return c !== null && re.test(c);
       }),
     );

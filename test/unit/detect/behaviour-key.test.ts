@@ -1,7 +1,8 @@
 /** The behaviour key's parts (src/detect/behaviour-key.ts): runtime exec targets, path normalisation, host actors. */
 import { describe, expect, it } from 'vitest';
-import { behaviourKey, HostActors, normalisePath, runtimeExecTarget } from '../../../src/detect/behaviour-key';
-import type { EventView } from '../../../src/enrich/event-view';
+import { behaviourKey, HostActors, MAX_OBJECT_CHARS, normalisePath, runtimeExecTarget } from '../../../src/detect/behaviour-key';
+import { WINDOW_MARGIN } from '../../../src/detect/bound';
+import { CMDLINE_END_CHARS, type EventView } from '../../../src/enrich/event-view';
 
 describe('runtimeExecTarget', () => {
   it.each([
@@ -122,6 +123,14 @@ describe('the object of a hostile command line (bench: bin/credwatch replay of 1
     const key = behaviourKey(exec(argv));
     expect(key.object.length).toBeLessThanOrEqual('cmd:'.length + 256);
     expect(key.object).not.toContain('SSSS');
+  });
+
+  it('the key window lies in the head the bounded command line keeps whole (so it is the whole line\'s window)', () => {
+    expect(MAX_OBJECT_CHARS + WINDOW_MARGIN).toBeLessThanOrEqual(CMDLINE_END_CHARS);
+    const head = ['kubectl', 'get', 'secrets', 'y'.repeat(300)];
+    const a = behaviourKey(exec([...head, 'A'.repeat(200_000)]));
+    expect(a.object.startsWith('cmd:kubectl get secrets yyy')).toBe(true);
+    expect(a.object).toBe(behaviourKey(exec([...head, 'B'.repeat(300_000)])).object);
   });
 
   it('a socket named in the first kilobytes is the object even with megabytes after it', () => {
