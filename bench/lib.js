@@ -127,6 +127,7 @@ function restoreAuditStatus(before) {
  * drain); `run`'s result comes back as `result`.
  */
 async function measureWindow(pid, run) {
+  const t0Threads = threadCpu(pid);
   const s0 = procStat(pid);
   const k0 = auditStatus();
   const rss = rssSampler(pid);
@@ -134,9 +135,60 @@ async function measureWindow(pid, run) {
   const result = await run();
   const windowSecs = (Date.now() - t0) / 1000;
   const s1 = procStat(pid);
+  const threads = threadCpuDelta(t0Threads, threadCpu(pid));
   const k1 = auditStatus();
   const peakRss = rss.stop();
-  return { result, windowSecs, cpuSecs: s1.cpuSecs - s0.cpuSecs, peakRssMiB: peakRss / 2 ** 20, finalRssMiB: s1.rssBytes / 2 ** 20, kernelLost: k1.lost - k0.lost };
+  return { result, windowSecs, cpuSecs: s1.cpuSecs - s0.cpuSecs, threads, peakRssMiB: peakRss / 2 ** 20, finalRssMiB: s1.rssBytes / 2 ** 20, kernelLost: k1.lost - k0.lost };
+}
+
+/** utime+stime seconds of each thread of `pid`, summed by thread name (node's helper threads share one); the main thread is `NAME (main)`. */
+function threadCpu(pid) {
+  const out = {};
+  let tids = [];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    let stat;
+    try {
+      stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1');
+    } catch {
+      continue; // the thread ended between the listing and the read
+    }
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const name = String(tid) === String(pid) ? `${comm} (main)` : comm;
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    out[name] = (out[name] ?? 0) + (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  }
+  return out;
+}
+
+/** Per thread name, the CPU seconds spent between two threadCpu() readings (only names that used any). */
+function threadCpuDelta(before, after) {
+  const out = {};
+  for (const [name, secs] of Object.entries(after)) {
+    const d = secs - (before[name] ?? 0);
+    if (d > 0) out[name] = Math.round(d * 100) / 100;
+  }
+  return out;
+}
+
+/**
+ * `perf record -g` of process `pid` into `file` until stop() (nothing when `file` is unset): where the
+ * reader thread and the kernel spend, which --cpu-prof cannot see. Resolves once perf wrote its file.
+ */
+function startPerfRecord(pid, file) {
+  if (!file) return { stop: async () => undefined };
+  const child = spawn('perf', ['record', '-q', '-F', String(process.env.CREDWATCH_BENCH_PERF_HZ ?? 999), '-g', '-p', String(pid), '-o', file], { stdio: 'ignore' });
+  const done = new Promise((r) => child.on('exit', r));
+  return {
+    async stop() {
+      child.kill('SIGINT');
+      await Promise.race([done, sleep(10_000).then(() => child.kill('SIGKILL'))]);
+    },
+  };
 }
 
 /** The agent's drops by cause between two scrapes (only causes that grew). */
@@ -535,6 +587,7 @@ module.exports = {
   onAbort,
   restoreAuditStatus,
   measureWindow,
+  startPerfRecord,
   dropsBetween,
   snapshotAuditState,
   checkRestored,

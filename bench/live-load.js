@@ -19,6 +19,7 @@
  *   flock is taken per rate (the agent run and the auditd run), released in between.
  *   node bench/live-load.js [--seconds 60] [--rates 500,1600,max] [--workers 2] [--quick] [--no-auditd] [--json]
  *   CREDWATCH_BENCH_CPU_PROF=/tmp/prof node bench/live-load.js --rates 1600   # agent under --cpu-prof
+ *   CREDWATCH_BENCH_PERF=/tmp/agent.perf node bench/live-load.js --rates 1000 # perf record -g of the agent's window
  */
 'use strict';
 const fs = require('node:fs');
@@ -34,11 +35,13 @@ async function measureAgent({ execRate, workers, seconds, pod }) {
   try {
     await L.sleep(1000);
     const m0 = await agent.metrics();
+    const perf = L.startPerfRecord(agent.pid, process.env.CREDWATCH_BENCH_PERF);
     const w = await L.measureWindow(agent.pid, async () => {
       const gen = await L.runLoadgen({ opsRate: execRate === 0 ? 0 : execRate / EXEC_SHARE, seconds, workers, open: pod.token, mix: MIX });
       const drainMs = await L.waitAgentDrained(agent);
       return { gen, drainMs, m1: await agent.metrics() };
     });
+    await perf.stop();
     const { gen, drainMs, m1 } = w.result;
     const d = (prefix, ex) => L.sumSeries(m1, prefix, ex) - L.sumSeries(m0, prefix, ex);
     const drops = L.dropsBetween(m0, m1);
@@ -50,6 +53,7 @@ async function measureAgent({ execRate, workers, seconds, pod }) {
       execPerSec: gen.exec / gen.seconds,
       cpuPercent: (w.cpuSecs / gen.seconds) * 100,
       cpuSecs: w.cpuSecs,
+      threadCpuSecs: w.threads,
       peakRssMiB: w.peakRssMiB,
       finalRssMiB: w.finalRssMiB,
       kernelLost: w.kernelLost,
@@ -86,6 +90,8 @@ async function measureAuditd({ execRate, workers, seconds, pod, rules, backlogLi
     });
     const { gen, drainMs } = w.result;
     const logBytes = fs.statSync(auditd.logFile).size;
+    // CREDWATCH_BENCH_KEEP_AUDITD_LOG=PATH keeps the raw log (bench/live-pipeline.js replays it in-process).
+    if (process.env.CREDWATCH_BENCH_KEEP_AUDITD_LOG) fs.copyFileSync(auditd.logFile, process.env.CREDWATCH_BENCH_KEEP_AUDITD_LOG);
     const sys = require('node:child_process').spawnSync('grep', ['-c', '^type=SYSCALL', auditd.logFile], { encoding: 'utf8' });
     const events = Number(sys.stdout.trim()) || 0;
     return {

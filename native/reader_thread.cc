@@ -4,6 +4,7 @@
 
 #include <linux/netlink.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -161,6 +162,8 @@ void ReaderThread::HandleDatagram(const DatagramReceiver& rx, int i, Batch*& bat
 }
 
 void ReaderThread::Run(Batch* batch) {
+  // A name of its own, so `top -H`, perf and the benches tell the audit reader from node's threads.
+  pthread_setname_np(pthread_self(), "credwatch-audit");
   DatagramReceiver rx(kReceiveSlots, kReceiveBuffer);
   pollfd fds[2] = {{fd_, POLLIN, 0}, {wakeFd_, POLLIN, 0}};
   // Records read while AUDIT_SET pid was being acknowledged are already in the first batch.
