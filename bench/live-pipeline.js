@@ -112,6 +112,7 @@ function main() {
     const t0 = cpuUs();
     for (const b of batches) pipeline.pushBatch(b);
     const us = cpuUs() - t0;
+    if (global.gc) global.gc();
     const heap = process.memoryUsage();
     rounds.push({ usPerExec: us / execs, usPerEvent: us / events, heapUsedMiB: heap.heapUsed / 2 ** 20, rssMiB: heap.rss / 2 ** 20 });
   }

@@ -1,6 +1,6 @@
 /**
  * The native reader's triage spec for the agent's current rule pack: the conservative literals, globs
- * and ports compiled by src/detect/triage-spec.ts, plus which syscall numbers are exec and connect on
+ * and ports compiled by src/detect/triage-spec.ts, plus which syscall numbers are exec, connect and open on
  * each architecture the audit rules cover. Other architectures' events always take the full path.
  */
 import type { Detector } from '../detect/engine';
@@ -16,25 +16,25 @@ const ARCHES: [number, ReadonlyMap<number, string>][] = [
   [AUDIT_ARCH_X86_64, X86_64_SYSCALL_NAMES],
   [AUDIT_ARCH_I386, I386_SYSCALL_NAMES],
 ];
-const KINDS = new Map<string, 'exec' | 'connect'>([
+const KINDS = new Map<string, 'exec' | 'connect' | 'open'>([
   ['execve', 'exec'],
   ['execveat', 'exec'],
   ['connect', 'connect'],
 ]);
 
-/** exec and connect syscall numbers per arch (i386 socketcall(2) connects are not triaged: they pass). */
+/**
+ * exec, connect and open syscall numbers per arch (i386 socketcall(2) connects are not triaged: they
+ * pass). Opens are triaged live too: an audited open is usually a hit on a watched credential, and it
+ * passes; but a storm of them (a process re-reading a pod token) then goes up as repeat notes
+ * (native/repeat_cache.h) instead of a full event each, which was most of the agent's JavaScript work
+ * under bench/live-load.js. An open on no watch key with no rule's path literal becomes a process note.
+ */
 const TRIAGE_SYSCALLS: NativeTriageSpec['syscalls'] = ARCHES.flatMap(([arch, names]) =>
   [...names].flatMap(([nr, name]) => {
-    const kind = KINDS.get(name);
+    const kind = KINDS.get(name) ?? (OPEN_SYSCALLS.has(name) ? ('open' as const) : undefined);
     return kind ? [{ arch, nr, kind }] : [];
   }),
 );
-
-/** Replay also triages opens (live, an audited open is usually a hit on a watched credential). */
-const REPLAY_SYSCALLS: NativeTriageSpec['syscalls'] = [
-  ...TRIAGE_SYSCALLS,
-  ...ARCHES.flatMap(([arch, names]) => [...names].flatMap(([nr, name]) => (OPEN_SYSCALLS.has(name) ? [{ arch, nr, kind: 'open' as const }] : []))),
-];
 
 /** Programs the engine itself watches at exec, whatever the rules say (runc/crun exec -> container). */
 const ENGINE_PROGRAMS = ['runc', 'crun'];
@@ -45,13 +45,8 @@ export interface CompiledNativeTriage {
   reasons: string[];
 }
 
+/** The spec of the live reader's triage and of `credwatch replay`'s native scanner, for the current rules. */
 export function nativeTriageFor(detector: Detector): CompiledNativeTriage {
-  const { reasons, ...compiled } = compileTriageSpec(detector.rules(), ENGINE_PROGRAMS, detector.sigmaRules());
-  return { spec: { ...compiled, syscalls: TRIAGE_SYSCALLS }, reasons };
-}
-
-/** The spec `credwatch replay` gives its native scanner: the agent's, plus open events. */
-export function replayTriageFor(detector: Detector): CompiledNativeTriage {
   const { reasons, ...compiled } = compileTriageSpec(detector.rules(), ENGINE_PROGRAMS, detector.sigmaRules(), { open: true });
-  return { spec: { ...compiled, syscalls: REPLAY_SYSCALLS }, reasons };
+  return { spec: { ...compiled, syscalls: TRIAGE_SYSCALLS }, reasons };
 }

@@ -312,11 +312,7 @@ class Engine implements Detector {
         if (trace) trace.allowlisted++;
         continue;
       }
-      if (trace) {
-        trace.hits.push({ rule, score: hit.score, indicators: hit.indicators, severity: hit.severity });
-        if (this.sequenceStarters.has(id)) trace.unusable ??= 'sequence-start';
-        if (jtiOf() !== null) trace.unusable ??= 'token';
-      }
+      if (trace) trace.hits.push({ rule, score: hit.score, indicators: hit.indicators, severity: hit.severity });
       // Built at most once, and only when kept: a flood of repeated reads builds (hashes, redacts) nothing.
       let f: Finding | null = null;
       const build = (): Finding => (f ??= this.finding(rule.spec, v, hit.score, hit.indicators, hit.severity));
@@ -337,6 +333,10 @@ class Engine implements Detector {
     }
     if (trace && template !== undefined) {
       if (v.contextual) trace.unusable ??= 'context';
+      // A read that starts a sequence and is itself a use of one: the repeat would have to note its
+      // mark before asking couldJoin(), in the full path's order. Rare; such repeats take the full path.
+      if (trace.thenRules.length > 0 && trace.hits.some((h) => this.sequenceStarters.has(h.rule.spec.id))) trace.unusable ??= 'sequence-start';
+      trace.jti = jtiOf();
       this.outcomes.set(template, trace);
     }
     return this.countFindings(out);
@@ -351,7 +351,6 @@ class Engine implements Detector {
     else if (!this.incidents) unusable = 'ungrouped';
     else if (ev.incomplete || ev.problems || !ev.process || ev.process.pid === null) unusable = 'shape';
     else if (v.kind === 'exec' && (v.exeBase === 'runc' || v.exeBase === 'crun')) unusable = 'runtime-exec';
-    else if (v.tokenClaims()) unusable = 'token';
     return {
       epoch: this.epoch,
       unusable,
@@ -365,6 +364,7 @@ class Engine implements Detector {
       excluded: 0,
       allowlisted: 0,
       thenRules: [],
+      jti: null,
     };
   }
 
@@ -405,6 +405,10 @@ class Engine implements Detector {
     }
     if (t === undefined) return this.expand(changed ?? 'unknown');
     if (t.thenRules.some((r) => this.sequences.couldJoin(r, v))) return this.expand('sequence');
+    // The token this read served (its claims are the inode's: records equal to the template's name the
+    // same file). A different jti is a rotation the template never saw: a new hit, the full path's call.
+    const jti = v.object ? (v.tokenClaims()?.jti ?? null) : null;
+    if (jti !== t.jti) return this.expand('token');
     this.stats.events++;
     this.stats.repeats.collapsed++;
     this.stats.excluded += t.excluded;
@@ -414,11 +418,15 @@ class Engine implements Detector {
     let full: EventView | null = null;
     for (const h of t.hits) {
       const id = h.rule.spec.id;
-      if (this.isRepeat(id, v, null)) {
+      let f: Finding | null = null;
+      const build = (): Finding => (f ??= this.builtFor(h, (full ??= rebuild())));
+      // As evaluate() does: the read refreshes this process's mark (built only for a new or stronger one).
+      if (this.sequenceStarters.has(id)) this.sequences.note(id, h.score, h.indicators, v, build);
+      if (this.isRepeat(id, v, jti)) {
         this.stats.suppressed++;
         continue;
       }
-      out = this.keep(out, hitCtx, id, h.severity, () => this.builtFor(h, (full ??= rebuild())), null);
+      out = this.keep(out, hitCtx, id, h.severity, build, jti);
     }
     const found = this.countFindings(out);
     return this.incidents?.holding ? this.withReleased(found, v.ev.timeMs) : found;

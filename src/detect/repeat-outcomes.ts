@@ -9,12 +9,14 @@
  *   - the rule set and allowlist (an epoch: any change forgets every outcome).
  * A template is not reusable at all when its evaluation read state that is not in that list: Sigma rules
  * (they walk the records), a reader baseline or another process's container (EventView.contextual), a
- * token's claims, a sequence start (each needs its own mark), a runtime exec (it feeds the shim index),
- * or an event cut short or with decoding problems.
+ * runtime exec (it feeds the shim index), a read that both starts a sequence and is a use of one, or an
+ * event cut short or with decoding problems.
  *
- * Sequences are checked per repeat (SequenceTracker.couldJoin), and the behaviour key and the repeat
- * suppression key are computed for the repeat itself; findings are built only when an incident keeps
- * something, from the rebuilt full event.
+ * Sequences are checked per repeat (SequenceTracker.couldJoin) and a repeat of a sequence start notes
+ * its own mark (SequenceTracker.note, as the full path does); a token read's jti is read for the repeat
+ * and must be the template's; the behaviour key and the repeat suppression key are computed for the
+ * repeat itself; findings are built only when an incident or a new mark keeps something, from the
+ * rebuilt full event.
  */
 import type { AuditEvent } from '../audit/event';
 import type { CgroupIdentity } from '../enrich/cgroup';
@@ -46,6 +48,8 @@ export interface RepeatOutcome {
   allowlisted: number;
   /** Sequence rules whose `then` predicate held for the template (a repeat may complete one of them). */
   thenRules: CompiledRule[];
+  /** The jti of the pod token the template read (null: none, or not a token): a repeat must read the same. */
+  jti: string | null;
   /** The template's event, rewritten with each repeat's stamp and pid (engine onRepeat). */
   scratch?: AuditEvent;
 }

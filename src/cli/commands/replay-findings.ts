@@ -37,7 +37,7 @@ import { RuleTrustError } from '../../detect/rule-file-trust';
 import { failOnUnreadable, unreadable, type UnreadableFile } from './replay-unreadable';
 import { NativeFindingsReplay, nativeReplay } from './replay-native';
 import { NODE_STATES_MAX } from '../../enrich/enricher';
-import { replayTriageFor } from '../../daemon/native-triage';
+import { nativeTriageFor } from '../../daemon/native-triage';
 import type { Detector } from '../../detect/engine';
 import type { NativeTriageSpec } from '../../native/types';
 
@@ -140,7 +140,7 @@ const SNIFF_BYTES = 4096;
  * it (agent.ts triageSpec): off with Sigma rules loaded, which read the records themselves.
  */
 function replayTriage(detector: Detector): NativeTriageSpec {
-  return { ...replayTriageFor(detector).spec, repeats: detector.sigmaRules().length === 0 };
+  return { ...nativeTriageFor(detector).spec, repeats: detector.sigmaRules().length === 0 };
 }
 
 /** Fails early, before any output, when a file cannot be opened. */

@@ -289,7 +289,7 @@ const FACT_FIELDS = 9;
 /**
  * Findings mode (replay without --events) through the native scanner: the C++ reassembler as for
  * --events, then the native triage (native/triage.h) with the rule pack's spec plus opens
- * (replayTriageFor): a boring event comes up as a process note - the same summary the live reader
+ * (nativeTriageFor): a boring event comes up as a process note - the same summary the live reader
  * sends - and every other event as its records, built here. So only events a rule might care about
  * become AuditEvents, and the process table still sees every process (parents, cwd, runtime execs
  * always pass). The differential test (test/integration/replay/findings-fast-path.test.ts) holds the

@@ -150,8 +150,10 @@ fs.writeFileSync(
 );
 afterAll(() => fs.rmSync(RULES_DIR, { recursive: true, force: true }));
 
-function run(items: Rec[], endMs: number): { findings: Finding[]; detector: Detector } {
-  const stages = createHostStages({ host: 'lab-node', users: null, processTable: new ProcessTable(), rulesDir: RULES_DIR });
+type StageOptions = Pick<Parameters<typeof createHostStages>[0], 'objects' | 'tokenClaims'>;
+
+function run(items: Rec[], endMs: number, extra: () => StageOptions = () => ({})): { findings: Finding[]; detector: Detector } {
+  const stages = createHostStages({ host: 'lab-node', users: null, processTable: new ProcessTable(), rulesDir: RULES_DIR, ...extra() });
   const detector = stages.detector;
   const findings: Finding[] = [];
   const pipeline = new AuditPipeline({ stages, live: true, nativeProcSnapshots: true, onFindings: (f) => findings.push(...f) });
@@ -163,11 +165,11 @@ function run(items: Rec[], endMs: number): { findings: Finding[]; detector: Dete
 }
 
 /** Both paths over one storm: native triage with repeats, and the plain records. */
-function bothPaths(storm: Storm) {
+function bothPaths(storm: Storm, extra?: () => StageOptions) {
   const spec = { ...nativeTriageFor(createHostStages({ host: 'lab-node', users: null, rulesDir: RULES_DIR }).detector).spec, repeats: true };
   const triaged = native!.triageRecords(spec, storm.records);
-  const collapsed = run(withSnapshots(triaged.items, storm.snapshots), storm.endMs);
-  const full = run(withSnapshots(storm.records, storm.snapshots), storm.endMs);
+  const collapsed = run(withSnapshots(triaged.items, storm.snapshots), storm.endMs, extra);
+  const full = run(withSnapshots(storm.records, storm.snapshots), storm.endMs, extra);
   return { triaged, collapsed, full };
 }
 
@@ -240,5 +242,53 @@ describe.skipIf(native === null)('repeat collapse gives the incidents of the ful
     expect(why.sequence ?? 0).toBeGreaterThan(0);
     expect(collapsed.findings.some((f) => f.rules?.includes('seq-credential-read-then-use'))).toBe(true);
     expect(collapsed.detector.stats.repeats.collapsed).toBeGreaterThan(200);
+  });
+
+  it('a process re-reading a pod token 200 times (each read a sequence start): decided from its template, and a later use by its tree joins the read as in the full path', () => {
+    const storm = new Storm();
+    storm.exec(19_999, 19_000, LOADGEN, [LOADGEN, '--child-connect']);
+    for (let i = 0; i < 200; i++) storm.open(24_000, 19_999, TOKEN);
+    storm.connect(24_001, 19_999);
+    const { triaged, collapsed, full } = bothPaths(storm);
+    expect(triaged.stats.repeatNotes).toBeGreaterThan(190);
+    expect(byId(collapsed.findings)).toEqual(byId(full.findings));
+    const r = collapsed.detector.stats.repeats;
+    expect(r.expanded['sequence-start'] ?? 0).toBe(0);
+    expect(r.collapsed).toBeGreaterThan(190);
+    // The read's mark, refreshed by every repeat, is what the sibling's connect completes.
+    expect(collapsed.findings.some((f) => f.rules?.includes('seq-credential-read-then-use'))).toBe(true);
+  });
+
+  it('a token read whose claims change under the same inode (a rotation the records cannot show): the repeats after it take the full path, and the incidents are the full path\'s', () => {
+    const storm = new Storm();
+    storm.exec(19_999, 19_000, LOADGEN, [LOADGEN, '--child-connect']);
+    for (let i = 0; i < 100; i++) storm.open(24_000, 19_999, TOKEN);
+    const rotateAtMs = storm.endMs;
+    for (let i = 0; i < 100; i++) storm.open(24_000, 19_999, TOKEN);
+    // The watch index knows the token's inode; its claims are read again after the rotation (each path
+    // gets its own fakes: the jti follows the newest event time either one has looked at).
+    const fakes = (): StageOptions => {
+      let newest = 0;
+      return {
+        objects: {
+          objectOf: (ev) => {
+            if (!ev.paths.some((p) => p.name === TOKEN)) return null;
+            newest = Math.max(newest, ev.timeMs);
+            return { class: 'pod-token', podUid: '0b5ab7c3-1f4e-4a5e-9c44-2b0a5d7e9f10', containerId: null, watch: TOKEN, via: 'inode', inode: 'fe:00/777', file: TOKEN };
+          },
+        },
+        tokenClaims: {
+          claimsFor: () => ({ jti: newest > rotateAtMs ? 'jti-after' : 'jti-before', service_account: 'default', namespace: 'default', pod: 'web', pod_uid: null, node: null, issued: null, expires: null, kind: 'bound', from: 'file' }),
+        },
+      };
+    };
+    const { collapsed, full } = bothPaths(storm, fakes);
+    expect(byId(collapsed.findings)).toEqual(byId(full.findings));
+    const r = collapsed.detector.stats.repeats;
+    expect(r.expanded.token ?? 0).toBeGreaterThan(0);
+    expect(r.collapsed).toBeGreaterThan(150);
+    // The incident's latest revision names the new token, not the template's.
+    const reads = collapsed.findings.filter((f) => f.token?.jti);
+    expect(reads.map((f) => f.token?.jti)).toEqual(['jti-after']);
   });
 });

@@ -195,9 +195,10 @@ describe.skipIf(!built)('replay findings: native triage path = TypeScript path',
     // Each look-alike (uid, exe, node, runc's parent, path) is a template of its own, never a repeat of
     // the storm's: 2 curl shapes + 3 connect look-alikes + 2 runc + 2 cat shapes + 1 open look-alike.
     expect(rs.templates).toBe(10);
-    // The curl and cat execs and the connects are decided from their templates; a token read starts
-    // sequences (its outcome cannot stand for repeats), so the opens are rebuilt, and so are the
-    // container's first children: same records as the host's but for the pid, another process.
+    // The curl and cat execs and the connects are decided from their templates; a token read inside
+    // the pod asks the reader baseline (contextual: its outcome cannot stand for repeats), so the opens
+    // are rebuilt, and so are the container's first children: same records as the host's but for the
+    // pid, another process.
     expect(rs.decided).toBeGreaterThan(2.9 * n);
     expect(rs.rebuilt).toBeGreaterThan(n);
     const incidents = r.lines.map((l) => JSON.parse(l) as { rule: string; host: string; count: number; container: { id: string } | null; incident: { actor: string; object: string } });

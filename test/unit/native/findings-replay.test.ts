@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 
 import type { AuditEvent } from '../../../src/audit/event';
 import { NativeFindingsReplay, type FindingsSink } from '../../../src/cli/commands/replay-native';
-import { replayTriageFor } from '../../../src/daemon/native-triage';
+import { nativeTriageFor } from '../../../src/daemon/native-triage';
 import type { ProcessNote } from '../../../src/native/process-note';
 import type { RepeatNote } from '../../../src/native/repeat-note';
 import { createHostStages } from '../../../src/pipeline/host-stages';
@@ -23,7 +23,7 @@ import { tryLoadNative } from '../../helpers/native';
 const { native, reason } = tryLoadNative();
 if (reason) console.warn(`[skip] native findings replay: ${reason}`);
 
-const spec = { ...replayTriageFor(createHostStages({ host: 'lab-node', users: null }).detector).spec, repeats: true };
+const spec = { ...nativeTriageFor(createHostStages({ host: 'lab-node', users: null }).detector).spec, repeats: true };
 
 const SYSCALL_TAIL = 'auid=1000 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=5';
 
