@@ -44,14 +44,32 @@ export interface ProcessTableOptions {
 }
 
 /**
- * A copy of `s` that does not keep the record text it was cut from alive. V8 represents a slice of
- * 13 or more characters as a view into its parent, so an entry holding `exe` or an argv element
- * straight from the parser pins the whole SYSCALL / EXECVE record for as long as the entry lives:
- * with 32k entries that was ~20 MB of record text at 1,600 exec/s (bench/memory.js heap snapshot).
- * Concatenating then slicing flattens into a fresh string of the value's own size.
+ * Values up to this long are shared between entries: exe, comm, cwd, tty and most argv words repeat
+ * across thousands of processes (a heap snapshot of the agent at 1,000 exec/s held 32k copies each of
+ * "/bin/true", "true" and its cwd: ~7 MiB of the 38 MiB heap). At most SHARED_MAX values are kept;
+ * when full the map starts over, so distinct values an attacker makes up cost a lookup, never memory.
+ */
+const SHARED_CHARS = 256;
+const SHARED_MAX = 4096;
+const shared = new Map<string, string>();
+
+/**
+ * A copy of `s` that does not keep the record text it was cut from alive, shared with every other
+ * entry holding the same short value. V8 represents a slice of 13 or more characters as a view into
+ * its parent, so an entry holding `exe` or an argv element straight from the parser pins the whole
+ * SYSCALL / EXECVE record for as long as the entry lives: with 32k entries that was ~20 MB of record
+ * text at 1,600 exec/s (bench/memory.js heap snapshot).
  */
 export function ownString(s: string): string {
-  return s.length < 13 ? s : (' ' + s).slice(1);
+  if (s.length > SHARED_CHARS) return (' ' + s).slice(1); // flattened into a fresh parent of its own size
+  const known = shared.get(s);
+  if (known !== undefined) return known;
+  // A slice of (' ' + s) would still be a view (into the flattened concatenation): the JSON round trip
+  // gives a string of its own, lone surrogates included. Once per distinct value.
+  const own = s.length < 13 ? s : (JSON.parse(JSON.stringify(s)) as string);
+  if (shared.size >= SHARED_MAX) shared.clear();
+  shared.set(own, own);
+  return own;
 }
 
 /**
