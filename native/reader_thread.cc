@@ -161,6 +161,13 @@ void ReaderThread::HandleDatagram(const DatagramReceiver& rx, int i, Batch*& bat
   }
 }
 
+bool ReaderThread::HoldsFullEvents(const Batch& batch) {
+  for (const RecordRef& r : batch.records) {
+    if (r.type < kProcessNoteType) return true;  // an audit record: an event (or a part) sent whole
+  }
+  return false;
+}
+
 void ReaderThread::Run(Batch* batch) {
   // A name of its own, so `top -H`, perf and the benches tell the audit reader from node's threads.
   pthread_setname_np(pthread_self(), "credwatch-audit");
@@ -185,12 +192,15 @@ void ReaderThread::Run(Batch* batch) {
     }
     // Drain everything readable; the batch goes out when the socket runs dry or the batch is full.
     DrainResult result = r > 0 ? Drain(rx, batch, SIZE_MAX) : DrainResult::kEmpty;
-    if (result == DrainResult::kEmpty && !batch->records.empty()) {
-      // Linger: let what follows gather in the socket buffer and go up in the same batch. Under load
-      // the socket runs dry after nearly every event, and one JavaScript wake-up (callback, promise,
-      // microtasks) per event cost more than the event itself. A stop request ends the nap.
+    // Linger: let what follows gather in the socket buffer and go up in the same batch. Under load the
+    // socket runs dry after nearly every event, and one JavaScript wake-up (callback, promise,
+    // microtasks) per event cost more than the event itself. A stop request ends the nap; a batch of
+    // summaries only naps again, up to kQuietLingerMs (Drain still sends a full batch at once).
+    for (unsigned napped = 0; result == DrainResult::kEmpty && !batch->records.empty() && napped < kQuietLingerMs; napped += kLingerMs) {
+      if (napped > 0 && HoldsFullEvents(*batch)) break;
       pollfd wake{wakeFd_, POLLIN, 0};
-      if (poll(&wake, 1, static_cast<int>(kLingerMs)) == 0) result = Drain(rx, batch, SIZE_MAX);
+      if (poll(&wake, 1, static_cast<int>(kLingerMs)) != 0) break;
+      result = Drain(rx, batch, SIZE_MAX);
     }
     if (triage_.holding()) triage_.Expire(NowMs(), batch);
     PublishTriageStats();

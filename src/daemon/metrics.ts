@@ -163,7 +163,10 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const kernelBacklogLimit = family('credwatch_kernel_backlog_limit', 'Kernel audit backlog_limit as last polled.', 'gauge', []);
   const info = family('credwatch_info', 'Agent version and audit read mode (value is always 1).', 'gauge', ['version', 'mode']);
 
-  if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry });
+  // The event-loop lag histogram samples with a timer: prom-client's default 10 ms woke the idle agent
+  // 100 times a second (most of its main-thread wake-ups under a benign load); 50 ms still sees any
+  // stall worth a signal (a stalled loop makes the kernel wait on every audited syscall).
+  if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 50 });
 
   const snapshotOf = (f: Family): Record<string, number> => {
     const out: Record<string, number> = {};

@@ -22,6 +22,8 @@ import { REPEAT_NOTE_TYPE, REPEAT_TEMPLATE_TYPE } from '../../../src/native/repe
 import { AuditPipeline } from '../../../src/pipeline/audit-pipeline';
 import { ProcessTable } from '../../../src/enrich/process-table';
 import { tryLoadNative } from '../../helpers/native';
+import type { AuditEvent } from '../../../src/audit/event';
+import type { ObjectHit, WatchedObjects } from '../../../src/enrich/watched-objects';
 
 const { native, reason } = tryLoadNative();
 if (reason) console.warn(`[skip] repeat collapse: ${reason}`);
@@ -269,14 +271,16 @@ describe.skipIf(native === null)('repeat collapse gives the incidents of the ful
     // gets its own fakes: the jti follows the newest event time either one has looked at).
     const fakes = (): StageOptions => {
       let newest = 0;
-      return {
-        objects: {
-          objectOf: (ev) => {
+      // The enricher asks a WatchedObjects only objectOf(); this one answers for the token alone.
+      const objects = {
+        objectOf: (ev: AuditEvent): ObjectHit | null => {
             if (!ev.paths.some((p) => p.name === TOKEN)) return null;
             newest = Math.max(newest, ev.timeMs);
-            return { class: 'pod-token', podUid: '0b5ab7c3-1f4e-4a5e-9c44-2b0a5d7e9f10', containerId: null, watch: TOKEN, via: 'inode', inode: 'fe:00/777', file: TOKEN };
-          },
+          return { class: 'pod-token', podUid: '0b5ab7c3-1f4e-4a5e-9c44-2b0a5d7e9f10', containerId: null, watch: TOKEN, via: 'inode', inode: 'fe:00/777', file: TOKEN };
         },
+      } as unknown as WatchedObjects;
+      return {
+        objects,
         tokenClaims: {
           claimsFor: () => ({ jti: newest > rotateAtMs ? 'jti-after' : 'jti-before', service_account: 'default', namespace: 'default', pod: 'web', pod_uid: null, node: null, issued: null, expires: null, kind: 'bound', from: 'file' }),
         },
