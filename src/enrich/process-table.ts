@@ -82,6 +82,11 @@ export const TABLE_ARGV_CHARS = 4096;
 
 /** A copy of argv within TABLE_ARGV_CHARS: the argument that does not fit is cut and ends in `…[+N bytes]`, the rest become `…[+N args]`. */
 function ownArgv(argv: readonly string[], lengths?: readonly number[]): string[] {
+  // map() makes an array of the argv's own length: one grown by push() from [] keeps room for 16
+  // elements (~150 bytes a process for a one-word argv, 5 MiB of the heap with a full table).
+  let chars = 0;
+  for (let i = 0; i < argv.length; i++) chars += (argv[i] as string).length;
+  if (chars < TABLE_ARGV_CHARS) return argv.map(ownString); // all fit, budget left: what the loop below keeps
   const out: string[] = [];
   let budget = TABLE_ARGV_CHARS;
   for (let i = 0; i < argv.length; i++) {
