@@ -193,6 +193,23 @@ describe('incidents keyed on the watched object', () => {
     expect(ticked.filter((f) => f.revision === 1).map((f) => f.rule)).toEqual(['h2-sa-token-path-in-argv']);
   });
 
+  it('a command line naming another watched token, then its open, goes out with the open (not after the hold)', () => {
+    const real = writeToken('..2026_12_02_07_00_00.123456789', 'eyJfake');
+    const volB = path.join(root, 'pods', '9f8e7d6c-5b4a-4c3d-8e2f-1a0b9c8d7e6f', 'volumes', 'kubernetes.io~projected', 'kube-api-access-b');
+    fs.mkdirSync(volB, { recursive: true });
+    fs.writeFileSync(path.join(volB, 'token'), 'eyJother');
+    const d = detector();
+    d.enricher.objects?.applyRules([`-w ${volB} -p r -k credwatch:pod-token`]);
+    expect(d.onAuditEvent(openOf(710, path.join(vol, 'token'), real))).toHaveLength(1);
+    const atExec = d.onAuditEvent(execOf(711, ['cat', path.join(volB, 'token')]));
+    const atOpen = d.onAuditEvent(openOf(711, path.join(volB, 'token'), path.join(volB, 'token')));
+    // Held at the exec (the actor has an object incident: the name may be an alias of it); the open
+    // shows another object, whose incident goes out with the open, revision 1, not after HOLD_MS.
+    expect(atExec).toEqual([]);
+    expect(atOpen.map((f) => [f.rule, f.revision])).toEqual([['h3-kubelet-pod-volume-harvest', 1]]);
+    expect(atOpen[0]!.incident?.object).toContain('9f8e7d6c-5b4a-4c3d-8e2f-1a0b9c8d7e6f');
+  });
+
   it('a command line naming the token by an actor with no object incident goes out at once (no hold)', () => {
     writeToken('..2026_12_02_07_00_00.123456789', 'eyJfake');
     const d = detector();
