@@ -151,16 +151,10 @@ function threadCpu(pid) {
     return out;
   }
   for (const tid of tids) {
-    let stat;
-    try {
-      stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1');
-    } catch {
-      continue; // the thread ended between the listing and the read
-    }
-    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const name = String(tid) === String(pid) ? `${comm} (main)` : comm;
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    out[name] = (out[name] ?? 0) + (Number(f[11]) + Number(f[12])) / CLK_TCK;
+    const st = readStat(`/proc/${pid}/task/${tid}/stat`);
+    if (st === null) continue; // the thread ended between the listing and the read
+    const name = String(tid) === String(pid) ? `${st.comm} (main)` : st.comm;
+    out[name] = (out[name] ?? 0) + st.cpuSecs;
   }
   return out;
 }
@@ -233,17 +227,22 @@ function runLoadgen({ opsRate, seconds, workers = 1, open, mix = '8:1:1', count 
   });
 }
 
-/** utime+stime in seconds and RSS in bytes of one process, or null when it is gone. */
-function procStat(pid) {
+/** comm, utime+stime in seconds and RSS in bytes from a proc(5) stat file (a process's or a thread's), or null when it is gone. */
+function readStat(file) {
   let stat;
   try {
-    stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    stat = fs.readFileSync(file, 'latin1');
   } catch {
     return null;
   }
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // Fields after "comm": state(3) ... utime(14) stime(15) ... rss(24), 1-based in proc(5).
-  return { cpuSecs: (Number(f[11]) + Number(f[12])) / CLK_TCK, rssBytes: Number(f[21]) * PAGE };
+  return { comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), cpuSecs: (Number(f[11]) + Number(f[12])) / CLK_TCK, rssBytes: Number(f[21]) * PAGE };
+}
+
+/** utime+stime in seconds and RSS in bytes of one process, or null when it is gone. */
+function procStat(pid) {
+  return readStat(`/proc/${pid}/stat`);
 }
 
 /** Samples RSS every `ms` and remembers the peak, until stop(). */

@@ -26,7 +26,8 @@ const { createHostStages } = require(path.join(D, 'pipeline/host-stages'));
 const { nativeTriageFor } = require(path.join(D, 'daemon/native-triage'));
 const { AuditPipeline } = require(path.join(D, 'pipeline/audit-pipeline'));
 const { ProcessTable } = require(path.join(D, 'enrich/process-table'));
-const { recordTypeNumber } = require(path.join(D, 'audit/record-types'));
+const { logLineHeader } = require(path.join(D, 'sources/auditlog'));
+const { readAuditStamp, auditStamp } = require(path.join(D, 'audit/record'));
 
 const arg = (n, d) => (process.argv.includes(n) ? process.argv[process.argv.indexOf(n) + 1] : d);
 const LOG = arg('--log', path.join(__dirname, '..', '.bench-data', 'live-mix-1000.log'));
@@ -53,14 +54,15 @@ function netlinkRecords(text) {
   let lastSerial = null;
   let lastHeader = null;
   for (const line of text.split('\n')) {
-    const m = /^type=(\S+) msg=(audit\((\d+)\.(\d+):(\d+)\): )/.exec(line);
-    if (!m) continue;
-    const type = recordTypeNumber(m[1]);
-    if (type === undefined || (type >= 1100 && type < 1300)) continue; // auditd's own DAEMON_*/USER_* lines
-    if (lastSerial !== null && m[5] !== lastSerial) out.push({ type: EOE, text: lastHeader, ms: 0 });
-    lastSerial = m[5];
-    lastHeader = m[2];
-    out.push({ type, text: line.slice(line.indexOf('audit(')), ms: Number(m[3]) * 1000 + Number(m[4]) });
+    const { type } = logLineHeader(line);
+    const at = line.indexOf('audit(');
+    if (type === 0 || at < 0 || (type >= 1100 && type < 1300)) continue; // unknown, or auditd's own DAEMON_*/USER_* lines
+    if (readAuditStamp(line, at + 6) !== null) continue;
+    const header = line.slice(at, auditStamp.end + 3); // `audit(SEC.MS:SERIAL): `
+    if (lastSerial !== null && auditStamp.serial !== lastSerial) out.push({ type: EOE, text: lastHeader, ms: 0 });
+    lastSerial = auditStamp.serial;
+    lastHeader = header;
+    out.push({ type, text: line.slice(at), ms: auditStamp.sec * 1000 + auditStamp.ms });
   }
   if (lastHeader) out.push({ type: EOE, text: lastHeader, ms: 0 });
   return out;

@@ -20,6 +20,7 @@ const KINDS = new Map<string, 'exec' | 'connect' | 'open'>([
   ['execve', 'exec'],
   ['execveat', 'exec'],
   ['connect', 'connect'],
+  ...[...OPEN_SYSCALLS].map((name): [string, 'open'] => [name, 'open']),
 ]);
 
 /**
@@ -31,7 +32,7 @@ const KINDS = new Map<string, 'exec' | 'connect' | 'open'>([
  */
 const TRIAGE_SYSCALLS: NativeTriageSpec['syscalls'] = ARCHES.flatMap(([arch, names]) =>
   [...names].flatMap(([nr, name]) => {
-    const kind = KINDS.get(name) ?? (OPEN_SYSCALLS.has(name) ? ('open' as const) : undefined);
+    const kind = KINDS.get(name);
     return kind ? [{ arch, nr, kind }] : [];
   }),
 );

@@ -150,6 +150,11 @@ function latestInto(out: Finding[] | null, f: Finding): Finding[] {
  */
 const RECENT_MAX = 8192;
 
+/** The jti of the pod token the event read (null: no watched object, no claims, or a token without one). */
+function tokenJti(v: EventView): string | null {
+  return v.object ? (v.tokenClaims()?.jti ?? null) : null;
+}
+
 function raise(s: Severity, steps: number): Severity {
   return SEVERITIES[Math.min(SEVERITIES.length - 1, severityRank(s) + steps)] as Severity;
 }
@@ -297,7 +302,7 @@ class Engine implements Detector {
     let out: Finding[] | null = this.sigma.length > 0 ? this.evaluateSigma(hitCtx) : null;
     let jti: string | null | undefined;
     // The token read (its jti) is part of what makes a hit new: a read after a rotation is never a repeat.
-    const jtiOf = (): string | null => (jti ??= v.object ? (v.tokenClaims()?.jti ?? null) : null);
+    const jtiOf = (): string | null => (jti ??= tokenJti(v));
     for (const rule of this.compiled) {
       const hit = scoreRule(rule, v);
       if (!hit) continue;
@@ -407,7 +412,7 @@ class Engine implements Detector {
     if (t.thenRules.some((r) => this.sequences.couldJoin(r, v))) return this.expand('sequence');
     // The token this read served (its claims are the inode's: records equal to the template's name the
     // same file). A different jti is a rotation the template never saw: a new hit, the full path's call.
-    const jti = v.object ? (v.tokenClaims()?.jti ?? null) : null;
+    const jti = tokenJti(v);
     if (jti !== t.jti) return this.expand('token');
     this.stats.events++;
     this.stats.repeats.collapsed++;
