@@ -150,6 +150,20 @@ function latestInto(out: Finding[] | null, f: Finding): Finding[] {
  */
 const RECENT_MAX = 8192;
 
+/**
+ * What an open or connect touched, for the repeat key: the inode the kernel printed for a watched object
+ * (one file under any name), else the first name; the socket address; nothing for an exec (its command
+ * line is in the key already).
+ */
+function touched(v: EventView): string {
+  if (v.kind === 'open') return `open:${v.object?.inode ?? v.paths[0] ?? ''}`;
+  if (v.kind === 'connect') {
+    const s = v.sockaddr;
+    return s ? `connect:${s.path ?? ''}\0${s.addr ?? ''}\0${s.port ?? ''}` : 'connect:';
+  }
+  return v.kind;
+}
+
 /** The jti of the pod token the event read (null: no watched object, no claims, or a token without one). */
 function tokenJti(v: EventView): string | null {
   return v.object ? (v.tokenClaims()?.jti ?? null) : null;
@@ -550,7 +564,10 @@ class Engine implements Detector {
     // The command line is the bounded one the rules read (event-view.ts: at most ~8 KiB). Whole, a
     // builder-bounded argv joins to ~128 KiB, and V8 hashes a string past 16,383 characters by its
     // length alone: every such key collided, and a lookup compared them all (0.6 ms an event).
-    const key = `${ruleId}\0${v.ev.node ?? ''}\0${v.pid ?? ''}\0${started}\0${v.exe ?? ''}\0${v.cmdline ?? ''}\0${jti ?? ''}`;
+    // What the event touched is part of the hit: a process's exec naming a file and its open of it are
+    // two hits (the open shows which object it is, and may end an alias hold: incidents.ts), and so are
+    // `cat A B`'s two opens (two objects, two incidents; a secret has no jti to tell them apart).
+    const key = `${ruleId}\0${v.ev.node ?? ''}\0${v.pid ?? ''}\0${started}\0${v.exe ?? ''}\0${v.cmdline ?? ''}\0${jti ?? ''}\0${touched(v)}`;
     return this.recent.seen(key, v.ev.timeMs);
   }
 

@@ -213,8 +213,14 @@ export class IncidentGrouper {
       this.stats.evidenceCut++;
     }
     inc.dirty = true;
-    // Held: only the open that shows the object ends the hold early (more names of it wait too).
-    if (inc.held && !h.touches) return null;
+    if (inc.held) {
+      // Held: only the open that shows the object ends the hold early (more names of it wait too).
+      if (!h.touches) return null;
+      // That open shows the name is no alias of the actor's other object: the incident goes out now, its
+      // first emission, known by the object it turned out to be (nobody saw the name's key).
+      this.rekey(inc, key, h.timeMs);
+      return this.emit(inc);
+    }
     if (newRule || raises || newJti || folded || h.timeMs - inc.emittedMs >= this.updateEveryMs) {
       inc.emittedMs = Math.max(inc.emittedMs, h.timeMs);
       return this.emit(inc);
@@ -451,6 +457,16 @@ export class IncidentGrouper {
     if (inc.eventIds.size <= 4 * this.maxEvidence) return;
     inc.eventIds = new Set(inc.finding.evidence.map((e) => e.event_id));
     inc.eventIds.add(inc.lastEventId);
+  }
+
+  /** A held incident's key and id become those of the object its open showed (before its first emission). */
+  private rekey(inc: Incident, key: BehaviourKey, timeMs: number): void {
+    const f = inc.finding;
+    if (key.object.startsWith(OBJECT_ID)) {
+      f.incident = { actor: key.actor, object: key.object };
+      f.id = incidentId(this.host, key, f.evidence[0]?.event_id ?? inc.lastEventId);
+    }
+    inc.emittedMs = Math.max(inc.emittedMs, timeMs);
   }
 
   private emit(inc: Incident): Finding {
