@@ -7,6 +7,6 @@ FROM debian:bookworm-slim
 ARG VERSION=0.1.0
 COPY dist/packages/credwatch_${VERSION}_amd64.deb /tmp/credwatch.deb
 RUN dpkg -i /tmp/credwatch.deb && rm -f /tmp/credwatch.deb
-ENV NODE_OPTIONS=--max-semi-space-size=4
+ENV NODE_OPTIONS=--max-semi-space-size=2
 ENTRYPOINT ["/usr/bin/credwatch"]
 CMD ["run", "--config", "/etc/credwatch/config.yaml"]

@@ -20,7 +20,7 @@ import_tar() {
   docker import \
     --change 'ENTRYPOINT ["/usr/bin/credwatch"]' \
     --change 'CMD ["run", "--config", "/etc/credwatch/config.yaml"]' \
-    --change 'ENV NODE_OPTIONS=--max-semi-space-size=4' \
+    --change 'ENV NODE_OPTIONS=--max-semi-space-size=2' \
     --change "LABEL org.opencontainers.image.title=credwatch org.opencontainers.image.version=$version" \
     - "$1" >/dev/null
 }
