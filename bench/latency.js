@@ -2,7 +2,7 @@
 /*
  * Detection latency: from the syscall's audit timestamp to the finding's first revision committed in
  * SQLite (findings.stored_ms - findings.time_ms of that revision, read while the bench runs:
- * FirstRevisions; time_ms is the event's audit time, millisecond resolution),
+ * bench/lib.js watchFirstRevisions; time_ms is the event's audit time, millisecond resolution),
  * at idle and while the load generator runs at 1,600 exec/s (mix 8:1:1, pod token opens, as in
  * live-load.js), with the agent on its default rules.
  *
@@ -17,9 +17,7 @@
  */
 'use strict';
 const fs = require('node:fs');
-const path = require('node:path');
 const { spawn } = require('node:child_process');
-const { setInterval, clearInterval } = require('node:timers');
 const L = require('./lib');
 const { MIX, EXEC_SHARE } = require('./live-load');
 
@@ -46,54 +44,14 @@ async function fire(pods) {
   await Promise.all(pending);
 }
 
-/**
- * The first revision of every finding, as it was stored. An incident is updated in place (a later event
- * joins it: revision 2 a second later), and its row then holds the update's stored_ms: read at the end,
- * the first finding's latency would be lost. So the bench reads new rows every POLL_MS while it runs and
- * keeps, per finding id, the stored_ms of the revision it saw first (one that was already past revision 1
- * when first seen is counted in `late`: its latency is an upper bound).
- */
-const POLL_MS = 20;
-class FirstRevisions {
-  constructor(db) {
-    const Database = require(path.join(L.ROOT, 'node_modules/better-sqlite3'));
-    this.conn = new Database(db, { readonly: true, fileMustExist: true });
-    this.rows = this.conn.prepare('SELECT seq, json, time_ms, stored_ms FROM findings WHERE seq > ? ORDER BY seq');
-    this.seq = 0;
-    this.byObject = new Map();
-    this.late = 0;
-    this.timer = setInterval(() => this.poll(), POLL_MS);
+/** Latency of the first revision of each pod's token-read incident; pods with none are left out. */
+function tokenReadLatencies(firsts, pods) {
+  const found = [];
+  for (const p of pods) {
+    const f = L.podTokenIncident(firsts.byObject, p.token);
+    if (f && (f.rules.includes(RULE) || f.rule === RULE)) found.push(f.latencyMs);
   }
-
-  poll() {
-    for (const r of this.rows.all(this.seq)) {
-      this.seq = r.seq;
-      const f = JSON.parse(r.json);
-      if (!(f.rules?.includes(RULE) || f.rule === RULE)) continue;
-      const object = f.incident?.object;
-      if (this.byObject.has(object)) continue;
-      if ((f.revision ?? 1) > 1) this.late++;
-      this.byObject.set(object, r.stored_ms - r.time_ms);
-    }
-  }
-
-  /** Latency of the incident of each pod's token read (found by its object); pods with none are left out. */
-  latencies(pods) {
-    const found = [];
-    for (const p of pods) {
-      // Named by the command line (the exec came first and went out at once), or by the object its open
-      // showed (an exec held as a possible alias, then keyed by the watched object: incidents.ts).
-      const ms = this.byObject.get(`file:${p.token}`) ?? this.byObject.get(`object:pod-token:${p.token}`);
-      if (ms !== undefined) found.push(ms);
-    }
-    return found;
-  }
-
-  close() {
-    clearInterval(this.timer);
-    this.poll();
-    this.conn.close();
-  }
+  return found;
 }
 
 async function waitWatched(pods) {
@@ -131,7 +89,7 @@ async function main() {
   try {
     agent = await L.startAgent({ workDir, podVolume: loadPod });
     await waitWatched([loadPod, ...idlePods, ...busyPods]);
-    firsts = new FirstRevisions(agent.db);
+    firsts = L.watchFirstRevisions(agent.db);
     await L.sleep(1000);
     L.log(`latency: idle, ${n} triggers`);
     await fire(idlePods);
@@ -151,12 +109,12 @@ async function main() {
       rule: RULE,
       loadavg: fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3),
       firstSeenPastRevision1: firsts.late,
-      idle: summary(firsts.latencies(idlePods), n),
-      load: { ...summary(firsts.latencies(busyPods), n), execPerSec: gen.exec / gen.seconds, generator: gen },
+      idle: summary(tokenReadLatencies(firsts, idlePods), n),
+      load: { ...summary(tokenReadLatencies(firsts, busyPods), n), execPerSec: gen.exec / gen.seconds, generator: gen },
     };
     process.stdout.write(JSON.stringify(result) + '\n');
   } finally {
-    if (firsts?.timer) clearInterval(firsts.timer);
+    firsts?.close();
     if (agent) await agent.stop().catch((e) => L.log(String(e)));
     for (const p of [loadPod, ...idlePods, ...busyPods]) p.cleanup();
     L.checkRestored(before, 'latency');

@@ -574,6 +574,54 @@ function percentile(sorted, p) {
   return sorted[i];
 }
 
+/**
+ * The first revision of every finding, as the agent stored it. An incident is updated in place (a later
+ * event joins it: revision 2 about a second later, stored as a new row in place of the old), so a row
+ * read at the end holds the update's stored_ms and the first finding's latency is lost. This reads the
+ * new rows every `pollMs` while a bench runs and keeps, per incident object, the first revision it saw:
+ * { latencyMs (stored_ms - time_ms), revision, rule, rules }. One first seen past revision 1 (its first
+ * row was replaced within a poll) counts in `late`: its latency is an upper bound. close() reads the
+ * last rows and stops.
+ */
+function watchFirstRevisions(db, pollMs = 20) {
+  const Database = require(path.join(ROOT, 'node_modules/better-sqlite3'));
+  const conn = new Database(db, { readonly: true, fileMustExist: true });
+  const rows = conn.prepare('SELECT seq, json, time_ms, stored_ms FROM findings WHERE seq > ? ORDER BY seq');
+  const ids = new Set();
+  const out = { byObject: new Map(), late: 0, close };
+  let seq = 0;
+  const poll = () => {
+    for (const r of rows.all(seq)) {
+      seq = r.seq;
+      const f = JSON.parse(r.json);
+      if (ids.has(f.id)) continue;
+      ids.add(f.id);
+      if ((f.revision ?? 1) > 1) out.late++;
+      const object = f.incident?.object ?? null;
+      if (!out.byObject.has(object)) out.byObject.set(object, { latencyMs: r.stored_ms - r.time_ms, revision: f.revision ?? 1, rule: f.rule, rules: f.rules ?? [f.rule] });
+    }
+  };
+  const timer = setInterval(poll, pollMs);
+  let open = true;
+  function close() {
+    if (!open) return;
+    open = false;
+    clearInterval(timer);
+    poll();
+    conn.close();
+  }
+  return out;
+}
+
+/**
+ * A pod token read's incident among watchFirstRevisions' objects: named by the command line (its exec
+ * went out first), or by the watched object its open showed (an exec held as a possible alias of the
+ * actor's other object, then keyed by the object: src/detect/incidents.ts).
+ */
+function podTokenIncident(byObject, token) {
+  return byObject.get(`file:${token}`) ?? byObject.get(`object:pod-token:${token}`);
+}
+
 module.exports = {
   ROOT,
   sleep,
@@ -604,4 +652,6 @@ module.exports = {
   agentRulesForAuditd,
   mkWorkDir,
   percentile,
+  watchFirstRevisions,
+  podTokenIncident,
 };

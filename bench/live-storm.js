@@ -49,6 +49,7 @@ function runAttacks(pods, seconds) {
 
 async function measure(kind, { seconds, rate, pods, rules }) {
   const workDir = L.mkWorkDir(`storm-${kind}`);
+  let firsts = null;
   const daemon = kind === 'agent' ? await L.startAgent({ workDir, podVolume: pods[pods.length - 1] }) : await L.startAuditd({ workDir, rules, backlogLimit: 8192 });
   try {
     if (kind === 'agent') {
@@ -58,6 +59,7 @@ async function measure(kind, { seconds, rate, pods, rules }) {
         if (Date.now() > deadline) throw new Error('the agent did not watch every pod volume in 20 s');
         await L.sleep(200);
       }
+      firsts = L.watchFirstRevisions(daemon.db);
     }
     await L.sleep(1000);
     const m0 = kind === 'agent' ? await daemon.metrics() : null;
@@ -92,10 +94,12 @@ async function measure(kind, { seconds, rate, pods, rules }) {
       out.findingsOpened = L.sumSeries(m1, 'credwatch_findings_total') - L.sumSeries(m0, 'credwatch_findings_total');
       out.kernelRules = L.agentRulesForAuditd(daemon.rules);
       await daemon.stop();
-      Object.assign(out, readStore(daemon.db, pods));
+      firsts.close();
+      Object.assign(out, readStore(daemon.db, pods, firsts));
     }
     return out;
   } finally {
+    firsts?.close();
     await daemon.stop().catch(() => undefined);
     fs.rmSync(workDir, { recursive: true, force: true });
   }
@@ -121,13 +125,15 @@ function ownActor() {
   return top;
 }
 
-/** What the agent stored: rows, by rule, the storm incident, and each attack's latency. */
-function readStore(dbPath, pods) {
+/**
+ * What the agent stored: rows, by rule, the storm incident, and each attack's latency (that of the
+ * attack incident's first revision: bench/lib.js watchFirstRevisions).
+ */
+function readStore(dbPath, pods, firsts) {
   const Database = require(path.join(__dirname, '..', 'node_modules', 'better-sqlite3'));
   const db = new Database(dbPath, { readonly: true });
   try {
-    const rows = db.prepare('SELECT json, time_ms, stored_ms FROM findings').all();
-    const all = rows.map((r) => ({ ...JSON.parse(r.json), timeMs: r.time_ms, storedMs: r.stored_ms }));
+    const all = db.prepare('SELECT json FROM findings').all().map((r) => JSON.parse(r.json));
     const me = ownActor();
     const findings = all.filter((f) => f.incident?.actor === me);
     const others = all.filter((f) => f.incident?.actor !== me);
@@ -137,14 +143,15 @@ function readStore(dbPath, pods) {
     const latencies = [];
     let attacksFound = 0;
     for (const p of pods) {
-      const f = findings.find((x) => x.incident?.object === `file:${p.token}`);
+      const f = L.podTokenIncident(firsts.byObject, p.token);
       if (!f) continue;
       attacksFound++;
-      latencies.push(f.storedMs - f.timeMs);
+      latencies.push(f.latencyMs);
     }
     latencies.sort((a, b) => a - b);
     return {
       benchActor: me,
+      firstSeenPastRevision1: firsts.late,
       storedFindings: findings.length,
       otherActors: others.map((f) => ({ actor: f.incident?.actor ?? null, object: f.incident?.object ?? null, rule: f.rule, count: f.count ?? 1 })),
       storedByRule: byRule,
