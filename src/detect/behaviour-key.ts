@@ -223,7 +223,8 @@ export function watchedObjectId(o: ObjectHit | null): string | null {
   return null;
 }
 
-function sockaddrObject(s: Sockaddr): string {
+/** A connect's endpoint: a unix socket by its (normalised) path, else `net:<addr>:<port>`. */
+export function sockaddrObject(s: Sockaddr): string {
   if (s.path !== null && s.path !== '') return `unix:${normalisePath(s.path)}`;
   return netObject(s.addr ?? '', s.port);
 }

@@ -27,7 +27,7 @@ import { compileRule, isExcluded, scoreRule, type CompiledRule } from './score';
 import { SequenceTracker } from './sequences';
 import { redactBoundedArgv } from './bound';
 import { evidenceRecords, findingArgv } from './event-redaction';
-import { behaviourKey, HostActors, onNode, type BehaviourKey } from './behaviour-key';
+import { behaviourKey, HostActors, onNode, sockaddrObject, type BehaviourKey } from './behaviour-key';
 import { IncidentGrouper, type IncidentOptions, type IncidentStats } from './incidents';
 
 export interface DetectorOptions {
@@ -152,15 +152,12 @@ const RECENT_MAX = 8192;
 
 /**
  * What an open or connect touched, for the repeat key: the inode the kernel printed for a watched object
- * (one file under any name), else the first name; the socket address; nothing for an exec (its command
+ * (one file under any name), else the first name; the endpoint as a behaviour key names it; nothing for an exec (its command
  * line is in the key already).
  */
 function touched(v: EventView): string {
   if (v.kind === 'open') return `open:${v.object?.inode ?? v.paths[0] ?? ''}`;
-  if (v.kind === 'connect') {
-    const s = v.sockaddr;
-    return s ? `connect:${s.path ?? ''}\0${s.addr ?? ''}\0${s.port ?? ''}` : 'connect:';
-  }
+  if (v.kind === 'connect') return `connect:${v.sockaddr ? sockaddrObject(v.sockaddr) : ''}`;
   return v.kind;
 }
 

@@ -213,15 +213,13 @@ export class IncidentGrouper {
       this.stats.evidenceCut++;
     }
     inc.dirty = true;
-    if (inc.held) {
-      // Held: only the open that shows the object ends the hold early (more names of it wait too).
-      if (!h.touches) return null;
-      // That open shows the name is no alias of the actor's other object: the incident goes out now, its
-      // first emission, known by the object it turned out to be (nobody saw the name's key).
-      this.rekey(inc, key, h.timeMs);
-      return this.emit(inc);
-    }
-    if (newRule || raises || newJti || folded || h.timeMs - inc.emittedMs >= this.updateEveryMs) {
+    // Held: only the open that shows the object ends the hold early (more names of it wait too). That
+    // open shows the name is no alias of the actor's other object: the incident goes out now, its first
+    // emission, known by the object it turned out to be (nobody saw the name's key).
+    const unheld = inc.held;
+    if (unheld && !h.touches) return null;
+    if (unheld) this.rekey(inc, key);
+    if (unheld || newRule || raises || newJti || folded || h.timeMs - inc.emittedMs >= this.updateEveryMs) {
       inc.emittedMs = Math.max(inc.emittedMs, h.timeMs);
       return this.emit(inc);
     }
@@ -460,13 +458,12 @@ export class IncidentGrouper {
   }
 
   /** A held incident's key and id become those of the object its open showed (before its first emission). */
-  private rekey(inc: Incident, key: BehaviourKey, timeMs: number): void {
+  private rekey(inc: Incident, key: BehaviourKey): void {
+    if (!key.object.startsWith(OBJECT_ID)) return;
     const f = inc.finding;
-    if (key.object.startsWith(OBJECT_ID)) {
-      f.incident = { actor: key.actor, object: key.object };
-      f.id = incidentId(this.host, key, f.evidence[0]?.event_id ?? inc.lastEventId);
-    }
-    inc.emittedMs = Math.max(inc.emittedMs, timeMs);
+    f.incident = { actor: key.actor, object: key.object };
+    // The id is made from the first event, as start() made it (evidence keeps the first events).
+    f.id = incidentId(this.host, key, f.evidence[0]?.event_id ?? inc.lastEventId);
   }
 
   private emit(inc: Incident): Finding {
