@@ -61,7 +61,7 @@ export interface EntryPrint {
   startTime: number | null;
   exe: string | null;
   comm: string | null;
-  argv: string[] | null;
+  argv: readonly string[] | null;
   cwd: string | null;
   uid: number | null;
   auid: number | null;

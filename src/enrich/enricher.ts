@@ -111,12 +111,12 @@ export class Enricher {
 
   /** An event the native triage summarized: only its process facts are kept (parent chains, joins). */
   noteProcess(note: ProcessNote, node: string | null = null): void {
-    this.state(node).table.observeProcess(note, note.timeMs);
+    this.state(node).table.observeProcess(note);
   }
 
   /** A process note equal to the last one but for its stamp (see ProcessTable.observedAgain). */
-  noteProcessAgain(pid: number, timeMs: number, node: string | null = null): boolean {
-    return this.state(node).table.observedAgain(pid, timeMs);
+  noteProcessAgain(pid: number, node: string | null = null): boolean {
+    return this.state(node).table.observedAgain(pid);
   }
 
   private state(node: string | null): NodeState {

@@ -213,7 +213,7 @@ export class EventView {
   }
 
   /** argv of this exec, or (for other events) of the process's last exec, when known. */
-  get argv(): string[] | null {
+  get argv(): readonly string[] | null {
     const p = this.ev.process;
     if (p?.argv) return p.argv;
     return this.pid !== null ? (this.ctx.table.get(this.pid)?.argv ?? null) : null;

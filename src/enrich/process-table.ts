@@ -17,7 +17,8 @@ export interface ProcessEntry {
   ppid: number | null;
   exe: string | null;
   comm: string | null;
-  argv: string[] | null;
+  /** Shared between entries with the same argv (see sharedArgv): never changed in place. */
+  argv: readonly string[] | null;
   cwd: string | null;
   /** /proc/<pid>/stat field 22 (clock ticks since boot); null when never read live. */
   startTime: number | null;
@@ -26,10 +27,12 @@ export interface ProcessEntry {
   tty: string | null;
   /** undefined = not looked up yet; null = looked up, host process. */
   container: CgroupIdentity | null | undefined;
-  /** Audit time (ms) of the last event seen for this pid. */
-  lastSeenMs: number;
-  /** Wall time (ms) /proc was last consulted for this pid (bounds /proc reads to one per interval). */
-  checkedMs: number;
+  /**
+   * When /proc was last consulted for this pid (bounds /proc reads to one per interval): the low 30 bits
+   * of the wall time in ms, -1 never. A small integer, where the full time is a boxed double in V8: 16
+   * bytes more per entry, ~0.5 MiB of a full table. Ages are taken modulo 2^30 ms (12.4 days).
+   */
+  checkedAt: number;
   /** The table's touch clock when the entry was last put at the recent end of its Map (see touch()). */
   movedAt: number;
 }
@@ -80,12 +83,42 @@ export function ownString(s: string): string {
  */
 export const TABLE_ARGV_CHARS = 4096;
 
+/**
+ * Argvs are shared like the strings in them: a node runs the same few commands thousands of times
+ * (probes, shell loops, cron), and an entry's own argv array cost ~76 bytes (the array and its
+ * elements), 2.3 MiB of the table in a heap snapshot at 1,000 exec/s of one command. Only argvs of at
+ * most SHARED_CHARS characters in all are shared, at most SHARED_ARGVS of them (starting over when
+ * full): distinct argvs an attacker makes up cost a join and a lookup, never memory. Shared arrays are
+ * frozen, so that a change in place through one entry cannot rewrite another's.
+ */
+const SHARED_ARGVS = 1024;
+const sharedArgvs = new Map<string, readonly string[]>();
+
+function sameWords(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sharedArgv(argv: readonly string[]): readonly string[] {
+  // NUL cannot be in a word the kernel logged, but a replayed log's hex may decode to one: the words
+  // are compared, and an argv whose key names another is kept unshared.
+  const key = argv.join('\0');
+  const known = sharedArgvs.get(key);
+  if (known !== undefined) return sameWords(known, argv) ? known : argv.map(ownString);
+  const own = Object.freeze(argv.map(ownString));
+  if (sharedArgvs.size >= SHARED_ARGVS) sharedArgvs.clear();
+  sharedArgvs.set(key, own);
+  return own;
+}
+
 /** A copy of argv within TABLE_ARGV_CHARS: the argument that does not fit is cut and ends in `…[+N bytes]`, the rest become `…[+N args]`. */
-function ownArgv(argv: readonly string[], lengths?: readonly number[]): string[] {
+function ownArgv(argv: readonly string[], lengths?: readonly number[]): readonly string[] {
   // map() makes an array of the argv's own length: one grown by push() from [] keeps room for 16
   // elements (~150 bytes a process for a one-word argv, 5 MiB of the heap with a full table).
   let chars = 0;
   for (let i = 0; i < argv.length; i++) chars += (argv[i] as string).length;
+  if (chars <= SHARED_CHARS) return sharedArgv(argv);
   if (chars < TABLE_ARGV_CHARS) return argv.map(ownString); // all fit, budget left: what the loop below keeps
   const out: string[] = [];
   let budget = TABLE_ARGV_CHARS;
@@ -113,6 +146,17 @@ function ownArgv(argv: readonly string[], lengths?: readonly number[]): string[]
     budget = 0;
   }
   return out;
+}
+
+const CLOCK_MASK = 0x3fffffff;
+
+function clockBits(ms: number): number {
+  return ms & CLOCK_MASK;
+}
+
+/** Whether /proc was consulted for the entry less than `ms` ago (a clock gone back counts as long ago). */
+function checkedWithin(e: ProcessEntry, nowMs: number, ms: number): boolean {
+  return e.checkedAt >= 0 && ((nowMs - e.checkedAt) & CLOCK_MASK) < ms;
 }
 
 export class ProcessTable {
@@ -159,14 +203,14 @@ export class ProcessTable {
    */
   noteRecordPid(pid: number, nowMs = Date.now()): void {
     const known = this.entries.get(pid);
-    if (known && known.container !== undefined && nowMs - known.checkedMs < this.recheckMs) return;
+    if (known && known.container !== undefined && checkedWithin(known, nowMs, this.recheckMs)) return;
     const stat = this.reader.readStat(pid);
     if (!stat) return;
     let e = known;
     if (!e || (e.startTime !== null && e.startTime !== stat.startTime)) {
-      e = this.fresh(pid, nowMs);
+      e = this.fresh(pid);
     }
-    e.checkedMs = nowMs;
+    e.checkedAt = clockBits(nowMs);
     e.startTime = stat.startTime;
     e.ppid ??= stat.ppid;
     e.comm ??= stat.comm;
@@ -186,8 +230,8 @@ export class ProcessTable {
    */
   applyProcSnapshot(s: { pid: number; ppid: number; startTime: number; comm: string; cgroup: string | null }, nowMs = Date.now()): void {
     let e = this.entries.get(s.pid);
-    if (!e || (e.startTime !== null && e.startTime !== s.startTime)) e = this.fresh(s.pid, nowMs);
-    e.checkedMs = nowMs;
+    if (!e || (e.startTime !== null && e.startTime !== s.startTime)) e = this.fresh(s.pid);
+    e.checkedAt = clockBits(nowMs);
     e.startTime = s.startTime;
     e.ppid ??= s.ppid;
     e.comm ??= ownString(s.comm);
@@ -216,11 +260,11 @@ export class ProcessTable {
   observe(ev: AuditEvent): ProcessEntry | null {
     const p = ev.process;
     if (!p || p.pid === null) return null;
-    return this.observeProcess(p, ev.timeMs);
+    return this.observeProcess(p);
   }
 
   /** The process side of an event the native triage summarized (src/native/process-note.ts). */
-  observeProcess(p: Pick<ProcessInfo, 'pid' | 'ppid' | 'exe' | 'comm' | 'uid' | 'auid' | 'tty' | 'argv' | 'cwd' | 'argvCut'>, timeMs: number): ProcessEntry | null {
+  observeProcess(p: Pick<ProcessInfo, 'pid' | 'ppid' | 'exe' | 'comm' | 'uid' | 'auid' | 'tty' | 'argv' | 'cwd' | 'argvCut'>): ProcessEntry | null {
     if (p.pid === null) return null;
     let e = this.entries.get(p.pid);
     const isExec = p.argv !== null;
@@ -229,7 +273,7 @@ export class ProcessTable {
       // noteRecordPid already told reuse apart by start time.
       e = undefined;
     }
-    e ??= this.fresh(p.pid, timeMs);
+    e ??= this.fresh(p.pid);
     // Keep the parent seen at exec: after `runc exec` exits its child is reparented to the shim,
     // and the exec-time parent is what ties the process to its container and its launcher.
     if (p.ppid !== null && (isExec || e.ppid === null)) e.ppid = p.ppid;
@@ -245,7 +289,6 @@ export class ProcessTable {
     } else if (p.cwd !== null && e.cwd === null) {
       e.cwd = ownString(p.cwd);
     }
-    e.lastSeenMs = Math.max(e.lastSeenMs, timeMs);
     this.touch(e);
     return e;
   }
@@ -255,10 +298,9 @@ export class ProcessTable {
    * observeProcess would do with it (every field already holds its value), without parsing it again.
    * False when the table no longer holds the pid (the caller then observes the event in full).
    */
-  observedAgain(pid: number, timeMs: number): boolean {
+  observedAgain(pid: number): boolean {
     const e = this.entries.get(pid);
     if (!e) return false;
-    e.lastSeenMs = Math.max(e.lastSeenMs, timeMs);
     this.touch(e);
     return true;
   }
@@ -299,7 +341,7 @@ export class ProcessTable {
       this.unreadable.set(pid, nowMs);
       return undefined;
     }
-    this.fromProc(pid, nowMs, stat);
+    this.fromProc(pid, stat);
     return this.entries.get(pid);
   }
 
@@ -334,10 +376,10 @@ export class ProcessTable {
     return null;
   }
 
-  private fromProc(pid: number, nowMs: number, known?: ProcStat): void {
+  private fromProc(pid: number, known?: ProcStat): void {
     const stat = known ?? this.reader.readStat(pid);
     if (!stat) return;
-    const e = this.fresh(pid, nowMs);
+    const e = this.fresh(pid);
     e.startTime = stat.startTime;
     e.ppid = stat.ppid;
     e.comm = stat.comm;
@@ -350,7 +392,7 @@ export class ProcessTable {
     this.touch(e);
   }
 
-  private fresh(pid: number, nowMs: number): ProcessEntry {
+  private fresh(pid: number): ProcessEntry {
     const e: ProcessEntry = {
       pid,
       ppid: null,
@@ -363,8 +405,7 @@ export class ProcessTable {
       auid: null,
       tty: null,
       container: undefined,
-      lastSeenMs: nowMs,
-      checkedMs: -Infinity,
+      checkedAt: -1,
       movedAt: this.clock,
     };
     this.entries.set(pid, e);

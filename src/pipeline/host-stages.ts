@@ -45,8 +45,8 @@ export class HostStages {
   }
 
   /** A process note equal to the previous one but for its stamp (replay); false: give it in full. */
-  onProcessNoteAgain(pid: number, timeMs: number, node: string | null = null): boolean {
-    if (!this.enricher.noteProcessAgain(pid, timeMs, node)) return false;
+  onProcessNoteAgain(pid: number, node: string | null = null): boolean {
+    if (!this.enricher.noteProcessAgain(pid, node)) return false;
     this.detector.onProcessNote();
     return true;
   }

@@ -243,9 +243,9 @@ export async function replayFindings(files: string[], opts: ReplayFindingsOption
           return true;
         },
         onNote: (note, node) => stages.onProcessNote(note, node),
-        onNoteAgain: (pid, timeMs, count, node) => {
-          // The entry is touched once with the run's latest time; the detector counts every event.
-          if (!stages.onProcessNoteAgain(pid, timeMs, node)) return false;
+        onNoteAgain: (pid, _timeMs, count, node) => {
+          // The entry is touched once (its LRU place); the detector counts every event.
+          if (!stages.onProcessNoteAgain(pid, node)) return false;
           for (let i = 1; i < count; i++) stages.detector.onProcessNote();
           return true;
         },

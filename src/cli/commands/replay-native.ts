@@ -495,7 +495,7 @@ export class NativeFindingsReplay {
 
   /**
    * `a\0COUNT\0TIME` (8 and 16 digits): COUNT non-exec notes right after the last one, of its process
-   * facts, the latest at TIME. Only the entry's last-seen time and LRU place change (observedAgain); if
+   * facts, the latest at TIME. Only the entry's LRU place changes (observedAgain); if
    * the entry is gone after all, the notes are given in full, rebuilt from the facts kept here.
    */
   private again(text: string): void {

@@ -74,9 +74,9 @@ describe('bounded argv (src/audit/argv-bound.ts)', () => {
       // Matching sees the first and last MAX_MATCH_TEXT/2 characters of the command line.
       expect(literalHaystack(ruleCommandLine(bd) as string)).toBe(literalHaystack(ruleCommandLine(ex) as string));
       expect(redactBoundedArgv(bd, lengths)).toEqual(redactBoundedArgv(ex));
-      const table = (argv: string[], cut?: AuditEvent['process']): string[] | null => {
+      const table = (argv: string[], cut?: AuditEvent['process']): readonly string[] | null => {
         const t = new ProcessTable();
-        return t.observeProcess({ pid: 9, ppid: 1, exe: '/bin/sh', comm: 'sh', uid: 0, auid: null, tty: null, argv, cwd: '/', ...(cut?.argvCut ? { argvCut: cut.argvCut } : {}) }, 1)?.argv ?? null;
+        return t.observeProcess({ pid: 9, ppid: 1, exe: '/bin/sh', comm: 'sh', uid: 0, auid: null, tty: null, argv, cwd: '/', ...(cut?.argvCut ? { argvCut: cut.argvCut } : {}) })?.argv ?? null;
       };
       expect(table(bd, bounded.process)).toEqual(table(ex));
     }

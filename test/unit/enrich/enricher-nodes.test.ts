@@ -24,8 +24,8 @@ describe('Enricher: a process state per node', () => {
     e.noteProcess(note, 'node-b');
     expect(e.tableOf('node-b').get(301)?.exe).toBe('/usr/bin/b');
     expect(e.tableOf('node-a').get(301)).toBeUndefined();
-    expect(e.noteProcessAgain(301, 9, 'node-b')).toBe(true);
-    expect(e.noteProcessAgain(301, 9, 'node-a')).toBe(false);
+    expect(e.noteProcessAgain(301, 'node-b')).toBe(true);
+    expect(e.noteProcessAgain(301, 'node-a')).toBe(false);
   });
 
   it('bounds the named nodes, forgetting the least recently seen one and counting it', () => {

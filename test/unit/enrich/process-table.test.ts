@@ -104,6 +104,43 @@ describe('ProcessTable', () => {
     expect(t.containerOf(50)).toBeNull();
   });
 
+  it('rechecks /proc once recheckMs passed, across the wrap of its 30-bit clock and after the clock went back', () => {
+    const procs: Record<number, { ppid: number; start: number }> = { 51: { ppid: 1, start: 100 } };
+    const t = new ProcessTable({ reader: fakeProc(procs) });
+    const wrap = 2 ** 30; // the entry keeps the low 30 bits of the wall ms
+    const now = 1_764_000_000_000 - (1_764_000_000_000 % wrap) + wrap - 200; // 200 ms before a wrap
+    t.noteRecordPid(51, now);
+    procs[51] = { ppid: 1, start: 200 };
+    t.noteRecordPid(51, now + 500); // past the wrap, 500 ms later: still cached
+    expect(t.get(51)?.startTime).toBe(100);
+    t.noteRecordPid(51, now + 1_500); // 1.5 s later: read again, the reuse is seen
+    expect(t.get(51)?.startTime).toBe(200);
+    procs[51] = { ppid: 1, start: 300 };
+    t.noteRecordPid(51, now - 60_000); // the wall clock was set back: taken as long ago, read again
+    expect(t.get(51)?.startTime).toBe(300);
+  });
+
+  it('shares one frozen argv between processes that ran the same command, and never between different ones', () => {
+    const t = new ProcessTable();
+    t.observe(makeEvent({ process: { pid: 61, argv: ['curl', '-s', 'http://127.0.0.1:10255/pods'] } }));
+    t.observe(makeEvent({ process: { pid: 62, argv: ['curl', '-s', 'http://127.0.0.1:10255/pods'] } }));
+    const a = t.get(61)?.argv;
+    expect(a).toEqual(['curl', '-s', 'http://127.0.0.1:10255/pods']);
+    expect(t.get(62)?.argv).toBe(a);
+    expect(Object.isFrozen(a)).toBe(true);
+    // Words whose NUL-joined text is the same (a replayed log's hex may decode to a NUL): kept apart.
+    t.observe(makeEvent({ process: { pid: 63, argv: ['cat', 'a'] } }));
+    t.observe(makeEvent({ process: { pid: 64, argv: ['cat\0a'] } }));
+    expect(t.get(63)?.argv).toEqual(['cat', 'a']);
+    expect(t.get(64)?.argv).toEqual(['cat\0a']);
+    // A long argv is the entry's own, as before.
+    const long = ['sh', '-c', 'x'.repeat(300)];
+    t.observe(makeEvent({ process: { pid: 65, argv: long } }));
+    t.observe(makeEvent({ process: { pid: 66, argv: [...long] } }));
+    expect(t.get(66)?.argv).toEqual(long);
+    expect(t.get(66)?.argv).not.toBe(t.get(65)?.argv);
+  });
+
   it('in replay, a new exec of a known pid under another parent starts a fresh entry', () => {
     const t = new ProcessTable();
     t.observe(makeEvent({ process: { pid: 70, ppid: 5, argv: ['old'], cwd: '/old' } }));
