@@ -188,6 +188,24 @@ describe.skipIf(skip !== null)('credwatch run against the real kernel', () => {
     }
   });
 
+  it('survives SIGUSR2 (whose default would end it with our rules left in the kernel) and says it ignored it', async () => {
+    const port = await freeLoopbackPort();
+    const db = path.join(dir, 'state/findings.db');
+    const daemon = await startDaemon(writeConfig(dir, port));
+    try {
+      process.kill(daemon.pid, 'SIGUSR2');
+      expect(await waitFor(() => daemon.rawLines.join('\n').includes('signal ignored'), 5_000, 50)).toBe(true);
+      expect(daemon.hasExited()).toBe(false);
+      expect(getStatus().pid).toBe(daemon.pid);
+      const marker = `probe${Date.now()}`;
+      dockerApiProbe(marker);
+      expect(await waitForFinding(db, marker)).not.toBeNull();
+    } finally {
+      expect(await stopDaemon(daemon)).toBe(0);
+    }
+    expectKernelAsFound(before);
+  });
+
   it('applies a new allowlist on SIGHUP: the allowlisted program is silenced, others are still found', async () => {
     const port = await freeLoopbackPort();
     const db = path.join(dir, 'state/findings.db');
