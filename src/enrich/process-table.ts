@@ -148,6 +148,11 @@ function ownArgv(argv: readonly string[], lengths?: readonly number[]): readonly
   return out;
 }
 
+function inChain(chain: readonly ProcessEntry[], pid: number): boolean {
+  for (let i = 0; i < chain.length; i++) if ((chain[i] as ProcessEntry).pid === pid) return true;
+  return false;
+}
+
 const CLOCK_MASK = 0x3fffffff;
 
 function clockBits(ms: number): number {
@@ -313,11 +318,11 @@ export class ProcessTable {
    */
   parents(pid: number, maxDepth = this.maxDepth, nowMs = Date.now()): ProcessEntry[] {
     const out: ProcessEntry[] = [];
-    const seen = new Set<number>([pid]);
     let child = this.entries.get(pid);
     let cur = child?.ppid ?? null;
-    while (cur !== null && cur > 0 && out.length < maxDepth && !seen.has(cur)) {
-      seen.add(cur);
+    // A cycle is a pid already in the chain: at most maxDepth of them, scanned instead of a Set per call
+    // (this runs for every event's view).
+    while (cur !== null && cur > 0 && out.length < maxDepth && cur !== pid && !inChain(out, cur)) {
       const e = this.entries.get(cur) ?? this.repair(cur, child?.startTime ?? null, nowMs);
       if (!e) break;
       out.push(e);
