@@ -20,7 +20,7 @@
  */
 import type { AuditEvent } from '../audit/event';
 import type { CgroupIdentity } from '../enrich/cgroup';
-import type { ProcessEntry } from '../enrich/process-table';
+import { sameArgv, type ProcessEntry } from '../enrich/process-table';
 import type { Severity } from '../model/finding';
 import type { ContainerMeta, EventView } from '../enrich/event-view';
 import type { CompiledRule } from './score';
@@ -71,13 +71,6 @@ export interface EntryPrint {
 
 export function entryPrint(e: ProcessEntry): EntryPrint {
   return { pid: e.pid, ppid: e.ppid, startTime: e.startTime, exe: e.exe, comm: e.comm, argv: e.argv, cwd: e.cwd, uid: e.uid, auid: e.auid, tty: e.tty, container: e.container };
-}
-
-function sameArgv(a: readonly string[] | null, b: readonly string[] | null): boolean {
-  if (a === b) return true;
-  if (a === null || b === null || a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** Flat objects (container identity, metadata, watched object hit): every own field equal. */

@@ -94,8 +94,10 @@ export const TABLE_ARGV_CHARS = 4096;
 const SHARED_ARGVS = 1024;
 const sharedArgvs = new Map<string, readonly string[]>();
 
-function sameWords(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
+/** Word for word the same argv (both null counts as the same). */
+export function sameArgv(a: readonly string[] | null, b: readonly string[] | null): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
@@ -105,7 +107,7 @@ function sharedArgv(argv: readonly string[]): readonly string[] {
   // are compared, and an argv whose key names another is kept unshared.
   const key = argv.join('\0');
   const known = sharedArgvs.get(key);
-  if (known !== undefined) return sameWords(known, argv) ? known : argv.map(ownString);
+  if (known !== undefined) return sameArgv(known, argv) ? known : argv.map(ownString);
   const own = Object.freeze(argv.map(ownString));
   if (sharedArgvs.size >= SHARED_ARGVS) sharedArgvs.clear();
   sharedArgvs.set(key, own);
