@@ -14,6 +14,7 @@
         "native/capabilities.cc",
         "native/text.cc",
         "native/record_fields.cc",
+        "native/literal_set.cc",
         "native/triage.cc",
         "native/triage_js.cc",
         "native/proc_snapshot.cc",

@@ -57,17 +57,6 @@ bool ExeMatches(const std::vector<std::string>& globs, const std::string& exe) {
   return false;
 }
 
-// `haystack` must already be ASCII-lower-cased; literals are lower-case.
-bool ContainsAny(const std::string& haystack, const std::vector<std::string>& literals) {
-  for (const std::string& lit : literals) {
-    if (lit.empty()) return true;
-    if (haystack.size() >= lit.size() && memmem(haystack.data(), haystack.size(), lit.data(), lit.size()) != nullptr) {
-      return true;
-    }
-  }
-  return false;
-}
-
 void LowerInto(const char* p, size_t n, std::string* out) {
   out->resize(n);
   for (size_t i = 0; i < n; i++) {
@@ -270,7 +259,7 @@ bool Triage::ExecInteresting(const std::string& exe, const std::vector<std::stri
     value_.append(argv[i]);
   }
   LowerInto(value_.data(), value_.size(), &lower_);
-  return ContainsAny(lower_, s.execArgvLiterals);
+  return s.execArgvLiterals.Contains(lower_);
 }
 
 bool Triage::ConnectInteresting(const std::string& exe, const std::string& sa) {
@@ -288,7 +277,7 @@ bool Triage::ConnectInteresting(const std::string& exe, const std::string& sa) {
       value_.assign(sa, 2, end == std::string::npos ? std::string::npos : end - 2);
     }
     LowerInto(value_.data(), value_.size(), &lower_);
-    return ContainsAny(lower_, s.connectUnixLiterals);
+    return s.connectUnixLiterals.Contains(lower_);
   }
   if (family == 2) {  // AF_INET
     if (sa.size() < 8 || s.connectInet4All) return true;
@@ -300,7 +289,7 @@ bool Triage::ConnectInteresting(const std::string& exe, const std::string& sa) {
       if (i > 4) value_.push_back('.');
       AppendNumber(&value_, static_cast<uint8_t>(sa[static_cast<size_t>(i)]));
     }
-    return ContainsAny(value_, s.connectInet4Literals);
+    return s.connectInet4Literals.Contains(value_);
   }
   if (family == 10) {  // AF_INET6
     if (sa.size() < 24 || s.connectInet6All) return true;
@@ -339,7 +328,7 @@ bool Triage::OpenInteresting(const std::string& key, const std::string* names, s
     // "." and ".." segments: a literal could appear only after that. Such names always pass.
     if (name.empty() || name[0] != '/' || name.find("//") != std::string::npos || name.find("/.") != std::string::npos) return true;
     LowerInto(name.data(), name.size(), &lower_);
-    if (ContainsAny(lower_, s.openPathLiterals)) return true;
+    if (s.openPathLiterals.Contains(lower_)) return true;
   }
   return false;
 }

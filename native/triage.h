@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "batch.h"
+#include "literal_set.h"
 #include "repeat_cache.h"
 
 namespace credwatch {
@@ -42,19 +43,19 @@ struct TriageSpec {
   std::vector<Syscall> syscalls;
   std::vector<std::string> execPrograms;      // globs on basename(exe) and basename(argv[0])
   std::vector<std::string> execExes;          // globs: with '/' on the exe path, else its basename
-  std::vector<std::string> execArgvLiterals;  // lower-case, searched case-insensitively in the cmdline
+  LiteralSet execArgvLiterals;  // searched case-insensitively in the cmdline
   bool execAll = false;
   std::vector<std::string> connectExes;
   std::bitset<65536> connectPorts;
-  std::vector<std::string> connectUnixLiterals;
+  LiteralSet connectUnixLiterals;
   bool connectUnixAll = false;
-  std::vector<std::string> connectInet4Literals;
+  LiteralSet connectInet4Literals;
   bool connectInet4All = false;
   bool connectInet6All = false;
   bool connectAll = false;
   // open: lower-case literals of the path predicates, searched in each absolute PATH name; a relative
   // or unnormalised name (the engine joins and normalises those) always passes.
-  std::vector<std::string> openPathLiterals;
+  LiteralSet openPathLiterals;
   // open: audit keys that make an event a hit on a watched object (WATCH_KEY_CLASS); a key holding one passes.
   std::vector<std::string> openObjectKeys;
   bool openAll = false;

@@ -59,7 +59,7 @@ std::shared_ptr<const TriageSpec> TriageSpecFromJs(Napi::Env env, Napi::Value va
   }
   spec->execPrograms = StringList(env, o, "execPrograms");
   spec->execExes = StringList(env, o, "execExes");
-  spec->execArgvLiterals = StringList(env, o, "execArgvLiterals");
+  spec->execArgvLiterals = LiteralSet(StringList(env, o, "execArgvLiterals"));
   spec->execAll = Flag(env, o, "execAll");
   spec->connectExes = StringList(env, o, "connectExes");
   Napi::Value ports = o.Get("connectPorts");
@@ -68,9 +68,9 @@ std::shared_ptr<const TriageSpec> TriageSpecFromJs(Napi::Env env, Napi::Value va
   for (uint32_t i = 0; i < pa.Length(); i++) {
     spec->connectPorts.set(static_cast<size_t>(Number(env, pa.Get(i), "connectPorts[]", 65535)));
   }
-  spec->connectUnixLiterals = StringList(env, o, "connectUnixLiterals");
+  spec->connectUnixLiterals = LiteralSet(StringList(env, o, "connectUnixLiterals"));
   spec->connectUnixAll = Flag(env, o, "connectUnixAll");
-  spec->connectInet4Literals = StringList(env, o, "connectInet4Literals");
+  spec->connectInet4Literals = LiteralSet(StringList(env, o, "connectInet4Literals"));
   spec->connectInet4All = Flag(env, o, "connectInet4All");
   spec->connectInet6All = Flag(env, o, "connectInet6All");
   spec->connectAll = Flag(env, o, "connectAll");
@@ -80,16 +80,8 @@ std::shared_ptr<const TriageSpec> TriageSpecFromJs(Napi::Env env, Napi::Value va
   // Optional (replay only): without them no open syscall is in `syscalls` either.
   if (!o.Get("openAll").IsUndefined()) {
     spec->openAll = Flag(env, o, "openAll");
-    spec->openPathLiterals = StringList(env, o, "openPathLiterals");
+    spec->openPathLiterals = LiteralSet(StringList(env, o, "openPathLiterals"));
     spec->openObjectKeys = StringList(env, o, "openObjectKeys");
-  }
-  // The C++ compares ASCII case-insensitively by lower-casing the text: literals must be lower-case.
-  for (auto* lits : {&spec->execArgvLiterals, &spec->connectUnixLiterals, &spec->connectInet4Literals, &spec->openPathLiterals}) {
-    for (std::string& l : *lits) {
-      for (char& c : l) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-      }
-    }
   }
   return spec;
 }

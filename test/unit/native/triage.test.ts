@@ -151,6 +151,25 @@ describe.skipIf(native === null)('native triage on shapes a live kernel rarely p
     passedUnchanged([syscall(59), rec(1309, 'argc=3 a0="kubectl" a1="get" a2="secrets"'), rec(1307, 'cwd="/"'), eoe]);
   });
 
+  it('finds argv literals anywhere in the command line, whatever their case, length or shared first bytes', () => {
+    // One pair of first bytes ("--") shared by several literals, a one-byte literal and a literal in capitals.
+    const lits = { ...spec, execPrograms: [], execExes: [], execArgvLiterals: ['--token', '--kubeconfig=', '--as', '%', 'SeCrEtS'] };
+    const exec = (...argv: string[]): boolean => {
+      const body = `argc=${argv.length} ` + argv.map((a, i) => `a${i}=${Buffer.from(a).toString('hex').toUpperCase()}`).join(' ');
+      const out = native!.triageRecords(lits, [syscall(59), rec(1309, body), rec(1307, 'cwd="/"'), eoe]);
+      return out.items[0]!.type !== PROCESS_NOTE_TYPE; // passed: a rule may care
+    };
+    expect(exec('tool', '--as')).toBe(true); // at the very end of the text
+    expect(exec('tool', '--a')).toBe(false); // a prefix of a literal is not the literal
+    expect(exec('tool', '--kubeconfig=/x')).toBe(true);
+    expect(exec('tool', '--kubeconfig')).toBe(false);
+    expect(exec('tool', '---TOKEN')).toBe(true); // upper case in the text, after a false start
+    expect(exec('tool', '100%')).toBe(true);
+    expect(exec('tool', 'get', 'SECRETS')).toBe(true); // the spec's literal lower-cased, the text too
+    expect(exec('tool', 'get', 'secret')).toBe(false);
+    expect(exec('-')).toBe(false); // one byte of a pair at the end
+  });
+
   it('passes chunked arguments (a1_len, a1[0]) unchanged: TypeScript rebuilds those', () => {
     passedUnchanged([syscall(59), rec(1309, 'argc=2 a0="cat" a1_len=4 a1[0]=74727565'), rec(1307, 'cwd="/"'), eoe]);
   });
