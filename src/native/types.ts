@@ -187,8 +187,16 @@ export interface NativeAuditSocket {
   setTriage(spec: NativeTriageSpec | null): void;
 }
 
+/**
+ * What the addon's constructor takes: onBatch gets a batch as parallel arrays (record i is
+ * `{ type: types[i], text: texts[i] }`); createAuditSocket() turns them into NativeRecord[].
+ */
+export interface NativeAuditSocketOptions extends Omit<AuditSocketOptions, 'onBatch'> {
+  onBatch: (types: Uint32Array, texts: string[]) => void;
+}
+
 export interface NativeAuditSocketConstructor {
-  new (options: AuditSocketOptions): NativeAuditSocket;
+  new (options: NativeAuditSocketOptions): NativeAuditSocket;
 }
 
 export interface NativeBinding {

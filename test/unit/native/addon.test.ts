@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { AuditError } from '../../../src/native/errors';
 import { sdNotify } from '../../../src/native/binding';
 import { tryLoadNative } from '../../helpers/native';
-import type { AuditSocketOptions } from '../../../src/native/types';
+import type { NativeAuditSocketOptions } from '../../../src/native/types';
 
 const { native, reason } = tryLoadNative();
 if (reason) console.warn(`[skip] native addon: ${reason}`);
@@ -33,12 +33,12 @@ describe.skipIf(native === null)('native addon', () => {
 
   it('checks constructor options again in C++', () => {
     const n = native!;
-    const ok: AuditSocketOptions = { mode: 'unicast', onBatch: () => undefined };
+    const ok: NativeAuditSocketOptions = { mode: 'unicast', onBatch: () => undefined };
     expect(() => new n.AuditSocket({ ...ok, mode: 'broadcast' as 'unicast' })).toThrow(/mode must be/);
     expect(() => new n.AuditSocket({ ...ok, queueLimit: 0 })).toThrow(/queueLimit/);
     expect(() => new n.AuditSocket({ ...ok, batchMaxRecords: 1.5 })).toThrow(/batchMaxRecords/);
     expect(() => new n.AuditSocket({ ...ok, onBatch: 1 as unknown as () => void })).toThrow(/onBatch/);
-    expect(() => new n.AuditSocket(undefined as unknown as AuditSocketOptions)).toThrow(/options/);
+    expect(() => new n.AuditSocket(undefined as unknown as NativeAuditSocketOptions)).toThrow(/options/);
   });
 
   it('refuses enabled=2 and failure=2 in C++ too, before any request is sent', () => {
