@@ -4,6 +4,8 @@ import { DAEMON_CAPABILITIES, dropCapabilities } from '../../daemon/capabilities
 import { judgeHostAccess, probeHostAccess, type HostAccessReport } from '../../daemon/host-access';
 import { createLogger } from '../../daemon/logger';
 
+const IGNORED_SIGNALS: readonly NodeJS.Signals[] = ['SIGUSR2', 'SIGALRM', 'SIGVTALRM'];
+
 interface RunOptions {
   config?: string;
 }
@@ -12,7 +14,7 @@ interface RunOptions {
  * `credwatch run [--config FILE]`: the daemon in the foreground (systemd Type=notify). SIGTERM and
  * SIGINT stop it cleanly (our audit rules removed, kernel status restored, findings flushed) and exit
  * 0; SIGHUP reloads the configuration and rule pack, keeping the old ones when the new are broken;
- * SIGUSR2 is logged and ignored.
+ * SIGUSR2, SIGALRM and SIGVTALRM are logged and ignored.
  */
 export function register(program: Command): void {
   program
@@ -43,10 +45,13 @@ export function register(program: Command): void {
         process.on('SIGTERM', stop);
         process.on('SIGINT', stop);
         process.on('SIGHUP', () => agent.reload());
-        // Its default action ends the process at once: the kernel would keep our rules, audit enabled
-        // and the raised backlog until the next start cleaned up. Nothing here uses it; a heap snapshot
-        // asked for with node's --heapsnapshot-signal=SIGUSR2 is still taken (its own listener).
-        process.on('SIGUSR2', () => createLogger('info').warn({ signal: 'SIGUSR2' }, 'signal ignored: SIGTERM stops the agent, SIGHUP reloads it'));
+        // Their default action ends the process at once: the kernel would keep our rules, audit enabled
+        // and the raised backlog until the next start cleaned up. Nothing here uses them; a heap
+        // snapshot asked for with node's --heapsnapshot-signal=SIGUSR2 is still taken (its own
+        // listener). SIGPROF is left to node's CPU profiler; SIGQUIT keeps its core dump.
+        for (const signal of IGNORED_SIGNALS) {
+          process.on(signal, () => createLogger('info').warn({ signal }, 'signal ignored: SIGTERM stops the agent, SIGHUP reloads it'));
+        }
       });
     });
 }

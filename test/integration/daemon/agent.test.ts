@@ -188,13 +188,15 @@ describe.skipIf(skip !== null)('credwatch run against the real kernel', () => {
     }
   });
 
-  it('survives SIGUSR2 (whose default would end it with our rules left in the kernel) and says it ignored it', async () => {
+  it('survives SIGUSR2, SIGALRM and SIGVTALRM (whose default would end it with our rules left in the kernel) and says it ignored each', async () => {
     const port = await freeLoopbackPort();
     const db = path.join(dir, 'state/findings.db');
     const daemon = await startDaemon(writeConfig(dir, port));
     try {
-      process.kill(daemon.pid, 'SIGUSR2');
-      expect(await waitFor(() => daemon.rawLines.join('\n').includes('signal ignored'), 5_000, 50)).toBe(true);
+      for (const signal of ['SIGUSR2', 'SIGALRM', 'SIGVTALRM'] as const) {
+        process.kill(daemon.pid, signal);
+        expect(await waitFor(() => daemon.rawLines.some((l) => l.includes('signal ignored') && l.includes(signal)), 5_000, 50)).toBe(true);
+      }
       expect(daemon.hasExited()).toBe(false);
       expect(getStatus().pid).toBe(daemon.pid);
       const marker = `probe${Date.now()}`;
