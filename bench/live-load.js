@@ -17,7 +17,15 @@
  * generator reached.
  *
  *   flock is taken per rate (the agent run and the auditd run), released in between.
- *   node bench/live-load.js [--seconds 60] [--rates 500,1600,max] [--workers 2] [--quick] [--no-auditd] [--json]
+ *   node bench/live-load.js [--seconds 60] [--rates 500,1600,max] [--workers 2] [--pairs N] [--warmup S] [--quick] [--no-auditd] [--json]
+ *
+ * --warmup S runs the same load for S seconds before each measured window, for the agent and auditd
+ * alike: the window then shows the steady state of a node that has been busy for a while, without the
+ * agent's one-off JIT compiles and the filling of its process table (default 0: from a cold start).
+ *
+ * --pairs N runs every rate N times (agent, then auditd, per pair) and adds each rate's median ratio:
+ * auditd's own CPU moves by a third between runs of one session (6.4-9.8% at 1,000 exec/s), so one
+ * pair says little about the ratio.
  *   CREDWATCH_BENCH_CPU_PROF=/tmp/prof node bench/live-load.js --rates 1600   # agent under --cpu-prof
  *   CREDWATCH_BENCH_PERF=/tmp/agent.perf node bench/live-load.js --rates 1000 # perf record -g of the agent's window
  */
@@ -29,11 +37,15 @@ const MIX = '8:1:1';
 const WORKERS = Number(L.arg('--workers', '2'));
 const EXEC_SHARE = 8 / 10;
 
-async function measureAgent({ execRate, workers, seconds, pod }) {
+async function measureAgent({ execRate, workers, seconds, pod, warmup = 0 }) {
   const workDir = L.mkWorkDir('agent');
   const agent = await L.startAgent({ workDir, podVolume: pod });
   try {
     await L.sleep(1000);
+    if (warmup > 0) {
+      await warmUp({ execRate, workers, seconds: warmup, pod });
+      await L.waitAgentDrained(agent);
+    }
     const m0 = await agent.metrics();
     const perf = L.startPerfRecord(agent.pid, process.env.CREDWATCH_BENCH_PERF);
     const w = await L.measureWindow(agent.pid, async () => {
@@ -79,11 +91,15 @@ async function measureAgent({ execRate, workers, seconds, pod }) {
   }
 }
 
-async function measureAuditd({ execRate, workers, seconds, pod, rules, backlogLimit }) {
+async function measureAuditd({ execRate, workers, seconds, pod, rules, backlogLimit, warmup = 0 }) {
   const workDir = L.mkWorkDir('auditd');
   const auditd = await L.startAuditd({ workDir, rules, backlogLimit });
   try {
     await L.sleep(1000);
+    if (warmup > 0) {
+      await warmUp({ execRate, workers, seconds: warmup, pod });
+      await L.waitAuditdDrained(auditd);
+    }
     const w = await L.measureWindow(auditd.pid, async () => {
       const gen = await L.runLoadgen({ opsRate: execRate === 0 ? 0 : execRate / EXEC_SHARE, seconds, workers, open: pod.token, mix: MIX });
       return { gen, drainMs: await L.waitAuditdDrained(auditd) };
@@ -115,11 +131,16 @@ async function measureAuditd({ execRate, workers, seconds, pod, rules, backlogLi
   }
 }
 
+/** The same load, unmeasured: the agent's JIT compiles its hot paths and its process table fills. */
+function warmUp({ execRate, workers, seconds, pod }) {
+  return L.runLoadgen({ opsRate: execRate === 0 ? 0 : execRate / EXEC_SHARE, seconds, workers, open: pod.token, mix: MIX });
+}
+
 function parseRates(text) {
   return text.split(',').map((r) => (r === 'max' ? 0 : Number(r)));
 }
 
-async function runRate({ execRate, seconds, withAuditd }) {
+async function runRate({ execRate, seconds, withAuditd, warmup }) {
   const release = await L.acquireLock();
   const before = L.snapshotAuditState();
   const pod = L.createPodTokenVolume();
@@ -132,7 +153,7 @@ async function runRate({ execRate, seconds, withAuditd }) {
     let rules = null;
     for (const workers of workerOptions) {
       L.log(`live-load: agent, ${execRate || 'max'} exec/s, ${workers} worker(s), ${seconds} s`);
-      const a = await measureAgent({ execRate, workers, seconds, pod });
+      const a = await measureAgent({ execRate, workers, seconds, pod, warmup });
       a.workers = workers;
       L.checkRestored(before, 'agent run');
       if (!out.agent || a.execPerSec > out.agent.execPerSec) out.agent = a;
@@ -142,7 +163,7 @@ async function runRate({ execRate, seconds, withAuditd }) {
       rules = out.agent.kernelRules;
       for (const workers of workerOptions) {
         L.log(`live-load: auditd, ${execRate || 'max'} exec/s, ${workers} worker(s), ${seconds} s`);
-        const b = await measureAuditd({ execRate, workers, seconds, pod, rules, backlogLimit: 8192 });
+        const b = await measureAuditd({ execRate, workers, seconds, pod, rules, backlogLimit: 8192, warmup });
         b.workers = workers;
         L.checkRestored(before, 'auditd run');
         if (!out.auditd || b.execPerSec > out.auditd.execPerSec) out.auditd = b;
@@ -166,10 +187,38 @@ async function main() {
   const seconds = Number(L.arg('--seconds', quick ? '10' : '60'));
   const rates = parseRates(L.arg('--rates', '500,1600,max'));
   const withAuditd = !L.flag('--no-auditd');
+  const pairs = Number(L.arg('--pairs', '1'));
+  const warmup = Number(L.arg('--warmup', '0'));
   const runs = [];
-  for (const execRate of rates) runs.push(await runRate({ execRate, seconds, withAuditd }));
-  const result = { scenario: 'live-load', seconds, mix: MIX, openPath: 'pod token volume under /var/lib/kubelet/pods (watched by the default rules)', runs };
+  for (let i = 0; i < pairs; i++) for (const execRate of rates) runs.push(await runRate({ execRate, seconds, withAuditd, warmup }));
+  const result = { scenario: 'live-load', seconds, warmupSeconds: warmup, mix: MIX, openPath: 'pod token volume under /var/lib/kubelet/pods (watched by the default rules)', runs, ratios: ratioSummary(runs) };
   process.stdout.write(L.flag('--json') ? JSON.stringify(result) + '\n' : table(result) + '\n\n' + JSON.stringify(result) + '\n');
+}
+
+/** Per rate asked: every pair's CPU ratio, their median, and the agent's and auditd's CPU % range. */
+function ratioSummary(runs) {
+  const byRate = new Map();
+  for (const r of runs) {
+    if (r.cpuRatio === undefined || r.cpuRatio === null) continue;
+    const s = byRate.get(r.execRate) ?? { ratios: [], agent: [], auditd: [] };
+    s.ratios.push(r.cpuRatio);
+    s.agent.push(r.agent.cpuPercent);
+    s.auditd.push(r.auditd.cpuPercent);
+    byRate.set(r.execRate, s);
+  }
+  const median = (xs) => {
+    const s = [...xs].sort((a, b) => a - b);
+    const m = s.length >> 1;
+    return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+  };
+  return [...byRate].map(([execRate, s]) => ({
+    execRate,
+    pairs: s.ratios.length,
+    ratios: s.ratios,
+    medianRatio: median(s.ratios),
+    agentCpuPercent: [Math.min(...s.agent), Math.max(...s.agent)],
+    auditdCpuPercent: [Math.min(...s.auditd), Math.max(...s.auditd)],
+  }));
 }
 
 function table(r) {
@@ -181,6 +230,10 @@ function table(r) {
     rows.push(
       `| ${x.execRate} | ${f(a.execPerSec, 0)} / ${f(d?.execPerSec, 0)} | ${f(a.cpuPercent, 2)} / ${f(d?.cpuPercent, 2)} | ${f(x.cpuRatio, 2)} | ${f(x.cpuPerExecRatio, 2)} | ${f(a.peakRssMiB)} / ${f(a.finalRssMiB)} | ${a.kernelLost} / ${d?.kernelLost ?? '-'} | ${a.dropsTotal} | ${d?.rulesAddedThroughAddon ?? '-'} / ${d?.rulesAuditctlCannotAdd ?? '-'} | ${x.loadavg?.join(' ') ?? '-'} |`,
     );
+  }
+  for (const s of r.ratios ?? []) {
+    if (s.pairs < 2) continue;
+    rows.push('', `${s.execRate} exec/s, ${s.pairs} pairs: median ratio ${f(s.medianRatio, 2)} (${s.ratios.map((x) => f(x, 2)).join(', ')}); agent ${f(s.agentCpuPercent[0], 2)}-${f(s.agentCpuPercent[1], 2)}%, auditd ${f(s.auditdCpuPercent[0], 2)}-${f(s.auditdCpuPercent[1], 2)}%`);
   }
   return rows.join('\n');
 }
