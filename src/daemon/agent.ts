@@ -111,6 +111,8 @@ export class Agent {
   private readonly trail: TokenTrail;
   private readonly tokenHome: TokenHome;
   private readonly tokenClaims = new TokenClaimsReader();
+  // Pod token files are decoded (claims only) while the index sees them: see token-claims.ts.
+  private readonly watchedObjects = new WatchedObjects({ onIndexFile: (inode, file, obj) => this.tokenClaims.noteFile(inode, file, obj) });
   /** The home addresses of a pod whose token was read (token.home), from this node's namespaces. */
   private readonly netnsHomes = new NetnsHomes();
   private readonly tokenMetrics: TokenMetrics;
@@ -174,7 +176,7 @@ export class Agent {
     // says how long it keeps growing (read at start; a reload does not change open trails).
     this.trail = new TokenTrail({ host: this.host, windowMs: this.config.detections.token_trail.window_seconds * 1000 });
     this.tokenHome = new TokenHome({ host: this.host });
-    this.tokenMetrics = new TokenMetrics(this.metrics, { claims: this.tokenClaims.stats, trail: this.trail.stats, home: this.tokenHome.stats, netns: this.netnsHomes.stats });
+    this.tokenMetrics = new TokenMetrics(this.metrics, { claims: this.tokenClaims.stats, trail: this.trail.stats, home: this.tokenHome.stats, netns: this.netnsHomes.stats, objects: this.watchedObjects });
     this.kubeAllow = kubeAllowFromConfig(this.config);
     this.pipeline = new AuditPipeline({
       stages: this.stages,
@@ -297,8 +299,7 @@ export class Agent {
       processTable: new ProcessTable({ reader: createLiveProcReader() }),
       users: new UserDb(),
       podUidOf: createCgroupPodLookup(),
-      // Pod token files are decoded (claims only) while the index sees them: see token-claims.ts.
-      objects: new WatchedObjects({ onIndexFile: (inode, file, obj) => this.tokenClaims.noteFile(inode, file, obj) }),
+      objects: this.watchedObjects,
       tokenClaims: this.tokenClaims,
     });
   }

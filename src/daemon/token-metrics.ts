@@ -2,12 +2,15 @@
  * The token trail's counters (claims reader, join, away-from-home) as /metrics and `credwatch status`
  * entries. Anything lost on the way is a drop: a token file not decoded (claims lost for its
  * findings), a credential-id not used as a join key, a request left out of a finding's evidence.
- * The rest are signals. Each call publishes what changed since the last.
+ * The rest are signals, among them the watch index's (WatchedObjects, which feeds the claims reader):
+ * its re-indexes, and watch hits whose inode it did not hold, so the object was named from the watch
+ * key and the path text only. Each call publishes what changed since the last.
  */
 import type { TokenClaimsStats } from '../enrich/token-claims';
 import type { TokenTrailStats } from '../detect/token-trail';
 import type { TokenHomeStats } from '../detect/kube/token-home';
 import type { NetnsHomesStats } from '../enrich/netns-addresses';
+import type { WatchedObjectsStats } from '../enrich/watched-objects';
 import type { Metrics } from './metrics';
 
 export interface TokenStatsSources {
@@ -16,6 +19,8 @@ export interface TokenStatsSources {
   home: TokenHomeStats;
   /** Absent where no pod namespaces are read (replay). */
   netns?: NetnsHomesStats;
+  /** The watch index; its stats are read at each publish. */
+  objects?: { readonly stats: WatchedObjectsStats };
 }
 
 type Read = (s: TokenStatsSources) => number;
@@ -60,6 +65,8 @@ const SIGNALS: Readonly<Record<string, Read>> = {
   token_home_away_findings: (s) => s.home.awayFindings,
   token_home_learnt_from_reads: (s) => s.home.learntFromReads,
   token_home_pod_netns_read: (s) => s.netns?.podNetnsRead ?? 0,
+  watch_reindexes: (s) => s.objects?.stats.reindexes ?? 0,
+  watch_key_only_hits: (s) => s.objects?.stats.keyOnlyHits ?? 0,
 };
 
 export class TokenMetrics {
