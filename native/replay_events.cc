@@ -228,13 +228,6 @@ bool AppendAscii(std::string& o, std::string_view s) {
   return true;
 }
 
-bool HasAny(std::string_view lower, const std::vector<std::string>& words) {
-  for (const std::string& w : words) {
-    if (lower.find(w) != std::string_view::npos) return true;
-  }
-  return false;
-}
-
 // Lower-case ASCII copy in a reused buffer (no allocation per string once it has grown).
 std::string_view LowerInto(std::string_view s, std::string* buf) {
   buf->assign(s.data(), s.size());
@@ -288,7 +281,7 @@ bool ArgvPlain(PlainCache& plain, const std::vector<std::string>& argv, size_t c
   for (size_t i = 0; i < count; i++) {
     const std::string& a = argv[i];
     if (!plain(a)) return false;
-    if (a.size() >= 2 && a[0] == '-' && a[1] == '-' && HasAny(LowerInto(a, &lower), spec.secretWords)) return false;
+    if (a.size() >= 2 && a[0] == '-' && a[1] == '-' && spec.secretWords.Contains(LowerInto(a, &lower))) return false;
     std::string_view b = Basename(a);
     for (const std::string& p : spec.programs) {
       if (b == p) return false;
@@ -441,10 +434,10 @@ bool ReplayPlainText(const ReplayPlainSpec& spec, std::string_view s) {
   if (first != std::string_view::npos && (s[first] == '{' || s[first] == '[')) return false;
   thread_local std::string buf;
   std::string_view lower = LowerInto(s, &buf);
-  if (HasAny(lower, spec.shapeWords)) return false;
+  if (spec.shapeWords.Contains(lower)) return false;
   if (space) {
-    if (HasAny(lower, spec.programHints)) return false;
-    if (lower.find("--") != std::string_view::npos && HasAny(lower, spec.secretWords)) return false;
+    if (spec.programHints.Contains(lower)) return false;
+    if (lower.find("--") != std::string_view::npos && spec.secretWords.Contains(lower)) return false;
   }
   return true;
 }

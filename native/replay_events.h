@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "batch.h"
+#include "literal_set.h"
 #include "repeat_cache.h"
 
 namespace credwatch {
@@ -32,9 +33,9 @@ class Triage;
 
 struct ReplayPlainSpec {
   std::string unsafeChars;                // any of these bytes: not plain
-  std::vector<std::string> shapeWords;    // lower-case; anywhere: not plain
-  std::vector<std::string> secretWords;   // lower-case; with "--" (a flag) in the text or an argument
-  std::vector<std::string> programHints;  // lower-case; in text that holds a space
+  LiteralSet shapeWords;                  // anywhere (case-insensitively): not plain
+  LiteralSet secretWords;                 // with "--" (a flag) in the text or an argument
+  LiteralSet programHints;                // in text that holds a space
   std::vector<std::string> programs;      // argv: an argument whose basename is one of these
 };
 

@@ -38,6 +38,19 @@ std::vector<std::string> Strings(Napi::Env env, const Napi::Object& o, const cha
   return out;
 }
 
+// The plain-text predicate's spec (the scanner's `plain`, and the replayPlainText test hook's argument).
+ReplayPlainSpec PlainSpecFromJs(Napi::Env env, const Napi::Object& po) {
+  ReplayPlainSpec spec;
+  Napi::Value unsafe = po.Get("unsafeChars");
+  if (!unsafe.IsString()) throw Napi::TypeError::New(env, "replay spec: plain.unsafeChars must be a string");
+  spec.unsafeChars = unsafe.As<Napi::String>().Utf8Value();
+  spec.shapeWords = LiteralSet(Strings(env, po, "shapeWords"));
+  spec.secretWords = LiteralSet(Strings(env, po, "secretWords"));
+  spec.programHints = LiteralSet(Strings(env, po, "programHints"));
+  spec.programs = Strings(env, po, "programs");
+  return spec;
+}
+
 class ReplayEventScanner : public Napi::ObjectWrap<ReplayEventScanner> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -65,14 +78,7 @@ class ReplayEventScanner : public Napi::ObjectWrap<ReplayEventScanner> {
     spec->x86_64Syscalls = Strings(env, o, "x86_64Syscalls");
     Napi::Value plain = o.Get("plain");
     if (!plain.IsObject()) throw Napi::TypeError::New(env, "replay spec: plain must be an object");
-    Napi::Object po = plain.As<Napi::Object>();
-    Napi::Value unsafe = po.Get("unsafeChars");
-    if (!unsafe.IsString()) throw Napi::TypeError::New(env, "replay spec: plain.unsafeChars must be a string");
-    spec->plain.unsafeChars = unsafe.As<Napi::String>().Utf8Value();
-    spec->plain.shapeWords = Strings(env, po, "shapeWords");
-    spec->plain.secretWords = Strings(env, po, "secretWords");
-    spec->plain.programHints = Strings(env, po, "programHints");
-    spec->plain.programs = Strings(env, po, "programs");
+    spec->plain = PlainSpecFromJs(env, plain.As<Napi::Object>());
     Napi::Value lookup = o.Get("lookupType");
     if (!lookup.IsFunction()) throw Napi::TypeError::New(env, "replay spec: lookupType must be a function");
     lookup_ = Napi::Persistent(lookup.As<Napi::Function>());
@@ -199,15 +205,7 @@ class ReplayEventScanner : public Napi::ObjectWrap<ReplayEventScanner> {
 Napi::Value ReplayPlainTextJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsBuffer()) throw Napi::TypeError::New(env, "replayPlainText(plain, Buffer)");
-  Napi::Object po = info[0].As<Napi::Object>();
-  ReplayPlainSpec spec;
-  Napi::Value unsafe = po.Get("unsafeChars");
-  if (!unsafe.IsString()) throw Napi::TypeError::New(env, "replay spec: plain.unsafeChars must be a string");
-  spec.unsafeChars = unsafe.As<Napi::String>().Utf8Value();
-  spec.shapeWords = Strings(env, po, "shapeWords");
-  spec.secretWords = Strings(env, po, "secretWords");
-  spec.programHints = Strings(env, po, "programHints");
-  spec.programs = Strings(env, po, "programs");
+  const ReplayPlainSpec spec = PlainSpecFromJs(env, info[0].As<Napi::Object>());
   Napi::Buffer<char> b = info[1].As<Napi::Buffer<char>>();
   return Napi::Boolean::New(env, ReplayPlainText(spec, std::string_view(b.Data(), b.Length())));
 }
